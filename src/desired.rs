@@ -1,0 +1,391 @@
+//! Topology × what exists → the desired [`State`].
+//!
+//! Pure. IPAM lives here because its answers depend on what already exists:
+//! a network keeps its subnet, an endpoint keeps its address and interface
+//! name, and new ones take the lowest free values in name order, so `plan`
+//! shows exactly what `apply` will do.
+
+use crate::drivers::{self, Addressing, NetworkCtx, ResolvedEndpoint};
+use crate::files::{self, HostsContent, HostsEntry, Resolv};
+use crate::ipam;
+use crate::model::{Family, FileRes, NamespaceRes, Observed, RouteRes, State};
+use crate::naming;
+use crate::spec::{DriverKind, Endpoint, Loc, Topology};
+use ipnetwork::{IpNetwork, Ipv4Network, Ipv6Network};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// A problem found while planning, located in the file when it can be.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", render(.file, .loc, .message))]
+pub struct PlanError {
+    pub file: String,
+    pub loc: Option<Loc>,
+    pub message: String,
+}
+
+fn render(file: &str, loc: &Option<Loc>, message: &str) -> String {
+    match loc {
+        Some(l) => format!("{file}:{}:{}: {message}", l.line, l.col),
+        None => format!("{file}: {message}"),
+    }
+}
+
+/// Addresses and names resolved for one endpoint.
+#[derive(Debug, Clone, Default)]
+struct EndpointAddr {
+    v4: Option<Ipv4Network>,
+    v6: Option<Ipv6Network>,
+}
+
+pub fn build(t: &Topology, obs: &Observed) -> Result<State, PlanError> {
+    let err = |loc: Loc, message: String| PlanError {
+        file: t.file.clone(),
+        loc: Some(loc),
+        message,
+    };
+    let addressing = resolve_subnets(t, obs).map_err(|(loc, m)| err(loc, m))?;
+    let addrs = resolve_addresses(t, obs, &addressing).map_err(|(loc, m)| err(loc, m))?;
+    let ifnames = resolve_ifnames(t, obs);
+
+    let mut state = State::default();
+    for sb in t.sandboxes.values() {
+        if !t.sandbox_uses_host_stack(&sb.name) {
+            state.namespaces.insert(
+                sb.name.clone(),
+                NamespaceRes {
+                    sandbox: sb.name.clone(),
+                    netns: naming::netns_name(&t.name, &sb.name),
+                    lo_up: true,
+                },
+            );
+        }
+    }
+
+    for net in t.networks.values() {
+        let driver = drivers::driver_for(net.driver);
+        let endpoints = t
+            .endpoints_on_network(&net.name)
+            .map(|e| {
+                let a = addrs.get(&e.name).cloned().unwrap_or_default();
+                ResolvedEndpoint {
+                    spec: e,
+                    ipv4: a.v4,
+                    ipv6: a.v6,
+                    mac: e.mac.or_else(|| a.v4.map(|v| naming::mac_from_ipv4(v.ip()))),
+                    ifname: ifnames.get(&e.name).cloned().unwrap_or_default(),
+                    netns: naming::netns_name(&t.name, &e.sandbox),
+                }
+            })
+            .collect();
+        let none = Addressing::default();
+        let ctx = NetworkCtx {
+            topology: &t.name,
+            network: net,
+            addressing: addressing.get(&net.name).unwrap_or(&none),
+            endpoints,
+        };
+        driver.desired(&ctx, &mut state);
+    }
+    check_derived_macs(t, &state).map_err(|(loc, m)| err(loc, m))?;
+
+    for ns in state.namespaces.clone().values() {
+        add_routes(t, &addressing, &state.clone(), &ns.sandbox, &mut state);
+        add_files(t, obs, &addrs, &ns.sandbox, &ns.netns, &mut state);
+    }
+    Ok(state)
+}
+
+/// Gateways of bridge networks: explicit subnets first, then networks that
+/// already exist keep theirs, then new ones are allocated from the default
+/// pools, skipping whatever the host already routes.
+fn resolve_subnets(t: &Topology, obs: &Observed) -> Result<BTreeMap<String, Addressing>, (Loc, String)> {
+    let mut taken: Vec<IpNetwork> = obs.host.routed.clone();
+    taken.extend(t.networks.values().filter_map(|n| n.subnet.map(IpNetwork::V4)));
+    let mut out = BTreeMap::new();
+    for net in t.networks.values().filter(|n| n.driver == DriverKind::Bridge) {
+        let subnet = match net.subnet {
+            Some(s) => s,
+            None => {
+                let existing = obs.state.bridges.get(&net.name).and_then(|b| {
+                    b.addrs.iter().find_map(|a| match a {
+                        IpNetwork::V4(v4) => Ipv4Network::new(v4.network(), v4.prefix()).ok(),
+                        _ => None,
+                    })
+                });
+                let keep = existing.filter(|s| {
+                    let me = IpNetwork::V4(*s);
+                    !t.networks.values().filter_map(|n| n.subnet).any(|o| o.contains(s.network()) || s.contains(o.network()))
+                        && !taken.contains(&me)
+                });
+                match keep.or_else(|| ipam::allocate_subnet(&taken)) {
+                    Some(s) => {
+                        taken.push(IpNetwork::V4(s));
+                        s
+                    }
+                    None => {
+                        return Err((net.loc, format!(
+                            "network {}: no free subnet left in the default pools (172.17.0.0/16 … 192.168.240.0/20); give it a subnet:",
+                            net.name
+                        )))
+                    }
+                }
+            }
+        };
+        let gw4 = net.gateway.unwrap_or_else(|| ipam::first_host_v4(subnet));
+        let gateway_v4 = Ipv4Network::new(gw4, subnet.prefix()).ok();
+        let gateway_v6 = net.ipv6.as_ref().and_then(|v6| {
+            let gw = v6.gateway.unwrap_or_else(|| ipam::first_host_v6(v6.subnet));
+            Ipv6Network::new(gw, v6.subnet.prefix()).ok()
+        });
+        out.insert(net.name.clone(), Addressing { gateway_v4, gateway_v6 });
+    }
+    Ok(out)
+}
+
+/// Endpoint addresses: static ones, then kept ones (an endpoint that exists
+/// keeps its address while it stays valid), then the lowest free address of
+/// the range for each new endpoint, in endpoint-name order.
+fn resolve_addresses(
+    t: &Topology,
+    obs: &Observed,
+    addressing: &BTreeMap<String, Addressing>,
+) -> Result<BTreeMap<String, EndpointAddr>, (Loc, String)> {
+    let mut out: BTreeMap<String, EndpointAddr> = BTreeMap::new();
+    for net in t.networks.values().filter(|n| n.driver == DriverKind::Bridge) {
+        let Some(a) = addressing.get(&net.name) else { continue };
+        let eps: Vec<&Endpoint> = t.endpoints_on_network(&net.name).collect();
+        let observed = |e: &Endpoint| obs.state.veths.get(&e.name).filter(|v| v.network == net.name).map(|v| v.addrs.clone()).unwrap_or_default();
+
+        if let Some(gw) = a.gateway_v4 {
+            let subnet = Ipv4Network::new(gw.network(), gw.prefix()).map_err(|e| (net.loc, e.to_string()))?;
+            let range = net.ip_range.unwrap_or(subnet);
+            let mut used: BTreeSet<Ipv4Addr> = eps.iter().filter_map(|e| e.address).collect();
+            used.insert(gw.ip());
+            let mut pending = Vec::new();
+            for e in &eps {
+                let kept = observed(e).into_iter().find_map(|a| match a {
+                    IpNetwork::V4(v) if subnet.contains(v.ip()) && v.prefix() == subnet.prefix() => Some(v.ip()),
+                    _ => None,
+                });
+                let chosen = match (e.address, kept) {
+                    (Some(s), _) => Some(s),
+                    (None, Some(k)) if !used.contains(&k) && k != subnet.network() && k != subnet.broadcast() => {
+                        used.insert(k);
+                        Some(k)
+                    }
+                    _ => {
+                        pending.push(*e);
+                        None
+                    }
+                };
+                if let Some(ip) = chosen {
+                    out.entry(e.name.clone()).or_default().v4 = Ipv4Network::new(ip, subnet.prefix()).ok();
+                }
+            }
+            for e in pending {
+                let ip = ipam::lowest_free_v4(subnet, range, &used).ok_or_else(|| {
+                    (e.loc, format!("endpoint {}: network {} has no free IPv4 address left in {range}", e.name, net.name))
+                })?;
+                used.insert(ip);
+                out.entry(e.name.clone()).or_default().v4 = Ipv4Network::new(ip, subnet.prefix()).ok();
+            }
+        }
+
+        if let (Some(gw), Some(cfg)) = (a.gateway_v6, &net.ipv6) {
+            let subnet = cfg.subnet;
+            let range = cfg.ip_range.unwrap_or(subnet);
+            let mut used: BTreeSet<Ipv6Addr> = eps.iter().filter_map(|e| e.ipv6_address).collect();
+            used.insert(gw.ip());
+            let mut pending = Vec::new();
+            for e in &eps {
+                let kept = observed(e).into_iter().find_map(|a| match a {
+                    IpNetwork::V6(v) if subnet.contains(v.ip()) && v.prefix() == subnet.prefix() => Some(v.ip()),
+                    _ => None,
+                });
+                let chosen = match (e.ipv6_address, kept) {
+                    (Some(s), _) => Some(s),
+                    (None, Some(k)) if !used.contains(&k) => {
+                        used.insert(k);
+                        Some(k)
+                    }
+                    _ => {
+                        pending.push(*e);
+                        None
+                    }
+                };
+                if let Some(ip) = chosen {
+                    out.entry(e.name.clone()).or_default().v6 = Ipv6Network::new(ip, subnet.prefix()).ok();
+                }
+            }
+            for e in pending {
+                let ip = ipam::lowest_free_v6(subnet, range, &used).ok_or_else(|| {
+                    (e.loc, format!("endpoint {}: network {} has no free IPv6 address left in {range}", e.name, net.name))
+                })?;
+                used.insert(ip);
+                out.entry(e.name.clone()).or_default().v6 = Ipv6Network::new(ip, subnet.prefix()).ok();
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Interface names inside each sandbox: an endpoint that exists keeps its
+/// `ethN`; new endpoints take the lowest free `ethN`, in endpoint-name order.
+fn resolve_ifnames(t: &Topology, obs: &Observed) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for sb in t.sandboxes.values() {
+        let netns = naming::netns_name(&t.name, &sb.name);
+        let eps: Vec<&Endpoint> = t
+            .endpoints_of_sandbox(&sb.name)
+            .filter(|e| drivers::driver_for(t.networks[&e.network].driver).gives_interface())
+            .collect();
+        let mut used = BTreeSet::new();
+        let mut pending = Vec::new();
+        for e in &eps {
+            let kept = obs
+                .state
+                .veths
+                .get(&e.name)
+                .filter(|v| v.netns == netns && v.ifname.starts_with("eth") && v.ifname[3..].parse::<u32>().is_ok())
+                .map(|v| v.ifname.clone());
+            match kept {
+                Some(k) if used.insert(k.clone()) => {
+                    out.insert(e.name.clone(), k);
+                }
+                _ => pending.push(e.name.clone()),
+            }
+        }
+        let mut n = 0;
+        for e in pending {
+            while used.contains(&format!("eth{n}")) {
+                n += 1;
+            }
+            used.insert(format!("eth{n}"));
+            out.insert(e, format!("eth{n}"));
+        }
+    }
+    out
+}
+
+/// A MAC derived from an address may collide with one given explicitly.
+fn check_derived_macs(t: &Topology, state: &State) -> Result<(), (Loc, String)> {
+    let mut seen: BTreeMap<[u8; 6], &str> = BTreeMap::new();
+    for v in state.veths.values() {
+        if let Some(m) = v.mac {
+            if let Some(first) = seen.insert(m, &v.endpoint) {
+                let loc = t.endpoints.get(&v.endpoint).map(|e| e.loc).unwrap_or_default();
+                return Err((loc, format!(
+                    "endpoint {}: mac {} is also used by endpoint {first}",
+                    v.endpoint,
+                    naming_mac(&m)
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn naming_mac(m: &[u8; 6]) -> String {
+    crate::model::fmt_mac(m)
+}
+
+/// The endpoint that carries a sandbox's default route: the one marked
+/// `gateway: true`, else the first non-internal bridge endpoint by name.
+pub fn gateway_endpoint<'a>(t: &'a Topology, sandbox: &'a str) -> Option<&'a Endpoint> {
+    let eligible = |e: &&Endpoint| {
+        let n = &t.networks[&e.network];
+        n.driver == DriverKind::Bridge && !n.internal
+    };
+    t.endpoints_of_sandbox(sandbox)
+        .find(|e| e.gateway)
+        .or_else(|| t.endpoints_of_sandbox(sandbox).find(eligible))
+}
+
+fn add_routes(t: &Topology, addressing: &BTreeMap<String, Addressing>, snapshot: &State, sandbox: &str, out: &mut State) {
+    let Some(ep) = gateway_endpoint(t, sandbox) else { return };
+    let (Some(a), Some(veth)) = (addressing.get(&ep.network), snapshot.veths.get(&ep.name)) else { return };
+    let netns = naming::netns_name(&t.name, sandbox);
+    let gateways = [
+        (Family::V4, a.gateway_v4.map(|g| IpAddr::V4(g.ip()))),
+        (Family::V6, a.gateway_v6.map(|g| IpAddr::V6(g.ip()))),
+    ];
+    for (family, gw) in gateways {
+        if let Some(gateway) = gw {
+            out.routes.insert(
+                (sandbox.to_string(), family),
+                RouteRes {
+                    sandbox: sandbox.to_string(),
+                    netns: netns.clone(),
+                    gateway,
+                    dev: veth.ifname.clone(),
+                },
+            );
+        }
+    }
+}
+
+fn add_files(t: &Topology, obs: &Observed, addrs: &BTreeMap<String, EndpointAddr>, sandbox: &str, netns: &str, out: &mut State) {
+    let sb = &t.sandboxes[sandbox];
+    let ips_of = |e: &Endpoint| -> Vec<IpAddr> {
+        let a = addrs.get(&e.name).cloned().unwrap_or_default();
+        a.v4.map(|v| IpAddr::V4(v.ip())).into_iter().chain(a.v6.map(|v| IpAddr::V6(v.ip()))).collect()
+    };
+
+    let mut own_names = Vec::new();
+    if let (Some(h), Some(d)) = (&sb.hostname, &sb.domainname) {
+        own_names.push(format!("{h}.{d}"));
+    }
+    if let Some(h) = &sb.hostname {
+        own_names.push(h.clone());
+    }
+    own_names.push(sb.name.clone());
+
+    let mine: Vec<&Endpoint> = t.endpoints_of_sandbox(sandbox).collect();
+    let mut own: Vec<HostsEntry> = mine
+        .iter()
+        .flat_map(|e| ips_of(e))
+        .map(|addr| HostsEntry { addr, names: own_names.clone() })
+        .collect();
+    if own.is_empty() {
+        // No address of its own: resolve its names to loopback (Debian's convention).
+        own.push(HostsEntry { addr: IpAddr::V4(Ipv4Addr::new(127, 0, 1, 1)), names: own_names.clone() });
+    }
+    let mut peers = Vec::new();
+    for mine in &mine {
+        for peer in t.endpoints_on_network(&mine.network).filter(|p| p.sandbox != sandbox) {
+            let psb = &t.sandboxes[&peer.sandbox];
+            let mut names = vec![psb.name.clone()];
+            if let Some(h) = &psb.hostname {
+                names.push(h.clone());
+            }
+            names.extend(peer.aliases.iter().cloned());
+            for addr in ips_of(peer) {
+                peers.push(HostsEntry { addr, names: names.clone() });
+            }
+        }
+    }
+    let hosts = HostsContent {
+        topology: t.name.clone(),
+        sandbox: sandbox.to_string(),
+        hostname: sb.hostname.clone(),
+        domainname: sb.domainname.clone(),
+        aliases: mine.iter().filter(|e| !e.aliases.is_empty()).map(|e| (e.name.clone(), e.aliases.clone())).collect(),
+        own,
+        peers,
+    };
+    let resolv = match &sb.dns {
+        Some(d) => Resolv { nameservers: d.servers.clone(), search: d.search.clone(), options: d.options.clone() },
+        None => Resolv {
+            nameservers: obs.host.nameservers.iter().filter(|ip| !ip.is_loopback()).cloned().collect(),
+            search: obs.host.search.clone(),
+            options: obs.host.resolv_options.clone(),
+        },
+    };
+    for (path, content) in [
+        (naming::hosts_path(netns), files::render_hosts(&hosts)),
+        (naming::resolv_path(netns), files::render_resolv(&t.name, sandbox, &resolv)),
+    ] {
+        out.files.insert(path.clone(), FileRes { path, sandbox: sandbox.to_string(), content });
+    }
+}

@@ -1,0 +1,129 @@
+//! Address management. Pure functions: given what the file asks for and what
+//! already exists, choose subnets and addresses deterministically.
+
+use ipnetwork::{IpNetwork, Ipv4Network, Ipv6Network};
+use std::collections::BTreeSet;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+/// libnetwork's default local address pools, in order, as (base, subnet size):
+/// 172.17-19.0.0/16, 172.20.0.0/14, 172.24.0.0/14 and 172.28.0.0/14 as /16s,
+/// then 192.168.0.0/16 as /20s.
+const DEFAULT_POOLS: [(Ipv4Addr, u8, u8); 7] = [
+    (Ipv4Addr::new(172, 17, 0, 0), 16, 16),
+    (Ipv4Addr::new(172, 18, 0, 0), 16, 16),
+    (Ipv4Addr::new(172, 19, 0, 0), 16, 16),
+    (Ipv4Addr::new(172, 20, 0, 0), 14, 16),
+    (Ipv4Addr::new(172, 24, 0, 0), 14, 16),
+    (Ipv4Addr::new(172, 28, 0, 0), 14, 16),
+    (Ipv4Addr::new(192, 168, 0, 0), 16, 20),
+];
+
+/// Every candidate subnet of the default pools, in allocation order.
+pub fn default_pool_subnets() -> impl Iterator<Item = Ipv4Network> {
+    DEFAULT_POOLS.iter().flat_map(|&(base, prefix, size)| {
+        let count = 1u32 << (size - prefix);
+        let step = 1u32 << (32 - size);
+        (0..count).map(move |i| {
+            Ipv4Network::new(Ipv4Addr::from(u32::from(base) + i * step), size)
+                .expect("pool prefixes are valid")
+        })
+    })
+}
+
+fn overlaps(a: &IpNetwork, b: &IpNetwork) -> bool {
+    match (a, b) {
+        (IpNetwork::V4(x), IpNetwork::V4(y)) => x.contains(y.network()) || y.contains(x.network()),
+        (IpNetwork::V6(x), IpNetwork::V6(y)) => x.contains(y.network()) || y.contains(x.network()),
+        _ => false,
+    }
+}
+
+/// The first default-pool subnet that overlaps nothing in `taken`.
+pub fn allocate_subnet(taken: &[IpNetwork]) -> Option<Ipv4Network> {
+    default_pool_subnets().find(|cand| {
+        let c = IpNetwork::V4(*cand);
+        !taken.iter().any(|t| overlaps(&c, t))
+    })
+}
+
+/// The default gateway: the subnet's first host address.
+pub fn first_host_v4(subnet: Ipv4Network) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(subnet.network()) + 1)
+}
+
+pub fn first_host_v6(subnet: Ipv6Network) -> Ipv6Addr {
+    Ipv6Addr::from(u128::from(subnet.network()) + 1)
+}
+
+/// Lowest address of `range` (inside `subnet`) that is a usable host address
+/// and not in `used`. IPv4 skips the network and broadcast addresses.
+pub fn lowest_free_v4(subnet: Ipv4Network, range: Ipv4Network, used: &BTreeSet<Ipv4Addr>) -> Option<Ipv4Addr> {
+    let (lo, hi) = (u32::from(range.network()), u32::from(range.broadcast()));
+    let (net, bcast) = (u32::from(subnet.network()), u32::from(subnet.broadcast()));
+    (lo..=hi)
+        .filter(|a| *a != net && *a != bcast)
+        .map(Ipv4Addr::from)
+        .find(|a| !used.contains(a))
+}
+
+/// Lowest free IPv6 host address; the subnet-router anycast address (all
+/// zeros) is skipped. Scans at most 2^16 addresses, which a sandbox host
+/// never exceeds.
+pub fn lowest_free_v6(subnet: Ipv6Network, range: Ipv6Network, used: &BTreeSet<Ipv6Addr>) -> Option<Ipv6Addr> {
+    let lo = u128::from(range.network());
+    let hi = u128::from(range.broadcast());
+    let net = u128::from(subnet.network());
+    (lo..=hi)
+        .take(1 << 16)
+        .filter(|a| *a != net)
+        .map(Ipv6Addr::from)
+        .find(|a| !used.contains(a))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn n(s: &str) -> IpNetwork {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn pools_follow_libnetwork_order() {
+        let all: Vec<Ipv4Network> = default_pool_subnets().collect();
+        assert_eq!(all[0].to_string(), "172.17.0.0/16");
+        assert_eq!(all[3].to_string(), "172.20.0.0/16");
+        assert_eq!(all[14].to_string(), "172.31.0.0/16");
+        assert_eq!(all[15].to_string(), "192.168.0.0/20");
+        assert_eq!(all.last().unwrap().to_string(), "192.168.240.0/20");
+        assert_eq!(all.len(), 15 + 16);
+    }
+
+    #[test]
+    fn allocation_skips_taken_subnets() {
+        assert_eq!(allocate_subnet(&[]).unwrap().to_string(), "172.17.0.0/16");
+        let taken = [n("172.17.0.0/16"), n("172.18.5.0/24"), n("10.0.0.0/8")];
+        assert_eq!(allocate_subnet(&taken).unwrap().to_string(), "172.19.0.0/16");
+        // A wide route covering several candidates skips all of them.
+        assert_eq!(allocate_subnet(&[n("172.16.0.0/12")]).unwrap().to_string(), "192.168.0.0/20");
+    }
+
+    #[test]
+    fn exhaustion_is_none() {
+        assert_eq!(allocate_subnet(&[n("172.16.0.0/12"), n("192.168.0.0/16")]), None);
+    }
+
+    #[test]
+    fn lowest_free_address() {
+        let s: Ipv4Network = "10.0.0.0/29".parse().unwrap();
+        let used: BTreeSet<Ipv4Addr> = ["10.0.0.1", "10.0.0.2"].iter().map(|a| a.parse().unwrap()).collect();
+        assert_eq!(lowest_free_v4(s, s, &used), Some("10.0.0.3".parse().unwrap()));
+        let full: BTreeSet<Ipv4Addr> = (1..7).map(|i| Ipv4Addr::new(10, 0, 0, i)).collect();
+        assert_eq!(lowest_free_v4(s, s, &full), None);
+        let range: Ipv4Network = "10.0.0.4/30".parse().unwrap();
+        assert_eq!(lowest_free_v4(s, range, &used), Some("10.0.0.4".parse().unwrap()));
+        let v6: Ipv6Network = "fd00::/64".parse().unwrap();
+        let used6: BTreeSet<Ipv6Addr> = ["fd00::1".parse().unwrap()].into();
+        assert_eq!(lowest_free_v6(v6, v6, &used6), Some("fd00::2".parse().unwrap()));
+    }
+}

@@ -1,0 +1,237 @@
+//! The `cnm` command line. Thin: parse arguments, call the library, print,
+//! choose the exit code (SPEC §4).
+
+mod cli_exec;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use cnm::apply::{self, ApplyError, Lock};
+use cnm::observe;
+use cnm::spec::{self, LoadError, Topology};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+#[derive(Parser)]
+#[command(name = "cnm", version, about = "Docker's Container Network Model as a declarative reconciler for Linux")]
+struct Cli {
+    /// More log output (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum PlanFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ShowFormat {
+    Yaml,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Parse and check a topology file; no kernel access.
+    Validate { file: PathBuf },
+    /// Show what apply would change; changes nothing.
+    Plan {
+        file: PathBuf,
+        /// Exit 0 when converged, 2 when changes are pending, 1 on error.
+        #[arg(long)]
+        detailed_exitcode: bool,
+        #[arg(short, long, value_enum, default_value = "text")]
+        output: PlanFormat,
+    },
+    /// Make the kernel match the file, then verify it does.
+    Apply { file: PathBuf },
+    /// Remove everything a topology owns.
+    Destroy {
+        /// The topology file (its `name:` says which topology).
+        #[arg(required_unless_present = "topology", conflicts_with = "topology")]
+        file: Option<PathBuf>,
+        /// Destroy by topology name, without the file.
+        #[arg(long)]
+        topology: Option<String>,
+    },
+    /// Print the observed state of what cnm owns, as a topology.
+    Show {
+        #[arg(long)]
+        topology: Option<String>,
+        #[arg(short, long, value_enum, default_value = "yaml")]
+        output: ShowFormat,
+    },
+    /// Run a command inside a sandbox, with its hosts and resolv.conf.
+    Exec {
+        sandbox: String,
+        /// Which topology, when several have a sandbox of that name.
+        #[arg(long)]
+        topology: Option<String>,
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    // exec replaces this process and must run before any thread exists.
+    if let Command::Exec { sandbox, topology, command } = &cli.command {
+        return report(cli_exec::exec(sandbox, topology.as_deref(), command));
+    }
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return report(Err(anyhow::anyhow!("cannot start the runtime: {e}"))),
+    };
+    report(rt.block_on(run(cli.command)))
+}
+
+fn report(r: Result<ExitCode>) -> ExitCode {
+    match r {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("cnm: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+fn color() -> bool {
+    std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal()
+}
+
+/// Load a file; invalid input prints every located error and exits 1.
+fn load(file: &PathBuf) -> Result<Topology> {
+    spec::load(file).map_err(|e| match e {
+        LoadError::Invalid(s) => anyhow::anyhow!("{s}\n{} problem(s) in {}; nothing was changed", s.diagnostics.len(), s.file),
+        other => anyhow::anyhow!(other),
+    })
+}
+
+/// Kernel work needs CAP_NET_ADMIN (and CAP_SYS_ADMIN to enter namespaces).
+fn require_privileges() -> Result<()> {
+    const CAP_SYS_ADMIN: u32 = 21;
+    const CAP_NET_ADMIN: u32 = 12;
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let eff = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .unwrap_or(0);
+    if eff & (1 << CAP_NET_ADMIN) == 0 || eff & (1 << CAP_SYS_ADMIN) == 0 {
+        anyhow::bail!("this command needs CAP_NET_ADMIN and CAP_SYS_ADMIN; run it as root");
+    }
+    Ok(())
+}
+
+async fn run(cmd: Command) -> Result<ExitCode> {
+    match cmd {
+        Command::Validate { file } => {
+            let t = load(&file)?;
+            println!(
+                "{} is valid: topology {}, {} network(s), {} sandbox(es), {} endpoint(s).",
+                file.display(),
+                t.name,
+                t.networks.len(),
+                t.sandboxes.len(),
+                t.endpoints.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plan { file, detailed_exitcode, output } => {
+            let t = load(&file)?;
+            require_privileges()?;
+            let (plan, _, _) = apply::plan(&t).await?;
+            match output {
+                PlanFormat::Text => print!("{}", plan.render_text(&file.display().to_string(), color())),
+                PlanFormat::Json => println!("{}", plan.to_json()),
+            }
+            Ok(if detailed_exitcode && !plan.is_empty() { ExitCode::from(2) } else { ExitCode::SUCCESS })
+        }
+        Command::Apply { file } => {
+            let t = load(&file)?;
+            require_privileges()?;
+            let _lock = Lock::acquire().context("cannot take the apply lock")?;
+            let start = Instant::now();
+            let (plan, _, conns) = apply::plan(&t).await?;
+            print!("{}", plan.render_text(&file.display().to_string(), color()));
+            if plan.is_empty() {
+                return Ok(ExitCode::SUCCESS);
+            }
+            apply::execute(&t.name, &plan, conns).await.map_err(explain)?;
+            apply::verify(Some(&t), &t.name).await?;
+            let s = plan.summary();
+            println!(
+                "\nApply complete! Resources: {} added, {} changed, {} destroyed ({} ms).",
+                s.add,
+                s.change,
+                s.destroy,
+                start.elapsed().as_millis()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Destroy { file, topology } => {
+            let (name, label) = match (file, topology) {
+                (Some(f), _) => (load(&f)?.name, f.display().to_string()),
+                (None, Some(n)) => (n.clone(), n),
+                (None, None) => anyhow::bail!("give a topology file or --topology NAME"),
+            };
+            require_privileges()?;
+            let _lock = Lock::acquire().context("cannot take the apply lock")?;
+            let (plan, conns) = apply::destroy_plan(&name, &label).await?;
+            print!("{}", plan.render_text(&label, color()));
+            if !plan.is_empty() {
+                apply::execute(&name, &plan, conns).await.map_err(explain)?;
+                apply::verify(None, &name).await?;
+                println!("\nDestroy complete! Resources: {} destroyed.", plan.summary().destroy);
+            }
+            apply::forget(&name);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Show { topology, output } => {
+            require_privileges()?;
+            let names = match topology {
+                Some(n) => vec![n],
+                None => observe::recorded_topologies(),
+            };
+            let mut shown = Vec::new();
+            for n in names {
+                let (obs, _) = observe::observe(&n).await?;
+                shown.push(cnm::show::show(&n, &obs));
+            }
+            match output {
+                ShowFormat::Json => println!("{}", serde_json::to_string_pretty(&shown)?),
+                ShowFormat::Yaml => {
+                    for (i, t) in shown.iter().enumerate() {
+                        if i > 0 {
+                            println!("---");
+                        }
+                        print!("{}", serde_saphyr::to_string(t).context("cannot render YAML")?);
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Exec { .. } => unreachable!("handled before the runtime starts"),
+    }
+}
+
+/// A failed apply leaves a state the next apply converges from; say so.
+fn explain(e: ApplyError) -> anyhow::Error {
+    anyhow::anyhow!("{e}\napply stopped; run `cnm plan` to see what is left and `cnm apply` again to converge")
+}

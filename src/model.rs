@@ -1,0 +1,144 @@
+//! The kernel objects cnm manages, as plain values. The desired state (from
+//! the file) and the observed state (from the kernel) are both a [`State`];
+//! the diff compares the two field by field.
+
+use ipnetwork::IpNetwork;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+pub type Mac = [u8; 6];
+
+/// A sandbox's network namespace, named under /run/netns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NamespaceRes {
+    pub sandbox: String,
+    pub netns: String,
+    /// Loopback is up inside.
+    pub lo_up: bool,
+}
+
+/// The Linux bridge of a `bridge` network, in the host namespace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BridgeRes {
+    pub network: String,
+    pub ifname: String,
+    pub mtu: u32,
+    /// Gateway addresses with the subnet's prefix length.
+    pub addrs: BTreeSet<IpNetwork>,
+    pub up: bool,
+    /// Carries its ownership mark (false: adopted from the journal of an
+    /// interrupted apply, mark still to be set).
+    pub marked: bool,
+}
+
+/// An endpoint on a bridge network: a veth pair, one end a bridge port in the
+/// host namespace, the other `ethN` inside the sandbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VethRes {
+    pub endpoint: String,
+    pub network: String,
+    pub sandbox: String,
+    /// Namespace of the sandbox end; empty when that end was not found.
+    pub netns: String,
+    /// Host end; a bridge port.
+    pub host_ifname: String,
+    /// Bridge the host end is attached to; empty when detached.
+    pub bridge: String,
+    /// Sandbox end (`eth0`, `eth1`, ...); empty when not found.
+    pub ifname: String,
+    #[serde(serialize_with = "ser_mac")]
+    pub mac: Option<Mac>,
+    pub mtu: u32,
+    pub addrs: BTreeSet<IpNetwork>,
+    /// Both ends administratively up.
+    pub up: bool,
+    /// The host end carries its ownership mark.
+    pub marked: bool,
+}
+
+/// A sandbox's default route (one per address family).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RouteRes {
+    pub sandbox: String,
+    pub netns: String,
+    pub gateway: IpAddr,
+    pub dev: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    V4,
+    V6,
+}
+
+impl Family {
+    pub fn of(ip: &IpAddr) -> Family {
+        if ip.is_ipv4() {
+            Family::V4
+        } else {
+            Family::V6
+        }
+    }
+}
+
+/// A file cnm writes (a sandbox's hosts or resolv.conf).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileRes {
+    pub path: String,
+    pub sandbox: String,
+    pub content: String,
+}
+
+/// Everything one topology owns on one host.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct State {
+    /// Keyed by sandbox name.
+    pub namespaces: BTreeMap<String, NamespaceRes>,
+    /// Keyed by network name.
+    pub bridges: BTreeMap<String, BridgeRes>,
+    /// Keyed by endpoint name.
+    pub veths: BTreeMap<String, VethRes>,
+    /// Keyed by sandbox name and family.
+    pub routes: BTreeMap<(String, Family), RouteRes>,
+    /// Keyed by path.
+    pub files: BTreeMap<String, FileRes>,
+}
+
+/// What observe learns about the host besides the owned objects: enough to
+/// allocate subnets and to refuse name clashes with foreign objects.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostFacts {
+    /// Destinations of IPv4/IPv6 routes in the host's main table that are not
+    /// on links this topology owns (default routes excluded).
+    pub routed: Vec<IpNetwork>,
+    /// Every link in the host namespace, with its ownership mark if any.
+    pub links: BTreeMap<String, Option<String>>,
+    /// Every name under /run/netns.
+    pub netns: BTreeSet<String>,
+    /// Namespaces (by netns name) this topology owns.
+    pub owned_netns: BTreeSet<String>,
+    /// Nameservers of the host's /etc/resolv.conf, for sandboxes without `dns:`.
+    pub nameservers: Vec<IpAddr>,
+    pub search: Vec<String>,
+    pub resolv_options: Vec<String>,
+}
+
+/// The result of observing one topology.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Observed {
+    pub state: State,
+    pub host: HostFacts,
+}
+
+pub fn fmt_mac(m: &Mac) -> String {
+    crate::spec::format_mac(m)
+}
+
+fn ser_mac<S: serde::Serializer>(m: &Option<Mac>, s: S) -> Result<S::Ok, S::Error> {
+    match m {
+        Some(m) => s.serialize_str(&fmt_mac(m)),
+        None => s.serialize_none(),
+    }
+}

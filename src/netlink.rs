@@ -1,0 +1,95 @@
+//! rtnetlink connections: one to the host namespace, one per sandbox
+//! namespace, each driven by a task on the current tokio runtime.
+
+use futures::TryStreamExt;
+use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use netlink_packet_route::link::LinkMessage;
+use netlink_packet_route::route::{RouteAttribute, RouteMessage};
+use netlink_packet_route::AddressFamily;
+use rtnetlink::{Handle, RouteMessageBuilder};
+use std::fs::File;
+use std::io;
+
+/// Connect to the namespace the calling thread is in.
+pub fn connect_here() -> io::Result<Handle> {
+    let (conn, handle, _) = rtnetlink::new_connection()?;
+    tokio::spawn(conn);
+    Ok(handle)
+}
+
+/// Connect inside the namespace behind `ns`. The socket is created on a
+/// short-lived thread that entered the namespace (a socket stays bound to
+/// the namespace it was born in); tokio worker threads never `setns`.
+pub fn connect_in(ns: &File) -> io::Result<Handle> {
+    let rt = tokio::runtime::Handle::current();
+    let ns = ns.try_clone()?;
+    let (conn, handle) = std::thread::spawn(move || -> io::Result<_> {
+        crate::netns::enter(&ns)?;
+        let _guard = rt.enter();
+        let (conn, handle, _) = rtnetlink::new_connection()?;
+        Ok((conn, handle))
+    })
+    .join()
+    .map_err(|_| io::Error::other("netlink thread panicked"))??;
+    tokio::spawn(conn);
+    Ok(handle)
+}
+
+pub async fn dump_links(h: &Handle) -> Result<Vec<LinkMessage>, rtnetlink::Error> {
+    h.link().get().execute().try_collect().await
+}
+
+pub async fn dump_addrs(h: &Handle) -> Result<Vec<AddressMessage>, rtnetlink::Error> {
+    h.address().get().execute().try_collect().await
+}
+
+/// Routes of the main table, both families.
+pub async fn dump_routes(h: &Handle) -> Result<Vec<RouteMessage>, rtnetlink::Error> {
+    let mut out = Vec::new();
+    for msg in [RouteMessageBuilder::<std::net::Ipv4Addr>::new().build(), RouteMessageBuilder::<std::net::Ipv6Addr>::new().build()] {
+        let routes: Vec<RouteMessage> = h.route().get(msg).execute().try_collect().await?;
+        out.extend(routes.into_iter().filter(|r| route_table(r) == 254));
+    }
+    Ok(out)
+}
+
+pub fn route_table(r: &RouteMessage) -> u32 {
+    r.attributes
+        .iter()
+        .find_map(|a| match a {
+            RouteAttribute::Table(t) => Some(*t),
+            _ => None,
+        })
+        .unwrap_or(r.header.table as u32)
+}
+
+pub fn addr_ip(a: &AddressMessage) -> Option<std::net::IpAddr> {
+    // IFA_LOCAL is the interface's own address on point-to-point links;
+    // otherwise IFA_ADDRESS is.
+    let local = a.attributes.iter().find_map(|x| match x {
+        AddressAttribute::Local(ip) => Some(*ip),
+        _ => None,
+    });
+    local.or_else(|| {
+        a.attributes.iter().find_map(|x| match x {
+            AddressAttribute::Address(ip) => Some(*ip),
+            _ => None,
+        })
+    })
+}
+
+pub fn is_v6(a: &AddressMessage) -> bool {
+    a.header.family == AddressFamily::Inet6
+}
+
+/// True for "no such device/address/route": deleting something already gone.
+pub fn is_gone(e: &rtnetlink::Error) -> bool {
+    errno(e).is_some_and(|n| n == libc::ENODEV || n == libc::ESRCH || n == libc::EADDRNOTAVAIL || n == libc::ENOENT)
+}
+
+pub fn errno(e: &rtnetlink::Error) -> Option<i32> {
+    match e {
+        rtnetlink::Error::NetlinkError(m) => m.code.map(|c| -c.get()),
+        _ => None,
+    }
+}

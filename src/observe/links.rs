@@ -1,0 +1,101 @@
+//! One namespace's links and addresses, decoded from netlink messages.
+
+use super::ObserveError;
+use crate::model::Mac;
+use crate::netlink;
+use ipnetwork::IpNetwork;
+use netlink_packet_route::address::AddressScope;
+use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Debug, Clone)]
+pub struct Link {
+    pub index: u32,
+    pub name: String,
+    pub alias: Option<String>,
+    pub kind: Option<String>,
+    pub mtu: u32,
+    pub up: bool,
+    pub master: Option<u32>,
+    pub mac: Option<Mac>,
+}
+
+impl Link {
+    fn from_msg(m: &LinkMessage) -> Link {
+        let mut l = Link {
+            index: m.header.index,
+            name: String::new(),
+            alias: None,
+            kind: None,
+            mtu: 0,
+            up: m.header.flags.contains(LinkFlags::Up),
+            master: None,
+            mac: None,
+        };
+        for a in &m.attributes {
+            match a {
+                LinkAttribute::IfName(n) => l.name = n.clone(),
+                LinkAttribute::IfAlias(s) if !s.is_empty() => l.alias = Some(s.clone()),
+                LinkAttribute::Mtu(v) => l.mtu = *v,
+                LinkAttribute::Controller(i) => l.master = Some(*i),
+                LinkAttribute::Address(b) if b.len() == 6 => l.mac = b.as_slice().try_into().ok(),
+                LinkAttribute::LinkInfo(infos) => {
+                    for i in infos {
+                        if let LinkInfo::Kind(k) = i {
+                            l.kind = Some(kind_name(k));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        l
+    }
+}
+
+fn kind_name(k: &InfoKind) -> String {
+    match k {
+        InfoKind::Bridge => "bridge".into(),
+        InfoKind::Veth => "veth".into(),
+        other => format!("{other:?}").to_lowercase(),
+    }
+}
+
+/// Links by index, and their addresses (link-local IPv6 left out: the
+/// kernel adds those by itself).
+#[derive(Debug, Default)]
+pub struct LinkTable {
+    pub links: BTreeMap<u32, Link>,
+    pub addrs: BTreeMap<u32, BTreeSet<IpNetwork>>,
+}
+
+impl LinkTable {
+    pub async fn dump(h: &rtnetlink::Handle, netns: Option<&str>) -> Result<LinkTable, ObserveError> {
+        let err = |what: &'static str| {
+            let netns = netns.map(str::to_string);
+            move |source| ObserveError::Netlink { what, netns, source }
+        };
+        let links = netlink::dump_links(h).await.map_err(err("links"))?;
+        let addrs = netlink::dump_addrs(h).await.map_err(err("addresses"))?;
+        let mut t = LinkTable::default();
+        for m in &links {
+            let l = Link::from_msg(m);
+            t.links.insert(l.index, l);
+        }
+        for a in &addrs {
+            if a.header.scope == AddressScope::Link || a.header.scope == AddressScope::Host {
+                continue;
+            }
+            if let Some(ip) = netlink::addr_ip(a) {
+                if let Ok(net) = IpNetwork::new(ip, a.header.prefix_len) {
+                    t.addrs.entry(a.header.index).or_default().insert(net);
+                }
+            }
+        }
+        Ok(t)
+    }
+
+    pub fn addrs_of(&self, index: u32) -> BTreeSet<IpNetwork> {
+        self.addrs.get(&index).cloned().unwrap_or_default()
+    }
+}

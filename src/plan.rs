@@ -1,0 +1,205 @@
+//! A plan is a value: ordered actions with what changes and why. It renders
+//! as Terraform-like text or stable JSON, and `apply` executes exactly it.
+
+use crate::model::{fmt_mac, BridgeRes, FileRes, NamespaceRes, RouteRes, VethRes};
+use serde::Serialize;
+use std::fmt::Write as _;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Op {
+    Create,
+    Update,
+    Delete,
+    /// Delete and create again (an immutable property differs).
+    Replace,
+}
+
+/// One kernel object, with all its desired (or, for deletes, observed) values.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Resource {
+    Namespace(NamespaceRes),
+    Bridge(BridgeRes),
+    Veth(VethRes),
+    Route(RouteRes),
+    File(FileRes),
+}
+
+impl Resource {
+    /// Human label, e.g. `bridge br-shop-front (network front)`.
+    pub fn label(&self) -> String {
+        match self {
+            Resource::Namespace(n) => format!("sandbox {} (netns {})", n.sandbox, n.netns),
+            Resource::Bridge(b) => format!("network {} (bridge {})", b.network, b.ifname),
+            Resource::Veth(v) => format!("endpoint {} ({} {} ↔ {})", v.endpoint, v.sandbox, v.ifname, v.host_ifname),
+            Resource::Route(r) => format!("route {}: default via {} dev {}", r.sandbox, r.gateway, r.dev),
+            Resource::File(f) => format!("file {}", f.path),
+        }
+    }
+
+    /// A short description of a created object's main values.
+    pub fn summary(&self) -> String {
+        let addrs = |a: &std::collections::BTreeSet<ipnetwork::IpNetwork>| {
+            a.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ")
+        };
+        match self {
+            Resource::Namespace(_) => String::new(),
+            Resource::Bridge(b) => format!("{}, mtu {}", addrs(&b.addrs), b.mtu),
+            Resource::Veth(v) => format!(
+                "{} on {}, mac {}, mtu {}",
+                addrs(&v.addrs),
+                v.bridge,
+                v.mac.map(|m| fmt_mac(&m)).unwrap_or_else(|| "random".into()),
+                v.mtu
+            ),
+            Resource::Route(_) => String::new(),
+            Resource::File(f) => format!("{} lines", f.content.lines().count()),
+        }
+    }
+
+    /// Execution order of kinds when creating (reverse when deleting).
+    pub fn rank(&self) -> u8 {
+        match self {
+            Resource::Namespace(_) => 0,
+            Resource::Bridge(_) => 1,
+            Resource::Veth(_) => 2,
+            Resource::Route(_) => 3,
+            Resource::File(_) => 4,
+        }
+    }
+}
+
+/// One field that differs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Change {
+    pub field: String,
+    pub old: String,
+    pub new: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Action {
+    pub op: Op,
+    /// Desired values (observed ones for a delete).
+    pub resource: Resource,
+    /// Observed values, for updates and replaces.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before: Option<Resource>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<Change>,
+    /// Why a replace or delete happens, when it is not obvious.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub add: usize,
+    pub change: usize,
+    pub destroy: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    pub format_version: u32,
+    pub topology: String,
+    /// In execution order.
+    pub actions: Vec<Action>,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.actions.is_empty()
+    }
+
+    /// Terraform's counting: a replace adds one and destroys one.
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary { add: 0, change: 0, destroy: 0 };
+        for a in &self.actions {
+            match a.op {
+                Op::Create => s.add += 1,
+                Op::Update => s.change += 1,
+                Op::Delete => s.destroy += 1,
+                Op::Replace => {
+                    s.add += 1;
+                    s.destroy += 1
+                }
+            }
+        }
+        s
+    }
+
+    /// Stable JSON (documented in docs/plan-json.md).
+    pub fn to_json(&self) -> String {
+        #[derive(Serialize)]
+        struct Out<'a> {
+            #[serde(flatten)]
+            plan: &'a Plan,
+            summary: Summary,
+        }
+        serde_json::to_string_pretty(&Out { plan: self, summary: self.summary() }).unwrap_or_default()
+    }
+
+    /// Terraform-like text. `color` adds ANSI colours to the markers.
+    pub fn render_text(&self, file: &str, color: bool) -> String {
+        if self.actions.is_empty() {
+            return format!("No changes. The kernel matches {file}.\n");
+        }
+        let paint = |code: &str, s: &str| if color { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_string() };
+        let mut out = String::new();
+        let _ = writeln!(out, "cnm will perform the following actions for topology {}:\n", self.topology);
+        for a in &self.actions {
+            let (sym, code) = match a.op {
+                Op::Create => ("+", "32"),
+                Op::Update => ("~", "33"),
+                Op::Delete => ("-", "31"),
+                Op::Replace => ("!", "35"),
+            };
+            let label = match (a.op, &a.before) {
+                (Op::Delete, _) | (_, None) => a.resource.label(),
+                (_, Some(b)) if b.label() != a.resource.label() && a.op == Op::Replace => {
+                    format!("{} → {}", b.label(), a.resource.label())
+                }
+                _ => a.resource.label(),
+            };
+            let _ = write!(out, "  {} {}", paint(code, sym), label);
+            let summary = a.resource.summary();
+            if a.op == Op::Create && !summary.is_empty() {
+                let _ = write!(out, ": {summary}");
+            }
+            if let Some(r) = &a.reason {
+                let _ = write!(out, " ({r})");
+            }
+            out.push('\n');
+            for c in &a.changes {
+                let _ = writeln!(out, "      {}: {} → {}", c.field, c.old, c.new);
+            }
+            if let (Resource::File(new), Some(Resource::File(old))) = (&a.resource, &a.before) {
+                out.push_str(&content_diff(&old.content, &new.content, &paint));
+            }
+        }
+        let s = self.summary();
+        let _ = writeln!(out, "\nPlan: {} to add, {} to change, {} to destroy.", s.add, s.change, s.destroy);
+        out
+    }
+}
+
+/// Changed lines of a file, indented under its action.
+fn content_diff(old: &str, new: &str, paint: &dyn Fn(&str, &str) -> String) -> String {
+    let mut out = String::new();
+    let diff = similar::TextDiff::from_lines(old, new);
+    for change in diff.iter_all_changes() {
+        let line = change.value().trim_end_matches('\n');
+        match change.tag() {
+            similar::ChangeTag::Delete => {
+                let _ = writeln!(out, "        {}", paint("31", &format!("- {line}")));
+            }
+            similar::ChangeTag::Insert => {
+                let _ = writeln!(out, "        {}", paint("32", &format!("+ {line}")));
+            }
+            similar::ChangeTag::Equal => {}
+        }
+    }
+    out
+}

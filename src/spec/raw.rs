@@ -1,0 +1,90 @@
+//! The topology file as written: serde types that keep every value's location.
+//!
+//! Nothing here is validated beyond YAML types and key names; `validate`
+//! turns these into a [`crate::spec::Topology`].
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+use std::collections::BTreeMap;
+
+pub type Map<T> = BTreeMap<String, Spanned<T>>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTopology {
+    pub version: Spanned<u32>,
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub hosts: Map<Option<RawHost>>,
+    #[serde(default)]
+    pub networks: Map<Option<RawNetwork>>,
+    #[serde(default)]
+    pub sandboxes: Map<Option<RawSandbox>>,
+    #[serde(default)]
+    pub endpoints: Map<Option<RawEndpoint>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHost {
+    pub address: Spanned<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNetwork {
+    pub driver: Option<Spanned<String>>,
+    pub subnet: Option<Spanned<String>>,
+    pub gateway: Option<Spanned<String>>,
+    pub ip_range: Option<Spanned<String>>,
+    pub ipv6: Option<Spanned<RawIpv6>>,
+    pub internal: Option<Spanned<bool>>,
+    pub mtu: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub options: Map<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIpv6 {
+    pub subnet: Spanned<String>,
+    pub gateway: Option<Spanned<String>>,
+    pub ip_range: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSandbox {
+    pub hostname: Option<Spanned<String>>,
+    pub domainname: Option<Spanned<String>>,
+    pub dns: Option<Spanned<RawDns>>,
+    pub host: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDns {
+    #[serde(default)]
+    pub servers: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub search: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub options: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEndpoint {
+    pub network: Spanned<String>,
+    pub sandbox: Spanned<String>,
+    pub address: Option<Spanned<String>>,
+    pub ipv6_address: Option<Spanned<String>>,
+    pub mac: Option<Spanned<String>>,
+    #[serde(default)]
+    pub aliases: Vec<Spanned<String>>,
+    /// Short strings or long-form maps; parsed by hand in `ports.rs` so that
+    /// each form gets its own precise error.
+    #[serde(default)]
+    pub ports: Vec<Spanned<serde_json::Value>>,
+    pub gateway: Option<Spanned<bool>>,
+}

@@ -1,0 +1,557 @@
+//! Raw file → [`Topology`], or every problem found, each with its location.
+
+use super::names::{is_hostname, valid_identifier, valid_kernel_name};
+use super::ports::parse_port;
+use super::raw::*;
+use super::*;
+use serde_saphyr::Spanned;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+/// Longest topology name: it prefixes namespace names and marks.
+const MAX_TOPOLOGY_NAME: usize = 32;
+/// Longest network, sandbox or endpoint name.
+const MAX_OBJECT_NAME: usize = 64;
+
+struct Checker {
+    diags: Vec<Diagnostic>,
+}
+
+impl Checker {
+    fn err(&mut self, loc: impl Into<Loc>, message: impl Into<String>) {
+        self.diags.push(Diagnostic {
+            loc: loc.into(),
+            message: message.into(),
+        });
+    }
+
+    fn parse<T: std::str::FromStr>(&mut self, s: &Spanned<String>, what: &str) -> Option<T> {
+        match s.value.parse::<T>() {
+            Ok(v) => Some(v),
+            Err(_) => {
+                self.err(s, format!("{what}: '{}' is not valid", s.value));
+                None
+            }
+        }
+    }
+}
+
+impl<T> From<&Spanned<T>> for Diagnostic {
+    fn from(s: &Spanned<T>) -> Self {
+        Diagnostic {
+            loc: s.into(),
+            message: String::new(),
+        }
+    }
+}
+
+pub fn validate(file: &str, raw: RawTopology) -> Result<Topology, SpecError> {
+    let mut c = Checker { diags: Vec::new() };
+
+    if raw.version.value != 1 {
+        c.err(&raw.version, format!("version: {} is not supported; this cnm reads version 1", raw.version.value));
+    }
+    if let Err(e) = valid_identifier(&raw.name.value, MAX_TOPOLOGY_NAME) {
+        c.err(&raw.name, format!("name: topology name '{}' {e}", raw.name.value));
+    }
+    if let Some((h, v)) = raw.hosts.iter().next() {
+        c.err(v, format!("hosts: {h}: multi-host topologies are not supported by this cnm version yet"));
+    }
+
+    let networks = check_networks(&mut c, &raw.networks);
+    let sandboxes = check_sandboxes(&mut c, &raw.sandboxes);
+    let endpoints = check_endpoints(&mut c, &raw.endpoints, &networks, &sandboxes);
+
+    let topo = Topology {
+        file: file.to_string(),
+        name: raw.name.value.clone(),
+        networks,
+        sandboxes,
+        endpoints,
+    };
+    check_cross(&mut c, &topo, &raw.endpoints);
+
+    if c.diags.is_empty() {
+        Ok(topo)
+    } else {
+        c.diags.sort();
+        c.diags.dedup();
+        Err(SpecError {
+            file: file.to_string(),
+            diagnostics: c.diags,
+        })
+    }
+}
+
+fn check_networks(c: &mut Checker, raw: &Map<Option<RawNetwork>>) -> BTreeMap<String, Network> {
+    let mut out = BTreeMap::new();
+    for (name, spanned) in raw {
+        if let Err(e) = valid_identifier(name, MAX_OBJECT_NAME) {
+            c.err(spanned, format!("network '{name}': name {e}"));
+            continue;
+        }
+        let empty = RawNetwork::default();
+        let n = spanned.value.as_ref().unwrap_or(&empty);
+        let loc = Loc::from(spanned);
+        let driver = match n.driver.as_ref().map(|d| d.value.as_str()).unwrap_or("bridge") {
+            "bridge" => DriverKind::Bridge,
+            "null" => DriverKind::Null,
+            "host" => DriverKind::Host,
+            other => {
+                let why = match other {
+                    "ipvlan" => "this kernel lacks the ipvlan module, and cnm does not implement it yet".to_string(),
+                    "macvlan" | "overlay" | "remote" | "cni" => {
+                        format!("driver '{other}' is not implemented in this cnm version yet")
+                    }
+                    _ => format!("unknown driver '{other}'"),
+                };
+                c.err(n.driver.as_ref().unwrap(), format!("network {name}: {why} (available: bridge, null, host)"));
+                continue;
+            }
+        };
+        let mut net = Network {
+            name: name.clone(),
+            loc,
+            driver,
+            subnet: None,
+            gateway: None,
+            ip_range: None,
+            ipv6: None,
+            internal: n.internal.as_ref().map(|b| b.value).unwrap_or(false),
+            mtu: n.mtu.as_ref().map(|m| m.value),
+            bridge_name: None,
+            icc: true,
+        };
+        if driver != DriverKind::Bridge {
+            // null and host networks have no addressing of their own.
+            let extra: [(&str, Option<Loc>); 7] = [
+                ("subnet", n.subnet.as_ref().map(Loc::from)),
+                ("gateway", n.gateway.as_ref().map(Loc::from)),
+                ("ip_range", n.ip_range.as_ref().map(Loc::from)),
+                ("ipv6", n.ipv6.as_ref().map(Loc::from)),
+                ("internal", n.internal.as_ref().map(Loc::from)),
+                ("mtu", n.mtu.as_ref().map(Loc::from)),
+                ("options", n.options.values().next().map(Loc::from)),
+            ];
+            for (key, at) in extra {
+                if let Some(at) = at {
+                    c.err(at, format!("network {name}: {key} does not apply to driver {}", driver.as_str()));
+                }
+            }
+            out.insert(name.clone(), net);
+            continue;
+        }
+        check_ipv4(c, name, n, &mut net);
+        if let Some(v6) = &n.ipv6 {
+            net.ipv6 = check_ipv6(c, name, &v6.value);
+        }
+        if let Some(m) = &n.mtu {
+            if !(68..=65535).contains(&m.value) {
+                c.err(m, format!("network {name}: mtu {} is outside 68..65535", m.value));
+            }
+        }
+        for (key, v) in &n.options {
+            match key.as_str() {
+                "bridge_name" => match v.value.as_str() {
+                    Some(s) => match valid_kernel_name(s) {
+                        Ok(()) => net.bridge_name = Some(s.to_string()),
+                        Err(e) => c.err(v, format!("network {name}: options.bridge_name '{s}' {e}")),
+                    },
+                    None => c.err(v, format!("network {name}: options.bridge_name must be a string")),
+                },
+                "icc" => match v.value.as_bool() {
+                    Some(b) => net.icc = b,
+                    None => c.err(v, format!("network {name}: options.icc must be true or false")),
+                },
+                other => c.err(
+                    v,
+                    format!("network {name}: unknown bridge option '{other}' (known: bridge_name, icc)"),
+                ),
+            }
+        }
+        out.insert(name.clone(), net);
+    }
+    out
+}
+
+fn check_ipv4(c: &mut Checker, name: &str, n: &RawNetwork, net: &mut Network) {
+    if let Some(s) = &n.subnet {
+        match s.value.parse::<ipnetwork::IpNetwork>() {
+            Ok(ipnetwork::IpNetwork::V4(v4)) => {
+                if v4.ip() != v4.network() {
+                    c.err(s, format!("network {name}: subnet {v4} has host bits set; did you mean {}/{}?", v4.network(), v4.prefix()));
+                } else if v4.prefix() > 30 {
+                    c.err(s, format!("network {name}: subnet {v4} is too small; use a /30 or larger"));
+                } else {
+                    net.subnet = Some(v4);
+                }
+            }
+            Ok(ipnetwork::IpNetwork::V6(_)) => {
+                c.err(s, format!("network {name}: subnet takes an IPv4 network; put IPv6 under ipv6: {{ subnet: ... }}"))
+            }
+            Err(_) => c.err(s, format!("network {name}: subnet '{}' is not a CIDR network like 10.0.0.0/24", s.value)),
+        }
+    }
+    if let Some(g) = &n.gateway {
+        if let Some(ip) = c.parse::<Ipv4Addr>(g, &format!("network {name}: gateway")) {
+            match net.subnet {
+                Some(sub) => match host_problem(sub.network().into(), sub.broadcast().into(), sub.contains(ip), ip.into()) {
+                    Some(p) => c.err(g, format!("network {name}: gateway {ip} {p} {sub}")),
+                    None => net.gateway = Some(ip),
+                },
+                None if n.subnet.is_none() => c.err(g, format!("network {name}: gateway needs an explicit subnet")),
+                None => {}
+            }
+        }
+    }
+    if let Some(r) = &n.ip_range {
+        if let Some(range) = c.parse::<Ipv4Network>(r, &format!("network {name}: ip_range")) {
+            match net.subnet {
+                Some(sub) if !(sub.contains(range.network()) && sub.contains(range.broadcast())) => {
+                    c.err(r, format!("network {name}: ip_range {range} is not inside subnet {sub}"))
+                }
+                Some(_) => net.ip_range = Some(Ipv4Network::new(range.network(), range.prefix()).unwrap_or(range)),
+                None if n.subnet.is_none() => c.err(r, format!("network {name}: ip_range needs an explicit subnet")),
+                None => {}
+            }
+        }
+    }
+}
+
+fn check_ipv6(c: &mut Checker, name: &str, v6: &RawIpv6) -> Option<Ipv6Config> {
+    let subnet = match v6.subnet.value.parse::<ipnetwork::IpNetwork>() {
+        Ok(ipnetwork::IpNetwork::V6(s)) if s.ip() != s.network() => {
+            c.err(&v6.subnet, format!("network {name}: ipv6 subnet {s} has host bits set; did you mean {}/{}?", s.network(), s.prefix()));
+            return None;
+        }
+        Ok(ipnetwork::IpNetwork::V6(s)) if s.prefix() > 126 => {
+            c.err(&v6.subnet, format!("network {name}: ipv6 subnet {s} is too small; use a /126 or larger"));
+            return None;
+        }
+        Ok(ipnetwork::IpNetwork::V6(s)) => s,
+        _ => {
+            c.err(&v6.subnet, format!("network {name}: ipv6 subnet '{}' is not an IPv6 CIDR network like fd00::/64", v6.subnet.value));
+            return None;
+        }
+    };
+    let mut cfg = Ipv6Config { subnet, gateway: None, ip_range: None };
+    if let Some(g) = &v6.gateway {
+        if let Some(ip) = c.parse::<Ipv6Addr>(g, &format!("network {name}: ipv6 gateway")) {
+            match host_problem(subnet.network().into(), IpAddr::V6(subnet.broadcast()), subnet.contains(ip), ip.into()) {
+                Some(p) => c.err(g, format!("network {name}: ipv6 gateway {ip} {p} {subnet}")),
+                None => cfg.gateway = Some(ip),
+            }
+        }
+    }
+    if let Some(r) = &v6.ip_range {
+        if let Some(range) = c.parse::<Ipv6Network>(r, &format!("network {name}: ipv6 ip_range")) {
+            if subnet.contains(range.network()) && subnet.contains(range.broadcast()) {
+                cfg.ip_range = Some(Ipv6Network::new(range.network(), range.prefix()).unwrap_or(range));
+            } else {
+                c.err(r, format!("network {name}: ipv6 ip_range {range} is not inside subnet {subnet}"));
+            }
+        }
+    }
+    Some(cfg)
+}
+
+/// Why `ip` cannot be a host address in its subnet, phrased to be followed by
+/// the subnet: "is outside subnet", "is the network address of".
+fn host_problem(network: IpAddr, broadcast: IpAddr, inside: bool, ip: IpAddr) -> Option<&'static str> {
+    if !inside {
+        Some("is outside subnet")
+    } else if ip == network {
+        Some("is the network address of")
+    } else if ip == broadcast && ip.is_ipv4() {
+        Some("is the broadcast address of")
+    } else {
+        None
+    }
+}
+
+fn check_sandboxes(c: &mut Checker, raw: &Map<Option<RawSandbox>>) -> BTreeMap<String, Sandbox> {
+    let mut out = BTreeMap::new();
+    for (name, spanned) in raw {
+        if let Err(e) = valid_identifier(name, MAX_OBJECT_NAME) {
+            c.err(spanned, format!("sandbox '{name}': name {e}"));
+            continue;
+        }
+        let empty = RawSandbox::default();
+        let s = spanned.value.as_ref().unwrap_or(&empty);
+        let mut sb = Sandbox {
+            name: name.clone(),
+            loc: spanned.into(),
+            hostname: None,
+            domainname: None,
+            dns: None,
+        };
+        if let Some(h) = &s.host {
+            c.err(h, format!("sandbox {name}: host: needs multi-host support, which this cnm version lacks"));
+        }
+        for (key, field, slot) in [
+            ("hostname", &s.hostname, &mut sb.hostname),
+            ("domainname", &s.domainname, &mut sb.domainname),
+        ] {
+            if let Some(v) = field {
+                match is_hostname(&v.value) {
+                    Ok(()) => *slot = Some(v.value.clone()),
+                    Err(e) => c.err(v, format!("sandbox {name}: {key} '{}' {e}", v.value.escape_debug())),
+                }
+            }
+        }
+        if let Some(d) = &s.dns {
+            let mut dns = Dns::default();
+            for srv in &d.value.servers {
+                if let Some(ip) = c.parse::<IpAddr>(srv, &format!("sandbox {name}: dns server")) {
+                    dns.servers.push(ip);
+                }
+            }
+            for dom in &d.value.search {
+                match is_hostname(&dom.value) {
+                    Ok(()) => dns.search.push(dom.value.clone()),
+                    Err(e) => c.err(dom, format!("sandbox {name}: dns search domain '{}' {e}", dom.value.escape_debug())),
+                }
+            }
+            for opt in &d.value.options {
+                let ok = !opt.value.is_empty()
+                    && opt.value.chars().all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, ':' | '_' | '-' | '.'));
+                if ok {
+                    dns.options.push(opt.value.clone());
+                } else {
+                    c.err(opt, format!("sandbox {name}: dns option '{}' is not a resolv.conf option like ndots:2", opt.value.escape_debug()));
+                }
+            }
+            sb.dns = Some(dns);
+        }
+        out.insert(name.clone(), sb);
+    }
+    out
+}
+
+fn check_endpoints(
+    c: &mut Checker,
+    raw: &Map<Option<RawEndpoint>>,
+    networks: &BTreeMap<String, Network>,
+    sandboxes: &BTreeMap<String, Sandbox>,
+) -> BTreeMap<String, Endpoint> {
+    let mut out = BTreeMap::new();
+    for (name, spanned) in raw {
+        if let Err(e) = valid_identifier(name, MAX_OBJECT_NAME) {
+            c.err(spanned, format!("endpoint '{name}': name {e}"));
+            continue;
+        }
+        let Some(e) = &spanned.value else {
+            c.err(spanned, format!("endpoint {name}: needs network: and sandbox:"));
+            continue;
+        };
+        let net = networks.get(&e.network.value);
+        if net.is_none() {
+            c.err(&e.network, format!("endpoint {name}: network '{}' is not defined{}", e.network.value, known(networks.keys())));
+        }
+        if !sandboxes.contains_key(&e.sandbox.value) {
+            c.err(&e.sandbox, format!("endpoint {name}: sandbox '{}' is not defined{}", e.sandbox.value, known(sandboxes.keys())));
+        }
+        let mut ep = Endpoint {
+            name: name.clone(),
+            loc: spanned.into(),
+            network: e.network.value.clone(),
+            sandbox: e.sandbox.value.clone(),
+            address: None,
+            ipv6_address: None,
+            mac: None,
+            aliases: Vec::new(),
+            ports: Vec::new(),
+            gateway: e.gateway.as_ref().map(|g| g.value).unwrap_or(false),
+        };
+        let bridged = net.map(|n| n.driver == DriverKind::Bridge);
+        if let Some(a) = &e.address {
+            if let Some(ip) = c.parse::<Ipv4Addr>(a, &format!("endpoint {name}: address")) {
+                match net {
+                    Some(n) if n.driver != DriverKind::Bridge => c.err(a, format!("endpoint {name}: network {} (driver {}) assigns no addresses", n.name, n.driver.as_str())),
+                    Some(n) => match n.subnet {
+                        None => c.err(a, format!("endpoint {name}: a static address needs network {} to have an explicit subnet", n.name)),
+                        Some(sub) => match host_problem(sub.network().into(), sub.broadcast().into(), sub.contains(ip), ip.into()) {
+                            Some(p) => c.err(a, format!("endpoint {name}: address {ip} {p} {sub}")),
+                            None if Some(ip) == gateway_v4(n) => c.err(a, format!("endpoint {name}: address {ip} is the gateway of network {}", n.name)),
+                            None => ep.address = Some(ip),
+                        },
+                    },
+                    None => {}
+                }
+            }
+        }
+        if let Some(a) = &e.ipv6_address {
+            if let Some(ip) = c.parse::<Ipv6Addr>(a, &format!("endpoint {name}: ipv6_address")) {
+                match net.map(|n| (n, &n.ipv6)) {
+                    Some((n, None)) => c.err(a, format!("endpoint {name}: network {} has no ipv6 subnet", n.name)),
+                    Some((n, Some(v6))) => match host_problem(v6.subnet.network().into(), IpAddr::V6(v6.subnet.broadcast()), v6.subnet.contains(ip), ip.into()) {
+                        Some(p) => c.err(a, format!("endpoint {name}: ipv6_address {ip} {p} {}", v6.subnet)),
+                        None if Some(ip) == gateway_v6(v6) => c.err(a, format!("endpoint {name}: ipv6_address {ip} is the gateway of network {}", n.name)),
+                        None => ep.ipv6_address = Some(ip),
+                    },
+                    None => {}
+                }
+            }
+        }
+        if let Some(m) = &e.mac {
+            match parse_mac(&m.value) {
+                Ok(mac) if bridged == Some(false) => {
+                    let _ = mac;
+                    c.err(m, format!("endpoint {name}: mac does not apply to a {} network", net.map(|n| n.driver.as_str()).unwrap_or("")));
+                }
+                Ok(mac) => ep.mac = Some(mac),
+                Err(why) => c.err(m, format!("endpoint {name}: mac '{}' {why}", m.value)),
+            }
+        }
+        for a in &e.aliases {
+            match is_hostname(&a.value) {
+                Ok(()) => ep.aliases.push(a.value.clone()),
+                Err(why) => c.err(a, format!("endpoint {name}: alias '{}' {why}", a.value.escape_debug())),
+            }
+        }
+        for p in &e.ports {
+            match parse_port(&p.value) {
+                Ok(pm) => {
+                    match net {
+                        Some(n) if n.driver != DriverKind::Bridge => c.err(p, format!("endpoint {name}: ports cannot be published on a {} network", n.driver.as_str())),
+                        Some(n) if n.internal => c.err(p, format!("endpoint {name}: network {} is internal; it cannot publish ports", n.name)),
+                        _ => ep.ports.push(pm),
+                    }
+                }
+                Err(why) => c.err(p, format!("endpoint {name}: {why}")),
+            }
+        }
+        if let (Some(g), Some(n)) = (&e.gateway, net) {
+            if g.value && (n.internal || n.driver != DriverKind::Bridge) {
+                c.err(g, format!("endpoint {name}: gateway: true needs a non-internal bridge network; {} is not", n.name));
+            }
+        }
+        out.insert(name.clone(), ep);
+    }
+    out
+}
+
+/// Rules that relate several objects.
+fn check_cross(c: &mut Checker, t: &Topology, raw_eps: &Map<Option<RawEndpoint>>) {
+    let loc_of = |ep: &str| raw_eps.get(ep).map(Loc::from).unwrap_or_default();
+
+    // Overlapping subnets (both families).
+    let nets: Vec<&Network> = t.networks.values().collect();
+    for (i, a) in nets.iter().enumerate() {
+        for b in &nets[i + 1..] {
+            if let (Some(x), Some(y)) = (a.subnet, b.subnet) {
+                if x.contains(y.network()) || y.contains(x.network()) {
+                    c.err(b.loc, format!("network {}: subnet {y} overlaps subnet {x} of network {}", b.name, a.name));
+                }
+            }
+            if let (Some(x), Some(y)) = (&a.ipv6, &b.ipv6) {
+                if x.subnet.contains(y.subnet.network()) || y.subnet.contains(x.subnet.network()) {
+                    c.err(b.loc, format!("network {}: ipv6 subnet {} overlaps ipv6 subnet {} of network {}", b.name, y.subnet, x.subnet, a.name));
+                }
+            }
+            if a.bridge_name.is_some() && a.bridge_name == b.bridge_name {
+                c.err(b.loc, format!("network {}: bridge_name {} is also used by network {}", b.name, b.bridge_name.as_deref().unwrap_or(""), a.name));
+            }
+        }
+    }
+
+    // Duplicate addresses per network, duplicate MACs anywhere, one endpoint
+    // per sandbox and network, duplicate published ports.
+    let mut seen_v4: BTreeMap<(String, Ipv4Addr), String> = BTreeMap::new();
+    let mut seen_v6: BTreeMap<(String, Ipv6Addr), String> = BTreeMap::new();
+    let mut seen_mac: BTreeMap<[u8; 6], String> = BTreeMap::new();
+    let mut seen_join: BTreeMap<(String, String), String> = BTreeMap::new();
+    for ep in t.endpoints.values() {
+        if let Some(a) = ep.address {
+            if let Some(first) = seen_v4.insert((ep.network.clone(), a), ep.name.clone()) {
+                c.err(loc_of(&ep.name), format!("endpoint {}: address {a} is also assigned to endpoint {first}", ep.name));
+            }
+        }
+        if let Some(a) = ep.ipv6_address {
+            if let Some(first) = seen_v6.insert((ep.network.clone(), a), ep.name.clone()) {
+                c.err(loc_of(&ep.name), format!("endpoint {}: ipv6_address {a} is also assigned to endpoint {first}", ep.name));
+            }
+        }
+        if let Some(m) = ep.mac {
+            if let Some(first) = seen_mac.insert(m, ep.name.clone()) {
+                c.err(loc_of(&ep.name), format!("endpoint {}: mac {} is also used by endpoint {first}", ep.name, format_mac(&m)));
+            }
+        }
+        if let Some(first) = seen_join.insert((ep.sandbox.clone(), ep.network.clone()), ep.name.clone()) {
+            c.err(loc_of(&ep.name), format!("endpoint {}: sandbox {} already joins network {} through endpoint {first}", ep.name, ep.sandbox, ep.network));
+        }
+    }
+    let all_ports: Vec<(&Endpoint, &PortMapping)> =
+        t.endpoints.values().flat_map(|e| e.ports.iter().map(move |p| (e, p))).collect();
+    for (i, (ea, pa)) in all_ports.iter().enumerate() {
+        for (eb, pb) in &all_ports[i + 1..] {
+            if pa.clashes_with(pb) {
+                c.err(loc_of(&eb.name), format!("endpoint {}: port {pb} clashes with port {pa} of endpoint {}", eb.name, ea.name));
+            }
+        }
+    }
+
+    // Sandbox-level rules: host/null networks are exclusive; one gateway.
+    for sb in t.sandboxes.values() {
+        let eps: Vec<&Endpoint> = t.endpoints_of_sandbox(&sb.name).collect();
+        for special in [DriverKind::Host, DriverKind::Null] {
+            if eps.len() > 1 {
+                if let Some(e) = eps.iter().find(|e| t.networks.get(&e.network).map(|n| n.driver) == Some(special)) {
+                    c.err(loc_of(&e.name), format!(
+                        "endpoint {}: sandbox {} joins a {} network and other networks; a {} network must be its only one",
+                        e.name, sb.name, special.as_str(), special.as_str()
+                    ));
+                }
+            }
+        }
+        let gws: Vec<&&Endpoint> = eps.iter().filter(|e| e.gateway).collect();
+        if gws.len() > 1 {
+            c.err(loc_of(&gws[1].name), format!("endpoint {}: sandbox {} already routes through endpoint {} (gateway: true)", gws[1].name, sb.name, gws[0].name));
+        }
+    }
+}
+
+fn gateway_v4(n: &Network) -> Option<Ipv4Addr> {
+    n.gateway.or_else(|| n.subnet.and_then(|s| s.nth(1)))
+}
+
+fn gateway_v6(v6: &Ipv6Config) -> Option<Ipv6Addr> {
+    v6.gateway.or_else(|| {
+        let base = u128::from(v6.subnet.network());
+        Some(Ipv6Addr::from(base + 1))
+    })
+}
+
+fn known<'a>(names: impl Iterator<Item = &'a String>) -> String {
+    let list: Vec<&str> = names.map(|s| s.as_str()).collect();
+    if list.is_empty() {
+        String::new()
+    } else {
+        format!(" (defined: {})", list.join(", "))
+    }
+}
+
+pub fn parse_mac(s: &str) -> Result<[u8; 6], &'static str> {
+    let parts: Vec<&str> = s.split(':').collect();
+    if parts.len() != 6 {
+        return Err("is not a MAC address like 02:42:0a:00:00:02");
+    }
+    let mut mac = [0u8; 6];
+    for (slot, p) in mac.iter_mut().zip(parts) {
+        if p.len() != 2 {
+            return Err("is not a MAC address like 02:42:0a:00:00:02");
+        }
+        *slot = u8::from_str_radix(p, 16).map_err(|_| "is not a MAC address like 02:42:0a:00:00:02")?;
+    }
+    if mac[0] & 1 == 1 {
+        return Err("is a multicast address; an interface needs a unicast MAC");
+    }
+    if mac == [0; 6] {
+        return Err("is all zeros");
+    }
+    Ok(mac)
+}
+
+pub fn format_mac(m: &[u8; 6]) -> String {
+    m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+}
