@@ -233,16 +233,18 @@ impl Executor {
             .mtu(v.mtu)
             .controller(bridge)
             .up()
-            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer.up().build())))
+            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer.build())))
             .build();
         self.host.link().add(msg).execute().await.map_err(&k)?;
         drop(ns);
         let mark = naming::mark(&self.topology, MarkKind::Endpoint, &v.endpoint);
-        // The kernel ignores IFLA_IFALIAS in a create request: mark both ends now.
+        // The kernel ignores IFLA_IFALIAS in a create request, and refuses
+        // (ENOTCONN) a peer that asks to be up: mark both ends and bring the
+        // sandbox end up now.
         let h = self.sandbox(&v.netns)?;
         let (a, b) = futures::join!(
             self.host.link().set(LinkUnspec::new_with_name(&v.host_ifname).alias(mark.clone()).build()).execute(),
-            h.link().set(LinkUnspec::new_with_name(&v.ifname).alias(mark).build()).execute()
+            h.link().set(LinkUnspec::new_with_name(&v.ifname).alias(mark).up().build()).execute()
         );
         a.map_err(&k)?;
         b.map_err(&k)?;
