@@ -1,0 +1,71 @@
+//! Privileged end-to-end tests. Each runs one script of tests/e2e/ on a
+//! private host (its own network and mount namespaces, see
+//! tests/support/private-host.sh), as a child process, so tests never share
+//! or touch the machine's real network.
+//!
+//! Not root: each test says so loudly and passes as skipped, unless
+//! CNM_REQUIRE_PRIVILEGED=1, where it fails.
+
+use std::path::Path;
+use std::process::Command;
+
+fn run_script(name: &str) {
+    if !nix::unistd::geteuid().is_root() {
+        let msg = format!("e2e {name}: SKIPPED: needs root (network and mount namespaces)");
+        if std::env::var("CNM_REQUIRE_PRIVILEGED").as_deref() == Ok("1") {
+            panic!("{msg}, and CNM_REQUIRE_PRIVILEGED=1");
+        }
+        eprintln!("\n!!!!!!!! {msg} !!!!!!!!\n");
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(root.join("tests/support/private-host.sh"))
+        .arg("bash")
+        .arg(root.join("tests/e2e").join(format!("{name}.sh")))
+        .env("CNM", env!("CARGO_BIN_EXE_cnm"))
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("cannot start the private host");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("PASS"),
+        "e2e {name} failed ({})\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        out.status
+    );
+}
+
+#[test]
+fn apply_traffic() {
+    run_script("apply_traffic");
+}
+
+#[test]
+fn idempotent() {
+    run_script("idempotent");
+}
+
+#[test]
+fn drift() {
+    run_script("drift");
+}
+
+#[test]
+fn edits() {
+    run_script("edits");
+}
+
+#[test]
+fn destroy() {
+    run_script("destroy");
+}
+
+#[test]
+fn foreign() {
+    run_script("foreign");
+}
+
+#[test]
+fn bad_input() {
+    run_script("bad_input");
+}
