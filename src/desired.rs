@@ -72,7 +72,9 @@ pub fn build(t: &Topology, obs: &Observed) -> Result<State, PlanError> {
                     spec: e,
                     ipv4: a.v4,
                     ipv6: a.v6,
-                    mac: e.mac.or_else(|| a.v4.map(|v| naming::mac_from_ipv4(v.ip()))),
+                    mac: e
+                        .mac
+                        .or_else(|| a.v4.map(|v| naming::mac_from_ipv4(v.ip()))),
                     ifname: ifnames.get(&e.name).cloned().unwrap_or_default(),
                     netns: naming::netns_name(&t.name, &e.sandbox),
                 }
@@ -99,11 +101,22 @@ pub fn build(t: &Topology, obs: &Observed) -> Result<State, PlanError> {
 /// Gateways of bridge networks: explicit subnets first, then networks that
 /// already exist keep theirs, then new ones are allocated from the default
 /// pools, skipping whatever the host already routes.
-fn resolve_subnets(t: &Topology, obs: &Observed) -> Result<BTreeMap<String, Addressing>, (Loc, String)> {
+fn resolve_subnets(
+    t: &Topology,
+    obs: &Observed,
+) -> Result<BTreeMap<String, Addressing>, (Loc, String)> {
     let mut taken: Vec<IpNetwork> = obs.host.routed.clone();
-    taken.extend(t.networks.values().filter_map(|n| n.subnet.map(IpNetwork::V4)));
+    taken.extend(
+        t.networks
+            .values()
+            .filter_map(|n| n.subnet.map(IpNetwork::V4)),
+    );
     let mut out = BTreeMap::new();
-    for net in t.networks.values().filter(|n| n.driver == DriverKind::Bridge) {
+    for net in t
+        .networks
+        .values()
+        .filter(|n| n.driver == DriverKind::Bridge)
+    {
         let subnet = match net.subnet {
             Some(s) => s,
             None => {
@@ -115,7 +128,10 @@ fn resolve_subnets(t: &Topology, obs: &Observed) -> Result<BTreeMap<String, Addr
                 });
                 let keep = existing.filter(|s| {
                     let me = IpNetwork::V4(*s);
-                    !t.networks.values().filter_map(|n| n.subnet).any(|o| o.contains(s.network()) || s.contains(o.network()))
+                    !t.networks
+                        .values()
+                        .filter_map(|n| n.subnet)
+                        .any(|o| o.contains(s.network()) || s.contains(o.network()))
                         && !taken.contains(&me)
                 });
                 match keep.or_else(|| ipam::allocate_subnet(&taken)) {
@@ -138,7 +154,13 @@ fn resolve_subnets(t: &Topology, obs: &Observed) -> Result<BTreeMap<String, Addr
             let gw = v6.gateway.unwrap_or_else(|| ipam::first_host_v6(v6.subnet));
             Ipv6Network::new(gw, v6.subnet.prefix()).ok()
         });
-        out.insert(net.name.clone(), Addressing { gateway_v4, gateway_v6 });
+        out.insert(
+            net.name.clone(),
+            Addressing {
+                gateway_v4,
+                gateway_v6,
+            },
+        );
     }
     Ok(out)
 }
@@ -152,25 +174,47 @@ fn resolve_addresses(
     addressing: &BTreeMap<String, Addressing>,
 ) -> Result<BTreeMap<String, EndpointAddr>, (Loc, String)> {
     let mut out: BTreeMap<String, EndpointAddr> = BTreeMap::new();
-    for net in t.networks.values().filter(|n| n.driver == DriverKind::Bridge) {
-        let Some(a) = addressing.get(&net.name) else { continue };
+    for net in t
+        .networks
+        .values()
+        .filter(|n| n.driver == DriverKind::Bridge)
+    {
+        let Some(a) = addressing.get(&net.name) else {
+            continue;
+        };
         let eps: Vec<&Endpoint> = t.endpoints_on_network(&net.name).collect();
-        let observed = |e: &Endpoint| obs.state.veths.get(&e.name).filter(|v| v.network == net.name).map(|v| v.addrs.clone()).unwrap_or_default();
+        let observed = |e: &Endpoint| {
+            obs.state
+                .veths
+                .get(&e.name)
+                .filter(|v| v.network == net.name)
+                .map(|v| v.addrs.clone())
+                .unwrap_or_default()
+        };
 
         if let Some(gw) = a.gateway_v4 {
-            let subnet = Ipv4Network::new(gw.network(), gw.prefix()).map_err(|e| (net.loc, e.to_string()))?;
+            let subnet = Ipv4Network::new(gw.network(), gw.prefix())
+                .map_err(|e| (net.loc, e.to_string()))?;
             let range = net.ip_range.unwrap_or(subnet);
             let mut used: BTreeSet<Ipv4Addr> = eps.iter().filter_map(|e| e.address).collect();
             used.insert(gw.ip());
             let mut pending = Vec::new();
             for e in &eps {
                 let kept = observed(e).into_iter().find_map(|a| match a {
-                    IpNetwork::V4(v) if subnet.contains(v.ip()) && v.prefix() == subnet.prefix() => Some(v.ip()),
+                    IpNetwork::V4(v)
+                        if subnet.contains(v.ip()) && v.prefix() == subnet.prefix() =>
+                    {
+                        Some(v.ip())
+                    }
                     _ => None,
                 });
                 let chosen = match (e.address, kept) {
                     (Some(s), _) => Some(s),
-                    (None, Some(k)) if !used.contains(&k) && k != subnet.network() && k != subnet.broadcast() => {
+                    (None, Some(k))
+                        if !used.contains(&k)
+                            && k != subnet.network()
+                            && k != subnet.broadcast() =>
+                    {
                         used.insert(k);
                         Some(k)
                     }
@@ -180,15 +224,23 @@ fn resolve_addresses(
                     }
                 };
                 if let Some(ip) = chosen {
-                    out.entry(e.name.clone()).or_default().v4 = Ipv4Network::new(ip, subnet.prefix()).ok();
+                    out.entry(e.name.clone()).or_default().v4 =
+                        Ipv4Network::new(ip, subnet.prefix()).ok();
                 }
             }
             for e in pending {
                 let ip = ipam::lowest_free_v4(subnet, range, &used).ok_or_else(|| {
-                    (e.loc, format!("endpoint {}: network {} has no free IPv4 address left in {range}", e.name, net.name))
+                    (
+                        e.loc,
+                        format!(
+                            "endpoint {}: network {} has no free IPv4 address left in {range}",
+                            e.name, net.name
+                        ),
+                    )
                 })?;
                 used.insert(ip);
-                out.entry(e.name.clone()).or_default().v4 = Ipv4Network::new(ip, subnet.prefix()).ok();
+                out.entry(e.name.clone()).or_default().v4 =
+                    Ipv4Network::new(ip, subnet.prefix()).ok();
             }
         }
 
@@ -200,7 +252,11 @@ fn resolve_addresses(
             let mut pending = Vec::new();
             for e in &eps {
                 let kept = observed(e).into_iter().find_map(|a| match a {
-                    IpNetwork::V6(v) if subnet.contains(v.ip()) && v.prefix() == subnet.prefix() => Some(v.ip()),
+                    IpNetwork::V6(v)
+                        if subnet.contains(v.ip()) && v.prefix() == subnet.prefix() =>
+                    {
+                        Some(v.ip())
+                    }
                     _ => None,
                 });
                 let chosen = match (e.ipv6_address, kept) {
@@ -215,15 +271,23 @@ fn resolve_addresses(
                     }
                 };
                 if let Some(ip) = chosen {
-                    out.entry(e.name.clone()).or_default().v6 = Ipv6Network::new(ip, subnet.prefix()).ok();
+                    out.entry(e.name.clone()).or_default().v6 =
+                        Ipv6Network::new(ip, subnet.prefix()).ok();
                 }
             }
             for e in pending {
                 let ip = ipam::lowest_free_v6(subnet, range, &used).ok_or_else(|| {
-                    (e.loc, format!("endpoint {}: network {} has no free IPv6 address left in {range}", e.name, net.name))
+                    (
+                        e.loc,
+                        format!(
+                            "endpoint {}: network {} has no free IPv6 address left in {range}",
+                            e.name, net.name
+                        ),
+                    )
                 })?;
                 used.insert(ip);
-                out.entry(e.name.clone()).or_default().v6 = Ipv6Network::new(ip, subnet.prefix()).ok();
+                out.entry(e.name.clone()).or_default().v6 =
+                    Ipv6Network::new(ip, subnet.prefix()).ok();
             }
         }
     }
@@ -247,7 +311,11 @@ fn resolve_ifnames(t: &Topology, obs: &Observed) -> BTreeMap<String, String> {
                 .state
                 .veths
                 .get(&e.name)
-                .filter(|v| v.netns == netns && v.ifname.starts_with("eth") && v.ifname[3..].parse::<u32>().is_ok())
+                .filter(|v| {
+                    v.netns == netns
+                        && v.ifname.starts_with("eth")
+                        && v.ifname[3..].parse::<u32>().is_ok()
+                })
                 .map(|v| v.ifname.clone());
             match kept {
                 Some(k) if used.insert(k.clone()) => {
@@ -274,12 +342,19 @@ fn check_derived_macs(t: &Topology, state: &State) -> Result<(), (Loc, String)> 
     for v in state.veths.values() {
         if let Some(m) = v.mac {
             if let Some(first) = seen.insert(m, &v.endpoint) {
-                let loc = t.endpoints.get(&v.endpoint).map(|e| e.loc).unwrap_or_default();
-                return Err((loc, format!(
-                    "endpoint {}: mac {} is also used by endpoint {first}",
-                    v.endpoint,
-                    naming_mac(&m)
-                )));
+                let loc = t
+                    .endpoints
+                    .get(&v.endpoint)
+                    .map(|e| e.loc)
+                    .unwrap_or_default();
+                return Err((
+                    loc,
+                    format!(
+                        "endpoint {}: mac {} is also used by endpoint {first}",
+                        v.endpoint,
+                        naming_mac(&m)
+                    ),
+                ));
             }
         }
     }
@@ -302,9 +377,19 @@ pub fn gateway_endpoint<'a>(t: &'a Topology, sandbox: &'a str) -> Option<&'a End
         .or_else(|| t.endpoints_of_sandbox(sandbox).find(eligible))
 }
 
-fn add_routes(t: &Topology, addressing: &BTreeMap<String, Addressing>, snapshot: &State, sandbox: &str, out: &mut State) {
-    let Some(ep) = gateway_endpoint(t, sandbox) else { return };
-    let (Some(a), Some(veth)) = (addressing.get(&ep.network), snapshot.veths.get(&ep.name)) else { return };
+fn add_routes(
+    t: &Topology,
+    addressing: &BTreeMap<String, Addressing>,
+    snapshot: &State,
+    sandbox: &str,
+    out: &mut State,
+) {
+    let Some(ep) = gateway_endpoint(t, sandbox) else {
+        return;
+    };
+    let (Some(a), Some(veth)) = (addressing.get(&ep.network), snapshot.veths.get(&ep.name)) else {
+        return;
+    };
     let netns = naming::netns_name(&t.name, sandbox);
     let gateways = [
         (Family::V4, a.gateway_v4.map(|g| IpAddr::V4(g.ip()))),
@@ -325,11 +410,21 @@ fn add_routes(t: &Topology, addressing: &BTreeMap<String, Addressing>, snapshot:
     }
 }
 
-fn add_files(t: &Topology, obs: &Observed, addrs: &BTreeMap<String, EndpointAddr>, sandbox: &str, netns: &str, out: &mut State) {
+fn add_files(
+    t: &Topology,
+    obs: &Observed,
+    addrs: &BTreeMap<String, EndpointAddr>,
+    sandbox: &str,
+    netns: &str,
+    out: &mut State,
+) {
     let sb = &t.sandboxes[sandbox];
     let ips_of = |e: &Endpoint| -> Vec<IpAddr> {
         let a = addrs.get(&e.name).cloned().unwrap_or_default();
-        a.v4.map(|v| IpAddr::V4(v.ip())).into_iter().chain(a.v6.map(|v| IpAddr::V6(v.ip()))).collect()
+        a.v4.map(|v| IpAddr::V4(v.ip()))
+            .into_iter()
+            .chain(a.v6.map(|v| IpAddr::V6(v.ip())))
+            .collect()
     };
 
     let mut own_names = Vec::new();
@@ -345,15 +440,24 @@ fn add_files(t: &Topology, obs: &Observed, addrs: &BTreeMap<String, EndpointAddr
     let mut own: Vec<HostsEntry> = mine
         .iter()
         .flat_map(|e| ips_of(e))
-        .map(|addr| HostsEntry { addr, names: own_names.clone() })
+        .map(|addr| HostsEntry {
+            addr,
+            names: own_names.clone(),
+        })
         .collect();
     if own.is_empty() {
         // No address of its own: resolve its names to loopback (Debian's convention).
-        own.push(HostsEntry { addr: IpAddr::V4(Ipv4Addr::new(127, 0, 1, 1)), names: own_names.clone() });
+        own.push(HostsEntry {
+            addr: IpAddr::V4(Ipv4Addr::new(127, 0, 1, 1)),
+            names: own_names.clone(),
+        });
     }
     let mut peers = Vec::new();
     for mine in &mine {
-        for peer in t.endpoints_on_network(&mine.network).filter(|p| p.sandbox != sandbox) {
+        for peer in t
+            .endpoints_on_network(&mine.network)
+            .filter(|p| p.sandbox != sandbox)
+        {
             let psb = &t.sandboxes[&peer.sandbox];
             let mut names = vec![psb.name.clone()];
             if let Some(h) = &psb.hostname {
@@ -361,7 +465,10 @@ fn add_files(t: &Topology, obs: &Observed, addrs: &BTreeMap<String, EndpointAddr
             }
             names.extend(peer.aliases.iter().cloned());
             for addr in ips_of(peer) {
-                peers.push(HostsEntry { addr, names: names.clone() });
+                peers.push(HostsEntry {
+                    addr,
+                    names: names.clone(),
+                });
             }
         }
     }
@@ -370,22 +477,46 @@ fn add_files(t: &Topology, obs: &Observed, addrs: &BTreeMap<String, EndpointAddr
         sandbox: sandbox.to_string(),
         hostname: sb.hostname.clone(),
         domainname: sb.domainname.clone(),
-        aliases: mine.iter().filter(|e| !e.aliases.is_empty()).map(|e| (e.name.clone(), e.aliases.clone())).collect(),
+        aliases: mine
+            .iter()
+            .filter(|e| !e.aliases.is_empty())
+            .map(|e| (e.name.clone(), e.aliases.clone()))
+            .collect(),
         own,
         peers,
     };
     let resolv = match &sb.dns {
-        Some(d) => Resolv { nameservers: d.servers.clone(), search: d.search.clone(), options: d.options.clone() },
+        Some(d) => Resolv {
+            nameservers: d.servers.clone(),
+            search: d.search.clone(),
+            options: d.options.clone(),
+        },
         None => Resolv {
-            nameservers: obs.host.nameservers.iter().filter(|ip| !ip.is_loopback()).cloned().collect(),
+            nameservers: obs
+                .host
+                .nameservers
+                .iter()
+                .filter(|ip| !ip.is_loopback())
+                .cloned()
+                .collect(),
             search: obs.host.search.clone(),
             options: obs.host.resolv_options.clone(),
         },
     };
     for (path, content) in [
         (naming::hosts_path(netns), files::render_hosts(&hosts)),
-        (naming::resolv_path(netns), files::render_resolv(&t.name, sandbox, &resolv)),
+        (
+            naming::resolv_path(netns),
+            files::render_resolv(&t.name, sandbox, &resolv),
+        ),
     ] {
-        out.files.insert(path.clone(), FileRes { path, sandbox: sandbox.to_string(), content });
+        out.files.insert(
+            path.clone(),
+            FileRes {
+                path,
+                sandbox: sandbox.to_string(),
+                content,
+            },
+        );
     }
 }

@@ -61,9 +61,12 @@ fn dedup(names: &[String]) -> Vec<String> {
     out
 }
 
+/// Hostname, domainname and per-endpoint aliases recorded in a hosts file.
+pub type HostsMeta = (Option<String>, Option<String>, Vec<(String, Vec<String>)>);
+
 /// The `# cnm-...` metadata of a hosts file cnm wrote: hostname, domainname
 /// and per-endpoint aliases.
-pub fn parse_hosts_meta(text: &str) -> (Option<String>, Option<String>, Vec<(String, Vec<String>)>) {
+pub fn parse_hosts_meta(text: &str) -> HostsMeta {
     let (mut host, mut domain, mut aliases) = (None, None, Vec::new());
     for line in text.lines() {
         if let Some(v) = line.strip_prefix("# cnm-hostname: ") {
@@ -149,8 +152,14 @@ mod tests {
             hostname: Some("web".into()),
             domainname: Some("shop.local".into()),
             aliases: vec![("web-front".into(), vec!["www".into()])],
-            own: vec![HostsEntry { addr: "10.0.0.2".parse().unwrap(), names: vec!["web.shop.local".into(), "web".into(), "web".into()] }],
-            peers: vec![HostsEntry { addr: "10.0.0.3".parse().unwrap(), names: vec!["db".into()] }],
+            own: vec![HostsEntry {
+                addr: "10.0.0.2".parse().unwrap(),
+                names: vec!["web.shop.local".into(), "web".into(), "web".into()],
+            }],
+            peers: vec![HostsEntry {
+                addr: "10.0.0.3".parse().unwrap(),
+                names: vec!["db".into()],
+            }],
         };
         let text = render_hosts(&h);
         assert!(text.contains("10.0.0.2\tweb.shop.local web\n"));
@@ -163,7 +172,9 @@ mod tests {
 
     #[test]
     fn resolv_parse() {
-        let r = parse_resolv("# x\nnameserver 127.0.0.53\nnameserver 10.0.0.1\nsearch a b\noptions ndots:2 edns0\n");
+        let r = parse_resolv(
+            "# x\nnameserver 127.0.0.53\nnameserver 10.0.0.1\nsearch a b\noptions ndots:2 edns0\n",
+        );
         assert_eq!(r.nameservers.len(), 2);
         assert_eq!(r.search, vec!["a", "b"]);
         assert_eq!(r.options, vec!["ndots:2", "edns0"]);

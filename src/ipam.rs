@@ -57,7 +57,11 @@ pub fn first_host_v6(subnet: Ipv6Network) -> Ipv6Addr {
 
 /// Lowest address of `range` (inside `subnet`) that is a usable host address
 /// and not in `used`. IPv4 skips the network and broadcast addresses.
-pub fn lowest_free_v4(subnet: Ipv4Network, range: Ipv4Network, used: &BTreeSet<Ipv4Addr>) -> Option<Ipv4Addr> {
+pub fn lowest_free_v4(
+    subnet: Ipv4Network,
+    range: Ipv4Network,
+    used: &BTreeSet<Ipv4Addr>,
+) -> Option<Ipv4Addr> {
     let (lo, hi) = (u32::from(range.network()), u32::from(range.broadcast()));
     let (net, bcast) = (u32::from(subnet.network()), u32::from(subnet.broadcast()));
     (lo..=hi)
@@ -69,7 +73,11 @@ pub fn lowest_free_v4(subnet: Ipv4Network, range: Ipv4Network, used: &BTreeSet<I
 /// Lowest free IPv6 host address; the subnet-router anycast address (all
 /// zeros) is skipped. Scans at most 2^16 addresses, which a sandbox host
 /// never exceeds.
-pub fn lowest_free_v6(subnet: Ipv6Network, range: Ipv6Network, used: &BTreeSet<Ipv6Addr>) -> Option<Ipv6Addr> {
+pub fn lowest_free_v6(
+    subnet: Ipv6Network,
+    range: Ipv6Network,
+    used: &BTreeSet<Ipv6Addr>,
+) -> Option<Ipv6Addr> {
     let lo = u128::from(range.network());
     let hi = u128::from(range.broadcast());
     let net = u128::from(subnet.network());
@@ -103,27 +111,48 @@ mod tests {
     fn allocation_skips_taken_subnets() {
         assert_eq!(allocate_subnet(&[]).unwrap().to_string(), "172.17.0.0/16");
         let taken = [n("172.17.0.0/16"), n("172.18.5.0/24"), n("10.0.0.0/8")];
-        assert_eq!(allocate_subnet(&taken).unwrap().to_string(), "172.19.0.0/16");
+        assert_eq!(
+            allocate_subnet(&taken).unwrap().to_string(),
+            "172.19.0.0/16"
+        );
         // A wide route covering several candidates skips all of them.
-        assert_eq!(allocate_subnet(&[n("172.16.0.0/12")]).unwrap().to_string(), "192.168.0.0/20");
+        assert_eq!(
+            allocate_subnet(&[n("172.16.0.0/12")]).unwrap().to_string(),
+            "192.168.0.0/20"
+        );
     }
 
     #[test]
     fn exhaustion_is_none() {
-        assert_eq!(allocate_subnet(&[n("172.16.0.0/12"), n("192.168.0.0/16")]), None);
+        assert_eq!(
+            allocate_subnet(&[n("172.16.0.0/12"), n("192.168.0.0/16")]),
+            None
+        );
     }
 
     #[test]
     fn lowest_free_address() {
         let s: Ipv4Network = "10.0.0.0/29".parse().unwrap();
-        let used: BTreeSet<Ipv4Addr> = ["10.0.0.1", "10.0.0.2"].iter().map(|a| a.parse().unwrap()).collect();
-        assert_eq!(lowest_free_v4(s, s, &used), Some("10.0.0.3".parse().unwrap()));
+        let used: BTreeSet<Ipv4Addr> = ["10.0.0.1", "10.0.0.2"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect();
+        assert_eq!(
+            lowest_free_v4(s, s, &used),
+            Some("10.0.0.3".parse().unwrap())
+        );
         let full: BTreeSet<Ipv4Addr> = (1..7).map(|i| Ipv4Addr::new(10, 0, 0, i)).collect();
         assert_eq!(lowest_free_v4(s, s, &full), None);
         let range: Ipv4Network = "10.0.0.4/30".parse().unwrap();
-        assert_eq!(lowest_free_v4(s, range, &used), Some("10.0.0.4".parse().unwrap()));
+        assert_eq!(
+            lowest_free_v4(s, range, &used),
+            Some("10.0.0.4".parse().unwrap())
+        );
         let v6: Ipv6Network = "fd00::/64".parse().unwrap();
         let used6: BTreeSet<Ipv6Addr> = ["fd00::1".parse().unwrap()].into();
-        assert_eq!(lowest_free_v6(v6, v6, &used6), Some("fd00::2".parse().unwrap()));
+        assert_eq!(
+            lowest_free_v6(v6, v6, &used6),
+            Some("fd00::2".parse().unwrap())
+        );
     }
 }

@@ -6,9 +6,9 @@
 //! [`model::State`], with IPAM) → `diff` (desired × observed → [`plan::Plan`])
 //! → `apply` (execute the plan, re-observe, verify).
 
+pub mod apply;
 pub mod desired;
 pub mod diff;
-pub mod apply;
 pub mod drivers;
 pub mod files;
 pub mod ipam;

@@ -14,7 +14,11 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 #[derive(Parser)]
-#[command(name = "cnm", version, about = "Docker's Container Network Model as a declarative reconciler for Linux")]
+#[command(
+    name = "cnm",
+    version,
+    about = "Docker's Container Network Model as a declarative reconciler for Linux"
+)]
 struct Cli {
     /// More log output (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -81,10 +85,18 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
     // exec replaces this process and must run before any thread exists.
-    if let Command::Exec { sandbox, topology, command } = &cli.command {
+    if let Command::Exec {
+        sandbox,
+        topology,
+        command,
+    } = &cli.command
+    {
         return report(cli_exec::exec(sandbox, topology.as_deref(), command));
     }
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => return report(Err(anyhow::anyhow!("cannot start the runtime: {e}"))),
     };
@@ -107,8 +119,12 @@ fn init_logging(verbose: u8) {
         1 => "info",
         _ => "debug",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 fn color() -> bool {
@@ -116,9 +132,13 @@ fn color() -> bool {
 }
 
 /// Load a file; invalid input prints every located error and exits 1.
-fn load(file: &PathBuf) -> Result<Topology> {
+fn load(file: &std::path::Path) -> Result<Topology> {
     spec::load(file).map_err(|e| match e {
-        LoadError::Invalid(s) => anyhow::anyhow!("{s}\n{} problem(s) in {}; nothing was changed", s.diagnostics.len(), s.file),
+        LoadError::Invalid(s) => anyhow::anyhow!(
+            "{s}\n{} problem(s) in {}; nothing was changed",
+            s.diagnostics.len(),
+            s.file
+        ),
         other => anyhow::anyhow!(other),
     })
 }
@@ -153,15 +173,25 @@ async fn run(cmd: Command) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Plan { file, detailed_exitcode, output } => {
+        Command::Plan {
+            file,
+            detailed_exitcode,
+            output,
+        } => {
             let t = load(&file)?;
             require_privileges()?;
             let (plan, _, _) = apply::plan(&t).await?;
             match output {
-                PlanFormat::Text => print!("{}", plan.render_text(&file.display().to_string(), color())),
+                PlanFormat::Text => {
+                    print!("{}", plan.render_text(&file.display().to_string(), color()))
+                }
                 PlanFormat::Json => println!("{}", plan.to_json()),
             }
-            Ok(if detailed_exitcode && !plan.is_empty() { ExitCode::from(2) } else { ExitCode::SUCCESS })
+            Ok(if detailed_exitcode && !plan.is_empty() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Command::Apply { file } => {
             let t = load(&file)?;
@@ -173,7 +203,9 @@ async fn run(cmd: Command) -> Result<ExitCode> {
             if plan.is_empty() {
                 return Ok(ExitCode::SUCCESS);
             }
-            apply::execute(&t.name, &plan, conns).await.map_err(explain)?;
+            apply::execute(&t.name, &plan, conns)
+                .await
+                .map_err(explain)?;
             apply::verify(Some(&t), &t.name).await?;
             let s = plan.summary();
             println!(
@@ -198,7 +230,10 @@ async fn run(cmd: Command) -> Result<ExitCode> {
             if !plan.is_empty() {
                 apply::execute(&name, &plan, conns).await.map_err(explain)?;
                 apply::verify(None, &name).await?;
-                println!("\nDestroy complete! Resources: {} destroyed.", plan.summary().destroy);
+                println!(
+                    "\nDestroy complete! Resources: {} destroyed.",
+                    plan.summary().destroy
+                );
             }
             apply::forget(&name);
             Ok(ExitCode::SUCCESS)
@@ -221,7 +256,10 @@ async fn run(cmd: Command) -> Result<ExitCode> {
                         if i > 0 {
                             println!("---");
                         }
-                        print!("{}", serde_saphyr::to_string(t).context("cannot render YAML")?);
+                        print!(
+                            "{}",
+                            serde_saphyr::to_string(t).context("cannot render YAML")?
+                        );
                     }
                 }
             }
@@ -233,5 +271,7 @@ async fn run(cmd: Command) -> Result<ExitCode> {
 
 /// A failed apply leaves a state the next apply converges from; say so.
 fn explain(e: ApplyError) -> anyhow::Error {
-    anyhow::anyhow!("{e}\napply stopped; run `cnm plan` to see what is left and `cnm apply` again to converge")
+    anyhow::anyhow!(
+        "{e}\napply stopped; run `cnm plan` to see what is left and `cnm apply` again to converge"
+    )
 }

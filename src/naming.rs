@@ -61,7 +61,11 @@ pub fn parse_mark(alias: &str) -> Option<Mark> {
 /// kernel names that must be short, stable and unique per topology.
 pub fn short_hash(parts: &[&str], n: usize) -> String {
     let digest = Sha256::digest(parts.join("/").as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect::<String>()[..n].to_string()
+    digest
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>()[..n]
+        .to_string()
 }
 
 /// Default bridge name: `br-<topology>-<network>` when that fits in 15 bytes,
@@ -111,6 +115,14 @@ pub fn mac_from_ipv4(ip: std::net::Ipv4Addr) -> [u8; 6] {
     [0x02, 0x42, o[0], o[1], o[2], o[3]]
 }
 
+/// Links about to be created, written before the create request and cleared
+/// once their marks are set: the kernel cannot set IFLA_IFALIAS in the create
+/// request itself, so this closes the window in which a crash would leave an
+/// unmarked link cnm could no longer claim.
+pub fn journal_path(topology: &str) -> String {
+    format!("{}/pending-links", topology_dir(topology))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,7 +132,10 @@ mod tests {
         let m = mark("shop", MarkKind::Endpoint, "web-front");
         assert_eq!(m, "cnm:shop:endpoint:web-front");
         let p = parse_mark(&m).unwrap();
-        assert_eq!((p.topology.as_str(), p.kind, p.name.as_str()), ("shop", MarkKind::Endpoint, "web-front"));
+        assert_eq!(
+            (p.topology.as_str(), p.kind, p.name.as_str()),
+            ("shop", MarkKind::Endpoint, "web-front")
+        );
         assert!(parse_mark("docker0").is_none());
         assert!(parse_mark("cnm:x:thing:y").is_none());
     }
@@ -133,12 +148,4 @@ mod tests {
         assert_eq!(host_veth_name("shop", "web-front").len(), 15);
         assert_ne!(host_veth_name("shop", "a"), host_veth_name("shop", "b"));
     }
-}
-
-/// Links about to be created, written before the create request and cleared
-/// once their marks are set: the kernel cannot set IFLA_IFALIAS in the create
-/// request itself, so this closes the window in which a crash would leave an
-/// unmarked link cnm could no longer claim.
-pub fn journal_path(topology: &str) -> String {
-    format!("{}/pending-links", topology_dir(topology))
 }

@@ -46,7 +46,10 @@ pub async fn dump_addrs(h: &Handle) -> Result<Vec<AddressMessage>, rtnetlink::Er
 /// Routes of the main table, both families.
 pub async fn dump_routes(h: &Handle) -> Result<Vec<RouteMessage>, rtnetlink::Error> {
     let mut out = Vec::new();
-    for msg in [RouteMessageBuilder::<std::net::Ipv4Addr>::new().build(), RouteMessageBuilder::<std::net::Ipv6Addr>::new().build()] {
+    for msg in [
+        RouteMessageBuilder::<std::net::Ipv4Addr>::new().build(),
+        RouteMessageBuilder::<std::net::Ipv6Addr>::new().build(),
+    ] {
         let routes: Vec<RouteMessage> = h.route().get(msg).execute().try_collect().await?;
         out.extend(routes.into_iter().filter(|r| route_table(r) == 254));
     }
@@ -84,7 +87,9 @@ pub fn is_v6(a: &AddressMessage) -> bool {
 
 /// True for "no such device/address/route": deleting something already gone.
 pub fn is_gone(e: &rtnetlink::Error) -> bool {
-    errno(e).is_some_and(|n| n == libc::ENODEV || n == libc::ESRCH || n == libc::EADDRNOTAVAIL || n == libc::ENOENT)
+    errno(e).is_some_and(|n| {
+        n == libc::ENODEV || n == libc::ESRCH || n == libc::EADDRNOTAVAIL || n == libc::ENOENT
+    })
 }
 
 pub fn errno(e: &rtnetlink::Error) -> Option<i32> {

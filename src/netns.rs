@@ -16,7 +16,9 @@ pub fn path(name: &str) -> PathBuf {
 /// Names of all namespaces under /run/netns.
 pub fn list() -> io::Result<BTreeSet<String>> {
     match std::fs::read_dir(NETNS_DIR) {
-        Ok(rd) => Ok(rd.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect()),
+        Ok(rd) => Ok(rd
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .collect()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(BTreeSet::new()),
         Err(e) => Err(e),
     }
@@ -30,13 +32,27 @@ pub fn open(name: &str) -> io::Result<File> {
 /// visible to other mount namespaces (iproute2 does the same).
 fn prepare_dir() -> io::Result<()> {
     std::fs::create_dir_all(NETNS_DIR)?;
-    let shared = || mount(None::<&str>, NETNS_DIR, None::<&str>, MsFlags::MS_SHARED | MsFlags::MS_REC, None::<&str>);
+    let shared = || {
+        mount(
+            None::<&str>,
+            NETNS_DIR,
+            None::<&str>,
+            MsFlags::MS_SHARED | MsFlags::MS_REC,
+            None::<&str>,
+        )
+    };
     match shared() {
         Ok(()) => Ok(()),
         Err(nix::errno::Errno::EINVAL) => {
             // Not a mount point yet: bind it onto itself, then share it.
-            mount(Some(NETNS_DIR), NETNS_DIR, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-                .map_err(io::Error::from)?;
+            mount(
+                Some(NETNS_DIR),
+                NETNS_DIR,
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .map_err(io::Error::from)?;
             shared().map_err(io::Error::from)
         }
         Err(e) => Err(e.into()),
@@ -49,11 +65,21 @@ fn prepare_dir() -> io::Result<()> {
 pub fn create(name: &str) -> io::Result<()> {
     prepare_dir()?;
     let target = path(name);
-    std::fs::OpenOptions::new().write(true).create_new(true).open(&target)?;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&target)?;
     let t = target.clone();
     let result = std::thread::spawn(move || -> io::Result<()> {
         unshare(CloneFlags::CLONE_NEWNET).map_err(io::Error::from)?;
-        mount(Some("/proc/thread-self/ns/net"), &t, None::<&str>, MsFlags::MS_BIND, None::<&str>).map_err(io::Error::from)
+        mount(
+            Some("/proc/thread-self/ns/net"),
+            &t,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(io::Error::from)
     })
     .join()
     .unwrap_or_else(|_| Err(io::Error::other("namespace thread panicked")));

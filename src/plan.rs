@@ -32,8 +32,14 @@ impl Resource {
         match self {
             Resource::Namespace(n) => format!("sandbox {} (netns {})", n.sandbox, n.netns),
             Resource::Bridge(b) => format!("network {} (bridge {})", b.network, b.ifname),
-            Resource::Veth(v) => format!("endpoint {} ({} {} ↔ {})", v.endpoint, v.sandbox, v.ifname, v.host_ifname),
-            Resource::Route(r) => format!("route {}: default via {} dev {}", r.sandbox, r.gateway, r.dev),
+            Resource::Veth(v) => format!(
+                "endpoint {} ({} {} ↔ {})",
+                v.endpoint, v.sandbox, v.ifname, v.host_ifname
+            ),
+            Resource::Route(r) => format!(
+                "route {}: default via {} dev {}",
+                r.sandbox, r.gateway, r.dev
+            ),
             Resource::File(f) => format!("file {}", f.path),
         }
     }
@@ -41,7 +47,10 @@ impl Resource {
     /// A short description of a created object's main values.
     pub fn summary(&self) -> String {
         let addrs = |a: &std::collections::BTreeSet<ipnetwork::IpNetwork>| {
-            a.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ")
+            a.iter()
+                .map(|x| x.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         };
         match self {
             Resource::Namespace(_) => String::new(),
@@ -50,7 +59,9 @@ impl Resource {
                 "{} on {}, mac {}, mtu {}",
                 addrs(&v.addrs),
                 v.bridge,
-                v.mac.map(|m| fmt_mac(&m)).unwrap_or_else(|| "random".into()),
+                v.mac
+                    .map(|m| fmt_mac(&m))
+                    .unwrap_or_else(|| "random".into()),
                 v.mtu
             ),
             Resource::Route(_) => String::new(),
@@ -115,7 +126,11 @@ impl Plan {
 
     /// Terraform's counting: a replace adds one and destroys one.
     pub fn summary(&self) -> Summary {
-        let mut s = Summary { add: 0, change: 0, destroy: 0 };
+        let mut s = Summary {
+            add: 0,
+            change: 0,
+            destroy: 0,
+        };
         for a in &self.actions {
             match a.op {
                 Op::Create => s.add += 1,
@@ -138,7 +153,11 @@ impl Plan {
             plan: &'a Plan,
             summary: Summary,
         }
-        serde_json::to_string_pretty(&Out { plan: self, summary: self.summary() }).unwrap_or_default()
+        serde_json::to_string_pretty(&Out {
+            plan: self,
+            summary: self.summary(),
+        })
+        .unwrap_or_default()
     }
 
     /// Terraform-like text. `color` adds ANSI colours to the markers.
@@ -146,9 +165,19 @@ impl Plan {
         if self.actions.is_empty() {
             return format!("No changes. The kernel matches {file}.\n");
         }
-        let paint = |code: &str, s: &str| if color { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_string() };
+        let paint = |code: &str, s: &str| {
+            if color {
+                format!("\x1b[{code}m{s}\x1b[0m")
+            } else {
+                s.to_string()
+            }
+        };
         let mut out = String::new();
-        let _ = writeln!(out, "cnm will perform the following actions for topology {}:\n", self.topology);
+        let _ = writeln!(
+            out,
+            "cnm will perform the following actions for topology {}:\n",
+            self.topology
+        );
         for a in &self.actions {
             let (sym, code) = match a.op {
                 Op::Create => ("+", "32"),
@@ -180,7 +209,11 @@ impl Plan {
             }
         }
         let s = self.summary();
-        let _ = writeln!(out, "\nPlan: {} to add, {} to change, {} to destroy.", s.add, s.change, s.destroy);
+        let _ = writeln!(
+            out,
+            "\nPlan: {} to add, {} to change, {} to destroy.",
+            s.add, s.change, s.destroy
+        );
         out
     }
 }

@@ -79,17 +79,36 @@ pub struct ShownEndpoint {
 
 pub fn show(topology: &str, obs: &Observed) -> ShownTopology {
     let s = &obs.state;
-    let mut out = ShownTopology { version: 1, name: topology.to_string(), networks: BTreeMap::new(), sandboxes: BTreeMap::new(), endpoints: BTreeMap::new() };
+    let mut out = ShownTopology {
+        version: 1,
+        name: topology.to_string(),
+        networks: BTreeMap::new(),
+        sandboxes: BTreeMap::new(),
+        endpoints: BTreeMap::new(),
+    };
 
     for b in s.bridges.values() {
-        let mut net = ShownNetwork { driver: "bridge", subnet: None, gateway: None, ipv6: None, internal: false, mtu: b.mtu, options: BTreeMap::new() };
+        let mut net = ShownNetwork {
+            driver: "bridge",
+            subnet: None,
+            gateway: None,
+            ipv6: None,
+            internal: false,
+            mtu: b.mtu,
+            options: BTreeMap::new(),
+        };
         for a in &b.addrs {
             match a {
                 IpNetwork::V4(v) => {
                     net.subnet = Some(format!("{}/{}", v.network(), v.prefix()));
                     net.gateway = Some(v.ip().to_string());
                 }
-                IpNetwork::V6(v) => net.ipv6 = Some(ShownIpv6 { subnet: format!("{}/{}", v.network(), v.prefix()), gateway: v.ip().to_string() }),
+                IpNetwork::V6(v) => {
+                    net.ipv6 = Some(ShownIpv6 {
+                        subnet: format!("{}/{}", v.network(), v.prefix()),
+                        gateway: v.ip().to_string(),
+                    })
+                }
             }
         }
         if b.ifname != naming::bridge_name(topology, &b.network) {
@@ -108,7 +127,11 @@ pub fn show(topology: &str, obs: &Observed) -> ShownTopology {
         if let Some(f) = s.files.get(&naming::resolv_path(&ns.netns)) {
             let r = files::parse_resolv(&f.content);
             if !(r.nameservers.is_empty() && r.search.is_empty() && r.options.is_empty()) {
-                sb.dns = Some(ShownDns { servers: r.nameservers.iter().map(|i| i.to_string()).collect(), search: r.search, options: r.options });
+                sb.dns = Some(ShownDns {
+                    servers: r.nameservers.iter().map(|i| i.to_string()).collect(),
+                    search: r.search,
+                    options: r.options,
+                });
             }
         }
         out.sandboxes.insert(ns.sandbox.clone(), sb);
@@ -149,21 +172,34 @@ pub fn show(topology: &str, obs: &Observed) -> ShownTopology {
     // until the firewall records it.
     let mut routed_via: BTreeMap<String, String> = BTreeMap::new(); // sandbox → endpoint
     for r in s.routes.values() {
-        if let Some(v) = s.veths.values().find(|v| v.sandbox == r.sandbox && v.ifname == r.dev) {
+        if let Some(v) = s
+            .veths
+            .values()
+            .find(|v| v.sandbox == r.sandbox && v.ifname == r.dev)
+        {
             routed_via.insert(r.sandbox.clone(), v.endpoint.clone());
         }
     }
     for (sandbox, ep) in &routed_via {
-        let first = s.veths.values().find(|v| &v.sandbox == sandbox).map(|v| v.endpoint.clone());
-        if first.as_ref() != Some(ep) || s.veths.values().filter(|v| &v.sandbox == sandbox).count() > 1 {
+        let first = s
+            .veths
+            .values()
+            .find(|v| &v.sandbox == sandbox)
+            .map(|v| v.endpoint.clone());
+        if first.as_ref() != Some(ep)
+            || s.veths.values().filter(|v| &v.sandbox == sandbox).count() > 1
+        {
             if let Some(e) = out.endpoints.get_mut(ep) {
                 e.gateway = true;
             }
         }
     }
     for (name, net) in out.networks.iter_mut() {
-        let members: Vec<&crate::model::VethRes> = s.veths.values().filter(|v| &v.network == name).collect();
-        let used = members.iter().any(|v| routed_via.get(&v.sandbox) == Some(&v.endpoint));
+        let members: Vec<&crate::model::VethRes> =
+            s.veths.values().filter(|v| &v.network == name).collect();
+        let used = members
+            .iter()
+            .any(|v| routed_via.get(&v.sandbox) == Some(&v.endpoint));
         let some_unrouted = members.iter().any(|v| !routed_via.contains_key(&v.sandbox));
         net.internal = !members.is_empty() && !used && some_unrouted;
     }

@@ -14,7 +14,9 @@ use futures::TryStreamExt;
 use ipnetwork::IpNetwork;
 use netlink_packet_route::address::AddressHeaderFlags;
 use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth};
-use rtnetlink::{Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder};
+use rtnetlink::{
+    Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write as _;
 use std::net::IpAddr;
@@ -29,16 +31,26 @@ pub struct Executor {
 type R = Result<(), ApplyError>;
 
 fn kernel(action: &str) -> impl Fn(rtnetlink::Error) -> ApplyError + '_ {
-    move |source| ApplyError::Kernel { action: action.to_string(), source }
+    move |source| ApplyError::Kernel {
+        action: action.to_string(),
+        source,
+    }
 }
 
 fn io(context: String) -> impl Fn(std::io::Error) -> ApplyError {
-    move |source| ApplyError::Io { context: context.clone(), source }
+    move |source| ApplyError::Io {
+        context: context.clone(),
+        source,
+    }
 }
 
 impl Executor {
     pub fn new(topology: &str, conns: crate::observe::Connections) -> Self {
-        Executor { topology: topology.to_string(), host: conns.host, sandboxes: Mutex::new(conns.sandboxes) }
+        Executor {
+            topology: topology.to_string(),
+            host: conns.host,
+            sandboxes: Mutex::new(conns.sandboxes),
+        }
     }
 
     /// Run every action, step by step. A step is a run of actions of the
@@ -54,7 +66,12 @@ impl Executor {
             let step = &plan.actions[i..j];
             self.journal(step)?;
             // Replaced objects go first, so a name they free can be reused.
-            let olds = join_all(step.iter().filter(|a| a.op == Op::Replace).map(|a| self.remove(a.before.as_ref().unwrap_or(&a.resource)))).await;
+            let olds = join_all(
+                step.iter()
+                    .filter(|a| a.op == Op::Replace)
+                    .map(|a| self.remove(a.before.as_ref().unwrap_or(&a.resource))),
+            )
+            .await;
             olds.into_iter().collect::<R>()?;
             let results = join_all(step.iter().map(|a| self.one(a))).await;
             results.into_iter().collect::<R>()?;
@@ -68,7 +85,10 @@ impl Executor {
         match a.op {
             Op::Delete => self.remove(&a.resource).await,
             Op::Create | Op::Replace => self.create(&a.resource).await,
-            Op::Update => self.update(a.before.as_ref().unwrap_or(&a.resource), &a.resource).await,
+            Op::Update => {
+                self.update(a.before.as_ref().unwrap_or(&a.resource), &a.resource)
+                    .await
+            }
         }
     }
 
@@ -76,10 +96,21 @@ impl Executor {
     /// `naming::journal_path`).
     fn journal(&self, step: &[Action]) -> R {
         let mut lines = String::new();
-        for a in step.iter().filter(|a| matches!(a.op, Op::Create | Op::Replace)) {
+        for a in step
+            .iter()
+            .filter(|a| matches!(a.op, Op::Create | Op::Replace))
+        {
             match &a.resource {
-                Resource::Bridge(b) => lines.push_str(&format!("{}\t{}\n", b.ifname, naming::mark(&self.topology, MarkKind::Network, &b.network))),
-                Resource::Veth(v) => lines.push_str(&format!("{}\t{}\n", v.host_ifname, naming::mark(&self.topology, MarkKind::Endpoint, &v.endpoint))),
+                Resource::Bridge(b) => lines.push_str(&format!(
+                    "{}\t{}\n",
+                    b.ifname,
+                    naming::mark(&self.topology, MarkKind::Network, &b.network)
+                )),
+                Resource::Veth(v) => lines.push_str(&format!(
+                    "{}\t{}\n",
+                    v.host_ifname,
+                    naming::mark(&self.topology, MarkKind::Endpoint, &v.endpoint)
+                )),
                 _ => {}
             }
         }
@@ -89,18 +120,31 @@ impl Executor {
         let path = naming::journal_path(&self.topology);
         let err = io(format!("cannot write {path}"));
         std::fs::create_dir_all(naming::topology_dir(&self.topology)).map_err(&err)?;
-        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&path).map_err(&err)?;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(&err)?;
         f.write_all(lines.as_bytes()).map_err(&err)?;
         f.sync_data().map_err(&err)
     }
 
     fn sandbox(&self, netns: &str) -> Result<Handle, ApplyError> {
-        if let Some(h) = self.sandboxes.lock().map_err(|_| ApplyError::Internal("lock poisoned".into()))?.get(netns) {
+        if let Some(h) = self
+            .sandboxes
+            .lock()
+            .map_err(|_| ApplyError::Internal("lock poisoned".into()))?
+            .get(netns)
+        {
             return Ok(h.clone());
         }
         let file = netns::open(netns).map_err(io(format!("cannot open namespace {netns}")))?;
-        let h = netlink::connect_in(&file).map_err(io(format!("cannot enter namespace {netns}")))?;
-        self.sandboxes.lock().map_err(|_| ApplyError::Internal("lock poisoned".into()))?.insert(netns.to_string(), h.clone());
+        let h =
+            netlink::connect_in(&file).map_err(io(format!("cannot enter namespace {netns}")))?;
+        self.sandboxes
+            .lock()
+            .map_err(|_| ApplyError::Internal("lock poisoned".into()))?
+            .insert(netns.to_string(), h.clone());
         Ok(h)
     }
 
@@ -117,11 +161,17 @@ impl Executor {
     async fn remove(&self, r: &Resource) -> R {
         match r {
             Resource::Namespace(n) => self.delete_namespace(n),
-            Resource::Bridge(b) => delete_link(&self.host, &b.ifname).await.map_err(kernel(&r.label())),
-            Resource::Veth(v) => delete_link(&self.host, &v.host_ifname).await.map_err(kernel(&r.label())),
+            Resource::Bridge(b) => delete_link(&self.host, &b.ifname)
+                .await
+                .map_err(kernel(&r.label())),
+            Resource::Veth(v) => delete_link(&self.host, &v.host_ifname)
+                .await
+                .map_err(kernel(&r.label())),
             Resource::Route(rt) => self.delete_route(rt).await,
             Resource::File(f) => match std::fs::remove_file(&f.path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(format!("cannot remove {}", f.path))(e)),
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    Err(io(format!("cannot remove {}", f.path))(e))
+                }
                 _ => Ok(()),
             },
         }
@@ -133,7 +183,11 @@ impl Executor {
         match (old, new) {
             (Resource::Namespace(_), Resource::Namespace(n)) => {
                 let h = self.sandbox(&n.netns)?;
-                h.link().set(LinkUnspec::new_with_name("lo").up().build()).execute().await.map_err(k)
+                h.link()
+                    .set(LinkUnspec::new_with_name("lo").up().build())
+                    .execute()
+                    .await
+                    .map_err(k)
             }
             (Resource::Bridge(o), Resource::Bridge(b)) => {
                 let mut msg = LinkUnspec::new_with_name(&b.ifname).mtu(b.mtu);
@@ -143,9 +197,16 @@ impl Executor {
                 if !o.marked {
                     msg = msg.alias(naming::mark(&self.topology, MarkKind::Network, &b.network));
                 }
-                self.host.link().set(msg.build()).execute().await.map_err(&k)?;
+                self.host
+                    .link()
+                    .set(msg.build())
+                    .execute()
+                    .await
+                    .map_err(&k)?;
                 let idx = index_of(&self.host, &b.ifname).await.map_err(&k)?;
-                sync_addrs(&self.host, idx, &o.addrs, &b.addrs).await.map_err(&k)
+                sync_addrs(&self.host, idx, &o.addrs, &b.addrs)
+                    .await
+                    .map_err(&k)
             }
             (Resource::Veth(o), Resource::Veth(v)) => {
                 let mut host_msg = LinkUnspec::new_with_name(&v.host_ifname).mtu(v.mtu);
@@ -154,22 +215,49 @@ impl Executor {
                     host_msg = host_msg.controller(br);
                 }
                 if !o.marked {
-                    host_msg = host_msg.alias(naming::mark(&self.topology, MarkKind::Endpoint, &v.endpoint));
+                    host_msg = host_msg.alias(naming::mark(
+                        &self.topology,
+                        MarkKind::Endpoint,
+                        &v.endpoint,
+                    ));
                 }
-                self.host.link().set(host_msg.up().build()).execute().await.map_err(&k)?;
+                self.host
+                    .link()
+                    .set(host_msg.up().build())
+                    .execute()
+                    .await
+                    .map_err(&k)?;
                 let h = self.sandbox(&v.netns)?;
                 if let Some(mac) = v.mac.filter(|m| o.mac != Some(*m)) {
                     // A veth's MAC changes only while it is down.
-                    h.link().set(LinkUnspec::new_with_name(&v.ifname).down().build()).execute().await.map_err(&k)?;
-                    h.link().set(LinkUnspec::new_with_name(&v.ifname).address(mac.to_vec()).build()).execute().await.map_err(&k)?;
+                    h.link()
+                        .set(LinkUnspec::new_with_name(&v.ifname).down().build())
+                        .execute()
+                        .await
+                        .map_err(&k)?;
+                    h.link()
+                        .set(
+                            LinkUnspec::new_with_name(&v.ifname)
+                                .address(mac.to_vec())
+                                .build(),
+                        )
+                        .execute()
+                        .await
+                        .map_err(&k)?;
                 }
-                h.link().set(LinkUnspec::new_with_name(&v.ifname).mtu(v.mtu).up().build()).execute().await.map_err(&k)?;
+                h.link()
+                    .set(LinkUnspec::new_with_name(&v.ifname).mtu(v.mtu).up().build())
+                    .execute()
+                    .await
+                    .map_err(&k)?;
                 let idx = index_of(&h, &v.ifname).await.map_err(&k)?;
                 sync_addrs(&h, idx, &o.addrs, &v.addrs).await.map_err(&k)
             }
             (Resource::Route(_), Resource::Route(rt)) => self.set_route(rt).await,
             (Resource::File(_), Resource::File(f)) => write_file(f),
-            _ => Err(ApplyError::Internal(format!("update changes the kind of {what}"))),
+            _ => Err(ApplyError::Internal(format!(
+                "update changes the kind of {what}"
+            ))),
         }
     }
 
@@ -178,13 +266,22 @@ impl Executor {
         // still recognizes as its own.
         let record = naming::sandbox_record(&self.topology, &n.sandbox);
         let err = io(format!("cannot write {record}"));
-        std::fs::create_dir_all(std::path::Path::new(&record).parent().unwrap_or(std::path::Path::new("/"))).map_err(&err)?;
+        std::fs::create_dir_all(
+            std::path::Path::new(&record)
+                .parent()
+                .unwrap_or(std::path::Path::new("/")),
+        )
+        .map_err(&err)?;
         std::fs::write(&record, format!("{}\n", n.netns)).map_err(&err)?;
         if !netns::path(&n.netns).exists() {
             netns::create(&n.netns).map_err(io(format!("cannot create namespace {}", n.netns)))?;
         }
         let h = self.sandbox(&n.netns)?;
-        h.link().set(LinkUnspec::new_with_name("lo").up().build()).execute().await.map_err(kernel(&format!("loopback up in {}", n.netns)))
+        h.link()
+            .set(LinkUnspec::new_with_name("lo").up().build())
+            .execute()
+            .await
+            .map_err(kernel(&format!("loopback up in {}", n.netns)))
     }
 
     fn delete_namespace(&self, n: &NamespaceRes) -> R {
@@ -194,11 +291,15 @@ impl Executor {
         netns::delete(&n.netns).map_err(io(format!("cannot delete namespace {}", n.netns)))?;
         let dir = format!("{}/{}", naming::ETC_NETNS_DIR, n.netns);
         match std::fs::remove_dir_all(&dir) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(format!("cannot remove {dir}"))(e)),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(io(format!("cannot remove {dir}"))(e))
+            }
             _ => {}
         }
         match std::fs::remove_file(naming::sandbox_record(&self.topology, &n.sandbox)) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io("cannot remove a sandbox record".into())(e)),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(io("cannot remove a sandbox record".into())(e))
+            }
             _ => Ok(()),
         }
     }
@@ -210,11 +311,23 @@ impl Executor {
         if !b.up {
             msg = msg.down();
         }
-        self.host.link().add(msg.build()).execute().await.map_err(&k)?;
+        self.host
+            .link()
+            .add(msg.build())
+            .execute()
+            .await
+            .map_err(&k)?;
         let mark = naming::mark(&self.topology, MarkKind::Network, &b.network);
-        self.host.link().set(LinkUnspec::new_with_name(&b.ifname).alias(mark).build()).execute().await.map_err(&k)?;
+        self.host
+            .link()
+            .set(LinkUnspec::new_with_name(&b.ifname).alias(mark).build())
+            .execute()
+            .await
+            .map_err(&k)?;
         let idx = index_of(&self.host, &b.ifname).await.map_err(&k)?;
-        sync_addrs(&self.host, idx, &BTreeSet::new(), &b.addrs).await.map_err(&k)
+        sync_addrs(&self.host, idx, &BTreeSet::new(), &b.addrs)
+            .await
+            .map_err(&k)
     }
 
     /// One request creates both ends: the peer is born inside the sandbox,
@@ -224,7 +337,10 @@ impl Executor {
         let k = kernel(&what);
         let ns = netns::open(&v.netns).map_err(io(format!("cannot open namespace {}", v.netns)))?;
         let bridge = index_of(&self.host, &v.bridge).await.map_err(&k)?;
-        let mut peer = LinkMessageBuilder::<LinkUnspec>::new().name(v.ifname.clone()).mtu(v.mtu).setns_by_fd(std::os::fd::AsRawFd::as_raw_fd(&ns));
+        let mut peer = LinkMessageBuilder::<LinkUnspec>::new()
+            .name(v.ifname.clone())
+            .mtu(v.mtu)
+            .setns_by_fd(std::os::fd::AsRawFd::as_raw_fd(&ns));
         if let Some(mac) = v.mac {
             peer = peer.address(mac.to_vec());
         }
@@ -243,13 +359,29 @@ impl Executor {
         // sandbox end up now.
         let h = self.sandbox(&v.netns)?;
         let (a, b) = futures::join!(
-            self.host.link().set(LinkUnspec::new_with_name(&v.host_ifname).alias(mark.clone()).build()).execute(),
-            h.link().set(LinkUnspec::new_with_name(&v.ifname).alias(mark).up().build()).execute()
+            self.host
+                .link()
+                .set(
+                    LinkUnspec::new_with_name(&v.host_ifname)
+                        .alias(mark.clone())
+                        .build()
+                )
+                .execute(),
+            h.link()
+                .set(
+                    LinkUnspec::new_with_name(&v.ifname)
+                        .alias(mark)
+                        .up()
+                        .build()
+                )
+                .execute()
         );
         a.map_err(&k)?;
         b.map_err(&k)?;
         let idx = index_of(&h, &v.ifname).await.map_err(&k)?;
-        sync_addrs(&h, idx, &BTreeSet::new(), &v.addrs).await.map_err(&k)
+        sync_addrs(&h, idx, &BTreeSet::new(), &v.addrs)
+            .await
+            .map_err(&k)
     }
 
     async fn set_route(&self, r: &RouteRes) -> R {
@@ -258,20 +390,30 @@ impl Executor {
         let h = self.sandbox(&r.netns)?;
         let dev = index_of(&h, &r.dev).await.map_err(&k)?;
         let msg = match r.gateway {
-            IpAddr::V4(gw) => RouteMessageBuilder::<std::net::Ipv4Addr>::new().gateway(gw).output_interface(dev).build(),
-            IpAddr::V6(gw) => RouteMessageBuilder::<std::net::Ipv6Addr>::new().gateway(gw).output_interface(dev).build(),
+            IpAddr::V4(gw) => RouteMessageBuilder::<std::net::Ipv4Addr>::new()
+                .gateway(gw)
+                .output_interface(dev)
+                .build(),
+            IpAddr::V6(gw) => RouteMessageBuilder::<std::net::Ipv6Addr>::new()
+                .gateway(gw)
+                .output_interface(dev)
+                .build(),
         };
         h.route().add(msg).replace().execute().await.map_err(k)
     }
 
     async fn delete_route(&self, r: &RouteRes) -> R {
-        let Ok(h) = self.sandbox(&r.netns) else { return Ok(()) };
+        let Ok(h) = self.sandbox(&r.netns) else {
+            return Ok(());
+        };
         let msg = match Family::of(&r.gateway) {
             Family::V4 => RouteMessageBuilder::<std::net::Ipv4Addr>::new().build(),
             Family::V6 => RouteMessageBuilder::<std::net::Ipv6Addr>::new().build(),
         };
         match h.route().del(msg).execute().await {
-            Err(e) if !netlink::is_gone(&e) => Err(kernel(&format!("delete route in sandbox {}", r.sandbox))(e)),
+            Err(e) if !netlink::is_gone(&e) => {
+                Err(kernel(&format!("delete route in sandbox {}", r.sandbox))(e))
+            }
             _ => Ok(()),
         }
     }
@@ -283,16 +425,29 @@ fn step_key(a: &Action) -> (bool, u8) {
 }
 
 fn write_file(f: &FileRes) -> R {
-    files::write_atomic(std::path::Path::new(&f.path), &f.content).map_err(io(format!("cannot write {}", f.path)))
+    files::write_atomic(std::path::Path::new(&f.path), &f.content)
+        .map_err(io(format!("cannot write {}", f.path)))
 }
 
 async fn index_of(h: &Handle, name: &str) -> Result<u32, rtnetlink::Error> {
-    let msg = h.link().get().match_name(name.to_string()).execute().try_next().await?;
-    msg.map(|m| m.header.index).ok_or(rtnetlink::Error::RequestFailed)
+    let msg = h
+        .link()
+        .get()
+        .match_name(name.to_string())
+        .execute()
+        .try_next()
+        .await?;
+    msg.map(|m| m.header.index)
+        .ok_or(rtnetlink::Error::RequestFailed)
 }
 
 async fn delete_link(h: &Handle, name: &str) -> Result<(), rtnetlink::Error> {
-    match h.link().del_with_message(LinkUnspec::new_with_name(name).build()).execute().await {
+    match h
+        .link()
+        .del_with_message(LinkUnspec::new_with_name(name).build())
+        .execute()
+        .await
+    {
         Err(e) if !netlink::is_gone(&e) => Err(e),
         _ => Ok(()),
     }
@@ -301,12 +456,25 @@ async fn delete_link(h: &Handle, name: &str) -> Result<(), rtnetlink::Error> {
 /// Bring a link's addresses from `old` to `new`: removals first (an address
 /// may move between links), then additions, IPv6 without duplicate address
 /// detection (the file already guarantees uniqueness).
-async fn sync_addrs(h: &Handle, index: u32, old: &BTreeSet<IpNetwork>, new: &BTreeSet<IpNetwork>) -> Result<(), rtnetlink::Error> {
+async fn sync_addrs(
+    h: &Handle,
+    index: u32,
+    old: &BTreeSet<IpNetwork>,
+    new: &BTreeSet<IpNetwork>,
+) -> Result<(), rtnetlink::Error> {
     let gone: Vec<&IpNetwork> = old.difference(new).collect();
     if !gone.is_empty() {
-        let present: Vec<_> = h.address().get().set_link_index_filter(index).execute().try_collect().await?;
+        let present: Vec<_> = h
+            .address()
+            .get()
+            .set_link_index_filter(index)
+            .execute()
+            .try_collect()
+            .await?;
         let dels = present.into_iter().filter(|m| {
-            netlink::addr_ip(m).and_then(|ip| IpNetwork::new(ip, m.header.prefix_len).ok()).is_some_and(|n| gone.contains(&&n))
+            netlink::addr_ip(m)
+                .and_then(|ip| IpNetwork::new(ip, m.header.prefix_len).ok())
+                .is_some_and(|n| gone.contains(&&n))
         });
         for r in join_all(dels.map(|m| h.address().del(m).execute())).await {
             match r {

@@ -13,7 +13,13 @@ impl Lock {
     pub fn acquire() -> std::io::Result<Lock> {
         std::fs::create_dir_all(STATE_DIR)?;
         let path = format!("{STATE_DIR}/lock");
-        let open = || std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path);
+        let open = || {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)
+        };
         match Flock::lock(open()?, FlockArg::LockExclusiveNonblock) {
             Ok(held) => Ok(Lock { _held: held }),
             Err((file, nix::errno::Errno::EWOULDBLOCK)) => {

@@ -22,9 +22,15 @@ pub enum ApplyError {
     #[error(transparent)]
     Plan(#[from] PlanError),
     #[error("{action}: {source}")]
-    Kernel { action: String, source: rtnetlink::Error },
+    Kernel {
+        action: String,
+        source: rtnetlink::Error,
+    },
     #[error("{context}: {source}")]
-    Io { context: String, source: std::io::Error },
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
     #[error("the kernel did not converge after apply; still pending:\n{0}")]
     NotConverged(String),
     #[error("internal error: {0}")]

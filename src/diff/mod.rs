@@ -12,21 +12,40 @@ use crate::plan::{Action, Change, Op, Plan, Resource};
 use std::collections::BTreeMap;
 use std::fmt::Display;
 
-pub fn diff(topology: &str, file: &str, desired: &State, observed: &Observed) -> Result<Plan, PlanError> {
+pub fn diff(
+    topology: &str,
+    file: &str,
+    desired: &State,
+    observed: &Observed,
+) -> Result<Plan, PlanError> {
     let obs = &observed.state;
     let host = &observed.host;
-    let fail = |message: String| PlanError { file: file.to_string(), loc: None, message };
+    let fail = |message: String| PlanError {
+        file: file.to_string(),
+        loc: None,
+        message,
+    };
     let mut deletes: Vec<Action> = Vec::new();
     let mut ups: Vec<Action> = Vec::new();
 
     // Namespaces.
-    pair(&desired.namespaces, &obs.namespaces, &mut deletes, &mut ups, Resource::Namespace, |d, o| {
-        let mut c = Vec::new();
-        field(&mut c, "loopback up", &o.lo_up, &d.lo_up);
-        (c, None)
-    });
+    pair(
+        &desired.namespaces,
+        &obs.namespaces,
+        &mut deletes,
+        &mut ups,
+        Resource::Namespace,
+        |d, o| {
+            let mut c = Vec::new();
+            field(&mut c, "loopback up", &o.lo_up, &d.lo_up);
+            (c, None)
+        },
+    );
     for ns in desired.namespaces.values() {
-        if !obs.namespaces.contains_key(&ns.sandbox) && host.netns.contains(&ns.netns) && !host.owned_netns.contains(&ns.netns) {
+        if !obs.namespaces.contains_key(&ns.sandbox)
+            && host.netns.contains(&ns.netns)
+            && !host.owned_netns.contains(&ns.netns)
+        {
             return Err(fail(format!(
                 "sandbox {}: namespace /run/netns/{} already exists and cnm does not own it; remove it or rename the sandbox",
                 ns.sandbox, ns.netns
@@ -35,80 +54,144 @@ pub fn diff(topology: &str, file: &str, desired: &State, observed: &Observed) ->
     }
 
     // Bridges.
-    pair(&desired.bridges, &obs.bridges, &mut deletes, &mut ups, Resource::Bridge, |d, o| {
-        if d.ifname != o.ifname {
-            return (vec![chg("name", &o.ifname, &d.ifname)], Some("the bridge name changed".into()));
-        }
-        let mut c = Vec::new();
-        field(&mut c, "mtu", &o.mtu, &d.mtu);
-        if d.addrs != o.addrs {
-            c.push(chg("addresses", &list(&o.addrs), &list(&d.addrs)));
-        }
-        field(&mut c, "up", &o.up, &d.up);
-        field(&mut c, "ownership mark", &o.marked, &d.marked);
-        (c, None)
-    });
+    pair(
+        &desired.bridges,
+        &obs.bridges,
+        &mut deletes,
+        &mut ups,
+        Resource::Bridge,
+        |d, o| {
+            if d.ifname != o.ifname {
+                return (
+                    vec![chg("name", &o.ifname, &d.ifname)],
+                    Some("the bridge name changed".into()),
+                );
+            }
+            let mut c = Vec::new();
+            field(&mut c, "mtu", &o.mtu, &d.mtu);
+            if d.addrs != o.addrs {
+                c.push(chg("addresses", &list(&o.addrs), &list(&d.addrs)));
+            }
+            field(&mut c, "up", &o.up, &d.up);
+            field(&mut c, "ownership mark", &o.marked, &d.marked);
+            (c, None)
+        },
+    );
     for b in desired.bridges.values() {
-        if !obs.bridges.get(&b.network).is_some_and(|o| o.ifname == b.ifname) {
-            check_link_name(topology, host, &b.ifname, MarkKind::Network, &b.network).map_err(fail)?;
+        if obs
+            .bridges
+            .get(&b.network)
+            .is_none_or(|o| o.ifname != b.ifname)
+        {
+            check_link_name(topology, host, &b.ifname, MarkKind::Network, &b.network)
+                .map_err(fail)?;
         }
     }
 
     // Veths.
-    pair(&desired.veths, &obs.veths, &mut deletes, &mut ups, Resource::Veth, |d, o| {
-        if o.netns.is_empty() || o.ifname.is_empty() {
-            return (Vec::new(), Some("its sandbox end is missing".into()));
-        }
-        if d.netns != o.netns {
-            return (vec![chg("sandbox", &o.sandbox, &d.sandbox)], Some("it moves to another sandbox".into()));
-        }
-        if d.host_ifname != o.host_ifname || d.ifname != o.ifname {
-            return (vec![chg("interface", &o.ifname, &d.ifname)], Some("its interface name changed".into()));
-        }
-        let mut c = Vec::new();
-        if d.bridge != o.bridge {
-            c.push(chg("bridge", &or_none(&o.bridge), &d.bridge));
-        }
-        if d.mac.is_some() && d.mac != o.mac {
-            c.push(chg("mac", &o.mac.map(|m| fmt_mac(&m)).unwrap_or_default(), &d.mac.map(|m| fmt_mac(&m)).unwrap_or_default()));
-        }
-        field(&mut c, "mtu", &o.mtu, &d.mtu);
-        if d.addrs != o.addrs {
-            c.push(chg("addresses", &list(&o.addrs), &list(&d.addrs)));
-        }
-        field(&mut c, "up", &o.up, &d.up);
-        field(&mut c, "ownership mark", &o.marked, &d.marked);
-        (c, None)
-    });
+    pair(
+        &desired.veths,
+        &obs.veths,
+        &mut deletes,
+        &mut ups,
+        Resource::Veth,
+        |d, o| {
+            if o.netns.is_empty() || o.ifname.is_empty() {
+                return (Vec::new(), Some("its sandbox end is missing".into()));
+            }
+            if d.netns != o.netns {
+                return (
+                    vec![chg("sandbox", &o.sandbox, &d.sandbox)],
+                    Some("it moves to another sandbox".into()),
+                );
+            }
+            if d.host_ifname != o.host_ifname || d.ifname != o.ifname {
+                return (
+                    vec![chg("interface", &o.ifname, &d.ifname)],
+                    Some("its interface name changed".into()),
+                );
+            }
+            let mut c = Vec::new();
+            if d.bridge != o.bridge {
+                c.push(chg("bridge", &or_none(&o.bridge), &d.bridge));
+            }
+            if d.mac.is_some() && d.mac != o.mac {
+                c.push(chg(
+                    "mac",
+                    &o.mac.map(|m| fmt_mac(&m)).unwrap_or_default(),
+                    &d.mac.map(|m| fmt_mac(&m)).unwrap_or_default(),
+                ));
+            }
+            field(&mut c, "mtu", &o.mtu, &d.mtu);
+            if d.addrs != o.addrs {
+                c.push(chg("addresses", &list(&o.addrs), &list(&d.addrs)));
+            }
+            field(&mut c, "up", &o.up, &d.up);
+            field(&mut c, "ownership mark", &o.marked, &d.marked);
+            (c, None)
+        },
+    );
     for v in desired.veths.values() {
-        if !obs.veths.get(&v.endpoint).is_some_and(|o| o.host_ifname == v.host_ifname) {
-            check_link_name(topology, host, &v.host_ifname, MarkKind::Endpoint, &v.endpoint).map_err(fail)?;
+        if obs
+            .veths
+            .get(&v.endpoint)
+            .is_none_or(|o| o.host_ifname != v.host_ifname)
+        {
+            check_link_name(
+                topology,
+                host,
+                &v.host_ifname,
+                MarkKind::Endpoint,
+                &v.endpoint,
+            )
+            .map_err(fail)?;
         }
     }
 
     // Routes.
-    pair(&desired.routes, &obs.routes, &mut deletes, &mut ups, Resource::Route, |d, o| {
-        let mut c = Vec::new();
-        field(&mut c, "gateway", &o.gateway, &d.gateway);
-        field(&mut c, "dev", &o.dev, &d.dev);
-        (c, None)
-    });
+    pair(
+        &desired.routes,
+        &obs.routes,
+        &mut deletes,
+        &mut ups,
+        Resource::Route,
+        |d, o| {
+            let mut c = Vec::new();
+            field(&mut c, "gateway", &o.gateway, &d.gateway);
+            field(&mut c, "dev", &o.dev, &d.dev);
+            (c, None)
+        },
+    );
 
     // Files.
-    pair(&desired.files, &obs.files, &mut deletes, &mut ups, Resource::File, |d, o| {
-        if d.content == o.content {
-            return (Vec::new(), None);
-        }
-        let lines = |s: &str| format!("{} lines", s.lines().count());
-        (vec![chg("content", &lines(&o.content), &lines(&d.content))], None)
-    });
+    pair(
+        &desired.files,
+        &obs.files,
+        &mut deletes,
+        &mut ups,
+        Resource::File,
+        |d, o| {
+            if d.content == o.content {
+                return (Vec::new(), None);
+            }
+            let lines = |s: &str| format!("{} lines", s.lines().count());
+            (
+                vec![chg("content", &lines(&o.content), &lines(&d.content))],
+                None,
+            )
+        },
+    );
 
     // Stable order: by kind rank (reversed for deletes), then by key order
     // (the maps iterate sorted, and sort_by_key is stable).
     deletes.sort_by_key(|a| std::cmp::Reverse(a.resource.rank()));
     ups.sort_by_key(|a| a.resource.rank());
     deletes.extend(ups);
-    Ok(Plan { format_version: 1, topology: topology.to_string(), actions: deletes })
+    Ok(Plan {
+        format_version: 1,
+        topology: topology.to_string(),
+        actions: deletes,
+    })
 }
 
 /// Compare one map of resources. `compare` returns the field changes and,
@@ -123,27 +206,55 @@ fn pair<K: Ord, T: Clone + PartialEq>(
 ) {
     for (k, o) in observed {
         if !desired.contains_key(k) {
-            deletes.push(Action { op: Op::Delete, resource: wrap(o.clone()), before: None, changes: Vec::new(), reason: None });
+            deletes.push(Action {
+                op: Op::Delete,
+                resource: wrap(o.clone()),
+                before: None,
+                changes: Vec::new(),
+                reason: None,
+            });
         }
     }
     for (k, d) in desired {
         match observed.get(k) {
-            None => ups.push(Action { op: Op::Create, resource: wrap(d.clone()), before: None, changes: Vec::new(), reason: None }),
+            None => ups.push(Action {
+                op: Op::Create,
+                resource: wrap(d.clone()),
+                before: None,
+                changes: Vec::new(),
+                reason: None,
+            }),
             Some(o) if o == d => {}
             Some(o) => {
                 let (changes, replace) = compare(d, o);
-                let op = if replace.is_some() { Op::Replace } else { Op::Update };
+                let op = if replace.is_some() {
+                    Op::Replace
+                } else {
+                    Op::Update
+                };
                 if op == Op::Update && changes.is_empty() {
                     continue; // differs only where the file does not care (e.g. a random MAC)
                 }
-                ups.push(Action { op, resource: wrap(d.clone()), before: Some(wrap(o.clone())), changes, reason: replace });
+                ups.push(Action {
+                    op,
+                    resource: wrap(d.clone()),
+                    before: Some(wrap(o.clone())),
+                    changes,
+                    reason: replace,
+                });
             }
         }
     }
 }
 
 /// A link about to be created must not take a name a foreign link holds.
-fn check_link_name(topology: &str, host: &HostFacts, ifname: &str, kind: MarkKind, name: &str) -> Result<(), String> {
+fn check_link_name(
+    topology: &str,
+    host: &HostFacts,
+    ifname: &str,
+    kind: MarkKind,
+    name: &str,
+) -> Result<(), String> {
     let what = match kind {
         MarkKind::Network => format!("network {name}"),
         MarkKind::Endpoint => format!("endpoint {name}"),
@@ -163,14 +274,22 @@ fn field<T: PartialEq + Display>(c: &mut Vec<Change>, name: &str, old: &T, new: 
 }
 
 fn chg(field: &str, old: &dyn Display, new: &dyn Display) -> Change {
-    Change { field: field.to_string(), old: old.to_string(), new: new.to_string() }
+    Change {
+        field: field.to_string(),
+        old: old.to_string(),
+        new: new.to_string(),
+    }
 }
 
 fn list<T: Display>(items: &std::collections::BTreeSet<T>) -> String {
     if items.is_empty() {
         return "(none)".into();
     }
-    items.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
+    items
+        .iter()
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn or_none(s: &str) -> String {

@@ -70,10 +70,17 @@ pub struct LinkTable {
 }
 
 impl LinkTable {
-    pub async fn dump(h: &rtnetlink::Handle, netns: Option<&str>) -> Result<LinkTable, ObserveError> {
+    pub async fn dump(
+        h: &rtnetlink::Handle,
+        netns: Option<&str>,
+    ) -> Result<LinkTable, ObserveError> {
         let err = |what: &'static str| {
             let netns = netns.map(str::to_string);
-            move |source| ObserveError::Netlink { what, netns, source }
+            move |source| ObserveError::Netlink {
+                what,
+                netns,
+                source,
+            }
         };
         let links = netlink::dump_links(h).await.map_err(err("links"))?;
         let addrs = netlink::dump_addrs(h).await.map_err(err("addresses"))?;

@@ -5,7 +5,9 @@
 mod links;
 
 use crate::files;
-use crate::model::{BridgeRes, Family, FileRes, HostFacts, NamespaceRes, Observed, RouteRes, State, VethRes};
+use crate::model::{
+    BridgeRes, Family, FileRes, HostFacts, NamespaceRes, Observed, RouteRes, State, VethRes,
+};
 use crate::naming::{self, MarkKind};
 use crate::netlink;
 use crate::netns;
@@ -23,11 +25,16 @@ pub enum ObserveError {
         source: rtnetlink::Error,
     },
     #[error("{context}: {source}")]
-    Io { context: String, source: std::io::Error },
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
 }
 
 fn ns_suffix(ns: &Option<String>) -> String {
-    ns.as_ref().map(|n| format!(" in namespace {n}")).unwrap_or_default()
+    ns.as_ref()
+        .map(|n| format!(" in namespace {n}"))
+        .unwrap_or_default()
 }
 
 /// Open netlink connections, reused by `apply` so each namespace gets one.
@@ -40,7 +47,10 @@ pub struct Connections {
 pub fn recorded_topologies() -> Vec<String> {
     let dir = format!("{}/topologies", naming::STATE_DIR);
     std::fs::read_dir(dir)
-        .map(|rd| rd.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect())
+        .map(|rd| {
+            rd.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -50,7 +60,10 @@ pub fn sandbox_records(topology: &str) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     if let Ok(rd) = std::fs::read_dir(dir) {
         for e in rd.flatten() {
-            if let (Ok(name), Ok(ns)) = (e.file_name().into_string(), std::fs::read_to_string(e.path())) {
+            if let (Ok(name), Ok(ns)) = (
+                e.file_name().into_string(),
+                std::fs::read_to_string(e.path()),
+            ) {
                 out.insert(name, ns.trim().to_string());
             }
         }
@@ -69,7 +82,10 @@ pub fn journal(topology: &str) -> BTreeMap<String, String> {
 }
 
 pub async fn observe(topology: &str) -> Result<(Observed, Connections), ObserveError> {
-    let host_handle = netlink::connect_here().map_err(|e| ObserveError::Io { context: "cannot open a netlink socket".into(), source: e })?;
+    let host_handle = netlink::connect_here().map_err(|e| ObserveError::Io {
+        context: "cannot open a netlink socket".into(),
+        source: e,
+    })?;
     let host = LinkTable::dump(&host_handle, None).await?;
     let pending = journal(topology);
     let owned = |l: &Link| -> Option<naming::Mark> {
@@ -85,28 +101,53 @@ pub async fn observe(topology: &str) -> Result<(Observed, Connections), ObserveE
 
     // Bridges.
     let mut bridge_network: BTreeMap<u32, String> = BTreeMap::new();
-    for l in host.links.values().filter(|l| l.kind.as_deref() == Some("bridge")) {
+    for l in host
+        .links
+        .values()
+        .filter(|l| l.kind.as_deref() == Some("bridge"))
+    {
         if let Some(m) = owned(l).filter(|m| m.kind == MarkKind::Network) {
             bridge_network.insert(l.index, m.name.clone());
-            state.bridges.insert(m.name.clone(), BridgeRes {
-                network: m.name.clone(),
-                ifname: l.name.clone(),
-                mtu: l.mtu,
-                addrs: host.addrs_of(l.index),
-                up: l.up,
-                marked: l.alias.is_some(),
-            });
+            state.bridges.insert(
+                m.name.clone(),
+                BridgeRes {
+                    network: m.name.clone(),
+                    ifname: l.name.clone(),
+                    mtu: l.mtu,
+                    addrs: host.addrs_of(l.index),
+                    up: l.up,
+                    marked: l.alias.is_some(),
+                },
+            );
         }
     }
 
     // Routed subnets, except those on links this topology owns.
-    let owned_idx: Vec<u32> = host.links.values().filter(|l| owned(l).is_some()).map(|l| l.index).collect();
-    let routes = netlink::dump_routes(&host_handle).await.map_err(|source| ObserveError::Netlink { what: "routes", netns: None, source })?;
+    let owned_idx: Vec<u32> = host
+        .links
+        .values()
+        .filter(|l| owned(l).is_some())
+        .map(|l| l.index)
+        .collect();
+    let routes =
+        netlink::dump_routes(&host_handle)
+            .await
+            .map_err(|source| ObserveError::Netlink {
+                what: "routes",
+                netns: None,
+                source,
+            })?;
     for r in routes {
         if r.header.destination_prefix_length == 0 {
             continue;
         }
-        let oif = r.attributes.iter().find_map(|a| if let RouteAttribute::Oif(i) = a { Some(*i) } else { None });
+        let oif = r.attributes.iter().find_map(|a| {
+            if let RouteAttribute::Oif(i) = a {
+                Some(*i)
+            } else {
+                None
+            }
+        });
         if oif.is_some_and(|i| owned_idx.contains(&i)) {
             continue;
         }
@@ -115,49 +156,100 @@ pub async fn observe(topology: &str) -> Result<(Observed, Connections), ObserveE
             RouteAttribute::Destination(RouteAddress::Inet6(ip)) => Some(IpAddr::V6(*ip)),
             _ => None,
         });
-        if let Some(net) = dst.and_then(|d| ipnetwork::IpNetwork::new(d, r.header.destination_prefix_length).ok()) {
-            if !matches!(net, ipnetwork::IpNetwork::V6(n) if n.ip().segments()[0] & 0xffc0 == 0xfe80) {
+        if let Some(net) =
+            dst.and_then(|d| ipnetwork::IpNetwork::new(d, r.header.destination_prefix_length).ok())
+        {
+            if !matches!(net, ipnetwork::IpNetwork::V6(n) if n.ip().segments()[0] & 0xffc0 == 0xfe80)
+            {
                 facts.routed.push(net);
             }
         }
     }
 
     // Sandbox namespaces.
-    facts.netns = netns::list().map_err(|e| ObserveError::Io { context: format!("cannot list {}", naming::NETNS_DIR), source: e })?;
-    let mut conns = Connections { host: host_handle, sandboxes: BTreeMap::new() };
+    facts.netns = netns::list().map_err(|e| ObserveError::Io {
+        context: format!("cannot list {}", naming::NETNS_DIR),
+        source: e,
+    })?;
+    let mut conns = Connections {
+        host: host_handle,
+        sandboxes: BTreeMap::new(),
+    };
     let mut inside: BTreeMap<String, (String, LinkTable)> = BTreeMap::new(); // sandbox → (netns, links)
     for (sandbox, ns) in sandbox_records(topology) {
         facts.owned_netns.insert(ns.clone());
         if !facts.netns.contains(&ns) {
             continue;
         }
-        let file = netns::open(&ns).map_err(|e| ObserveError::Io { context: format!("cannot open namespace {ns}"), source: e })?;
-        let handle = netlink::connect_in(&file).map_err(|e| ObserveError::Io { context: format!("cannot enter namespace {ns}"), source: e })?;
+        let file = netns::open(&ns).map_err(|e| ObserveError::Io {
+            context: format!("cannot open namespace {ns}"),
+            source: e,
+        })?;
+        let handle = netlink::connect_in(&file).map_err(|e| ObserveError::Io {
+            context: format!("cannot enter namespace {ns}"),
+            source: e,
+        })?;
         let table = LinkTable::dump(&handle, Some(&ns)).await?;
         let lo_up = table.links.values().any(|l| l.name == "lo" && l.up);
-        state.namespaces.insert(sandbox.clone(), NamespaceRes { sandbox: sandbox.clone(), netns: ns.clone(), lo_up });
+        state.namespaces.insert(
+            sandbox.clone(),
+            NamespaceRes {
+                sandbox: sandbox.clone(),
+                netns: ns.clone(),
+                lo_up,
+            },
+        );
 
-        let routes = netlink::dump_routes(&handle).await.map_err(|source| ObserveError::Netlink { what: "routes", netns: Some(ns.clone()), source })?;
-        for r in routes.iter().filter(|r| r.header.destination_prefix_length == 0) {
+        let routes =
+            netlink::dump_routes(&handle)
+                .await
+                .map_err(|source| ObserveError::Netlink {
+                    what: "routes",
+                    netns: Some(ns.clone()),
+                    source,
+                })?;
+        for r in routes
+            .iter()
+            .filter(|r| r.header.destination_prefix_length == 0)
+        {
             let gw = r.attributes.iter().find_map(|a| match a {
                 RouteAttribute::Gateway(RouteAddress::Inet(ip)) => Some(IpAddr::V4(*ip)),
                 RouteAttribute::Gateway(RouteAddress::Inet6(ip)) => Some(IpAddr::V6(*ip)),
                 _ => None,
             });
-            let oif = r.attributes.iter().find_map(|a| if let RouteAttribute::Oif(i) = a { Some(*i) } else { None });
+            let oif = r.attributes.iter().find_map(|a| {
+                if let RouteAttribute::Oif(i) = a {
+                    Some(*i)
+                } else {
+                    None
+                }
+            });
             if let Some(gateway) = gw {
-                let dev = oif.and_then(|i| table.links.get(&i)).map(|l| l.name.clone()).unwrap_or_default();
-                state.routes.entry((sandbox.clone(), Family::of(&gateway))).or_insert(RouteRes {
-                    sandbox: sandbox.clone(),
-                    netns: ns.clone(),
-                    gateway,
-                    dev,
-                });
+                let dev = oif
+                    .and_then(|i| table.links.get(&i))
+                    .map(|l| l.name.clone())
+                    .unwrap_or_default();
+                state
+                    .routes
+                    .entry((sandbox.clone(), Family::of(&gateway)))
+                    .or_insert(RouteRes {
+                        sandbox: sandbox.clone(),
+                        netns: ns.clone(),
+                        gateway,
+                        dev,
+                    });
             }
         }
         for path in [naming::hosts_path(&ns), naming::resolv_path(&ns)] {
             if let Ok(content) = std::fs::read_to_string(&path) {
-                state.files.insert(path.clone(), FileRes { path, sandbox: sandbox.clone(), content });
+                state.files.insert(
+                    path.clone(),
+                    FileRes {
+                        path,
+                        sandbox: sandbox.clone(),
+                        content,
+                    },
+                );
             }
         }
         conns.sandboxes.insert(ns.clone(), handle);
@@ -165,14 +257,32 @@ pub async fn observe(topology: &str) -> Result<(Observed, Connections), ObserveE
     }
 
     // Veths: the host end carries the mark; the sandbox end carries it too.
-    for l in host.links.values().filter(|l| l.kind.as_deref() == Some("veth")) {
-        let Some(m) = owned(l).filter(|m| m.kind == MarkKind::Endpoint) else { continue };
+    for l in host
+        .links
+        .values()
+        .filter(|l| l.kind.as_deref() == Some("veth"))
+    {
+        let Some(m) = owned(l).filter(|m| m.kind == MarkKind::Endpoint) else {
+            continue;
+        };
         let mark = naming::mark(topology, MarkKind::Endpoint, &m.name);
         let peer = inside.iter().find_map(|(sb, (ns, table))| {
-            table.links.values().find(|p| p.alias.as_deref() == Some(mark.as_str())).map(|p| (sb, ns, table, p))
+            table
+                .links
+                .values()
+                .find(|p| p.alias.as_deref() == Some(mark.as_str()))
+                .map(|p| (sb, ns, table, p))
         });
-        let bridge = l.master.and_then(|i| host.links.get(&i)).map(|b| b.name.clone()).unwrap_or_default();
-        let network = l.master.and_then(|i| bridge_network.get(&i)).cloned().unwrap_or_default();
+        let bridge = l
+            .master
+            .and_then(|i| host.links.get(&i))
+            .map(|b| b.name.clone())
+            .unwrap_or_default();
+        let network = l
+            .master
+            .and_then(|i| bridge_network.get(&i))
+            .cloned()
+            .unwrap_or_default();
         let mut v = VethRes {
             endpoint: m.name.clone(),
             network,
@@ -192,14 +302,19 @@ pub async fn observe(topology: &str) -> Result<(Observed, Connections), ObserveE
             v.netns = ns.clone();
             v.ifname = p.name.clone();
             v.mac = p.mac;
-            v.mtu = if p.mtu == l.mtu { l.mtu } else { p.mtu.min(l.mtu) };
+            v.mtu = if p.mtu == l.mtu {
+                l.mtu
+            } else {
+                p.mtu.min(l.mtu)
+            };
             v.addrs = table.addrs_of(p.index);
             v.up = l.up && p.up;
         }
         state.veths.insert(m.name.clone(), v);
     }
 
-    let resolv = files::parse_resolv(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default());
+    let resolv =
+        files::parse_resolv(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default());
     facts.nameservers = resolv.nameservers;
     facts.search = resolv.search;
     facts.resolv_options = resolv.options;

@@ -151,13 +151,23 @@ pub struct Topology {
 
 impl Topology {
     /// Endpoints of one sandbox, in endpoint-name order.
-    pub fn endpoints_of_sandbox<'a>(&'a self, sandbox: &'a str) -> impl Iterator<Item = &'a Endpoint> {
-        self.endpoints.values().filter(move |e| e.sandbox == sandbox)
+    pub fn endpoints_of_sandbox<'a>(
+        &'a self,
+        sandbox: &'a str,
+    ) -> impl Iterator<Item = &'a Endpoint> {
+        self.endpoints
+            .values()
+            .filter(move |e| e.sandbox == sandbox)
     }
 
     /// Endpoints on one network, in endpoint-name order.
-    pub fn endpoints_on_network<'a>(&'a self, network: &'a str) -> impl Iterator<Item = &'a Endpoint> {
-        self.endpoints.values().filter(move |e| e.network == network)
+    pub fn endpoints_on_network<'a>(
+        &'a self,
+        network: &'a str,
+    ) -> impl Iterator<Item = &'a Endpoint> {
+        self.endpoints
+            .values()
+            .filter(move |e| e.network == network)
     }
 
     /// The sandbox shares the host's network stack (joined to a `host` network).

@@ -11,7 +11,10 @@ pub fn valid_identifier(name: &str, max: usize) -> Result<(), String> {
         return Err("is empty".into());
     }
     if name.len() > max {
-        return Err(format!("is {} bytes long; at most {max} allowed", name.len()));
+        return Err(format!(
+            "is {} bytes long; at most {max} allowed",
+            name.len()
+        ));
     }
     if !name.as_bytes()[0].is_ascii_alphanumeric() {
         return Err("must start with a letter or digit".into());
@@ -72,7 +75,10 @@ pub fn is_hostname(name: &str) -> Result<(), String> {
             return Err("has an empty label".into());
         }
         if label.len() > 63 {
-            return Err(format!("has a label of {} bytes; at most 63 allowed", label.len()));
+            return Err(format!(
+                "has a label of {} bytes; at most 63 allowed",
+                label.len()
+            ));
         }
         if let Some(c) = label
             .chars()
@@ -104,18 +110,29 @@ mod tests {
     #[test]
     fn identifiers() {
         assert!(valid_identifier("web-1.a_b", 64).is_ok());
-        assert_eq!(valid_identifier("..", 64).unwrap_err(), "must start with a letter or digit");
+        assert_eq!(
+            valid_identifier("..", 64).unwrap_err(),
+            "must start with a letter or digit"
+        );
         assert!(valid_identifier("a/b", 64).unwrap_err().contains("'/'"));
-        assert!(valid_identifier("a b", 64).unwrap_err().contains("whitespace"));
+        assert!(valid_identifier("a b", 64)
+            .unwrap_err()
+            .contains("whitespace"));
         assert!(valid_identifier("a..b", 64).unwrap_err().contains(".."));
-        assert!(valid_identifier("a\u{7}", 64).unwrap_err().contains("control"));
-        assert!(valid_identifier(&"x".repeat(65), 64).unwrap_err().contains("65 bytes"));
+        assert!(valid_identifier("a\u{7}", 64)
+            .unwrap_err()
+            .contains("control"));
+        assert!(valid_identifier(&"x".repeat(65), 64)
+            .unwrap_err()
+            .contains("65 bytes"));
     }
 
     #[test]
     fn kernel_names() {
         assert!(valid_kernel_name("br-front").is_ok());
-        assert!(valid_kernel_name("0123456789abcdef").unwrap_err().contains("16 bytes"));
+        assert!(valid_kernel_name("0123456789abcdef")
+            .unwrap_err()
+            .contains("16 bytes"));
         assert!(valid_kernel_name("a/b").is_err());
         assert!(valid_kernel_name("a b").is_err());
         assert!(valid_kernel_name("..").is_err());

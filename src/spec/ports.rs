@@ -20,7 +20,9 @@ impl Protocol {
             "tcp" => Ok(Protocol::Tcp),
             "udp" => Ok(Protocol::Udp),
             "sctp" => Ok(Protocol::Sctp),
-            other => Err(format!("unknown protocol '{other}' (expected tcp, udp or sctp)")),
+            other => Err(format!(
+                "unknown protocol '{other}' (expected tcp, udp or sctp)"
+            )),
         }
     }
     pub fn as_str(self) -> &'static str {
@@ -117,13 +119,22 @@ fn parse_short(s: &str) -> Result<PortMapping, String> {
     let (published, target) = rest
         .split_once(':')
         .ok_or_else(|| format!("port '{s}' is not [HOST_IP:]HOST_PORT:PORT[/PROTOCOL]"))?;
-    finish(host_ip, parse_range(published, s)?, parse_range(target, s)?, protocol, s)
+    finish(
+        host_ip,
+        parse_range(published, s)?,
+        parse_range(target, s)?,
+        protocol,
+        s,
+    )
 }
 
 fn parse_long(map: &serde_json::Map<String, serde_json::Value>) -> Result<PortMapping, String> {
     const KEYS: [&str; 4] = ["host_ip", "published", "target", "protocol"];
     if let Some(k) = map.keys().find(|k| !KEYS.contains(&k.as_str())) {
-        return Err(format!("unknown port key '{k}' (expected one of {})", KEYS.join(", ")));
+        return Err(format!(
+            "unknown port key '{k}' (expected one of {})",
+            KEYS.join(", ")
+        ));
     }
     let text = |key: &str| -> Result<Option<String>, String> {
         match map.get(key) {
@@ -181,7 +192,9 @@ fn parse_ip(ip: &str, whole: &str) -> Result<IpAddr, String> {
 fn parse_range(r: &str, whole: &str) -> Result<(u16, u16), String> {
     let one = |p: &str| -> Result<u16, String> {
         match p.parse::<u16>() {
-            Ok(0) | Err(_) => Err(format!("port '{whole}': '{p}' is not a port number (1-65535)")),
+            Ok(0) | Err(_) => Err(format!(
+                "port '{whole}': '{p}' is not a port number (1-65535)"
+            )),
             Ok(n) => Ok(n),
         }
     };
@@ -208,7 +221,10 @@ mod tests {
     #[test]
     fn short_forms() {
         let p = parse_port(&json!("8080:80")).unwrap();
-        assert_eq!((p.host_ip, p.published, p.target, p.protocol), (None, (8080, 8080), (80, 80), Protocol::Tcp));
+        assert_eq!(
+            (p.host_ip, p.published, p.target, p.protocol),
+            (None, (8080, 8080), (80, 80), Protocol::Tcp)
+        );
         let p = parse_port(&json!("127.0.0.1:5353:53/udp")).unwrap();
         assert_eq!(p.host_ip, Some("127.0.0.1".parse().unwrap()));
         assert_eq!(p.protocol, Protocol::Udp);
@@ -218,18 +234,35 @@ mod tests {
 
     #[test]
     fn long_form() {
-        let p = parse_port(&json!({"published": 8080, "target": "80", "protocol": "udp", "host_ip": "10.0.0.1"})).unwrap();
+        let p = parse_port(
+            &json!({"published": 8080, "target": "80", "protocol": "udp", "host_ip": "10.0.0.1"}),
+        )
+        .unwrap();
         assert_eq!(p.to_string(), "10.0.0.1:8080:80/udp");
-        assert!(parse_port(&json!({"published": 1, "target": 2, "proto": "udp"})).unwrap_err().contains("unknown port key 'proto'"));
+        assert!(
+            parse_port(&json!({"published": 1, "target": 2, "proto": "udp"}))
+                .unwrap_err()
+                .contains("unknown port key 'proto'")
+        );
     }
 
     #[test]
     fn errors() {
-        assert!(parse_port(&json!("80")).unwrap_err().contains("no host port"));
-        assert!(parse_port(&json!("8080:80/icmp")).unwrap_err().contains("unknown protocol"));
-        assert!(parse_port(&json!("70000:80")).unwrap_err().contains("not a port number"));
-        assert!(parse_port(&json!("8000-8002:80-81")).unwrap_err().contains("same length"));
-        assert!(parse_port(&json!("x.y:80:80")).unwrap_err().contains("not an IP"));
+        assert!(parse_port(&json!("80"))
+            .unwrap_err()
+            .contains("no host port"));
+        assert!(parse_port(&json!("8080:80/icmp"))
+            .unwrap_err()
+            .contains("unknown protocol"));
+        assert!(parse_port(&json!("70000:80"))
+            .unwrap_err()
+            .contains("not a port number"));
+        assert!(parse_port(&json!("8000-8002:80-81"))
+            .unwrap_err()
+            .contains("same length"));
+        assert!(parse_port(&json!("x.y:80:80"))
+            .unwrap_err()
+            .contains("not an IP"));
     }
 
     #[test]

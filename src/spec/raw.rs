@@ -27,6 +27,8 @@ pub struct RawTopology {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawHost {
+    /// Underlay address; read once multi-host support lands.
+    #[allow(dead_code)]
     pub address: Spanned<String>,
 }
 

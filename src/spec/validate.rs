@@ -49,13 +49,25 @@ pub fn validate(file: &str, raw: RawTopology) -> Result<Topology, SpecError> {
     let mut c = Checker { diags: Vec::new() };
 
     if raw.version.value != 1 {
-        c.err(&raw.version, format!("version: {} is not supported; this cnm reads version 1", raw.version.value));
+        c.err(
+            &raw.version,
+            format!(
+                "version: {} is not supported; this cnm reads version 1",
+                raw.version.value
+            ),
+        );
     }
     if let Err(e) = valid_identifier(&raw.name.value, MAX_TOPOLOGY_NAME) {
-        c.err(&raw.name, format!("name: topology name '{}' {e}", raw.name.value));
+        c.err(
+            &raw.name,
+            format!("name: topology name '{}' {e}", raw.name.value),
+        );
     }
     if let Some((h, v)) = raw.hosts.iter().next() {
-        c.err(v, format!("hosts: {h}: multi-host topologies are not supported by this cnm version yet"));
+        c.err(
+            v,
+            format!("hosts: {h}: multi-host topologies are not supported by this cnm version yet"),
+        );
     }
 
     let networks = check_networks(&mut c, &raw.networks);
@@ -93,19 +105,30 @@ fn check_networks(c: &mut Checker, raw: &Map<Option<RawNetwork>>) -> BTreeMap<St
         let empty = RawNetwork::default();
         let n = spanned.value.as_ref().unwrap_or(&empty);
         let loc = Loc::from(spanned);
-        let driver = match n.driver.as_ref().map(|d| d.value.as_str()).unwrap_or("bridge") {
+        let driver = match n
+            .driver
+            .as_ref()
+            .map(|d| d.value.as_str())
+            .unwrap_or("bridge")
+        {
             "bridge" => DriverKind::Bridge,
             "null" => DriverKind::Null,
             "host" => DriverKind::Host,
             other => {
                 let why = match other {
-                    "ipvlan" => "this kernel lacks the ipvlan module, and cnm does not implement it yet".to_string(),
+                    "ipvlan" => {
+                        "this kernel lacks the ipvlan module, and cnm does not implement it yet"
+                            .to_string()
+                    }
                     "macvlan" | "overlay" | "remote" | "cni" => {
                         format!("driver '{other}' is not implemented in this cnm version yet")
                     }
                     _ => format!("unknown driver '{other}'"),
                 };
-                c.err(n.driver.as_ref().unwrap(), format!("network {name}: {why} (available: bridge, null, host)"));
+                c.err(
+                    n.driver.as_ref().unwrap(),
+                    format!("network {name}: {why} (available: bridge, null, host)"),
+                );
                 continue;
             }
         };
@@ -135,7 +158,13 @@ fn check_networks(c: &mut Checker, raw: &Map<Option<RawNetwork>>) -> BTreeMap<St
             ];
             for (key, at) in extra {
                 if let Some(at) = at {
-                    c.err(at, format!("network {name}: {key} does not apply to driver {}", driver.as_str()));
+                    c.err(
+                        at,
+                        format!(
+                            "network {name}: {key} does not apply to driver {}",
+                            driver.as_str()
+                        ),
+                    );
                 }
             }
             out.insert(name.clone(), net);
@@ -147,7 +176,10 @@ fn check_networks(c: &mut Checker, raw: &Map<Option<RawNetwork>>) -> BTreeMap<St
         }
         if let Some(m) = &n.mtu {
             if !(68..=65535).contains(&m.value) {
-                c.err(m, format!("network {name}: mtu {} is outside 68..65535", m.value));
+                c.err(
+                    m,
+                    format!("network {name}: mtu {} is outside 68..65535", m.value),
+                );
             }
         }
         for (key, v) in &n.options {
@@ -155,17 +187,27 @@ fn check_networks(c: &mut Checker, raw: &Map<Option<RawNetwork>>) -> BTreeMap<St
                 "bridge_name" => match v.value.as_str() {
                     Some(s) => match valid_kernel_name(s) {
                         Ok(()) => net.bridge_name = Some(s.to_string()),
-                        Err(e) => c.err(v, format!("network {name}: options.bridge_name '{s}' {e}")),
+                        Err(e) => {
+                            c.err(v, format!("network {name}: options.bridge_name '{s}' {e}"))
+                        }
                     },
-                    None => c.err(v, format!("network {name}: options.bridge_name must be a string")),
+                    None => c.err(
+                        v,
+                        format!("network {name}: options.bridge_name must be a string"),
+                    ),
                 },
                 "icc" => match v.value.as_bool() {
                     Some(b) => net.icc = b,
-                    None => c.err(v, format!("network {name}: options.icc must be true or false")),
+                    None => c.err(
+                        v,
+                        format!("network {name}: options.icc must be true or false"),
+                    ),
                 },
                 other => c.err(
                     v,
-                    format!("network {name}: unknown bridge option '{other}' (known: bridge_name, icc)"),
+                    format!(
+                        "network {name}: unknown bridge option '{other}' (known: bridge_name, icc)"
+                    ),
                 ),
             }
         }
@@ -195,11 +237,19 @@ fn check_ipv4(c: &mut Checker, name: &str, n: &RawNetwork, net: &mut Network) {
     if let Some(g) = &n.gateway {
         if let Some(ip) = c.parse::<Ipv4Addr>(g, &format!("network {name}: gateway")) {
             match net.subnet {
-                Some(sub) => match host_problem(sub.network().into(), sub.broadcast().into(), sub.contains(ip), ip.into()) {
+                Some(sub) => match host_problem(
+                    sub.network().into(),
+                    sub.broadcast().into(),
+                    sub.contains(ip),
+                    ip.into(),
+                ) {
                     Some(p) => c.err(g, format!("network {name}: gateway {ip} {p} {sub}")),
                     None => net.gateway = Some(ip),
                 },
-                None if n.subnet.is_none() => c.err(g, format!("network {name}: gateway needs an explicit subnet")),
+                None if n.subnet.is_none() => c.err(
+                    g,
+                    format!("network {name}: gateway needs an explicit subnet"),
+                ),
                 None => {}
             }
         }
@@ -207,11 +257,22 @@ fn check_ipv4(c: &mut Checker, name: &str, n: &RawNetwork, net: &mut Network) {
     if let Some(r) = &n.ip_range {
         if let Some(range) = c.parse::<Ipv4Network>(r, &format!("network {name}: ip_range")) {
             match net.subnet {
-                Some(sub) if !(sub.contains(range.network()) && sub.contains(range.broadcast())) => {
-                    c.err(r, format!("network {name}: ip_range {range} is not inside subnet {sub}"))
+                Some(sub)
+                    if !(sub.contains(range.network()) && sub.contains(range.broadcast())) =>
+                {
+                    c.err(
+                        r,
+                        format!("network {name}: ip_range {range} is not inside subnet {sub}"),
+                    )
                 }
-                Some(_) => net.ip_range = Some(Ipv4Network::new(range.network(), range.prefix()).unwrap_or(range)),
-                None if n.subnet.is_none() => c.err(r, format!("network {name}: ip_range needs an explicit subnet")),
+                Some(_) => {
+                    net.ip_range =
+                        Some(Ipv4Network::new(range.network(), range.prefix()).unwrap_or(range))
+                }
+                None if n.subnet.is_none() => c.err(
+                    r,
+                    format!("network {name}: ip_range needs an explicit subnet"),
+                ),
                 None => {}
             }
         }
@@ -221,23 +282,48 @@ fn check_ipv4(c: &mut Checker, name: &str, n: &RawNetwork, net: &mut Network) {
 fn check_ipv6(c: &mut Checker, name: &str, v6: &RawIpv6) -> Option<Ipv6Config> {
     let subnet = match v6.subnet.value.parse::<ipnetwork::IpNetwork>() {
         Ok(ipnetwork::IpNetwork::V6(s)) if s.ip() != s.network() => {
-            c.err(&v6.subnet, format!("network {name}: ipv6 subnet {s} has host bits set; did you mean {}/{}?", s.network(), s.prefix()));
+            c.err(
+                &v6.subnet,
+                format!(
+                    "network {name}: ipv6 subnet {s} has host bits set; did you mean {}/{}?",
+                    s.network(),
+                    s.prefix()
+                ),
+            );
             return None;
         }
         Ok(ipnetwork::IpNetwork::V6(s)) if s.prefix() > 126 => {
-            c.err(&v6.subnet, format!("network {name}: ipv6 subnet {s} is too small; use a /126 or larger"));
+            c.err(
+                &v6.subnet,
+                format!("network {name}: ipv6 subnet {s} is too small; use a /126 or larger"),
+            );
             return None;
         }
         Ok(ipnetwork::IpNetwork::V6(s)) => s,
         _ => {
-            c.err(&v6.subnet, format!("network {name}: ipv6 subnet '{}' is not an IPv6 CIDR network like fd00::/64", v6.subnet.value));
+            c.err(
+                &v6.subnet,
+                format!(
+                    "network {name}: ipv6 subnet '{}' is not an IPv6 CIDR network like fd00::/64",
+                    v6.subnet.value
+                ),
+            );
             return None;
         }
     };
-    let mut cfg = Ipv6Config { subnet, gateway: None, ip_range: None };
+    let mut cfg = Ipv6Config {
+        subnet,
+        gateway: None,
+        ip_range: None,
+    };
     if let Some(g) = &v6.gateway {
         if let Some(ip) = c.parse::<Ipv6Addr>(g, &format!("network {name}: ipv6 gateway")) {
-            match host_problem(subnet.network().into(), IpAddr::V6(subnet.broadcast()), subnet.contains(ip), ip.into()) {
+            match host_problem(
+                subnet.network().into(),
+                IpAddr::V6(subnet.broadcast()),
+                subnet.contains(ip),
+                ip.into(),
+            ) {
                 Some(p) => c.err(g, format!("network {name}: ipv6 gateway {ip} {p} {subnet}")),
                 None => cfg.gateway = Some(ip),
             }
@@ -246,9 +332,13 @@ fn check_ipv6(c: &mut Checker, name: &str, v6: &RawIpv6) -> Option<Ipv6Config> {
     if let Some(r) = &v6.ip_range {
         if let Some(range) = c.parse::<Ipv6Network>(r, &format!("network {name}: ipv6 ip_range")) {
             if subnet.contains(range.network()) && subnet.contains(range.broadcast()) {
-                cfg.ip_range = Some(Ipv6Network::new(range.network(), range.prefix()).unwrap_or(range));
+                cfg.ip_range =
+                    Some(Ipv6Network::new(range.network(), range.prefix()).unwrap_or(range));
             } else {
-                c.err(r, format!("network {name}: ipv6 ip_range {range} is not inside subnet {subnet}"));
+                c.err(
+                    r,
+                    format!("network {name}: ipv6 ip_range {range} is not inside subnet {subnet}"),
+                );
             }
         }
     }
@@ -257,7 +347,12 @@ fn check_ipv6(c: &mut Checker, name: &str, v6: &RawIpv6) -> Option<Ipv6Config> {
 
 /// Why `ip` cannot be a host address in its subnet, phrased to be followed by
 /// the subnet: "is outside subnet", "is the network address of".
-fn host_problem(network: IpAddr, broadcast: IpAddr, inside: bool, ip: IpAddr) -> Option<&'static str> {
+fn host_problem(
+    network: IpAddr,
+    broadcast: IpAddr,
+    inside: bool,
+    ip: IpAddr,
+) -> Option<&'static str> {
     if !inside {
         Some("is outside subnet")
     } else if ip == network {
@@ -286,7 +381,12 @@ fn check_sandboxes(c: &mut Checker, raw: &Map<Option<RawSandbox>>) -> BTreeMap<S
             dns: None,
         };
         if let Some(h) = &s.host {
-            c.err(h, format!("sandbox {name}: host: needs multi-host support, which this cnm version lacks"));
+            c.err(
+                h,
+                format!(
+                    "sandbox {name}: host: needs multi-host support, which this cnm version lacks"
+                ),
+            );
         }
         for (key, field, slot) in [
             ("hostname", &s.hostname, &mut sb.hostname),
@@ -295,7 +395,10 @@ fn check_sandboxes(c: &mut Checker, raw: &Map<Option<RawSandbox>>) -> BTreeMap<S
             if let Some(v) = field {
                 match is_hostname(&v.value) {
                     Ok(()) => *slot = Some(v.value.clone()),
-                    Err(e) => c.err(v, format!("sandbox {name}: {key} '{}' {e}", v.value.escape_debug())),
+                    Err(e) => c.err(
+                        v,
+                        format!("sandbox {name}: {key} '{}' {e}", v.value.escape_debug()),
+                    ),
                 }
             }
         }
@@ -309,12 +412,20 @@ fn check_sandboxes(c: &mut Checker, raw: &Map<Option<RawSandbox>>) -> BTreeMap<S
             for dom in &d.value.search {
                 match is_hostname(&dom.value) {
                     Ok(()) => dns.search.push(dom.value.clone()),
-                    Err(e) => c.err(dom, format!("sandbox {name}: dns search domain '{}' {e}", dom.value.escape_debug())),
+                    Err(e) => c.err(
+                        dom,
+                        format!(
+                            "sandbox {name}: dns search domain '{}' {e}",
+                            dom.value.escape_debug()
+                        ),
+                    ),
                 }
             }
             for opt in &d.value.options {
                 let ok = !opt.value.is_empty()
-                    && opt.value.chars().all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, ':' | '_' | '-' | '.'));
+                    && opt.value.chars().all(|ch| {
+                        ch.is_ascii_alphanumeric() || matches!(ch, ':' | '_' | '-' | '.')
+                    });
                 if ok {
                     dns.options.push(opt.value.clone());
                 } else {
@@ -341,15 +452,32 @@ fn check_endpoints(
             continue;
         }
         let Some(e) = &spanned.value else {
-            c.err(spanned, format!("endpoint {name}: needs network: and sandbox:"));
+            c.err(
+                spanned,
+                format!("endpoint {name}: needs network: and sandbox:"),
+            );
             continue;
         };
         let net = networks.get(&e.network.value);
         if net.is_none() {
-            c.err(&e.network, format!("endpoint {name}: network '{}' is not defined{}", e.network.value, known(networks.keys())));
+            c.err(
+                &e.network,
+                format!(
+                    "endpoint {name}: network '{}' is not defined{}",
+                    e.network.value,
+                    known(networks.keys())
+                ),
+            );
         }
         if !sandboxes.contains_key(&e.sandbox.value) {
-            c.err(&e.sandbox, format!("endpoint {name}: sandbox '{}' is not defined{}", e.sandbox.value, known(sandboxes.keys())));
+            c.err(
+                &e.sandbox,
+                format!(
+                    "endpoint {name}: sandbox '{}' is not defined{}",
+                    e.sandbox.value,
+                    known(sandboxes.keys())
+                ),
+            );
         }
         let mut ep = Endpoint {
             name: name.clone(),
@@ -383,10 +511,27 @@ fn check_endpoints(
         if let Some(a) = &e.ipv6_address {
             if let Some(ip) = c.parse::<Ipv6Addr>(a, &format!("endpoint {name}: ipv6_address")) {
                 match net.map(|n| (n, &n.ipv6)) {
-                    Some((n, None)) => c.err(a, format!("endpoint {name}: network {} has no ipv6 subnet", n.name)),
-                    Some((n, Some(v6))) => match host_problem(v6.subnet.network().into(), IpAddr::V6(v6.subnet.broadcast()), v6.subnet.contains(ip), ip.into()) {
-                        Some(p) => c.err(a, format!("endpoint {name}: ipv6_address {ip} {p} {}", v6.subnet)),
-                        None if Some(ip) == gateway_v6(v6) => c.err(a, format!("endpoint {name}: ipv6_address {ip} is the gateway of network {}", n.name)),
+                    Some((n, None)) => c.err(
+                        a,
+                        format!("endpoint {name}: network {} has no ipv6 subnet", n.name),
+                    ),
+                    Some((n, Some(v6))) => match host_problem(
+                        v6.subnet.network().into(),
+                        IpAddr::V6(v6.subnet.broadcast()),
+                        v6.subnet.contains(ip),
+                        ip.into(),
+                    ) {
+                        Some(p) => c.err(
+                            a,
+                            format!("endpoint {name}: ipv6_address {ip} {p} {}", v6.subnet),
+                        ),
+                        None if Some(ip) == gateway_v6(v6) => c.err(
+                            a,
+                            format!(
+                                "endpoint {name}: ipv6_address {ip} is the gateway of network {}",
+                                n.name
+                            ),
+                        ),
                         None => ep.ipv6_address = Some(ip),
                     },
                     None => {}
@@ -397,7 +542,13 @@ fn check_endpoints(
             match parse_mac(&m.value) {
                 Ok(mac) if bridged == Some(false) => {
                     let _ = mac;
-                    c.err(m, format!("endpoint {name}: mac does not apply to a {} network", net.map(|n| n.driver.as_str()).unwrap_or("")));
+                    c.err(
+                        m,
+                        format!(
+                            "endpoint {name}: mac does not apply to a {} network",
+                            net.map(|n| n.driver.as_str()).unwrap_or("")
+                        ),
+                    );
                 }
                 Ok(mac) => ep.mac = Some(mac),
                 Err(why) => c.err(m, format!("endpoint {name}: mac '{}' {why}", m.value)),
@@ -406,18 +557,31 @@ fn check_endpoints(
         for a in &e.aliases {
             match is_hostname(&a.value) {
                 Ok(()) => ep.aliases.push(a.value.clone()),
-                Err(why) => c.err(a, format!("endpoint {name}: alias '{}' {why}", a.value.escape_debug())),
+                Err(why) => c.err(
+                    a,
+                    format!("endpoint {name}: alias '{}' {why}", a.value.escape_debug()),
+                ),
             }
         }
         for p in &e.ports {
             match parse_port(&p.value) {
-                Ok(pm) => {
-                    match net {
-                        Some(n) if n.driver != DriverKind::Bridge => c.err(p, format!("endpoint {name}: ports cannot be published on a {} network", n.driver.as_str())),
-                        Some(n) if n.internal => c.err(p, format!("endpoint {name}: network {} is internal; it cannot publish ports", n.name)),
-                        _ => ep.ports.push(pm),
-                    }
-                }
+                Ok(pm) => match net {
+                    Some(n) if n.driver != DriverKind::Bridge => c.err(
+                        p,
+                        format!(
+                            "endpoint {name}: ports cannot be published on a {} network",
+                            n.driver.as_str()
+                        ),
+                    ),
+                    Some(n) if n.internal => c.err(
+                        p,
+                        format!(
+                            "endpoint {name}: network {} is internal; it cannot publish ports",
+                            n.name
+                        ),
+                    ),
+                    _ => ep.ports.push(pm),
+                },
                 Err(why) => c.err(p, format!("endpoint {name}: {why}")),
             }
         }
@@ -441,16 +605,36 @@ fn check_cross(c: &mut Checker, t: &Topology, raw_eps: &Map<Option<RawEndpoint>>
         for b in &nets[i + 1..] {
             if let (Some(x), Some(y)) = (a.subnet, b.subnet) {
                 if x.contains(y.network()) || y.contains(x.network()) {
-                    c.err(b.loc, format!("network {}: subnet {y} overlaps subnet {x} of network {}", b.name, a.name));
+                    c.err(
+                        b.loc,
+                        format!(
+                            "network {}: subnet {y} overlaps subnet {x} of network {}",
+                            b.name, a.name
+                        ),
+                    );
                 }
             }
             if let (Some(x), Some(y)) = (&a.ipv6, &b.ipv6) {
                 if x.subnet.contains(y.subnet.network()) || y.subnet.contains(x.subnet.network()) {
-                    c.err(b.loc, format!("network {}: ipv6 subnet {} overlaps ipv6 subnet {} of network {}", b.name, y.subnet, x.subnet, a.name));
+                    c.err(
+                        b.loc,
+                        format!(
+                            "network {}: ipv6 subnet {} overlaps ipv6 subnet {} of network {}",
+                            b.name, y.subnet, x.subnet, a.name
+                        ),
+                    );
                 }
             }
             if a.bridge_name.is_some() && a.bridge_name == b.bridge_name {
-                c.err(b.loc, format!("network {}: bridge_name {} is also used by network {}", b.name, b.bridge_name.as_deref().unwrap_or(""), a.name));
+                c.err(
+                    b.loc,
+                    format!(
+                        "network {}: bridge_name {} is also used by network {}",
+                        b.name,
+                        b.bridge_name.as_deref().unwrap_or(""),
+                        a.name
+                    ),
+                );
             }
         }
     }
@@ -464,29 +648,65 @@ fn check_cross(c: &mut Checker, t: &Topology, raw_eps: &Map<Option<RawEndpoint>>
     for ep in t.endpoints.values() {
         if let Some(a) = ep.address {
             if let Some(first) = seen_v4.insert((ep.network.clone(), a), ep.name.clone()) {
-                c.err(loc_of(&ep.name), format!("endpoint {}: address {a} is also assigned to endpoint {first}", ep.name));
+                c.err(
+                    loc_of(&ep.name),
+                    format!(
+                        "endpoint {}: address {a} is also assigned to endpoint {first}",
+                        ep.name
+                    ),
+                );
             }
         }
         if let Some(a) = ep.ipv6_address {
             if let Some(first) = seen_v6.insert((ep.network.clone(), a), ep.name.clone()) {
-                c.err(loc_of(&ep.name), format!("endpoint {}: ipv6_address {a} is also assigned to endpoint {first}", ep.name));
+                c.err(
+                    loc_of(&ep.name),
+                    format!(
+                        "endpoint {}: ipv6_address {a} is also assigned to endpoint {first}",
+                        ep.name
+                    ),
+                );
             }
         }
         if let Some(m) = ep.mac {
             if let Some(first) = seen_mac.insert(m, ep.name.clone()) {
-                c.err(loc_of(&ep.name), format!("endpoint {}: mac {} is also used by endpoint {first}", ep.name, format_mac(&m)));
+                c.err(
+                    loc_of(&ep.name),
+                    format!(
+                        "endpoint {}: mac {} is also used by endpoint {first}",
+                        ep.name,
+                        format_mac(&m)
+                    ),
+                );
             }
         }
-        if let Some(first) = seen_join.insert((ep.sandbox.clone(), ep.network.clone()), ep.name.clone()) {
-            c.err(loc_of(&ep.name), format!("endpoint {}: sandbox {} already joins network {} through endpoint {first}", ep.name, ep.sandbox, ep.network));
+        if let Some(first) =
+            seen_join.insert((ep.sandbox.clone(), ep.network.clone()), ep.name.clone())
+        {
+            c.err(
+                loc_of(&ep.name),
+                format!(
+                    "endpoint {}: sandbox {} already joins network {} through endpoint {first}",
+                    ep.name, ep.sandbox, ep.network
+                ),
+            );
         }
     }
-    let all_ports: Vec<(&Endpoint, &PortMapping)> =
-        t.endpoints.values().flat_map(|e| e.ports.iter().map(move |p| (e, p))).collect();
+    let all_ports: Vec<(&Endpoint, &PortMapping)> = t
+        .endpoints
+        .values()
+        .flat_map(|e| e.ports.iter().map(move |p| (e, p)))
+        .collect();
     for (i, (ea, pa)) in all_ports.iter().enumerate() {
         for (eb, pb) in &all_ports[i + 1..] {
             if pa.clashes_with(pb) {
-                c.err(loc_of(&eb.name), format!("endpoint {}: port {pb} clashes with port {pa} of endpoint {}", eb.name, ea.name));
+                c.err(
+                    loc_of(&eb.name),
+                    format!(
+                        "endpoint {}: port {pb} clashes with port {pa} of endpoint {}",
+                        eb.name, ea.name
+                    ),
+                );
             }
         }
     }
@@ -496,7 +716,10 @@ fn check_cross(c: &mut Checker, t: &Topology, raw_eps: &Map<Option<RawEndpoint>>
         let eps: Vec<&Endpoint> = t.endpoints_of_sandbox(&sb.name).collect();
         for special in [DriverKind::Host, DriverKind::Null] {
             if eps.len() > 1 {
-                if let Some(e) = eps.iter().find(|e| t.networks.get(&e.network).map(|n| n.driver) == Some(special)) {
+                if let Some(e) = eps
+                    .iter()
+                    .find(|e| t.networks.get(&e.network).map(|n| n.driver) == Some(special))
+                {
                     c.err(loc_of(&e.name), format!(
                         "endpoint {}: sandbox {} joins a {} network and other networks; a {} network must be its only one",
                         e.name, sb.name, special.as_str(), special.as_str()
@@ -506,7 +729,13 @@ fn check_cross(c: &mut Checker, t: &Topology, raw_eps: &Map<Option<RawEndpoint>>
         }
         let gws: Vec<&&Endpoint> = eps.iter().filter(|e| e.gateway).collect();
         if gws.len() > 1 {
-            c.err(loc_of(&gws[1].name), format!("endpoint {}: sandbox {} already routes through endpoint {} (gateway: true)", gws[1].name, sb.name, gws[0].name));
+            c.err(
+                loc_of(&gws[1].name),
+                format!(
+                    "endpoint {}: sandbox {} already routes through endpoint {} (gateway: true)",
+                    gws[1].name, sb.name, gws[0].name
+                ),
+            );
         }
     }
 }
@@ -541,7 +770,8 @@ pub fn parse_mac(s: &str) -> Result<[u8; 6], &'static str> {
         if p.len() != 2 {
             return Err("is not a MAC address like 02:42:0a:00:00:02");
         }
-        *slot = u8::from_str_radix(p, 16).map_err(|_| "is not a MAC address like 02:42:0a:00:00:02")?;
+        *slot =
+            u8::from_str_radix(p, 16).map_err(|_| "is not a MAC address like 02:42:0a:00:00:02")?;
     }
     if mac[0] & 1 == 1 {
         return Err("is a multicast address; an interface needs a unicast MAC");
@@ -553,5 +783,8 @@ pub fn parse_mac(s: &str) -> Result<[u8; 6], &'static str> {
 }
 
 pub fn format_mac(m: &[u8; 6]) -> String {
-    m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }

@@ -11,4 +11,11 @@ diff -u "$WORK/before" "$WORK/after" || fail "second apply changed the kernel"
 converged "$T"
 expect_rc 0 cnm plan -o json "$T"
 grep -q '"actions": \[\]' "$WORK/out" || fail "json plan of a converged topology has actions"
+
+step "show prints a topology that re-applies with no changes"
+"$CNM" show --topology shop >"$WORK/shown.yaml"
+expect_rc 0 cnm validate "$WORK/shown.yaml"
+converged "$WORK/shown.yaml" || { cat "$WORK/shown.yaml"; fail "show output is not converged"; }
+expect_rc 0 cnm show -o json
+grep >/dev/null '"name": "shop"' "$WORK/out" || fail "show -o json lacks the topology"
 echo "PASS"

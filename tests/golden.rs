@@ -1,0 +1,201 @@
+//! Golden plan snapshots (tests/golden/*.snap): the examples planned against
+//! an empty host and against partly converged states. Pure: no kernel, no root.
+//! Review changes with `cargo insta review` (or INSTA_UPDATE=always).
+
+use cnm::model::{Family, HostFacts, Observed};
+use cnm::spec::{self, Topology};
+use cnm::{desired, diff};
+use std::path::Path;
+
+fn example(name: &str) -> Topology {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/topologies")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap();
+    spec::parse(&format!("examples/topologies/{name}"), &text).unwrap()
+}
+
+/// A host with a LAN route and one nameserver, nothing of cnm's.
+fn empty_host() -> Observed {
+    Observed {
+        state: Default::default(),
+        host: HostFacts {
+            routed: vec![
+                "172.17.0.0/16".parse().unwrap(),
+                "192.0.2.0/24".parse().unwrap(),
+            ],
+            nameservers: vec!["192.0.2.53".parse().unwrap(), "127.0.0.53".parse().unwrap()],
+            search: vec!["lab.example".into()],
+            ..Default::default()
+        },
+    }
+}
+
+fn plan_text(t: &Topology, obs: &Observed) -> String {
+    let want = desired::build(t, obs).unwrap();
+    diff::diff(&t.name, &t.file, &want, obs)
+        .unwrap()
+        .render_text(&t.file, false)
+}
+
+/// The observed state after a successful apply: the desired state itself.
+fn converged(t: &Topology, host: &Observed) -> Observed {
+    let state = desired::build(t, host).unwrap();
+    let mut obs = host.clone();
+    obs.host.owned_netns = state.namespaces.values().map(|n| n.netns.clone()).collect();
+    obs.host.netns = obs.host.owned_netns.clone();
+    obs.state = state;
+    obs
+}
+
+fn settings() -> insta::Settings {
+    let mut s = insta::Settings::clone_current();
+    s.set_snapshot_path(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden"));
+    s.set_prepend_module_to_snapshot(false);
+    s
+}
+
+#[test]
+fn examples_on_an_empty_host() {
+    settings().bind(|| {
+        for name in ["quickstart.yaml", "two-tier.yaml", "null-host.yaml"] {
+            let t = example(name);
+            insta::assert_snapshot!(
+                format!("empty-{}", name.trim_end_matches(".yaml")),
+                plan_text(&t, &empty_host())
+            );
+        }
+    });
+}
+
+#[test]
+fn converged_examples_plan_nothing() {
+    for name in ["quickstart.yaml", "two-tier.yaml", "null-host.yaml"] {
+        let t = example(name);
+        let obs = converged(&t, &empty_host());
+        assert_eq!(
+            plan_text(&t, &obs),
+            format!("No changes. The kernel matches {}.\n", t.file)
+        );
+    }
+}
+
+#[test]
+fn two_tier_partly_converged() {
+    let t = example("two-tier.yaml");
+    let mut obs = converged(&t, &empty_host());
+    // Drift: the db namespace is gone with its veth, web's route was
+    // deleted, an address was flushed, the bridge MTU changed, a hosts file
+    // was edited, and a leftover endpoint of an older file remains.
+    obs.state.namespaces.remove("db");
+    let mut old = obs.state.veths.remove("db-back").unwrap();
+    obs.state.routes.remove(&("web".to_string(), Family::V4));
+    obs.state.veths.get_mut("api-back").unwrap().addrs.clear();
+    obs.state.bridges.get_mut("front").unwrap().mtu = 1400;
+    obs.state
+        .files
+        .get_mut("/etc/netns/shop-web/hosts")
+        .unwrap()
+        .content
+        .push_str("6.6.6.6 evil\n");
+    old.endpoint = "legacy-back".into();
+    old.host_ifname = "ve-000000000000".into();
+    obs.state.veths.insert("legacy-back".into(), old);
+    settings().bind(|| insta::assert_snapshot!("partial-two-tier", plan_text(&t, &obs)));
+}
+
+#[test]
+fn edit_after_apply_keeps_dynamic_addresses() {
+    // Converge the quickstart, then add an endpoint whose name sorts first:
+    // existing endpoints keep their addresses and interface names; the new
+    // one takes the lowest free address.
+    let t = example("quickstart.yaml");
+    let obs = converged(&t, &empty_host());
+    let edited = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/topologies/quickstart.yaml"),
+    )
+    .unwrap()
+    .replace("  beta: {}\n", "  beta: {}\n  aardvark: {}\n")
+        + "  aardvark-lan: { network: lan, sandbox: aardvark }\n";
+    let t2 = spec::parse("quickstart.yaml (edited)", &edited).unwrap();
+    settings()
+        .bind(|| insta::assert_snapshot!("edit-quickstart-add-sandbox", plan_text(&t2, &obs)));
+    let plan = {
+        let want = desired::build(&t2, &obs).unwrap();
+        diff::diff(&t2.name, &t2.file, &want, &obs).unwrap()
+    };
+    assert!(plan.actions.iter().all(|a| a.op != cnm::plan::Op::Replace));
+}
+
+#[test]
+fn plan_json_is_stable() {
+    let t = example("quickstart.yaml");
+    let want = desired::build(&t, &empty_host()).unwrap();
+    let plan = diff::diff(&t.name, &t.file, &want, &empty_host()).unwrap();
+    settings().bind(|| insta::assert_snapshot!("json-quickstart", plan.to_json()));
+}
+
+#[test]
+fn default_pools_skip_routed_subnets() {
+    let t = example("null-host.yaml");
+    let want = desired::build(&t, &empty_host()).unwrap();
+    // 172.17.0.0/16 is routed on the host, so the first pool is skipped.
+    assert_eq!(
+        want.bridges["auto"]
+            .addrs
+            .iter()
+            .next()
+            .unwrap()
+            .to_string(),
+        "172.18.0.1/16"
+    );
+    // An existing network keeps its subnet even when pools would choose another.
+    let obs = converged(&t, &empty_host());
+    let mut host = obs.clone();
+    host.host.routed.clear();
+    assert_eq!(
+        desired::build(&t, &host).unwrap().bridges["auto"].addrs,
+        want.bridges["auto"].addrs
+    );
+}
+
+#[test]
+fn pool_exhaustion_is_a_located_plan_error() {
+    let t = example("null-host.yaml");
+    let mut host = empty_host();
+    host.host.routed = vec![
+        "172.16.0.0/12".parse().unwrap(),
+        "192.168.0.0/16".parse().unwrap(),
+    ];
+    let err = desired::build(&t, &host).unwrap_err().to_string();
+    assert!(
+        err.starts_with(
+            "examples/topologies/null-host.yaml:9:9: network auto: no free subnet left"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn foreign_name_clash_is_a_plan_error() {
+    let t = example("quickstart.yaml");
+    let mut host = empty_host();
+    host.host.links.insert("br-quick-lan".into(), None);
+    let want = desired::build(&t, &host).unwrap();
+    let err = diff::diff(&t.name, &t.file, &want, &host)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("interface br-quick-lan already exists and cnm does not own it"),
+        "{err}"
+    );
+    host.host.links.clear();
+    host.host.netns.insert("quick-alpha".into());
+    let err = diff::diff(&t.name, &t.file, &want, &host)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("/run/netns/quick-alpha already exists and cnm does not own it"),
+        "{err}"
+    );
+}

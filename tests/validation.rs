@@ -1,0 +1,197 @@
+//! Validation rules and their exact messages (SPEC §3). No kernel, no root.
+
+use cnm::spec;
+
+/// Every diagnostic of `yaml`, rendered as `t.yaml:L:C: message`.
+fn errors(yaml: &str) -> Vec<String> {
+    match spec::parse("t.yaml", yaml) {
+        Ok(_) => Vec::new(),
+        Err(e) => e.to_string().lines().map(str::to_string).collect(),
+    }
+}
+
+fn has(yaml: &str, want: &str) {
+    let got = errors(yaml);
+    assert!(
+        got.iter().any(|e| e == want),
+        "wanted {want:?}\ngot {got:#?}"
+    );
+}
+
+const HEAD: &str = "version: 1\nname: t\n";
+
+#[test]
+fn the_examples_are_valid() {
+    for f in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/topologies")).unwrap()
+    {
+        let path = f.unwrap().path();
+        spec::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    }
+}
+
+#[test]
+fn yaml_syntax_unknown_and_duplicate_keys() {
+    has(
+        "version: 1\nname: t\nnetworks: [\n",
+        "t.yaml:3:11: expected mapping start",
+    );
+    has(&format!("{HEAD}networks:\n  a: {{ subnet: 10.0.0.0/24, bogus: 1 }}\n"), "t.yaml:4:29: unknown field `bogus`, expected one of driver, subnet, gateway, ip_range, ipv6, internal, mtu, options");
+    has(
+        &format!("{HEAD}networks:\n  a: {{}}\n  a: {{}}\n"),
+        "t.yaml:5:3: duplicate mapping key: a",
+    );
+    has(
+        "version: 2\nname: t\n",
+        "t.yaml:1:10: version: 2 is not supported; this cnm reads version 1",
+    );
+}
+
+#[test]
+fn dangling_references() {
+    has(
+        &format!("{HEAD}sandboxes: {{ s: {{}} }}\nendpoints:\n  e: {{ network: n, sandbox: s }}\n"),
+        "t.yaml:5:17: endpoint e: network 'n' is not defined",
+    );
+    has(
+        &format!("{HEAD}networks: {{ n: {{}} }}\nendpoints:\n  e: {{ network: n, sandbox: s }}\n"),
+        "t.yaml:5:29: endpoint e: sandbox 's' is not defined (defined: none)"
+            .replace(" (defined: none)", "")
+            .as_str(),
+    );
+}
+
+#[test]
+fn subnets_gateways_and_addresses() {
+    has(
+        &format!(
+            "{HEAD}networks:\n  a: {{ subnet: 10.0.0.0/24 }}\n  b: {{ subnet: 10.0.0.128/25 }}\n"
+        ),
+        "t.yaml:5:6: network b: subnet 10.0.0.128/25 overlaps subnet 10.0.0.0/24 of network a",
+    );
+    has(
+        &format!("{HEAD}networks:\n  a: {{ subnet: 10.0.0.5/24 }}\n"),
+        "t.yaml:4:16: network a: subnet 10.0.0.5/24 has host bits set; did you mean 10.0.0.0/24?",
+    );
+    has(
+        &format!("{HEAD}networks:\n  a: {{ subnet: 10.0.0.0/24, gateway: 10.0.0.255 }}\n"),
+        "t.yaml:4:38: network a: gateway 10.0.0.255 is the broadcast address of 10.0.0.0/24",
+    );
+    has(
+        &format!("{HEAD}networks:\n  a: {{ gateway: 10.0.0.1 }}\n"),
+        "t.yaml:4:17: network a: gateway needs an explicit subnet",
+    );
+    has(
+        &format!("{HEAD}networks:\n  a: {{ subnet: 10.0.0.0/24, ip_range: 10.1.0.0/25 }}\n"),
+        "t.yaml:4:39: network a: ip_range 10.1.0.0/25 is not inside subnet 10.0.0.0/24",
+    );
+    let eps = |a: &str, b: &str| {
+        format!("{HEAD}networks: {{ n: {{ subnet: 10.0.0.0/24 }} }}\nsandboxes: {{ s: {{}}, u: {{}} }}\nendpoints:\n  e: {{ network: n, sandbox: s, address: {a} }}\n  f: {{ network: n, sandbox: u, address: {b} }}\n")
+    };
+    has(
+        &eps("10.0.1.5", "10.0.0.6"),
+        "t.yaml:6:41: endpoint e: address 10.0.1.5 is outside subnet 10.0.0.0/24",
+    );
+    has(
+        &eps("10.0.0.0", "10.0.0.6"),
+        "t.yaml:6:41: endpoint e: address 10.0.0.0 is the network address of 10.0.0.0/24",
+    );
+    has(
+        &eps("10.0.0.1", "10.0.0.6"),
+        "t.yaml:6:41: endpoint e: address 10.0.0.1 is the gateway of network n",
+    );
+    has(
+        &eps("10.0.0.7", "10.0.0.7"),
+        "t.yaml:7:6: endpoint f: address 10.0.0.7 is also assigned to endpoint e",
+    );
+}
+
+#[test]
+fn macs() {
+    let y = |a: &str, b: &str| {
+        format!("{HEAD}networks: {{ n: {{}} }}\nsandboxes: {{ s: {{}}, u: {{}} }}\nendpoints:\n  e: {{ network: n, sandbox: s, mac: \"{a}\" }}\n  f: {{ network: n, sandbox: u, mac: \"{b}\" }}\n")
+    };
+    has(
+        &y("02:00:00:00:00:01", "02:00:00:00:00:01"),
+        "t.yaml:7:6: endpoint f: mac 02:00:00:00:00:01 is also used by endpoint e",
+    );
+    has(&y("01:00:00:00:00:01", "02:00:00:00:00:02"), "t.yaml:6:37: endpoint e: mac '01:00:00:00:00:01' is a multicast address; an interface needs a unicast MAC");
+    has(
+        &y("zz", "02:00:00:00:00:02"),
+        "t.yaml:6:37: endpoint e: mac 'zz' is not a MAC address like 02:42:0a:00:00:02",
+    );
+}
+
+#[test]
+fn kernel_names_and_paths() {
+    has(&format!("{HEAD}networks:\n  a: {{ options: {{ bridge_name: br-this-is-too-long }} }}\n"), "t.yaml:4:32: network a: options.bridge_name 'br-this-is-too-long' is 19 bytes long; Linux interface names have at most 15");
+    has(&format!("{HEAD}networks:\n  a: {{ options: {{ bridge_name: \"br 0\" }} }}\n"), "t.yaml:4:32: network a: options.bridge_name 'br 0' contains whitespace, which Linux interface names cannot hold");
+    has(
+        &format!("{HEAD}sandboxes:\n  \"..\": {{}}\n"),
+        "t.yaml:4:9: sandbox '..': name must start with a letter or digit",
+    );
+    has(&format!("{HEAD}sandboxes:\n  \"a/../../etc\": {{}}\n"), "t.yaml:4:18: sandbox 'a/../../etc': name contains '/'; only letters, digits, '_', '.' and '-' are allowed");
+    has("version: 1\nname: \"x y\"\n", "t.yaml:2:7: name: topology name 'x y' contains whitespace; only letters, digits, '_', '.' and '-' are allowed");
+}
+
+#[test]
+fn hosts_file_injection_is_refused() {
+    has(
+        &format!("{HEAD}sandboxes:\n  s: {{ hostname: \"web\\n6.6.6.6 bank\" }}\n"),
+        "t.yaml:4:18: sandbox s: hostname 'web\\n6.6.6.6 bank' contains whitespace",
+    );
+    has(&format!("{HEAD}networks: {{ n: {{}} }}\nsandboxes: {{ s: {{}} }}\nendpoints:\n  e: {{ network: n, sandbox: s, aliases: [\"a b\"] }}\n"), "t.yaml:6:42: endpoint e: alias 'a b' contains whitespace");
+}
+
+#[test]
+fn host_and_null_networks_are_exclusive() {
+    has(
+        &format!("{HEAD}networks: {{ h: {{ driver: host }}, b: {{}} }}\nsandboxes: {{ s: {{}} }}\nendpoints:\n  e1: {{ network: h, sandbox: s }}\n  e2: {{ network: b, sandbox: s }}\n"),
+        "t.yaml:6:7: endpoint e1: sandbox s joins a host network and other networks; a host network must be its only one",
+    );
+    has(
+        &format!("{HEAD}networks:\n  h: {{ driver: host, subnet: 10.0.0.0/24 }}\n"),
+        "t.yaml:4:30: network h: subnet does not apply to driver host",
+    );
+}
+
+#[test]
+fn drivers_the_kernel_or_cnm_lacks() {
+    has(&format!("{HEAD}networks:\n  v: {{ driver: ipvlan }}\n"), "t.yaml:4:16: network v: this kernel lacks the ipvlan module, and cnm does not implement it yet (available: bridge, null, host)");
+    has(
+        &format!("{HEAD}networks:\n  v: {{ driver: warp }}\n"),
+        "t.yaml:4:16: network v: unknown driver 'warp' (available: bridge, null, host)",
+    );
+}
+
+#[test]
+fn ports() {
+    let y = |p: &str| {
+        format!("{HEAD}networks: {{ n: {{}}, i: {{ internal: true }} }}\nsandboxes: {{ s: {{}}, u: {{}} }}\nendpoints:\n  e: {{ network: n, sandbox: s, ports: [{p}] }}\n  f: {{ network: i, sandbox: u }}\n")
+    };
+    has(&y("\"80\""), "t.yaml:6:40: endpoint e: port '80' has no host port: write \"HOST_PORT:80\" (random host ports are not supported)");
+    has(
+        &y("\"8080:80\", \"8080:81\""),
+        "t.yaml:6:6: endpoint e: port 8080:81/tcp clashes with port 8080:80/tcp of endpoint e",
+    );
+    let internal = format!("{HEAD}networks: {{ i: {{ internal: true }} }}\nsandboxes: {{ s: {{}} }}\nendpoints:\n  e: {{ network: i, sandbox: s, ports: [\"1:1\"] }}\n");
+    has(
+        &internal,
+        "t.yaml:6:40: endpoint e: network i is internal; it cannot publish ports",
+    );
+}
+
+#[test]
+fn all_problems_are_reported_in_file_order() {
+    let got = errors(&format!(
+        "{HEAD}networks:\n  a: {{ mtu: 10 }}\n  b: {{ subnet: nope }}\n"
+    ));
+    assert_eq!(got.len(), 2, "{got:#?}");
+    assert!(
+        got[0].starts_with("t.yaml:4:13: network a: mtu 10 is outside 68..65535"),
+        "{got:#?}"
+    );
+    assert!(
+        got[1].starts_with("t.yaml:5:16: network b: subnet 'nope' is not a CIDR network"),
+        "{got:#?}"
+    );
+}
