@@ -24,6 +24,13 @@ pub fn list() -> io::Result<BTreeSet<String>> {
     }
 }
 
+/// True when /run/netns/NAME is a mounted namespace, not just the empty
+/// placeholder file left by an interrupted create.
+pub fn is_namespace(name: &str) -> bool {
+    nix::sys::statfs::statfs(&path(name))
+        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::NSFS_MAGIC)
+}
+
 pub fn open(name: &str) -> io::Result<File> {
     File::open(path(name))
 }
@@ -65,6 +72,10 @@ fn prepare_dir() -> io::Result<()> {
 pub fn create(name: &str) -> io::Result<()> {
     prepare_dir()?;
     let target = path(name);
+    // A placeholder from a create that was killed before its bind mount.
+    if target.exists() && !is_namespace(name) {
+        std::fs::remove_file(&target)?;
+    }
     std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)

@@ -69,3 +69,8 @@ fn foreign() {
 fn bad_input() {
     run_script("bad_input");
 }
+
+#[test]
+fn crash() {
+    run_script("crash");
+}

@@ -273,7 +273,7 @@ impl Executor {
         )
         .map_err(&err)?;
         std::fs::write(&record, format!("{}\n", n.netns)).map_err(&err)?;
-        if !netns::path(&n.netns).exists() {
+        if !netns::is_namespace(&n.netns) {
             netns::create(&n.netns).map_err(io(format!("cannot create namespace {}", n.netns)))?;
         }
         let h = self.sandbox(&n.netns)?;

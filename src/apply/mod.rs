@@ -74,11 +74,16 @@ pub async fn verify(t: Option<&Topology>, name: &str) -> Result<(), ApplyError> 
             return Ok(());
         }
         last = remaining.render_text(name, false);
+        tracing::debug!(attempt, pending = %last, "not converged yet");
     }
     Err(ApplyError::NotConverged(last))
 }
 
-/// Forget a destroyed topology's records.
+/// Forget a destroyed topology's records, first removing any namespace
+/// placeholder an interrupted create or delete left behind.
 pub fn forget(topology: &str) {
+    for ns in observe::sandbox_records(topology).values() {
+        let _ = crate::netns::delete(ns);
+    }
     let _ = std::fs::remove_dir_all(crate::naming::topology_dir(topology));
 }

@@ -178,8 +178,8 @@ pub async fn observe(topology: &str) -> Result<(Observed, Connections), ObserveE
     let mut inside: BTreeMap<String, (String, LinkTable)> = BTreeMap::new(); // sandbox → (netns, links)
     for (sandbox, ns) in sandbox_records(topology) {
         facts.owned_netns.insert(ns.clone());
-        if !facts.netns.contains(&ns) {
-            continue;
+        if !facts.netns.contains(&ns) || !netns::is_namespace(&ns) {
+            continue; // missing, or a placeholder of an interrupted create
         }
         let file = netns::open(&ns).map_err(|e| ObserveError::Io {
             context: format!("cannot open namespace {ns}"),
