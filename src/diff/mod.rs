@@ -6,7 +6,7 @@
 //! in dependency order (namespaces, bridges, veths, routes, files).
 
 use crate::desired::PlanError;
-use crate::model::{fmt_mac, HostFacts, Observed, State};
+use crate::model::{fmt_mac, Family, HostFacts, Observed, State};
 use crate::naming::{self, MarkKind};
 use crate::plan::{Action, Change, Op, Plan, Resource};
 use std::collections::BTreeMap;
@@ -162,6 +162,35 @@ pub fn diff(
             (c, None)
         },
     );
+
+    // Removing an interface's last address in a subnet makes the kernel drop
+    // the routes through it, so a route on an interface whose addresses
+    // change is set again even when it is otherwise unchanged.
+    let readdressed: Vec<(String, String)> = ups
+        .iter()
+        .filter_map(|a| match (&a.resource, &a.before) {
+            (Resource::Veth(v), Some(Resource::Veth(o)))
+                if a.op == Op::Update && v.addrs != o.addrs =>
+            {
+                Some((v.sandbox.clone(), v.ifname.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    for (key, r) in &desired.routes {
+        let touched = ups.iter().any(|a| matches!(&a.resource, Resource::Route(x) if x.sandbox == r.sandbox && Family::of(&x.gateway) == key.1));
+        if !touched && readdressed.contains(&(r.sandbox.clone(), r.dev.clone())) {
+            if let Some(o) = obs.routes.get(key) {
+                ups.push(Action {
+                    op: Op::Update,
+                    resource: Resource::Route(r.clone()),
+                    before: Some(Resource::Route(o.clone())),
+                    changes: Vec::new(),
+                    reason: Some(format!("set again: the addresses of {} change", r.dev)),
+                });
+            }
+        }
+    }
 
     // Files.
     pair(

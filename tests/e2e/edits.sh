@@ -16,6 +16,13 @@ reach web 10.20.0.6
 reach web db
 ip netns exec shop-web cat /etc/netns/shop-web/hosts 2>/dev/null | grep >/dev/null "10.20.0.6" || grep >/dev/null "10.20.0.6" /etc/netns/shop-web/hosts || fail "hosts not updated"
 
+step "address change on the interface that carries the default route"
+sed -i 's/address: 10.10.0.10/address: 10.10.0.11/' "$T"
+expect_rc 0 cnm apply "$T"
+converged "$T"
+ip netns exec shop-web ip route | grep >/dev/null "default via 10.10.0.1" || fail "web lost its default route"
+reach api 10.10.0.11
+
 step "endpoint removed"
 sed -i '/^  web-back:/d' "$T"
 expect_rc 0 cnm apply "$T"
