@@ -8,7 +8,7 @@
 use crate::drivers::{self, Addressing, NetworkCtx, ResolvedEndpoint};
 use crate::files::{self, HostsContent, HostsEntry, Resolv};
 use crate::ipam;
-use crate::model::{Family, FileRes, NamespaceRes, Observed, RouteRes, State};
+use crate::model::{Family, FileRes, NamespaceRes, Observed, RouteRes, State, VethRes};
 use crate::naming;
 use crate::spec::{DriverKind, Endpoint, Loc, Topology};
 use ipnetwork::{IpNetwork, Ipv4Network, Ipv6Network};
@@ -91,10 +91,14 @@ pub fn build(t: &Topology, obs: &Observed) -> Result<State, PlanError> {
     }
     check_derived_macs(t, &state).map_err(|(loc, m)| err(loc, m))?;
 
-    for ns in state.namespaces.clone().values() {
-        add_routes(t, &addressing, &state.clone(), &ns.sandbox, &mut state);
-        add_files(t, obs, &addrs, &ns.sandbox, &ns.netns, &mut state);
+    let mut routes = BTreeMap::new();
+    let mut files = BTreeMap::new();
+    for ns in state.namespaces.values() {
+        add_routes(t, &addressing, &state.veths, &ns.sandbox, &mut routes);
+        add_files(t, obs, &addrs, &ns.sandbox, &ns.netns, &mut files);
     }
+    state.routes = routes;
+    state.files = files;
     Ok(state)
 }
 
@@ -196,49 +200,25 @@ fn resolve_addresses(
             let subnet = Ipv4Network::new(gw.network(), gw.prefix())
                 .map_err(|e| (net.loc, e.to_string()))?;
             let range = net.ip_range.unwrap_or(subnet);
-            let mut used: BTreeSet<Ipv4Addr> = eps.iter().filter_map(|e| e.address).collect();
-            used.insert(gw.ip());
-            let mut pending = Vec::new();
-            for e in &eps {
-                let kept = observed(e).into_iter().find_map(|a| match a {
-                    IpNetwork::V4(v)
-                        if subnet.contains(v.ip()) && v.prefix() == subnet.prefix() =>
-                    {
-                        Some(v.ip())
-                    }
+            let kept = |e: &Endpoint| {
+                observed(e).into_iter().find_map(|a| match a {
+                    IpNetwork::V4(v) if v.prefix() == subnet.prefix() => Some(v.ip()),
                     _ => None,
-                });
-                let chosen = match (e.address, kept) {
-                    (Some(s), _) => Some(s),
-                    (None, Some(k))
-                        if !used.contains(&k)
-                            && k != subnet.network()
-                            && k != subnet.broadcast() =>
-                    {
-                        used.insert(k);
-                        Some(k)
-                    }
-                    _ => {
-                        pending.push(*e);
-                        None
-                    }
-                };
-                if let Some(ip) = chosen {
-                    out.entry(e.name.clone()).or_default().v4 =
-                        Ipv4Network::new(ip, subnet.prefix()).ok();
-                }
-            }
-            for e in pending {
-                let ip = ipam::lowest_free_v4(subnet, range, &used).ok_or_else(|| {
-                    (
-                        e.loc,
-                        format!(
-                            "endpoint {}: network {} has no free IPv4 address left in {range}",
-                            e.name, net.name
-                        ),
-                    )
-                })?;
-                used.insert(ip);
+                })
+            };
+            let usable = |ip: Ipv4Addr| {
+                subnet.contains(ip) && ip != subnet.network() && ip != subnet.broadcast()
+            };
+            let chosen = assign(
+                &eps,
+                gw.ip(),
+                |e| e.address,
+                kept,
+                usable,
+                |used| ipam::lowest_free_v4(subnet, range, used),
+            )
+            .map_err(|e| no_free(e, &net.name, "IPv4", &range.to_string()))?;
+            for (e, ip) in chosen {
                 out.entry(e.name.clone()).or_default().v4 =
                     Ipv4Network::new(ip, subnet.prefix()).ok();
             }
@@ -247,51 +227,70 @@ fn resolve_addresses(
         if let (Some(gw), Some(cfg)) = (a.gateway_v6, &net.ipv6) {
             let subnet = cfg.subnet;
             let range = cfg.ip_range.unwrap_or(subnet);
-            let mut used: BTreeSet<Ipv6Addr> = eps.iter().filter_map(|e| e.ipv6_address).collect();
-            used.insert(gw.ip());
-            let mut pending = Vec::new();
-            for e in &eps {
-                let kept = observed(e).into_iter().find_map(|a| match a {
-                    IpNetwork::V6(v)
-                        if subnet.contains(v.ip()) && v.prefix() == subnet.prefix() =>
-                    {
-                        Some(v.ip())
-                    }
+            let kept = |e: &Endpoint| {
+                observed(e).into_iter().find_map(|a| match a {
+                    IpNetwork::V6(v) if v.prefix() == subnet.prefix() => Some(v.ip()),
                     _ => None,
-                });
-                let chosen = match (e.ipv6_address, kept) {
-                    (Some(s), _) => Some(s),
-                    (None, Some(k)) if !used.contains(&k) => {
-                        used.insert(k);
-                        Some(k)
-                    }
-                    _ => {
-                        pending.push(*e);
-                        None
-                    }
-                };
-                if let Some(ip) = chosen {
-                    out.entry(e.name.clone()).or_default().v6 =
-                        Ipv6Network::new(ip, subnet.prefix()).ok();
-                }
-            }
-            for e in pending {
-                let ip = ipam::lowest_free_v6(subnet, range, &used).ok_or_else(|| {
-                    (
-                        e.loc,
-                        format!(
-                            "endpoint {}: network {} has no free IPv6 address left in {range}",
-                            e.name, net.name
-                        ),
-                    )
-                })?;
-                used.insert(ip);
+                })
+            };
+            let usable = |ip: Ipv6Addr| subnet.contains(ip) && ip != subnet.network();
+            let chosen = assign(
+                &eps,
+                gw.ip(),
+                |e| e.ipv6_address,
+                kept,
+                usable,
+                |used| ipam::lowest_free_v6(subnet, range, used),
+            )
+            .map_err(|e| no_free(e, &net.name, "IPv6", &range.to_string()))?;
+            for (e, ip) in chosen {
                 out.entry(e.name.clone()).or_default().v6 =
                     Ipv6Network::new(ip, subnet.prefix()).ok();
             }
         }
     }
     Ok(out)
+}
+
+/// One family's addresses for a network's endpoints (in name order): static
+/// ones first, then each existing endpoint keeps its observed address while
+/// it is still usable and free, then the rest take `next_free` in turn. On
+/// exhaustion, the endpoint that found nothing.
+fn assign<'e, A: Ord + Copy>(
+    eps: &[&'e Endpoint],
+    gateway: A,
+    static_of: impl Fn(&Endpoint) -> Option<A>,
+    kept_of: impl Fn(&Endpoint) -> Option<A>,
+    usable: impl Fn(A) -> bool,
+    next_free: impl Fn(&BTreeSet<A>) -> Option<A>,
+) -> Result<Vec<(&'e Endpoint, A)>, &'e Endpoint> {
+    let mut used: BTreeSet<A> = eps.iter().filter_map(|e| static_of(e)).collect();
+    used.insert(gateway);
+    let mut out = Vec::new();
+    let mut pending = Vec::new();
+    for e in eps {
+        match (static_of(e), kept_of(e)) {
+            (Some(s), _) => out.push((*e, s)),
+            (None, Some(k)) if usable(k) && used.insert(k) => out.push((*e, k)),
+            _ => pending.push(*e),
+        }
+    }
+    for e in pending {
+        let a = next_free(&used).ok_or(e)?;
+        used.insert(a);
+        out.push((e, a));
+    }
+    Ok(out)
+}
+
+fn no_free(e: &Endpoint, network: &str, family: &str, range: &str) -> (Loc, String) {
+    (
+        e.loc,
+        format!(
+            "endpoint {}: network {network} has no free {family} address left in {range}",
+            e.name
+        ),
+    )
 }
 
 /// Interface names inside each sandbox: an endpoint that exists keeps its
@@ -380,14 +379,14 @@ pub fn gateway_endpoint<'a>(t: &'a Topology, sandbox: &'a str) -> Option<&'a End
 fn add_routes(
     t: &Topology,
     addressing: &BTreeMap<String, Addressing>,
-    snapshot: &State,
+    veths: &BTreeMap<String, VethRes>,
     sandbox: &str,
-    out: &mut State,
+    out: &mut BTreeMap<(String, Family), RouteRes>,
 ) {
     let Some(ep) = gateway_endpoint(t, sandbox) else {
         return;
     };
-    let (Some(a), Some(veth)) = (addressing.get(&ep.network), snapshot.veths.get(&ep.name)) else {
+    let (Some(a), Some(veth)) = (addressing.get(&ep.network), veths.get(&ep.name)) else {
         return;
     };
     let netns = naming::netns_name(&t.name, sandbox);
@@ -397,7 +396,7 @@ fn add_routes(
     ];
     for (family, gw) in gateways {
         if let Some(gateway) = gw {
-            out.routes.insert(
+            out.insert(
                 (sandbox.to_string(), family),
                 RouteRes {
                     sandbox: sandbox.to_string(),
@@ -416,7 +415,7 @@ fn add_files(
     addrs: &BTreeMap<String, EndpointAddr>,
     sandbox: &str,
     netns: &str,
-    out: &mut State,
+    out: &mut BTreeMap<String, FileRes>,
 ) {
     let sb = &t.sandboxes[sandbox];
     let ips_of = |e: &Endpoint| -> Vec<IpAddr> {
@@ -510,7 +509,7 @@ fn add_files(
             files::render_resolv(&t.name, sandbox, &resolv),
         ),
     ] {
-        out.files.insert(
+        out.insert(
             path.clone(),
             FileRes {
                 path,

@@ -9,7 +9,7 @@ use crate::desired::PlanError;
 use crate::model::{fmt_mac, Family, HostFacts, Observed, State};
 use crate::naming::{self, MarkKind};
 use crate::plan::{Action, Change, Op, Plan, Resource};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Display;
 
 pub fn diff(
@@ -68,12 +68,11 @@ pub fn diff(
                 );
             }
             let mut c = Vec::new();
-            field(&mut c, "mtu", &o.mtu, &d.mtu);
-            if d.addrs != o.addrs {
-                c.push(chg("addresses", &list(&o.addrs), &list(&d.addrs)));
-            }
-            field(&mut c, "up", &o.up, &d.up);
-            field(&mut c, "ownership mark", &o.marked, &d.marked);
+            link_fields(
+                &mut c,
+                (o.mtu, &o.addrs, o.up, o.marked),
+                (d.mtu, &d.addrs, d.up, d.marked),
+            );
             (c, None)
         },
     );
@@ -122,12 +121,11 @@ pub fn diff(
                     &d.mac.map(|m| fmt_mac(&m)).unwrap_or_default(),
                 ));
             }
-            field(&mut c, "mtu", &o.mtu, &d.mtu);
-            if d.addrs != o.addrs {
-                c.push(chg("addresses", &list(&o.addrs), &list(&d.addrs)));
-            }
-            field(&mut c, "up", &o.up, &d.up);
-            field(&mut c, "ownership mark", &o.marked, &d.marked);
+            link_fields(
+                &mut c,
+                (o.mtu, &o.addrs, o.up, o.marked),
+                (d.mtu, &d.addrs, d.up, d.marked),
+            );
             (c, None)
         },
     );
@@ -296,6 +294,18 @@ fn check_link_name(
     }
 }
 
+/// The fields bridges and veths share: MTU, addresses, up, ownership mark.
+type LinkFields<'a> = (u32, &'a BTreeSet<ipnetwork::IpNetwork>, bool, bool);
+
+fn link_fields(c: &mut Vec<Change>, o: LinkFields<'_>, d: LinkFields<'_>) {
+    field(c, "mtu", &o.0, &d.0);
+    if d.1 != o.1 {
+        c.push(chg("addresses", &list(o.1), &list(d.1)));
+    }
+    field(c, "up", &o.2, &d.2);
+    field(c, "ownership mark", &o.3, &d.3);
+}
+
 fn field<T: PartialEq + Display>(c: &mut Vec<Change>, name: &str, old: &T, new: &T) {
     if old != new {
         c.push(chg(name, old, new));
@@ -310,7 +320,7 @@ fn chg(field: &str, old: &dyn Display, new: &dyn Display) -> Change {
     }
 }
 
-fn list<T: Display>(items: &std::collections::BTreeSet<T>) -> String {
+fn list<T: Display>(items: &BTreeSet<T>) -> String {
     if items.is_empty() {
         return "(none)".into();
     }
