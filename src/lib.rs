@@ -20,3 +20,4 @@ pub mod observe;
 pub mod plan;
 pub mod show;
 pub mod spec;
+pub mod watch;

@@ -70,6 +70,14 @@ enum Command {
         #[arg(short, long, value_enum, default_value = "yaml")]
         output: ShowFormat,
     },
+    /// Apply, then re-apply on every file change and on kernel drift, until
+    /// SIGINT or SIGTERM (which leave the network in place).
+    Watch {
+        file: PathBuf,
+        /// Full re-plan at least this often (e.g. 30s, 500ms, 2m).
+        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+        resync: std::time::Duration,
+    },
     /// Run a command inside a sandbox, with its hosts and resolv.conf.
     Exec {
         sandbox: String,
@@ -83,7 +91,8 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    // watch runs as a service: its log is its output.
+    init_logging(cli.verbose + u8::from(matches!(cli.command, Command::Watch { .. })));
     // exec replaces this process and must run before any thread exists.
     if let Command::Exec {
         sandbox,
@@ -196,25 +205,21 @@ async fn run(cmd: Command) -> Result<ExitCode> {
         Command::Apply { file } => {
             let t = load(&file)?;
             require_privileges()?;
-            let _lock = Lock::acquire().context("cannot take the apply lock")?;
             let start = Instant::now();
-            let (plan, _, conns) = apply::plan(&t).await?;
-            print!("{}", plan.render_text(&file.display().to_string(), color()));
-            if plan.is_empty() {
-                return Ok(ExitCode::SUCCESS);
-            }
-            apply::execute(&t.name, &plan, conns)
+            let shown = file.display().to_string();
+            let plan = apply::converge(&t, |p| print!("{}", p.render_text(&shown, color())))
                 .await
                 .map_err(explain)?;
-            apply::verify(Some(&t), &t.name).await?;
-            let s = plan.summary();
-            println!(
-                "\nApply complete! Resources: {} added, {} changed, {} destroyed ({} ms).",
-                s.add,
-                s.change,
-                s.destroy,
-                start.elapsed().as_millis()
-            );
+            if !plan.is_empty() {
+                let s = plan.summary();
+                println!(
+                    "\nApply complete! Resources: {} added, {} changed, {} destroyed ({} ms).",
+                    s.add,
+                    s.change,
+                    s.destroy,
+                    start.elapsed().as_millis()
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Destroy { file, topology } => {
@@ -263,6 +268,15 @@ async fn run(cmd: Command) -> Result<ExitCode> {
                     }
                 }
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Watch { file, resync } => {
+            require_privileges()?;
+            let opts = cnm::watch::Options {
+                resync,
+                debounce: std::time::Duration::from_millis(50),
+            };
+            cnm::watch::run(file, opts).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Exec { .. } => unreachable!("handled before the runtime starts"),

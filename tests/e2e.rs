@@ -74,3 +74,8 @@ fn bad_input() {
 fn crash() {
     run_script("crash");
 }
+
+#[test]
+fn watch() {
+    run_script("watch");
+}

@@ -37,6 +37,28 @@ pub enum ApplyError {
     Internal(String),
 }
 
+/// The whole apply: take the lock, observe, plan (handed to `show` before
+/// anything changes), execute, re-observe and verify. Returns the executed plan.
+pub async fn converge(t: &Topology, show: impl FnOnce(&Plan)) -> Result<Plan, ApplyError> {
+    // Waiting for the lock must not stall the runtime (watch keeps handling
+    // signals meanwhile).
+    let _lock = tokio::task::spawn_blocking(Lock::acquire)
+        .await
+        .map_err(|e| ApplyError::Internal(e.to_string()))?
+        .map_err(|source| ApplyError::Io {
+            context: "cannot take the apply lock".into(),
+            source,
+        })?;
+    let (plan, _, conns) = plan(t).await?;
+    show(&plan);
+    if plan.is_empty() {
+        return Ok(plan);
+    }
+    execute(&t.name, &plan, conns).await?;
+    verify(Some(t), &t.name).await?;
+    Ok(plan)
+}
+
 /// Observe the kernel and compute the plan for `t`. The connections are
 /// handed on to `execute`, so nothing is opened twice.
 pub async fn plan(t: &Topology) -> Result<(Plan, Observed, Connections), ApplyError> {

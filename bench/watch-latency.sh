@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Latency of cnm watch, measured on a private host:
+#   file change → converged (new address visible in the sandbox), and
+#   drift (veth deleted by hand) → repaired (veth back, address up).
+# Usage: tests/support/private-host.sh bench/watch-latency.sh [TRIALS] [CNM]
+set -euo pipefail
+N=${1:-20}
+CNM=${2:-target/release/cnm}
+EX=examples/topologies/quickstart.yaml
+D=$(mktemp -d)
+cp "$EX" "$D/t.yaml"
+"$CNM" watch "$D/t.yaml" 2>"$D/log" & W=$!
+trap 'kill $W 2>/dev/null; rm -rf "$D"' EXIT
+now() { date +%s%N; }
+wait_for() { while ! "$@" >/dev/null 2>&1; do :; done; }
+has_addr() { ip netns exec quick-alpha ip -o -4 addr show eth0 2>/dev/null | grep "inet $1/" >/dev/null; }
+wait_for has_addr 10.88.0.2
+
+stats() { sort -n | awk '{a[NR]=$1} END {printf "median %.1f ms, max %.1f ms (n=%d)\n", a[int((NR+1)/2)]/1e6, a[NR]/1e6, NR}'; }
+
+for i in $(seq 1 "$N"); do
+  net=$((100 + i % 100))
+  sed "s/10.88.0.0\/24/10.$net.0.0\/24/" "$EX" >"$D/new.yaml"
+  t0=$(now); mv "$D/new.yaml" "$D/t.yaml"
+  wait_for has_addr "10.$net.0.2"
+  echo $(( $(now) - t0 ))
+done | stats | sed 's/^/file change → converged: /'
+
+for i in $(seq 1 "$N"); do
+  v=$(ip -o link | grep -o 've-[0-9a-f]*' | head -1)
+  addr=$(ip netns exec quick-alpha ip -o -4 addr show eth0 | awk '{print $4}' | cut -d/ -f1)
+  t0=$(now); ip link del "$v"
+  sleep 0.001
+  wait_for has_addr "$addr"
+  echo $(( $(now) - t0 ))
+done | stats | sed 's/^/drift (veth deleted) → repaired: /'

@@ -1,0 +1,228 @@
+//! Kernel drift notifications: one netlink multicast socket (links,
+//! addresses, routes) in the host namespace and one in every namespace the
+//! topology owns. Host events count only for links cnm owns; in an owned
+//! namespace everything counts.
+
+use super::Trigger;
+use crate::naming::NETNS_DIR;
+use crate::netns;
+use crate::observe;
+use futures::StreamExt;
+use netlink_packet_core::NetlinkPayload;
+use netlink_packet_route::address::AddressMessage;
+use netlink_packet_route::link::{LinkAttribute, LinkMessage};
+use netlink_packet_route::route::RouteAttribute;
+use netlink_packet_route::RouteNetlinkMessage;
+use rtnetlink::MulticastGroup;
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::fs::MetadataExt;
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::task::JoinHandle;
+use tracing::warn;
+
+const GROUPS: [MulticastGroup; 5] = [
+    MulticastGroup::Link,
+    MulticastGroup::Ipv4Ifaddr,
+    MulticastGroup::Ipv6Ifaddr,
+    MulticastGroup::Ipv4Route,
+    MulticastGroup::Ipv6Route,
+];
+
+pub struct Monitors {
+    tx: UnboundedSender<Trigger>,
+    host: Option<JoinHandle<()>>,
+    /// Indices of owned links in the host namespace.
+    owned: Arc<Mutex<BTreeSet<u32>>>,
+    /// netns name → (namespace inode, task). The inode tells a namespace
+    /// deleted and created again under the same name from the old one.
+    sandboxes: BTreeMap<String, (u64, JoinHandle<()>)>,
+}
+
+impl Monitors {
+    pub fn new(tx: UnboundedSender<Trigger>) -> Self {
+        Monitors {
+            tx,
+            host: None,
+            owned: Default::default(),
+            sandboxes: BTreeMap::new(),
+        }
+    }
+
+    /// Subscribe to namespaces that appeared, drop those that went away,
+    /// and relearn which host links are owned.
+    pub async fn refresh(&mut self, topology: &str) {
+        if self.host.is_none() {
+            match subscribe(None) {
+                Ok(rx) => {
+                    self.host = Some(tokio::spawn(host_events(
+                        rx,
+                        topology.to_string(),
+                        self.owned.clone(),
+                        self.tx.clone(),
+                    )))
+                }
+                Err(e) => warn!("cannot subscribe to host netlink events: {e}"),
+            }
+        }
+        if let Ok((obs, _)) = observe::observe(topology).await {
+            let mut owned = BTreeSet::new();
+            let names: BTreeSet<&str> = obs
+                .state
+                .bridges
+                .values()
+                .map(|b| b.ifname.as_str())
+                .chain(obs.state.veths.values().map(|v| v.host_ifname.as_str()))
+                .collect();
+            if let Ok(h) = crate::netlink::connect_here() {
+                if let Ok(links) = crate::netlink::dump_links(&h).await {
+                    for l in links {
+                        let named = l.attributes.iter().any(
+                            |a| matches!(a, LinkAttribute::IfName(n) if names.contains(n.as_str())),
+                        );
+                        if named {
+                            owned.insert(l.header.index);
+                        }
+                    }
+                }
+            }
+            if let Ok(mut o) = self.owned.lock() {
+                *o = owned;
+            }
+        }
+        let records = observe::sandbox_records(topology);
+        let live: BTreeMap<String, u64> = records
+            .values()
+            .filter(|ns| netns::is_namespace(ns))
+            .filter_map(|ns| {
+                std::fs::metadata(format!("{NETNS_DIR}/{ns}"))
+                    .ok()
+                    .map(|m| (ns.clone(), m.ino()))
+            })
+            .collect();
+        self.sandboxes.retain(|ns, (ino, task)| {
+            let keep = live.get(ns) == Some(ino);
+            if !keep {
+                task.abort();
+            }
+            keep
+        });
+        for (ns, ino) in live {
+            if self.sandboxes.contains_key(&ns) {
+                continue;
+            }
+            match subscribe(Some(&ns)) {
+                Ok(rx) => {
+                    let task = tokio::spawn(sandbox_events(rx, ns.clone(), self.tx.clone()));
+                    self.sandboxes.insert(ns, (ino, task));
+                }
+                Err(e) => warn!("cannot subscribe to netlink events in {ns}: {e}"),
+            }
+        }
+    }
+}
+
+impl Drop for Monitors {
+    fn drop(&mut self) {
+        if let Some(h) = &self.host {
+            h.abort();
+        }
+        for (_, t) in self.sandboxes.values() {
+            t.abort();
+        }
+    }
+}
+
+type Events = futures::channel::mpsc::UnboundedReceiver<(
+    netlink_packet_core::NetlinkMessage<RouteNetlinkMessage>,
+    netlink_sys::SocketAddr,
+)>;
+
+/// A multicast socket in the host namespace or inside `netns`.
+fn subscribe(ns: Option<&str>) -> std::io::Result<Events> {
+    let make = || -> std::io::Result<_> {
+        let (conn, _handle, rx) = rtnetlink::new_multicast_connection(&GROUPS)?;
+        Ok((conn, rx))
+    };
+    let (conn, rx) = match ns {
+        None => make()?,
+        Some(ns) => {
+            let file = netns::open(ns)?;
+            let rt = tokio::runtime::Handle::current();
+            std::thread::spawn(move || {
+                netns::enter(&file)?;
+                let _g = rt.enter();
+                make()
+            })
+            .join()
+            .map_err(|_| std::io::Error::other("netlink thread panicked"))??
+        }
+    };
+    tokio::spawn(conn);
+    Ok(rx)
+}
+
+async fn host_events(
+    mut rx: Events,
+    topology: String,
+    owned: Arc<Mutex<BTreeSet<u32>>>,
+    tx: UnboundedSender<Trigger>,
+) {
+    let prefix = format!("cnm:{topology}:");
+    while let Some((msg, _)) = rx.next().await {
+        let NetlinkPayload::InnerMessage(m) = msg.payload else {
+            continue;
+        };
+        let is_owned = |i: u32| owned.lock().map(|o| o.contains(&i)).unwrap_or(false);
+        let hit = match &m {
+            RouteNetlinkMessage::NewLink(l) | RouteNetlinkMessage::DelLink(l) => {
+                link_marked(l, &prefix) || is_owned(l.header.index)
+            }
+            RouteNetlinkMessage::NewAddress(a) | RouteNetlinkMessage::DelAddress(a) => {
+                is_owned(addr_index(a))
+            }
+            RouteNetlinkMessage::NewRoute(r) | RouteNetlinkMessage::DelRoute(r) => r
+                .attributes
+                .iter()
+                .any(|a| matches!(a, RouteAttribute::Oif(i) if is_owned(*i))),
+            _ => false,
+        };
+        if hit && tx.send(Trigger::Kernel(describe(&m, "host"))).is_err() {
+            return;
+        }
+    }
+}
+
+async fn sandbox_events(mut rx: Events, netns: String, tx: UnboundedSender<Trigger>) {
+    while let Some((msg, _)) = rx.next().await {
+        let NetlinkPayload::InnerMessage(m) = msg.payload else {
+            continue;
+        };
+        if tx.send(Trigger::Kernel(describe(&m, &netns))).is_err() {
+            return;
+        }
+    }
+}
+
+fn link_marked(l: &LinkMessage, prefix: &str) -> bool {
+    l.attributes
+        .iter()
+        .any(|a| matches!(a, LinkAttribute::IfAlias(s) if s.starts_with(prefix)))
+}
+
+fn addr_index(a: &AddressMessage) -> u32 {
+    a.header.index
+}
+
+fn describe(m: &RouteNetlinkMessage, place: &str) -> String {
+    let what = match m {
+        RouteNetlinkMessage::NewLink(_) => "link changed",
+        RouteNetlinkMessage::DelLink(_) => "link deleted",
+        RouteNetlinkMessage::NewAddress(_) => "address added",
+        RouteNetlinkMessage::DelAddress(_) => "address removed",
+        RouteNetlinkMessage::NewRoute(_) => "route added",
+        RouteNetlinkMessage::DelRoute(_) => "route removed",
+        _ => "event",
+    };
+    format!("drift: {what} in {place}")
+}

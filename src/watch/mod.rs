@@ -1,0 +1,176 @@
+//! `cnm watch`: keep the kernel equal to a file. Applies on start, then again
+//! when the file changes (debounced), when the kernel drifts (netlink
+//! events on owned objects) and on a periodic full resync (for what events
+//! cannot show: edited files, flushed tables). An invalid file is logged
+//! and ignored: the last good topology stays the one enforced.
+
+mod file;
+mod kernel;
+
+use crate::apply::{self, ApplyError};
+use crate::plan::Op;
+use crate::spec::{self, Topology};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc;
+use tracing::{error, info, warn};
+
+/// Why a reconcile runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trigger {
+    /// The topology file changed.
+    File,
+    /// Something owned changed in the kernel (description for the log).
+    Kernel(String),
+}
+
+pub struct Options {
+    /// Full re-plan at least this often.
+    pub resync: Duration,
+    /// Bursts of triggers within this window become one reconcile.
+    pub debounce: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    #[error("cannot watch {path}: {source}")]
+    Notify { path: String, source: notify::Error },
+    #[error("cannot install signal handlers: {0}")]
+    Signal(std::io::Error),
+}
+
+/// Longest pause between retries of a reconcile that keeps failing.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+pub async fn run(path: PathBuf, opts: Options) -> Result<(), WatchError> {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let _watcher = file::watch(&path, tx.clone())?;
+    let mut monitors = kernel::Monitors::new(tx);
+    let mut sigterm = signal(SignalKind::terminate()).map_err(WatchError::Signal)?;
+    let mut sigint = signal(SignalKind::interrupt()).map_err(WatchError::Signal)?;
+
+    let mut topology: Option<Topology> = None;
+    let mut reload = true;
+    let mut backoff: Option<Duration> = None;
+    let mut why = "start".to_string();
+    loop {
+        if reload {
+            topology = load(&path).or(topology);
+        }
+        let failed = match &topology {
+            Some(t) => reconcile(t, &why).await.is_err(),
+            None => false,
+        };
+        backoff = if failed {
+            let next = backoff.map_or(Duration::from_secs(1), |b| (b * 2).min(MAX_BACKOFF));
+            warn!(retry_in = ?next, "reconcile failed; backing off");
+            Some(next)
+        } else {
+            None
+        };
+        if let Some(t) = &topology {
+            monitors.refresh(&t.name).await;
+        }
+        // Events caused by our own changes have arrived by now; the verify
+        // step already proved the result, so they need no second look.
+        let mut file_changed = false;
+        while let Ok(trig) = rx.try_recv() {
+            file_changed |= trig == Trigger::File;
+        }
+        if file_changed {
+            reload = true;
+            why = "file changed".into();
+            continue;
+        }
+
+        let quiet = backoff.unwrap_or(opts.resync);
+        let deadline = Instant::now() + quiet;
+        let trig = tokio::select! {
+            _ = sigterm.recv() => break,
+            _ = sigint.recv() => break,
+            _ = tokio::time::sleep(quiet) => None,
+            t = rx.recv() => t,
+        };
+        (reload, why) = match trig {
+            None => (
+                backoff.is_some(),
+                if backoff.is_some() {
+                    "retry".into()
+                } else {
+                    "resync".into()
+                },
+            ),
+            Some(first) => {
+                // Debounce: gather the burst, then decide.
+                tokio::time::sleep(opts.debounce).await;
+                let mut file = first == Trigger::File;
+                let mut what = match &first {
+                    Trigger::Kernel(w) => w.clone(),
+                    Trigger::File => "file changed".into(),
+                };
+                while let Ok(t) = rx.try_recv() {
+                    if t == Trigger::File {
+                        file = true;
+                        what = "file changed".into();
+                    }
+                }
+                // A failing repair waits out its backoff unless the file changed.
+                if !file && backoff.is_some() {
+                    tokio::time::sleep_until(deadline.into()).await;
+                }
+                (file, what)
+            }
+        };
+    }
+    info!("stopping; the network stays as it is");
+    Ok(())
+}
+
+/// Parse the file; on error log every located problem and keep the old one.
+fn load(path: &Path) -> Option<Topology> {
+    match spec::load(path) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            for line in e.to_string().lines() {
+                error!("{line}");
+            }
+            error!(
+                "ignoring this version of {}; the last valid one stays applied",
+                path.display()
+            );
+            None
+        }
+    }
+}
+
+async fn reconcile(t: &Topology, why: &str) -> Result<(), ApplyError> {
+    let start = Instant::now();
+    match apply::converge(t, |_| {}).await {
+        Ok(plan) if plan.is_empty() => {
+            tracing::debug!(topology = %t.name, reason = why, "converged, nothing to do");
+            Ok(())
+        }
+        Ok(plan) => {
+            for a in &plan.actions {
+                let op = match a.op {
+                    Op::Create => "create",
+                    Op::Update => "update",
+                    Op::Delete => "delete",
+                    Op::Replace => "replace",
+                };
+                info!(topology = %t.name, op, object = %a.resource.label(), "applied");
+            }
+            let s = plan.summary();
+            info!(
+                topology = %t.name, reason = why, added = s.add, changed = s.change, destroyed = s.destroy,
+                ms = start.elapsed().as_millis() as u64, "converged"
+            );
+            Ok(())
+        }
+        Err(e) => {
+            error!(topology = %t.name, reason = why, "{e}");
+            Err(e)
+        }
+    }
+}

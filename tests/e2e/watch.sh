@@ -1,0 +1,71 @@
+# cnm watch: file changes of every kind are applied, an invalid file is
+# logged and ignored, drift is repaired without a file change, SIGTERM stops
+# it with exit 0 and the network in place.
+source "$(dirname "$0")/lib.sh"
+T="$WORK/t.yaml"
+LOG="$WORK/watch.log"
+cp "$EXAMPLES/quickstart.yaml" "$T"
+"$CNM" watch "$T" --resync 30s 2>"$LOG" &
+W=$!
+trap 'kill -9 $W 2>/dev/null || true; rm -rf "$WORK"' EXIT
+
+# Poll (up to 5 s) until a command succeeds.
+until_ok() {
+  for _ in $(seq 1 100); do if "$@" >/dev/null 2>&1; then return 0; fi; sleep 0.05; done
+  cat "$LOG" >&2; fail "timed out waiting for: $*"
+}
+addr_is() { ip netns exec "quick-$1" ip -o -4 addr show eth0 | grep "inet $2/" >/dev/null; }
+
+step "applied on start"
+until_ok addr_is alpha 10.88.0.2
+reach alpha beta
+
+step "in-place write"
+sed -i 's/subnet: 10.88.0.0\/24/subnet: 10.77.0.0\/24/' "$T"
+until_ok addr_is alpha 10.77.0.2
+reach alpha beta
+
+step "atomic rename over the file"
+sed 's/subnet: 10.88.0.0\/24/subnet: 10.66.0.0\/24/' "$EXAMPLES/quickstart.yaml" >"$WORK/new.yaml"
+mv "$WORK/new.yaml" "$T"
+until_ok addr_is alpha 10.66.0.2
+
+step "unlink and create"
+rm "$T"
+sleep 0.2
+sed 's/subnet: 10.88.0.0\/24/subnet: 10.55.0.0\/24/' "$EXAMPLES/quickstart.yaml" >"$T"
+until_ok addr_is alpha 10.55.0.2
+
+step "an invalid file is logged with its location and ignored"
+printf 'version: 1\nname: quick\nnetworks:\n  lan: { subnet: 10.44.0.0/24, gateway: 10.9.9.9 }\n' >"$WORK/bad.yaml"
+mv "$WORK/bad.yaml" "$T"
+until_ok grep "t.yaml:4:41: network lan: gateway 10.9.9.9 is outside subnet 10.44.0.0/24" "$LOG"
+kill -0 "$W" || fail "watch died on an invalid file"
+addr_is alpha 10.55.0.2 || fail "the last good state was not kept"
+reach alpha beta
+sed 's/subnet: 10.88.0.0\/24/subnet: 10.33.0.0\/24/' "$EXAMPLES/quickstart.yaml" >"$WORK/new.yaml"
+mv "$WORK/new.yaml" "$T"
+until_ok addr_is alpha 10.33.0.2
+
+step "drift repaired without a file change: veth deleted"
+ip link del "$(ip -o link | grep -o 've-[0-9a-f]*' | head -1)"
+until_ok "$CNM" plan --detailed-exitcode "$T"
+reach alpha beta
+
+step "drift repaired without a file change: address flushed"
+ip netns exec quick-beta ip addr flush dev eth0
+until_ok addr_is beta 10.33.0.3
+until_ok "$CNM" plan --detailed-exitcode "$T"
+reach beta alpha
+grep 'reason="drift' "$LOG" >/dev/null || fail "no drift repair in the log"
+grep 'op="create" object=endpoint' "$LOG" >/dev/null || fail "no per-change log line"
+
+step "SIGTERM: prompt exit 0, network in place"
+kill -TERM "$W"
+for _ in $(seq 1 40); do kill -0 "$W" 2>/dev/null || break; sleep 0.05; done
+kill -0 "$W" 2>/dev/null && fail "watch did not stop within 2 s of SIGTERM"
+wait "$W" && rc=0 || rc=$?
+[ "$rc" = 0 ] || fail "watch exited $rc on SIGTERM"
+converged "$T"
+reach alpha beta
+echo "PASS"
