@@ -10,10 +10,15 @@ EX=examples/topologies/quickstart.yaml
 D=$(mktemp -d)
 cp "$EX" "$D/t.yaml"
 "$CNM" watch "$D/t.yaml" 2>"$D/log" & W=$!
-trap 'kill $W 2>/dev/null; rm -rf "$D"' EXIT
+trap 'kill $W 2>/dev/null; grep -E "WARN|ERROR" "$D/log" | head -5 >&2; rm -rf "$D"' EXIT
 now() { date +%s%N; }
 wait_for() { while ! "$@" >/dev/null 2>&1; do :; done; }
 has_addr() { ip netns exec quick-alpha ip -o -4 addr show eth0 2>/dev/null | grep "inet $1/" >/dev/null; }
+# Files are the last step of an apply: beta's hosts file listing alpha's new
+# address means the whole change is in.
+file_done() { grep "^$1	alpha" /etc/netns/quick-beta/hosts >/dev/null 2>&1; }
+# After a veth is recreated, its default route is the last repair.
+route_back() { has_addr "$1" && ip netns exec quick-alpha ip route 2>/dev/null | grep default >/dev/null; }
 wait_for has_addr 10.88.0.2
 
 stats() { sort -n | awk '{a[NR]=$1} END {printf "median %.1f ms, max %.1f ms (n=%d)\n", a[int((NR+1)/2)]/1e6, a[NR]/1e6, NR}'; }
@@ -22,7 +27,7 @@ for i in $(seq 1 "$N"); do
   net=$((100 + i % 100))
   sed "s/10.88.0.0\/24/10.$net.0.0\/24/" "$EX" >"$D/new.yaml"
   t0=$(now); mv "$D/new.yaml" "$D/t.yaml"
-  wait_for has_addr "10.$net.0.2"
+  wait_for file_done "10.$net.0.2"
   echo $(( $(now) - t0 ))
 done | stats | sed 's/^/file change → converged: /'
 
@@ -31,6 +36,6 @@ for i in $(seq 1 "$N"); do
   addr=$(ip netns exec quick-alpha ip -o -4 addr show eth0 | awk '{print $4}' | cut -d/ -f1)
   t0=$(now); ip link del "$v"
   sleep 0.001
-  wait_for has_addr "$addr"
+  wait_for route_back "$addr"
   echo $(( $(now) - t0 ))
 done | stats | sed 's/^/drift (veth deleted) → repaired: /'

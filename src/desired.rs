@@ -99,6 +99,7 @@ pub fn build(t: &Topology, obs: &Observed) -> Result<State, PlanError> {
     }
     state.routes = routes;
     state.files = files;
+    (state.firewall, state.sysctls) = crate::firewall::desired(t, &state);
     Ok(state)
 }
 

@@ -11,6 +11,7 @@ pub mod desired;
 pub mod diff;
 pub mod drivers;
 pub mod files;
+pub mod firewall;
 pub mod ipam;
 pub mod model;
 pub mod naming;

@@ -91,6 +91,49 @@ pub struct FileRes {
     pub content: String,
 }
 
+/// One nftables rule cnm owns. Two rules are the same when their chain and
+/// label are: the label (stored as the rule's comment) names what the rule
+/// does, and the body is always rendered from it.
+#[derive(Debug, Clone, Serialize)]
+pub struct FwRule {
+    /// Chain name; `icc` lives in the bridge-family table, the rest in inet.
+    pub chain: String,
+    /// Human description, e.g. `port 0.0.0.0:8080/tcp → web-front 10.10.0.10:80`.
+    pub label: String,
+    /// nftables JSON statements (absent on observed rules).
+    #[serde(skip)]
+    pub body: Vec<serde_json::Value>,
+}
+
+impl PartialEq for FwRule {
+    fn eq(&self, o: &Self) -> bool {
+        self.chain == o.chain && self.label == o.label
+    }
+}
+impl Eq for FwRule {}
+
+/// The topology's nftables tables (`inet cnm-<t>`, and `bridge cnm-<t>` when
+/// a network has `icc: false`), always replaced whole in one transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FirewallRes {
+    pub table: String,
+    /// Whether the bridge-family table exists / is wanted.
+    pub bridge_table: bool,
+    /// In chain order, then rule order.
+    pub rules: Vec<FwRule>,
+    /// The tables are exactly as cnm last wrote them (digest matches).
+    pub intact: bool,
+}
+
+/// A sysctl cnm needs (e.g. IPv4 forwarding). cnm sets these and never
+/// resets them: other software on the host may rely on them too.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SysctlRes {
+    /// Path under /proc/sys, e.g. `net/ipv4/ip_forward`.
+    pub key: String,
+    pub value: String,
+}
+
 /// Everything one topology owns on one host.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct State {
@@ -104,6 +147,9 @@ pub struct State {
     pub routes: BTreeMap<(String, Family), RouteRes>,
     /// Keyed by path.
     pub files: BTreeMap<String, FileRes>,
+    pub firewall: Option<FirewallRes>,
+    /// Keyed by sysctl path.
+    pub sysctls: BTreeMap<String, SysctlRes>,
 }
 
 /// What observe learns about the host besides the owned objects: enough to

@@ -1,7 +1,9 @@
 //! A plan is a value: ordered actions with what changes and why. It renders
 //! as Terraform-like text or stable JSON, and `apply` executes exactly it.
 
-use crate::model::{fmt_mac, BridgeRes, FileRes, NamespaceRes, RouteRes, VethRes};
+use crate::model::{
+    fmt_mac, BridgeRes, FileRes, FirewallRes, NamespaceRes, RouteRes, SysctlRes, VethRes,
+};
 use serde::Serialize;
 use std::fmt::Write as _;
 
@@ -24,6 +26,8 @@ pub enum Resource {
     Veth(VethRes),
     Route(RouteRes),
     File(FileRes),
+    Firewall(FirewallRes),
+    Sysctl(SysctlRes),
 }
 
 impl Resource {
@@ -41,6 +45,8 @@ impl Resource {
                 r.sandbox, r.gateway, r.dev
             ),
             Resource::File(f) => format!("file {}", f.path),
+            Resource::Firewall(f) => format!("firewall table {}", f.table),
+            Resource::Sysctl(s) => format!("sysctl {} = {}", s.key.replace('/', "."), s.value),
         }
     }
 
@@ -66,6 +72,8 @@ impl Resource {
             ),
             Resource::Route(_) => String::new(),
             Resource::File(f) => format!("{} lines", f.content.lines().count()),
+            Resource::Firewall(f) => format!("{} rules", f.rules.len()),
+            Resource::Sysctl(_) => String::new(),
         }
     }
 
@@ -74,9 +82,11 @@ impl Resource {
         match self {
             Resource::Namespace(_) => 0,
             Resource::Bridge(_) => 1,
-            Resource::Veth(_) => 2,
-            Resource::Route(_) => 3,
-            Resource::File(_) => 4,
+            Resource::Sysctl(_) => 2,
+            Resource::Veth(_) => 3,
+            Resource::Route(_) => 4,
+            Resource::Firewall(_) => 5,
+            Resource::File(_) => 6,
         }
     }
 }
@@ -204,8 +214,24 @@ impl Plan {
             for c in &a.changes {
                 let _ = writeln!(out, "      {}: {} → {}", c.field, c.old, c.new);
             }
-            if let (Resource::File(new), Some(Resource::File(old))) = (&a.resource, &a.before) {
-                out.push_str(&content_diff(&old.content, &new.content, &paint));
+            match (a.op, &a.resource, &a.before) {
+                (Op::Update, Resource::File(new), Some(Resource::File(old))) => {
+                    out.push_str(&content_diff(&old.content, &new.content, &paint));
+                }
+                (Op::Update, Resource::Firewall(new), Some(Resource::Firewall(old))) => {
+                    for r in old.rules.iter().filter(|r| !new.rules.contains(r)) {
+                        let _ = writeln!(out, "        {}", paint("31", &format!("- {}", r.label)));
+                    }
+                    for r in new.rules.iter().filter(|r| !old.rules.contains(r)) {
+                        let _ = writeln!(out, "        {}", paint("32", &format!("+ {}", r.label)));
+                    }
+                }
+                (Op::Create, Resource::Firewall(new), _) => {
+                    for r in &new.rules {
+                        let _ = writeln!(out, "        {}", paint("32", &format!("+ {}", r.label)));
+                    }
+                }
+                _ => {}
             }
         }
         let s = self.summary();

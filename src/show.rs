@@ -33,7 +33,7 @@ pub struct ShownNetwork {
     pub internal: bool,
     pub mtu: u32,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub options: BTreeMap<String, String>,
+    pub options: BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Debug, Serialize)]
@@ -73,6 +73,8 @@ pub struct ShownEndpoint {
     pub mac: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub aliases: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<String>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub gateway: bool,
 }
@@ -112,7 +114,8 @@ pub fn show(topology: &str, obs: &Observed) -> ShownTopology {
             }
         }
         if b.ifname != naming::bridge_name(topology, &b.network) {
-            net.options.insert("bridge_name".into(), b.ifname.clone());
+            net.options
+                .insert("bridge_name".into(), b.ifname.clone().into());
         }
         out.networks.insert(b.network.clone(), net);
     }
@@ -150,6 +153,7 @@ pub fn show(topology: &str, obs: &Observed) -> ShownTopology {
             ipv6_address: None,
             mac: None,
             aliases: aliases.get(&v.endpoint).cloned().unwrap_or_default(),
+            ports: Vec::new(),
             gateway: false,
         };
         for a in &v.addrs {
@@ -194,6 +198,37 @@ pub fn show(topology: &str, obs: &Observed) -> ShownTopology {
             }
         }
     }
+    if let Some(fw) = &s.firewall {
+        // The firewall's rule labels record ports, internal networks and icc.
+        for r in fw.rules.iter().filter(|r| r.chain == "prerouting") {
+            if let Some((ep, port)) = parse_port_label(&r.label) {
+                if let Some(e) = out.endpoints.get_mut(&ep) {
+                    if !e.ports.contains(&port) {
+                        e.ports.push(port);
+                    }
+                }
+            }
+        }
+        for (name, net) in out.networks.iter_mut() {
+            net.internal = fw
+                .rules
+                .iter()
+                .any(|r| r.label.starts_with(&format!("internal {name}: ")));
+            let bridge = s
+                .bridges
+                .get(name)
+                .map(|b| b.ifname.as_str())
+                .unwrap_or_default();
+            if fw
+                .rules
+                .iter()
+                .any(|r| r.label.starts_with(&format!("icc off on {bridge}:")))
+            {
+                net.options.insert("icc".into(), false.into());
+            }
+        }
+        return out;
+    }
     for (name, net) in out.networks.iter_mut() {
         let members: Vec<&crate::model::VethRes> =
             s.veths.values().filter(|v| &v.network == name).collect();
@@ -204,4 +239,22 @@ pub fn show(topology: &str, obs: &Observed) -> ShownTopology {
         net.internal = !members.is_empty() && !used && some_unrouted;
     }
     out
+}
+
+/// `port HOST:P/PROTO → ENDPOINT ADDR:T` → (endpoint, "[HOST:]P:T/PROTO").
+/// Wildcard hosts (0.0.0.0, [::]) are left out, as the file would have them.
+fn parse_port_label(label: &str) -> Option<(String, String)> {
+    let (left, right) = label.strip_prefix("port ")?.split_once(" → ")?;
+    let (hostport, proto) = left.rsplit_once('/')?;
+    let (host, published) = hostport.rsplit_once(':')?;
+    let (ep, addrport) = right.split_once(' ')?;
+    let (_, target) = addrport.rsplit_once(':')?;
+    let host = match host {
+        "0.0.0.0" | "[::]" => String::new(),
+        h => format!("{h}:"),
+    };
+    Some((
+        ep.to_string(),
+        format!("{host}{published}:{target}/{proto}"),
+    ))
 }

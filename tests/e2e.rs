@@ -79,3 +79,8 @@ fn crash() {
 fn watch() {
     run_script("watch");
 }
+
+#[test]
+fn firewall() {
+    run_script("firewall");
+}

@@ -155,6 +155,8 @@ impl Executor {
             Resource::Veth(v) => self.create_veth(v).await,
             Resource::Route(rt) => self.set_route(rt).await,
             Resource::File(f) => write_file(f),
+            Resource::Firewall(f) => self.set_firewall(Some(f)).await,
+            Resource::Sysctl(s) => write_sysctl(s),
         }
     }
 
@@ -174,6 +176,8 @@ impl Executor {
                 }
                 _ => Ok(()),
             },
+            Resource::Firewall(_) => self.set_firewall(None).await,
+            Resource::Sysctl(_) => Ok(()),
         }
     }
 
@@ -255,10 +259,26 @@ impl Executor {
             }
             (Resource::Route(_), Resource::Route(rt)) => self.set_route(rt).await,
             (Resource::File(_), Resource::File(f)) => write_file(f),
+            (Resource::Firewall(_), Resource::Firewall(f)) => self.set_firewall(Some(f)).await,
+            (Resource::Sysctl(_), Resource::Sysctl(s)) => write_sysctl(s),
             _ => Err(ApplyError::Internal(format!(
                 "update changes the kind of {what}"
             ))),
         }
+    }
+
+    /// Replace the topology's tables in one nft transaction, then record
+    /// their fingerprint. `nft` is a process: run it off the runtime.
+    async fn set_firewall(&self, fw: Option<&crate::model::FirewallRes>) -> R {
+        let topology = self.topology.clone();
+        let doc = crate::firewall::nft::document(&crate::firewall::table_name(&topology), fw);
+        tokio::task::spawn_blocking(move || {
+            crate::firewall::nft::apply(&doc)?;
+            crate::firewall::nft::record(&topology)
+        })
+        .await
+        .map_err(|e| ApplyError::Internal(e.to_string()))?
+        .map_err(ApplyError::Firewall)
     }
 
     async fn create_namespace(&self, n: &NamespaceRes) -> R {
@@ -422,6 +442,11 @@ impl Executor {
 /// Deletes of one kind run before creates; kinds keep their order.
 fn step_key(a: &Action) -> (bool, u8) {
     (a.op == Op::Delete, a.resource.rank())
+}
+
+fn write_sysctl(s: &crate::model::SysctlRes) -> R {
+    let path = format!("/proc/sys/{}", s.key);
+    std::fs::write(&path, &s.value).map_err(io(format!("cannot set {path}")))
 }
 
 fn write_file(f: &FileRes) -> R {

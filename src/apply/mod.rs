@@ -33,6 +33,8 @@ pub enum ApplyError {
     },
     #[error("the kernel did not converge after apply; still pending:\n{0}")]
     NotConverged(String),
+    #[error(transparent)]
+    Firewall(#[from] crate::firewall::nft::NftError),
     #[error("internal error: {0}")]
     Internal(String),
 }

@@ -190,6 +190,57 @@ pub fn diff(
         }
     }
 
+    // Firewall: one object, replaced whole by each apply.
+    let fw = |f: &Option<crate::model::FirewallRes>| {
+        f.iter()
+            .map(|f| ((), f.clone()))
+            .collect::<BTreeMap<(), _>>()
+    };
+    pair(
+        &fw(&desired.firewall),
+        &fw(&obs.firewall),
+        &mut deletes,
+        &mut ups,
+        Resource::Firewall,
+        |d, o| {
+            let mut c = Vec::new();
+            if d.rules != o.rules {
+                c.push(chg(
+                    "rules",
+                    &format!("{} rules", o.rules.len()),
+                    &format!("{} rules", d.rules.len()),
+                ));
+            }
+            if d.bridge_table != o.bridge_table {
+                c.push(chg("bridge table", &o.bridge_table, &d.bridge_table));
+            }
+            if !o.intact {
+                c.push(chg("state", &"edited outside cnm", &"as cnm writes it"));
+            }
+            (c, None)
+        },
+    );
+
+    // Sysctls cnm needs; never reset (other software may rely on them).
+    for (k, d) in &desired.sysctls {
+        match obs.sysctls.get(k) {
+            Some(o) if o == d => {}
+            before => ups.push(Action {
+                op: if before.is_some() {
+                    Op::Update
+                } else {
+                    Op::Create
+                },
+                resource: Resource::Sysctl(d.clone()),
+                before: before.cloned().map(Resource::Sysctl),
+                changes: before
+                    .map(|o| vec![chg("value", &o.value, &d.value)])
+                    .unwrap_or_default(),
+                reason: None,
+            }),
+        }
+    }
+
     // Files.
     pair(
         &desired.files,

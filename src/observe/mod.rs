@@ -6,7 +6,8 @@ mod links;
 
 use crate::files;
 use crate::model::{
-    BridgeRes, Family, FileRes, HostFacts, NamespaceRes, Observed, RouteRes, State, VethRes,
+    BridgeRes, Family, FileRes, HostFacts, NamespaceRes, Observed, RouteRes, State, SysctlRes,
+    VethRes,
 };
 use crate::naming::{self, MarkKind};
 use crate::netlink;
@@ -29,6 +30,8 @@ pub enum ObserveError {
         context: String,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Firewall(#[from] crate::firewall::nft::NftError),
 }
 
 fn ns_suffix(ns: &Option<String>) -> String {
@@ -311,6 +314,29 @@ pub async fn observe(topology: &str) -> Result<(Observed, Connections), ObserveE
             v.up = l.up && p.up;
         }
         state.veths.insert(m.name.clone(), v);
+    }
+
+    state.firewall = crate::firewall::nft::observe(topology)?;
+    let mut keys = vec![
+        "net/ipv4/ip_forward".to_string(),
+        "net/ipv6/conf/all/forwarding".to_string(),
+    ];
+    keys.extend(
+        state
+            .bridges
+            .values()
+            .map(|b| crate::firewall::route_localnet(&b.ifname)),
+    );
+    for key in keys {
+        if let Ok(v) = std::fs::read_to_string(format!("/proc/sys/{key}")) {
+            state.sysctls.insert(
+                key.clone(),
+                SysctlRes {
+                    key,
+                    value: v.trim().to_string(),
+                },
+            );
+        }
     }
 
     let resolv =

@@ -72,15 +72,21 @@ pub async fn run(path: PathBuf, opts: Options) -> Result<(), WatchError> {
         if let Some(t) = &topology {
             monitors.refresh(&t.name).await;
         }
-        // Events caused by our own changes have arrived by now; the verify
-        // step already proved the result, so they need no second look.
-        let mut file_changed = false;
+        // Events that arrived meanwhile are mostly echoes of our own changes,
+        // but a real drift may hide among them: look again (a no-op plan is
+        // cheap and changes nothing, so this settles).
+        let mut pending = None;
         while let Ok(trig) = rx.try_recv() {
-            file_changed |= trig == Trigger::File;
+            if pending != Some(Trigger::File) {
+                pending = Some(trig);
+            }
         }
-        if file_changed {
-            reload = true;
-            why = "file changed".into();
+        if let Some(trig) = pending.filter(|t| *t == Trigger::File || backoff.is_none()) {
+            reload = trig == Trigger::File;
+            why = match trig {
+                Trigger::File => "file changed".into(),
+                Trigger::Kernel(w) => w,
+            };
             continue;
         }
 

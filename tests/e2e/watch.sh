@@ -14,27 +14,33 @@ until_ok() {
   for _ in $(seq 1 100); do if "$@" >/dev/null 2>&1; then return 0; fi; sleep 0.05; done
   cat "$LOG" >&2; fail "timed out waiting for: $*"
 }
+# The whole apply has finished (not just the first change of it).
+settled() { until_ok "$CNM" plan --detailed-exitcode "$T"; }
 addr_is() { ip netns exec "quick-$1" ip -o -4 addr show eth0 | grep "inet $2/" >/dev/null; }
 
 step "applied on start"
 until_ok addr_is alpha 10.88.0.2
+settled
 reach alpha beta
 
 step "in-place write"
 sed -i 's/subnet: 10.88.0.0\/24/subnet: 10.77.0.0\/24/' "$T"
 until_ok addr_is alpha 10.77.0.2
+settled
 reach alpha beta
 
 step "atomic rename over the file"
 sed 's/subnet: 10.88.0.0\/24/subnet: 10.66.0.0\/24/' "$EXAMPLES/quickstart.yaml" >"$WORK/new.yaml"
 mv "$WORK/new.yaml" "$T"
 until_ok addr_is alpha 10.66.0.2
+settled
 
 step "unlink and create"
 rm "$T"
 sleep 0.2
 sed 's/subnet: 10.88.0.0\/24/subnet: 10.55.0.0\/24/' "$EXAMPLES/quickstart.yaml" >"$T"
 until_ok addr_is alpha 10.55.0.2
+settled
 
 step "an invalid file is logged with its location and ignored"
 printf 'version: 1\nname: quick\nnetworks:\n  lan: { subnet: 10.44.0.0/24, gateway: 10.9.9.9 }\n' >"$WORK/bad.yaml"
@@ -46,6 +52,7 @@ reach alpha beta
 sed 's/subnet: 10.88.0.0\/24/subnet: 10.33.0.0\/24/' "$EXAMPLES/quickstart.yaml" >"$WORK/new.yaml"
 mv "$WORK/new.yaml" "$T"
 until_ok addr_is alpha 10.33.0.2
+settled
 
 step "drift repaired without a file change: veth deleted"
 ip link del "$(ip -o link | grep -o 've-[0-9a-f]*' | head -1)"

@@ -1,0 +1,337 @@
+//! The firewall half of the bridge driver: published ports (DNAT), outbound
+//! masquerade, isolation between networks, internal networks and
+//! `icc: false`, as nftables rules in tables cnm owns. `rules` is pure (the
+//! desired rules, rendered from the topology); `nft` talks to the kernel.
+
+pub mod nft;
+
+use crate::model::{BridgeRes, FirewallRes, FwRule, State, SysctlRes};
+use crate::spec::{DriverKind, PortMapping, Protocol, Topology};
+use ipnetwork::IpNetwork;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+/// The table name for a topology (both families use it).
+pub fn table_name(topology: &str) -> String {
+    format!("cnm-{topology}")
+}
+
+/// Chains of the inet table, in creation order: (name, type, hook, priority).
+pub const INET_CHAINS: [(&str, &str, &str, i32); 4] = [
+    ("prerouting", "nat", "prerouting", -100),
+    ("output", "nat", "output", -100),
+    ("postrouting", "nat", "postrouting", 100),
+    ("forward", "filter", "forward", 0),
+];
+/// The bridge-family chain enforcing `icc: false`.
+pub const ICC_CHAIN: &str = "icc";
+
+/// Desired firewall and sysctls for the bridge networks of `t`, given the
+/// already-resolved bridges and veths in `state`.
+pub fn desired(t: &Topology, state: &State) -> (Option<FirewallRes>, BTreeMap<String, SysctlRes>) {
+    let mut sysctls = BTreeMap::new();
+    let bridges: Vec<(&crate::spec::Network, &BridgeRes)> = t
+        .networks
+        .values()
+        .filter(|n| n.driver == DriverKind::Bridge)
+        .filter_map(|n| state.bridges.get(&n.name).map(|b| (n, b)))
+        .collect();
+    if bridges.is_empty() {
+        return (None, sysctls);
+    }
+    let mut rules = Vec::new();
+    let mut push = |chain: &str, label: String, body: Vec<Value>| {
+        rules.push(FwRule {
+            chain: chain.to_string(),
+            label,
+            body,
+        })
+    };
+
+    // Published ports: DNAT from any host address (or the given one), for
+    // traffic arriving (prerouting) and from the host itself (output).
+    for chain in ["prerouting", "output"] {
+        for ep in t.endpoints.values().filter(|e| !e.ports.is_empty()) {
+            let Some(v) = state.veths.get(&ep.name) else {
+                continue;
+            };
+            for pm in &ep.ports {
+                for (host, target) in port_pairs(pm) {
+                    for addr in v.addrs.iter().map(IpNetwork::ip) {
+                        if let Some(body) = dnat(pm, addr, host, target) {
+                            let suffix = if chain == "output" {
+                                " (from the host)"
+                            } else {
+                                ""
+                            };
+                            push(
+                                chain,
+                                format!(
+                                    "port {}:{host}/{} → {} {}:{target}{suffix}",
+                                    host_ip(pm, addr),
+                                    pm.protocol.as_str(),
+                                    ep.name,
+                                    fmt_addr(addr)
+                                ),
+                                body,
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    // Outbound masquerade, hairpin and localhost access to published ports.
+    for (net, br) in &bridges {
+        let publishes = t
+            .endpoints_on_network(&net.name)
+            .any(|e| !e.ports.is_empty());
+        for subnet in subnets(br) {
+            let (family, proto) = family_of(&subnet);
+            if !net.internal {
+                push(
+                    "postrouting",
+                    format!("masquerade {} {subnet} leaving {}", net.name, br.ifname),
+                    vec![
+                        nfproto(family),
+                        m(
+                            "==",
+                            json!({"payload": {"protocol": proto, "field": "saddr"}}),
+                            prefix(&subnet),
+                        ),
+                        m("!=", meta("oifname"), json!(br.ifname)),
+                        json!({"masquerade": null}),
+                    ],
+                );
+            }
+            if publishes {
+                push(
+                    "postrouting",
+                    format!("hairpin {} {subnet} on {}", net.name, br.ifname),
+                    vec![
+                        m("==", meta("oifname"), json!(br.ifname)),
+                        m(
+                            "==",
+                            json!({"payload": {"protocol": proto, "field": "saddr"}}),
+                            prefix(&subnet),
+                        ),
+                        m("in", json!({"ct": {"key": "status"}}), json!("dnat")),
+                        json!({"masquerade": null}),
+                    ],
+                );
+            }
+        }
+        if publishes && br.addrs.iter().any(|a| a.is_ipv4()) {
+            push(
+                "postrouting",
+                format!("localhost to published ports on {}", br.ifname),
+                vec![
+                    m("==", meta("oifname"), json!(br.ifname)),
+                    m(
+                        "==",
+                        json!({"payload": {"protocol": "ip", "field": "saddr"}}),
+                        json!({"prefix": {"addr": "127.0.0.0", "len": 8}}),
+                    ),
+                    json!({"masquerade": null}),
+                ],
+            );
+            sysctls.insert(
+                route_localnet(&br.ifname),
+                SysctlRes {
+                    key: route_localnet(&br.ifname),
+                    value: "1".into(),
+                },
+            );
+        }
+    }
+
+    // Internal networks reach nothing beyond their bridge, and no network
+    // reaches another through the host.
+    for (net, br) in &bridges {
+        if net.internal {
+            push(
+                "forward",
+                format!("internal {}: nothing leaves {}", net.name, br.ifname),
+                vec![
+                    m("==", meta("iifname"), json!(br.ifname)),
+                    m("!=", meta("oifname"), json!(br.ifname)),
+                    json!({"drop": null}),
+                ],
+            );
+            push(
+                "forward",
+                format!("internal {}: nothing enters {}", net.name, br.ifname),
+                vec![
+                    m("==", meta("oifname"), json!(br.ifname)),
+                    m("!=", meta("iifname"), json!(br.ifname)),
+                    json!({"drop": null}),
+                ],
+            );
+        }
+    }
+    for (a, ba) in bridges.iter().filter(|(n, _)| !n.internal) {
+        for (b, bb) in bridges
+            .iter()
+            .filter(|(n, _)| !n.internal && n.name != a.name)
+        {
+            push(
+                "forward",
+                format!("isolate {} → {}", a.name, b.name),
+                vec![
+                    m("==", meta("iifname"), json!(ba.ifname)),
+                    m("==", meta("oifname"), json!(bb.ifname)),
+                    json!({"drop": null}),
+                ],
+            );
+        }
+    }
+
+    // icc: false — bridged traffic between the network's own ports.
+    let mut bridge_table = false;
+    for (net, br) in bridges.iter().filter(|(n, _)| !n.icc) {
+        let ports: Vec<&str> = state
+            .veths
+            .values()
+            .filter(|v| v.network == net.name)
+            .map(|v| v.host_ifname.as_str())
+            .collect();
+        if ports.len() < 2 {
+            continue;
+        }
+        bridge_table = true;
+        let set = json!({"set": ports});
+        push(
+            ICC_CHAIN,
+            format!("icc off on {}: no traffic between its endpoints", br.ifname),
+            vec![
+                m("==", meta("iifname"), set.clone()),
+                m("==", meta("oifname"), set),
+                json!({"drop": null}),
+            ],
+        );
+    }
+
+    // Forwarding for non-internal networks (outbound NAT, published ports).
+    if bridges.iter().any(|(n, _)| !n.internal) {
+        sysctls.insert(
+            "net/ipv4/ip_forward".into(),
+            SysctlRes {
+                key: "net/ipv4/ip_forward".into(),
+                value: "1".into(),
+            },
+        );
+    }
+    if bridges
+        .iter()
+        .any(|(n, b)| !n.internal && b.addrs.iter().any(|a| a.is_ipv6()))
+    {
+        let key = "net/ipv6/conf/all/forwarding".to_string();
+        sysctls.insert(
+            key.clone(),
+            SysctlRes {
+                key,
+                value: "1".into(),
+            },
+        );
+    }
+
+    let fw = FirewallRes {
+        table: table_name(&t.name),
+        bridge_table,
+        rules,
+        intact: true,
+    };
+    (Some(fw), sysctls)
+}
+
+pub fn route_localnet(bridge: &str) -> String {
+    format!("net/ipv4/conf/{bridge}/route_localnet")
+}
+
+/// Each published port with its target port (ranges map one to one).
+fn port_pairs(pm: &PortMapping) -> impl Iterator<Item = (u16, u16)> + '_ {
+    (pm.published.0..=pm.published.1).map(move |p| (p, pm.target.0 + (p - pm.published.0)))
+}
+
+/// The DNAT rule for one port towards `addr`, if the host IP's family fits.
+fn dnat(pm: &PortMapping, addr: IpAddr, host: u16, target: u16) -> Option<Vec<Value>> {
+    let (family, proto, nat) = match addr {
+        IpAddr::V4(_) => ("ipv4", "ip", "ip"),
+        IpAddr::V6(_) => ("ipv6", "ip6", "ip6"),
+    };
+    let mut body = vec![nfproto(family)];
+    match pm.host_ip {
+        Some(ip) if ip.is_ipv4() != addr.is_ipv4() => return None,
+        Some(ip) if !ip.is_unspecified() => {
+            body.push(m(
+                "==",
+                json!({"payload": {"protocol": proto, "field": "daddr"}}),
+                json!(ip.to_string()),
+            ));
+        }
+        _ => body.push(m(
+            "==",
+            json!({"fib": {"result": "type", "flags": ["daddr"]}}),
+            json!("local"),
+        )),
+    }
+    body.push(m(
+        "==",
+        json!({"payload": {"protocol": l4(pm.protocol), "field": "dport"}}),
+        json!(host),
+    ));
+    body.push(json!({"dnat": {"family": nat, "addr": addr.to_string(), "port": target}}));
+    Some(body)
+}
+
+fn l4(p: Protocol) -> &'static str {
+    p.as_str()
+}
+
+fn host_ip(pm: &PortMapping, addr: IpAddr) -> String {
+    match (pm.host_ip, addr) {
+        (Some(ip), _) => fmt_addr(ip),
+        (None, IpAddr::V4(_)) => "0.0.0.0".into(),
+        (None, IpAddr::V6(_)) => "[::]".into(),
+    }
+}
+
+fn fmt_addr(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V6(v6) => format!("[{v6}]"),
+        v4 => v4.to_string(),
+    }
+}
+
+fn subnets(br: &BridgeRes) -> Vec<IpNetwork> {
+    br.addrs
+        .iter()
+        .filter_map(|a| IpNetwork::new(a.network(), a.prefix()).ok())
+        .collect()
+}
+
+fn family_of(n: &IpNetwork) -> (&'static str, &'static str) {
+    if n.is_ipv4() {
+        ("ipv4", "ip")
+    } else {
+        ("ipv6", "ip6")
+    }
+}
+
+fn nfproto(family: &str) -> Value {
+    m("==", meta("nfproto"), json!(family))
+}
+
+fn meta(key: &str) -> Value {
+    json!({"meta": {"key": key}})
+}
+
+fn m(op: &str, left: Value, right: Value) -> Value {
+    json!({"match": {"op": op, "left": left, "right": right}})
+}
+
+fn prefix(n: &IpNetwork) -> Value {
+    json!({"prefix": {"addr": n.network().to_string(), "len": n.prefix()}})
+}
