@@ -272,8 +272,15 @@ impl Executor {
     async fn set_firewall(&self, fw: Option<&crate::model::FirewallRes>) -> R {
         let topology = self.topology.clone();
         let doc = crate::firewall::nft::document(&crate::firewall::table_name(&topology), fw);
+        let rules = fw.map_or(0, |f| f.rules.len());
         tokio::task::spawn_blocking(move || {
+            let start = std::time::Instant::now();
             crate::firewall::nft::apply(&doc)?;
+            tracing::debug!(
+                rules,
+                us = start.elapsed().as_micros() as u64,
+                "nft transaction"
+            );
             crate::firewall::nft::record(&topology)
         })
         .await
