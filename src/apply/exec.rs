@@ -232,6 +232,7 @@ impl Executor {
                     .await
                     .map_err(&k)?;
                 let h = self.sandbox(&v.netns)?;
+                let bounced = v.mac.is_some_and(|m| o.mac != Some(m));
                 if let Some(mac) = v.mac.filter(|m| o.mac != Some(*m)) {
                     // A veth's MAC changes only while it is down.
                     h.link()
@@ -255,7 +256,9 @@ impl Executor {
                     .await
                     .map_err(&k)?;
                 let idx = index_of(&h, &v.ifname).await.map_err(&k)?;
-                sync_addrs(&h, idx, &o.addrs, &v.addrs).await.map_err(&k)
+                // A bounced link lost its IPv6 addresses: add them all again.
+                let before = if bounced { BTreeSet::new() } else { o.addrs.clone() };
+                sync_addrs(&h, idx, &before, &v.addrs).await.map_err(&k)
             }
             (Resource::Route(_), Resource::Route(rt)) => self.set_route(rt).await,
             (Resource::File(_), Resource::File(f)) => write_file(f),

@@ -168,7 +168,7 @@ pub fn diff(
         .iter()
         .filter_map(|a| match (&a.resource, &a.before) {
             (Resource::Veth(v), Some(Resource::Veth(o)))
-                if a.op == Op::Update && v.addrs != o.addrs =>
+                if a.op == Op::Update && (v.addrs != o.addrs || bounces(v, o)) =>
             {
                 Some((v.sandbox.clone(), v.ifname.clone()))
             }
@@ -323,6 +323,12 @@ fn pair<K: Ord, T: Clone + PartialEq>(
             }
         }
     }
+}
+
+/// Changing a veth's MAC takes it down and up again, which drops its routes
+/// (and IPv6 addresses): everything on it is set again.
+fn bounces(v: &crate::model::VethRes, o: &crate::model::VethRes) -> bool {
+    v.mac.is_some() && v.mac != o.mac
 }
 
 /// A link about to be created must not take a name a foreign link holds.

@@ -41,5 +41,50 @@ repair "veth detached from its bridge"
 
 ip netns exec shop-api ip link set eth0 down
 repair "sandbox interface down"
+ip netns exec shop-web ip link set eth1 address 02:00:00:00:00:99
+repair "sandbox interface MAC changed"
+
+ip netns exec shop-api ip link set eth1 mtu 1300
+repair "sandbox interface MTU changed"
+
+ip link set br-front down
+repair "bridge down"
+
+ip addr flush dev br-shop-back
+repair "bridge gateway address flushed"
+
+rm /etc/netns/shop-db/hosts
+repair "hosts file deleted"
+
+echo "nameserver 6.6.6.6" >/etc/netns/shop-web/resolv.conf
+repair "resolv.conf edited"
+
+ip netns exec shop-db ip link set lo down
+repair "sandbox loopback down"
+
+ip netns exec shop-web ip route replace default via 10.20.0.1 dev eth0
+repair "default route pointed elsewhere"
+
+nft flush table inet cnm-shop
+repair "firewall table flushed"
+
+nft delete table inet cnm-shop
+repair "firewall table deleted"
+
+nft -a list chain inet cnm-shop postrouting | awk '/handle/ && /masquerade/ {print $NF; exit}' | xargs -r -I{} nft delete rule inet cnm-shop postrouting handle {}
+repair "one firewall rule deleted"
+
+echo 0 >/proc/sys/net/ipv4/ip_forward
+repair "IPv4 forwarding turned off"
+
+step "a foreign link renamed to an owned name is refused, then repaired once gone"
+ip link del br-front
+ip link add tmp0 type bridge
+ip link set tmp0 name br-front
+expect_rc 1 cnm plan "$T"
+grep >/dev/null "br-front already exists and cnm does not own it" "$WORK/err" || fail "clash not reported: $(cat "$WORK/err")"
+expect_rc 1 cnm apply "$T"
+ip link del br-front
+repair "bridge recreated after the foreign one left"
 : "$web_front"
 echo "PASS"
