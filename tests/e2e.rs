@@ -84,3 +84,8 @@ fn watch() {
 fn firewall() {
     run_script("firewall");
 }
+
+#[test]
+fn reliability() {
+    run_script("reliability");
+}
