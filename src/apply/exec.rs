@@ -256,9 +256,14 @@ impl Executor {
                     .await
                     .map_err(&k)?;
                 let idx = index_of(&h, &v.ifname).await.map_err(&k)?;
-                // A bounced link lost its IPv6 addresses: add them all again.
-                let before = if bounced { BTreeSet::new() } else { o.addrs.clone() };
-                sync_addrs(&h, idx, &before, &v.addrs).await.map_err(&k)
+                sync_addrs(&h, idx, &o.addrs, &v.addrs).await.map_err(&k)?;
+                if bounced {
+                    // The bounce dropped its IPv6 addresses: add them all again.
+                    sync_addrs(&h, idx, &BTreeSet::new(), &v.addrs)
+                        .await
+                        .map_err(&k)?;
+                }
+                Ok(())
             }
             (Resource::Route(_), Resource::Route(rt)) => self.set_route(rt).await,
             (Resource::File(_), Resource::File(f)) => write_file(f),

@@ -73,44 +73,52 @@ fn describe(e: nftables::helper::NftablesError) -> String {
     }
 }
 
-/// The JSON listing of one table, or None when it does not exist (or nft
-/// is not installed: then there is nothing of ours either).
-fn list(family: &str, table: &str) -> Result<Option<Value>, NftError> {
-    match nftables::helper::get_current_ruleset_raw(None::<&str>, ["list", "table", family, table])
-    {
-        Ok(out) => serde_json::from_str(&out)
-            .map(Some)
-            .map_err(|e| NftError::Nft(e.to_string())),
-        Err(nftables::helper::NftablesError::NftFailed { stderr, .. })
-            if stderr.contains("No such file") =>
-        {
-            Ok(None)
-        }
+/// The listing of the topology's tables (inet, then bridge), each as its
+/// objects without handles, from one `nft list ruleset`. Empty when neither
+/// exists or nft is not installed (then there is nothing of ours either).
+fn listing(topology: &str) -> Result<Vec<Value>, NftError> {
+    let out = match nftables::helper::get_current_ruleset_raw(None::<&str>, ["list", "ruleset"]) {
+        Ok(out) => out,
         Err(nftables::helper::NftablesError::NftExecution { inner, .. })
             if inner.kind() == std::io::ErrorKind::NotFound =>
         {
-            Ok(None)
+            return Ok(Vec::new())
         }
-        Err(e) => Err(NftError::Nft(describe(e))),
+        Err(e) => return Err(NftError::Nft(describe(e))),
+    };
+    let mut all: Value = serde_json::from_str(&out).map_err(|e| NftError::Nft(e.to_string()))?;
+    strip(&mut all);
+    let table = super::table_name(topology);
+    let mut tables = Vec::new();
+    for family in ["inet", "bridge"] {
+        let ours: Vec<Value> = all["nftables"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|item| {
+                item.as_object()
+                    .and_then(|o| o.values().next())
+                    .is_some_and(|body| {
+                        body["family"] == family
+                            && (body["table"] == table.as_str()
+                                || (body["name"] == table.as_str() && item.get("table").is_some()))
+                    })
+            })
+            .cloned()
+            .collect();
+        if !ours.is_empty() {
+            tables.push(json!({"family": family, "objects": ours}));
+        }
     }
+    Ok(tables)
 }
 
-/// Both tables' listings without handles and version info: equal exactly
-/// when the rulesets are.
-fn fingerprint(topology: &str) -> Result<Option<String>, NftError> {
-    let table = super::table_name(topology);
-    let mut parts = Vec::new();
-    for family in ["inet", "bridge"] {
-        if let Some(mut v) = list(family, &table)? {
-            strip(&mut v);
-            parts.push(v);
-        }
+fn fingerprint(tables: &[Value]) -> Option<String> {
+    if tables.is_empty() {
+        return None;
     }
-    if parts.is_empty() {
-        return Ok(None);
-    }
-    let digest = Sha256::digest(serde_json::to_string(&parts).unwrap_or_default().as_bytes());
-    Ok(Some(digest.iter().map(|b| format!("{b:02x}")).collect()))
+    let digest = Sha256::digest(serde_json::to_string(tables).unwrap_or_default().as_bytes());
+    Some(digest.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 fn strip(v: &mut Value) {
@@ -140,7 +148,7 @@ pub fn record(topology: &str) -> Result<(), NftError> {
         path: path.clone(),
         source,
     };
-    match fingerprint(topology)? {
+    match fingerprint(&listing(topology)?) {
         Some(d) => {
             std::fs::create_dir_all(naming::topology_dir(topology)).map_err(err)?;
             std::fs::write(&path, d).map_err(err)
@@ -154,17 +162,14 @@ pub fn record(topology: &str) -> Result<(), NftError> {
 
 /// The topology's firewall as the kernel has it.
 pub fn observe(topology: &str) -> Result<Option<FirewallRes>, NftError> {
-    let table = super::table_name(topology);
-    let inet = list("inet", &table)?;
-    let bridge = list("bridge", &table)?;
-    if inet.is_none() && bridge.is_none() {
+    let tables = listing(topology)?;
+    if tables.is_empty() {
         return Ok(None);
     }
-    let mut rules = Vec::new();
     let order: Vec<&str> = INET_CHAINS.iter().map(|c| c.0).chain([ICC_CHAIN]).collect();
     let mut listed: Vec<FwRule> = Vec::new();
-    for v in [&inet, &bridge].into_iter().flatten() {
-        for item in v["nftables"].as_array().into_iter().flatten() {
+    for t in &tables {
+        for item in t["objects"].as_array().into_iter().flatten() {
             if let Some(r) = item.get("rule") {
                 listed.push(FwRule {
                     chain: r["chain"].as_str().unwrap_or_default().to_string(),
@@ -177,6 +182,7 @@ pub fn observe(topology: &str) -> Result<Option<FirewallRes>, NftError> {
             }
         }
     }
+    let mut rules = Vec::new();
     for chain in &order {
         rules.extend(listed.iter().filter(|r| r.chain == *chain).cloned());
     }
@@ -187,10 +193,11 @@ pub fn observe(topology: &str) -> Result<Option<FirewallRes>, NftError> {
             .cloned(),
     );
     let recorded = std::fs::read_to_string(digest_path(topology)).ok();
-    let intact = recorded.is_some() && recorded == fingerprint(topology)?;
+    let intact = recorded.is_some() && recorded == fingerprint(&tables);
+    let bridge_table = tables.iter().any(|t| t["family"] == "bridge");
     Ok(Some(FirewallRes {
-        table,
-        bridge_table: bridge.is_some(),
+        table: super::table_name(topology),
+        bridge_table,
         rules,
         intact,
     }))
