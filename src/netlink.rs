@@ -35,6 +35,36 @@ pub fn connect_in(ns: &File) -> io::Result<Handle> {
     Ok(handle)
 }
 
+/// Connect inside each of several namespaces, all from one short-lived
+/// thread that enters them in turn (one thread instead of one per
+/// namespace: observing N sandboxes costs N sockets, not N threads).
+pub fn connect_in_each(namespaces: Vec<File>) -> io::Result<Vec<Handle>> {
+    if namespaces.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rt = tokio::runtime::Handle::current();
+    let conns = std::thread::spawn(move || -> io::Result<Vec<_>> {
+        let _guard = rt.enter();
+        namespaces
+            .iter()
+            .map(|ns| {
+                crate::netns::enter(ns)?;
+                let (conn, handle, _) = rtnetlink::new_connection()?;
+                Ok((conn, handle))
+            })
+            .collect()
+    })
+    .join()
+    .map_err(|_| io::Error::other("netlink thread panicked"))??;
+    Ok(conns
+        .into_iter()
+        .map(|(conn, handle)| {
+            tokio::spawn(conn);
+            handle
+        })
+        .collect())
+}
+
 pub async fn dump_links(h: &Handle) -> Result<Vec<LinkMessage>, rtnetlink::Error> {
     h.link().get().execute().try_collect().await
 }
@@ -45,15 +75,15 @@ pub async fn dump_addrs(h: &Handle) -> Result<Vec<AddressMessage>, rtnetlink::Er
 
 /// Routes of the main table, both families.
 pub async fn dump_routes(h: &Handle) -> Result<Vec<RouteMessage>, rtnetlink::Error> {
-    let mut out = Vec::new();
-    for msg in [
-        RouteMessageBuilder::<std::net::Ipv4Addr>::new().build(),
-        RouteMessageBuilder::<std::net::Ipv6Addr>::new().build(),
-    ] {
-        let routes: Vec<RouteMessage> = h.route().get(msg).execute().try_collect().await?;
-        out.extend(routes.into_iter().filter(|r| route_table(r) == 254));
-    }
-    Ok(out)
+    let v4 = RouteMessageBuilder::<std::net::Ipv4Addr>::new().build();
+    let v6 = RouteMessageBuilder::<std::net::Ipv6Addr>::new().build();
+    // Sequential: a socket runs one dump at a time (EBUSY otherwise).
+    let a: Vec<RouteMessage> = h.route().get(v4).execute().try_collect().await?;
+    let b: Vec<RouteMessage> = h.route().get(v6).execute().try_collect().await?;
+    Ok(a.into_iter()
+        .chain(b)
+        .filter(|r| route_table(r) == 254)
+        .collect())
 }
 
 pub fn route_table(r: &RouteMessage) -> u32 {

@@ -82,6 +82,7 @@ impl LinkTable {
                 source,
             }
         };
+        // One dump at a time per socket: the kernel answers EBUSY otherwise.
         let links = netlink::dump_links(h).await.map_err(err("links"))?;
         let addrs = netlink::dump_addrs(h).await.map_err(err("addresses"))?;
         let mut t = LinkTable::default();

@@ -179,20 +179,46 @@ pub async fn observe(topology: &str) -> Result<(Observed, Connections), ObserveE
         sandboxes: BTreeMap::new(),
     };
     let mut inside: BTreeMap<String, (String, LinkTable)> = BTreeMap::new(); // sandbox → (netns, links)
+                                                                             // Connect to every live owned namespace, then dump them all at once:
+                                                                             // the requests of all namespaces are in flight together.
+    let mut live = Vec::new();
+    let mut files = Vec::new();
     for (sandbox, ns) in sandbox_records(topology) {
         facts.owned_netns.insert(ns.clone());
         if !facts.netns.contains(&ns) || !netns::is_namespace(&ns) {
             continue; // missing, or a placeholder of an interrupted create
         }
-        let file = netns::open(&ns).map_err(|e| ObserveError::Io {
+        files.push(netns::open(&ns).map_err(|e| ObserveError::Io {
             context: format!("cannot open namespace {ns}"),
             source: e,
-        })?;
-        let handle = netlink::connect_in(&file).map_err(|e| ObserveError::Io {
-            context: format!("cannot enter namespace {ns}"),
-            source: e,
-        })?;
-        let table = LinkTable::dump(&handle, Some(&ns)).await?;
+        })?);
+        live.push((sandbox, ns));
+    }
+    let handles = netlink::connect_in_each(files).map_err(|e| ObserveError::Io {
+        context: "cannot enter the sandbox namespaces".into(),
+        source: e,
+    })?;
+    let live: Vec<_> = live
+        .into_iter()
+        .zip(handles)
+        .map(|((s, n), h)| (s, n, h))
+        .collect();
+    let dumps =
+        futures::future::join_all(live.into_iter().map(|(sandbox, ns, handle)| async move {
+            let table = LinkTable::dump(&handle, Some(&ns)).await;
+            let routes =
+                netlink::dump_routes(&handle)
+                    .await
+                    .map_err(|source| ObserveError::Netlink {
+                        what: "routes",
+                        netns: Some(ns.clone()),
+                        source,
+                    });
+            (sandbox, ns, handle, table, routes)
+        }))
+        .await;
+    for (sandbox, ns, handle, table, routes) in dumps {
+        let (table, routes) = (table?, routes?);
         let lo_up = table.links.values().any(|l| l.name == "lo" && l.up);
         state.namespaces.insert(
             sandbox.clone(),
@@ -203,14 +229,6 @@ pub async fn observe(topology: &str) -> Result<(Observed, Connections), ObserveE
             },
         );
 
-        let routes =
-            netlink::dump_routes(&handle)
-                .await
-                .map_err(|source| ObserveError::Netlink {
-                    what: "routes",
-                    netns: Some(ns.clone()),
-                    source,
-                })?;
         for r in routes
             .iter()
             .filter(|r| r.header.destination_prefix_length == 0)
