@@ -91,16 +91,60 @@ pub fn build(t: &Topology, obs: &Observed) -> Result<State, PlanError> {
     }
     check_derived_macs(t, &state).map_err(|(loc, m)| err(loc, m))?;
 
+    let index = Index::new(t, &addrs);
     let mut routes = BTreeMap::new();
     let mut files = BTreeMap::new();
     for ns in state.namespaces.values() {
         add_routes(t, &addressing, &state.veths, &ns.sandbox, &mut routes);
-        add_files(t, obs, &addrs, &ns.sandbox, &ns.netns, &mut files);
+        add_files(t, obs, &addrs, &ns.sandbox, &ns.netns, &index, &mut files);
     }
     state.routes = routes;
     state.files = files;
     (state.firewall, state.sysctls) = crate::firewall::desired(t, &state);
     Ok(state)
+}
+
+/// Lookups built once per plan, so per-sandbox work does not rescan every
+/// endpoint: a sandbox's endpoints, and each network's hosts-file lines
+/// (sandbox, rendered line) that its members' files share.
+struct Index<'a> {
+    by_sandbox: BTreeMap<&'a str, Vec<&'a Endpoint>>,
+    peer_lines: BTreeMap<&'a str, Vec<(&'a str, String)>>,
+}
+
+impl<'a> Index<'a> {
+    fn new(t: &'a Topology, addrs: &BTreeMap<String, EndpointAddr>) -> Self {
+        let mut by_sandbox: BTreeMap<&str, Vec<&Endpoint>> = BTreeMap::new();
+        let mut peer_lines: BTreeMap<&str, Vec<(&str, String)>> = BTreeMap::new();
+        for e in t.endpoints.values() {
+            by_sandbox.entry(e.sandbox.as_str()).or_default().push(e);
+            let psb = &t.sandboxes[&e.sandbox];
+            let mut names = vec![psb.name.clone()];
+            if let Some(h) = &psb.hostname {
+                names.push(h.clone());
+            }
+            names.extend(e.aliases.iter().cloned());
+            let a = addrs.get(&e.name).cloned().unwrap_or_default();
+            let ips =
+                a.v4.map(|v| IpAddr::V4(v.ip()))
+                    .into_iter()
+                    .chain(a.v6.map(|v| IpAddr::V6(v.ip())));
+            for addr in ips {
+                let line = files::render_entry(&HostsEntry {
+                    addr,
+                    names: names.clone(),
+                });
+                peer_lines
+                    .entry(e.network.as_str())
+                    .or_default()
+                    .push((e.sandbox.as_str(), line));
+            }
+        }
+        Index {
+            by_sandbox,
+            peer_lines,
+        }
+    }
 }
 
 /// Gateways of bridge networks: explicit subnets first, then networks that
@@ -416,8 +460,13 @@ fn add_files(
     addrs: &BTreeMap<String, EndpointAddr>,
     sandbox: &str,
     netns: &str,
+    index: &Index<'_>,
     out: &mut BTreeMap<String, FileRes>,
 ) {
+    let Index {
+        by_sandbox,
+        peer_lines,
+    } = index;
     let sb = &t.sandboxes[sandbox];
     let ips_of = |e: &Endpoint| -> Vec<IpAddr> {
         let a = addrs.get(&e.name).cloned().unwrap_or_default();
@@ -436,7 +485,10 @@ fn add_files(
     }
     own_names.push(sb.name.clone());
 
-    let mine: Vec<&Endpoint> = t.endpoints_of_sandbox(sandbox).collect();
+    let mine: &[&Endpoint] = by_sandbox
+        .get(sandbox)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
     let mut own: Vec<HostsEntry> = mine
         .iter()
         .flat_map(|e| ips_of(e))
@@ -453,24 +505,17 @@ fn add_files(
         });
     }
     let mut peers = Vec::new();
-    for mine in &mine {
-        for peer in t
-            .endpoints_on_network(&mine.network)
-            .filter(|p| p.sandbox != sandbox)
-        {
-            let psb = &t.sandboxes[&peer.sandbox];
-            let mut names = vec![psb.name.clone()];
-            if let Some(h) = &psb.hostname {
-                names.push(h.clone());
-            }
-            names.extend(peer.aliases.iter().cloned());
-            for addr in ips_of(peer) {
-                peers.push(HostsEntry {
-                    addr,
-                    names: names.clone(),
-                });
-            }
-        }
+    for mine in mine {
+        let lines = peer_lines
+            .get(mine.network.as_str())
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        peers.extend(
+            lines
+                .iter()
+                .filter(|(sb, _)| *sb != sandbox)
+                .map(|(_, line)| line.clone()),
+        );
     }
     let hosts = HostsContent {
         topology: t.name.clone(),

@@ -25,8 +25,10 @@ pub struct HostsContent {
     pub aliases: Vec<(String, Vec<String>)>,
     /// The sandbox's own names on its own addresses.
     pub own: Vec<HostsEntry>,
-    /// Sandboxes sharing a network, at their address on that network.
-    pub peers: Vec<HostsEntry>,
+    /// Sandboxes sharing a network, at their address on that network, as
+    /// rendered lines (see [`render_entry`]): built once per network and
+    /// shared by every member's file.
+    pub peers: Vec<String>,
 }
 
 fn header(topology: &str, sandbox: &str) -> String {
@@ -45,10 +47,18 @@ pub fn render_hosts(h: &HostsContent) -> String {
         let _ = writeln!(s, "# cnm-aliases: {ep} {}", aliases.join(" "));
     }
     s.push_str("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
-    for e in h.own.iter().chain(&h.peers) {
-        let _ = writeln!(s, "{}\t{}", e.addr, dedup(&e.names).join(" "));
+    for e in &h.own {
+        s.push_str(&render_entry(e));
+    }
+    for line in &h.peers {
+        s.push_str(line);
     }
     s
+}
+
+/// One hosts line, names deduplicated, with its newline.
+pub fn render_entry(e: &HostsEntry) -> String {
+    format!("{}\t{}\n", e.addr, dedup(&e.names).join(" "))
 }
 
 fn dedup(names: &[String]) -> Vec<String> {
@@ -156,10 +166,10 @@ mod tests {
                 addr: "10.0.0.2".parse().unwrap(),
                 names: vec!["web.shop.local".into(), "web".into(), "web".into()],
             }],
-            peers: vec![HostsEntry {
+            peers: vec![render_entry(&HostsEntry {
                 addr: "10.0.0.3".parse().unwrap(),
                 names: vec!["db".into()],
-            }],
+            })],
         };
         let text = render_hosts(&h);
         assert!(text.contains("10.0.0.2\tweb.shop.local web\n"));

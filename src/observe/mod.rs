@@ -174,7 +174,7 @@ pub async fn observe(topology: &str) -> Result<(Observed, Connections), ObserveE
         context: format!("cannot list {}", naming::NETNS_DIR),
         source: e,
     })?;
-    let mut conns = Connections {
+    let conns = Connections {
         host: host_handle,
         sandboxes: BTreeMap::new(),
     };
@@ -273,7 +273,9 @@ pub async fn observe(topology: &str) -> Result<(Observed, Connections), ObserveE
                 );
             }
         }
-        conns.sandboxes.insert(ns.clone(), handle);
+        // Not kept: apply reconnects to the few namespaces it changes, so N
+        // idle sockets (and their buffers) do not outlive the observation.
+        drop(handle);
         inside.insert(sandbox, (ns, table));
     }
 

@@ -3,7 +3,9 @@
 # and a sibling sandbox (hairpin).
 source "$(dirname "$0")/lib.sh"
 T="$WORK/shop.yaml"
-cp "$EXAMPLES/two-tier.yaml" "$T"
+# Also publish UDP on every host address.
+sed 's|ports: \["8080:80", "127.0.0.1:5353:53/udp"\]|ports: ["8080:80", "127.0.0.1:5353:53/udp", "5300:53/udp"]|' "$EXAMPLES/two-tier.yaml" >"$T"
+grep >/dev/null '"5300:53/udp"' "$T" || fail "could not add the UDP port to the test topology"
 PIDS=()
 trap 'kill "${PIDS[@]}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
@@ -25,15 +27,18 @@ converged "$T"
 
 bg() { "$@" >/dev/null 2>&1 & PIDS+=($!); }
 bg "$CNM" exec web -- socat TCP-LISTEN:80,fork,reuseaddr SYSTEM:'echo web-tcp'
-bg "$CNM" exec web -- socat UDP-LISTEN:53,fork,reuseaddr SYSTEM:'echo web-udp'
+bg "$CNM" exec web -- socat UDP-RECVFROM:53,fork,reuseaddr SYSTEM:'echo web-udp'
 bg ip netns exec outside socat TCP-LISTEN:9000,fork,reuseaddr SYSTEM:'echo peer=$SOCAT_PEERADDR'
 sleep 0.5
 
 tcp() { "$@" socat -T2 - "TCP:$TARGET" </dev/null 2>/dev/null || true; }
-expect_answer() { # WANT DESC CMD...
-  local want=$1 desc=$2; shift 2
-  local got; got=$("$@" 2>/dev/null || true)
-  [ "$got" = "$want" ] || fail "$desc: wanted '$want', got '$got'"
+expect_answer() { # WANT DESC CMD... (three tries: UDP may drop a datagram)
+  local want=$1 desc=$2 got=; shift 2
+  for _ in 1 2 3; do
+    got=$("$@" 2>/dev/null || true)
+    [ "$got" = "$want" ] && return 0
+  done
+  fail "$desc: wanted '$want', got '$got'"
 }
 no_answer() {
   local desc=$1; shift
@@ -50,6 +55,12 @@ expect_answer web-tcp "api → 192.0.2.1:8080 (hairpin)" "$CNM" exec api -- soca
 step "UDP bound to 127.0.0.1 answers there only"
 expect_answer web-udp "host → 127.0.0.1:5353/udp" bash -c 'echo q | socat -T2 - UDP:127.0.0.1:5353'
 no_answer "outside → 192.0.2.1:5353/udp" ip netns exec outside bash -c 'echo q | socat -T1 - UDP:192.0.2.1:5353'
+
+step "UDP published on all addresses: from outside, the host, 127.0.0.1 and a sibling"
+expect_answer web-udp "outside → 192.0.2.1:5300/udp" ip netns exec outside bash -c 'echo q | socat -T2 - UDP:192.0.2.1:5300'
+expect_answer web-udp "host → 192.0.2.1:5300/udp" bash -c 'echo q | socat -T2 - UDP:192.0.2.1:5300'
+expect_answer web-udp "host → 127.0.0.1:5300/udp" bash -c 'echo q | socat -T2 - UDP:127.0.0.1:5300'
+expect_answer web-udp "api → 192.0.2.1:5300/udp (hairpin)" "$CNM" exec api -- bash -c 'echo q | socat -T2 - UDP:192.0.2.1:5300'
 
 step "outbound traffic is masqueraded"
 expect_answer "peer=192.0.2.1" "api → outside" "$CNM" exec api -- socat -T2 - TCP:192.0.2.2:9000,connect-timeout=1
