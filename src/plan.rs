@@ -72,7 +72,7 @@ impl Resource {
             ),
             Resource::Route(_) => String::new(),
             Resource::File(f) => format!("{} lines", f.content.lines().count()),
-            Resource::Firewall(f) => format!("{} rules", f.rules.len()),
+            Resource::Firewall(f) => rules(f.rules.len()),
             Resource::Sysctl(_) => String::new(),
         }
     }
@@ -261,4 +261,9 @@ fn content_diff(old: &str, new: &str, paint: &dyn Fn(&str, &str) -> String) -> S
         }
     }
     out
+}
+
+/// "1 rule", "13 rules".
+pub fn rules(n: usize) -> String {
+    format!("{n} rule{}", if n == 1 { "" } else { "s" })
 }

@@ -207,8 +207,8 @@ pub fn diff(
             if d.rules != o.rules {
                 c.push(chg(
                     "rules",
-                    &format!("{} rules", o.rules.len()),
-                    &format!("{} rules", d.rules.len()),
+                    &crate::plan::rules(o.rules.len()),
+                    &crate::plan::rules(d.rules.len()),
                 ));
             }
             if d.bridge_table != o.bridge_table {
