@@ -5,12 +5,12 @@
 //! name, and new ones take the lowest free values in name order, so `plan`
 //! shows exactly what `apply` will do.
 
-use crate::drivers::{self, Addressing, NetworkCtx, ResolvedEndpoint};
+use crate::drivers::{self, Addressing, NetworkCtx, OverlayCtx, RemoteEndpoint, ResolvedEndpoint};
 use crate::files::{self, HostsContent, HostsEntry, Resolv};
 use crate::ipam;
 use crate::model::{Family, FileRes, NamespaceRes, Observed, RouteRes, State, VethRes};
 use crate::naming;
-use crate::spec::{DriverKind, Endpoint, Loc, Topology};
+use crate::spec::{DriverKind, Endpoint, Host, Loc, Topology};
 use ipnetwork::{IpNetwork, Ipv4Network, Ipv6Network};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -38,14 +38,27 @@ struct EndpointAddr {
     v6: Option<Ipv6Network>,
 }
 
-pub fn build(t: &Topology, obs: &Observed) -> Result<State, PlanError> {
+pub fn build(full: &Topology, obs: &Observed) -> Result<State, PlanError> {
     let err = |loc: Loc, message: String| PlanError {
-        file: t.file.clone(),
+        file: full.file.clone(),
         loc: Some(loc),
         message,
     };
+    // A multi-host file: this machine realizes its own share only.
+    let me = this_host(full, obs)?;
+    let share;
+    let t: &Topology = match me {
+        Some(h) => {
+            share = full.share_of(&h.name);
+            &share
+        }
+        None => full,
+    };
     let addressing = resolve_subnets(t, obs).map_err(|(loc, m)| err(loc, m))?;
-    let addrs = resolve_addresses(t, obs, &addressing).map_err(|(loc, m)| err(loc, m))?;
+    let mut addrs = resolve_addresses(t, obs, &addressing).map_err(|(loc, m)| err(loc, m))?;
+    // Overlay addresses are computed over the whole file, so every host
+    // derives the same ones, remote endpoints included.
+    addrs.extend(overlay_addresses(full).map_err(|(loc, m)| err(loc, m))?);
     let ifnames = resolve_ifnames(t, obs);
 
     let mut state = State::default();
@@ -81,17 +94,30 @@ pub fn build(t: &Topology, obs: &Observed) -> Result<State, PlanError> {
             })
             .collect();
         let none = Addressing::default();
+        let overlay = match (net.driver, me) {
+            (DriverKind::Overlay, Some(h)) => {
+                Some(overlay_ctx(full, net, h, obs, &addrs).map_err(|(loc, m)| err(loc, m))?)
+            }
+            _ => None,
+        };
         let ctx = NetworkCtx {
             topology: &t.name,
             network: net,
             addressing: addressing.get(&net.name).unwrap_or(&none),
             endpoints,
+            overlay,
         };
         driver.desired(&ctx, &mut state);
     }
     check_derived_macs(t, &state).map_err(|(loc, m)| err(loc, m))?;
 
-    let index = Index::new(t, &addrs);
+    // Hosts files list the local sandboxes, plus every sandbox on another
+    // host that shares an overlay network with one of them.
+    let index = Index::new(full, &addrs, |e| {
+        t.sandboxes.contains_key(&e.sandbox)
+            || (t.networks.contains_key(&e.network)
+                && t.networks[&e.network].driver == DriverKind::Overlay)
+    });
     let mut routes = BTreeMap::new();
     let mut files = BTreeMap::new();
     for ns in state.namespaces.values() {
@@ -113,10 +139,14 @@ struct Index<'a> {
 }
 
 impl<'a> Index<'a> {
-    fn new(t: &'a Topology, addrs: &BTreeMap<String, EndpointAddr>) -> Self {
+    fn new(
+        t: &'a Topology,
+        addrs: &BTreeMap<String, EndpointAddr>,
+        visible: impl Fn(&Endpoint) -> bool,
+    ) -> Self {
         let mut by_sandbox: BTreeMap<&str, Vec<&Endpoint>> = BTreeMap::new();
         let mut peer_lines: BTreeMap<&str, Vec<(&str, String)>> = BTreeMap::new();
-        for e in t.endpoints.values() {
+        for e in t.endpoints.values().filter(|e| visible(e)) {
             by_sandbox.entry(e.sandbox.as_str()).or_default().push(e);
             let psb = &t.sandboxes[&e.sandbox];
             let mut names = vec![psb.name.clone()];
@@ -145,6 +175,179 @@ impl<'a> Index<'a> {
             peer_lines,
         }
     }
+}
+
+/// The host this machine is, in a multi-host file: the one `--host` named,
+/// else the one whose address is on a local interface.
+fn this_host<'a>(t: &'a Topology, obs: &Observed) -> Result<Option<&'a Host>, PlanError> {
+    if t.hosts.is_empty() {
+        return Ok(None);
+    }
+    if let Some(h) = t.this_host.as_ref().and_then(|h| t.hosts.get(h)) {
+        return Ok(Some(h));
+    }
+    let mine: Vec<&Host> = t
+        .hosts
+        .values()
+        .filter(|h| obs.host.local_addrs.contains_key(&h.address))
+        .collect();
+    match mine.as_slice() {
+        [h] => Ok(Some(h)),
+        _ => Err(PlanError {
+            file: t.file.clone(),
+            loc: None,
+            message: format!(
+                "the file declares hosts ({}) and {}; say which one this machine is with --host NAME",
+                t.hosts.keys().cloned().collect::<Vec<_>>().join(", "),
+                if mine.is_empty() {
+                    "none of their addresses is on this machine"
+                } else {
+                    "several of their addresses are on this machine"
+                }
+            ),
+        }),
+    }
+}
+
+/// The VTEP, MTU and remote endpoints of an overlay network on host `me`.
+fn overlay_ctx(
+    full: &Topology,
+    net: &crate::spec::Network,
+    me: &Host,
+    obs: &Observed,
+    addrs: &BTreeMap<String, EndpointAddr>,
+) -> Result<OverlayCtx, (Loc, String)> {
+    let Some((link, underlay_mtu)) = obs.host.local_addrs.get(&me.address) else {
+        return Err((
+            me.loc,
+            format!(
+                "host {}: no interface of this machine has address {} (the VTEP of network {}); is --host {} right?",
+                me.name, me.address, net.name, me.name
+            ),
+        ));
+    };
+    let overhead = drivers::vxlan_overhead(&me.address);
+    let mtu = match net.mtu {
+        Some(m) => m,
+        None if *underlay_mtu > overhead + 68 => underlay_mtu - overhead,
+        None => {
+            return Err((
+                net.loc,
+                format!(
+                    "network {}: the underlay {link} has MTU {underlay_mtu}, too small for VXLAN; set mtu:",
+                    net.name
+                ),
+            ))
+        }
+    };
+    let mut remotes = Vec::new();
+    for e in full.endpoints_on_network(&net.name) {
+        let Some(host) = full.sandboxes[&e.sandbox]
+            .host
+            .as_ref()
+            .and_then(|h| full.hosts.get(h))
+        else {
+            continue;
+        };
+        if host.name == me.name {
+            continue;
+        }
+        let a = addrs.get(&e.name).cloned().unwrap_or_default();
+        let Some(mac) = e
+            .mac
+            .or_else(|| a.v4.map(|v| naming::mac_from_ipv4(v.ip())))
+        else {
+            continue;
+        };
+        remotes.push(RemoteEndpoint {
+            vtep: host.address,
+            mac,
+            ips: a
+                .v4
+                .map(|v| IpAddr::V4(v.ip()))
+                .into_iter()
+                .chain(a.v6.map(|v| IpAddr::V6(v.ip())))
+                .collect(),
+        });
+    }
+    Ok(OverlayCtx {
+        local: me.address,
+        mtu,
+        remotes,
+    })
+}
+
+/// Addresses of every endpoint on every overlay network, from the file
+/// alone: static ones, then each other endpoint (in name order) at the
+/// hash of its name in the range, probing past taken addresses.
+fn overlay_addresses(t: &Topology) -> Result<BTreeMap<String, EndpointAddr>, (Loc, String)> {
+    let mut out: BTreeMap<String, EndpointAddr> = BTreeMap::new();
+    for net in t
+        .networks
+        .values()
+        .filter(|n| n.driver == DriverKind::Overlay)
+    {
+        let eps: Vec<&Endpoint> = t.endpoints_on_network(&net.name).collect();
+        if let Some(subnet) = net.subnet {
+            let range = net.ip_range.unwrap_or(subnet);
+            let (nw, bc) = (
+                u32::from(subnet.network()) as u128,
+                u32::from(subnet.broadcast()) as u128,
+            );
+            let mut used: BTreeSet<u128> = eps
+                .iter()
+                .filter_map(|e| e.address.map(|a| u32::from(a) as u128))
+                .collect();
+            for e in &eps {
+                let ip = match e.address {
+                    Some(a) => a,
+                    None => {
+                        let a = ipam::hashed_free(
+                            &e.name,
+                            u32::from(range.network()) as u128,
+                            u32::from(range.broadcast()) as u128,
+                            |a| a == nw || a == bc,
+                            &used,
+                        )
+                        .ok_or_else(|| no_free(e, &net.name, "IPv4", &range.to_string()))?;
+                        used.insert(a);
+                        Ipv4Addr::from(a as u32)
+                    }
+                };
+                out.entry(e.name.clone()).or_default().v4 =
+                    Ipv4Network::new(ip, subnet.prefix()).ok();
+            }
+        }
+        if let Some(cfg) = &net.ipv6 {
+            let subnet = cfg.subnet;
+            let range = cfg.ip_range.unwrap_or(subnet);
+            let nw = u128::from(subnet.network());
+            let mut used: BTreeSet<u128> = eps
+                .iter()
+                .filter_map(|e| e.ipv6_address.map(u128::from))
+                .collect();
+            for e in &eps {
+                let ip = match e.ipv6_address {
+                    Some(a) => a,
+                    None => {
+                        let a = ipam::hashed_free(
+                            &e.name,
+                            u128::from(range.network()),
+                            u128::from(range.broadcast()),
+                            |a| a == nw,
+                            &used,
+                        )
+                        .ok_or_else(|| no_free(e, &net.name, "IPv6", &range.to_string()))?;
+                        used.insert(a);
+                        Ipv6Addr::from(a)
+                    }
+                };
+                out.entry(e.name.clone()).or_default().v6 =
+                    Ipv6Network::new(ip, subnet.prefix()).ok();
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Gateways of bridge networks: explicit subnets first, then networks that

@@ -88,6 +88,38 @@ pub fn lowest_free_v6(
         .find(|a| !used.contains(a))
 }
 
+/// Overlay addressing. Hosts never talk to each other, so an endpoint's
+/// address must be a pure function of the file, and should not move when
+/// other endpoints come and go: a hash of the endpoint's name picks a start
+/// in `lo..=hi`, then the first address from there (wrapping) that is not
+/// `excluded` and not `used`. Probes at most 2^16 candidates.
+pub fn hashed_free(
+    name: &str,
+    lo: u128,
+    hi: u128,
+    excluded: impl Fn(u128) -> bool,
+    used: &BTreeSet<u128>,
+) -> Option<u128> {
+    use sha2::{Digest, Sha256};
+    let size = hi.checked_sub(lo)?.checked_add(1);
+    let d = Sha256::digest(format!("cnm-address\0{name}").as_bytes());
+    let h = u128::from_be_bytes(d[..16].try_into().ok()?);
+    let start = match size {
+        Some(n) => h % n,
+        None => h, // the whole u128 space
+    };
+    let tries = size.map_or(1 << 16, |n| n.min(1 << 16));
+    (0..tries)
+        .map(|i| {
+            let off = start.wrapping_add(i);
+            lo.wrapping_add(match size {
+                Some(n) => off % n,
+                None => off,
+            })
+        })
+        .find(|a| !excluded(*a) && !used.contains(a))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -51,9 +51,19 @@ enum Command {
         detailed_exitcode: bool,
         #[arg(short, long, value_enum, default_value = "text")]
         output: PlanFormat,
+        /// Multi-host files: which of `hosts:` this machine is (default:
+        /// the one whose address is on a local interface).
+        #[arg(long, value_name = "NAME")]
+        host: Option<String>,
     },
     /// Make the kernel match the file, then verify it does.
-    Apply { file: PathBuf },
+    Apply {
+        file: PathBuf,
+        /// Multi-host files: which of `hosts:` this machine is (default:
+        /// the one whose address is on a local interface).
+        #[arg(long, value_name = "NAME")]
+        host: Option<String>,
+    },
     /// Remove everything a topology owns.
     Destroy {
         /// The topology file (its `name:` says which topology).
@@ -62,6 +72,10 @@ enum Command {
         /// Destroy by topology name, without the file.
         #[arg(long)]
         topology: Option<String>,
+        /// Accepted for symmetry with apply: destroy removes what this
+        /// machine holds, whichever host it is.
+        #[arg(long, value_name = "NAME")]
+        host: Option<String>,
     },
     /// Print the observed state of what cnm owns, as a topology.
     Show {
@@ -77,6 +91,10 @@ enum Command {
         /// Full re-plan at least this often (e.g. 30s, 500ms, 2m).
         #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
         resync: std::time::Duration,
+        /// Multi-host files: which of `hosts:` this machine is (default:
+        /// the one whose address is on a local interface).
+        #[arg(long, value_name = "NAME")]
+        host: Option<String>,
     },
     /// Run a command inside a sandbox, with its hosts and resolv.conf.
     Exec {
@@ -151,6 +169,14 @@ fn color() -> bool {
     std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal()
 }
 
+/// Load a file and pick this machine's host; invalid input prints every
+/// located error and exits 1.
+fn load_for(file: &std::path::Path, host: Option<&str>) -> Result<Topology> {
+    let mut t = load(file)?;
+    t.select_host(host).map_err(|e| anyhow::anyhow!(e))?;
+    Ok(t)
+}
+
 /// Load a file; invalid input prints every located error and exits 1.
 fn load(file: &std::path::Path) -> Result<Topology> {
     spec::load(file).map_err(|e| match e {
@@ -197,8 +223,9 @@ async fn run(cmd: Command) -> Result<ExitCode> {
             file,
             detailed_exitcode,
             output,
+            host,
         } => {
-            let t = load(&file)?;
+            let t = load_for(&file, host.as_deref())?;
             require_privileges()?;
             let (plan, _, _) = apply::plan(&t).await?;
             match output {
@@ -213,8 +240,8 @@ async fn run(cmd: Command) -> Result<ExitCode> {
                 ExitCode::SUCCESS
             })
         }
-        Command::Apply { file } => {
-            let t = load(&file)?;
+        Command::Apply { file, host } => {
+            let t = load_for(&file, host.as_deref())?;
             require_privileges()?;
             let start = Instant::now();
             let shown = file.display().to_string();
@@ -233,9 +260,13 @@ async fn run(cmd: Command) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Destroy { file, topology } => {
+        Command::Destroy {
+            file,
+            topology,
+            host,
+        } => {
             let (name, label) = match (file, topology) {
-                (Some(f), _) => (load(&f)?.name, f.display().to_string()),
+                (Some(f), _) => (load_for(&f, host.as_deref())?.name, f.display().to_string()),
                 (None, Some(n)) => (n.clone(), n),
                 (None, None) => anyhow::bail!("give a topology file or --topology NAME"),
             };
@@ -281,9 +312,12 @@ async fn run(cmd: Command) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Watch { file, resync } => {
+        Command::Watch { file, resync, host } => {
+            // A wrong --host is an error now, not a log line forever after.
+            load_for(&file, host.as_deref())?;
             require_privileges()?;
             let opts = cnm::watch::Options {
+                host,
                 resync,
                 debounce: std::time::Duration::from_millis(50),
             };

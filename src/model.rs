@@ -57,6 +57,58 @@ pub struct VethRes {
     pub marked: bool,
 }
 
+/// The VXLAN device of an overlay network on this host: a port of the
+/// network's bridge, sending to the other hosts' VTEPs over the underlay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VxlanRes {
+    pub network: String,
+    pub ifname: String,
+    pub vni: u32,
+    /// This host's underlay address (the local VTEP).
+    pub local: IpAddr,
+    /// UDP destination port.
+    pub port: u16,
+    /// Learning of remote MACs from traffic (off: the file says where each is).
+    pub learning: bool,
+    /// Answer ARP/ND from the neighbour entries instead of flooding.
+    pub proxy: bool,
+    pub mtu: u32,
+    /// Bridge it is a port of; empty when detached.
+    pub bridge: String,
+    pub up: bool,
+    pub marked: bool,
+}
+
+/// A static forwarding entry on a VXLAN device: frames for `mac` go to the
+/// VTEP `dst`. The all-zero MAC is a flood entry (broadcast and unknown
+/// unicast), one per remote VTEP.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FdbRes {
+    pub network: String,
+    /// The VXLAN device.
+    pub dev: String,
+    #[serde(serialize_with = "ser_mac_plain")]
+    pub mac: Mac,
+    pub dst: IpAddr,
+}
+
+impl FdbRes {
+    pub fn is_flood(&self) -> bool {
+        self.mac == [0; 6]
+    }
+}
+
+/// A permanent neighbour entry on a VXLAN device: a remote endpoint's
+/// address and MAC, answered locally (the device proxies ARP/ND).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NeighRes {
+    pub network: String,
+    pub dev: String,
+    pub ip: IpAddr,
+    #[serde(serialize_with = "ser_mac_plain")]
+    pub mac: Mac,
+}
+
 /// A sandbox's default route (one per address family).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RouteRes {
@@ -143,6 +195,12 @@ pub struct State {
     pub bridges: BTreeMap<String, BridgeRes>,
     /// Keyed by endpoint name.
     pub veths: BTreeMap<String, VethRes>,
+    /// Keyed by network name.
+    pub vxlans: BTreeMap<String, VxlanRes>,
+    /// Keyed by network, MAC and destination VTEP.
+    pub fdb: BTreeMap<(String, Mac, IpAddr), FdbRes>,
+    /// Keyed by network and address.
+    pub neighs: BTreeMap<(String, IpAddr), NeighRes>,
     /// Keyed by sandbox name and family.
     pub routes: BTreeMap<(String, Family), RouteRes>,
     /// Keyed by path.
@@ -169,6 +227,9 @@ pub struct HostFacts {
     pub nameservers: Vec<IpAddr>,
     pub search: Vec<String>,
     pub resolv_options: Vec<String>,
+    /// Addresses on the host's links: address → (link name, MTU). Finds the
+    /// underlay link of a VTEP address.
+    pub local_addrs: BTreeMap<IpAddr, (String, u32)>,
 }
 
 /// The result of observing one topology.
@@ -180,6 +241,10 @@ pub struct Observed {
 
 pub fn fmt_mac(m: &Mac) -> String {
     crate::spec::format_mac(m)
+}
+
+fn ser_mac_plain<S: serde::Serializer>(m: &Mac, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&fmt_mac(m))
 }
 
 fn ser_mac<S: serde::Serializer>(m: &Option<Mac>, s: S) -> Result<S::Ok, S::Error> {

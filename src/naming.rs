@@ -20,6 +20,8 @@ pub fn mark(topology: &str, kind: MarkKind, name: &str) -> String {
 pub enum MarkKind {
     Network,
     Endpoint,
+    /// The VXLAN device of an overlay network (named by the network).
+    Vtep,
 }
 
 impl MarkKind {
@@ -27,6 +29,7 @@ impl MarkKind {
         match self {
             MarkKind::Network => "network",
             MarkKind::Endpoint => "endpoint",
+            MarkKind::Vtep => "vtep",
         }
     }
 }
@@ -48,6 +51,7 @@ pub fn parse_mark(alias: &str) -> Option<Mark> {
     let kind = match it.next()? {
         "network" => MarkKind::Network,
         "endpoint" => MarkKind::Endpoint,
+        "vtep" => MarkKind::Vtep,
         _ => return None,
     };
     Some(Mark {
@@ -76,6 +80,17 @@ pub fn bridge_name(topology: &str, network: &str) -> String {
         readable
     } else {
         format!("br-{}", short_hash(&[topology, network], 12))
+    }
+}
+
+/// VXLAN device of an overlay network: `vx-<topology>-<network>` when that
+/// fits in 15 bytes, else `vx-` and 12 hex digits of a hash.
+pub fn vxlan_name(topology: &str, network: &str) -> String {
+    let readable = format!("vx-{topology}-{network}");
+    if readable.len() <= 15 {
+        readable
+    } else {
+        format!("vx-{}", short_hash(&[topology, network, "vxlan"], 12))
     }
 }
 

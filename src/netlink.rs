@@ -73,6 +73,20 @@ pub async fn dump_addrs(h: &Handle) -> Result<Vec<AddressMessage>, rtnetlink::Er
     h.address().get().execute().try_collect().await
 }
 
+/// Neighbour entries of one family: `AddressFamily::Bridge` dumps FDB
+/// entries, `Unspec` the ARP and ND tables.
+pub async fn dump_neighbours(
+    h: &Handle,
+    family: netlink_packet_route::AddressFamily,
+) -> Result<Vec<netlink_packet_route::neighbour::NeighbourMessage>, rtnetlink::Error> {
+    h.neighbours()
+        .get()
+        .set_address_family(family)
+        .execute()
+        .try_collect()
+        .await
+}
+
 /// Routes of the main table, both families.
 pub async fn dump_routes(h: &Handle) -> Result<Vec<RouteMessage>, rtnetlink::Error> {
     let v4 = RouteMessageBuilder::<std::net::Ipv4Addr>::new().build();

@@ -2,7 +2,8 @@
 //! as Terraform-like text or stable JSON, and `apply` executes exactly it.
 
 use crate::model::{
-    fmt_mac, BridgeRes, FileRes, FirewallRes, NamespaceRes, RouteRes, SysctlRes, VethRes,
+    fmt_mac, BridgeRes, FdbRes, FileRes, FirewallRes, NamespaceRes, NeighRes, RouteRes, SysctlRes,
+    VethRes, VxlanRes,
 };
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -24,6 +25,10 @@ pub enum Resource {
     Namespace(NamespaceRes),
     Bridge(BridgeRes),
     Veth(VethRes),
+    Vxlan(VxlanRes),
+    Fdb(FdbRes),
+    #[serde(rename = "neighbour")]
+    Neigh(NeighRes),
     Route(RouteRes),
     File(FileRes),
     Firewall(FirewallRes),
@@ -40,6 +45,12 @@ impl Resource {
                 "endpoint {} ({} {} ↔ {})",
                 v.endpoint, v.sandbox, v.ifname, v.host_ifname
             ),
+            Resource::Vxlan(x) => {
+                format!("network {} (vxlan {}, vni {})", x.network, x.ifname, x.vni)
+            }
+            Resource::Fdb(f) if f.is_flood() => format!("fdb {}: flood → {}", f.dev, f.dst),
+            Resource::Fdb(f) => format!("fdb {}: {} → {}", f.dev, fmt_mac(&f.mac), f.dst),
+            Resource::Neigh(n) => format!("neighbour {}: {} → {}", n.dev, n.ip, fmt_mac(&n.mac)),
             Resource::Route(r) => format!(
                 "route {}: default via {} dev {}",
                 r.sandbox, r.gateway, r.dev
@@ -60,6 +71,7 @@ impl Resource {
         };
         match self {
             Resource::Namespace(_) => String::new(),
+            Resource::Bridge(b) if b.addrs.is_empty() => format!("no address, mtu {}", b.mtu),
             Resource::Bridge(b) => format!("{}, mtu {}", addrs(&b.addrs), b.mtu),
             Resource::Veth(v) => format!(
                 "{} on {}, mac {}, mtu {}",
@@ -70,6 +82,16 @@ impl Resource {
                     .unwrap_or_else(|| "random".into()),
                 v.mtu
             ),
+            Resource::Vxlan(x) => format!(
+                "local {} port {} on {}, mtu {}, learning {}, arp proxy {}",
+                x.local,
+                x.port,
+                x.bridge,
+                x.mtu,
+                on_off(x.learning),
+                on_off(x.proxy)
+            ),
+            Resource::Fdb(_) | Resource::Neigh(_) => String::new(),
             Resource::Route(_) => String::new(),
             Resource::File(f) => format!("{} lines", f.content.lines().count()),
             Resource::Firewall(f) => rules(f.rules.len()),
@@ -82,11 +104,14 @@ impl Resource {
         match self {
             Resource::Namespace(_) => 0,
             Resource::Bridge(_) => 1,
-            Resource::Sysctl(_) => 2,
-            Resource::Veth(_) => 3,
-            Resource::Route(_) => 4,
-            Resource::Firewall(_) => 5,
-            Resource::File(_) => 6,
+            Resource::Vxlan(_) => 2,
+            Resource::Sysctl(_) => 3,
+            Resource::Veth(_) => 4,
+            Resource::Fdb(_) => 5,
+            Resource::Neigh(_) => 6,
+            Resource::Route(_) => 7,
+            Resource::Firewall(_) => 8,
+            Resource::File(_) => 9,
         }
     }
 }
@@ -261,6 +286,14 @@ fn content_diff(old: &str, new: &str, paint: &dyn Fn(&str, &str) -> String) -> S
         }
     }
     out
+}
+
+fn on_off(b: bool) -> &'static str {
+    if b {
+        "on"
+    } else {
+        "off"
+    }
 }
 
 /// "1 rule", "13 rules".

@@ -199,3 +199,113 @@ fn foreign_name_clash_is_a_plan_error() {
         "{err}"
     );
 }
+
+/// Host `name` of the overlay example: its underlay address on eth0.
+fn overlay_host(t: &Topology, name: &str) -> Observed {
+    let mut obs = empty_host();
+    obs.host
+        .local_addrs
+        .insert(t.hosts[name].address, ("eth0".into(), 1500));
+    obs
+}
+
+#[test]
+fn overlay_plan_on_one_host() {
+    let t = example("overlay.yaml");
+    settings().bind(|| {
+        insta::assert_snapshot!("empty-overlay-h1", plan_text(&t, &overlay_host(&t, "h1")));
+    });
+    let obs = converged(&t, &overlay_host(&t, "h1"));
+    assert_eq!(
+        plan_text(&t, &obs),
+        format!("No changes. The kernel matches {}.\n", t.file)
+    );
+}
+
+#[test]
+fn overlay_hosts_agree_without_talking() {
+    let t = example("overlay.yaml");
+    let states: Vec<_> = t
+        .hosts
+        .keys()
+        .map(|h| desired::build(&t, &overlay_host(&t, h)).unwrap())
+        .collect();
+    // What one host realizes is exactly what every other host points at.
+    for (i, mine) in states.iter().enumerate() {
+        let vtep = mine.vxlans["ov"].local;
+        for v in mine.veths.values().filter(|v| v.network == "ov") {
+            let mac = v.mac.expect("overlay MACs are derived");
+            for (j, other) in states.iter().enumerate().filter(|(j, _)| *j != i) {
+                let fdb = other.fdb.values().find(|f| f.mac == mac);
+                assert_eq!(
+                    fdb.map(|f| f.dst),
+                    Some(vtep),
+                    "host {j}: fdb for {}",
+                    v.endpoint
+                );
+                for a in &v.addrs {
+                    let n = other.neighs.get(&("ov".to_string(), a.ip()));
+                    assert_eq!(n.map(|n| n.mac), Some(mac), "host {j}: neighbour {a}");
+                }
+                assert!(other.fdb.values().any(|f| f.is_flood() && f.dst == vtep));
+            }
+        }
+    }
+    // The same VNI everywhere; no host realizes another's sandbox.
+    let vnis: std::collections::BTreeSet<u32> = states.iter().map(|s| s.vxlans["ov"].vni).collect();
+    assert_eq!(vnis.len(), 1);
+    assert_eq!(states.iter().map(|s| s.namespaces.len()).sum::<usize>(), 3);
+}
+
+#[test]
+fn overlay_addresses_stay_when_endpoints_come_and_go() {
+    let base = example("overlay.yaml");
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/topologies/overlay.yaml"),
+    )
+    .unwrap();
+    let more = text
+        .replace(
+            "endpoints:\n",
+            "endpoints:\n  cache-ov: { network: ov, sandbox: cache }\n",
+        )
+        .replace("sandboxes:\n", "sandboxes:\n  cache: { host: h2 }\n");
+    let grown = spec::parse("overlay.yaml", &more).unwrap();
+    let addrs = |t: &Topology| {
+        let s = desired::build(t, &overlay_host(t, "h2")).unwrap();
+        let mut out: std::collections::BTreeMap<String, String> = s
+            .veths
+            .values()
+            .map(|v| (v.endpoint.clone(), format!("{:?}", v.addrs)))
+            .collect();
+        out.extend(
+            s.neighs
+                .values()
+                .map(|n| (n.ip.to_string(), cnm::model::fmt_mac(&n.mac))),
+        );
+        out
+    };
+    let (a, b) = (addrs(&base), addrs(&grown));
+    for (k, v) in &a {
+        assert_eq!(b.get(k), Some(v), "{k} moved when cache-ov was added");
+    }
+    assert!(b.contains_key("cache-ov"));
+}
+
+#[test]
+fn overlay_host_selection() {
+    let mut t = example("overlay.yaml");
+    // No --host and no local address of any host: a clear error.
+    let err = desired::build(&t, &empty_host()).unwrap_err().to_string();
+    assert!(err.contains("--host"), "{err}");
+    // --host h2 on a machine that lacks h2's address: the VTEP is missing.
+    t.select_host(Some("h2")).unwrap();
+    let err = desired::build(&t, &overlay_host(&t, "h1"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("192.168.100.12"), "{err}");
+    assert!(t
+        .select_host(Some("h9"))
+        .unwrap_err()
+        .contains("h1, h2, h3"));
+}

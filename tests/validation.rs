@@ -156,10 +156,10 @@ fn host_and_null_networks_are_exclusive() {
 
 #[test]
 fn drivers_the_kernel_or_cnm_lacks() {
-    has(&format!("{HEAD}networks:\n  v: {{ driver: ipvlan }}\n"), "t.yaml:4:16: network v: this kernel lacks the ipvlan module, and cnm does not implement it yet (available: bridge, null, host)");
+    has(&format!("{HEAD}networks:\n  v: {{ driver: ipvlan }}\n"), "t.yaml:4:16: network v: this kernel lacks the ipvlan module, and cnm does not implement it yet (available: bridge, null, host, overlay)");
     has(
         &format!("{HEAD}networks:\n  v: {{ driver: warp }}\n"),
-        "t.yaml:4:16: network v: unknown driver 'warp' (available: bridge, null, host)",
+        "t.yaml:4:16: network v: unknown driver 'warp' (available: bridge, null, host, overlay)",
     );
 }
 

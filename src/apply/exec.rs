@@ -4,7 +4,9 @@
 
 use super::ApplyError;
 use crate::files;
-use crate::model::{BridgeRes, Family, FileRes, NamespaceRes, RouteRes, VethRes};
+use crate::model::{
+    BridgeRes, Family, FdbRes, FileRes, NamespaceRes, NeighRes, RouteRes, VethRes, VxlanRes,
+};
 use crate::naming::{self, MarkKind};
 use crate::netlink;
 use crate::netns;
@@ -12,10 +14,17 @@ use crate::plan::{Action, Op, Plan, Resource};
 use futures::future::join_all;
 use futures::TryStreamExt;
 use ipnetwork::IpNetwork;
+use netlink_packet_core::{
+    NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_APPEND, NLM_F_CREATE, NLM_F_REQUEST,
+};
 use netlink_packet_route::address::AddressHeaderFlags;
 use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth};
+use netlink_packet_route::neighbour::{
+    NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
+};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use rtnetlink::{
-    Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
+    Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, LinkVxlan, RouteMessageBuilder,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write as _;
@@ -111,6 +120,11 @@ impl Executor {
                     v.host_ifname,
                     naming::mark(&self.topology, MarkKind::Endpoint, &v.endpoint)
                 )),
+                Resource::Vxlan(x) => lines.push_str(&format!(
+                    "{}\t{}\n",
+                    x.ifname,
+                    naming::mark(&self.topology, MarkKind::Vtep, &x.network)
+                )),
                 _ => {}
             }
         }
@@ -153,6 +167,9 @@ impl Executor {
             Resource::Namespace(n) => self.create_namespace(n).await,
             Resource::Bridge(b) => self.create_bridge(b).await,
             Resource::Veth(v) => self.create_veth(v).await,
+            Resource::Vxlan(x) => self.create_vxlan(x).await,
+            Resource::Fdb(f) => self.add_fdb(f).await,
+            Resource::Neigh(n) => self.set_neigh(n).await,
             Resource::Route(rt) => self.set_route(rt).await,
             Resource::File(f) => write_file(f),
             Resource::Firewall(f) => self.set_firewall(Some(f)).await,
@@ -169,6 +186,11 @@ impl Executor {
             Resource::Veth(v) => delete_link(&self.host, &v.host_ifname)
                 .await
                 .map_err(kernel(&r.label())),
+            Resource::Vxlan(x) => delete_link(&self.host, &x.ifname)
+                .await
+                .map_err(kernel(&r.label())),
+            Resource::Fdb(f) => self.del_fdb(f).await,
+            Resource::Neigh(n) => self.del_neigh(n).await,
             Resource::Route(rt) => self.delete_route(rt).await,
             Resource::File(f) => match std::fs::remove_file(&f.path) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -265,6 +287,22 @@ impl Executor {
                 }
                 Ok(())
             }
+            (Resource::Vxlan(o), Resource::Vxlan(x)) => {
+                let mut msg = LinkUnspec::new_with_name(&x.ifname).mtu(x.mtu);
+                if o.bridge != x.bridge {
+                    let br = index_of(&self.host, &x.bridge).await.map_err(&k)?;
+                    msg = msg.controller(br);
+                }
+                if !o.marked {
+                    msg = msg.alias(naming::mark(&self.topology, MarkKind::Vtep, &x.network));
+                }
+                if x.up {
+                    msg = msg.up();
+                }
+                self.host.link().set(msg.build()).execute().await.map_err(k)
+            }
+            (Resource::Neigh(_), Resource::Neigh(n)) => self.set_neigh(n).await,
+            (Resource::Fdb(_), Resource::Fdb(f)) => self.add_fdb(f).await,
             (Resource::Route(_), Resource::Route(rt)) => self.set_route(rt).await,
             (Resource::File(_), Resource::File(f)) => write_file(f),
             (Resource::Firewall(_), Resource::Firewall(f)) => self.set_firewall(Some(f)).await,
@@ -419,6 +457,111 @@ impl Executor {
             .map_err(&k)
     }
 
+    /// The VXLAN device, created as a port of its bridge, up, then marked.
+    async fn create_vxlan(&self, x: &VxlanRes) -> R {
+        let what = format!("create vxlan {}", x.ifname);
+        let k = kernel(&what);
+        let bridge = index_of(&self.host, &x.bridge).await.map_err(&k)?;
+        let mut msg = LinkVxlan::new(&x.ifname, x.vni)
+            .port(x.port)
+            .learning(x.learning)
+            .proxy(x.proxy)
+            .mtu(x.mtu)
+            .controller(bridge);
+        msg = match x.local {
+            IpAddr::V4(a) => msg.local(a),
+            IpAddr::V6(a) => msg.local6(a),
+        };
+        if x.up {
+            msg = msg.up();
+        }
+        self.host
+            .link()
+            .add(msg.build())
+            .execute()
+            .await
+            .map_err(&k)?;
+        let mark = naming::mark(&self.topology, MarkKind::Vtep, &x.network);
+        self.host
+            .link()
+            .set(LinkUnspec::new_with_name(&x.ifname).alias(mark).build())
+            .execute()
+            .await
+            .map_err(&k)
+    }
+
+    /// `bridge fdb append MAC dev VXLAN dst VTEP self permanent`. Append, so
+    /// several flood entries (all-zero MAC) coexist, one per remote VTEP;
+    /// rtnetlink's builder cannot set NLM_F_APPEND, so the request is sent
+    /// by hand.
+    async fn add_fdb(&self, f: &FdbRes) -> R {
+        let what = Resource::Fdb(f.clone()).label();
+        let k = kernel(&what);
+        let idx = index_of(&self.host, &f.dev).await.map_err(&k)?;
+        let mut req = NetlinkMessage::from(RouteNetlinkMessage::NewNeighbour(fdb_message(idx, f)));
+        req.header.flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_APPEND;
+        let mut h = self.host.clone();
+        let mut resp = h.request(req).map_err(&k)?;
+        while let Some(m) = futures::StreamExt::next(&mut resp).await {
+            if let NetlinkPayload::Error(e) = m.payload {
+                return Err(k(rtnetlink::Error::NetlinkError(e)));
+            }
+        }
+        Ok(())
+    }
+
+    async fn del_fdb(&self, f: &FdbRes) -> R {
+        let what = format!("delete {}", Resource::Fdb(f.clone()).label());
+        let Ok(idx) = index_of(&self.host, &f.dev).await else {
+            return Ok(()); // the device is gone, and its entries with it
+        };
+        match self
+            .host
+            .neighbours()
+            .del(fdb_message(idx, f))
+            .execute()
+            .await
+        {
+            Err(e) if !netlink::is_gone(&e) => Err(kernel(&what)(e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// `ip neigh replace IP lladdr MAC dev VXLAN nud permanent`.
+    async fn set_neigh(&self, n: &NeighRes) -> R {
+        let what = Resource::Neigh(n.clone()).label();
+        let k = kernel(&what);
+        let idx = index_of(&self.host, &n.dev).await.map_err(&k)?;
+        self.host
+            .neighbours()
+            .add(idx, n.ip)
+            .link_layer_address(&n.mac)
+            .state(NeighbourState::Permanent)
+            .replace()
+            .execute()
+            .await
+            .map_err(k)
+    }
+
+    async fn del_neigh(&self, n: &NeighRes) -> R {
+        let what = format!("delete {}", Resource::Neigh(n.clone()).label());
+        let Ok(idx) = index_of(&self.host, &n.dev).await else {
+            return Ok(());
+        };
+        let mut msg = NeighbourMessage::default();
+        msg.header.family = match n.ip {
+            IpAddr::V4(_) => AddressFamily::Inet,
+            IpAddr::V6(_) => AddressFamily::Inet6,
+        };
+        msg.header.ifindex = idx;
+        msg.attributes
+            .push(NeighbourAttribute::Destination(neigh_addr(n.ip)));
+        match self.host.neighbours().del(msg).execute().await {
+            Err(e) if !netlink::is_gone(&e) => Err(kernel(&what)(e)),
+            _ => Ok(()),
+        }
+    }
+
     async fn set_route(&self, r: &RouteRes) -> R {
         let what = format!("route in sandbox {}", r.sandbox);
         let k = kernel(&what);
@@ -451,6 +594,27 @@ impl Executor {
             }
             _ => Ok(()),
         }
+    }
+}
+
+/// A static FDB entry of a VXLAN device (NTF_SELF: the device's own table).
+fn fdb_message(ifindex: u32, f: &FdbRes) -> NeighbourMessage {
+    let mut msg = NeighbourMessage::default();
+    msg.header.family = AddressFamily::Bridge;
+    msg.header.ifindex = ifindex;
+    msg.header.state = NeighbourState::Permanent;
+    msg.header.flags = NeighbourFlags::Own;
+    msg.attributes
+        .push(NeighbourAttribute::LinkLayerAddress(f.mac.to_vec()));
+    msg.attributes
+        .push(NeighbourAttribute::Destination(neigh_addr(f.dst)));
+    msg
+}
+
+fn neigh_addr(ip: IpAddr) -> NeighbourAddress {
+    match ip {
+        IpAddr::V4(a) => NeighbourAddress::Inet(a),
+        IpAddr::V6(a) => NeighbourAddress::Inet6(a),
     }
 }
 

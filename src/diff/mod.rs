@@ -146,6 +146,90 @@ pub fn diff(
         }
     }
 
+    // VXLAN devices; their FDB and neighbour entries die with them.
+    pair(
+        &desired.vxlans,
+        &obs.vxlans,
+        &mut deletes,
+        &mut ups,
+        Resource::Vxlan,
+        |d, o| {
+            let mut fixed = Vec::new();
+            field(&mut fixed, "name", &o.ifname, &d.ifname);
+            field(&mut fixed, "vni", &o.vni, &d.vni);
+            field(&mut fixed, "local", &o.local, &d.local);
+            field(&mut fixed, "port", &o.port, &d.port);
+            field(&mut fixed, "learning", &o.learning, &d.learning);
+            field(&mut fixed, "arp proxy", &o.proxy, &d.proxy);
+            if !fixed.is_empty() {
+                return (fixed, Some("its VXLAN settings changed".into()));
+            }
+            let mut c = Vec::new();
+            if d.bridge != o.bridge {
+                c.push(chg("bridge", &or_none(&o.bridge), &d.bridge));
+            }
+            field(&mut c, "mtu", &o.mtu, &d.mtu);
+            field(&mut c, "up", &o.up, &d.up);
+            field(&mut c, "ownership mark", &o.marked, &d.marked);
+            (c, None)
+        },
+    );
+    for x in desired.vxlans.values() {
+        if obs
+            .vxlans
+            .get(&x.network)
+            .is_none_or(|o| o.ifname != x.ifname)
+        {
+            check_link_name(topology, host, &x.ifname, MarkKind::Vtep, &x.network).map_err(fail)?;
+        }
+    }
+    // Entries on a device being replaced or deleted go with it.
+    let gone: BTreeSet<String> = ups
+        .iter()
+        .chain(deletes.iter())
+        .filter_map(|a| match &a.resource {
+            Resource::Vxlan(x) if matches!(a.op, Op::Replace | Op::Delete) => {
+                Some(x.network.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    let survivors = |net: &str| !gone.contains(net);
+    let obs_fdb: BTreeMap<_, _> = obs
+        .fdb
+        .iter()
+        .filter(|(k, _)| survivors(&k.0))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    pair(
+        &desired.fdb,
+        &obs_fdb,
+        &mut deletes,
+        &mut ups,
+        Resource::Fdb,
+        |_, _| (Vec::new(), Some("its device changed".into())),
+    );
+    let obs_neighs: BTreeMap<_, _> = obs
+        .neighs
+        .iter()
+        .filter(|(k, _)| survivors(&k.0))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    pair(
+        &desired.neighs,
+        &obs_neighs,
+        &mut deletes,
+        &mut ups,
+        Resource::Neigh,
+        |d, o| {
+            let mut c = Vec::new();
+            if d.mac != o.mac {
+                c.push(chg("mac", &fmt_mac(&o.mac), &fmt_mac(&d.mac)));
+            }
+            (c, None)
+        },
+    );
+
     // Routes.
     pair(
         &desired.routes,
@@ -342,6 +426,7 @@ fn check_link_name(
     let what = match kind {
         MarkKind::Network => format!("network {name}"),
         MarkKind::Endpoint => format!("endpoint {name}"),
+        MarkKind::Vtep => format!("network {name} (its vxlan device)"),
     };
     match host.links.get(ifname) {
         None => Ok(()),

@@ -49,31 +49,36 @@ impl Driver for BridgeDriver {
                 marked: true,
             },
         );
-        for ep in &ctx.endpoints {
-            let mut addrs = BTreeSet::new();
-            if let Some(a) = ep.ipv4 {
-                addrs.insert(IpNetwork::V4(a));
-            }
-            if let Some(a) = ep.ipv6 {
-                addrs.insert(IpNetwork::V6(a));
-            }
-            out.veths.insert(
-                ep.spec.name.clone(),
-                VethRes {
-                    endpoint: ep.spec.name.clone(),
-                    network: net.name.clone(),
-                    sandbox: ep.spec.sandbox.clone(),
-                    netns: ep.netns.clone(),
-                    host_ifname: naming::host_veth_name(ctx.topology, &ep.spec.name),
-                    bridge: ifname.clone(),
-                    ifname: ep.ifname.clone(),
-                    mac: ep.mac,
-                    mtu,
-                    addrs,
-                    up: true,
-                    marked: true,
-                },
-            );
+        add_veths(ctx, &ifname, mtu, out);
+    }
+}
+
+/// One veth pair per endpoint: host end on `bridge`, `ethN` in the sandbox.
+pub fn add_veths(ctx: &NetworkCtx<'_>, bridge: &str, mtu: u32, out: &mut State) {
+    for ep in &ctx.endpoints {
+        let mut addrs = BTreeSet::new();
+        if let Some(a) = ep.ipv4 {
+            addrs.insert(IpNetwork::V4(a));
         }
+        if let Some(a) = ep.ipv6 {
+            addrs.insert(IpNetwork::V6(a));
+        }
+        out.veths.insert(
+            ep.spec.name.clone(),
+            VethRes {
+                endpoint: ep.spec.name.clone(),
+                network: ctx.network.name.clone(),
+                sandbox: ep.spec.sandbox.clone(),
+                netns: ep.netns.clone(),
+                host_ifname: naming::host_veth_name(ctx.topology, &ep.spec.name),
+                bridge: bridge.to_string(),
+                ifname: ep.ifname.clone(),
+                mac: ep.mac,
+                mtu,
+                addrs,
+                up: true,
+                marked: true,
+            },
+        );
     }
 }

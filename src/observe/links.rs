@@ -5,8 +5,11 @@ use crate::model::Mac;
 use crate::netlink;
 use ipnetwork::IpNetwork;
 use netlink_packet_route::address::AddressScope;
-use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
+use netlink_packet_route::link::{
+    InfoData, InfoKind, InfoVxlan, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+};
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
 
 #[derive(Debug, Clone)]
 pub struct Link {
@@ -18,6 +21,17 @@ pub struct Link {
     pub up: bool,
     pub master: Option<u32>,
     pub mac: Option<Mac>,
+    pub vxlan: Option<VxlanAttrs>,
+}
+
+/// The VXLAN settings cnm manages, as the kernel reports them.
+#[derive(Debug, Clone, Default)]
+pub struct VxlanAttrs {
+    pub vni: u32,
+    pub local: Option<IpAddr>,
+    pub port: u16,
+    pub learning: bool,
+    pub proxy: bool,
 }
 
 impl Link {
@@ -31,6 +45,7 @@ impl Link {
             up: m.header.flags.contains(LinkFlags::Up),
             master: None,
             mac: None,
+            vxlan: None,
         };
         for a in &m.attributes {
             match a {
@@ -41,8 +56,12 @@ impl Link {
                 LinkAttribute::Address(b) if b.len() == 6 => l.mac = b.as_slice().try_into().ok(),
                 LinkAttribute::LinkInfo(infos) => {
                     for i in infos {
-                        if let LinkInfo::Kind(k) = i {
-                            l.kind = Some(kind_name(k));
+                        match i {
+                            LinkInfo::Kind(k) => l.kind = Some(kind_name(k)),
+                            LinkInfo::Data(InfoData::Vxlan(attrs)) => {
+                                l.vxlan = Some(vxlan_attrs(attrs))
+                            }
+                            _ => {}
                         }
                     }
                 }
@@ -53,10 +72,27 @@ impl Link {
     }
 }
 
+fn vxlan_attrs(attrs: &[InfoVxlan]) -> VxlanAttrs {
+    let mut v = VxlanAttrs::default();
+    for a in attrs {
+        match a {
+            InfoVxlan::Id(id) => v.vni = *id,
+            InfoVxlan::Local(ip) => v.local = Some(IpAddr::V4(*ip)),
+            InfoVxlan::Local6(ip) => v.local = Some(IpAddr::V6(*ip)),
+            InfoVxlan::Port(p) => v.port = *p,
+            InfoVxlan::Learning(b) => v.learning = *b,
+            InfoVxlan::Proxy(b) => v.proxy = *b,
+            _ => {}
+        }
+    }
+    v
+}
+
 fn kind_name(k: &InfoKind) -> String {
     match k {
         InfoKind::Bridge => "bridge".into(),
         InfoKind::Veth => "veth".into(),
+        InfoKind::Vxlan => "vxlan".into(),
         other => format!("{other:?}").to_lowercase(),
     }
 }

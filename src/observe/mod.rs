@@ -6,8 +6,8 @@ mod links;
 
 use crate::files;
 use crate::model::{
-    BridgeRes, Family, FileRes, HostFacts, NamespaceRes, Observed, RouteRes, State, SysctlRes,
-    VethRes,
+    BridgeRes, Family, FdbRes, FileRes, HostFacts, NamespaceRes, NeighRes, Observed, RouteRes,
+    State, SysctlRes, VethRes, VxlanRes,
 };
 use crate::naming::{self, MarkKind};
 use crate::netlink;
@@ -100,6 +100,9 @@ pub async fn observe(topology: &str) -> Result<(Observed, Connections), ObserveE
     let mut facts = HostFacts::default();
     for l in host.links.values() {
         facts.links.insert(l.name.clone(), l.alias.clone());
+        for a in host.addrs_of(l.index) {
+            facts.local_addrs.insert(a.ip(), (l.name.clone(), l.mtu));
+        }
     }
 
     // Bridges.
@@ -123,6 +126,45 @@ pub async fn observe(topology: &str) -> Result<(Observed, Connections), ObserveE
                 },
             );
         }
+    }
+
+    // VXLAN devices of overlay networks, and their FDB and neighbour entries.
+    let mut vxlan_network: BTreeMap<u32, (String, String)> = BTreeMap::new(); // index → (network, ifname)
+    for l in host
+        .links
+        .values()
+        .filter(|l| l.kind.as_deref() == Some("vxlan"))
+    {
+        let Some(m) = owned(l).filter(|m| m.kind == MarkKind::Vtep) else {
+            continue;
+        };
+        let v = l.vxlan.clone().unwrap_or_default();
+        vxlan_network.insert(l.index, (m.name.clone(), l.name.clone()));
+        state.vxlans.insert(
+            m.name.clone(),
+            VxlanRes {
+                network: m.name.clone(),
+                ifname: l.name.clone(),
+                vni: v.vni,
+                local: v
+                    .local
+                    .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
+                port: v.port,
+                learning: v.learning,
+                proxy: v.proxy,
+                mtu: l.mtu,
+                bridge: l
+                    .master
+                    .and_then(|i| host.links.get(&i))
+                    .map(|b| b.name.clone())
+                    .unwrap_or_default(),
+                up: l.up,
+                marked: l.alias.is_some(),
+            },
+        );
+    }
+    if !vxlan_network.is_empty() {
+        observe_vxlan_entries(&host_handle, &vxlan_network, &mut state).await?;
     }
 
     // Routed subnets, except those on links this topology owns.
@@ -366,4 +408,90 @@ pub async fn observe(topology: &str) -> Result<(Observed, Connections), ObserveE
     facts.resolv_options = resolv.options;
 
     Ok((Observed { state, host: facts }, conns))
+}
+
+/// The static FDB entries (the device's own table, NTF_SELF) and permanent
+/// neighbour entries of the topology's VXLAN devices. Everything there is
+/// cnm's: the devices learn nothing.
+async fn observe_vxlan_entries(
+    h: &rtnetlink::Handle,
+    devices: &BTreeMap<u32, (String, String)>,
+    state: &mut State,
+) -> Result<(), ObserveError> {
+    use netlink_packet_route::neighbour::{
+        NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourState,
+    };
+    use netlink_packet_route::AddressFamily;
+    let err = |what: &'static str| {
+        move |source| ObserveError::Netlink {
+            what,
+            netns: None,
+            source,
+        }
+    };
+    let ip_of = |attrs: &[NeighbourAttribute]| {
+        attrs.iter().find_map(|a| match a {
+            NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)) => Some(IpAddr::V4(*ip)),
+            NeighbourAttribute::Destination(NeighbourAddress::Inet6(ip)) => Some(IpAddr::V6(*ip)),
+            // FDB messages (family bridge) carry the VTEP as raw bytes.
+            NeighbourAttribute::Destination(NeighbourAddress::Other(b)) => match b.len() {
+                4 => <[u8; 4]>::try_from(b.as_slice()).ok().map(IpAddr::from),
+                16 => <[u8; 16]>::try_from(b.as_slice()).ok().map(IpAddr::from),
+                _ => None,
+            },
+            _ => None,
+        })
+    };
+    let mac_of = |attrs: &[NeighbourAttribute]| {
+        attrs.iter().find_map(|a| match a {
+            NeighbourAttribute::LinkLayerAddress(b) => <[u8; 6]>::try_from(b.as_slice()).ok(),
+            _ => None,
+        })
+    };
+    // One dump at a time per socket.
+    let fdb = netlink::dump_neighbours(h, AddressFamily::Bridge)
+        .await
+        .map_err(err("FDB entries"))?;
+    for m in fdb {
+        let Some((network, dev)) = devices.get(&m.header.ifindex) else {
+            continue;
+        };
+        if !m.header.flags.contains(NeighbourFlags::Own) {
+            continue; // the bridge's table, not the device's
+        }
+        if let (Some(mac), Some(dst)) = (mac_of(&m.attributes), ip_of(&m.attributes)) {
+            state.fdb.insert(
+                (network.clone(), mac, dst),
+                FdbRes {
+                    network: network.clone(),
+                    dev: dev.clone(),
+                    mac,
+                    dst,
+                },
+            );
+        }
+    }
+    let neighs = netlink::dump_neighbours(h, AddressFamily::Unspec)
+        .await
+        .map_err(err("neighbour entries"))?;
+    for m in neighs {
+        let Some((network, dev)) = devices.get(&m.header.ifindex) else {
+            continue;
+        };
+        if m.header.state != NeighbourState::Permanent {
+            continue;
+        }
+        if let (Some(ip), Some(mac)) = (ip_of(&m.attributes), mac_of(&m.attributes)) {
+            state.neighs.insert(
+                (network.clone(), ip),
+                NeighRes {
+                    network: network.clone(),
+                    dev: dev.clone(),
+                    ip,
+                    mac,
+                },
+            );
+        }
+    }
+    Ok(())
 }

@@ -71,6 +71,8 @@ pub enum DriverKind {
     Bridge,
     Null,
     Host,
+    /// A bridge per host joined by VXLAN across the topology's hosts.
+    Overlay,
 }
 
 impl DriverKind {
@@ -79,8 +81,35 @@ impl DriverKind {
             DriverKind::Bridge => "bridge",
             DriverKind::Null => "null",
             DriverKind::Host => "host",
+            DriverKind::Overlay => "overlay",
         }
     }
+
+    /// Endpoints get an interface, addresses and a MAC in their sandbox.
+    pub fn has_interfaces(self) -> bool {
+        matches!(self, DriverKind::Bridge | DriverKind::Overlay)
+    }
+}
+
+/// One machine of a multi-host topology.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Host {
+    pub name: String,
+    pub loc: Loc,
+    /// Underlay address: the machine's VTEP for overlay networks.
+    pub address: std::net::IpAddr,
+}
+
+/// VXLAN network identifier of an overlay network without `options.vni`:
+/// a hash of topology and network name into 4096..2^24-1, so every host
+/// derives the same one and small hand-picked VNIs stay free.
+pub fn derived_vni(topology: &str, network: &str) -> u32 {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(format!("cnm-vni\0{topology}\0{network}").as_bytes());
+    let n = u32::from_be_bytes([d[0], d[1], d[2], d[3]]);
+    const LOW: u32 = 4096;
+    const HIGH: u32 = (1 << 24) - 1;
+    LOW + n % (HIGH - LOW + 1)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,6 +134,8 @@ pub struct Network {
     pub bridge_name: Option<String>,
     /// `options.icc`: inter-container connectivity (enforced by the firewall).
     pub icc: bool,
+    /// Overlay networks: `options.vni`, or [`derived_vni`].
+    pub vni: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -121,6 +152,8 @@ pub struct Sandbox {
     pub hostname: Option<String>,
     pub domainname: Option<String>,
     pub dns: Option<Dns>,
+    /// Multi-host topologies: the host that realizes this sandbox.
+    pub host: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,6 +177,11 @@ pub struct Topology {
     /// The file name as given on the command line, for messages.
     pub file: String,
     pub name: String,
+    /// Multi-host topologies: the machines, by name (empty: single host).
+    pub hosts: BTreeMap<String, Host>,
+    /// The host this machine is (`--host`); found from its addresses when
+    /// not given. See [`Topology::select_host`].
+    pub this_host: Option<String>,
     pub networks: BTreeMap<String, Network>,
     pub sandboxes: BTreeMap<String, Sandbox>,
     pub endpoints: BTreeMap<String, Endpoint>,
@@ -168,6 +206,58 @@ impl Topology {
         self.endpoints
             .values()
             .filter(move |e| e.network == network)
+    }
+
+    /// Record which host this machine is. The name must be one of `hosts:`.
+    pub fn select_host(&mut self, host: Option<&str>) -> Result<(), String> {
+        match host {
+            None => Ok(()),
+            Some(h) if self.hosts.is_empty() => Err(format!(
+                "--host {h}: {} declares no hosts: (it is a single-host topology)",
+                self.file
+            )),
+            Some(h) if !self.hosts.contains_key(h) => Err(format!(
+                "--host {h}: {} declares no such host (hosts: {})",
+                self.file,
+                self.hosts.keys().cloned().collect::<Vec<_>>().join(", ")
+            )),
+            Some(h) => {
+                self.this_host = Some(h.to_string());
+                Ok(())
+            }
+        }
+    }
+
+    /// The share of one host: its sandboxes, their endpoints, and the
+    /// networks those join. Everything else in the file is another host's.
+    pub fn share_of(&self, host: &str) -> Topology {
+        let sandboxes: BTreeMap<String, Sandbox> = self
+            .sandboxes
+            .iter()
+            .filter(|(_, s)| s.host.as_deref() == Some(host))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let endpoints: BTreeMap<String, Endpoint> = self
+            .endpoints
+            .iter()
+            .filter(|(_, e)| sandboxes.contains_key(&e.sandbox))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let networks = self
+            .networks
+            .iter()
+            .filter(|(n, _)| endpoints.values().any(|e| &e.network == *n))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        Topology {
+            file: self.file.clone(),
+            name: self.name.clone(),
+            hosts: self.hosts.clone(),
+            this_host: Some(host.to_string()),
+            networks,
+            sandboxes,
+            endpoints,
+        }
     }
 
     /// The sandbox shares the host's network stack (joined to a `host` network).

@@ -27,8 +27,7 @@ pub struct RawTopology {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawHost {
-    /// Underlay address; read once multi-host support lands.
-    #[allow(dead_code)]
+    /// Underlay address (the VTEP of overlay networks).
     pub address: Spanned<String>,
 }
 

@@ -63,20 +63,16 @@ pub fn validate(file: &str, raw: RawTopology) -> Result<Topology, SpecError> {
             format!("name: topology name '{}' {e}", raw.name.value),
         );
     }
-    if let Some((h, v)) = raw.hosts.iter().next() {
-        c.err(
-            v,
-            format!("hosts: {h}: multi-host topologies are not supported by this cnm version yet"),
-        );
-    }
-
-    let networks = check_networks(&mut c, &raw.networks);
-    let sandboxes = check_sandboxes(&mut c, &raw.sandboxes);
+    let hosts = check_hosts(&mut c, &raw.hosts);
+    let networks = check_networks(&mut c, &raw.name.value, &raw.networks, &hosts);
+    let sandboxes = check_sandboxes(&mut c, &raw.sandboxes, &hosts);
     let endpoints = check_endpoints(&mut c, &raw.endpoints, &networks, &sandboxes);
 
     let topo = Topology {
         file: file.to_string(),
         name: raw.name.value.clone(),
+        hosts,
+        this_host: None,
         networks,
         sandboxes,
         endpoints,
@@ -95,7 +91,72 @@ pub fn validate(file: &str, raw: RawTopology) -> Result<Topology, SpecError> {
     }
 }
 
-fn check_networks(c: &mut Checker, raw: &Map<Option<RawNetwork>>) -> BTreeMap<String, Network> {
+/// `hosts:`: names, underlay addresses (unique, one address family).
+fn check_hosts(c: &mut Checker, raw: &Map<Option<RawHost>>) -> BTreeMap<String, Host> {
+    let mut out: BTreeMap<String, Host> = BTreeMap::new();
+    for (name, spanned) in raw {
+        if let Err(e) = valid_identifier(name, MAX_OBJECT_NAME) {
+            c.err(spanned, format!("host '{name}': name {e}"));
+            continue;
+        }
+        let Some(h) = &spanned.value else {
+            c.err(
+                spanned,
+                format!("host {name}: needs an address: {{ address: 192.0.2.10 }}"),
+            );
+            continue;
+        };
+        let Some(address) = c.parse::<IpAddr>(&h.address, &format!("host {name}: address")) else {
+            continue;
+        };
+        if address.is_unspecified() || address.is_loopback() || address.is_multicast() {
+            c.err(
+                &h.address,
+                format!("host {name}: address {address} cannot be a VXLAN endpoint; give the machine's underlay address"),
+            );
+            continue;
+        }
+        if let Some(other) = out.values().find(|o| o.address == address) {
+            c.err(
+                &h.address,
+                format!(
+                    "host {name}: address {address} is also the address of host {}",
+                    other.name
+                ),
+            );
+            continue;
+        }
+        if let Some(other) = out
+            .values()
+            .find(|o| o.address.is_ipv4() != address.is_ipv4())
+        {
+            c.err(
+                &h.address,
+                format!(
+                    "host {name}: address {address} is not of the same IP family as host {}'s {}; VXLAN needs one underlay family",
+                    other.name, other.address
+                ),
+            );
+            continue;
+        }
+        out.insert(
+            name.clone(),
+            Host {
+                name: name.clone(),
+                loc: spanned.into(),
+                address,
+            },
+        );
+    }
+    out
+}
+
+fn check_networks(
+    c: &mut Checker,
+    topology: &str,
+    raw: &Map<Option<RawNetwork>>,
+    hosts: &BTreeMap<String, Host>,
+) -> BTreeMap<String, Network> {
     let mut out = BTreeMap::new();
     for (name, spanned) in raw {
         if let Err(e) = valid_identifier(name, MAX_OBJECT_NAME) {
@@ -114,20 +175,21 @@ fn check_networks(c: &mut Checker, raw: &Map<Option<RawNetwork>>) -> BTreeMap<St
             "bridge" => DriverKind::Bridge,
             "null" => DriverKind::Null,
             "host" => DriverKind::Host,
+            "overlay" => DriverKind::Overlay,
             other => {
                 let why = match other {
                     "ipvlan" => {
                         "this kernel lacks the ipvlan module, and cnm does not implement it yet"
                             .to_string()
                     }
-                    "macvlan" | "overlay" | "remote" | "cni" => {
+                    "macvlan" | "remote" | "cni" => {
                         format!("driver '{other}' is not implemented in this cnm version yet")
                     }
                     _ => format!("unknown driver '{other}'"),
                 };
                 c.err(
                     n.driver.as_ref().unwrap(),
-                    format!("network {name}: {why} (available: bridge, null, host)"),
+                    format!("network {name}: {why} (available: bridge, null, host, overlay)"),
                 );
                 continue;
             }
@@ -144,7 +206,13 @@ fn check_networks(c: &mut Checker, raw: &Map<Option<RawNetwork>>) -> BTreeMap<St
             mtu: n.mtu.as_ref().map(|m| m.value),
             bridge_name: None,
             icc: true,
+            vni: None,
         };
+        if driver == DriverKind::Overlay {
+            check_overlay(c, topology, name, n, hosts, &mut net);
+            out.insert(name.clone(), net);
+            continue;
+        }
         if driver != DriverKind::Bridge {
             // null and host networks have no addressing of their own.
             let extra: [(&str, Option<Loc>); 7] = [
@@ -216,6 +284,77 @@ fn check_networks(c: &mut Checker, raw: &Map<Option<RawNetwork>>) -> BTreeMap<St
     out
 }
 
+/// An overlay network: an explicit subnet (every host must derive the same
+/// addresses without asking the others), no gateway (it carries traffic
+/// between its sandboxes only), `options.vni`.
+fn check_overlay(
+    c: &mut Checker,
+    topology: &str,
+    name: &str,
+    n: &RawNetwork,
+    hosts: &BTreeMap<String, Host>,
+    net: &mut Network,
+) {
+    let driver_loc = n.driver.as_ref().map(Loc::from).unwrap_or(net.loc);
+    if hosts.is_empty() {
+        c.err(
+            driver_loc,
+            format!("network {name}: driver overlay spans machines; declare them under hosts: (name: {{ address: <underlay IP> }})"),
+        );
+    }
+    if n.subnet.is_none() {
+        c.err(
+            driver_loc,
+            format!("network {name}: an overlay network needs an explicit subnet: every host derives the same addresses from it"),
+        );
+    }
+    for (key, at) in [
+        ("gateway", n.gateway.as_ref().map(Loc::from)),
+        (
+            "ipv6 gateway",
+            n.ipv6
+                .as_ref()
+                .and_then(|v| v.value.gateway.as_ref().map(Loc::from)),
+        ),
+        ("internal", n.internal.as_ref().map(Loc::from)),
+    ] {
+        if let Some(at) = at {
+            c.err(at, format!("network {name}: {key} does not apply to an overlay network: it carries traffic between its sandboxes only; give a sandbox a bridge endpoint to reach outside"));
+        }
+    }
+    check_ipv4(c, name, n, net);
+    net.gateway = None;
+    if let Some(v6) = &n.ipv6 {
+        net.ipv6 = check_ipv6(c, name, &v6.value);
+    }
+    if let Some(m) = &n.mtu {
+        if !(68..=65535).contains(&m.value) {
+            c.err(
+                m,
+                format!("network {name}: mtu {} is outside 68..65535", m.value),
+            );
+        }
+    }
+    for (key, v) in &n.options {
+        match key.as_str() {
+            "vni" => match v.value.as_u64() {
+                Some(x) if (1..(1 << 24)).contains(&x) => net.vni = Some(x as u32),
+                _ => c.err(
+                    v,
+                    format!("network {name}: options.vni must be an integer in 1..16777215"),
+                ),
+            },
+            other => c.err(
+                v,
+                format!("network {name}: unknown overlay option '{other}' (known: vni)"),
+            ),
+        }
+    }
+    if net.vni.is_none() && !n.options.contains_key("vni") {
+        net.vni = Some(derived_vni(topology, name));
+    }
+}
+
 fn check_ipv4(c: &mut Checker, name: &str, n: &RawNetwork, net: &mut Network) {
     if let Some(s) = &n.subnet {
         match s.value.parse::<ipnetwork::IpNetwork>() {
@@ -234,7 +373,11 @@ fn check_ipv4(c: &mut Checker, name: &str, n: &RawNetwork, net: &mut Network) {
             Err(_) => c.err(s, format!("network {name}: subnet '{}' is not a CIDR network like 10.0.0.0/24", s.value)),
         }
     }
-    if let Some(g) = &n.gateway {
+    if let Some(g) = n
+        .gateway
+        .as_ref()
+        .filter(|_| net.driver != DriverKind::Overlay)
+    {
         if let Some(ip) = c.parse::<Ipv4Addr>(g, &format!("network {name}: gateway")) {
             match net.subnet {
                 Some(sub) => match host_problem(
@@ -364,7 +507,11 @@ fn host_problem(
     }
 }
 
-fn check_sandboxes(c: &mut Checker, raw: &Map<Option<RawSandbox>>) -> BTreeMap<String, Sandbox> {
+fn check_sandboxes(
+    c: &mut Checker,
+    raw: &Map<Option<RawSandbox>>,
+    hosts: &BTreeMap<String, Host>,
+) -> BTreeMap<String, Sandbox> {
     let mut out = BTreeMap::new();
     for (name, spanned) in raw {
         if let Err(e) = valid_identifier(name, MAX_OBJECT_NAME) {
@@ -379,14 +526,33 @@ fn check_sandboxes(c: &mut Checker, raw: &Map<Option<RawSandbox>>) -> BTreeMap<S
             hostname: None,
             domainname: None,
             dns: None,
+            host: None,
         };
-        if let Some(h) = &s.host {
-            c.err(
+        match &s.host {
+            Some(h) if hosts.contains_key(&h.value) => sb.host = Some(h.value.clone()),
+            Some(h) if hosts.is_empty() => c.err(
                 h,
                 format!(
-                    "sandbox {name}: host: needs multi-host support, which this cnm version lacks"
+                    "sandbox {name}: host '{}' is not defined; the file declares no hosts:",
+                    h.value
                 ),
-            );
+            ),
+            Some(h) => c.err(
+                h,
+                format!(
+                    "sandbox {name}: host '{}' is not defined{}",
+                    h.value,
+                    known(hosts.keys())
+                ),
+            ),
+            None if !hosts.is_empty() => c.err(
+                spanned,
+                format!(
+                    "sandbox {name}: needs host: (one of {}): the file declares hosts, so every sandbox names the machine that runs it",
+                    hosts.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            ),
+            None => {}
         }
         for (key, field, slot) in [
             ("hostname", &s.hostname, &mut sb.hostname),
@@ -491,11 +657,11 @@ fn check_endpoints(
             ports: Vec::new(),
             gateway: e.gateway.as_ref().map(|g| g.value).unwrap_or(false),
         };
-        let bridged = net.map(|n| n.driver == DriverKind::Bridge);
+        let bridged = net.map(|n| n.driver.has_interfaces());
         if let Some(a) = &e.address {
             if let Some(ip) = c.parse::<Ipv4Addr>(a, &format!("endpoint {name}: address")) {
                 match net {
-                    Some(n) if n.driver != DriverKind::Bridge => c.err(a, format!("endpoint {name}: network {} (driver {}) assigns no addresses", n.name, n.driver.as_str())),
+                    Some(n) if !n.driver.has_interfaces() => c.err(a, format!("endpoint {name}: network {} (driver {}) assigns no addresses", n.name, n.driver.as_str())),
                     Some(n) => match n.subnet {
                         None => c.err(a, format!("endpoint {name}: a static address needs network {} to have an explicit subnet", n.name)),
                         Some(sub) => match host_problem(sub.network().into(), sub.broadcast().into(), sub.contains(ip), ip.into()) {
@@ -525,13 +691,14 @@ fn check_endpoints(
                             a,
                             format!("endpoint {name}: ipv6_address {ip} {p} {}", v6.subnet),
                         ),
-                        None if Some(ip) == gateway_v6(v6) => c.err(
-                            a,
-                            format!(
+                        None if n.driver != DriverKind::Overlay && Some(ip) == gateway_v6(v6) => c
+                            .err(
+                                a,
+                                format!(
                                 "endpoint {name}: ipv6_address {ip} is the gateway of network {}",
                                 n.name
                             ),
-                        ),
+                            ),
                         None => ep.ipv6_address = Some(ip),
                     },
                     None => {}
@@ -566,6 +733,13 @@ fn check_endpoints(
         for p in &e.ports {
             match parse_port(&p.value) {
                 Ok(pm) => match net {
+                    Some(n) if n.driver == DriverKind::Overlay => c.err(
+                        p,
+                        format!(
+                            "endpoint {name}: ports cannot be published on an overlay network; publish them on a bridge endpoint of sandbox {}",
+                            ep.sandbox
+                        ),
+                    ),
                     Some(n) if n.driver != DriverKind::Bridge => c.err(
                         p,
                         format!(
@@ -633,6 +807,23 @@ fn check_cross(c: &mut Checker, t: &Topology, raw_eps: &Map<Option<RawEndpoint>>
                         b.name,
                         b.bridge_name.as_deref().unwrap_or(""),
                         a.name
+                    ),
+                );
+            }
+        }
+    }
+
+    // Two overlay networks cannot share a VNI (the kernel refuses a second
+    // VXLAN device with the same VNI and port).
+    let mut seen_vni: BTreeMap<u32, &str> = BTreeMap::new();
+    for n in t.networks.values() {
+        if let Some(vni) = n.vni {
+            if let Some(first) = seen_vni.insert(vni, &n.name) {
+                c.err(
+                    n.loc,
+                    format!(
+                        "network {}: vni {vni} is also the vni of network {first}; set options.vni",
+                        n.name
                     ),
                 );
             }
@@ -741,6 +932,9 @@ fn check_cross(c: &mut Checker, t: &Topology, raw_eps: &Map<Option<RawEndpoint>>
 }
 
 fn gateway_v4(n: &Network) -> Option<Ipv4Addr> {
+    if n.driver == DriverKind::Overlay {
+        return None; // overlay networks have no gateway
+    }
     n.gateway.or_else(|| n.subnet.and_then(|s| s.nth(1)))
 }
 

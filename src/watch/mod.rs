@@ -28,6 +28,8 @@ pub enum Trigger {
 pub struct Options {
     /// Full re-plan at least this often.
     pub resync: Duration,
+    /// Multi-host files: which host this machine is (`--host`).
+    pub host: Option<String>,
     /// Bursts of triggers within this window become one reconcile.
     pub debounce: Duration,
 }
@@ -56,7 +58,7 @@ pub async fn run(path: PathBuf, opts: Options) -> Result<(), WatchError> {
     let mut why = "start".to_string();
     loop {
         if reload {
-            topology = load(&path).or(topology);
+            topology = load(&path, opts.host.as_deref()).or(topology);
         }
         let failed = match &topology {
             Some(t) => reconcile(t, &why).await.is_err(),
@@ -134,8 +136,14 @@ pub async fn run(path: PathBuf, opts: Options) -> Result<(), WatchError> {
 }
 
 /// Parse the file; on error log every located problem and keep the old one.
-fn load(path: &Path) -> Option<Topology> {
-    match spec::load(path) {
+fn load(path: &Path, host: Option<&str>) -> Option<Topology> {
+    let loaded = spec::load(path)
+        .map_err(|e| e.to_string())
+        .and_then(|mut t| {
+            t.select_host(host)?;
+            Ok(t)
+        });
+    match loaded {
         Ok(t) => Some(t),
         Err(e) => {
             for line in e.to_string().lines() {
