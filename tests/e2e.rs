@@ -89,3 +89,8 @@ fn firewall() {
 fn reliability() {
     run_script("reliability");
 }
+
+#[test]
+fn overlay() {
+    run_script("overlay");
+}
