@@ -39,7 +39,8 @@ pub struct ShownNetwork {
 #[derive(Debug, Serialize)]
 pub struct ShownIpv6 {
     pub subnet: String,
-    pub gateway: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<String>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -108,7 +109,7 @@ pub fn show(topology: &str, obs: &Observed) -> ShownTopology {
                 IpNetwork::V6(v) => {
                     net.ipv6 = Some(ShownIpv6 {
                         subnet: format!("{}/{}", v.network(), v.prefix()),
-                        gateway: v.ip().to_string(),
+                        gateway: Some(v.ip().to_string()),
                     })
                 }
             }
@@ -116,6 +117,26 @@ pub fn show(topology: &str, obs: &Observed) -> ShownTopology {
         if b.ifname != naming::bridge_name(topology, &b.network) {
             net.options
                 .insert("bridge_name".into(), b.ifname.clone().into());
+        }
+        if let Some(x) = s.vxlans.get(&b.network) {
+            // Overlay: the subnet shows on the endpoints, not the bridge.
+            net.driver = "overlay";
+            net.options.insert("vni".into(), x.vni.into());
+            for v in s.veths.values().filter(|v| v.network == b.network) {
+                for a in &v.addrs {
+                    match a {
+                        IpNetwork::V4(x) => {
+                            net.subnet = Some(format!("{}/{}", x.network(), x.prefix()))
+                        }
+                        IpNetwork::V6(x) => {
+                            net.ipv6 = Some(ShownIpv6 {
+                                subnet: format!("{}/{}", x.network(), x.prefix()),
+                                gateway: None,
+                            })
+                        }
+                    }
+                }
+            }
         }
         out.networks.insert(b.network.clone(), net);
     }
@@ -236,7 +257,7 @@ pub fn show(topology: &str, obs: &Observed) -> ShownTopology {
             .iter()
             .any(|v| routed_via.get(&v.sandbox) == Some(&v.endpoint));
         let some_unrouted = members.iter().any(|v| !routed_via.contains_key(&v.sandbox));
-        net.internal = !members.is_empty() && !used && some_unrouted;
+        net.internal = net.driver == "bridge" && !members.is_empty() && !used && some_unrouted;
     }
     out
 }

@@ -11,6 +11,7 @@ use futures::StreamExt;
 use netlink_packet_core::NetlinkPayload;
 use netlink_packet_route::address::AddressMessage;
 use netlink_packet_route::link::{LinkAttribute, LinkMessage};
+use netlink_packet_route::neighbour::{NeighbourFlags, NeighbourState};
 use netlink_packet_route::route::RouteAttribute;
 use netlink_packet_route::RouteNetlinkMessage;
 use rtnetlink::MulticastGroup;
@@ -27,6 +28,17 @@ const GROUPS: [MulticastGroup; 5] = [
     MulticastGroup::Ipv6Ifaddr,
     MulticastGroup::Ipv4Route,
     MulticastGroup::Ipv6Route,
+];
+
+/// The host also reports FDB and neighbour changes (overlay VXLAN entries).
+/// Sandboxes do not: their ARP caches change with every conversation.
+const HOST_GROUPS: [MulticastGroup; 6] = [
+    MulticastGroup::Link,
+    MulticastGroup::Ipv4Ifaddr,
+    MulticastGroup::Ipv6Ifaddr,
+    MulticastGroup::Ipv4Route,
+    MulticastGroup::Ipv6Route,
+    MulticastGroup::Neigh,
 ];
 
 pub struct Monitors {
@@ -73,6 +85,7 @@ impl Monitors {
                 .values()
                 .map(|b| b.ifname.as_str())
                 .chain(obs.state.veths.values().map(|v| v.host_ifname.as_str()))
+                .chain(obs.state.vxlans.values().map(|x| x.ifname.as_str()))
                 .collect();
             if let Ok(h) = crate::netlink::connect_here() {
                 if let Ok(links) = crate::netlink::dump_links(&h).await {
@@ -140,8 +153,9 @@ type Events = futures::channel::mpsc::UnboundedReceiver<(
 
 /// A multicast socket in the host namespace or inside `netns`.
 fn subscribe(ns: Option<&str>) -> std::io::Result<Events> {
+    let groups: &[MulticastGroup] = if ns.is_none() { &HOST_GROUPS } else { &GROUPS };
     let make = || -> std::io::Result<_> {
-        let (conn, _handle, rx) = rtnetlink::new_multicast_connection(&GROUPS)?;
+        let (conn, _handle, rx) = rtnetlink::new_multicast_connection(groups)?;
         Ok((conn, rx))
     };
     let (conn, rx) = match ns {
@@ -185,6 +199,14 @@ async fn host_events(
                 .attributes
                 .iter()
                 .any(|a| matches!(a, RouteAttribute::Oif(i) if is_owned(*i))),
+            // Only the kinds cnm writes: the VXLAN device's own FDB entries
+            // and permanent neighbours. Bridge learning and ARP traffic on
+            // owned links are not drift.
+            RouteNetlinkMessage::NewNeighbour(n) | RouteNetlinkMessage::DelNeighbour(n) => {
+                is_owned(n.header.ifindex)
+                    && (n.header.flags.contains(NeighbourFlags::Own)
+                        || n.header.state == NeighbourState::Permanent)
+            }
             _ => false,
         };
         if hit && tx.send(Trigger::Kernel(describe(&m, "host"))).is_err() {
@@ -222,6 +244,8 @@ fn describe(m: &RouteNetlinkMessage, place: &str) -> String {
         RouteNetlinkMessage::DelAddress(_) => "address removed",
         RouteNetlinkMessage::NewRoute(_) => "route added",
         RouteNetlinkMessage::DelRoute(_) => "route removed",
+        RouteNetlinkMessage::NewNeighbour(_) => "fdb or neighbour entry added",
+        RouteNetlinkMessage::DelNeighbour(_) => "fdb or neighbour entry removed",
         _ => "event",
     };
     format!("drift: {what} in {place}")

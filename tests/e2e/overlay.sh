@@ -87,6 +87,24 @@ apply_on h1
 converged_all
 reach_x web 10.50.0.5
 
+step "drift: a deleted VXLAN device and one with learning turned on are rebuilt with their entries"
+on h2 ip link del vx-lab-ov
+on h3 ip link set vx-lab-ov type vxlan learning
+expect_rc 2 on h2 "$CNM" plan --detailed-exitcode "$T" --host h2
+grep >/dev/null "+ network ov (vxlan vx-lab-ov, vni 5000)" "$WORK/out" || fail "plan misses the vxlan: $(cat "$WORK/out")"
+grep >/dev/null "+ fdb vx-lab-ov: flood → ${MH_IP[h1]}" "$WORK/out" || fail "plan misses the flood entry"
+expect_rc 2 on h3 "$CNM" plan --detailed-exitcode "$T" --host h3
+grep >/dev/null "! network ov (vxlan vx-lab-ov, vni 5000) (its VXLAN settings changed)" "$WORK/out" || fail "plan misses the replace: $(cat "$WORK/out")"
+grep >/dev/null "learning: true → false" "$WORK/out" || fail "plan does not say why"
+apply_on h2 h3
+converged_all
+matrix
+
+step "show reports the overlay network"
+on h1 "$CNM" show --topology lab >"$WORK/show"
+grep >/dev/null "driver: overlay" "$WORK/show" || fail "show: $(cat "$WORK/show")"
+grep >/dev/null "vni: 5000" "$WORK/show" || fail "show lacks the vni"
+
 step "a sandbox added later on h2 is reachable from the others once each re-applies"
 sed -e 's/^sandboxes:$/sandboxes:\n  cache: { host: h2 }/' \
     -e 's/^endpoints:$/endpoints:\n  cache-ov: { network: ov, sandbox: cache }/' "$T" >"$WORK/grown.yaml"
@@ -119,4 +137,27 @@ unset 'HOST_OF[cache]'
 apply_on h3 h1 h2
 converged_all
 matrix
+
+step "one cnm watch --host per host: a sandbox added to the shared file is reachable everywhere"
+W="$WORK/lab.yaml"
+cp "$T" "$W"
+T=$W
+WATCHERS=()
+for h in h1 h2 h3; do
+  on_bg "$h" "$CNM" watch "$W" --host "$h" >"$WORK/watch-$h.log" 2>&1
+  WATCHERS+=("$MH_LAST_BG")
+done
+stop_watchers() { local p; for p in "${WATCHERS[@]}"; do kill -TERM "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; }
+within() { local i; for i in $(seq 1 100); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done; return 1; }
+sed -e 's/^sandboxes:$/sandboxes:\n  cache: { host: h2 }/' \
+    -e 's/^endpoints:$/endpoints:\n  cache-ov: { network: ov, sandbox: cache }/' "$W" >"$W.new"
+mv "$W.new" "$W"   # as git checkout does: a rename over the file
+HOST_OF[cache]=h2
+for sb in web api db; do
+  within in_sb "$sb" ping -c1 -W1 -q cache || { tail -n 20 "$WORK"/watch-*.log >&2; fail "$sb cannot reach cache within 10 s"; }
+done
+converged_all
+stop_watchers
+grep >/dev/null "applied" "$WORK/watch-h1.log" || fail "h1's watch log lacks its change: $(cat "$WORK/watch-h1.log")"
+for h in h1 h2 h3; do expect_rc 0 on "$h" "$CNM" destroy "$T"; done
 echo "PASS"

@@ -4,6 +4,10 @@
 #
 #   mh_up N            create hosts h1..hN and the underlay
 #   on hN CMD ARGS...  run CMD in host N's network and mount namespaces
+#                      (stdin/stdout/stderr passed through, exit code kept)
+#   on_bg hN CMD ...   the same in the background; its PID in MH_LAST_BG,
+#                      killed by mh_down (a plain `on ... &` gives the PID of
+#                      a subshell, and killing it leaves CMD running)
 #   mh_down            remove every host (also run from the EXIT trap)
 #
 # Each host is a sleeping process with its own network and mount namespaces,
@@ -17,11 +21,14 @@
 #   MH_IP[hN]         host N's underlay address, without prefix
 #   MH_NET            underlay /24 prefix (192.168.100)
 #   MH_DIR            scratch directory of the harness
+#   MH_BG             PIDs started by on_bg
 
 MH_NET=192.168.100
 MH_HOSTS=()
 declare -A MH_PID=() MH_IP=()
 MH_DIR=
+MH_BG=()
+MH_LAST_BG=
 
 # Run a command inside a host: `on h2 ip -br addr`.
 on() {
@@ -29,6 +36,15 @@ on() {
   local pid=${MH_PID[$h]:-}
   [ -n "$pid" ] || { echo "on: no such host: $h" >&2; return 2; }
   nsenter -t "$pid" -n -m -- "$@"
+}
+
+on_bg() {
+  local h=$1; shift
+  local pid=${MH_PID[$h]:-}
+  [ -n "$pid" ] || { echo "on_bg: no such host: $h" >&2; return 2; }
+  nsenter -t "$pid" -n -m -- "$@" &
+  MH_LAST_BG=$!
+  MH_BG+=("$MH_LAST_BG")
 }
 
 mh_up() {
@@ -86,20 +102,37 @@ mh_up() {
   done
 }
 
-# Kill every host. Their namespaces (and the sandboxes' netns mounted in
-# their private /run/netns) go with them; the veths go with their netns.
-# Never fails: it runs from the EXIT trap.
+# Kill every host, and every process left in its network namespace or in
+# one of its named netns (a process there keeps the namespace, and so the
+# underlay veth, alive). The host's mount namespace dies with it, and with it
+# the sandboxes' netns mounts. Never fails: it runs from the EXIT trap.
 mh_down() {
-  local h pid
+  local h pid p ns pids
+  for p in "${MH_BG[@]}"; do kill "$p" 2>/dev/null || true; done
   for h in "${MH_HOSTS[@]}"; do
     pid=${MH_PID[$h]:-}
     [ -n "$pid" ] || continue
+    pids=
+    for ns in $(nsenter -t "$pid" -n -m -- ip netns list 2>/dev/null | awk '{print $1}'); do
+      pids+=" $(nsenter -t "$pid" -n -m -- ip netns pids "$ns" 2>/dev/null | tr '\n' ' ')"
+    done
+    ns=$(readlink "/proc/$pid/ns/net" 2>/dev/null) || ns=
+    if [ -n "$ns" ]; then
+      for p in /proc/[0-9]*; do
+        p=${p#/proc/}
+        case "$p" in "$pid" | "$$" | "$BASHPID") continue ;; esac
+        if [ "$(readlink "/proc/$p/ns/net" 2>/dev/null)" = "$ns" ]; then pids+=" $p"; fi
+      done
+    fi
+    for p in $pids; do kill -9 "$p" 2>/dev/null || true; done
     kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
+    ip link del "u-$h" 2>/dev/null || true
   done
+  for p in "${MH_BG[@]}"; do wait "$p" 2>/dev/null || true; done
   ip link del under 2>/dev/null || true
   [ -z "$MH_DIR" ] || rm -rf "$MH_DIR"
-  MH_HOSTS=() MH_DIR=
+  MH_HOSTS=() MH_BG=() MH_LAST_BG= MH_DIR=
   MH_PID=() MH_IP=()
   return 0
 }
