@@ -129,6 +129,27 @@ mod tests {
     }
 
     #[test]
+    fn hashed_addresses_are_stable_and_probe_past_taken_ones() {
+        let none = BTreeSet::new();
+        let a = hashed_free("web-ov", 10, 20, |_| false, &none).unwrap();
+        assert!((10..=20).contains(&a));
+        assert_eq!(hashed_free("web-ov", 10, 20, |_| false, &none), Some(a));
+        // Taken: the next one, wrapping inside the range.
+        let used: BTreeSet<u128> = [a].into();
+        let b = hashed_free("web-ov", 10, 20, |_| false, &used).unwrap();
+        assert_eq!(b, if a == 20 { 10 } else { a + 1 });
+        // Excluded addresses are skipped; a full range gives None.
+        let full: BTreeSet<u128> = (10..=20).collect();
+        assert_eq!(hashed_free("x", 10, 20, |_| false, &full), None);
+        assert_eq!(
+            hashed_free("x", 10, 11, |a| a == 10 || a == 11, &none),
+            None
+        );
+        // The whole IPv6 space does not overflow.
+        assert!(hashed_free("x", 0, u128::MAX, |_| false, &none).is_some());
+    }
+
+    #[test]
     fn pools_follow_libnetwork_order() {
         let all: Vec<Ipv4Network> = default_pool_subnets().collect();
         assert_eq!(all[0].to_string(), "172.17.0.0/16");
