@@ -100,6 +100,20 @@ apply_on h2 h3
 converged_all
 matrix
 
+step "SIGKILL at random moments of an overlay apply: the next apply converges, nothing leaks"
+for i in 1 2 3 4 5 6 7 8; do
+  expect_rc 0 on h1 "$CNM" destroy "$T"
+  on_bg h1 "$CNM" apply "$T" --host h1 >/dev/null 2>&1
+  sleep "0.0$((RANDOM % 10))"
+  kill -KILL "$MH_LAST_BG" 2>/dev/null || true
+  wait "$MH_LAST_BG" 2>/dev/null || true
+done
+apply_on h1
+converged_all
+[ "$(on h1 ip -o link show type vxlan | wc -l)" = 1 ] || fail "h1: vxlan devices leaked: $(on h1 ip -o link show type vxlan)"
+[ "$(on h1 ip -o link show type bridge | wc -l)" = 2 ] || fail "h1: bridges leaked"
+matrix
+
 step "show reports the overlay network"
 on h1 "$CNM" show --topology lab >"$WORK/show"
 grep >/dev/null "driver: overlay" "$WORK/show" || fail "show: $(cat "$WORK/show")"
