@@ -290,30 +290,19 @@ fn overlay_addresses(t: &Topology) -> Result<BTreeMap<String, EndpointAddr>, (Lo
         let eps: Vec<&Endpoint> = t.endpoints_on_network(&net.name).collect();
         if let Some(subnet) = net.subnet {
             let range = net.ip_range.unwrap_or(subnet);
-            let (nw, bc) = (
-                u32::from(subnet.network()) as u128,
-                u32::from(subnet.broadcast()) as u128,
-            );
-            let mut used: BTreeSet<u128> = eps
-                .iter()
-                .filter_map(|e| e.address.map(|a| u32::from(a) as u128))
-                .collect();
-            for e in &eps {
-                let ip = match e.address {
-                    Some(a) => a,
-                    None => {
-                        let a = ipam::hashed_free(
-                            &e.name,
-                            u32::from(range.network()) as u128,
-                            u32::from(range.broadcast()) as u128,
-                            |a| a == nw || a == bc,
-                            &used,
-                        )
-                        .ok_or_else(|| no_free(e, &net.name, "IPv4", &range.to_string()))?;
-                        used.insert(a);
-                        Ipv4Addr::from(a as u32)
-                    }
-                };
+            let (nw, bc) = (u32::from(subnet.network()), u32::from(subnet.broadcast()));
+            let chosen = hashed_family(
+                &eps,
+                |e| e.address.map(|a| u32::from(a).into()),
+                (
+                    u32::from(range.network()).into(),
+                    u32::from(range.broadcast()).into(),
+                ),
+                |a| a == nw.into() || a == bc.into(),
+            )
+            .map_err(|e| no_free(e, &net.name, "IPv4", &range.to_string()))?;
+            for (e, a) in chosen {
+                let ip = Ipv4Addr::from(a as u32);
                 out.entry(e.name.clone()).or_default().v4 =
                     Ipv4Network::new(ip, subnet.prefix()).ok();
             }
@@ -322,30 +311,43 @@ fn overlay_addresses(t: &Topology) -> Result<BTreeMap<String, EndpointAddr>, (Lo
             let subnet = cfg.subnet;
             let range = cfg.ip_range.unwrap_or(subnet);
             let nw = u128::from(subnet.network());
-            let mut used: BTreeSet<u128> = eps
-                .iter()
-                .filter_map(|e| e.ipv6_address.map(u128::from))
-                .collect();
-            for e in &eps {
-                let ip = match e.ipv6_address {
-                    Some(a) => a,
-                    None => {
-                        let a = ipam::hashed_free(
-                            &e.name,
-                            u128::from(range.network()),
-                            u128::from(range.broadcast()),
-                            |a| a == nw,
-                            &used,
-                        )
-                        .ok_or_else(|| no_free(e, &net.name, "IPv6", &range.to_string()))?;
-                        used.insert(a);
-                        Ipv6Addr::from(a)
-                    }
-                };
+            let chosen = hashed_family(
+                &eps,
+                |e| e.ipv6_address.map(u128::from),
+                (range.network().into(), range.broadcast().into()),
+                |a| a == nw,
+            )
+            .map_err(|e| no_free(e, &net.name, "IPv6", &range.to_string()))?;
+            for (e, a) in chosen {
                 out.entry(e.name.clone()).or_default().v6 =
-                    Ipv6Network::new(ip, subnet.prefix()).ok();
+                    Ipv6Network::new(Ipv6Addr::from(a), subnet.prefix()).ok();
             }
         }
+    }
+    Ok(out)
+}
+
+/// One family of an overlay network: static addresses, then each other
+/// endpoint in name order at its hashed place in `lo..=hi`. On exhaustion,
+/// the endpoint that found nothing.
+fn hashed_family<'e>(
+    eps: &[&'e Endpoint],
+    static_of: impl Fn(&Endpoint) -> Option<u128>,
+    (lo, hi): (u128, u128),
+    excluded: impl Fn(u128) -> bool,
+) -> Result<Vec<(&'e Endpoint, u128)>, &'e Endpoint> {
+    let mut used: BTreeSet<u128> = eps.iter().filter_map(|e| static_of(e)).collect();
+    let mut out = Vec::new();
+    for e in eps {
+        let a = match static_of(e) {
+            Some(a) => a,
+            None => {
+                let a = ipam::hashed_free(&e.name, lo, hi, &excluded, &used).ok_or(*e)?;
+                used.insert(a);
+                a
+            }
+        };
+        out.push((*e, a));
     }
     Ok(out)
 }

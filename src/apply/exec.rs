@@ -384,17 +384,8 @@ impl Executor {
         if !b.up {
             msg = msg.down();
         }
-        self.host
-            .link()
-            .add(msg.build())
-            .execute()
-            .await
-            .map_err(&k)?;
         let mark = naming::mark(&self.topology, MarkKind::Network, &b.network);
-        self.host
-            .link()
-            .set(LinkUnspec::new_with_name(&b.ifname).alias(mark).build())
-            .execute()
+        self.add_marked(msg.build(), &b.ifname, mark)
             .await
             .map_err(&k)?;
         let idx = index_of(&self.host, &b.ifname).await.map_err(&k)?;
@@ -475,19 +466,26 @@ impl Executor {
         if x.up {
             msg = msg.up();
         }
-        self.host
-            .link()
-            .add(msg.build())
-            .execute()
-            .await
-            .map_err(&k)?;
         let mark = naming::mark(&self.topology, MarkKind::Vtep, &x.network);
-        self.host
-            .link()
-            .set(LinkUnspec::new_with_name(&x.ifname).alias(mark).build())
-            .execute()
+        self.add_marked(msg.build(), &x.ifname, mark)
             .await
             .map_err(&k)
+    }
+
+    /// Create a host link, then mark it: the kernel ignores IFLA_IFALIAS in
+    /// a create request (the journal covers the moment in between).
+    async fn add_marked(
+        &self,
+        msg: netlink_packet_route::link::LinkMessage,
+        ifname: &str,
+        mark: String,
+    ) -> Result<(), rtnetlink::Error> {
+        self.host.link().add(msg).execute().await?;
+        self.host
+            .link()
+            .set(LinkUnspec::new_with_name(ifname).alias(mark).build())
+            .execute()
+            .await
     }
 
     /// `bridge fdb append MAC dev VXLAN dst VTEP self permanent`. Append, so

@@ -238,18 +238,7 @@ fn check_networks(
             out.insert(name.clone(), net);
             continue;
         }
-        check_ipv4(c, name, n, &mut net);
-        if let Some(v6) = &n.ipv6 {
-            net.ipv6 = check_ipv6(c, name, &v6.value);
-        }
-        if let Some(m) = &n.mtu {
-            if !(68..=65535).contains(&m.value) {
-                c.err(
-                    m,
-                    format!("network {name}: mtu {} is outside 68..65535", m.value),
-                );
-            }
-        }
+        check_addressing(c, name, n, &mut net);
         for (key, v) in &n.options {
             match key.as_str() {
                 "bridge_name" => match v.value.as_str() {
@@ -322,19 +311,8 @@ fn check_overlay(
             c.err(at, format!("network {name}: {key} does not apply to an overlay network: it carries traffic between its sandboxes only; give a sandbox a bridge endpoint to reach outside"));
         }
     }
-    check_ipv4(c, name, n, net);
+    check_addressing(c, name, n, net);
     net.gateway = None;
-    if let Some(v6) = &n.ipv6 {
-        net.ipv6 = check_ipv6(c, name, &v6.value);
-    }
-    if let Some(m) = &n.mtu {
-        if !(68..=65535).contains(&m.value) {
-            c.err(
-                m,
-                format!("network {name}: mtu {} is outside 68..65535", m.value),
-            );
-        }
-    }
     for (key, v) in &n.options {
         match key.as_str() {
             "vni" => match v.value.as_u64() {
@@ -352,6 +330,22 @@ fn check_overlay(
     }
     if net.vni.is_none() && !n.options.contains_key("vni") {
         net.vni = Some(derived_vni(topology, name));
+    }
+}
+
+/// Subnets (both families) and MTU: what bridge and overlay networks share.
+fn check_addressing(c: &mut Checker, name: &str, n: &RawNetwork, net: &mut Network) {
+    check_ipv4(c, name, n, net);
+    if let Some(v6) = &n.ipv6 {
+        net.ipv6 = check_ipv6(c, name, &v6.value);
+    }
+    if let Some(m) = &n.mtu {
+        if !(68..=65535).contains(&m.value) {
+            c.err(
+                m,
+                format!("network {name}: mtu {} is outside 68..65535", m.value),
+            );
+        }
     }
 }
 
