@@ -330,6 +330,10 @@ async fn run(cmd: Command) -> Result<ExitCode> {
 
 /// A failed apply leaves a state the next apply converges from; say so.
 fn explain(e: ApplyError) -> anyhow::Error {
+    if matches!(e, ApplyError::Plan(_) | ApplyError::Observe(_)) {
+        // Refused while planning: nothing was executed.
+        return anyhow::anyhow!("{e}\nnothing was changed");
+    }
     anyhow::anyhow!(
         "{e}\napply stopped; run `cnm plan` to see what is left and `cnm apply` again to converge"
     )
