@@ -4,25 +4,32 @@
 
 use anyhow::{bail, Context, Result};
 use cnm::naming::ETC_NETNS_DIR;
+use cnm::store::safe::{Dir, Kind};
+use cnm::store::{check_object_name, Store};
 use cnm::{netns, observe};
 use nix::mount::{mount, MsFlags};
 use nix::sched::{unshare, CloneFlags};
 use std::ffi::CString;
+use std::os::fd::AsRawFd;
+use std::path::Path;
 use std::process::ExitCode;
 
 pub fn exec(sandbox: &str, topology: Option<&str>, command: &[String]) -> Result<ExitCode> {
+    check_object_name("sandbox name", sandbox)?;
+    let store = Store::system();
     let topologies = match topology {
-        Some(t) => vec![t.to_string()],
-        None => observe::recorded_topologies(),
+        Some(t) => {
+            store.topology(t).context("--topology")?;
+            vec![t.to_string()]
+        }
+        None => store.topologies()?,
     };
-    let found: Vec<(String, String)> = topologies
-        .iter()
-        .filter_map(|t| {
-            observe::sandbox_records(t)
-                .get(sandbox)
-                .map(|ns| (t.clone(), ns.clone()))
-        })
-        .collect();
+    let mut found: Vec<(String, String)> = Vec::new();
+    for t in &topologies {
+        if let Some(ns) = observe::sandbox_netns(&store.topology(t)?)?.remove(sandbox) {
+            found.push((t.clone(), ns));
+        }
+    }
     let netns_name = match found.as_slice() {
         [(_, ns)] => ns.clone(),
         [] => bail!(
@@ -39,7 +46,7 @@ pub fn exec(sandbox: &str, topology: Option<&str>, command: &[String]) -> Result
                 .join(", ")
         ),
     };
-    let ns = netns::open(&netns_name).with_context(|| {
+    let ns = netns::open(&netns_name).ok().flatten().with_context(|| {
         format!("sandbox {sandbox}: namespace {netns_name} is missing; run cnm apply")
     })?;
 
@@ -53,28 +60,7 @@ pub fn exec(sandbox: &str, topology: Option<&str>, command: &[String]) -> Result
         None::<&str>,
     )
     .context("cannot make / a slave mount")?;
-    let dir = format!("{ETC_NETNS_DIR}/{netns_name}");
-    if let Ok(entries) = std::fs::read_dir(&dir) {
-        for e in entries.flatten() {
-            let target = std::path::Path::new("/etc").join(e.file_name());
-            if target.exists() {
-                mount(
-                    Some(&e.path()),
-                    &target,
-                    None::<&str>,
-                    MsFlags::MS_BIND,
-                    None::<&str>,
-                )
-                .with_context(|| {
-                    format!(
-                        "cannot bind {} over {}",
-                        e.path().display(),
-                        target.display()
-                    )
-                })?;
-            }
-        }
-    }
+    bind_files(&netns_name)?;
     netns::enter(&ns).context("cannot enter the sandbox namespace")?;
 
     let args: Vec<CString> = command
@@ -84,4 +70,44 @@ pub fn exec(sandbox: &str, topology: Option<&str>, command: &[String]) -> Result
         .context("argument contains a NUL byte")?;
     let err = nix::unistd::execvp(&args[0], &args).unwrap_err();
     bail!("cannot run {}: {err}", command[0])
+}
+
+/// Bind each regular file of /etc/netns/<netns>/ over its /etc namesake, as
+/// `ip netns exec` does. Opened without following links: a link planted
+/// there is skipped, never bound.
+fn bind_files(netns_name: &str) -> Result<()> {
+    let Some(etc) = Dir::open(Path::new(ETC_NETNS_DIR))? else {
+        return Ok(());
+    };
+    let Some(dir) = etc.subdir(netns_name)? else {
+        return Ok(());
+    };
+    for name in dir.list()? {
+        if dir.stat(&name)?.map(|e| e.kind) != Some(Kind::File) {
+            continue;
+        }
+        let target = Path::new("/etc").join(&name);
+        if !target.exists() {
+            continue;
+        }
+        let Some((file, _)) = dir.open_file(&name)? else {
+            continue;
+        };
+        let source = format!("/proc/self/fd/{}", file.as_raw_fd());
+        mount(
+            Some(source.as_str()),
+            &target,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .with_context(|| {
+            format!(
+                "cannot bind {} over {}",
+                dir.join(&name).display(),
+                target.display()
+            )
+        })?;
+    }
+    Ok(())
 }

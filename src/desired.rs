@@ -70,6 +70,8 @@ pub fn build(full: &Topology, obs: &Observed) -> Result<State, PlanError> {
                     sandbox: sb.name.clone(),
                     netns: naming::netns_name(&t.name, &sb.name),
                     lo_up: true,
+                    ino: None,
+                    etc_dir: None,
                 },
             );
         }
@@ -766,6 +768,7 @@ fn add_files(
                 path,
                 sandbox: sandbox.to_string(),
                 content,
+                id: None,
             },
         );
     }

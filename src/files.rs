@@ -1,10 +1,8 @@
 //! The per-sandbox files cnm writes: `/etc/netns/<netns>/hosts` and
-//! `resolv.conf`. Rendering is pure; writing is atomic (temp file + rename).
+//! `resolv.conf`. Rendering and parsing only; `store::safe` writes them.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::net::IpAddr;
-use std::path::Path;
 
 /// One line of a hosts file: an address and its names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,7 +29,8 @@ pub struct HostsContent {
     pub peers: Vec<String>,
 }
 
-fn header(topology: &str, sandbox: &str) -> String {
+/// The first line of every file cnm writes for a sandbox.
+pub fn header(topology: &str, sandbox: &str) -> String {
     format!("# Managed by cnm (topology {topology}, sandbox {sandbox}); edits are overwritten.\n")
 }
 
@@ -131,23 +130,6 @@ pub fn parse_resolv(text: &str) -> Resolv {
         }
     }
     r
-}
-
-/// Write `content` to `path` atomically: a reader sees the old file or the
-/// new one, never a mix. Creates the parent directory.
-pub fn write_atomic(path: &Path, content: &str) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("/"));
-    std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(
-        ".{}.cnm-tmp",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("file")
-    ));
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(content.as_bytes())?;
-        f.sync_data()?;
-    }
-    std::fs::rename(&tmp, path)
 }
 
 #[cfg(test)]

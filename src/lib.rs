@@ -21,4 +21,5 @@ pub mod observe;
 pub mod plan;
 pub mod show;
 pub mod spec;
+pub mod store;
 pub mod watch;

@@ -5,10 +5,11 @@ mod cli_exec;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use cnm::apply::{self, ApplyError, Lock};
+use cnm::apply::{self, ApplyError};
 use cnm::observe;
 use cnm::spec::{self, LoadError, Topology};
-use std::io::IsTerminal;
+use cnm::store::Store;
+use std::io::{IsTerminal, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -108,7 +109,16 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Usage errors exit 1: clap's 2 means "changes pending" under
+    // `plan --detailed-exitcode`.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
     // watch runs as a service: its log is its output.
     init_logging(cli.verbose + u8::from(matches!(cli.command, Command::Watch { .. })));
     // exec replaces this process and must run before any thread exists.
@@ -142,7 +152,7 @@ fn report(r: Result<ExitCode>) -> ExitCode {
                     msg = format!("{msg}: {c}");
                 }
             }
-            eprintln!("cnm: {msg}");
+            let _ = writeln!(std::io::stderr(), "cnm: {msg}");
             ExitCode::from(1)
         }
     }
@@ -163,6 +173,26 @@ fn init_logging(verbose: u8) {
         .with_ansi(ansi)
         .with_writer(std::io::stderr)
         .init();
+}
+
+/// Write to standard output. A reader that stops early (`cnm plan | head`)
+/// closes the pipe: the rest of the output is dropped quietly, as other
+/// Unix tools do, and the command still ends with its own exit code. Any
+/// other write error (a full disk) is one clear line and exit 1.
+fn out(text: &str) -> Result<()> {
+    static CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if CLOSED.load(std::sync::atomic::Ordering::Relaxed) {
+        return Ok(());
+    }
+    let mut o = std::io::stdout().lock();
+    match o.write_all(text.as_bytes()).and_then(|()| o.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            CLOSED.store(true, std::sync::atomic::Ordering::Relaxed);
+            Ok(())
+        }
+        Err(e) => Err(anyhow::anyhow!("cannot write to standard output: {e}")),
+    }
 }
 
 fn color() -> bool {
@@ -209,14 +239,14 @@ async fn run(cmd: Command) -> Result<ExitCode> {
     match cmd {
         Command::Validate { file } => {
             let t = load(&file)?;
-            println!(
-                "{} is valid: topology {}, {} network(s), {} sandbox(es), {} endpoint(s).",
+            out(&format!(
+                "{} is valid: topology {}, {} network(s), {} sandbox(es), {} endpoint(s).\n",
                 file.display(),
                 t.name,
                 t.networks.len(),
                 t.sandboxes.len(),
                 t.endpoints.len()
-            );
+            ))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Plan {
@@ -229,10 +259,8 @@ async fn run(cmd: Command) -> Result<ExitCode> {
             require_privileges()?;
             let (plan, _, _) = apply::plan(&t).await?;
             match output {
-                PlanFormat::Text => {
-                    print!("{}", plan.render_text(&file.display().to_string(), color()))
-                }
-                PlanFormat::Json => println!("{}", plan.to_json()),
+                PlanFormat::Text => out(&plan.render_text(&file.display().to_string(), color()))?,
+                PlanFormat::Json => out(&format!("{}\n", plan.to_json()))?,
             }
             Ok(if detailed_exitcode && !plan.is_empty() {
                 ExitCode::from(2)
@@ -245,18 +273,22 @@ async fn run(cmd: Command) -> Result<ExitCode> {
             require_privileges()?;
             let start = Instant::now();
             let shown = file.display().to_string();
-            let plan = apply::converge(&t, |p| print!("{}", p.render_text(&shown, color())))
-                .await
-                .map_err(explain)?;
+            // The plan is printed before anything changes; a failure to
+            // print it (a full disk) stops the apply there.
+            let mut printed = Ok(());
+            let plan =
+                apply::converge(&t, |p| printed = out(&p.render_text(&shown, color()))).await;
+            printed?;
+            let plan = plan.map_err(explain)?;
             if !plan.is_empty() {
                 let s = plan.summary();
-                println!(
-                    "\nApply complete! Resources: {} added, {} changed, {} destroyed ({} ms).",
+                out(&format!(
+                    "\nApply complete! Resources: {} added, {} changed, {} destroyed ({} ms).\n",
                     s.add,
                     s.change,
                     s.destroy,
                     start.elapsed().as_millis()
-                );
+                ))?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -270,43 +302,50 @@ async fn run(cmd: Command) -> Result<ExitCode> {
                 (None, Some(n)) => (n.clone(), n),
                 (None, None) => anyhow::bail!("give a topology file or --topology NAME"),
             };
+            // The name becomes part of paths: checked before anything else.
+            let store = Store::system()
+                .topology(&name)
+                .with_context(|| "--topology".to_string())?;
             require_privileges()?;
-            let _lock = Lock::acquire().context("cannot take the apply lock")?;
-            let (plan, conns) = apply::destroy_plan(&name, &label).await?;
-            print!("{}", plan.render_text(&label, color()));
+            let _lock = apply::lock().await.context("cannot take the apply lock")?;
+            let (plan, conns) = apply::destroy_plan(&name, &label).await.map_err(explain)?;
+            out(&plan.render_text(&label, color()))?;
             if !plan.is_empty() {
-                apply::execute(&name, &plan, conns).await.map_err(explain)?;
+                apply::execute(&store, &plan, conns)
+                    .await
+                    .map_err(explain)?;
                 apply::verify(None, &name).await?;
-                println!(
-                    "\nDestroy complete! Resources: {} destroyed.",
+                out(&format!(
+                    "\nDestroy complete! Resources: {} destroyed.\n",
                     plan.summary().destroy
-                );
+                ))?;
             }
-            apply::forget(&name);
+            apply::forget(&name)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Show { topology, output } => {
-            require_privileges()?;
             let names = match topology {
-                Some(n) => vec![n],
-                None => observe::recorded_topologies(),
+                Some(n) => {
+                    Store::system().topology(&n).context("--topology")?;
+                    vec![n]
+                }
+                None => Store::system().topologies()?,
             };
+            require_privileges()?;
             let mut shown = Vec::new();
             for n in names {
-                let (obs, _) = observe::observe(&n).await?;
+                let store = Store::system().topology(&n)?;
+                let (obs, _) = observe::observe(&store, &Default::default()).await?;
                 shown.push(cnm::show::show(&n, &obs));
             }
             match output {
-                ShowFormat::Json => println!("{}", serde_json::to_string_pretty(&shown)?),
+                ShowFormat::Json => out(&format!("{}\n", serde_json::to_string_pretty(&shown)?))?,
                 ShowFormat::Yaml => {
                     for (i, t) in shown.iter().enumerate() {
                         if i > 0 {
-                            println!("---");
+                            out("---\n")?;
                         }
-                        print!(
-                            "{}",
-                            serde_saphyr::to_string(t).context("cannot render YAML")?
-                        );
+                        out(&serde_saphyr::to_string(t).context("cannot render YAML")?)?;
                     }
                 }
             }
@@ -330,7 +369,7 @@ async fn run(cmd: Command) -> Result<ExitCode> {
 
 /// A failed apply leaves a state the next apply converges from; say so.
 fn explain(e: ApplyError) -> anyhow::Error {
-    if matches!(e, ApplyError::Plan(_) | ApplyError::Observe(_)) {
+    if e.before_changes() {
         // Refused while planning: nothing was executed.
         return anyhow::anyhow!("{e}\nnothing was changed");
     }

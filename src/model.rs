@@ -2,6 +2,7 @@
 //! the file) and the observed state (from the kernel) are both a [`State`];
 //! the diff compares the two field by field.
 
+use crate::store::safe::FileId;
 use ipnetwork::IpNetwork;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -10,13 +11,27 @@ use std::net::IpAddr;
 pub type Mac = [u8; 6];
 
 /// A sandbox's network namespace, named under /run/netns.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct NamespaceRes {
     pub sandbox: String,
     pub netns: String,
     /// Loopback is up inside.
     pub lo_up: bool,
+    /// Observed only: the namespace's inode, checked again before it is
+    /// deleted, and the identity of `/etc/netns/<netns>` when cnm created
+    /// that directory (removed with the namespace when empty).
+    #[serde(skip)]
+    pub ino: Option<u64>,
+    #[serde(skip)]
+    pub etc_dir: Option<FileId>,
 }
+
+impl PartialEq for NamespaceRes {
+    fn eq(&self, o: &Self) -> bool {
+        self.sandbox == o.sandbox && self.netns == o.netns && self.lo_up == o.lo_up
+    }
+}
+impl Eq for NamespaceRes {}
 
 /// The Linux bridge of a `bridge` network, in the host namespace.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -136,30 +151,111 @@ impl Family {
 }
 
 /// A file cnm writes (a sandbox's hosts or resolv.conf).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct FileRes {
     pub path: String,
     pub sandbox: String,
     pub content: String,
+    /// Observed only: the identity of cnm's file, checked again before it
+    /// is deleted.
+    #[serde(skip)]
+    pub id: Option<FileId>,
 }
 
-/// One nftables rule cnm owns. Two rules are the same when their chain and
-/// label are: the label (stored as the rule's comment) names what the rule
-/// does, and the body is always rendered from it.
+impl PartialEq for FileRes {
+    fn eq(&self, o: &Self) -> bool {
+        self.path == o.path && self.sandbox == o.sandbox && self.content == o.content
+    }
+}
+impl Eq for FileRes {}
+
+/// Something an interrupted apply left behind, found through the journal:
+/// a link still under its temporary name, or the empty mount point of a
+/// namespace. Only ever deleted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StrayRes {
+    pub what: StrayKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase", tag = "type")]
+pub enum StrayKind {
+    /// A link named `ifname` (a temporary name) in the host namespace.
+    Link { ifname: String, mark: String },
+    /// An empty file at /run/netns/<netns> with this identity.
+    Mountpoint {
+        netns: String,
+        #[serde(skip)]
+        id: Option<FileId>,
+    },
+}
+
+/// One nftables rule cnm owns. Its identity is its chain and a digest of
+/// what it does (chain and body), so a rule whose body changes (say, one
+/// more port in an `icc: false` set) is a different rule, even when its
+/// label reads the same. The rule's comment stores digest and label.
 #[derive(Debug, Clone, Serialize)]
 pub struct FwRule {
     /// Chain name; `icc` lives in the bridge-family table, the rest in inet.
     pub chain: String,
     /// Human description, e.g. `port 0.0.0.0:8080/tcp → web-front 10.10.0.10:80`.
     pub label: String,
+    /// 12 hex digits of SHA-256 over chain and body. Empty on rules
+    /// written before cnm recorded digests (compared by label).
+    pub digest: String,
     /// nftables JSON statements (absent on observed rules).
     #[serde(skip)]
     pub body: Vec<serde_json::Value>,
 }
 
+impl FwRule {
+    pub fn new(chain: &str, label: String, body: Vec<serde_json::Value>) -> FwRule {
+        let text = serde_json::to_string(&(chain, &body)).unwrap_or_default();
+        let digest = crate::naming::short_hash(&[&text], 12);
+        FwRule {
+            chain: chain.to_string(),
+            label,
+            digest,
+            body,
+        }
+    }
+
+    /// The comment stored on the rule: digest, then label, within nft's
+    /// 128-byte comment limit.
+    pub fn comment(&self) -> String {
+        let mut c = format!("{} {}", self.digest, self.label);
+        let mut end = c.len().min(120);
+        while !c.is_char_boundary(end) {
+            end -= 1;
+        }
+        c.truncate(end);
+        c
+    }
+
+    /// A rule read back from the kernel, from its chain and comment.
+    pub fn from_comment(chain: &str, comment: Option<&str>) -> FwRule {
+        let comment = comment.unwrap_or("(a rule cnm did not write)");
+        let (digest, label) = match comment.split_once(' ') {
+            Some((d, l)) if d.len() == 12 && d.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                (d.to_string(), l.to_string())
+            }
+            _ => (String::new(), comment.to_string()),
+        };
+        FwRule {
+            chain: chain.to_string(),
+            label,
+            digest,
+            body: Vec::new(),
+        }
+    }
+}
+
 impl PartialEq for FwRule {
     fn eq(&self, o: &Self) -> bool {
-        self.chain == o.chain && self.label == o.label
+        if self.digest.is_empty() || o.digest.is_empty() {
+            return self.chain == o.chain && self.label == o.label;
+        }
+        self.chain == o.chain && self.digest == o.digest
     }
 }
 impl Eq for FwRule {}
@@ -208,6 +304,8 @@ pub struct State {
     pub firewall: Option<FirewallRes>,
     /// Keyed by sysctl path.
     pub sysctls: BTreeMap<String, SysctlRes>,
+    /// Leftovers of an interrupted apply, keyed by link or netns name.
+    pub strays: BTreeMap<String, StrayRes>,
 }
 
 /// What observe learns about the host besides the owned objects: enough to
@@ -230,6 +328,16 @@ pub struct HostFacts {
     /// Addresses on the host's links: address → (link name, MTU). Finds the
     /// underlay link of a VTEP address.
     pub local_addrs: BTreeMap<IpAddr, (String, u32)>,
+    /// Paths cnm would write but must not: path → why (a link, something
+    /// that is not a regular file, a file cnm did not write).
+    pub blocked_paths: BTreeMap<String, String>,
+    /// Firewall tables named like this topology's but not created by cnm
+    /// (e.g. `inet cnm-shop`).
+    pub foreign_tables: Vec<String>,
+    /// The `nft` command, when found: its version. `None`: not installed.
+    pub nft: Option<String>,
+    /// cnm recorded writing firewall tables for this topology.
+    pub firewall_recorded: bool,
 }
 
 /// The result of observing one topology.

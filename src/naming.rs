@@ -3,12 +3,9 @@
 
 use sha2::{Digest, Sha256};
 
-/// Where iproute2 keeps named network namespaces.
-pub const NETNS_DIR: &str = "/run/netns";
+pub use crate::netns::NETNS_DIR;
 /// Where iproute2 looks for per-namespace hosts and resolv.conf files.
 pub const ETC_NETNS_DIR: &str = "/etc/netns";
-/// cnm's own state: ownership records, the journal, the lock.
-pub const STATE_DIR: &str = "/run/cnm";
 
 /// The ownership mark stored in IFLA_IFALIAS: `cnm:<topology>:<kind>:<name>`.
 /// Names cannot contain ':' (see `spec::valid_identifier`), so it parses back.
@@ -22,6 +19,8 @@ pub enum MarkKind {
     Endpoint,
     /// The VXLAN device of an overlay network (named by the network).
     Vtep,
+    /// A sandbox's namespace (on its loopback) and files.
+    Sandbox,
 }
 
 impl MarkKind {
@@ -30,6 +29,7 @@ impl MarkKind {
             MarkKind::Network => "network",
             MarkKind::Endpoint => "endpoint",
             MarkKind::Vtep => "vtep",
+            MarkKind::Sandbox => "sandbox",
         }
     }
 }
@@ -52,6 +52,7 @@ pub fn parse_mark(alias: &str) -> Option<Mark> {
         "network" => MarkKind::Network,
         "endpoint" => MarkKind::Endpoint,
         "vtep" => MarkKind::Vtep,
+        "sandbox" => MarkKind::Sandbox,
         _ => return None,
     };
     Some(Mark {
@@ -105,17 +106,6 @@ pub fn netns_name(topology: &str, sandbox: &str) -> String {
     format!("{topology}-{sandbox}")
 }
 
-/// Directory of cnm's records for one topology.
-pub fn topology_dir(topology: &str) -> String {
-    format!("{STATE_DIR}/topologies/{topology}")
-}
-
-/// Ownership record of a sandbox namespace; written before the namespace is
-/// created, removed after it is deleted.
-pub fn sandbox_record(topology: &str, sandbox: &str) -> String {
-    format!("{}/sandboxes/{sandbox}", topology_dir(topology))
-}
-
 pub fn hosts_path(netns: &str) -> String {
     format!("{ETC_NETNS_DIR}/{netns}/hosts")
 }
@@ -130,12 +120,19 @@ pub fn mac_from_ipv4(ip: std::net::Ipv4Addr) -> [u8; 6] {
     [0x02, 0x42, o[0], o[1], o[2], o[3]]
 }
 
-/// Links about to be created, written before the create request and cleared
-/// once their marks are set: the kernel cannot set IFLA_IFALIAS in the create
-/// request itself, so this closes the window in which a crash would leave an
-/// unmarked link cnm could no longer claim.
-pub fn journal_path(topology: &str) -> String {
-    format!("{}/pending-links", topology_dir(topology))
+/// Prefix of the temporary names links are created under (see
+/// [`temp_link_name`]).
+pub const TEMP_LINK_PREFIX: &str = "cnt";
+
+/// A unique temporary name for a link being created: `cnt` and 12 random
+/// hex digits. A link is created under it, marked, then renamed to its
+/// real name, so a crash never leaves an unmarked link under a name that
+/// someone else could also have chosen.
+pub fn temp_link_name() -> String {
+    format!(
+        "{TEMP_LINK_PREFIX}{}",
+        &crate::store::safe::random_hex(6)[..12]
+    )
 }
 
 #[cfg(test)]

@@ -2,8 +2,8 @@
 //! as Terraform-like text or stable JSON, and `apply` executes exactly it.
 
 use crate::model::{
-    fmt_mac, BridgeRes, FdbRes, FileRes, FirewallRes, NamespaceRes, NeighRes, RouteRes, SysctlRes,
-    VethRes, VxlanRes,
+    fmt_mac, BridgeRes, FdbRes, FileRes, FirewallRes, NamespaceRes, NeighRes, RouteRes, StrayKind,
+    StrayRes, SysctlRes, VethRes, VxlanRes,
 };
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -33,6 +33,8 @@ pub enum Resource {
     File(FileRes),
     Firewall(FirewallRes),
     Sysctl(SysctlRes),
+    /// A leftover of an interrupted apply; only ever deleted.
+    Stray(StrayRes),
 }
 
 impl Resource {
@@ -58,6 +60,14 @@ impl Resource {
             Resource::File(f) => format!("file {}", f.path),
             Resource::Firewall(f) => format!("firewall table {}", f.table),
             Resource::Sysctl(s) => format!("sysctl {} = {}", s.key.replace('/', "."), s.value),
+            Resource::Stray(s) => match &s.what {
+                StrayKind::Link { ifname, .. } => {
+                    format!("leftover link {ifname} (an interrupted apply created it)")
+                }
+                StrayKind::Mountpoint { netns, .. } => format!(
+                    "leftover mount point /run/netns/{netns} (an interrupted apply created it)"
+                ),
+            },
         }
     }
 
@@ -95,14 +105,14 @@ impl Resource {
             Resource::Route(_) => String::new(),
             Resource::File(f) => format!("{} lines", f.content.lines().count()),
             Resource::Firewall(f) => rules(f.rules.len()),
-            Resource::Sysctl(_) => String::new(),
+            Resource::Sysctl(_) | Resource::Stray(_) => String::new(),
         }
     }
 
     /// Execution order of kinds when creating (reverse when deleting).
     pub fn rank(&self) -> u8 {
         match self {
-            Resource::Namespace(_) => 0,
+            Resource::Stray(_) | Resource::Namespace(_) => 0,
             Resource::Bridge(_) => 1,
             Resource::Vxlan(_) => 2,
             Resource::Sysctl(_) => 3,

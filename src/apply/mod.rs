@@ -1,9 +1,9 @@
-//! Apply: observe → desired → diff → execute → re-observe → verify.
-//! `apply` and `destroy` read top to bottom here; the kernel work is in
-//! `exec`, the lock in `lock`.
+//! Apply: observe → desired → diff → check prerequisites → execute →
+//! re-observe → verify. `converge` and `destroy` read top to bottom here;
+//! the kernel work is in `exec`, the prerequisite checks in `prereq`.
 
 mod exec;
-mod lock;
+pub mod prereq;
 
 use crate::desired::{self, PlanError};
 use crate::diff;
@@ -11,9 +11,11 @@ use crate::model::{Observed, State};
 use crate::observe::{self, Connections, ObserveError};
 use crate::plan::Plan;
 use crate::spec::Topology;
+use crate::store::{NsRecord, Store, StoreError, TopologyStore, RECORD_VERSION};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-pub use lock::Lock;
+pub use crate::store::Lock;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
@@ -35,67 +37,118 @@ pub enum ApplyError {
     NotConverged(String),
     #[error(transparent)]
     Firewall(#[from] crate::firewall::nft::NftError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl ApplyError {
+    /// Raised before anything was executed.
+    pub fn before_changes(&self) -> bool {
+        matches!(
+            self,
+            ApplyError::Plan(_)
+                | ApplyError::Observe(_)
+                | ApplyError::Store(StoreError::BadName { .. })
+        )
+    }
+}
+
+/// Take the host-wide apply lock without stalling the runtime (watch keeps
+/// handling signals meanwhile).
+pub async fn lock() -> Result<Lock, ApplyError> {
+    tokio::task::spawn_blocking(|| Store::system().lock())
+        .await
+        .map_err(|e| ApplyError::Internal(e.to_string()))?
+        .map_err(ApplyError::Store)
 }
 
 /// The whole apply: take the lock, observe, plan (handed to `show` before
 /// anything changes), execute, re-observe and verify. Returns the executed plan.
 pub async fn converge(t: &Topology, show: impl FnOnce(&Plan)) -> Result<Plan, ApplyError> {
-    // Waiting for the lock must not stall the runtime (watch keeps handling
-    // signals meanwhile).
-    let _lock = tokio::task::spawn_blocking(Lock::acquire)
-        .await
-        .map_err(|e| ApplyError::Internal(e.to_string()))?
-        .map_err(|source| ApplyError::Io {
-            context: "cannot take the apply lock".into(),
-            source,
-        })?;
-    let (plan, _, conns) = plan(t).await?;
+    let _lock = lock().await?;
+    let store = Store::system().topology(&t.name)?;
+    let (plan, obs, conns) = plan(t).await?;
     show(&plan);
-    if plan.is_empty() {
-        return Ok(plan);
-    }
-    execute(&t.name, &plan, conns).await?;
-    verify(Some(t), &t.name).await?;
+    let after = if plan.is_empty() {
+        obs
+    } else {
+        execute(&store, &plan, conns).await?;
+        verify(Some(t), &t.name).await?
+    };
+    settle_records(&store, &after)?;
     Ok(plan)
 }
 
-/// Observe the kernel and compute the plan for `t`. The connections are
-/// handed on to `execute`, so nothing is opened twice.
+/// The sandboxes (sandbox → netns) this machine realizes for `t`, whose
+/// paths observe checks before anything is written.
+fn wanted_netns(t: &Topology) -> BTreeMap<String, String> {
+    let share;
+    let t = match &t.this_host {
+        Some(h) => {
+            share = t.share_of(h);
+            &share
+        }
+        None => t,
+    };
+    t.sandboxes
+        .keys()
+        .filter(|s| !t.sandbox_uses_host_stack(s))
+        .map(|s| (s.clone(), crate::naming::netns_name(&t.name, s)))
+        .collect()
+}
+
+/// Observe the kernel and compute the plan for `t`, prerequisites checked.
+/// The connections are handed on to `execute`, so nothing is opened twice.
 pub async fn plan(t: &Topology) -> Result<(Plan, Observed, Connections), ApplyError> {
-    let (obs, conns) = observe::observe(&t.name).await?;
+    let store = Store::system().topology(&t.name)?;
+    let (obs, conns) = observe::observe(&store, &wanted_netns(t)).await?;
     let want = desired::build(t, &obs)?;
     let plan = diff::diff(&t.name, &t.file, &want, &obs)?;
+    prereq::check(&t.file, &plan, &obs).await?;
     Ok((plan, obs, conns))
 }
 
 /// The plan that removes everything topology `name` owns.
 pub async fn destroy_plan(name: &str, file: &str) -> Result<(Plan, Connections), ApplyError> {
-    let (obs, conns) = observe::observe(name).await?;
+    let store = Store::system().topology(name)?;
+    let (obs, conns) = observe::observe(&store, &BTreeMap::new()).await?;
     let plan = diff::diff(name, file, &State::default(), &obs)?;
+    prereq::check(file, &plan, &obs).await?;
     Ok((plan, conns))
 }
 
 /// Execute a plan computed by `plan` or `destroy_plan`.
-pub async fn execute(topology: &str, plan: &Plan, conns: Connections) -> Result<(), ApplyError> {
-    exec::Executor::new(topology, conns).run(plan).await
+pub async fn execute(
+    store: &TopologyStore,
+    plan: &Plan,
+    conns: Connections,
+) -> Result<(), ApplyError> {
+    exec::Executor::new(store.clone(), conns)?.run(plan).await
 }
 
 /// Re-observe and check that nothing is pending. Namespaces are torn down by
 /// the kernel asynchronously, so a few short retries absorb that lag.
-pub async fn verify(t: Option<&Topology>, name: &str) -> Result<(), ApplyError> {
+pub async fn verify(t: Option<&Topology>, name: &str) -> Result<Observed, ApplyError> {
     let mut last = String::new();
     for attempt in 0..5 {
         if attempt > 0 {
             tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
         }
-        let remaining = match t {
-            Some(t) => plan(t).await?.0,
-            None => destroy_plan(name, name).await?.0,
+        let (remaining, obs) = match t {
+            Some(t) => {
+                let (p, o, _) = plan(t).await?;
+                (p, o)
+            }
+            None => {
+                let store = Store::system().topology(name)?;
+                let (o, _) = observe::observe(&store, &BTreeMap::new()).await?;
+                (diff::diff(name, name, &State::default(), &o)?, o)
+            }
         };
         if remaining.is_empty() {
-            return Ok(());
+            return Ok(obs);
         }
         last = remaining.render_text(name, false);
         tracing::debug!(attempt, pending = %last, "not converged yet");
@@ -103,11 +156,47 @@ pub async fn verify(t: Option<&Topology>, name: &str) -> Result<(), ApplyError> 
     Err(ApplyError::NotConverged(last))
 }
 
-/// Forget a destroyed topology's records, first removing any namespace
-/// placeholder an interrupted create or delete left behind.
-pub fn forget(topology: &str) {
-    for ns in observe::sandbox_records(topology).values() {
-        let _ = crate::netns::delete(ns);
+/// Bring the records up to what observe proved is cnm's (by mark or
+/// identity): records written by an older cnm gain the identities they
+/// lacked, lost records come back. Nothing is adopted by name.
+fn settle_records(store: &TopologyStore, obs: &Observed) -> Result<(), ApplyError> {
+    let recorded = store.namespaces()?;
+    for ns in obs.state.namespaces.values() {
+        let want = NsRecord {
+            version: RECORD_VERSION,
+            netns: ns.netns.clone(),
+            ino: ns.ino,
+        };
+        if ns.ino.is_some() && recorded.get(&ns.sandbox) != Some(&want) {
+            store.record_namespace(&ns.sandbox, &want)?;
+        }
     }
-    let _ = std::fs::remove_dir_all(crate::naming::topology_dir(topology));
+    let mut files = store.files()?;
+    let mut changed = std::collections::BTreeSet::new();
+    for f in obs.state.files.values() {
+        let (Some(id), Some(name)) = (f.id, f.path.rsplit('/').next()) else {
+            continue;
+        };
+        let rec = files.entry(f.sandbox.clone()).or_default();
+        if rec.files.get(name) != Some(&id) {
+            rec.files.insert(name.to_string(), id);
+            changed.insert(f.sandbox.clone());
+        }
+    }
+    for ns in obs.state.namespaces.values() {
+        let rec = files.entry(ns.sandbox.clone()).or_default();
+        if ns.etc_dir.is_some() && rec.dir != ns.etc_dir {
+            rec.dir = ns.etc_dir;
+            changed.insert(ns.sandbox.clone());
+        }
+    }
+    for s in changed {
+        store.record_files(&s, &files[&s])?;
+    }
+    Ok(())
+}
+
+/// Forget a destroyed topology's records.
+pub fn forget(topology: &str) -> Result<(), ApplyError> {
+    Ok(Store::system().topology(topology)?.forget()?)
 }

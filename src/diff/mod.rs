@@ -41,17 +41,15 @@ pub fn diff(
             (c, None)
         },
     );
-    for ns in desired.namespaces.values() {
-        if !obs.namespaces.contains_key(&ns.sandbox)
-            && host.netns.contains(&ns.netns)
-            && !host.owned_netns.contains(&ns.netns)
-        {
-            return Err(fail(format!(
-                "sandbox {}: namespace /run/netns/{} already exists and cnm does not own it; remove it or rename the sandbox",
-                ns.sandbox, ns.netns
-            )));
-        }
-    }
+    check_foreign(desired, observed).map_err(fail)?;
+    pair(
+        &BTreeMap::new(),
+        &obs.strays,
+        &mut deletes,
+        &mut ups,
+        Resource::Stray,
+        |_, _| (Vec::new(), None),
+    );
 
     // Bridges.
     pair(
@@ -415,6 +413,37 @@ fn bounces(v: &crate::model::VethRes, o: &crate::model::VethRes) -> bool {
     v.mac.is_some() && v.mac != o.mac
 }
 
+/// Names cnm needs that something else holds: a namespace, a file cnm
+/// must not write (a link, a foreign file), a firewall table. Each is a
+/// plan error; nothing foreign is ever taken over.
+fn check_foreign(desired: &State, observed: &Observed) -> Result<(), String> {
+    let (obs, host) = (&observed.state, &observed.host);
+    for ns in desired.namespaces.values() {
+        if !obs.namespaces.contains_key(&ns.sandbox)
+            && host.netns.contains(&ns.netns)
+            && !host.owned_netns.contains(&ns.netns)
+        {
+            return Err(format!(
+                "sandbox {}: namespace /run/netns/{} already exists and cnm does not own it; remove it or rename the sandbox",
+                ns.sandbox, ns.netns
+            ));
+        }
+    }
+    for f in desired.files.values() {
+        if let Some(why) = host.blocked_paths.get(&f.path) {
+            return Err(format!("sandbox {}: {why}", f.sandbox));
+        }
+    }
+    if desired.firewall.is_some() {
+        if let Some(t) = host.foreign_tables.first() {
+            return Err(format!(
+                "nftables table {t} already exists and cnm did not create it; cnm will not touch it: remove it or rename the topology"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A link about to be created must not take a name a foreign link holds.
 fn check_link_name(
     topology: &str,
@@ -427,6 +456,7 @@ fn check_link_name(
         MarkKind::Network => format!("network {name}"),
         MarkKind::Endpoint => format!("endpoint {name}"),
         MarkKind::Vtep => format!("network {name} (its vxlan device)"),
+        MarkKind::Sandbox => format!("sandbox {name}"),
     };
     match host.links.get(ifname) {
         None => Ok(()),

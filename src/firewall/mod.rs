@@ -41,42 +41,38 @@ pub fn desired(t: &Topology, state: &State) -> (Option<FirewallRes>, BTreeMap<St
         return (None, sysctls);
     }
     let mut rules = Vec::new();
-    let mut push = |chain: &str, label: String, body: Vec<Value>| {
-        rules.push(FwRule {
-            chain: chain.to_string(),
-            label,
-            body,
-        })
-    };
+    let mut push =
+        |chain: &str, label: String, body: Vec<Value>| rules.push(FwRule::new(chain, label, body));
 
     // Published ports: DNAT from any host address (or the given one), for
-    // traffic arriving (prerouting) and from the host itself (output).
+    // traffic arriving (prerouting) and from the host itself (output). A
+    // range is one rule: the ports unchanged, or shifted through a map.
     for chain in ["prerouting", "output"] {
         for ep in t.endpoints.values().filter(|e| !e.ports.is_empty()) {
             let Some(v) = state.veths.get(&ep.name) else {
                 continue;
             };
             for pm in &ep.ports {
-                for (host, target) in port_pairs(pm) {
-                    for addr in v.addrs.iter().map(IpNetwork::ip) {
-                        if let Some(body) = dnat(pm, addr, host, target) {
-                            let suffix = if chain == "output" {
-                                " (from the host)"
-                            } else {
-                                ""
-                            };
-                            push(
-                                chain,
-                                format!(
-                                    "port {}:{host}/{} → {} {}:{target}{suffix}",
-                                    host_ip(pm, addr),
-                                    pm.protocol.as_str(),
-                                    ep.name,
-                                    fmt_addr(addr)
-                                ),
-                                body,
-                            );
-                        }
+                for addr in v.addrs.iter().map(IpNetwork::ip) {
+                    if let Some(body) = dnat(pm, addr) {
+                        let suffix = if chain == "output" {
+                            " (from the host)"
+                        } else {
+                            ""
+                        };
+                        push(
+                            chain,
+                            format!(
+                                "port {}:{}/{} → {} {}:{}{suffix}",
+                                host_ip(pm, addr),
+                                range(pm.published),
+                                pm.protocol.as_str(),
+                                ep.name,
+                                fmt_addr(addr),
+                                range(pm.target),
+                            ),
+                            body,
+                        );
                     }
                 }
             }
@@ -204,7 +200,11 @@ pub fn desired(t: &Topology, state: &State) -> (Option<FirewallRes>, BTreeMap<St
         let set = json!({"set": ports});
         push(
             ICC_CHAIN,
-            format!("icc off on {}: no traffic between its endpoints", br.ifname),
+            format!(
+                "icc off on {}: no traffic between its {} endpoints",
+                br.ifname,
+                ports.len()
+            ),
             vec![
                 m("==", meta("iifname"), set.clone()),
                 m("==", meta("oifname"), set),
@@ -250,13 +250,20 @@ pub fn route_localnet(bridge: &str) -> String {
     format!("net/ipv4/conf/{bridge}/route_localnet")
 }
 
-/// Each published port with its target port (ranges map one to one).
-fn port_pairs(pm: &PortMapping) -> impl Iterator<Item = (u16, u16)> + '_ {
-    (pm.published.0..=pm.published.1).map(move |p| (p, pm.target.0 + (p - pm.published.0)))
+/// "80" or "8000-8010".
+fn range((a, b): (u16, u16)) -> String {
+    if a == b {
+        a.to_string()
+    } else {
+        format!("{a}-{b}")
+    }
 }
 
-/// The DNAT rule for one port towards `addr`, if the host IP's family fits.
-fn dnat(pm: &PortMapping, addr: IpAddr, host: u16, target: u16) -> Option<Vec<Value>> {
+/// The DNAT rule for one published mapping towards `addr`, if the host
+/// IP's family fits. Ports kept as they are need no port in the DNAT;
+/// shifted ranges map each host port to its target (one map element per
+/// port, one rule in all).
+fn dnat(pm: &PortMapping, addr: IpAddr) -> Option<Vec<Value>> {
     let (family, proto, nat) = match addr {
         IpAddr::V4(_) => ("ipv4", "ip", "ip"),
         IpAddr::V6(_) => ("ipv6", "ip6", "ip6"),
@@ -277,12 +284,32 @@ fn dnat(pm: &PortMapping, addr: IpAddr, host: u16, target: u16) -> Option<Vec<Va
             json!("local"),
         )),
     }
+    let dport = json!({"payload": {"protocol": l4(pm.protocol), "field": "dport"}});
+    let (lo, hi) = pm.published;
     body.push(m(
         "==",
-        json!({"payload": {"protocol": l4(pm.protocol), "field": "dport"}}),
-        json!(host),
+        dport.clone(),
+        if lo == hi {
+            json!(lo)
+        } else {
+            json!({"range": [lo, hi]})
+        },
     ));
-    body.push(json!({"dnat": {"family": nat, "addr": addr.to_string(), "port": target}}));
+    let port = if pm.published == pm.target {
+        None
+    } else if lo == hi {
+        Some(json!(pm.target.0))
+    } else {
+        let pairs: Vec<Value> = (lo..=hi)
+            .map(|p| json!([p, pm.target.0 + (p - lo)]))
+            .collect();
+        Some(json!({"map": {"key": dport, "data": {"set": pairs}}}))
+    };
+    let mut stmt = json!({"family": nat, "addr": addr.to_string()});
+    if let Some(p) = port {
+        stmt["port"] = p;
+    }
+    body.push(json!({ "dnat": stmt }));
     Some(body)
 }
 

@@ -1,10 +1,15 @@
 //! The kernel side of the firewall, through the `nft` JSON interface (the
 //! `nftables` crate runs it). Every apply replaces the topology's tables in
 //! one transaction: a bad batch is rejected whole and the old tables stay.
+//!
+//! Ownership: each table cnm creates holds a chain `owner` whose one rule
+//! carries the comment `cnm:<topology>:table` (nft 1.0.6 neither sets nor
+//! lists table comments through JSON, rule comments it does). A table of
+//! the same name without that mark is someone else's and is never touched.
 
 use super::{ICC_CHAIN, INET_CHAINS};
 use crate::model::{FirewallRes, FwRule};
-use crate::naming;
+use crate::store::TopologyStore;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -12,11 +17,19 @@ use sha2::{Digest, Sha256};
 pub enum NftError {
     #[error("nftables: {0}")]
     Nft(String),
-    #[error("cannot record the firewall digest at {path}: {source}")]
-    Digest {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error("cannot record the firewall digest: {0}")]
+    Record(#[from] crate::store::StoreError),
+}
+
+/// The oldest nft this cnm is tested with (Debian 12's).
+pub const MIN_NFT_VERSION: (u32, u32, u32) = (1, 0, 6);
+
+/// The chain holding the ownership mark.
+const OWNER_CHAIN: &str = "owner";
+
+/// The mark on the owner chain's rule.
+pub fn owner_mark(topology: &str) -> String {
+    format!("cnm:{topology}:table")
 }
 
 fn families(fw_bridge: bool) -> [(&'static str, bool); 2] {
@@ -25,8 +38,10 @@ fn families(fw_bridge: bool) -> [(&'static str, bool); 2] {
 
 /// The transaction that makes the kernel's tables equal `fw` (or removes
 /// them when `fw` is None). `add` before `delete` makes the delete valid
-/// whether or not the table exists.
-pub fn document(table: &str, fw: Option<&FirewallRes>) -> Value {
+/// whether or not the table exists; plan has checked that an existing one
+/// is cnm's.
+pub fn document(topology: &str, fw: Option<&FirewallRes>) -> Value {
+    let table = super::table_name(topology);
     let mut cmds = Vec::new();
     for (family, wanted) in families(fw.is_some_and(|f| f.bridge_table)) {
         let t = json!({"family": family, "name": table});
@@ -36,6 +51,10 @@ pub fn document(table: &str, fw: Option<&FirewallRes>) -> Value {
             continue;
         };
         cmds.push(json!({"add": {"table": t}}));
+        cmds.push(
+            json!({"add": {"chain": {"family": family, "table": table, "name": OWNER_CHAIN}}}),
+        );
+        cmds.push(json!({"add": {"rule": {"family": family, "table": table, "chain": OWNER_CHAIN, "comment": owner_mark(topology), "expr": [{"return": null}]}}}));
         let chains: Vec<(&str, &str, &str, i32)> = if family == "inet" {
             INET_CHAINS.to_vec()
         } else {
@@ -46,7 +65,7 @@ pub fn document(table: &str, fw: Option<&FirewallRes>) -> Value {
         }
         for (name, ..) in &chains {
             for r in fw.rules.iter().filter(|r| r.chain == *name) {
-                cmds.push(json!({"add": {"rule": {"family": family, "table": table, "chain": name, "comment": r.label, "expr": r.body}}}));
+                cmds.push(json!({"add": {"rule": {"family": family, "table": table, "chain": name, "comment": r.comment(), "expr": r.body}}}));
             }
         }
     }
@@ -66,51 +85,109 @@ fn describe(e: nftables::helper::NftablesError) -> String {
         nftables::helper::NftablesError::NftExecution { inner, .. }
             if inner.kind() == std::io::ErrorKind::NotFound =>
         {
-            "the nft command is missing; install the nftables package".into()
+            missing_hint()
         }
         nftables::helper::NftablesError::NftFailed { stderr, .. } => stderr.trim().to_string(),
         other => other.to_string(),
     }
 }
 
-/// The listing of the topology's tables (inet, then bridge), each as its
-/// objects without handles, from one `nft list ruleset`. Empty when neither
-/// exists or nft is not installed (then there is nothing of ours either).
-fn listing(topology: &str) -> Result<Vec<Value>, NftError> {
-    let out = match nftables::helper::get_current_ruleset_raw(None::<&str>, ["list", "ruleset"]) {
-        Ok(out) => out,
+/// What to say when `nft` is not on PATH.
+pub fn missing_hint() -> String {
+    "the nft command is not on PATH; install the nftables package (apt install nftables; nft 1.0.6 or newer)".into()
+}
+
+/// The installed nft's version (`nft --version`), `None` when missing.
+pub fn version() -> Option<String> {
+    let out = std::process::Command::new("nft")
+        .arg("--version")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace()
+        .find_map(|w| w.strip_prefix('v'))
+        .map(str::to_string)
+        .or_else(|| Some("unknown".into()))
+}
+
+/// Whether `version` ("1.0.6") is at least [`MIN_NFT_VERSION`].
+pub fn version_ok(version: &str) -> bool {
+    let mut parts = version
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|p| !p.is_empty())
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let v = (
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+    );
+    v >= MIN_NFT_VERSION
+}
+
+/// What the kernel has under the topology's table name.
+#[derive(Debug, Default)]
+pub struct Seen {
+    /// The tables, when cnm's (marked, or recorded before marks existed).
+    pub firewall: Option<FirewallRes>,
+    /// `family name` of same-named tables that are not cnm's.
+    pub foreign: Vec<String>,
+}
+
+/// Run `nft -j ARGS`; `None` when nft is not installed.
+fn nft_json(args: &[&str]) -> Result<Option<Value>, NftError> {
+    let mut all = vec!["-j"];
+    all.extend_from_slice(args);
+    match nftables::helper::get_current_ruleset_raw(None::<&str>, all) {
+        Ok(out) => serde_json::from_str(&out)
+            .map(Some)
+            .map_err(|e| NftError::Nft(e.to_string())),
         Err(nftables::helper::NftablesError::NftExecution { inner, .. })
             if inner.kind() == std::io::ErrorKind::NotFound =>
         {
-            return Ok(Vec::new())
+            Ok(None)
         }
-        Err(e) => return Err(NftError::Nft(describe(e))),
-    };
-    let mut all: Value = serde_json::from_str(&out).map_err(|e| NftError::Nft(e.to_string()))?;
-    strip(&mut all);
+        Err(e) => Err(NftError::Nft(describe(e))),
+    }
+}
+
+/// The topology's tables (inet, then bridge), each as its objects without
+/// handles. Lists table names first and then only cnm's own tables, never
+/// the whole ruleset.
+fn listing(topology: &str) -> Result<Vec<Value>, NftError> {
     let table = super::table_name(topology);
-    let mut tables = Vec::new();
-    for family in ["inet", "bridge"] {
-        let ours: Vec<Value> = all["nftables"]
+    let Some(tables) = nft_json(&["list", "tables"])? else {
+        return Ok(Vec::new());
+    };
+    let present = |family: &str| {
+        tables["nftables"]
             .as_array()
             .into_iter()
             .flatten()
-            .filter(|item| {
-                item.as_object()
-                    .and_then(|o| o.values().next())
-                    .is_some_and(|body| {
-                        body["family"] == family
-                            && (body["table"] == table.as_str()
-                                || (body["name"] == table.as_str() && item.get("table").is_some()))
-                    })
+            .any(|i| {
+                i.get("table")
+                    .is_some_and(|t| t["family"] == family && t["name"] == table.as_str())
             })
+    };
+    let mut out = Vec::new();
+    for family in ["inet", "bridge"] {
+        if !present(family) {
+            continue;
+        }
+        let Some(mut listed) = nft_json(&["list", "table", family, &table])? else {
+            continue;
+        };
+        strip(&mut listed);
+        let objects: Vec<Value> = listed["nftables"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|i| i.get("metainfo").is_none())
             .cloned()
             .collect();
-        if !ours.is_empty() {
-            tables.push(json!({"family": family, "objects": ours}));
-        }
+        out.push(json!({"family": family, "objects": objects}));
     }
-    Ok(tables)
+    Ok(out)
 }
 
 fn fingerprint(tables: &[Value]) -> Option<String> {
@@ -125,60 +202,60 @@ fn strip(v: &mut Value) {
     match v {
         Value::Object(map) => {
             map.remove("handle");
-            map.remove("metainfo");
             map.values_mut().for_each(strip);
         }
-        Value::Array(items) => {
-            items.retain(|i| i.get("metainfo").is_none());
-            items.iter_mut().for_each(strip);
-        }
+        Value::Array(items) => items.iter_mut().for_each(strip),
         _ => {}
     }
 }
 
-fn digest_path(topology: &str) -> String {
-    format!("{}/nft.digest", naming::topology_dir(topology))
-}
-
 /// After an apply: remember what the tables look like, so drift in rule
 /// bodies (not only in labels) shows up later.
-pub fn record(topology: &str) -> Result<(), NftError> {
-    let path = digest_path(topology);
-    let err = |source| NftError::Digest {
-        path: path.clone(),
-        source,
-    };
-    match fingerprint(&listing(topology)?) {
-        Some(d) => {
-            std::fs::create_dir_all(naming::topology_dir(topology)).map_err(err)?;
-            std::fs::write(&path, d).map_err(err)
-        }
-        None => match std::fs::remove_file(&path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(err(e)),
-            _ => Ok(()),
-        },
-    }
+pub fn record(store: &TopologyStore) -> Result<(), NftError> {
+    let digest = fingerprint(&listing(store.name())?);
+    store.set_nft_digest(digest.as_deref())?;
+    Ok(())
 }
 
-/// The topology's firewall as the kernel has it.
-pub fn observe(topology: &str) -> Result<Option<FirewallRes>, NftError> {
+fn is_marked(table: &Value, mark: &str) -> bool {
+    table["objects"].as_array().into_iter().flatten().any(|o| {
+        o.get("rule")
+            .is_some_and(|r| r["chain"] == OWNER_CHAIN && r["comment"] == mark)
+    })
+}
+
+/// The topology's firewall as the kernel has it, and same-named tables
+/// that are someone else's.
+pub fn observe(store: &TopologyStore) -> Result<Seen, NftError> {
+    let topology = store.name();
     let tables = listing(topology)?;
     if tables.is_empty() {
-        return Ok(None);
+        return Ok(Seen::default());
+    }
+    let recorded = store.nft_digest()?;
+    let mark = owner_mark(topology);
+    let table = super::table_name(topology);
+    let mut seen = Seen::default();
+    let (ours, foreign): (Vec<Value>, Vec<Value>) = tables
+        .into_iter()
+        // Tables from before the mark existed are cnm's if it recorded them.
+        .partition(|t| is_marked(t, &mark) || recorded.is_some());
+    for t in &foreign {
+        seen.foreign
+            .push(format!("{} {table}", t["family"].as_str().unwrap_or("?")));
+    }
+    if ours.is_empty() {
+        return Ok(seen);
     }
     let order: Vec<&str> = INET_CHAINS.iter().map(|c| c.0).chain([ICC_CHAIN]).collect();
     let mut listed: Vec<FwRule> = Vec::new();
-    for t in &tables {
+    for t in &ours {
         for item in t["objects"].as_array().into_iter().flatten() {
-            if let Some(r) = item.get("rule") {
-                listed.push(FwRule {
-                    chain: r["chain"].as_str().unwrap_or_default().to_string(),
-                    label: r["comment"]
-                        .as_str()
-                        .unwrap_or("(a rule cnm did not write)")
-                        .to_string(),
-                    body: Vec::new(),
-                });
+            if let Some(r) = item.get("rule").filter(|r| r["chain"] != OWNER_CHAIN) {
+                listed.push(FwRule::from_comment(
+                    r["chain"].as_str().unwrap_or_default(),
+                    r["comment"].as_str(),
+                ));
             }
         }
     }
@@ -192,13 +269,25 @@ pub fn observe(topology: &str) -> Result<Option<FirewallRes>, NftError> {
             .filter(|r| !order.contains(&r.chain.as_str()))
             .cloned(),
     );
-    let recorded = std::fs::read_to_string(digest_path(topology)).ok();
-    let intact = recorded.is_some() && recorded == fingerprint(&tables);
-    let bridge_table = tables.iter().any(|t| t["family"] == "bridge");
-    Ok(Some(FirewallRes {
-        table: super::table_name(topology),
-        bridge_table,
+    let intact = foreign.is_empty() && recorded.is_some() && recorded == fingerprint(&ours);
+    seen.firewall = Some(FirewallRes {
+        table,
+        bridge_table: ours.iter().any(|t| t["family"] == "bridge"),
         rules,
         intact,
-    }))
+    });
+    Ok(seen)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions() {
+        assert!(version_ok("1.0.6"));
+        assert!(version_ok("1.1.0"));
+        assert!(!version_ok("1.0.2"));
+        assert!(!version_ok("0.9.8"));
+    }
 }

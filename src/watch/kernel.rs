@@ -4,7 +4,6 @@
 //! namespace everything counts.
 
 use super::Trigger;
-use crate::naming::NETNS_DIR;
 use crate::netns;
 use crate::observe;
 use futures::StreamExt;
@@ -16,7 +15,6 @@ use netlink_packet_route::route::RouteAttribute;
 use netlink_packet_route::RouteNetlinkMessage;
 use rtnetlink::MulticastGroup;
 use std::collections::{BTreeMap, BTreeSet};
-use std::os::unix::fs::MetadataExt;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinHandle;
@@ -77,7 +75,10 @@ impl Monitors {
                 Err(e) => warn!("cannot subscribe to host netlink events: {e}"),
             }
         }
-        if let Ok((obs, _)) = observe::observe(topology).await {
+        let Ok(store) = crate::store::Store::system().topology(topology) else {
+            return;
+        };
+        if let Ok((obs, _)) = observe::observe(&store, &Default::default()).await {
             let mut owned = BTreeSet::new();
             let names: BTreeSet<&str> = obs
                 .state
@@ -103,14 +104,12 @@ impl Monitors {
                 *o = owned;
             }
         }
-        let records = observe::sandbox_records(topology);
+        let records = observe::sandbox_netns(&store).unwrap_or_default();
         let live: BTreeMap<String, u64> = records
             .values()
-            .filter(|ns| netns::is_namespace(ns))
             .filter_map(|ns| {
-                std::fs::metadata(format!("{NETNS_DIR}/{ns}"))
-                    .ok()
-                    .map(|m| (ns.clone(), m.ino()))
+                let f = netns::open(ns).ok().flatten()?;
+                Some((ns.clone(), netns::id_of(&f).ok()?))
             })
             .collect();
         self.sandboxes.retain(|ns, (ino, task)| {
@@ -161,7 +160,8 @@ fn subscribe(ns: Option<&str>) -> std::io::Result<Events> {
     let (conn, rx) = match ns {
         None => make()?,
         Some(ns) => {
-            let file = netns::open(ns)?;
+            let file = netns::open(ns)?
+                .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))?;
             let rt = tokio::runtime::Handle::current();
             std::thread::spawn(move || {
                 netns::enter(&file)?;

@@ -11,7 +11,7 @@
 #   mh_down            remove every host (also run from the EXIT trap)
 #
 # Each host is a sleeping process with its own network and mount namespaces,
-# and tmpfs over /run/netns, /run/cnm and /etc/netns (like private-host.sh),
+# and tmpfs over /run/netns, /run/cnm, /var/lib/cnm and /etc/netns (like private-host.sh),
 # plus a fresh sysfs, so /sys/class/net shows that host's interfaces.
 #
 # Underlay: bridge `under` in the caller's namespace; host N has eth0 with
@@ -63,7 +63,7 @@ mh_up() {
     # whole life. The host's mounts are private to it.
     unshare --net --mount --propagation private -- bash -c '
       set -e
-      for d in /run/netns /run/cnm /etc/netns; do mount -t tmpfs tmpfs "$d"; done
+      for d in /run/netns /run/cnm /etc/netns /var/lib/cnm; do mount -t tmpfs tmpfs "$d"; done
       mount -t sysfs sysfs /sys
       ip link set lo up
       touch "$1"

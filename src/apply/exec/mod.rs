@@ -1,0 +1,318 @@
+//! Executes a plan's actions over netlink: one connection per namespace,
+//! the actions of one step (same kind, same phase) sent together so their
+//! requests are pipelined on each connection. Executing decides nothing
+//! the plan did not say; it only re-checks, right before each delete, that
+//! the object is still the one the plan saw (its mark or identity).
+
+mod links;
+mod sandbox;
+
+use super::ApplyError;
+use crate::model::{FileRes, StrayKind};
+use crate::naming::{self, MarkKind};
+use crate::netlink;
+use crate::netns;
+use crate::plan::{Action, Op, Plan, Resource};
+use crate::store::{FilesRecord, JournalLink, TopologyStore};
+use futures::future::join_all;
+use rtnetlink::Handle;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+
+pub struct Executor {
+    store: TopologyStore,
+    topology: String,
+    host: Handle,
+    sandboxes: Mutex<BTreeMap<String, Handle>>,
+    /// Final name → temporary name, for the links the current step creates.
+    temp: Mutex<BTreeMap<String, String>>,
+    /// What cnm wrote under /etc/netns, per sandbox, kept up to date.
+    files: Mutex<BTreeMap<String, FilesRecord>>,
+    /// Sandboxes whose files record changed in this step.
+    dirty: Mutex<BTreeSet<String>>,
+}
+
+type R = Result<(), ApplyError>;
+
+fn kernel(action: &str) -> impl Fn(rtnetlink::Error) -> ApplyError + '_ {
+    move |source| ApplyError::Kernel {
+        action: action.to_string(),
+        source,
+    }
+}
+
+fn io(context: String) -> impl Fn(std::io::Error) -> ApplyError {
+    move |source| ApplyError::Io {
+        context: context.clone(),
+        source,
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> Result<std::sync::MutexGuard<'_, T>, ApplyError> {
+    m.lock()
+        .map_err(|_| ApplyError::Internal("lock poisoned".into()))
+}
+
+impl Executor {
+    pub fn new(
+        store: TopologyStore,
+        conns: crate::observe::Connections,
+    ) -> Result<Self, ApplyError> {
+        let files = store.files()?;
+        Ok(Executor {
+            topology: store.name().to_string(),
+            store,
+            host: conns.host,
+            sandboxes: Mutex::new(conns.sandboxes),
+            temp: Mutex::new(BTreeMap::new()),
+            files: Mutex::new(files),
+            dirty: Mutex::new(BTreeSet::new()),
+        })
+    }
+
+    /// Run every action, step by step. A step is a run of actions of the
+    /// same kind and phase; its actions go out concurrently.
+    pub async fn run(&self, plan: &Plan) -> R {
+        let mut i = 0;
+        while i < plan.actions.len() {
+            let key = step_key(&plan.actions[i]);
+            let mut j = i;
+            while j < plan.actions.len() && step_key(&plan.actions[j]) == key {
+                j += 1;
+            }
+            let step = &plan.actions[i..j];
+            self.journal(step)?;
+            // Replaced objects go first, so a name they free can be reused.
+            let olds = join_all(
+                step.iter()
+                    .filter(|a| a.op == Op::Replace)
+                    .map(|a| self.remove(a.before.as_ref().unwrap_or(&a.resource))),
+            )
+            .await;
+            olds.into_iter().collect::<R>()?;
+            let created: Vec<&crate::model::NamespaceRes> = step
+                .iter()
+                .filter(|a| a.op == Op::Create)
+                .filter_map(|a| match &a.resource {
+                    Resource::Namespace(n) => Some(n),
+                    _ => None,
+                })
+                .collect();
+            self.create_namespaces(&created).await?;
+            let results = join_all(
+                step.iter()
+                    .filter(|a| {
+                        !(a.op == Op::Create && matches!(a.resource, Resource::Namespace(_)))
+                    })
+                    .map(|a| self.one(a)),
+            )
+            .await;
+            let saved = self.save_records();
+            results.into_iter().collect::<R>()?;
+            saved?;
+            i = j;
+        }
+        self.store.journal_clear()?;
+        Ok(())
+    }
+
+    async fn one(&self, a: &Action) -> R {
+        match a.op {
+            Op::Delete => self.remove(&a.resource).await,
+            Op::Create | Op::Replace => self.create(&a.resource).await,
+            Op::Update => {
+                self.update(a.before.as_ref().unwrap_or(&a.resource), &a.resource)
+                    .await
+            }
+        }
+    }
+
+    /// Before a step creates links or namespaces, record them (durably) in
+    /// the journal: links under the unique temporary names they are
+    /// created with, namespaces by the mount point they will get.
+    fn journal(&self, step: &[Action]) -> R {
+        let mut links = Vec::new();
+        let mut namespaces = Vec::new();
+        let mut temp = lock(&self.temp)?;
+        temp.clear();
+        for a in step
+            .iter()
+            .filter(|a| matches!(a.op, Op::Create | Op::Replace))
+        {
+            let (ifname, kind, name) = match &a.resource {
+                Resource::Bridge(b) => (&b.ifname, MarkKind::Network, &b.network),
+                Resource::Veth(v) => (&v.host_ifname, MarkKind::Endpoint, &v.endpoint),
+                Resource::Vxlan(x) => (&x.ifname, MarkKind::Vtep, &x.network),
+                Resource::Namespace(n) => {
+                    namespaces.push(n.netns.clone());
+                    continue;
+                }
+                _ => continue,
+            };
+            let tmp = naming::temp_link_name();
+            temp.insert(ifname.clone(), tmp.clone());
+            links.push(JournalLink {
+                tmp,
+                mark: naming::mark(&self.topology, kind, name),
+            });
+        }
+        drop(temp);
+        self.store.journal_add(links, namespaces)?;
+        Ok(())
+    }
+
+    fn temp_name(&self, ifname: &str) -> Result<String, ApplyError> {
+        lock(&self.temp)?
+            .get(ifname)
+            .cloned()
+            .ok_or_else(|| ApplyError::Internal(format!("no temporary name for {ifname}")))
+    }
+
+    fn sandbox(&self, netns: &str) -> Result<Handle, ApplyError> {
+        if let Some(h) = lock(&self.sandboxes)?.get(netns) {
+            return Ok(h.clone());
+        }
+        let file = netns::open(netns)
+            .map_err(io(format!("cannot open namespace {netns}")))?
+            .ok_or_else(|| missing_ns(netns))?;
+        let h =
+            netlink::connect_in(&file).map_err(io(format!("cannot enter namespace {netns}")))?;
+        lock(&self.sandboxes)?.insert(netns.to_string(), h.clone());
+        Ok(h)
+    }
+
+    async fn create(&self, r: &Resource) -> R {
+        match r {
+            Resource::Namespace(n) => self.create_namespaces(&[n]).await,
+            Resource::Bridge(b) => self.create_bridge(b).await,
+            Resource::Veth(v) => self.create_veth(v).await,
+            Resource::Vxlan(x) => self.create_vxlan(x).await,
+            Resource::Fdb(f) => self.add_fdb(f).await,
+            Resource::Neigh(n) => self.set_neigh(n).await,
+            Resource::Route(rt) => self.set_route(rt).await,
+            Resource::File(f) => self.write_file(f),
+            Resource::Firewall(f) => self.set_firewall(Some(f)).await,
+            Resource::Sysctl(s) => write_sysctl(s),
+            Resource::Stray(_) => Ok(()),
+        }
+    }
+
+    async fn remove(&self, r: &Resource) -> R {
+        let what = format!("delete {}", r.label());
+        let mark = |kind, name: &str| naming::mark(&self.topology, kind, name);
+        match r {
+            Resource::Namespace(n) => self.delete_namespace(n),
+            Resource::Bridge(b) => {
+                let m = mark(MarkKind::Network, &b.network);
+                links::delete_marked(&self.host, &b.ifname, Some(&m))
+                    .await
+                    .map_err(kernel(&what))
+            }
+            Resource::Veth(v) => {
+                let m = mark(MarkKind::Endpoint, &v.endpoint);
+                links::delete_marked(&self.host, &v.host_ifname, Some(&m))
+                    .await
+                    .map_err(kernel(&what))
+            }
+            Resource::Vxlan(x) => {
+                let m = mark(MarkKind::Vtep, &x.network);
+                links::delete_marked(&self.host, &x.ifname, Some(&m))
+                    .await
+                    .map_err(kernel(&what))
+            }
+            Resource::Fdb(f) => self.del_fdb(f).await,
+            Resource::Neigh(n) => self.del_neigh(n).await,
+            Resource::Route(rt) => self.delete_route(rt).await,
+            Resource::File(f) => self.remove_file(f),
+            Resource::Firewall(_) => self.set_firewall(None).await,
+            Resource::Sysctl(_) => Ok(()),
+            Resource::Stray(s) => match &s.what {
+                // Unmarked or marked with the journaled mark: either way
+                // the unique temporary name is cnm's.
+                StrayKind::Link { ifname, .. } => links::delete_marked(&self.host, ifname, None)
+                    .await
+                    .map_err(kernel(&what)),
+                StrayKind::Mountpoint { netns, id } => sandbox::remove_mountpoint(netns, *id),
+            },
+        }
+    }
+
+    async fn update(&self, old: &Resource, new: &Resource) -> R {
+        match (old, new) {
+            (Resource::Namespace(_), Resource::Namespace(n)) => self.namespace_up(n).await,
+            (Resource::Bridge(o), Resource::Bridge(b)) => self.update_bridge(o, b).await,
+            (Resource::Veth(o), Resource::Veth(v)) => self.update_veth(o, v).await,
+            (Resource::Vxlan(o), Resource::Vxlan(x)) => self.update_vxlan(o, x).await,
+            (Resource::Neigh(_), Resource::Neigh(n)) => self.set_neigh(n).await,
+            (Resource::Fdb(_), Resource::Fdb(f)) => self.add_fdb(f).await,
+            (Resource::Route(_), Resource::Route(rt)) => self.set_route(rt).await,
+            (Resource::File(_), Resource::File(f)) => self.write_file(f),
+            (Resource::Firewall(_), Resource::Firewall(f)) => self.set_firewall(Some(f)).await,
+            (Resource::Sysctl(_), Resource::Sysctl(s)) => write_sysctl(s),
+            _ => Err(ApplyError::Internal(format!(
+                "update changes the kind of {}",
+                new.label()
+            ))),
+        }
+    }
+
+    /// Replace the topology's tables in one nft transaction, then record
+    /// their fingerprint. `nft` is a process: run it off the runtime.
+    async fn set_firewall(&self, fw: Option<&crate::model::FirewallRes>) -> R {
+        let doc = crate::firewall::nft::document(&self.topology, fw);
+        let rules = fw.map_or(0, |f| f.rules.len());
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || {
+            let start = std::time::Instant::now();
+            crate::firewall::nft::apply(&doc)?;
+            tracing::debug!(
+                rules,
+                us = start.elapsed().as_micros() as u64,
+                "nft transaction"
+            );
+            crate::firewall::nft::record(&store)
+        })
+        .await
+        .map_err(|e| ApplyError::Internal(e.to_string()))?
+        .map_err(ApplyError::Firewall)
+    }
+
+    /// Write the files records of the sandboxes touched in this step.
+    fn save_records(&self) -> R {
+        let dirty: Vec<String> = std::mem::take(&mut *lock(&self.dirty)?)
+            .into_iter()
+            .collect();
+        let files = lock(&self.files)?;
+        for s in dirty {
+            let rec = files.get(&s).cloned().unwrap_or_default();
+            self.store.record_files(&s, &rec)?;
+        }
+        Ok(())
+    }
+
+    fn write_file(&self, f: &FileRes) -> R {
+        sandbox::write_file(self, f)
+    }
+
+    fn remove_file(&self, f: &FileRes) -> R {
+        sandbox::remove_file(self, f)
+    }
+}
+
+/// A namespace the plan relies on is not there (any more).
+fn missing_ns(netns: &str) -> ApplyError {
+    ApplyError::Io {
+        context: format!("cannot open namespace {netns}"),
+        source: std::io::Error::from(std::io::ErrorKind::NotFound),
+    }
+}
+
+/// Deletes of one kind run before creates; kinds keep their order.
+fn step_key(a: &Action) -> (bool, u8) {
+    (a.op == Op::Delete, a.resource.rank())
+}
+
+fn write_sysctl(s: &crate::model::SysctlRes) -> R {
+    let path = format!("/proc/sys/{}", s.key);
+    std::fs::write(&path, &s.value).map_err(io(format!("cannot set {path}")))
+}

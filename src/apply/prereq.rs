@@ -1,0 +1,147 @@
+//! Prerequisites, checked while planning, before the first change: the
+//! `nft` command (present, recent enough) when the plan touches firewall
+//! tables or cnm recorded writing some, and the kernel's support for every
+//! kind of link the plan creates, probed by creating one in a throwaway
+//! namespace (so a module the kernel can load on demand counts as there).
+
+use crate::desired::PlanError;
+use crate::firewall::nft;
+use crate::model::Observed;
+use crate::plan::{Op, Plan, Resource};
+use nix::sched::{unshare, CloneFlags};
+use rtnetlink::{LinkBridge, LinkMessageBuilder, LinkVeth, LinkVxlan};
+use std::collections::BTreeSet;
+
+pub async fn check(file: &str, plan: &Plan, obs: &Observed) -> Result<(), PlanError> {
+    let fail = |message: String| PlanError {
+        file: file.to_string(),
+        loc: None,
+        message,
+    };
+    let touches_firewall = plan
+        .actions
+        .iter()
+        .any(|a| matches!(a.resource, Resource::Firewall(_)));
+    match &obs.host.nft {
+        None if touches_firewall => return Err(fail(nft::missing_hint())),
+        None if obs.host.firewall_recorded => {
+            return Err(fail(format!(
+                "cnm wrote firewall tables for topology {}, but {}: they can be neither checked nor removed",
+                plan.topology,
+                nft::missing_hint()
+            )))
+        }
+        Some(v) if touches_firewall && !nft::version_ok(v) => {
+            let (a, b, c) = nft::MIN_NFT_VERSION;
+            return Err(fail(format!(
+                "nft {v} is too old: cnm needs nft {a}.{b}.{c} or newer (upgrade the nftables package)"
+            )));
+        }
+        _ => {}
+    }
+    let kinds: BTreeSet<&'static str> = plan
+        .actions
+        .iter()
+        .filter(|a| matches!(a.op, Op::Create | Op::Replace))
+        .filter_map(|a| link_kind(&a.resource))
+        .collect();
+    match probe(&kinds).await.first() {
+        Some(kind) => Err(fail(missing_kind(kind))),
+        None => Ok(()),
+    }
+}
+
+/// The kernel link kind a resource is made of.
+fn link_kind(r: &Resource) -> Option<&'static str> {
+    match r {
+        Resource::Bridge(_) => Some("bridge"),
+        Resource::Veth(_) => Some("veth"),
+        Resource::Vxlan(_) => Some("vxlan"),
+        _ => None,
+    }
+}
+
+/// Kinds the kernel cannot create. One short-lived thread makes a
+/// throwaway namespace and a netlink socket in it; the namespace goes
+/// away with the socket.
+pub async fn probe(kinds: &BTreeSet<&'static str>) -> Vec<&'static str> {
+    if kinds.is_empty() {
+        return Vec::new();
+    }
+    let rt = tokio::runtime::Handle::current();
+    let made = std::thread::spawn(move || -> std::io::Result<_> {
+        unshare(CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)?;
+        let _g = rt.enter();
+        let (conn, handle, _) = rtnetlink::new_connection()?;
+        Ok((conn, handle))
+    })
+    .join();
+    let Ok(Ok((conn, handle))) = made else {
+        return Vec::new(); // cannot probe: let the create itself report
+    };
+    let task = tokio::spawn(conn);
+    let mut missing = Vec::new();
+    for kind in kinds {
+        let msg = match *kind {
+            "bridge" => LinkBridge::new("probe0").build(),
+            "veth" => LinkVeth::new("probe0", "probe1").build(),
+            "vxlan" => LinkVxlan::new("probe0", 42).build(),
+            other => LinkMessageBuilder::<rtnetlink::LinkUnspec>::new_with_info_kind(
+                netlink_packet_route::link::InfoKind::Other(other.to_string()),
+            )
+            .name("probe0".to_string())
+            .build(),
+        };
+        // Each probe link lives until the namespace goes; names differ by kind.
+        let msg = rename(msg, kind);
+        if let Err(e) = handle.link().add(msg).execute().await {
+            if crate::netlink::errno(&e) == Some(libc::EOPNOTSUPP) {
+                missing.push(*kind);
+            }
+        }
+    }
+    drop(handle);
+    task.abort();
+    missing
+}
+
+/// Give a probe link a name of its own (`p-<kind>`, within 15 bytes).
+fn rename(
+    mut msg: netlink_packet_route::link::LinkMessage,
+    kind: &str,
+) -> netlink_packet_route::link::LinkMessage {
+    use netlink_packet_route::link::LinkAttribute;
+    let name: String = format!("p-{kind}").chars().take(15).collect();
+    for a in msg.attributes.iter_mut() {
+        if let LinkAttribute::IfName(n) = a {
+            *n = name.clone();
+        }
+    }
+    msg
+}
+
+/// "the kernel cannot create ipvlan links: load its module (modprobe ipvlan)".
+pub fn missing_kind(kind: &str) -> String {
+    let module = module_for(kind).unwrap_or_else(|| format!("rtnl-link-{kind}"));
+    format!(
+        "this kernel cannot create {kind} links (the module is neither loaded nor loadable here): load it with `modprobe {module}`, or use another driver"
+    )
+}
+
+/// The module that provides link kind `kind`, from the kernel's
+/// modules.alias (`alias rtnl-link-<kind> <module>`).
+fn module_for(kind: &str) -> Option<String> {
+    let release = nix::sys::utsname::uname().ok()?;
+    let path = format!(
+        "/lib/modules/{}/modules.alias",
+        release.release().to_string_lossy()
+    );
+    let text = std::fs::read_to_string(path).ok()?;
+    let want = format!("rtnl-link-{kind}");
+    text.lines().find_map(|l| {
+        let mut w = l.split_whitespace();
+        (w.next() == Some("alias") && w.next() == Some(want.as_str()))
+            .then(|| w.next().map(str::to_string))
+            .flatten()
+    })
+}

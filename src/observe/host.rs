@@ -1,0 +1,411 @@
+//! The host namespace: the topology's bridges, VXLAN devices and veths
+//! (owned through their IFLA_IFALIAS mark), leftovers of an interrupted
+//! apply (links still under a journaled temporary name), the routes that
+//! decide free subnets, sysctls and the host's resolv.conf.
+
+use super::links::{Link, LinkTable};
+use super::namespaces::Scan;
+use super::ObserveError;
+use crate::files;
+use crate::model::{
+    BridgeRes, Family, FdbRes, HostFacts, NeighRes, RouteRes, State, StrayKind, StrayRes,
+    SysctlRes, VethRes, VxlanRes,
+};
+use crate::naming::{self, MarkKind};
+use crate::netlink;
+use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+/// Observe the host namespace into `state` and `facts`; the sandbox ends
+/// of veths come from the namespace scan.
+pub async fn observe_host(
+    h: &rtnetlink::Handle,
+    topology: &str,
+    temp_links: &BTreeMap<String, String>,
+    scan: &Scan,
+    state: &mut State,
+    facts: &mut HostFacts,
+) -> Result<(), ObserveError> {
+    let host = LinkTable::dump(h, None).await?;
+    let owned = |l: &Link| -> Option<naming::Mark> {
+        let alias = l.alias.as_deref()?;
+        naming::parse_mark(alias).filter(|m| m.topology == topology)
+    };
+    for l in host.links.values() {
+        facts.links.insert(l.name.clone(), l.alias.clone());
+        for a in host.addrs_of(l.index) {
+            facts.local_addrs.insert(a.ip(), (l.name.clone(), l.mtu));
+        }
+        if let Some(mark) = temp_links.get(&l.name) {
+            // Created under its temporary name and never finished.
+            state.strays.insert(
+                l.name.clone(),
+                StrayRes {
+                    what: StrayKind::Link {
+                        ifname: l.name.clone(),
+                        mark: mark.clone(),
+                    },
+                },
+            );
+        }
+    }
+    let is_temp = |l: &Link| temp_links.contains_key(&l.name);
+    let bridge_network = bridges(&host, &owned, &is_temp, state);
+    let vxlan_network = vxlans(&host, &owned, &is_temp, state);
+    if !vxlan_network.is_empty() {
+        fdb_and_neighbours(h, &vxlan_network, state).await?;
+    }
+    veths(
+        &host,
+        topology,
+        &owned,
+        &is_temp,
+        &bridge_network,
+        scan,
+        state,
+    );
+    for ns in scan.owned.values() {
+        default_routes(ns, state);
+    }
+    let owned_idx: Vec<u32> = host
+        .links
+        .values()
+        .filter(|l| owned(l).is_some() || is_temp(l))
+        .map(|l| l.index)
+        .collect();
+    let routes = netlink::dump_routes(h)
+        .await
+        .map_err(|source| ObserveError::Netlink {
+            what: "routes",
+            netns: None,
+            source,
+        })?;
+    facts.routed = routed_subnets(&routes, &owned_idx);
+    Ok(())
+}
+
+type Owned<'a> = dyn Fn(&Link) -> Option<naming::Mark> + 'a;
+type IsTemp<'a> = dyn Fn(&Link) -> bool + 'a;
+
+fn bridges(
+    host: &LinkTable,
+    owned: &Owned,
+    is_temp: &IsTemp,
+    state: &mut State,
+) -> BTreeMap<u32, String> {
+    let mut out = BTreeMap::new();
+    for l in host
+        .links
+        .values()
+        .filter(|l| l.kind.as_deref() == Some("bridge") && !is_temp(l))
+    {
+        if let Some(m) = owned(l).filter(|m| m.kind == MarkKind::Network) {
+            out.insert(l.index, m.name.clone());
+            state.bridges.insert(
+                m.name.clone(),
+                BridgeRes {
+                    network: m.name.clone(),
+                    ifname: l.name.clone(),
+                    mtu: l.mtu,
+                    addrs: host.addrs_of(l.index),
+                    up: l.up,
+                    marked: true,
+                },
+            );
+        }
+    }
+    out
+}
+
+/// VXLAN devices of overlay networks: index → (network, ifname).
+fn vxlans(
+    host: &LinkTable,
+    owned: &Owned,
+    is_temp: &IsTemp,
+    state: &mut State,
+) -> BTreeMap<u32, (String, String)> {
+    let mut out = BTreeMap::new();
+    for l in host
+        .links
+        .values()
+        .filter(|l| l.kind.as_deref() == Some("vxlan") && !is_temp(l))
+    {
+        let Some(m) = owned(l).filter(|m| m.kind == MarkKind::Vtep) else {
+            continue;
+        };
+        let v = l.vxlan.clone().unwrap_or_default();
+        out.insert(l.index, (m.name.clone(), l.name.clone()));
+        state.vxlans.insert(
+            m.name.clone(),
+            VxlanRes {
+                network: m.name.clone(),
+                ifname: l.name.clone(),
+                vni: v.vni,
+                local: v
+                    .local
+                    .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
+                port: v.port,
+                learning: v.learning,
+                proxy: v.proxy,
+                mtu: l.mtu,
+                bridge: master_name(host, l),
+                up: l.up,
+                marked: true,
+            },
+        );
+    }
+    out
+}
+
+fn master_name(host: &LinkTable, l: &Link) -> String {
+    l.master
+        .and_then(|i| host.links.get(&i))
+        .map(|b| b.name.clone())
+        .unwrap_or_default()
+}
+
+/// Veths: the host end carries the mark, and so does the sandbox end,
+/// found through one index of every owned namespace's marked links.
+fn veths(
+    host: &LinkTable,
+    topology: &str,
+    owned: &Owned,
+    is_temp: &IsTemp,
+    bridge_network: &BTreeMap<u32, String>,
+    scan: &Scan,
+    state: &mut State,
+) {
+    let mut peers: BTreeMap<&str, (&super::namespaces::OwnedNs, &Link)> = BTreeMap::new();
+    for ns in scan.owned.values() {
+        for p in ns.table.links.values() {
+            if let Some(a) = p.alias.as_deref() {
+                peers.insert(a, (ns, p));
+            }
+        }
+    }
+    for l in host
+        .links
+        .values()
+        .filter(|l| l.kind.as_deref() == Some("veth") && !is_temp(l))
+    {
+        let Some(m) = owned(l).filter(|m| m.kind == MarkKind::Endpoint) else {
+            continue;
+        };
+        let mark = naming::mark(topology, MarkKind::Endpoint, &m.name);
+        let mut v = VethRes {
+            endpoint: m.name.clone(),
+            network: l
+                .master
+                .and_then(|i| bridge_network.get(&i))
+                .cloned()
+                .unwrap_or_default(),
+            sandbox: String::new(),
+            netns: String::new(),
+            host_ifname: l.name.clone(),
+            bridge: master_name(host, l),
+            ifname: String::new(),
+            mac: None,
+            mtu: l.mtu,
+            addrs: Default::default(),
+            up: l.up,
+            marked: true,
+        };
+        if let Some((ns, p)) = peers.get(mark.as_str()) {
+            v.sandbox = ns.sandbox.clone();
+            v.netns = ns.netns.clone();
+            v.ifname = p.name.clone();
+            v.mac = p.mac;
+            v.mtu = if p.mtu == l.mtu {
+                l.mtu
+            } else {
+                p.mtu.min(l.mtu)
+            };
+            v.addrs = ns.table.addrs_of(p.index);
+            v.up = l.up && p.up;
+        }
+        state.veths.insert(m.name.clone(), v);
+    }
+}
+
+fn default_routes(ns: &super::namespaces::OwnedNs, state: &mut State) {
+    for r in ns
+        .routes
+        .iter()
+        .filter(|r| r.header.destination_prefix_length == 0)
+    {
+        let gw = r.attributes.iter().find_map(|a| match a {
+            RouteAttribute::Gateway(RouteAddress::Inet(ip)) => Some(IpAddr::V4(*ip)),
+            RouteAttribute::Gateway(RouteAddress::Inet6(ip)) => Some(IpAddr::V6(*ip)),
+            _ => None,
+        });
+        let Some(gateway) = gw else { continue };
+        let dev = oif(r)
+            .and_then(|i| ns.table.links.get(&i))
+            .map(|l| l.name.clone())
+            .unwrap_or_default();
+        state
+            .routes
+            .entry((ns.sandbox.clone(), Family::of(&gateway)))
+            .or_insert(RouteRes {
+                sandbox: ns.sandbox.clone(),
+                netns: ns.netns.clone(),
+                gateway,
+                dev,
+            });
+    }
+}
+
+fn oif(r: &RouteMessage) -> Option<u32> {
+    r.attributes.iter().find_map(|a| match a {
+        RouteAttribute::Oif(i) => Some(*i),
+        _ => None,
+    })
+}
+
+/// Destinations routed on the host, except through links the topology
+/// owns (default routes and IPv6 link-local left out).
+fn routed_subnets(routes: &[RouteMessage], owned_idx: &[u32]) -> Vec<ipnetwork::IpNetwork> {
+    let mut out = Vec::new();
+    for r in routes {
+        if r.header.destination_prefix_length == 0 || oif(r).is_some_and(|i| owned_idx.contains(&i))
+        {
+            continue;
+        }
+        let dst = r.attributes.iter().find_map(|a| match a {
+            RouteAttribute::Destination(RouteAddress::Inet(ip)) => Some(IpAddr::V4(*ip)),
+            RouteAttribute::Destination(RouteAddress::Inet6(ip)) => Some(IpAddr::V6(*ip)),
+            _ => None,
+        });
+        if let Some(net) =
+            dst.and_then(|d| ipnetwork::IpNetwork::new(d, r.header.destination_prefix_length).ok())
+        {
+            if !matches!(net, ipnetwork::IpNetwork::V6(n) if n.ip().segments()[0] & 0xffc0 == 0xfe80)
+            {
+                out.push(net);
+            }
+        }
+    }
+    out
+}
+
+/// The sysctls cnm may set, as they are now.
+pub fn observe_sysctls(state: &mut State) {
+    let mut keys = vec![
+        "net/ipv4/ip_forward".to_string(),
+        "net/ipv6/conf/all/forwarding".to_string(),
+    ];
+    keys.extend(
+        state
+            .bridges
+            .values()
+            .map(|b| crate::firewall::route_localnet(&b.ifname)),
+    );
+    for key in keys {
+        if let Ok(v) = std::fs::read_to_string(format!("/proc/sys/{key}")) {
+            state.sysctls.insert(
+                key.clone(),
+                SysctlRes {
+                    key,
+                    value: v.trim().to_string(),
+                },
+            );
+        }
+    }
+}
+
+/// The host's nameservers, for sandboxes without `dns:`. The host's
+/// resolv.conf is an input, not cnm's file: read through links as usual.
+pub fn observe_resolv(facts: &mut HostFacts) {
+    let resolv =
+        files::parse_resolv(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default());
+    facts.nameservers = resolv.nameservers;
+    facts.search = resolv.search;
+    facts.resolv_options = resolv.options;
+}
+
+/// The static FDB entries (the device's own table, NTF_SELF) and permanent
+/// neighbour entries of the topology's VXLAN devices. Everything there is
+/// cnm's: the devices learn nothing.
+async fn fdb_and_neighbours(
+    h: &rtnetlink::Handle,
+    devices: &BTreeMap<u32, (String, String)>,
+    state: &mut State,
+) -> Result<(), ObserveError> {
+    use netlink_packet_route::neighbour::{NeighbourAttribute, NeighbourFlags, NeighbourState};
+    use netlink_packet_route::AddressFamily;
+    let err = |what: &'static str| {
+        move |source| ObserveError::Netlink {
+            what,
+            netns: None,
+            source,
+        }
+    };
+    let mac_of = |attrs: &[NeighbourAttribute]| {
+        attrs.iter().find_map(|a| match a {
+            NeighbourAttribute::LinkLayerAddress(b) => <[u8; 6]>::try_from(b.as_slice()).ok(),
+            _ => None,
+        })
+    };
+    // One dump at a time per socket.
+    let fdb = netlink::dump_neighbours(h, AddressFamily::Bridge)
+        .await
+        .map_err(err("FDB entries"))?;
+    for m in fdb {
+        let Some((network, dev)) = devices.get(&m.header.ifindex) else {
+            continue;
+        };
+        if !m.header.flags.contains(NeighbourFlags::Own) {
+            continue; // the bridge's table, not the device's
+        }
+        if let (Some(mac), Some(dst)) = (mac_of(&m.attributes), neigh_ip(&m.attributes)) {
+            state.fdb.insert(
+                (network.clone(), mac, dst),
+                FdbRes {
+                    network: network.clone(),
+                    dev: dev.clone(),
+                    mac,
+                    dst,
+                },
+            );
+        }
+    }
+    let neighs = netlink::dump_neighbours(h, AddressFamily::Unspec)
+        .await
+        .map_err(err("neighbour entries"))?;
+    for m in neighs {
+        let Some((network, dev)) = devices.get(&m.header.ifindex) else {
+            continue;
+        };
+        if m.header.state != NeighbourState::Permanent {
+            continue;
+        }
+        if let (Some(ip), Some(mac)) = (neigh_ip(&m.attributes), mac_of(&m.attributes)) {
+            state.neighs.insert(
+                (network.clone(), ip),
+                NeighRes {
+                    network: network.clone(),
+                    dev: dev.clone(),
+                    ip,
+                    mac,
+                },
+            );
+        }
+    }
+    Ok(())
+}
+
+fn neigh_ip(attrs: &[netlink_packet_route::neighbour::NeighbourAttribute]) -> Option<IpAddr> {
+    use netlink_packet_route::neighbour::{NeighbourAddress, NeighbourAttribute};
+    attrs.iter().find_map(|a| match a {
+        NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)) => Some(IpAddr::V4(*ip)),
+        NeighbourAttribute::Destination(NeighbourAddress::Inet6(ip)) => Some(IpAddr::V6(*ip)),
+        // FDB messages (family bridge) carry the VTEP as raw bytes.
+        NeighbourAttribute::Destination(NeighbourAddress::Other(b)) => match b.len() {
+            4 => <[u8; 4]>::try_from(b.as_slice()).ok().map(IpAddr::from),
+            16 => <[u8; 16]>::try_from(b.as_slice()).ok().map(IpAddr::from),
+            _ => None,
+        },
+        _ => None,
+    })
+}
