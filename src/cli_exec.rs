@@ -4,9 +4,9 @@
 
 use anyhow::{bail, Context, Result};
 use cnm::naming::ETC_NETNS_DIR;
+use cnm::netns;
 use cnm::store::safe::{Dir, Kind};
 use cnm::store::{check_object_name, Store};
-use cnm::{netns, observe};
 use nix::mount::{mount, MsFlags};
 use nix::sched::{unshare, CloneFlags};
 use std::ffi::CString;
@@ -22,11 +22,25 @@ pub fn exec(sandbox: &str, topology: Option<&str>, command: &[String]) -> Result
             store.topology(t).context("--topology")?;
             vec![t.to_string()]
         }
-        None => store.topologies()?,
+        // Recorded topologies, and those whose namespaces are there even
+        // if their records are gone (`<topology>-<sandbox>`).
+        None => {
+            let mut all = store.topologies()?;
+            let suffix = format!("-{sandbox}");
+            for n in netns::list()? {
+                if let Some(t) = n.strip_suffix(&suffix) {
+                    if store.topology(t).is_ok() && !all.iter().any(|a| a == t) {
+                        all.push(t.to_string());
+                    }
+                }
+            }
+            all
+        }
     };
     let mut found: Vec<(String, String)> = Vec::new();
     for t in &topologies {
-        if let Some(ns) = observe::sandbox_netns(&store.topology(t)?)?.remove(sandbox) {
+        let ns = cnm::naming::netns_name(t, sandbox);
+        if netns::open(&ns).ok().flatten().is_some() {
             found.push((t.clone(), ns));
         }
     }

@@ -275,11 +275,11 @@ async fn run(cmd: Command) -> Result<ExitCode> {
             let shown = file.display().to_string();
             // The plan is printed before anything changes; a failure to
             // print it (a full disk) stops the apply there.
-            let mut printed = Ok(());
-            let plan =
-                apply::converge(&t, |p| printed = out(&p.render_text(&shown, color()))).await;
-            printed?;
-            let plan = plan.map_err(explain)?;
+            let plan = apply::converge(&t, |p| {
+                out(&p.render_text(&shown, color())).map_err(|e| e.to_string())
+            })
+            .await
+            .map_err(explain)?;
             if !plan.is_empty() {
                 let s = plan.summary();
                 out(&format!(

@@ -94,3 +94,8 @@ fn reliability() {
 fn overlay() {
     run_script("overlay");
 }
+
+#[test]
+fn security() {
+    run_script("security");
+}

@@ -39,6 +39,8 @@ pub enum ApplyError {
     Firewall(#[from] crate::firewall::nft::NftError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("{0}")]
+    Output(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -50,6 +52,7 @@ impl ApplyError {
             self,
             ApplyError::Plan(_)
                 | ApplyError::Observe(_)
+                | ApplyError::Output(_)
                 | ApplyError::Store(StoreError::BadName { .. })
         )
     }
@@ -65,12 +68,16 @@ pub async fn lock() -> Result<Lock, ApplyError> {
 }
 
 /// The whole apply: take the lock, observe, plan (handed to `show` before
-/// anything changes), execute, re-observe and verify. Returns the executed plan.
-pub async fn converge(t: &Topology, show: impl FnOnce(&Plan)) -> Result<Plan, ApplyError> {
+/// anything changes; an error from it stops the apply there), execute,
+/// re-observe and verify. Returns the executed plan.
+pub async fn converge(
+    t: &Topology,
+    show: impl FnOnce(&Plan) -> Result<(), String>,
+) -> Result<Plan, ApplyError> {
     let _lock = lock().await?;
     let store = Store::system().topology(&t.name)?;
     let (plan, obs, conns) = plan(t).await?;
-    show(&plan);
+    show(&plan).map_err(ApplyError::Output)?;
     let after = if plan.is_empty() {
         obs
     } else {
@@ -192,6 +199,9 @@ fn settle_records(store: &TopologyStore, obs: &Observed) -> Result<(), ApplyErro
     }
     for s in changed {
         store.record_files(&s, &files[&s])?;
+    }
+    if obs.state.firewall.is_some() && store.nft_digest()?.is_none() {
+        crate::firewall::nft::record(store)?;
     }
     Ok(())
 }

@@ -238,7 +238,8 @@ pub fn observe(store: &TopologyStore) -> Result<Seen, NftError> {
     let mut seen = Seen::default();
     let (ours, foreign): (Vec<Value>, Vec<Value>) = tables
         .into_iter()
-        // Tables from before the mark existed are cnm's if it recorded them.
+        // A table whose mark was flushed away, or one written before marks
+        // existed, is cnm's when cnm recorded writing it.
         .partition(|t| is_marked(t, &mark) || recorded.is_some());
     for t in &foreign {
         seen.foreign
@@ -269,7 +270,9 @@ pub fn observe(store: &TopologyStore) -> Result<Seen, NftError> {
             .filter(|r| !order.contains(&r.chain.as_str()))
             .cloned(),
     );
-    let intact = foreign.is_empty() && recorded.is_some() && recorded == fingerprint(&ours);
+    // Without a recorded fingerprint (records lost) rules still compare by
+    // the digests in their comments; the fingerprint is recorded again.
+    let intact = foreign.is_empty() && (recorded.is_none() || recorded == fingerprint(&ours));
     seen.firewall = Some(FirewallRes {
         table,
         bridge_table: ours.iter().any(|t| t["family"] == "bridge"),

@@ -267,21 +267,114 @@ impl Topology {
     }
 }
 
-/// Read and validate a topology file.
+/// Largest topology file cnm reads.
+pub const MAX_FILE_BYTES: u64 = 16 << 20;
+
+/// Read and validate a topology file (`-`: standard input). Only regular
+/// files (through links, as any input) or standard input, at most
+/// [`MAX_FILE_BYTES`]; nothing else is read at all.
 pub fn load(path: &Path) -> Result<Topology, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
-        path: path.display().to_string(),
+    let shown = path.display().to_string();
+    let bytes = read_bounded(path)?;
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let bytes = e.as_bytes();
+            let at = e.utf8_error().valid_up_to();
+            return Err(LoadError::Invalid(SpecError {
+                file: shown,
+                diagnostics: vec![Diagnostic {
+                    loc: loc_of_offset(bytes, at),
+                    message: format!(
+                        "the file is not UTF-8 text (byte 0x{:02x}); save it as UTF-8",
+                        bytes[at]
+                    ),
+                }],
+            }));
+        }
+    };
+    parse(&shown, &text).map_err(LoadError::Invalid)
+}
+
+fn read_bounded(path: &Path) -> Result<Vec<u8>, LoadError> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let shown = path.display().to_string();
+    let read_err = |source| LoadError::Read {
+        path: shown.clone(),
         source,
-    })?;
-    parse(&path.display().to_string(), &text).map_err(LoadError::Invalid)
+    };
+    let mut buf = Vec::new();
+    if path.as_os_str() == "-" {
+        std::io::stdin()
+            .lock()
+            .take(MAX_FILE_BYTES + 1)
+            .read_to_end(&mut buf)
+            .map_err(read_err)?;
+    } else {
+        // O_NONBLOCK: opening a FIFO must not wait for a writer.
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+            .map_err(read_err)?;
+        let meta = f.metadata().map_err(read_err)?;
+        if !meta.is_file() {
+            return Err(LoadError::NotRegular { path: shown });
+        }
+        if meta.len() > MAX_FILE_BYTES {
+            return Err(LoadError::TooLarge { path: shown });
+        }
+        f.take(MAX_FILE_BYTES + 1)
+            .read_to_end(&mut buf)
+            .map_err(read_err)?;
+    }
+    if buf.len() as u64 > MAX_FILE_BYTES {
+        return Err(LoadError::TooLarge { path: shown });
+    }
+    Ok(buf)
+}
+
+/// Line and column (1-based, in characters) of byte `offset`.
+fn loc_of_offset(bytes: &[u8], offset: usize) -> Loc {
+    let before = &bytes[..offset.min(bytes.len())];
+    let line = before.iter().filter(|b| **b == b'\n').count() as u64 + 1;
+    let start = before
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |i| i + 1);
+    let col = String::from_utf8_lossy(&before[start..]).chars().count() as u64 + 1;
+    Loc { line, col }
+}
+
+/// The parser's budget: generous for 10,000 endpoints and more, bounded
+/// against documents that expand (aliases) or nest without end.
+fn yaml_options() -> serde_saphyr::Options {
+    let mut o = serde_saphyr::Options::default();
+    if let Some(b) = o.budget.as_mut() {
+        b.max_nodes = 2_000_000;
+        b.max_events = 8_000_000;
+        b.max_reader_input_bytes = Some(MAX_FILE_BYTES as usize);
+    }
+    o
 }
 
 /// Validate topology text; `file` only names it in messages.
 pub fn parse(file: &str, text: &str) -> Result<Topology, SpecError> {
-    let raw: raw::RawTopology = serde_saphyr::from_str(text).map_err(|e| SpecError {
-        file: file.to_string(),
-        diagnostics: vec![yaml_diagnostic(&e)],
-    })?;
+    if text.trim().is_empty() {
+        return Err(SpecError {
+            file: file.to_string(),
+            diagnostics: vec![Diagnostic {
+                loc: Loc { line: 1, col: 1 },
+                message: "the file is empty; a topology starts with version: 1 and name:".into(),
+            }],
+        });
+    }
+    let raw: raw::RawTopology =
+        serde_saphyr::from_str_with_options(text, yaml_options()).map_err(|e| SpecError {
+            file: file.to_string(),
+            diagnostics: vec![yaml_diagnostic(&e, text)],
+        })?;
     validate::validate(file, raw)
 }
 
@@ -292,13 +385,18 @@ pub enum LoadError {
         path: String,
         source: std::io::Error,
     },
+    #[error("{path} is not a regular file; give a topology file, or - for standard input")]
+    NotRegular { path: String },
+    #[error("{path} is larger than 16 MiB, more than any topology needs; cnm does not read it")]
+    TooLarge { path: String },
     #[error("{0}")]
     Invalid(SpecError),
 }
 
 /// serde-saphyr renders "error: line L column C: MESSAGE" plus a snippet; keep
-/// the message and put the location in our own `file:line:col:` form.
-fn yaml_diagnostic(e: &serde_saphyr::Error) -> Diagnostic {
+/// the message, in words a user of the file understands, with the key it
+/// is about, and put the location in our own `file:line:col:` form.
+fn yaml_diagnostic(e: &serde_saphyr::Error, text: &str) -> Diagnostic {
     let loc = e
         .location()
         .map(|l| Loc {
@@ -315,8 +413,50 @@ fn yaml_diagnostic(e: &serde_saphyr::Error) -> Diagnostic {
         .filter(|(head, _)| head.starts_with("line "))
         .map(|(_, msg)| msg)
         .unwrap_or(first);
-    let message = message
-        .trim_end_matches(", set DuplicateKeyPolicy in Options if acceptable")
-        .to_string();
+    let message = message.trim_end_matches(", set DuplicateKeyPolicy in Options if acceptable");
+    let plain = plain_words(message);
+    // A value of the wrong type: say which key it belongs to.
+    let message = match key_at(text, loc) {
+        Some(k) if plain != message => format!("{k}: {plain}"),
+        _ => plain,
+    };
     Diagnostic { loc, message }
+}
+
+/// The parser's messages about Rust types, said in the file's terms.
+fn plain_words(m: &str) -> String {
+    if m.starts_with("cannot deserialize null into") {
+        return "a value is required here, not null (~)".into();
+    }
+    if let Some(t) = m.strip_prefix("invalid ") {
+        match t {
+            "u8" | "u16" | "u32" | "u64" | "usize" => {
+                return "expected a whole number".into();
+            }
+            "i8" | "i16" | "i32" | "i64" => return "expected a number".into(),
+            "bool" | "boolean" => return "expected true or false".into(),
+            _ => {}
+        }
+    }
+    m.replace("Option<String>", "a value")
+        .replace("a string", "text")
+        .replace("u32", "a whole number")
+        .replace("u16", "a whole number")
+}
+
+/// The mapping key on the error's line, before its column (`name` in
+/// `name: ~`), when there is one.
+fn key_at(text: &str, loc: Loc) -> Option<String> {
+    let line = text.lines().nth(loc.line.checked_sub(1)? as usize)?;
+    let head: String = line
+        .chars()
+        .take(loc.col.saturating_sub(1) as usize)
+        .collect();
+    let key = head.rsplit([',', '{', '-']).next()?.trim();
+    let key = key.strip_suffix(':')?.trim();
+    (!key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)))
+    .then(|| key.to_string())
 }

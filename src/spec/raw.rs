@@ -9,6 +9,16 @@ use std::collections::BTreeMap;
 
 pub type Map<T> = BTreeMap<String, Spanned<T>>;
 
+/// A key that is present, whatever its value (null included): `Some`.
+/// Absent keys get `None` from `#[serde(default)]`.
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTopology {
@@ -34,7 +44,10 @@ pub struct RawHost {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawNetwork {
-    pub driver: Option<Spanned<String>>,
+    /// `Some(None)` when the key is there with YAML's null: `driver: null`
+    /// unquoted is not the driver named "null".
+    #[serde(default, deserialize_with = "present")]
+    pub driver: Option<Spanned<Option<String>>>,
     pub subnet: Option<Spanned<String>>,
     pub gateway: Option<Spanned<String>>,
     pub ip_range: Option<Spanned<String>>,

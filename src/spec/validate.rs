@@ -63,6 +63,7 @@ pub fn validate(file: &str, raw: RawTopology) -> Result<Topology, SpecError> {
             format!("name: topology name '{}' {e}", raw.name.value),
         );
     }
+    check_sizes(&mut c, &raw);
     let hosts = check_hosts(&mut c, &raw.hosts);
     let networks = check_networks(&mut c, &raw.name.value, &raw.networks, &hosts);
     let sandboxes = check_sandboxes(&mut c, &raw.sandboxes, &hosts);
@@ -88,6 +89,103 @@ pub fn validate(file: &str, raw: RawTopology) -> Result<Topology, SpecError> {
             file: file.to_string(),
             diagnostics: c.diags,
         })
+    }
+}
+
+/// Bounds on every list of the file, so no input makes cnm work without
+/// end: generous for real topologies (10,000 endpoints and far more).
+pub mod limits {
+    pub const HOSTS: usize = 1_000;
+    pub const NETWORKS: usize = 10_000;
+    pub const SANDBOXES: usize = 100_000;
+    pub const ENDPOINTS: usize = 100_000;
+    pub const ALIASES: usize = 64;
+    pub const PORTS: usize = 1_024;
+    pub const DNS_SERVERS: usize = 16;
+    pub const DNS_SEARCH: usize = 32;
+    pub const DNS_OPTIONS: usize = 32;
+}
+
+fn too_many<T>(c: &mut Checker, items: &[Spanned<T>], max: usize, what: &str) {
+    if let Some(extra) = items.get(max) {
+        c.err(
+            extra,
+            format!("{what}: more than {max}, the most cnm accepts"),
+        );
+    }
+}
+
+fn check_sizes(c: &mut Checker, raw: &RawTopology) {
+    for (len, first_extra, max, what) in [
+        (
+            raw.hosts.len(),
+            raw.hosts.values().nth(limits::HOSTS).map(Loc::from),
+            limits::HOSTS,
+            "hosts",
+        ),
+        (
+            raw.networks.len(),
+            raw.networks.values().nth(limits::NETWORKS).map(Loc::from),
+            limits::NETWORKS,
+            "networks",
+        ),
+        (
+            raw.sandboxes.len(),
+            raw.sandboxes.values().nth(limits::SANDBOXES).map(Loc::from),
+            limits::SANDBOXES,
+            "sandboxes",
+        ),
+        (
+            raw.endpoints.len(),
+            raw.endpoints.values().nth(limits::ENDPOINTS).map(Loc::from),
+            limits::ENDPOINTS,
+            "endpoints",
+        ),
+    ] {
+        if len > max {
+            c.err(
+                first_extra.unwrap_or_default(),
+                format!("{what}: {len} of them, more than {max}, the most cnm accepts"),
+            );
+        }
+    }
+    for (name, e) in &raw.endpoints {
+        if let Some(e) = &e.value {
+            too_many(
+                c,
+                &e.aliases,
+                limits::ALIASES,
+                &format!("endpoint {name}: aliases"),
+            );
+            too_many(
+                c,
+                &e.ports,
+                limits::PORTS,
+                &format!("endpoint {name}: ports"),
+            );
+        }
+    }
+    for (name, s) in &raw.sandboxes {
+        if let Some(d) = s.value.as_ref().and_then(|s| s.dns.as_ref()) {
+            too_many(
+                c,
+                &d.value.servers,
+                limits::DNS_SERVERS,
+                &format!("sandbox {name}: dns servers"),
+            );
+            too_many(
+                c,
+                &d.value.search,
+                limits::DNS_SEARCH,
+                &format!("sandbox {name}: dns search"),
+            );
+            too_many(
+                c,
+                &d.value.options,
+                limits::DNS_OPTIONS,
+                &format!("sandbox {name}: dns options"),
+            );
+        }
     }
 }
 
@@ -166,12 +264,19 @@ fn check_networks(
         let empty = RawNetwork::default();
         let n = spanned.value.as_ref().unwrap_or(&empty);
         let loc = Loc::from(spanned);
-        let driver = match n
+        if let Some(d) = n.driver.as_ref().filter(|d| d.value.is_none()) {
+            c.err(
+                d,
+                format!("network {name}: driver is YAML's null here; write driver: \"null\" (quoted) for Docker's null driver, or leave driver out for bridge"),
+            );
+            continue;
+        }
+        let driver_name = n
             .driver
             .as_ref()
-            .map(|d| d.value.as_str())
-            .unwrap_or("bridge")
-        {
+            .and_then(|d| d.value.as_deref())
+            .unwrap_or("bridge");
+        let driver = match driver_name {
             "bridge" => DriverKind::Bridge,
             "null" => DriverKind::Null,
             "host" => DriverKind::Host,
@@ -187,8 +292,9 @@ fn check_networks(
                     }
                     _ => format!("unknown driver '{other}'"),
                 };
+                let at = n.driver.as_ref().map(Loc::from).unwrap_or(loc);
                 c.err(
-                    n.driver.as_ref().unwrap(),
+                    at,
                     format!("network {name}: {why} (available: bridge, null, host, overlay)"),
                 );
                 continue;
@@ -877,19 +983,30 @@ fn check_cross(c: &mut Checker, t: &Topology, raw_eps: &Map<Option<RawEndpoint>>
             );
         }
     }
-    let all_ports: Vec<(&Endpoint, &PortMapping)> = t
+    // Published ports, sorted by protocol and first port: each is compared
+    // only with the ones whose range starts inside its own (no N²).
+    let mut all_ports: Vec<(&Endpoint, &PortMapping)> = t
         .endpoints
         .values()
         .flat_map(|e| e.ports.iter().map(move |p| (e, p)))
         .collect();
+    all_ports.sort_by_key(|(e, p)| (p.protocol, p.published.0, e.name.clone()));
     for (i, (ea, pa)) in all_ports.iter().enumerate() {
-        for (eb, pb) in &all_ports[i + 1..] {
+        for (eb, pb) in all_ports[i + 1..]
+            .iter()
+            .take_while(|(_, pb)| pb.protocol == pa.protocol && pb.published.0 <= pa.published.1)
+        {
             if pa.clashes_with(pb) {
+                let ((first, fp), (second, sp)) = if (&ea.name, pa) <= (&eb.name, pb) {
+                    ((ea, pa), (eb, pb))
+                } else {
+                    ((eb, pb), (ea, pa))
+                };
                 c.err(
-                    loc_of(&eb.name),
+                    loc_of(&second.name),
                     format!(
-                        "endpoint {}: port {pb} clashes with port {pa} of endpoint {}",
-                        eb.name, ea.name
+                        "endpoint {}: port {sp} clashes with port {fp} of endpoint {}",
+                        second.name, first.name
                     ),
                 );
             }
@@ -897,8 +1014,12 @@ fn check_cross(c: &mut Checker, t: &Topology, raw_eps: &Map<Option<RawEndpoint>>
     }
 
     // Sandbox-level rules: host/null networks are exclusive; one gateway.
+    let mut by_sandbox: BTreeMap<&str, Vec<&Endpoint>> = BTreeMap::new();
+    for e in t.endpoints.values() {
+        by_sandbox.entry(e.sandbox.as_str()).or_default().push(e);
+    }
     for sb in t.sandboxes.values() {
-        let eps: Vec<&Endpoint> = t.endpoints_of_sandbox(&sb.name).collect();
+        let eps: &[&Endpoint] = by_sandbox.get(sb.name.as_str()).map_or(&[], Vec::as_slice);
         for special in [DriverKind::Host, DriverKind::Null] {
             if eps.len() > 1 {
                 if let Some(e) = eps

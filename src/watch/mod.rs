@@ -160,7 +160,7 @@ fn load(path: &Path, host: Option<&str>) -> Option<Topology> {
 
 async fn reconcile(t: &Topology, why: &str) -> Result<(), ApplyError> {
     let start = Instant::now();
-    match apply::converge(t, |_| {}).await {
+    match apply::converge(t, |_| Ok(())).await {
         Ok(plan) if plan.is_empty() => {
             tracing::debug!(topology = %t.name, reason = why, "converged, nothing to do");
             Ok(())
