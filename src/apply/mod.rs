@@ -2,6 +2,7 @@
 //! re-observe → verify. `converge` and `destroy` read top to bottom here;
 //! the kernel work is in `exec`, the prerequisite checks in `prereq`.
 
+pub mod drivers;
 mod exec;
 pub mod prereq;
 
@@ -109,6 +110,7 @@ fn wanted_netns(t: &Topology) -> BTreeMap<String, String> {
 /// Observe the kernel and compute the plan for `t`, prerequisites checked.
 /// The connections are handed on to `execute`, so nothing is opened twice.
 pub async fn plan(t: &Topology) -> Result<(Plan, Observed, Connections), ApplyError> {
+    drivers::check(t).await?;
     let store = Store::system().topology(&t.name)?;
     let (obs, conns) = observe::observe(&store, &wanted_netns(t)).await?;
     let want = desired::build(t, &obs)?;

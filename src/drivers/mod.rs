@@ -77,6 +77,8 @@ pub fn driver_for(kind: DriverKind) -> &'static dyn Driver {
         DriverKind::Null => &null::NullDriver,
         DriverKind::Host => &host::HostDriver,
         DriverKind::Overlay => &overlay::OverlayDriver,
+        // Never planned: `apply::drivers` refuses such networks first.
+        DriverKind::Plugin => &null::NullDriver,
     }
 }
 

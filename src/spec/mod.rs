@@ -73,21 +73,32 @@ pub enum DriverKind {
     Host,
     /// A bridge per host joined by VXLAN across the topology's hosts.
     Overlay,
+    /// Any other name (`Network::driver_name`): maybe a plugin, maybe a
+    /// driver this cnm lacks. `validate` cannot know (it looks at nothing
+    /// but the file); `plan` decides.
+    Plugin,
 }
 
 impl DriverKind {
+    /// The built-in drivers, by the names the file uses.
+    pub const BUILT_IN: [&'static str; 4] = ["bridge", "null", "host", "overlay"];
+
     pub fn as_str(self) -> &'static str {
         match self {
             DriverKind::Bridge => "bridge",
             DriverKind::Null => "null",
             DriverKind::Host => "host",
             DriverKind::Overlay => "overlay",
+            DriverKind::Plugin => "plugin",
         }
     }
 
     /// Endpoints get an interface, addresses and a MAC in their sandbox.
     pub fn has_interfaces(self) -> bool {
-        matches!(self, DriverKind::Bridge | DriverKind::Overlay)
+        matches!(
+            self,
+            DriverKind::Bridge | DriverKind::Overlay | DriverKind::Plugin
+        )
     }
 }
 
@@ -124,6 +135,10 @@ pub struct Network {
     pub name: String,
     pub loc: Loc,
     pub driver: DriverKind,
+    /// The driver's name as written (`bridge` when absent).
+    pub driver_name: String,
+    /// Where `driver:` is written (the network's own location without it).
+    pub driver_loc: Loc,
     pub subnet: Option<Ipv4Network>,
     pub gateway: Option<Ipv4Addr>,
     pub ip_range: Option<Ipv4Network>,

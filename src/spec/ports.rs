@@ -185,8 +185,20 @@ fn finish(
 }
 
 fn parse_ip(ip: &str, whole: &str) -> Result<IpAddr, String> {
-    ip.parse()
-        .map_err(|_| format!("port '{whole}': '{ip}' is not an IP address"))
+    let addr: IpAddr = ip
+        .parse()
+        .map_err(|_| format!("port '{whole}': '{ip}' is not an IP address"))?;
+    if addr == IpAddr::V6(std::net::Ipv6Addr::LOCALHOST) {
+        return Err(format!(
+            "port '{whole}': the IPv6 loopback ::1 cannot be published: Linux routes nothing from ::1 to a container (IPv6 has no route_localnet); publish on 127.0.0.1, [::] or a host address"
+        ));
+    }
+    if addr.is_multicast() {
+        return Err(format!(
+            "port '{whole}': {ip} is a multicast address; publish on a host address"
+        ));
+    }
+    Ok(addr)
 }
 
 fn parse_range(r: &str, whole: &str) -> Result<(u16, u16), String> {
@@ -228,8 +240,11 @@ mod tests {
         let p = parse_port(&json!("127.0.0.1:5353:53/udp")).unwrap();
         assert_eq!(p.host_ip, Some("127.0.0.1".parse().unwrap()));
         assert_eq!(p.protocol, Protocol::Udp);
-        let p = parse_port(&json!("[::1]:8000-8001:80-81/sctp")).unwrap();
-        assert_eq!(p.to_string(), "[::1]:8000-8001:80-81/sctp");
+        let p = parse_port(&json!("[fd00::1]:8000-8001:80-81/sctp")).unwrap();
+        assert_eq!(p.to_string(), "[fd00::1]:8000-8001:80-81/sctp");
+        assert!(parse_port(&json!("[::1]:8080:80"))
+            .unwrap_err()
+            .contains("IPv6 loopback"));
     }
 
     #[test]

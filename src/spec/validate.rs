@@ -276,34 +276,28 @@ fn check_networks(
             .as_ref()
             .and_then(|d| d.value.as_deref())
             .unwrap_or("bridge");
+        let driver_loc = n.driver.as_ref().map(Loc::from).unwrap_or(loc);
         let driver = match driver_name {
             "bridge" => DriverKind::Bridge,
             "null" => DriverKind::Null,
             "host" => DriverKind::Host,
             "overlay" => DriverKind::Overlay,
             other => {
-                let why = match other {
-                    "ipvlan" => {
-                        "this kernel lacks the ipvlan module, and cnm does not implement it yet"
-                            .to_string()
-                    }
-                    "macvlan" | "remote" | "cni" => {
-                        format!("driver '{other}' is not implemented in this cnm version yet")
-                    }
-                    _ => format!("unknown driver '{other}'"),
-                };
-                let at = n.driver.as_ref().map(Loc::from).unwrap_or(loc);
-                c.err(
-                    at,
-                    format!("network {name}: {why} (available: bridge, null, host, overlay)"),
-                );
-                continue;
+                // Any other driver may be a plugin: plan decides. The name
+                // becomes part of plugin paths, so it passes the name check.
+                if let Err(e) = valid_identifier(other, MAX_OBJECT_NAME) {
+                    c.err(driver_loc, format!("network {name}: driver name '{}' {e}", other.escape_debug()));
+                    continue;
+                }
+                DriverKind::Plugin
             }
         };
         let mut net = Network {
             name: name.clone(),
             loc,
             driver,
+            driver_name: driver_name.to_string(),
+            driver_loc,
             subnet: None,
             gateway: None,
             ip_range: None,
@@ -316,6 +310,12 @@ fn check_networks(
         };
         if driver == DriverKind::Overlay {
             check_overlay(c, topology, name, n, hosts, &mut net);
+            out.insert(name.clone(), net);
+            continue;
+        }
+        if driver == DriverKind::Plugin {
+            // Addressing as for bridge (cnm's IPAM); options are the driver's.
+            check_addressing(c, name, n, &mut net);
             out.insert(name.clone(), net);
             continue;
         }
@@ -463,6 +463,8 @@ fn check_ipv4(c: &mut Checker, name: &str, n: &RawNetwork, net: &mut Network) {
                     c.err(s, format!("network {name}: subnet {v4} has host bits set; did you mean {}/{}?", v4.network(), v4.prefix()));
                 } else if v4.prefix() > 30 {
                     c.err(s, format!("network {name}: subnet {v4} is too small; use a /30 or larger"));
+                } else if let Some(why) = reserved_v4(v4) {
+                    c.err(s, format!("network {name}: subnet {v4} {why}; a container network needs ordinary unicast addresses (for example from 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16)"));
                 } else {
                     net.subnet = Some(v4);
                 }
@@ -535,6 +537,16 @@ fn check_ipv6(c: &mut Checker, name: &str, v6: &RawIpv6) -> Option<Ipv6Config> {
             );
             return None;
         }
+        Ok(ipnetwork::IpNetwork::V6(s)) if reserved_v6(s).is_some() => {
+            c.err(
+                &v6.subnet,
+                format!(
+                    "network {name}: ipv6 subnet {s} {}; a container network needs ordinary unicast addresses (for example from fd00::/8)",
+                    reserved_v6(s).unwrap_or_default()
+                ),
+            );
+            return None;
+        }
         Ok(ipnetwork::IpNetwork::V6(s)) if s.prefix() > 126 => {
             c.err(
                 &v6.subnet,
@@ -586,6 +598,39 @@ fn check_ipv6(c: &mut Checker, name: &str, v6: &RawIpv6) -> Option<Ipv6Config> {
         }
     }
     Some(cfg)
+}
+
+/// Why an IPv4 subnet cannot carry a container network, if it cannot.
+fn reserved_v4(n: Ipv4Network) -> Option<&'static str> {
+    let overlaps = |r: &str| {
+        let r: Ipv4Network = r.parse().ok()?;
+        (r.contains(n.network()) || n.contains(r.network())).then_some(())
+    };
+    [
+        ("0.0.0.0/8", "covers the unspecified address 0.0.0.0"),
+        ("127.0.0.0/8", "is in the loopback range 127.0.0.0/8"),
+        ("169.254.0.0/16", "is in the link-local range 169.254.0.0/16"),
+        ("224.0.0.0/4", "is in the multicast range 224.0.0.0/4"),
+        ("240.0.0.0/4", "is in the reserved range 240.0.0.0/4"),
+    ]
+    .into_iter()
+    .find_map(|(r, why)| overlaps(r).map(|()| why))
+}
+
+/// Why an IPv6 subnet cannot carry a container network, if it cannot.
+fn reserved_v6(n: Ipv6Network) -> Option<&'static str> {
+    let overlaps = |r: &str| {
+        let r: Ipv6Network = r.parse().ok()?;
+        (r.contains(n.network()) || n.contains(r.network())).then_some(())
+    };
+    [
+        ("::/128", "covers the unspecified address ::"),
+        ("::1/128", "covers the loopback address ::1"),
+        ("fe80::/10", "is in the link-local range fe80::/10"),
+        ("ff00::/8", "is in the multicast range ff00::/8"),
+    ]
+    .into_iter()
+    .find_map(|(r, why)| overlaps(r).map(|()| why))
 }
 
 /// Why `ip` cannot be a host address in its subnet, phrased to be followed by
