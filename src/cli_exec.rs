@@ -5,6 +5,7 @@
 use anyhow::{bail, Context, Result};
 use cnm::naming::ETC_NETNS_DIR;
 use cnm::netns;
+use cnm::spec::file::FileTopology;
 use cnm::store::safe::{Dir, Kind};
 use cnm::store::{check_object_name, Store};
 use nix::mount::{mount, MsFlags};
@@ -37,15 +38,19 @@ pub fn exec(sandbox: &str, topology: Option<&str>, command: &[String]) -> Result
             all
         }
     };
-    let mut found: Vec<(String, String)> = Vec::new();
+    let mut found: Vec<(String, Option<String>)> = Vec::new();
     for t in &topologies {
         let ns = cnm::naming::netns_name(t, sandbox);
         if netns::open(&ns).ok().flatten().is_some() {
-            found.push((t.clone(), ns));
+            found.push((t.clone(), Some(ns)));
+        } else if on_host_stack(&store, t, sandbox) {
+            found.push((t.clone(), None));
         }
     }
     let netns_name = match found.as_slice() {
-        [(_, ns)] => ns.clone(),
+        [(_, Some(ns))] => ns.clone(),
+        // A sandbox sharing the host's stack: the command runs right here.
+        [(_, None)] => return run(command),
         [] => bail!(
             "no sandbox named {sandbox} is applied on this host{}",
             topology
@@ -76,7 +81,10 @@ pub fn exec(sandbox: &str, topology: Option<&str>, command: &[String]) -> Result
     .context("cannot make / a slave mount")?;
     bind_files(&netns_name)?;
     netns::enter(&ns).context("cannot enter the sandbox namespace")?;
+    run(command)
+}
 
+fn run(command: &[String]) -> Result<ExitCode> {
     let args: Vec<CString> = command
         .iter()
         .map(|a| CString::new(a.as_str()))
@@ -84,6 +92,36 @@ pub fn exec(sandbox: &str, topology: Option<&str>, command: &[String]) -> Result
         .context("argument contains a NUL byte")?;
     let err = nix::unistd::execvp(&args[0], &args).unwrap_err();
     bail!("cannot run {}: {err}", command[0])
+}
+
+/// Whether the last apply of topology `t` put `sandbox` on the host's own
+/// stack (joined to a `host` network) on this machine.
+fn on_host_stack(store: &Store, t: &str, sandbox: &str) -> bool {
+    let Some(rec) = store
+        .topology(t)
+        .ok()
+        .and_then(|s| s.applied().ok().flatten())
+    else {
+        return false;
+    };
+    let Ok(file) = serde_json::from_value::<FileTopology>(rec.topology) else {
+        return false;
+    };
+    let here = match (
+        &rec.this_host,
+        file.sandboxes.get(sandbox).and_then(|s| s.host.as_ref()),
+    ) {
+        (Some(me), Some(h)) => me == h,
+        _ => file.sandboxes.contains_key(sandbox),
+    };
+    here && file.endpoints.values().any(|e| {
+        e.sandbox == sandbox
+            && file
+                .networks
+                .get(&e.network)
+                .and_then(|n| n.driver.as_deref())
+                == Some("host")
+    })
 }
 
 /// Bind each regular file of /etc/netns/<netns>/ over its /etc namesake, as

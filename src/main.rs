@@ -257,7 +257,7 @@ async fn run(cmd: Command) -> Result<ExitCode> {
         } => {
             let t = load_for(&file, host.as_deref())?;
             require_privileges()?;
-            let (plan, _, _) = apply::plan(&t).await?;
+            let plan = apply::plan(&t).await.map_err(explain)?.plan;
             match output {
                 PlanFormat::Text => out(&plan.render_text(&file.display().to_string(), color()))?,
                 PlanFormat::Json => out(&format!("{}\n", plan.to_json()))?,
@@ -324,6 +324,7 @@ async fn run(cmd: Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Show { topology, output } => {
+            let one = topology.is_some();
             let names = match topology {
                 Some(n) => {
                     Store::system().topology(&n).context("--topology")?;
@@ -335,10 +336,20 @@ async fn run(cmd: Command) -> Result<ExitCode> {
             let mut shown = Vec::new();
             for n in names {
                 let store = Store::system().topology(&n)?;
+                let applied = store.applied()?;
                 let (obs, _) = observe::observe(&store, &Default::default()).await?;
-                shown.push(cnm::show::show(&n, &obs));
+                if one && applied.is_none() && obs.state.owns_nothing() {
+                    anyhow::bail!(
+                        "--topology {n}: no topology of that name is applied on this host"
+                    );
+                }
+                shown.push(cnm::show::show(&n, &obs, applied.as_ref()));
             }
             match output {
+                // One topology: one object, which `plan` reads back.
+                ShowFormat::Json if one => {
+                    out(&format!("{}\n", serde_json::to_string_pretty(&shown[0])?))?
+                }
                 ShowFormat::Json => out(&format!("{}\n", serde_json::to_string_pretty(&shown)?))?,
                 ShowFormat::Yaml => {
                     for (i, t) in shown.iter().enumerate() {

@@ -308,6 +308,22 @@ pub struct State {
     pub strays: BTreeMap<String, StrayRes>,
 }
 
+impl State {
+    /// Nothing owned at all (sysctls are shared, not owned).
+    pub fn owns_nothing(&self) -> bool {
+        self.namespaces.is_empty()
+            && self.bridges.is_empty()
+            && self.veths.is_empty()
+            && self.vxlans.is_empty()
+            && self.fdb.is_empty()
+            && self.neighs.is_empty()
+            && self.routes.is_empty()
+            && self.files.is_empty()
+            && self.firewall.is_none()
+            && self.strays.is_empty()
+    }
+}
+
 /// What observe learns about the host besides the owned objects: enough to
 /// allocate subnets and to refuse name clashes with foreign objects.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -1,281 +1,311 @@
-//! Observed state → a topology file. Re-applying what `show` prints changes
-//! nothing: every value that decides kernel state is written out explicitly.
+//! Observed state → a topology file, like Terraform's `show`: the topology
+//! as last applied (the record holds what the kernel cannot: names of
+//! remote endpoints, how ports and DNS were written, sandboxes sharing the
+//! host's stack), corrected by what cnm observes of the objects it owns
+//! here. Applying what `show` prints changes nothing; objects that are gone
+//! from the kernel are gone from the output, and with no record at all the
+//! output is built from the kernel alone.
 
 use crate::files;
-use crate::model::{fmt_mac, Observed};
+use crate::model::{fmt_mac, BridgeRes, Observed, State, VethRes};
 use crate::naming;
+use crate::spec::file::{FileEndpoint, FileIpv6, FileNetwork, FileSandbox, FileTopology};
+use crate::store::AppliedRecord;
 use ipnetwork::IpNetwork;
-use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-#[derive(Debug, Serialize)]
-pub struct ShownTopology {
-    pub version: u32,
-    pub name: String,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub networks: BTreeMap<String, ShownNetwork>,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub sandboxes: BTreeMap<String, ShownSandbox>,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub endpoints: BTreeMap<String, ShownEndpoint>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct ShownNetwork {
-    pub driver: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub subnet: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub gateway: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ipv6: Option<ShownIpv6>,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub internal: bool,
-    pub mtu: u32,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub options: BTreeMap<String, serde_json::Value>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct ShownIpv6 {
-    pub subnet: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub gateway: Option<String>,
-}
-
-#[derive(Debug, Default, Serialize)]
-pub struct ShownSandbox {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub hostname: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub domainname: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dns: Option<ShownDns>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct ShownDns {
-    pub servers: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub search: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub options: Vec<String>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct ShownEndpoint {
-    pub network: String,
-    pub sandbox: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub address: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ipv6_address: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub mac: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub aliases: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub ports: Vec<String>,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub gateway: bool,
-}
-
-pub fn show(topology: &str, obs: &Observed) -> ShownTopology {
+pub fn show(topology: &str, obs: &Observed, applied: Option<&AppliedRecord>) -> FileTopology {
+    let base: FileTopology = applied
+        .and_then(|r| serde_json::from_value(r.topology.clone()).ok())
+        .unwrap_or_default();
+    let me = applied.and_then(|r| r.this_host.clone());
     let s = &obs.state;
-    let mut out = ShownTopology {
+    let mut out = FileTopology {
         version: 1,
         name: topology.to_string(),
-        networks: BTreeMap::new(),
-        sandboxes: BTreeMap::new(),
-        endpoints: BTreeMap::new(),
+        hosts: base.hosts.clone(),
+        ..FileTopology::default()
+    };
+    // A sandbox is realized on this machine unless the file puts it on
+    // another host.
+    let local = |sb: &str| match (&me, base.sandboxes.get(sb).and_then(|b| b.host.as_ref())) {
+        (Some(me), Some(h)) => h == me,
+        _ => true,
     };
 
     for b in s.bridges.values() {
-        let mut net = ShownNetwork {
-            driver: "bridge",
-            subnet: None,
-            gateway: None,
-            ipv6: None,
-            internal: false,
-            mtu: b.mtu,
-            options: BTreeMap::new(),
+        let net = network(topology, base.networks.get(&b.network), b, s);
+        out.networks.insert(b.network.clone(), net);
+    }
+    for (name, n) in &base.networks {
+        let kernel_less = matches!(n.driver.as_deref(), Some(d) if d != "bridge" && d != "overlay");
+        let remote_only = base
+            .endpoints
+            .values()
+            .filter(|e| &e.network == name)
+            .all(|e| !local(&e.sandbox));
+        if !out.networks.contains_key(name)
+            && (kernel_less || (remote_only && !base.hosts.is_empty()))
+        {
+            out.networks.insert(name.clone(), n.clone());
+        }
+    }
+
+    for ns in s.namespaces.values() {
+        out.sandboxes.insert(
+            ns.sandbox.clone(),
+            sandbox(base.sandboxes.get(&ns.sandbox), s, &ns.netns, &me),
+        );
+    }
+    for e in s.veths.values() {
+        out.endpoints.insert(
+            e.endpoint.clone(),
+            endpoint(base.endpoints.get(&e.endpoint), e, s),
+        );
+    }
+    // What has no kernel object here: endpoints on other hosts, and local
+    // ones on networks without kernel objects (host, null, a plugin's).
+    for (name, e) in &base.endpoints {
+        let Some(net) = out.networks.get(&e.network) else {
+            continue;
         };
+        let kernel_less = !s.bridges.contains_key(&e.network);
+        let shown = if local(&e.sandbox) {
+            let host_stack = net.driver.as_deref() == Some("host");
+            kernel_less && (host_stack || s.namespaces.contains_key(&e.sandbox))
+        } else {
+            true
+        };
+        if shown && !out.endpoints.contains_key(name) {
+            out.endpoints.insert(name.clone(), e.clone());
+            if let Some(sb) = base.sandboxes.get(&e.sandbox) {
+                out.sandboxes
+                    .entry(e.sandbox.clone())
+                    .or_insert_with(|| sb.clone());
+            }
+        }
+    }
+    if applied.is_none() {
+        mark_gateways(&mut out, s);
+    }
+    out
+}
+
+fn network(topology: &str, base: Option<&FileNetwork>, b: &BridgeRes, s: &State) -> FileNetwork {
+    let mut net = base.cloned().unwrap_or_default();
+    let vx = s.vxlans.get(&b.network);
+    net.mtu = Some(b.mtu);
+    if b.ifname != naming::bridge_name(topology, &b.network) {
+        net.options
+            .insert("bridge_name".into(), b.ifname.clone().into());
+    }
+    if let Some(x) = vx {
+        net.driver = Some("overlay".into());
+        if x.vni != crate::spec::derived_vni(topology, &b.network) {
+            net.options.insert("vni".into(), x.vni.into());
+        }
+        // The subnets show on the endpoints, not on the bridge.
+        for v in s.veths.values().filter(|v| v.network == b.network) {
+            for a in &v.addrs {
+                match a {
+                    IpNetwork::V4(x) if net.subnet.is_none() => {
+                        net.subnet = Some(format!("{}/{}", x.network(), x.prefix()))
+                    }
+                    IpNetwork::V6(x) if net.ipv6.is_none() => {
+                        net.ipv6 = Some(FileIpv6 {
+                            subnet: format!("{}/{}", x.network(), x.prefix()),
+                            ..FileIpv6::default()
+                        })
+                    }
+                    _ => {}
+                }
+            }
+        }
+    } else {
+        net.driver = None;
+        let (range, range6) = (
+            net.ip_range.take(),
+            net.ipv6.take().and_then(|v| v.ip_range),
+        );
+        net.subnet = None;
+        net.gateway = None;
         for a in &b.addrs {
             match a {
                 IpNetwork::V4(v) => {
                     net.subnet = Some(format!("{}/{}", v.network(), v.prefix()));
                     net.gateway = Some(v.ip().to_string());
+                    net.ip_range = range.clone();
                 }
                 IpNetwork::V6(v) => {
-                    net.ipv6 = Some(ShownIpv6 {
+                    net.ipv6 = Some(FileIpv6 {
                         subnet: format!("{}/{}", v.network(), v.prefix()),
                         gateway: Some(v.ip().to_string()),
+                        ip_range: range6.clone(),
                     })
                 }
             }
         }
-        if b.ifname != naming::bridge_name(topology, &b.network) {
-            net.options
-                .insert("bridge_name".into(), b.ifname.clone().into());
-        }
-        if let Some(x) = s.vxlans.get(&b.network) {
-            // Overlay: the subnet shows on the endpoints, not the bridge.
-            net.driver = "overlay";
-            net.options.insert("vni".into(), x.vni.into());
-            for v in s.veths.values().filter(|v| v.network == b.network) {
-                for a in &v.addrs {
-                    match a {
-                        IpNetwork::V4(x) => {
-                            net.subnet = Some(format!("{}/{}", x.network(), x.prefix()))
-                        }
-                        IpNetwork::V6(x) => {
-                            net.ipv6 = Some(ShownIpv6 {
-                                subnet: format!("{}/{}", x.network(), x.prefix()),
-                                gateway: None,
-                            })
-                        }
-                    }
-                }
-            }
-        }
-        out.networks.insert(b.network.clone(), net);
-    }
-
-    for ns in s.namespaces.values() {
-        let mut sb = ShownSandbox::default();
-        if let Some(f) = s.files.get(&naming::hosts_path(&ns.netns)) {
-            let (h, d, _) = files::parse_hosts_meta(&f.content);
-            sb.hostname = h;
-            sb.domainname = d;
-        }
-        if let Some(f) = s.files.get(&naming::resolv_path(&ns.netns)) {
-            let r = files::parse_resolv(&f.content);
-            if !(r.nameservers.is_empty() && r.search.is_empty() && r.options.is_empty()) {
-                sb.dns = Some(ShownDns {
-                    servers: r.nameservers.iter().map(|i| i.to_string()).collect(),
-                    search: r.search,
-                    options: r.options,
-                });
-            }
-        }
-        out.sandboxes.insert(ns.sandbox.clone(), sb);
-    }
-
-    let aliases: BTreeMap<String, Vec<String>> = s
-        .files
-        .values()
-        .flat_map(|f| files::parse_hosts_meta(&f.content).2)
-        .collect();
-    for v in s.veths.values() {
-        let mut ep = ShownEndpoint {
-            network: v.network.clone(),
-            sandbox: v.sandbox.clone(),
-            address: None,
-            ipv6_address: None,
-            mac: None,
-            aliases: aliases.get(&v.endpoint).cloned().unwrap_or_default(),
-            ports: Vec::new(),
-            gateway: false,
-        };
-        for a in &v.addrs {
-            match a {
-                IpNetwork::V4(x) => {
-                    ep.address = Some(x.ip().to_string());
-                    if v.mac.is_some() && v.mac != Some(naming::mac_from_ipv4(x.ip())) {
-                        ep.mac = v.mac.map(|m| fmt_mac(&m));
-                    }
-                }
-                IpNetwork::V6(x) => ep.ipv6_address = Some(x.ip().to_string()),
-            }
-        }
-        out.endpoints.insert(v.endpoint.clone(), ep);
-    }
-
-    // Which endpoint carries each sandbox's default route. A network whose
-    // sandboxes never route through it, while some of them have no default
-    // route at all, is internal: that is the only trace `internal` leaves
-    // until the firewall records it.
-    let mut routed_via: BTreeMap<String, String> = BTreeMap::new(); // sandbox → endpoint
-    for r in s.routes.values() {
-        if let Some(v) = s
-            .veths
-            .values()
-            .find(|v| v.sandbox == r.sandbox && v.ifname == r.dev)
-        {
-            routed_via.insert(r.sandbox.clone(), v.endpoint.clone());
-        }
-    }
-    for (sandbox, ep) in &routed_via {
-        let first = s
-            .veths
-            .values()
-            .find(|v| &v.sandbox == sandbox)
-            .map(|v| v.endpoint.clone());
-        if first.as_ref() != Some(ep)
-            || s.veths.values().filter(|v| &v.sandbox == sandbox).count() > 1
-        {
-            if let Some(e) = out.endpoints.get_mut(ep) {
-                e.gateway = true;
-            }
-        }
     }
     if let Some(fw) = &s.firewall {
-        // The firewall's rule labels record ports, internal networks and icc.
-        for r in fw.rules.iter().filter(|r| r.chain == "prerouting") {
-            if let Some((ep, port)) = parse_port_label(&r.label) {
-                if let Some(e) = out.endpoints.get_mut(&ep) {
-                    if !e.ports.contains(&port) {
-                        e.ports.push(port);
-                    }
-                }
-            }
-        }
-        for (name, net) in out.networks.iter_mut() {
-            net.internal = fw
-                .rules
-                .iter()
-                .any(|r| r.label.starts_with(&format!("internal {name}: ")));
-            let bridge = s
-                .bridges
-                .get(name)
-                .map(|b| b.ifname.as_str())
-                .unwrap_or_default();
-            if fw
-                .rules
-                .iter()
-                .any(|r| r.label.starts_with(&format!("icc off on {bridge}:")))
-            {
-                net.options.insert("icc".into(), false.into());
-            }
-        }
-        return out;
-    }
-    for (name, net) in out.networks.iter_mut() {
-        let members: Vec<&crate::model::VethRes> =
-            s.veths.values().filter(|v| &v.network == name).collect();
-        let used = members
+        // The firewall's rules record internal networks and icc.
+        net.internal = fw
+            .rules
             .iter()
-            .any(|v| routed_via.get(&v.sandbox) == Some(&v.endpoint));
-        let some_unrouted = members.iter().any(|v| !routed_via.contains_key(&v.sandbox));
-        net.internal = net.driver == "bridge" && !members.is_empty() && !used && some_unrouted;
+            .any(|r| r.label.starts_with(&format!("internal {}: ", b.network)));
+        let icc_off = fw
+            .rules
+            .iter()
+            .any(|r| r.label.starts_with(&format!("icc off on {}:", b.ifname)));
+        if icc_off {
+            net.options.insert("icc".into(), false.into());
+        }
+    }
+    net
+}
+
+fn sandbox(base: Option<&FileSandbox>, s: &State, netns: &str, me: &Option<String>) -> FileSandbox {
+    let mut sb = base.cloned().unwrap_or_default();
+    if let Some(f) = s.files.get(&naming::hosts_path(netns)) {
+        let (h, d, _) = files::parse_hosts_meta(&f.content);
+        sb.hostname = h;
+        sb.domainname = d;
+    }
+    if sb.host.is_none() {
+        sb.host = me.clone();
+    }
+    sb
+}
+
+fn endpoint(base: Option<&FileEndpoint>, v: &VethRes, s: &State) -> FileEndpoint {
+    let mut ep = base.cloned().unwrap_or_default();
+    ep.network = v.network.clone();
+    ep.sandbox = v.sandbox.clone();
+    ep.address = None;
+    ep.ipv6_address = None;
+    let mut derived = None;
+    for a in &v.addrs {
+        match a {
+            IpNetwork::V4(x) => {
+                ep.address = Some(x.ip().to_string());
+                derived = Some(naming::mac_from_ipv4(x.ip()));
+            }
+            IpNetwork::V6(x) => ep.ipv6_address = Some(x.ip().to_string()),
+        }
+    }
+    ep.mac = match v.mac {
+        Some(m) if Some(m) != derived => Some(fmt_mac(&m)),
+        // The same MAC either way: keep how the file wrote it.
+        _ => ep
+            .mac
+            .filter(|m| v.mac.map(|o| fmt_mac(&o)).as_deref() == Some(m.as_str())),
+    };
+    if base.is_none() {
+        ep.aliases = s
+            .files
+            .values()
+            .flat_map(|f| files::parse_hosts_meta(&f.content).2)
+            .find(|(e, _)| *e == v.endpoint)
+            .map(|(_, a)| a)
+            .unwrap_or_default();
+    }
+    if let Some(fw) = &s.firewall {
+        let seen = ports_of(fw, &v.endpoint, v);
+        let written: BTreeSet<(String, String, String)> =
+            ep.ports.iter().filter_map(|p| shape(p)).collect();
+        let observed: BTreeSet<(String, String, String)> =
+            seen.iter().filter_map(|p| shape(p)).collect();
+        if written != observed || base.is_none() {
+            ep.ports = seen;
+        }
+    }
+    ep
+}
+
+/// (published, target, protocol) of a short-syntax port, host IP left out.
+fn shape(p: &str) -> Option<(String, String, String)> {
+    let (spec, proto) = p.rsplit_once('/').unwrap_or((p, "tcp"));
+    let mut parts: Vec<&str> = spec.rsplitn(3, ':').collect();
+    parts.reverse();
+    let n = parts.len();
+    (n >= 2).then(|| {
+        (
+            parts[n - 2].to_string(),
+            parts[n - 1].to_string(),
+            proto.to_string(),
+        )
+    })
+}
+
+/// The endpoint's published ports, from the firewall's rule labels
+/// (`port HOST:P/PROTO → ENDPOINT ADDR:T`). A wildcard host IP is left out
+/// when the rules cover every family of the endpoint (as the file would
+/// have it), and kept when they cover one family only.
+fn ports_of(fw: &crate::model::FirewallRes, endpoint: &str, v: &VethRes) -> Vec<String> {
+    let mut by_port: BTreeMap<(String, String, String), BTreeSet<String>> = BTreeMap::new();
+    for r in fw.rules.iter().filter(|r| r.chain == "prerouting") {
+        if let Some((ep, host, published, target, proto)) = parse_port_label(&r.label) {
+            if ep == endpoint {
+                by_port
+                    .entry((published, target, proto))
+                    .or_default()
+                    .insert(host);
+            }
+        }
+    }
+    let has_v4 = v.addrs.iter().any(|a| a.is_ipv4());
+    let has_v6 = v.addrs.iter().any(|a| a.is_ipv6());
+    let mut out = Vec::new();
+    for ((published, target, proto), hosts) in by_port {
+        let any4 = hosts.contains("0.0.0.0");
+        let any6 = hosts.contains("[::]");
+        let wildcard = (any4 || !has_v4) && (any6 || !has_v6) && (any4 || any6);
+        if wildcard {
+            out.push(format!("{published}:{target}/{proto}"));
+        }
+        for h in hosts {
+            let is_wild = h == "0.0.0.0" || h == "[::]";
+            if !(wildcard && is_wild) {
+                out.push(format!("{h}:{published}:{target}/{proto}"));
+            }
+        }
     }
     out
 }
 
-/// `port HOST:P/PROTO → ENDPOINT ADDR:T` → (endpoint, "[HOST:]P:T/PROTO").
-/// Wildcard hosts (0.0.0.0, [::]) are left out, as the file would have them.
-fn parse_port_label(label: &str) -> Option<(String, String)> {
+/// `port HOST:P/PROTO → ENDPOINT ADDR:T[ (from the host)]` →
+/// (endpoint, host, published, target, protocol).
+fn parse_port_label(label: &str) -> Option<(String, String, String, String, String)> {
     let (left, right) = label.strip_prefix("port ")?.split_once(" → ")?;
     let (hostport, proto) = left.rsplit_once('/')?;
     let (host, published) = hostport.rsplit_once(':')?;
     let (ep, addrport) = right.split_once(' ')?;
     let (_, target) = addrport.rsplit_once(':')?;
-    let host = match host {
-        "0.0.0.0" | "[::]" => String::new(),
-        h => format!("{h}:"),
-    };
     Some((
         ep.to_string(),
-        format!("{host}{published}:{target}/{proto}"),
+        host.to_string(),
+        published.to_string(),
+        target.to_string(),
+        proto.to_string(),
     ))
+}
+
+/// Without a record: which endpoint carries each sandbox's default route
+/// (`gateway: true` where it is not the one cnm would pick anyway).
+fn mark_gateways(out: &mut FileTopology, s: &State) {
+    for r in s.routes.values() {
+        let Some(v) = s
+            .veths
+            .values()
+            .find(|v| v.sandbox == r.sandbox && v.ifname == r.dev)
+        else {
+            continue;
+        };
+        let first = s.veths.values().find(|x| x.sandbox == r.sandbox);
+        let several = s.veths.values().filter(|x| x.sandbox == r.sandbox).count() > 1;
+        if several && first.map(|f| &f.endpoint) != Some(&v.endpoint) {
+            if let Some(e) = out.endpoints.get_mut(&v.endpoint) {
+                e.gateway = true;
+            }
+        }
+    }
 }

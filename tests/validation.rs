@@ -174,12 +174,17 @@ fn ranges_that_cannot_carry_a_network() {
     for (subnet, why) in [
         ("127.0.0.0/8", "is in the loopback range 127.0.0.0/8"),
         ("224.1.0.0/16", "is in the multicast range 224.0.0.0/4"),
-        ("169.254.0.0/16", "is in the link-local range 169.254.0.0/16"),
+        (
+            "169.254.0.0/16",
+            "is in the link-local range 169.254.0.0/16",
+        ),
         ("0.0.0.0/0", "covers the unspecified address 0.0.0.0"),
     ] {
         let y = format!("{HEAD}networks:\n  a: {{ subnet: {subnet} }}\n");
         assert!(
-            errors(&y).iter().any(|e| e.starts_with(&format!("t.yaml:4:16: network a: subnet {subnet} {why}"))),
+            errors(&y)
+                .iter()
+                .any(|e| e.starts_with(&format!("t.yaml:4:16: network a: subnet {subnet} {why}"))),
             "{subnet}: {:?}",
             errors(&y)
         );
@@ -192,13 +197,21 @@ fn ranges_that_cannot_carry_a_network() {
     ] {
         let y = format!("{HEAD}networks:\n  a: {{ ipv6: {{ subnet: \"{subnet}\" }} }}\n");
         assert!(
-            errors(&y).iter().any(|e| e.contains(&format!("network a: ipv6 subnet {subnet} {why}"))),
+            errors(&y)
+                .iter()
+                .any(|e| e.contains(&format!("network a: ipv6 subnet {subnet} {why}"))),
             "{subnet}: {:?}",
             errors(&y)
         );
     }
     let y = format!("{HEAD}networks: {{ n: {{}} }}\nsandboxes: {{ s: {{}} }}\nendpoints:\n  e: {{ network: n, sandbox: s, ports: [\"[::1]:8080:80\"] }}\n");
-    assert!(errors(&y).iter().any(|e| e.contains("the IPv6 loopback ::1 cannot be published")), "{:?}", errors(&y));
+    assert!(
+        errors(&y)
+            .iter()
+            .any(|e| e.contains("the IPv6 loopback ::1 cannot be published")),
+        "{:?}",
+        errors(&y)
+    );
 }
 
 #[test]

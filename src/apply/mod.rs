@@ -2,6 +2,7 @@
 //! re-observe → verify. `converge` and `destroy` read top to bottom here;
 //! the kernel work is in `exec`, the prerequisite checks in `prereq`.
 
+pub mod conflicts;
 pub mod drivers;
 mod exec;
 pub mod prereq;
@@ -11,8 +12,9 @@ use crate::diff;
 use crate::model::{Observed, State};
 use crate::observe::{self, Connections, ObserveError};
 use crate::plan::Plan;
+use crate::spec::file::FileTopology;
 use crate::spec::Topology;
-use crate::store::{NsRecord, Store, StoreError, TopologyStore, RECORD_VERSION};
+use crate::store::{AppliedRecord, NsRecord, Store, StoreError, TopologyStore, RECORD_VERSION};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -77,16 +79,32 @@ pub async fn converge(
 ) -> Result<Plan, ApplyError> {
     let _lock = lock().await?;
     let store = Store::system().topology(&t.name)?;
-    let (plan, obs, conns) = plan(t).await?;
-    show(&plan).map_err(ApplyError::Output)?;
-    let after = if plan.is_empty() {
-        obs
+    let p = plan(t).await?;
+    show(&p.plan).map_err(ApplyError::Output)?;
+    let after = if p.plan.is_empty() {
+        p.observed
     } else {
-        execute(&store, &plan, conns).await?;
+        execute(&store, &p.plan, p.conns).await?;
         verify(Some(t), &t.name).await?
     };
     settle_records(&store, &after)?;
-    Ok(plan)
+    store.record_applied(&AppliedRecord {
+        version: RECORD_VERSION,
+        source: t.source.clone(),
+        this_host: t.this_host.clone(),
+        topology: serde_json::to_value(FileTopology::from_spec(t)).unwrap_or_default(),
+        claims: conflicts::claims_of(t, &p.desired),
+    })?;
+    Ok(p.plan)
+}
+
+/// A plan with what it was computed from.
+pub struct Planned {
+    pub plan: Plan,
+    pub observed: Observed,
+    pub desired: State,
+    /// Open netlink connections, handed on to `execute`.
+    pub conns: Connections,
 }
 
 /// The sandboxes (sandbox → netns) this machine realizes for `t`, whose
@@ -107,16 +125,25 @@ fn wanted_netns(t: &Topology) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Observe the kernel and compute the plan for `t`, prerequisites checked.
-/// The connections are handed on to `execute`, so nothing is opened twice.
-pub async fn plan(t: &Topology) -> Result<(Plan, Observed, Connections), ApplyError> {
+/// Observe the kernel and compute the plan for `t`: drivers, conflicts
+/// with the rest of the host and prerequisites checked. The connections
+/// are handed on to `execute`, so nothing is opened twice.
+pub async fn plan(t: &Topology) -> Result<Planned, ApplyError> {
     drivers::check(t).await?;
-    let store = Store::system().topology(&t.name)?;
-    let (obs, conns) = observe::observe(&store, &wanted_netns(t)).await?;
-    let want = desired::build(t, &obs)?;
-    let plan = diff::diff(&t.name, &t.file, &want, &obs)?;
-    prereq::check(&t.file, &plan, &obs).await?;
-    Ok((plan, obs, conns))
+    let all = Store::system();
+    let store = all.topology(&t.name)?;
+    let (observed, conns) = observe::observe(&store, &wanted_netns(t)).await?;
+    let desired = desired::build(t, &observed)?;
+    let before = store.applied()?.map(|r| r.claims);
+    conflicts::check(t, &desired, before.as_ref(), &all)?;
+    let plan = diff::diff(&t.name, &t.file, &desired, &observed)?;
+    prereq::check(&t.file, &plan, &observed).await?;
+    Ok(Planned {
+        plan,
+        observed,
+        desired,
+        conns,
+    })
 }
 
 /// The plan that removes everything topology `name` owns.
@@ -147,8 +174,8 @@ pub async fn verify(t: Option<&Topology>, name: &str) -> Result<Observed, ApplyE
         }
         let (remaining, obs) = match t {
             Some(t) => {
-                let (p, o, _) = plan(t).await?;
-                (p, o)
+                let p = plan(t).await?;
+                (p.plan, p.observed)
             }
             None => {
                 let store = Store::system().topology(name)?;

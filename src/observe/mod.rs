@@ -7,6 +7,7 @@
 mod files;
 mod host;
 mod links;
+pub mod listeners;
 mod namespaces;
 
 use crate::model::{FileRes, HostFacts, NamespaceRes, Observed, State, StrayKind, StrayRes};

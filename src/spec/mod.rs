@@ -4,6 +4,7 @@
 //! file, line and column of the offending value; all problems found are
 //! reported together, in file order.
 
+pub mod file;
 mod names;
 mod ports;
 mod raw;
@@ -151,6 +152,11 @@ pub struct Network {
     pub icc: bool,
     /// Overlay networks: `options.vni`, or [`derived_vni`].
     pub vni: Option<u32>,
+    /// `options.vni` was written (not derived).
+    pub vni_explicit: bool,
+    /// Options of a driver cnm does not interpret itself (a plugin's), as
+    /// written.
+    pub options: BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -200,6 +206,9 @@ pub struct Topology {
     pub networks: BTreeMap<String, Network>,
     pub sandboxes: BTreeMap<String, Sandbox>,
     pub endpoints: BTreeMap<String, Endpoint>,
+    /// The file's canonical path, when loaded from a file (not stdin):
+    /// recorded as where the topology was applied from.
+    pub source: Option<String>,
 }
 
 impl Topology {
@@ -269,6 +278,7 @@ impl Topology {
             name: self.name.clone(),
             hosts: self.hosts.clone(),
             this_host: Some(host.to_string()),
+            source: self.source.clone(),
             networks,
             sandboxes,
             endpoints,
@@ -308,7 +318,13 @@ pub fn load(path: &Path) -> Result<Topology, LoadError> {
             }));
         }
     };
-    parse(&shown, &text).map_err(LoadError::Invalid)
+    let mut t = parse(&shown, &text).map_err(LoadError::Invalid)?;
+    if path.as_os_str() != "-" {
+        t.source = std::fs::canonicalize(path)
+            .ok()
+            .map(|p| p.display().to_string());
+    }
+    Ok(t)
 }
 
 fn read_bounded(path: &Path) -> Result<Vec<u8>, LoadError> {
@@ -385,12 +401,51 @@ pub fn parse(file: &str, text: &str) -> Result<Topology, SpecError> {
             }],
         });
     }
+    if let Some(d) = several_topologies(text) {
+        return Err(SpecError {
+            file: file.to_string(),
+            diagnostics: vec![d],
+        });
+    }
     let raw: raw::RawTopology =
         serde_saphyr::from_str_with_options(text, yaml_options()).map_err(|e| SpecError {
             file: file.to_string(),
             diagnostics: vec![yaml_diagnostic(&e, text)],
         })?;
     validate::validate(file, raw)
+}
+
+/// A list of topologies (`cnm show -o json` without `--topology`) or
+/// several YAML documents (`cnm show` without it): one file is one
+/// topology.
+fn several_topologies(text: &str) -> Option<Diagnostic> {
+    let hint =
+        "; cnm plans one topology per file: save one with cnm show --topology NAME (-o json)";
+    let mut lines = text.lines().enumerate().filter(|(_, l)| {
+        let t = l.trim();
+        !t.is_empty() && !t.starts_with('#')
+    });
+    let (first_no, first) = lines.next()?;
+    if first.trim_start().starts_with('[') {
+        return Some(Diagnostic {
+            loc: Loc {
+                line: first_no as u64 + 1,
+                col: 1,
+            },
+            message: format!("this file holds a list of topologies{hint}"),
+        });
+    }
+    let starts_with_marker = first.trim_end() == "---";
+    lines
+        .filter(|(_, l)| l.trim_end() == "---" || l.starts_with("--- "))
+        .nth(usize::from(starts_with_marker).saturating_sub(1))
+        .map(|(no, _)| Diagnostic {
+            loc: Loc {
+                line: no as u64 + 1,
+                col: 1,
+            },
+            message: format!("this file holds several YAML documents{hint}"),
+        })
 }
 
 #[derive(Debug, thiserror::Error)]

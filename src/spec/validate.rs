@@ -77,6 +77,7 @@ pub fn validate(file: &str, raw: RawTopology) -> Result<Topology, SpecError> {
         networks,
         sandboxes,
         endpoints,
+        source: None,
     };
     check_cross(&mut c, &topo, &raw.endpoints);
 
@@ -286,7 +287,10 @@ fn check_networks(
                 // Any other driver may be a plugin: plan decides. The name
                 // becomes part of plugin paths, so it passes the name check.
                 if let Err(e) = valid_identifier(other, MAX_OBJECT_NAME) {
-                    c.err(driver_loc, format!("network {name}: driver name '{}' {e}", other.escape_debug()));
+                    c.err(
+                        driver_loc,
+                        format!("network {name}: driver name '{}' {e}", other.escape_debug()),
+                    );
                     continue;
                 }
                 DriverKind::Plugin
@@ -307,6 +311,8 @@ fn check_networks(
             bridge_name: None,
             icc: true,
             vni: None,
+            vni_explicit: false,
+            options: BTreeMap::new(),
         };
         if driver == DriverKind::Overlay {
             check_overlay(c, topology, name, n, hosts, &mut net);
@@ -316,6 +322,11 @@ fn check_networks(
         if driver == DriverKind::Plugin {
             // Addressing as for bridge (cnm's IPAM); options are the driver's.
             check_addressing(c, name, n, &mut net);
+            net.options = n
+                .options
+                .iter()
+                .map(|(k, v)| (k.clone(), v.value.clone()))
+                .collect();
             out.insert(name.clone(), net);
             continue;
         }
@@ -422,7 +433,10 @@ fn check_overlay(
     for (key, v) in &n.options {
         match key.as_str() {
             "vni" => match v.value.as_u64() {
-                Some(x) if (1..(1 << 24)).contains(&x) => net.vni = Some(x as u32),
+                Some(x) if (1..(1 << 24)).contains(&x) => {
+                    net.vni = Some(x as u32);
+                    net.vni_explicit = true;
+                }
                 _ => c.err(
                     v,
                     format!("network {name}: options.vni must be an integer in 1..16777215"),
@@ -609,7 +623,10 @@ fn reserved_v4(n: Ipv4Network) -> Option<&'static str> {
     [
         ("0.0.0.0/8", "covers the unspecified address 0.0.0.0"),
         ("127.0.0.0/8", "is in the loopback range 127.0.0.0/8"),
-        ("169.254.0.0/16", "is in the link-local range 169.254.0.0/16"),
+        (
+            "169.254.0.0/16",
+            "is in the link-local range 169.254.0.0/16",
+        ),
         ("224.0.0.0/4", "is in the multicast range 224.0.0.0/4"),
         ("240.0.0.0/4", "is in the reserved range 240.0.0.0/4"),
     ]

@@ -189,6 +189,85 @@ impl Journal {
 
 pub const RECORD_VERSION: u32 = 1;
 
+/// What the last successful apply of a topology applied, from which file,
+/// and what it holds on this host (checked against other topologies).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AppliedRecord {
+    pub version: u32,
+    /// The file it was applied from (canonical path); `None`: stdin.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// Which of the file's `hosts:` this machine is.
+    #[serde(default)]
+    pub this_host: Option<String>,
+    /// The topology as applied, in the file's form
+    /// ([`crate::spec::file::FileTopology`]).
+    pub topology: serde_json::Value,
+    #[serde(default)]
+    pub claims: Claims,
+}
+
+/// Host-wide things a topology holds, which no other may take.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// Subnets of its networks (both families), `10.0.0.0/24`.
+    pub subnets: Vec<ipnetwork::IpNetwork>,
+    /// Bridge names.
+    pub bridges: Vec<String>,
+    /// VXLAN network identifiers.
+    pub vnis: Vec<u32>,
+    /// Published host ports.
+    pub ports: Vec<PortClaim>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortClaim {
+    pub protocol: String,
+    /// `None`: every host address.
+    pub host_ip: Option<std::net::IpAddr>,
+    pub first: u16,
+    pub last: u16,
+}
+
+/// The `cnm watch` that keeps a topology converged, for as long as it runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatcherRecord {
+    pub version: u32,
+    pub pid: u32,
+    /// The process's start time (field 22 of /proc/PID/stat): a pid alone
+    /// may have been reused.
+    pub start: u64,
+    /// The file it watches (canonical path).
+    pub file: String,
+}
+
+impl WatcherRecord {
+    /// The running process's record.
+    pub fn me(file: &str) -> Option<WatcherRecord> {
+        let pid = std::process::id();
+        Some(WatcherRecord {
+            version: RECORD_VERSION,
+            pid,
+            start: start_time(pid)?,
+            file: file.to_string(),
+        })
+    }
+
+    /// Whether that process is still the one running.
+    pub fn alive(&self) -> bool {
+        start_time(self.pid) == Some(self.start)
+    }
+}
+
+/// Start time of process `pid` (clock ticks since boot), from /proc.
+pub fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: the
+    // fields after it start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
 /// The records of one topology: `<root>/topologies/<name>/` under each root.
 #[derive(Debug, Clone)]
 pub struct TopologyStore {
@@ -373,6 +452,48 @@ impl TopologyStore {
             }
         }
         Ok(())
+    }
+
+    /// What the last successful apply applied.
+    pub fn applied(&self) -> Result<Option<AppliedRecord>> {
+        match self.lib_dir()? {
+            Some(d) => read_json(&d, "applied"),
+            None => Ok(None),
+        }
+    }
+
+    pub fn record_applied(&self, rec: &AppliedRecord) -> Result<()> {
+        self.roots()?;
+        let d = Dir::create_all(&self.lib, DIR_MODE)?;
+        let rec = AppliedRecord {
+            version: RECORD_VERSION,
+            ..rec.clone()
+        };
+        write_json(&d, "applied", &rec)
+    }
+
+    /// The watcher that holds this topology, if one was recorded.
+    pub fn watcher(&self) -> Result<Option<WatcherRecord>> {
+        match self.run_dir()? {
+            Some(d) => read_json(&d, "watcher"),
+            None => Ok(None),
+        }
+    }
+
+    pub fn record_watcher(&self, w: Option<&WatcherRecord>) -> Result<()> {
+        match w {
+            Some(w) => write_json(&self.run_dir_create()?, "watcher", w),
+            None => {
+                if let Some(d) = self.run_dir()? {
+                    d.remove_file("watcher", None)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn lib_dir(&self) -> Result<Option<Dir>> {
+        open_trusted(&self.lib_root, &["topologies", &self.name])
     }
 
     /// Drop every record of the topology (after a destroy).

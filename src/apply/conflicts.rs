@@ -1,0 +1,220 @@
+//! Conflicts with the rest of the host, checked while planning: what other
+//! topologies applied here hold (subnets, bridge names, VNIs, published
+//! host ports — from their records), and host ports a process already
+//! listens on (as Docker refuses with "address already in use", cnm never
+//! silently redirects a port away from a running service).
+
+use crate::desired::PlanError;
+use crate::model::State;
+use crate::observe::listeners::{self, Listener};
+use crate::spec::{Loc, PortMapping, Topology};
+use crate::store::{Claims, PortClaim, Store};
+use ipnetwork::IpNetwork;
+use std::net::IpAddr;
+
+/// What the desired state holds host-wide.
+pub fn claims_of(t: &Topology, desired: &State) -> Claims {
+    let mut c = Claims::default();
+    for b in desired.bridges.values() {
+        c.bridges.push(b.ifname.clone());
+        let net = t.networks.get(&b.network);
+        let mut subnets: Vec<IpNetwork> = b
+            .addrs
+            .iter()
+            .filter_map(|a| IpNetwork::new(a.network(), a.prefix()).ok())
+            .collect();
+        if b.addrs.is_empty() {
+            // Overlay bridges hold no address: the file's subnets.
+            subnets.extend(net.and_then(|n| n.subnet).map(IpNetwork::V4));
+            subnets.extend(
+                net.and_then(|n| n.ipv6.as_ref())
+                    .map(|v| IpNetwork::V6(v.subnet)),
+            );
+        }
+        c.subnets.extend(subnets);
+    }
+    c.vnis = desired.vxlans.values().map(|x| x.vni).collect();
+    for e in t
+        .endpoints
+        .values()
+        .filter(|e| desired.veths.contains_key(&e.name))
+    {
+        c.ports.extend(e.ports.iter().map(port_claim));
+    }
+    c
+}
+
+fn port_claim(p: &PortMapping) -> PortClaim {
+    PortClaim {
+        protocol: p.protocol.as_str().to_string(),
+        host_ip: p.host_ip.filter(|ip| !ip.is_unspecified()),
+        first: p.published.0,
+        last: p.published.1,
+    }
+}
+
+fn ports_meet(a: &PortClaim, b: &PortClaim) -> bool {
+    let ips = match (a.host_ip, b.host_ip) {
+        (Some(x), Some(y)) => x == y,
+        _ => true,
+    };
+    ips && a.protocol == b.protocol && a.first <= b.last && b.first <= a.last
+}
+
+fn overlap(a: &IpNetwork, b: &IpNetwork) -> bool {
+    match (a, b) {
+        (IpNetwork::V4(x), IpNetwork::V4(y)) => x.contains(y.network()) || y.contains(x.network()),
+        (IpNetwork::V6(x), IpNetwork::V6(y)) => x.contains(y.network()) || y.contains(x.network()),
+        _ => false,
+    }
+}
+
+/// Refuse what another applied topology already holds, and new host ports
+/// something already listens on. `before`: what this topology held after
+/// its last apply (its own ports are no conflict).
+pub fn check(
+    t: &Topology,
+    desired: &State,
+    before: Option<&Claims>,
+    store: &Store,
+) -> Result<(), PlanError> {
+    let fail = |loc: Loc, message: String| PlanError {
+        file: t.file.clone(),
+        loc: Some(loc),
+        message,
+    };
+    for other in store.topologies().unwrap_or_default() {
+        if other == t.name {
+            continue;
+        }
+        let Some(rec) = store
+            .topology(&other)
+            .ok()
+            .and_then(|s| s.applied().ok().flatten())
+        else {
+            continue;
+        };
+        if let Some((loc, what)) = clash(t, desired, &rec.claims) {
+            return Err(fail(
+                loc,
+                format!("{what} of topology {other}, applied on this host; choose another"),
+            ));
+        }
+    }
+    let new_ports: Vec<(&crate::spec::Endpoint, &PortMapping)> = t
+        .endpoints
+        .values()
+        .filter(|e| desired.veths.contains_key(&e.name))
+        .flat_map(|e| e.ports.iter().map(move |p| (e, p)))
+        .filter(|(_, p)| before.is_none_or(|b| !b.ports.contains(&port_claim(p))))
+        .collect();
+    if new_ports.is_empty() {
+        return Ok(());
+    }
+    let listening = listeners::dump();
+    for (e, p) in new_ports {
+        if let Some(l) = listening.iter().find(|l| listens_on(l, p)) {
+            return Err(fail(
+                e.loc,
+                format!(
+                    "endpoint {}: host port {}/{} is already in use on this host: {} listens on {}; cnm will not take it over (pick another host port)",
+                    e.name,
+                    l.port,
+                    l.protocol,
+                    listeners::owner(l.inode).unwrap_or_else(|| "a process".into()),
+                    l.display()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The first thing of `mine` another topology's `theirs` holds.
+fn clash(t: &Topology, desired: &State, theirs: &Claims) -> Option<(Loc, String)> {
+    for b in desired.bridges.values() {
+        let loc = t
+            .networks
+            .get(&b.network)
+            .map(|n| n.loc)
+            .unwrap_or_default();
+        if theirs.bridges.contains(&b.ifname) {
+            return Some((
+                loc,
+                format!(
+                    "network {}: bridge name {} is the bridge",
+                    b.network, b.ifname
+                ),
+            ));
+        }
+        let mine_here = claims_of_network(t, b);
+        for s in &mine_here {
+            if let Some(o) = theirs.subnets.iter().find(|o| overlap(s, o)) {
+                return Some((
+                    loc,
+                    format!("network {}: subnet {s} overlaps subnet {o}", b.network),
+                ));
+            }
+        }
+    }
+    for x in desired.vxlans.values() {
+        if theirs.vnis.contains(&x.vni) {
+            let loc = t
+                .networks
+                .get(&x.network)
+                .map(|n| n.loc)
+                .unwrap_or_default();
+            return Some((
+                loc,
+                format!("network {}: vni {} is the vni", x.network, x.vni),
+            ));
+        }
+    }
+    for e in t
+        .endpoints
+        .values()
+        .filter(|e| desired.veths.contains_key(&e.name))
+    {
+        for p in &e.ports {
+            let c = port_claim(p);
+            if let Some(o) = theirs.ports.iter().find(|o| ports_meet(&c, o)) {
+                let ip = o.host_ip.map(|i| format!("{i}:")).unwrap_or_default();
+                let range = if o.first == o.last {
+                    o.first.to_string()
+                } else {
+                    format!("{}-{}", o.first, o.last)
+                };
+                return Some((
+                    e.loc,
+                    format!(
+                        "endpoint {}: host port {p} meets the published port {ip}{range}/{}",
+                        e.name, o.protocol
+                    ),
+                ));
+            }
+        }
+    }
+    None
+}
+
+fn claims_of_network(t: &Topology, b: &crate::model::BridgeRes) -> Vec<IpNetwork> {
+    let mut one = State::default();
+    one.bridges.insert(b.network.clone(), b.clone());
+    claims_of(t, &one).subnets
+}
+
+/// Whether a listener holds the host port `p` would publish.
+fn listens_on(l: &Listener, p: &PortMapping) -> bool {
+    if l.protocol != p.protocol.as_str() || l.port < p.published.0 || l.port > p.published.1 {
+        return false;
+    }
+    match p.host_ip.filter(|ip| !ip.is_unspecified()) {
+        None => true,
+        Some(ip) => l.addr == ip || l.addr.is_unspecified() || dual_stack_any(l.addr, ip),
+    }
+}
+
+/// A listener on `[::]` also takes IPv4 unless it is IPv6-only: count it.
+fn dual_stack_any(listener: IpAddr, ip: IpAddr) -> bool {
+    listener.is_unspecified() && listener.is_ipv6() && ip.is_ipv4()
+}
