@@ -70,6 +70,7 @@ pub fn build(full: &Topology, obs: &Observed) -> Result<State, PlanError> {
                     sandbox: sb.name.clone(),
                     netns: naming::netns_name(&t.name, &sb.name),
                     lo_up: true,
+                    lo_addrs: crate::model::loopback_addrs(),
                     ino: None,
                     etc_dir: None,
                 },
@@ -633,7 +634,7 @@ fn add_routes(
     addressing: &BTreeMap<String, Addressing>,
     veths: &BTreeMap<String, VethRes>,
     sandbox: &str,
-    out: &mut BTreeMap<(String, Family), RouteRes>,
+    out: &mut BTreeMap<(String, IpNetwork), RouteRes>,
 ) {
     let Some(ep) = gateway_endpoint(t, sandbox) else {
         return;
@@ -648,12 +649,14 @@ fn add_routes(
     ];
     for (family, gw) in gateways {
         if let Some(gateway) = gw {
+            let dst = crate::model::default_dst(family);
             out.insert(
-                (sandbox.to_string(), family),
+                (sandbox.to_string(), dst),
                 RouteRes {
                     sandbox: sandbox.to_string(),
                     netns: netns.clone(),
-                    gateway,
+                    dst,
+                    gateway: Some(gateway),
                     dev: veth.ifname.clone(),
                 },
             );

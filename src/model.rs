@@ -17,6 +17,8 @@ pub struct NamespaceRes {
     pub netns: String,
     /// Loopback is up inside.
     pub lo_up: bool,
+    /// Loopback's addresses (127.0.0.1/8 and ::1/128).
+    pub lo_addrs: BTreeSet<IpNetwork>,
     /// Observed only: the namespace's inode, checked again before it is
     /// deleted, and the identity of `/etc/netns/<netns>` when cnm created
     /// that directory (removed with the namespace when empty).
@@ -28,7 +30,10 @@ pub struct NamespaceRes {
 
 impl PartialEq for NamespaceRes {
     fn eq(&self, o: &Self) -> bool {
-        self.sandbox == o.sandbox && self.netns == o.netns && self.lo_up == o.lo_up
+        self.sandbox == o.sandbox
+            && self.netns == o.netns
+            && self.lo_up == o.lo_up
+            && self.lo_addrs == o.lo_addrs
     }
 }
 impl Eq for NamespaceRes {}
@@ -70,6 +75,10 @@ pub struct VethRes {
     pub up: bool,
     /// The host end carries its ownership mark.
     pub marked: bool,
+    /// The host end's bridge port sends frames back out through the port
+    /// they came in by, so a sandbox reaches its own published ports
+    /// through a host address (as Docker does without its userland proxy).
+    pub hairpin: bool,
 }
 
 /// The VXLAN device of an overlay network on this host: a port of the
@@ -124,13 +133,48 @@ pub struct NeighRes {
     pub mac: Mac,
 }
 
-/// A sandbox's default route (one per address family).
+/// A route in a sandbox's main table: its default routes (one per address
+/// family), or, observed, a route someone else added on cnm's interfaces.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RouteRes {
     pub sandbox: String,
     pub netns: String,
-    pub gateway: IpAddr,
+    /// `0.0.0.0/0` or `::/0` for a default route.
+    pub dst: IpNetwork,
+    /// The next hop; `None`: directly on `dev`.
+    pub gateway: Option<IpAddr>,
     pub dev: String,
+}
+
+impl RouteRes {
+    pub fn is_default(&self) -> bool {
+        self.dst.prefix() == 0
+    }
+}
+
+/// What loopback holds in every namespace: 127.0.0.1/8 and ::1/128.
+pub fn loopback_addrs() -> BTreeSet<IpNetwork> {
+    [
+        IpNetwork::V4(
+            ipnetwork::Ipv4Network::new(std::net::Ipv4Addr::LOCALHOST, 8).expect("/8 is valid"),
+        ),
+        IpNetwork::V6(
+            ipnetwork::Ipv6Network::new(std::net::Ipv6Addr::LOCALHOST, 128).expect("/128 is valid"),
+        ),
+    ]
+    .into()
+}
+
+/// The destination of a family's default route.
+pub fn default_dst(family: Family) -> IpNetwork {
+    match family {
+        Family::V4 => IpNetwork::V4(
+            ipnetwork::Ipv4Network::new(std::net::Ipv4Addr::UNSPECIFIED, 0).expect("/0 is valid"),
+        ),
+        Family::V6 => IpNetwork::V6(
+            ipnetwork::Ipv6Network::new(std::net::Ipv6Addr::UNSPECIFIED, 0).expect("/0 is valid"),
+        ),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -297,8 +341,8 @@ pub struct State {
     pub fdb: BTreeMap<(String, Mac, IpAddr), FdbRes>,
     /// Keyed by network and address.
     pub neighs: BTreeMap<(String, IpAddr), NeighRes>,
-    /// Keyed by sandbox name and family.
-    pub routes: BTreeMap<(String, Family), RouteRes>,
+    /// Keyed by sandbox name and destination.
+    pub routes: BTreeMap<(String, IpNetwork), RouteRes>,
     /// Keyed by path.
     pub files: BTreeMap<String, FileRes>,
     pub firewall: Option<FirewallRes>,

@@ -53,10 +53,17 @@ impl Resource {
             Resource::Fdb(f) if f.is_flood() => format!("fdb {}: flood → {}", f.dev, f.dst),
             Resource::Fdb(f) => format!("fdb {}: {} → {}", f.dev, fmt_mac(&f.mac), f.dst),
             Resource::Neigh(n) => format!("neighbour {}: {} → {}", n.dev, n.ip, fmt_mac(&n.mac)),
-            Resource::Route(r) => format!(
-                "route {}: default via {} dev {}",
-                r.sandbox, r.gateway, r.dev
-            ),
+            Resource::Route(r) => {
+                let dst = if r.is_default() {
+                    "default".to_string()
+                } else {
+                    r.dst.to_string()
+                };
+                match r.gateway {
+                    Some(gw) => format!("route {}: {dst} via {gw} dev {}", r.sandbox, r.dev),
+                    None => format!("route {}: {dst} dev {}", r.sandbox, r.dev),
+                }
+            }
             Resource::File(f) => format!("file {}", f.path),
             Resource::Firewall(f) => format!("firewall table {}", f.table),
             Resource::Sysctl(s) => format!("sysctl {} = {}", s.key.replace('/', "."), s.value),

@@ -2,7 +2,7 @@
 //! an empty host and against partly converged states. Pure: no kernel, no root.
 //! Review changes with `cargo insta review` (or INSTA_UPDATE=always).
 
-use cnm::model::{Family, HostFacts, Observed};
+use cnm::model::{default_dst, Family, HostFacts, Observed};
 use cnm::spec::{self, Topology};
 use cnm::{desired, diff};
 use std::path::Path;
@@ -89,7 +89,9 @@ fn two_tier_partly_converged() {
     // was edited, and a leftover endpoint of an older file remains.
     obs.state.namespaces.remove("db");
     let mut old = obs.state.veths.remove("db-back").unwrap();
-    obs.state.routes.remove(&("web".to_string(), Family::V4));
+    obs.state
+        .routes
+        .remove(&("web".to_string(), default_dst(Family::V4)));
     obs.state.veths.get_mut("api-back").unwrap().addrs.clear();
     obs.state.bridges.get_mut("front").unwrap().mtu = 1400;
     obs.state

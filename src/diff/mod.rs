@@ -6,7 +6,7 @@
 //! in dependency order (namespaces, bridges, veths, routes, files).
 
 use crate::desired::PlanError;
-use crate::model::{fmt_mac, Family, HostFacts, Observed, State};
+use crate::model::{fmt_mac, HostFacts, Observed, State};
 use crate::naming::{self, MarkKind};
 use crate::plan::{Action, Change, Op, Plan, Resource};
 use std::collections::{BTreeMap, BTreeSet};
@@ -38,6 +38,13 @@ pub fn diff(
         |d, o| {
             let mut c = Vec::new();
             field(&mut c, "loopback up", &o.lo_up, &d.lo_up);
+            if d.lo_addrs != o.lo_addrs {
+                c.push(chg(
+                    "loopback addresses",
+                    &list(&o.lo_addrs),
+                    &list(&d.lo_addrs),
+                ));
+            }
             (c, None)
         },
     );
@@ -102,7 +109,13 @@ pub fn diff(
                     Some("it moves to another sandbox".into()),
                 );
             }
-            if d.host_ifname != o.host_ifname || d.ifname != o.ifname {
+            if d.host_ifname != o.host_ifname {
+                return (
+                    vec![chg("host interface", &o.host_ifname, &d.host_ifname)],
+                    Some("its interface name changed".into()),
+                );
+            }
+            if d.ifname != o.ifname {
                 return (
                     vec![chg("interface", &o.ifname, &d.ifname)],
                     Some("its interface name changed".into()),
@@ -112,6 +125,7 @@ pub fn diff(
             if d.bridge != o.bridge {
                 c.push(chg("bridge", &or_none(&o.bridge), &d.bridge));
             }
+            field(&mut c, "hairpin", &o.hairpin, &d.hairpin);
             if d.mac.is_some() && d.mac != o.mac {
                 c.push(chg(
                     "mac",
@@ -237,7 +251,10 @@ pub fn diff(
         Resource::Route,
         |d, o| {
             let mut c = Vec::new();
-            field(&mut c, "gateway", &o.gateway, &d.gateway);
+            let gw = |g: &Option<std::net::IpAddr>| g.map_or("none".to_string(), |g| g.to_string());
+            if d.gateway != o.gateway {
+                c.push(chg("gateway", &gw(&o.gateway), &gw(&d.gateway)));
+            }
             field(&mut c, "dev", &o.dev, &d.dev);
             (c, None)
         },
@@ -246,29 +263,39 @@ pub fn diff(
     // Removing an interface's last address in a subnet makes the kernel drop
     // the routes through it, so a route on an interface whose addresses
     // change is set again even when it is otherwise unchanged.
-    let readdressed: Vec<(String, String)> = ups
+    // A veth created again takes its routes with it: they are set again too.
+    let readdressed: Vec<(String, String, String)> = ups
         .iter()
         .filter_map(|a| match (&a.resource, &a.before) {
             (Resource::Veth(v), Some(Resource::Veth(o)))
                 if a.op == Op::Update && (v.addrs != o.addrs || bounces(v, o)) =>
             {
-                Some((v.sandbox.clone(), v.ifname.clone()))
+                let why = format!("set again: the addresses of {} change", v.ifname);
+                Some((v.sandbox.clone(), v.ifname.clone(), why))
+            }
+            (Resource::Veth(v), _) if a.op == Op::Replace => {
+                let why = format!("set again: {} is created again", v.ifname);
+                Some((v.sandbox.clone(), v.ifname.clone(), why))
             }
             _ => None,
         })
         .collect();
     for (key, r) in &desired.routes {
-        let touched = ups.iter().any(|a| matches!(&a.resource, Resource::Route(x) if x.sandbox == r.sandbox && Family::of(&x.gateway) == key.1));
-        if !touched && readdressed.contains(&(r.sandbox.clone(), r.dev.clone())) {
-            if let Some(o) = obs.routes.get(key) {
-                ups.push(Action {
-                    op: Op::Update,
-                    resource: Resource::Route(r.clone()),
-                    before: Some(Resource::Route(o.clone())),
-                    changes: Vec::new(),
-                    reason: Some(format!("set again: the addresses of {} change", r.dev)),
-                });
-            }
+        let touched = ups.iter().any(
+            |a| matches!(&a.resource, Resource::Route(x) if x.sandbox == r.sandbox && x.dst == key.1),
+        );
+        let why = readdressed
+            .iter()
+            .find(|(s, dev, _)| *s == r.sandbox && *dev == r.dev)
+            .map(|(.., why)| why.clone());
+        if let (false, Some(why), Some(o)) = (touched, why, obs.routes.get(key)) {
+            ups.push(Action {
+                op: Op::Update,
+                resource: Resource::Route(r.clone()),
+                before: Some(Resource::Route(o.clone())),
+                changes: Vec::new(),
+                reason: Some(why),
+            });
         }
     }
 

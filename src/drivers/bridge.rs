@@ -49,12 +49,12 @@ impl Driver for BridgeDriver {
                 marked: true,
             },
         );
-        add_veths(ctx, &ifname, mtu, out);
+        add_veths(ctx, &ifname, mtu, true, out);
     }
 }
 
 /// One veth pair per endpoint: host end on `bridge`, `ethN` in the sandbox.
-pub fn add_veths(ctx: &NetworkCtx<'_>, bridge: &str, mtu: u32, out: &mut State) {
+pub fn add_veths(ctx: &NetworkCtx<'_>, bridge: &str, mtu: u32, hairpin: bool, out: &mut State) {
     for ep in &ctx.endpoints {
         let mut addrs = BTreeSet::new();
         if let Some(a) = ep.ipv4 {
@@ -78,6 +78,7 @@ pub fn add_veths(ctx: &NetworkCtx<'_>, bridge: &str, mtu: u32, out: &mut State) 
                 addrs,
                 up: true,
                 marked: true,
+                hairpin,
             },
         );
     }

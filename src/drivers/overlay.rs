@@ -56,7 +56,7 @@ impl Driver for OverlayDriver {
                 marked: true,
             },
         );
-        add_veths(ctx, &bridge, ov.mtu, out);
+        add_veths(ctx, &bridge, ov.mtu, false, out);
         for r in &ov.remotes {
             for dst in [r.mac, [0; 6]] {
                 out.fdb.insert(

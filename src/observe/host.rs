@@ -8,8 +8,8 @@ use super::namespaces::Scan;
 use super::ObserveError;
 use crate::files;
 use crate::model::{
-    BridgeRes, Family, FdbRes, HostFacts, NeighRes, RouteRes, State, StrayKind, StrayRes,
-    SysctlRes, VethRes, VxlanRes,
+    default_dst, BridgeRes, Family, FdbRes, HostFacts, NeighRes, RouteRes, State, StrayKind,
+    StrayRes, SysctlRes, VethRes, VxlanRes,
 };
 use crate::naming::{self, MarkKind};
 use crate::netlink;
@@ -66,7 +66,7 @@ pub async fn observe_host(
         state,
     );
     for ns in scan.owned.values() {
-        default_routes(ns, state);
+        routes_in(ns, topology, state);
     }
     let owned_idx: Vec<u32> = host
         .links
@@ -210,6 +210,7 @@ fn veths(
             addrs: Default::default(),
             up: l.up,
             marked: true,
+            hairpin: l.hairpin,
         };
         if let Some((ns, p)) = peers.get(mark.as_str()) {
             v.sandbox = ns.sandbox.clone();
@@ -228,31 +229,71 @@ fn veths(
     }
 }
 
-fn default_routes(ns: &super::namespaces::OwnedNs, state: &mut State) {
-    for r in ns
-        .routes
-        .iter()
-        .filter(|r| r.header.destination_prefix_length == 0)
-    {
-        let gw = r.attributes.iter().find_map(|a| match a {
+/// Routes of the namespace's main table on cnm's interfaces (loopback and
+/// marked veth ends), except what the kernel makes itself (connected
+/// routes, IPv6 link-local and multicast, router advertisements). Routes on
+/// interfaces someone else added to the namespace are theirs.
+fn routes_in(ns: &super::namespaces::OwnedNs, topology: &str, state: &mut State) {
+    use netlink_packet_route::route::RouteProtocol;
+    let prefix = format!("cnm:{topology}:endpoint:");
+    let ours = |i: u32| {
+        ns.table.links.get(&i).is_some_and(|l| {
+            l.name == "lo" || l.alias.as_deref().is_some_and(|a| a.starts_with(&prefix))
+        })
+    };
+    for r in &ns.routes {
+        if matches!(r.header.protocol, RouteProtocol::Kernel | RouteProtocol::Ra) {
+            continue;
+        }
+        let Some(idx) = oif(r).filter(|i| ours(*i)) else {
+            continue;
+        };
+        let len = r.header.destination_prefix_length;
+        let dst = r.attributes.iter().find_map(|a| match a {
+            RouteAttribute::Destination(RouteAddress::Inet(ip)) => Some(IpAddr::V4(*ip)),
+            RouteAttribute::Destination(RouteAddress::Inet6(ip)) => Some(IpAddr::V6(*ip)),
+            _ => None,
+        });
+        let dst = match (dst, r.header.address_family) {
+            (Some(ip), _) => ipnetwork::IpNetwork::new(ip, len).ok(),
+            (None, netlink_packet_route::AddressFamily::Inet6) => Some(default_dst(Family::V6)),
+            (None, _) => Some(default_dst(Family::V4)),
+        };
+        let Some(dst) = dst.filter(|d| !kernel_made(d)) else {
+            continue;
+        };
+        let gateway = r.attributes.iter().find_map(|a| match a {
             RouteAttribute::Gateway(RouteAddress::Inet(ip)) => Some(IpAddr::V4(*ip)),
             RouteAttribute::Gateway(RouteAddress::Inet6(ip)) => Some(IpAddr::V6(*ip)),
             _ => None,
         });
-        let Some(gateway) = gw else { continue };
-        let dev = oif(r)
-            .and_then(|i| ns.table.links.get(&i))
+        let dev = ns
+            .table
+            .links
+            .get(&idx)
             .map(|l| l.name.clone())
             .unwrap_or_default();
         state
             .routes
-            .entry((ns.sandbox.clone(), Family::of(&gateway)))
+            .entry((ns.sandbox.clone(), dst))
             .or_insert(RouteRes {
                 sandbox: ns.sandbox.clone(),
                 netns: ns.netns.clone(),
+                dst,
                 gateway,
                 dev,
             });
+    }
+}
+
+/// IPv6 link-local and multicast destinations: the kernel's own.
+fn kernel_made(dst: &ipnetwork::IpNetwork) -> bool {
+    match dst {
+        ipnetwork::IpNetwork::V6(n) => {
+            let first = n.ip().segments()[0];
+            first & 0xffc0 == 0xfe80 || first & 0xff00 == 0xff00
+        }
+        ipnetwork::IpNetwork::V4(n) => n.ip().is_multicast(),
     }
 }
 

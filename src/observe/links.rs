@@ -6,7 +6,8 @@ use crate::netlink;
 use ipnetwork::IpNetwork;
 use netlink_packet_route::address::AddressScope;
 use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoVxlan, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+    InfoBridgePort, InfoData, InfoKind, InfoPortData, InfoVxlan, LinkAttribute, LinkFlags,
+    LinkInfo, LinkMessage,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -22,6 +23,9 @@ pub struct Link {
     pub master: Option<u32>,
     pub mac: Option<Mac>,
     pub vxlan: Option<VxlanAttrs>,
+    /// As a bridge port: hairpin mode (frames may leave by the port they
+    /// came in through).
+    pub hairpin: bool,
 }
 
 /// The VXLAN settings cnm manages, as the kernel reports them.
@@ -46,6 +50,7 @@ impl Link {
             master: None,
             mac: None,
             vxlan: None,
+            hairpin: false,
         };
         for a in &m.attributes {
             match a {
@@ -60,6 +65,11 @@ impl Link {
                             LinkInfo::Kind(k) => l.kind = Some(kind_name(k)),
                             LinkInfo::Data(InfoData::Vxlan(attrs)) => {
                                 l.vxlan = Some(vxlan_attrs(attrs))
+                            }
+                            LinkInfo::PortData(InfoPortData::BridgePort(attrs)) => {
+                                l.hairpin = attrs
+                                    .iter()
+                                    .any(|a| matches!(a, InfoBridgePort::HairpinMode(true)));
                             }
                             _ => {}
                         }
@@ -97,8 +107,8 @@ fn kind_name(k: &InfoKind) -> String {
     }
 }
 
-/// Links by index, and their addresses (link-local IPv6 left out: the
-/// kernel adds those by itself).
+/// Links by index, and their addresses (link-scope ones left out: the
+/// kernel adds those by itself; host-scope ones, such as loopback's, kept).
 #[derive(Debug, Default)]
 pub struct LinkTable {
     pub links: BTreeMap<u32, Link>,
@@ -127,7 +137,8 @@ impl LinkTable {
             t.links.insert(l.index, l);
         }
         for a in &addrs {
-            if a.header.scope == AddressScope::Link || a.header.scope == AddressScope::Host {
+            // Link-scope addresses (fe80::/64) are the kernel's own.
+            if a.header.scope == AddressScope::Link {
                 continue;
             }
             if let Some(ip) = netlink::addr_ip(a) {

@@ -106,6 +106,13 @@ pub async fn observe(
                 sandbox: ns.sandbox.clone(),
                 netns: ns.netns.clone(),
                 lo_up: ns.table.links.values().any(|l| l.name == "lo" && l.up),
+                lo_addrs: ns
+                    .table
+                    .links
+                    .values()
+                    .find(|l| l.name == "lo")
+                    .map(|l| ns.table.addrs_of(l.index))
+                    .unwrap_or_default(),
                 ino: Some(ns.ino),
                 etc_dir: seen_files.dirs.get(&ns.netns).copied(),
             },

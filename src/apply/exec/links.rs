@@ -7,7 +7,7 @@
 //! under a name someone else could have chosen is always marked.
 
 use super::{kernel, Executor, R};
-use crate::model::{BridgeRes, Family, FdbRes, NeighRes, RouteRes, VethRes, VxlanRes};
+use crate::model::{BridgeRes, FdbRes, NeighRes, RouteRes, VethRes, VxlanRes};
 use crate::naming::{self, MarkKind};
 use crate::netlink;
 use crate::plan::Resource;
@@ -24,7 +24,8 @@ use netlink_packet_route::neighbour::{
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use rtnetlink::{
-    Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, LinkVxlan, RouteMessageBuilder,
+    Handle, LinkBridge, LinkBridgePort, LinkMessageBuilder, LinkUnspec, LinkVeth, LinkVxlan,
+    RouteMessageBuilder,
 };
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -103,10 +104,23 @@ impl Executor {
             .execute()
             .await
             .map_err(&k)?;
+        if v.hairpin {
+            self.set_hairpin(idx, true).await.map_err(&k)?;
+        }
         let pidx = index_of(&h, &v.ifname).await.map_err(&k)?;
         sync_addrs(&h, pidx, &BTreeSet::new(), &v.addrs)
             .await
             .map_err(&k)
+    }
+
+    /// Hairpin mode of a bridge port (`ip link set PORT type bridge_slave
+    /// hairpin on`).
+    async fn set_hairpin(&self, index: u32, on: bool) -> Result<(), rtnetlink::Error> {
+        self.host
+            .link()
+            .change(LinkBridgePort::new(index).hairpin(on).build())
+            .execute()
+            .await
     }
 
     /// The VXLAN device, created as a port of its bridge.
@@ -191,6 +205,10 @@ impl Executor {
             .execute()
             .await
             .map_err(&k)?;
+        if o.hairpin != v.hairpin || o.bridge != v.bridge {
+            let idx = index_of(&self.host, &v.host_ifname).await.map_err(&k)?;
+            self.set_hairpin(idx, v.hairpin).await.map_err(&k)?;
+        }
         let h = self.sandbox(&v.netns)?;
         let bounced = v.mac.is_some_and(|m| o.mac != Some(m));
         if let Some(mac) = v.mac.filter(|m| o.mac != Some(*m)) {
@@ -317,32 +335,56 @@ impl Executor {
         let k = kernel(&what);
         let h = self.sandbox(&r.netns)?;
         let dev = index_of(&h, &r.dev).await.map_err(&k)?;
-        let msg = match r.gateway {
-            IpAddr::V4(gw) => RouteMessageBuilder::<std::net::Ipv4Addr>::new()
-                .gateway(gw)
-                .output_interface(dev)
-                .build(),
-            IpAddr::V6(gw) => RouteMessageBuilder::<std::net::Ipv6Addr>::new()
-                .gateway(gw)
-                .output_interface(dev)
-                .build(),
-        };
-        h.route().add(msg).replace().execute().await.map_err(k)
+        h.route()
+            .add(route_message(r, Some(dev)))
+            .replace()
+            .execute()
+            .await
+            .map_err(k)
     }
 
     pub(super) async fn delete_route(&self, r: &RouteRes) -> R {
         let Ok(h) = self.sandbox(&r.netns) else {
             return Ok(());
         };
-        let msg = match Family::of(&r.gateway) {
-            Family::V4 => RouteMessageBuilder::<std::net::Ipv4Addr>::new().build(),
-            Family::V6 => RouteMessageBuilder::<std::net::Ipv6Addr>::new().build(),
-        };
+        let dev = index_of(&h, &r.dev).await.ok();
+        // Match whoever added it, whatever its scope.
+        let mut msg = route_message(r, dev);
+        msg.header.protocol = netlink_packet_route::route::RouteProtocol::Unspec;
+        msg.header.scope = netlink_packet_route::route::RouteScope::NoWhere;
         match h.route().del(msg).execute().await {
             Err(e) if !netlink::is_gone(&e) => {
                 Err(kernel(&format!("delete route in sandbox {}", r.sandbox))(e))
             }
             _ => Ok(()),
+        }
+    }
+}
+
+/// A main-table route: destination, next hop (if any), device (if known).
+fn route_message(r: &RouteRes, dev: Option<u32>) -> netlink_packet_route::route::RouteMessage {
+    match (r.dst, r.gateway) {
+        (IpNetwork::V4(d), gw) => {
+            let mut b = RouteMessageBuilder::<std::net::Ipv4Addr>::new()
+                .destination_prefix(d.ip(), d.prefix());
+            if let Some(IpAddr::V4(g)) = gw {
+                b = b.gateway(g);
+            }
+            if let Some(i) = dev {
+                b = b.output_interface(i);
+            }
+            b.build()
+        }
+        (IpNetwork::V6(d), gw) => {
+            let mut b = RouteMessageBuilder::<std::net::Ipv6Addr>::new()
+                .destination_prefix(d.ip(), d.prefix());
+            if let Some(IpAddr::V6(g)) = gw {
+                b = b.gateway(g);
+            }
+            if let Some(i) = dev {
+                b = b.output_interface(i);
+            }
+            b.build()
         }
     }
 }
@@ -453,6 +495,10 @@ pub(super) async fn sync_addrs(
         let mut req = h.address().add(index, n.ip(), n.prefix()).replace();
         if n.is_ipv6() {
             req.message_mut().header.flags = AddressHeaderFlags::Nodad;
+        }
+        if n.ip().is_loopback() {
+            // As the kernel (and `ip addr add`) give loopback addresses.
+            req.message_mut().header.scope = netlink_packet_route::address::AddressScope::Host;
         }
         req.execute()
     });

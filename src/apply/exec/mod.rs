@@ -239,7 +239,7 @@ impl Executor {
 
     async fn update(&self, old: &Resource, new: &Resource) -> R {
         match (old, new) {
-            (Resource::Namespace(_), Resource::Namespace(n)) => self.namespace_up(n).await,
+            (Resource::Namespace(o), Resource::Namespace(n)) => self.namespace_up(o, n).await,
             (Resource::Bridge(o), Resource::Bridge(b)) => self.update_bridge(o, b).await,
             (Resource::Veth(o), Resource::Veth(v)) => self.update_veth(o, v).await,
             (Resource::Vxlan(o), Resource::Vxlan(x)) => self.update_vxlan(o, x).await,
