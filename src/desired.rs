@@ -129,7 +129,7 @@ pub fn build(full: &Topology, obs: &Observed) -> Result<State, PlanError> {
     }
     state.routes = routes;
     state.files = files;
-    (state.firewall, state.sysctls) = crate::firewall::desired(t, &state);
+    (state.firewall, state.sysctls) = crate::firewall::desired(t, &state, &obs.host.forward_chains);
     Ok(state)
 }
 

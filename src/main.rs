@@ -271,6 +271,7 @@ async fn run(cmd: Command) -> Result<ExitCode> {
         Command::Apply { file, host } => {
             let t = load_for(&file, host.as_deref())?;
             require_privileges()?;
+            warn_if_watched(&t.name);
             let start = Instant::now();
             let shown = file.display().to_string();
             // The plan is printed before anything changes; a failure to
@@ -303,24 +304,20 @@ async fn run(cmd: Command) -> Result<ExitCode> {
                 (None, None) => anyhow::bail!("give a topology file or --topology NAME"),
             };
             // The name becomes part of paths: checked before anything else.
-            let store = Store::system()
-                .topology(&name)
-                .with_context(|| "--topology".to_string())?;
+            Store::system().topology(&name).context("--topology")?;
             require_privileges()?;
-            let _lock = apply::lock().await.context("cannot take the apply lock")?;
-            let (plan, conns) = apply::destroy_plan(&name, &label).await.map_err(explain)?;
-            out(&plan.render_text(&label, color()))?;
+            warn_if_watched(&name);
+            let plan = apply::destroy(&name, &label, |p| {
+                out(&p.render_text(&label, color())).map_err(|e| e.to_string())
+            })
+            .await
+            .map_err(explain)?;
             if !plan.is_empty() {
-                apply::execute(&store, &plan, conns)
-                    .await
-                    .map_err(explain)?;
-                apply::verify(None, &name).await?;
                 out(&format!(
                     "\nDestroy complete! Resources: {} destroyed.\n",
                     plan.summary().destroy
                 ))?;
             }
-            apply::forget(&name)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Show { topology, output } => {
@@ -375,6 +372,24 @@ async fn run(cmd: Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Exec { .. } => unreachable!("handled before the runtime starts"),
+    }
+}
+
+/// A manual apply or destroy of a topology a `cnm watch` keeps: it works
+/// (the lock serializes them), but the watcher will converge it back.
+fn warn_if_watched(name: &str) {
+    let watcher = Store::system()
+        .topology(name)
+        .ok()
+        .and_then(|s| s.watcher().ok().flatten())
+        .filter(|w| w.alive() && w.pid != std::process::id());
+    if let Some(w) = watcher {
+        let _ = writeln!(
+            std::io::stderr(),
+            "cnm: warning: topology {name} is kept by cnm watch (pid {}) from {}; it will converge it back to that file",
+            w.pid,
+            w.file
+        );
     }
 }
 

@@ -250,6 +250,9 @@ pub struct FwRule {
     /// nftables JSON statements (absent on observed rules).
     #[serde(skip)]
     pub body: Vec<serde_json::Value>,
+    /// Observed rules in chains cnm does not own: the rule's handle there.
+    #[serde(skip)]
+    pub handle: Option<u64>,
 }
 
 impl FwRule {
@@ -261,6 +264,7 @@ impl FwRule {
             label,
             digest,
             body,
+            handle: None,
         }
     }
 
@@ -290,6 +294,7 @@ impl FwRule {
             label,
             digest,
             body: Vec::new(),
+            handle: None,
         }
     }
 }
@@ -398,6 +403,10 @@ pub struct HostFacts {
     pub nft: Option<String>,
     /// cnm recorded writing firewall tables for this topology.
     pub firewall_recorded: bool,
+    /// Families (`ip`, `ip6`) whose `filter` table has a `FORWARD` base
+    /// chain (iptables-nft's, as Docker, ufw and others use): cnm's
+    /// forwarded traffic needs accept rules there too.
+    pub forward_chains: Vec<String>,
 }
 
 /// The result of observing one topology.

@@ -98,6 +98,26 @@ pub async fn converge(
     Ok(p.plan)
 }
 
+/// The whole destroy: take the lock, plan the removal of everything the
+/// topology owns (handed to `show` first; an error from it stops there),
+/// execute, verify, forget the records. Returns the executed plan.
+pub async fn destroy(
+    name: &str,
+    label: &str,
+    show: impl FnOnce(&Plan) -> Result<(), String>,
+) -> Result<Plan, ApplyError> {
+    let _lock = lock().await?;
+    let store = Store::system().topology(name)?;
+    let (plan, conns) = destroy_plan(name, label).await?;
+    show(&plan).map_err(ApplyError::Output)?;
+    if !plan.is_empty() {
+        execute(&store, &plan, conns).await?;
+        verify(None, name).await?;
+    }
+    forget(name)?;
+    Ok(plan)
+}
+
 /// A plan with what it was computed from.
 pub struct Planned {
     pub plan: Plan,

@@ -29,7 +29,30 @@ pub const ICC_CHAIN: &str = "icc";
 
 /// Desired firewall and sysctls for the bridge networks of `t`, given the
 /// already-resolved bridges and veths in `state`.
-pub fn desired(t: &Topology, state: &State) -> (Option<FirewallRes>, BTreeMap<String, SysctlRes>) {
+/// The pseudo-chain naming iptables' `FORWARD` chain of a family
+/// (`ip filter FORWARD`): cnm owns rules there, not the chain.
+pub fn forward_chain(family: &str) -> String {
+    format!("{FOREIGN_PREFIX}{family}")
+}
+pub const FOREIGN_PREFIX: &str = "iptables-forward-";
+
+/// cnm's rules in foreign chains, in one order (inserting puts each on
+/// top, so the kernel lists them reversed; their order does not matter).
+pub fn sorted_foreign(mut rules: Vec<FwRule>) -> Vec<FwRule> {
+    rules.sort_by(|a, b| (&a.chain, &a.label).cmp(&(&b.chain, &b.label)));
+    rules
+}
+
+/// The mark that starts the label of cnm's rules in a foreign chain.
+pub fn foreign_mark(topology: &str) -> String {
+    format!("cnm:{topology}:forward")
+}
+
+pub fn desired(
+    t: &Topology,
+    state: &State,
+    forward_chains: &[String],
+) -> (Option<FirewallRes>, BTreeMap<String, SysctlRes>) {
     let mut sysctls = BTreeMap::new();
     let bridges: Vec<(&crate::spec::Network, &BridgeRes)> = t
         .networks
@@ -184,6 +207,37 @@ pub fn desired(t: &Topology, state: &State) -> (Option<FirewallRes>, BTreeMap<St
         }
     }
 
+    // Next to iptables' FORWARD chain (Docker, ufw, ... set its policy to
+    // DROP, and a drop in any base chain wins): accept what goes in and out
+    // of cnm's non-internal bridges there. Plain interface matches only, so
+    // iptables-nft can still list and edit that chain.
+    for family in forward_chains {
+        for (net, br) in bridges.iter().filter(|(n, _)| !n.internal) {
+            let wanted = match family.as_str() {
+                "ip" => br.addrs.iter().any(|a| a.is_ipv4()),
+                _ => br.addrs.iter().any(|a| a.is_ipv6()),
+            };
+            if !wanted {
+                continue;
+            }
+            for (dir, key) in [("from", "iifname"), ("to", "oifname")] {
+                push(
+                    &forward_chain(family),
+                    format!(
+                        "{} accept {dir} {} ({family} filter FORWARD, network {})",
+                        foreign_mark(&t.name),
+                        br.ifname,
+                        net.name
+                    ),
+                    vec![
+                        m("==", meta(key), json!(br.ifname)),
+                        json!({"accept": null}),
+                    ],
+                );
+            }
+        }
+    }
+
     // icc: false — bridged traffic between the network's own ports.
     let mut bridge_table = false;
     for (net, br) in bridges.iter().filter(|(n, _)| !n.icc) {
@@ -237,6 +291,10 @@ pub fn desired(t: &Topology, state: &State) -> (Option<FirewallRes>, BTreeMap<St
         );
     }
 
+    let (foreign, mut rules): (Vec<FwRule>, Vec<FwRule>) = rules
+        .into_iter()
+        .partition(|r| r.chain.starts_with(FOREIGN_PREFIX));
+    rules.extend(sorted_foreign(foreign));
     let fw = FirewallRes {
         table: table_name(&t.name),
         bridge_table,

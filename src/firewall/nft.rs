@@ -37,12 +37,23 @@ fn families(fw_bridge: bool) -> [(&'static str, bool); 2] {
 }
 
 /// The transaction that makes the kernel's tables equal `fw` (or removes
-/// them when `fw` is None). `add` before `delete` makes the delete valid
-/// whether or not the table exists; plan has checked that an existing one
-/// is cnm's.
-pub fn document(topology: &str, fw: Option<&FirewallRes>) -> Value {
+/// them when `fw` is None), and swaps cnm's rules in foreign chains
+/// (`before`'s, by handle) for `fw`'s. `add` before `delete` makes the
+/// delete valid whether or not the table exists; plan has checked that an
+/// existing one is cnm's.
+pub fn document(topology: &str, before: Option<&FirewallRes>, fw: Option<&FirewallRes>) -> Value {
     let table = super::table_name(topology);
     let mut cmds = Vec::new();
+    for r in before.into_iter().flat_map(|b| &b.rules) {
+        if let (Some(family), Some(handle)) = (foreign_family(&r.chain), r.handle) {
+            cmds.push(json!({"delete": {"rule": {"family": family, "table": "filter", "chain": "FORWARD", "handle": handle, "expr": []}}}));
+        }
+    }
+    for r in fw.into_iter().flat_map(|f| &f.rules) {
+        if let Some(family) = foreign_family(&r.chain) {
+            cmds.push(json!({"insert": {"rule": {"family": family, "table": "filter", "chain": "FORWARD", "comment": r.comment(), "expr": r.body}}}));
+        }
+    }
     for (family, wanted) in families(fw.is_some_and(|f| f.bridge_table)) {
         let t = json!({"family": family, "name": table});
         cmds.push(json!({"add": {"table": t}}));
@@ -70,6 +81,11 @@ pub fn document(topology: &str, fw: Option<&FirewallRes>) -> Value {
         }
     }
     json!({"nftables": cmds})
+}
+
+/// `ip` for the pseudo-chain naming `ip filter FORWARD`.
+fn foreign_family(chain: &str) -> Option<&str> {
+    chain.strip_prefix(super::FOREIGN_PREFIX)
 }
 
 /// Run one transaction.
@@ -128,10 +144,13 @@ pub fn version_ok(version: &str) -> bool {
 /// What the kernel has under the topology's table name.
 #[derive(Debug, Default)]
 pub struct Seen {
-    /// The tables, when cnm's (marked, or recorded before marks existed).
+    /// The tables, when cnm's (marked, or recorded before marks existed),
+    /// and cnm's rules in foreign FORWARD chains.
     pub firewall: Option<FirewallRes>,
     /// `family name` of same-named tables that are not cnm's.
     pub foreign: Vec<String>,
+    /// Families whose `filter` table has a `FORWARD` chain.
+    pub forward_chains: Vec<String>,
 }
 
 /// Run `nft -j ARGS`; `None` when nft is not installed.
@@ -155,10 +174,14 @@ fn nft_json(args: &[&str]) -> Result<Option<Value>, NftError> {
 /// handles. Lists table names first and then only cnm's own tables, never
 /// the whole ruleset.
 fn listing(topology: &str) -> Result<Vec<Value>, NftError> {
+    match nft_json(&["list", "tables"])? {
+        Some(tables) => listing_of(topology, &tables),
+        None => Ok(Vec::new()),
+    }
+}
+
+fn listing_of(topology: &str, tables: &Value) -> Result<Vec<Value>, NftError> {
     let table = super::table_name(topology);
-    let Some(tables) = nft_json(&["list", "tables"])? else {
-        return Ok(Vec::new());
-    };
     let present = |family: &str| {
         tables["nftables"]
             .as_array()
@@ -188,6 +211,40 @@ fn listing(topology: &str) -> Result<Vec<Value>, NftError> {
         out.push(json!({"family": family, "objects": objects}));
     }
     Ok(out)
+}
+
+/// Families with an iptables `filter FORWARD` chain, and cnm's rules there.
+fn forward_rules(topology: &str, tables: &Value) -> Result<(Vec<String>, Vec<FwRule>), NftError> {
+    let mark = super::foreign_mark(topology);
+    let mut families = Vec::new();
+    let mut rules = Vec::new();
+    for family in ["ip", "ip6"] {
+        let has_filter = tables["nftables"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|i| {
+                i.get("table")
+                    .is_some_and(|t| t["family"] == family && t["name"] == "filter")
+            });
+        if !has_filter {
+            continue;
+        }
+        let Ok(Some(chain)) = nft_json(&["list", "chain", family, "filter", "FORWARD"]) else {
+            continue; // no FORWARD chain there
+        };
+        families.push(family.to_string());
+        for item in chain["nftables"].as_array().into_iter().flatten() {
+            let Some(r) = item.get("rule") else { continue };
+            let mut rule =
+                FwRule::from_comment(&super::forward_chain(family), r["comment"].as_str());
+            if rule.label.starts_with(&mark) {
+                rule.handle = r["handle"].as_u64();
+                rules.push(rule);
+            }
+        }
+    }
+    Ok((families, rules))
 }
 
 fn fingerprint(tables: &[Value]) -> Option<String> {
@@ -228,14 +285,24 @@ fn is_marked(table: &Value, mark: &str) -> bool {
 /// that are someone else's.
 pub fn observe(store: &TopologyStore) -> Result<Seen, NftError> {
     let topology = store.name();
-    let tables = listing(topology)?;
-    if tables.is_empty() {
+    let Some(all) = nft_json(&["list", "tables"])? else {
         return Ok(Seen::default());
+    };
+    let tables = listing_of(topology, &all)?;
+    let (forward_chains, forward) = forward_rules(topology, &all)?;
+    if tables.is_empty() && forward.is_empty() {
+        return Ok(Seen {
+            forward_chains,
+            ..Seen::default()
+        });
     }
     let recorded = store.nft_digest()?;
     let mark = owner_mark(topology);
     let table = super::table_name(topology);
-    let mut seen = Seen::default();
+    let mut seen = Seen {
+        forward_chains,
+        ..Seen::default()
+    };
     let (ours, foreign): (Vec<Value>, Vec<Value>) = tables
         .into_iter()
         // A table whose mark was flushed away, or one written before marks
@@ -245,7 +312,7 @@ pub fn observe(store: &TopologyStore) -> Result<Seen, NftError> {
         seen.foreign
             .push(format!("{} {table}", t["family"].as_str().unwrap_or("?")));
     }
-    if ours.is_empty() {
+    if ours.is_empty() && forward.is_empty() {
         return Ok(seen);
     }
     let order: Vec<&str> = INET_CHAINS.iter().map(|c| c.0).chain([ICC_CHAIN]).collect();
@@ -270,6 +337,7 @@ pub fn observe(store: &TopologyStore) -> Result<Seen, NftError> {
             .filter(|r| !order.contains(&r.chain.as_str()))
             .cloned(),
     );
+    rules.extend(super::sorted_foreign(forward));
     // Without a recorded fingerprint (records lost) rules still compare by
     // the digests in their comments; the fingerprint is recorded again.
     let intact = foreign.is_empty() && (recorded.is_none() || recorded == fingerprint(&ours));

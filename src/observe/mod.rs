@@ -126,6 +126,7 @@ pub async fn observe(
     let fw = crate::firewall::nft::observe(store)?;
     state.firewall = fw.firewall;
     facts.foreign_tables = fw.foreign;
+    facts.forward_chains = fw.forward_chains;
     facts.firewall_recorded = store.nft_digest()?.is_some();
     facts.nft = crate::firewall::nft::version();
     host::observe_sysctls(&mut state);

@@ -42,6 +42,16 @@ const HOST_GROUPS: [MulticastGroup; 6] = [
 pub struct Monitors {
     tx: UnboundedSender<Trigger>,
     host: Option<JoinHandle<()>>,
+    /// The topology whose nftables tables count (nft events).
+    topology: Arc<Mutex<String>>,
+    nft_started: bool,
+    /// inotify on /etc/netns/<netns>/ of every owned sandbox.
+    files: Option<notify::RecommendedWatcher>,
+    watched: BTreeSet<std::path::PathBuf>,
+    /// The sysctls cnm set, as last seen; polled once a second (the
+    /// kernel sends no event when one changes).
+    sysctls: Arc<Mutex<BTreeMap<String, String>>>,
+    poller: Option<JoinHandle<()>>,
     /// Indices of owned links in the host namespace.
     owned: Arc<Mutex<BTreeSet<u32>>>,
     /// netns name → (namespace inode, task). The inode tells a namespace
@@ -54,6 +64,12 @@ impl Monitors {
         Monitors {
             tx,
             host: None,
+            topology: Arc::default(),
+            nft_started: false,
+            files: None,
+            watched: BTreeSet::new(),
+            sysctls: Arc::default(),
+            poller: None,
             owned: Default::default(),
             sandboxes: BTreeMap::new(),
         }
@@ -62,6 +78,21 @@ impl Monitors {
     /// Subscribe to namespaces that appeared, drop those that went away,
     /// and relearn which host links are owned.
     pub async fn refresh(&mut self, topology: &str) {
+        if let Ok(mut t) = self.topology.lock() {
+            *t = topology.to_string();
+        }
+        if !self.nft_started {
+            match super::nft::spawn(self.topology.clone(), self.tx.clone()) {
+                Ok(()) => self.nft_started = true,
+                Err(e) => warn!("cannot subscribe to nftables events: {e}"),
+            }
+        }
+        if self.poller.is_none() {
+            self.poller = Some(tokio::spawn(poll_sysctls(
+                self.sysctls.clone(),
+                self.tx.clone(),
+            )));
+        }
         if self.host.is_none() {
             match subscribe(None) {
                 Ok(rx) => {
@@ -79,6 +110,21 @@ impl Monitors {
             return;
         };
         if let Ok((obs, _)) = observe::observe(&store, &Default::default()).await {
+            if let Ok(mut snap) = self.sysctls.lock() {
+                *snap = obs
+                    .state
+                    .sysctls
+                    .values()
+                    .map(|s| (s.key.clone(), s.value.clone()))
+                    .collect();
+            }
+            let dirs: BTreeSet<std::path::PathBuf> = obs
+                .state
+                .namespaces
+                .values()
+                .map(|n| std::path::Path::new(crate::naming::ETC_NETNS_DIR).join(&n.netns))
+                .collect();
+            self.watch_files(dirs);
             let mut owned = BTreeSet::new();
             let names: BTreeSet<&str> = obs
                 .state
@@ -134,10 +180,73 @@ impl Monitors {
     }
 }
 
+impl Monitors {
+    /// Follow the files of these sandbox directories (hosts, resolv.conf):
+    /// an edit, a deletion or a replacement is drift.
+    fn watch_files(&mut self, dirs: BTreeSet<std::path::PathBuf>) {
+        use notify::{RecursiveMode, Watcher};
+        if self.files.is_none() {
+            let tx = self.tx.clone();
+            let made = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+                let Ok(ev) = res else { return };
+                if matches!(ev.kind, notify::EventKind::Access(_)) {
+                    return;
+                }
+                let ours = ev.paths.iter().find(|p| {
+                    p.file_name()
+                        .is_some_and(|n| crate::observe::FILE_NAMES.iter().any(|f| n == *f))
+                });
+                if let Some(p) = ours {
+                    let _ = tx.send(Trigger::Kernel(format!("drift: {} changed", p.display())));
+                }
+            });
+            match made {
+                Ok(w) => self.files = Some(w),
+                Err(e) => {
+                    warn!("cannot watch sandbox files: {e}");
+                    return;
+                }
+            }
+        }
+        let Some(w) = self.files.as_mut() else { return };
+        for gone in self.watched.difference(&dirs) {
+            let _ = w.unwatch(gone);
+        }
+        for new in dirs.difference(&self.watched) {
+            if let Err(e) = w.watch(new, RecursiveMode::NonRecursive) {
+                tracing::debug!("cannot watch {}: {e}", new.display());
+            }
+        }
+        self.watched = dirs;
+    }
+}
+
+/// Once a second, compare the sysctls cnm set with what it last saw.
+async fn poll_sysctls(seen: Arc<Mutex<BTreeMap<String, String>>>, tx: UnboundedSender<Trigger>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let snapshot = seen.lock().map(|s| s.clone()).unwrap_or_default();
+        for (key, value) in snapshot {
+            let now = std::fs::read_to_string(format!("/proc/sys/{key}")).unwrap_or_default();
+            if now.trim() != value {
+                let what = format!("drift: sysctl {} changed", key.replace('/', "."));
+                if tx.send(Trigger::Kernel(what)).is_err() {
+                    return;
+                }
+                break;
+            }
+        }
+    }
+}
+
 impl Drop for Monitors {
     fn drop(&mut self) {
         if let Some(h) = &self.host {
             h.abort();
+        }
+        if let Some(p) = &self.poller {
+            p.abort();
         }
         for (_, t) in self.sandboxes.values() {
             t.abort();

@@ -6,10 +6,12 @@
 
 mod file;
 mod kernel;
+mod nft;
 
 use crate::apply::{self, ApplyError};
 use crate::plan::Op;
 use crate::spec::{self, Topology};
+use crate::store::{Store, WatcherRecord};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tokio::signal::unix::{signal, SignalKind};
@@ -40,12 +42,32 @@ pub enum WatchError {
     Notify { path: String, source: notify::Error },
     #[error("cannot install signal handlers: {0}")]
     Signal(std::io::Error),
+    #[error("{0}")]
+    Held(String),
 }
 
 /// Longest pause between retries of a reconcile that keeps failing.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 pub async fn run(path: PathBuf, opts: Options) -> Result<(), WatchError> {
+    let source = std::fs::canonicalize(&path)
+        .ok()
+        .map(|p| p.display().to_string());
+    let mut held: Option<String> = None;
+    let result = watch_loop(&path, &source, &opts, &mut held).await;
+    if let Some(name) = held {
+        release(&name);
+    }
+    result
+}
+
+async fn watch_loop(
+    path: &Path,
+    source: &Option<String>,
+    opts: &Options,
+    held: &mut Option<String>,
+) -> Result<(), WatchError> {
+    let path = path.to_path_buf();
     let (tx, mut rx) = mpsc::unbounded_channel();
     let _watcher = file::watch(&path, tx.clone())?;
     let mut monitors = kernel::Monitors::new(tx);
@@ -58,7 +80,13 @@ pub async fn run(path: PathBuf, opts: Options) -> Result<(), WatchError> {
     let mut why = "start".to_string();
     loop {
         if reload {
-            topology = load(&path, opts.host.as_deref()).or(topology);
+            if let Some(t) = load(&path, opts.host.as_deref()) {
+                match hold(&t.name, source, held).await {
+                    Ok(()) => topology = Some(t),
+                    Err(e) if topology.is_none() => return Err(e),
+                    Err(e) => error!("{e}; the last valid topology stays applied"),
+                }
+            }
         }
         let failed = match &topology {
             Some(t) => reconcile(t, &why).await.is_err(),
@@ -133,6 +161,87 @@ pub async fn run(path: PathBuf, opts: Options) -> Result<(), WatchError> {
     }
     info!("stopping; the network stays as it is");
     Ok(())
+}
+
+/// Take topology `name` for this watcher: refused while another running
+/// watcher holds it. A new name (the file renamed its topology) releases
+/// the old one, and topologies this file applied before under other names
+/// are pruned (GitOps: what the source no longer describes goes).
+async fn hold(
+    name: &str,
+    source: &Option<String>,
+    held: &mut Option<String>,
+) -> Result<(), WatchError> {
+    let store = Store::system();
+    let me = WatcherRecord::me(source.as_deref().unwrap_or_default());
+    if held.as_deref() == Some(name) {
+        return Ok(());
+    }
+    if let Ok(ts) = store.topology(name) {
+        if let Some(w) = ts
+            .watcher()
+            .ok()
+            .flatten()
+            .filter(|w| w.alive() && w.pid != std::process::id())
+        {
+            return Err(WatchError::Held(format!(
+                "topology {name} is already kept by cnm watch (pid {}) from {}; stop that watcher first",
+                w.pid, w.file
+            )));
+        }
+        if let Err(e) = ts.record_watcher(me.as_ref()) {
+            warn!("cannot record this watcher for topology {name}: {e}");
+        }
+    }
+    if let Some(old) = held.replace(name.to_string()) {
+        release(&old);
+    }
+    if let Some(src) = source {
+        prune(&store, src, name).await;
+    }
+    Ok(())
+}
+
+/// Forget this watcher's claim on a topology.
+fn release(name: &str) {
+    if let Ok(ts) = Store::system().topology(name) {
+        let mine = ts
+            .watcher()
+            .ok()
+            .flatten()
+            .is_some_and(|w| w.pid == std::process::id());
+        if mine {
+            let _ = ts.record_watcher(None);
+        }
+    }
+}
+
+/// Destroy topologies last applied from `source` under another name than
+/// `keep`, unless another running watcher holds them.
+async fn prune(store: &Store, source: &str, keep: &str) {
+    for name in store.topologies().unwrap_or_default() {
+        let Ok(ts) = store.topology(&name) else {
+            continue;
+        };
+        let from_here = ts
+            .applied()
+            .ok()
+            .flatten()
+            .is_some_and(|r| r.source.as_deref() == Some(source));
+        let kept_elsewhere = ts
+            .watcher()
+            .ok()
+            .flatten()
+            .is_some_and(|w| w.alive() && w.pid != std::process::id());
+        if name == keep || !from_here || kept_elsewhere {
+            continue;
+        }
+        warn!(topology = %name, "no longer in {source} (its topology is now {keep}): destroying it");
+        match apply::destroy(&name, &name, |_| Ok(())).await {
+            Ok(plan) => info!(topology = %name, destroyed = plan.summary().destroy, "pruned"),
+            Err(e) => error!(topology = %name, "cannot prune: {e}"),
+        }
+    }
 }
 
 /// Parse the file; on error log every located problem and keep the old one.

@@ -67,6 +67,47 @@ reach beta alpha
 grep 'reason="drift' "$LOG" >/dev/null || fail "no drift repair in the log"
 grep 'op="create" object=endpoint' "$LOG" >/dev/null || fail "no per-change log line"
 
+# Poll until a command succeeds, failing after SECS seconds.
+within() {
+  local secs=$1; shift
+  for _ in $(seq 1 $((secs * 20))); do if "$@" >/dev/null 2>&1; then return 0; fi; sleep 0.05; done
+  cat "$LOG" >&2; fail "not within ${secs}s: $*"
+}
+
+step "drift of every kind repaired within a second or two"
+nft flush table inet cnm-quick
+within 1 "$CNM" plan --detailed-exitcode "$T"
+nft delete table inet cnm-quick
+within 1 "$CNM" plan --detailed-exitcode "$T"
+echo "10.9.9.9 evil" >>/etc/netns/quick-alpha/hosts
+within 1 "$CNM" plan --detailed-exitcode "$T"
+grep -q evil /etc/netns/quick-alpha/hosts && fail "hosts edit not repaired"
+rm /etc/netns/quick-beta/resolv.conf
+within 1 "$CNM" plan --detailed-exitcode "$T"
+echo 0 >/proc/sys/net/ipv4/ip_forward
+within 2 "$CNM" plan --detailed-exitcode "$T"
+[ "$(cat /proc/sys/net/ipv4/ip_forward)" = 1 ] || fail "ip_forward not repaired"
+
+step "a second watcher for the same topology refuses; a manual apply warns"
+cp "$T" "$WORK/other.yaml"
+set +e
+timeout 10 "$CNM" watch "$WORK/other.yaml" >"$WORK/w2.out" 2>&1; rc=$?
+set -e
+[ "$rc" = 1 ] || fail "second watcher exited $rc: $(cat "$WORK/w2.out")"
+grep >/dev/null "topology quick is already kept by cnm watch (pid $W)" "$WORK/w2.out" || fail "refusal: $(cat "$WORK/w2.out")"
+expect_rc 0 cnm apply "$T"
+grep >/dev/null "warning: topology quick is kept by cnm watch (pid $W)" "$WORK/err" || fail "no warning: $(cat "$WORK/err")"
+
+step "a topology renamed in the file is pruned, the new one applied"
+sed -i 's/^name: quick/name: quick2/' "$T"
+until_ok test -e /run/netns/quick2-alpha
+settled
+until_ok sh -c '! ip netns list | grep -q "^quick-"'
+ip -o link | grep -q br-quick-lan && fail "old bridge left"
+grep >/dev/null "no longer in" "$LOG" || fail "prune not logged"
+reach alpha beta
+[ -z "$(ls /run/cnm/topologies | grep -x quick)" ] || fail "records of the old topology left"
+
 step "SIGTERM: prompt exit 0, network in place"
 kill -TERM "$W"
 for _ in $(seq 1 40); do kill -0 "$W" 2>/dev/null || break; sleep 0.05; done
@@ -75,4 +116,21 @@ wait "$W" && rc=0 || rc=$?
 [ "$rc" = 0 ] || fail "watch exited $rc on SIGTERM"
 converged "$T"
 reach alpha beta
+
+step "a ConfigMap-style mount: the ..data link swapped atomically is a change"
+M="$WORK/cm"
+mkdir -p "$M/v1" "$M/v2"
+printf 'version: 1\nname: cm\nnetworks:\n  n: { subnet: 10.123.0.0/24 }\nsandboxes: { x: {} }\nendpoints:\n  x-n: { network: n, sandbox: x }\n' >"$M/v1/t.yaml"
+sed 's/10.123.0.0/10.124.0.0/' "$M/v1/t.yaml" >"$M/v2/t.yaml"
+ln -s v1 "$M/..data"
+ln -s ..data/t.yaml "$M/t.yaml"
+LOG="$WORK/watch-cm.log"
+"$CNM" watch "$M/t.yaml" 2>"$LOG" & W=$!
+until_ok sh -c 'ip netns exec cm-x ip -o -4 addr | grep -q "10.123.0.2/"'
+ln -s v2 "$M/..data_tmp"
+mv -T "$M/..data_tmp" "$M/..data"
+until_ok sh -c 'ip netns exec cm-x ip -o -4 addr | grep -q "10.124.0.2/"'
+kill -TERM "$W"; wait "$W" || true
+expect_rc 0 cnm destroy --topology cm
+expect_rc 0 cnm destroy --topology quick2
 echo "PASS"

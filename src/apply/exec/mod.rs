@@ -191,7 +191,7 @@ impl Executor {
             Resource::Neigh(n) => self.set_neigh(n).await,
             Resource::Route(rt) => self.set_route(rt).await,
             Resource::File(f) => self.write_file(f),
-            Resource::Firewall(f) => self.set_firewall(Some(f)).await,
+            Resource::Firewall(f) => self.set_firewall(None, Some(f)).await,
             Resource::Sysctl(s) => write_sysctl(s),
             Resource::Stray(_) => Ok(()),
         }
@@ -224,7 +224,7 @@ impl Executor {
             Resource::Neigh(n) => self.del_neigh(n).await,
             Resource::Route(rt) => self.delete_route(rt).await,
             Resource::File(f) => self.remove_file(f),
-            Resource::Firewall(_) => self.set_firewall(None).await,
+            Resource::Firewall(f) => self.set_firewall(Some(f), None).await,
             Resource::Sysctl(_) => Ok(()),
             Resource::Stray(s) => match &s.what {
                 // Unmarked or marked with the journaled mark: either way
@@ -247,7 +247,9 @@ impl Executor {
             (Resource::Fdb(_), Resource::Fdb(f)) => self.add_fdb(f).await,
             (Resource::Route(_), Resource::Route(rt)) => self.set_route(rt).await,
             (Resource::File(_), Resource::File(f)) => self.write_file(f),
-            (Resource::Firewall(_), Resource::Firewall(f)) => self.set_firewall(Some(f)).await,
+            (Resource::Firewall(o), Resource::Firewall(f)) => {
+                self.set_firewall(Some(o), Some(f)).await
+            }
             (Resource::Sysctl(_), Resource::Sysctl(s)) => write_sysctl(s),
             _ => Err(ApplyError::Internal(format!(
                 "update changes the kind of {}",
@@ -258,8 +260,12 @@ impl Executor {
 
     /// Replace the topology's tables in one nft transaction, then record
     /// their fingerprint. `nft` is a process: run it off the runtime.
-    async fn set_firewall(&self, fw: Option<&crate::model::FirewallRes>) -> R {
-        let doc = crate::firewall::nft::document(&self.topology, fw);
+    async fn set_firewall(
+        &self,
+        before: Option<&crate::model::FirewallRes>,
+        fw: Option<&crate::model::FirewallRes>,
+    ) -> R {
+        let doc = crate::firewall::nft::document(&self.topology, before, fw);
         let rules = fw.map_or(0, |f| f.rules.len());
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || {
