@@ -99,3 +99,8 @@ fn overlay() {
 fn security() {
     run_script("security");
 }
+
+#[test]
+fn correctness() {
+    run_script("correctness");
+}

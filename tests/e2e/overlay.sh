@@ -118,6 +118,11 @@ step "show reports the overlay network"
 on h1 "$CNM" show --topology lab >"$WORK/show"
 grep >/dev/null "driver: overlay" "$WORK/show" || fail "show: $(cat "$WORK/show")"
 grep >/dev/null "vni: 5000" "$WORK/show" || fail "show lacks the vni"
+grep >/dev/null "^hosts:" "$WORK/show" || fail "show lacks hosts:"
+for h in h1 h3; do
+  on "$h" "$CNM" show --topology lab >"$WORK/show-$h.yaml"
+  expect_rc 0 on "$h" "$CNM" plan --detailed-exitcode "$WORK/show-$h.yaml"
+done
 
 step "a sandbox added later on h2 is reachable from the others once each re-applies"
 sed -e 's/^sandboxes:$/sandboxes:\n  cache: { host: h2 }/' \
