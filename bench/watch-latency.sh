@@ -19,6 +19,8 @@ has_addr() { ip netns exec quick-alpha ip -o -4 addr show eth0 2>/dev/null | gre
 file_done() { grep "^$1	alpha" /etc/netns/quick-beta/hosts >/dev/null 2>&1; }
 # After a veth is recreated, its default route is the last repair.
 route_back() { has_addr "$1" && ip netns exec quick-alpha ip route 2>/dev/null | grep default >/dev/null; }
+# Between trials (not timed): the watcher has finished, verify included.
+quiet() { wait_for "$CNM" plan --detailed-exitcode "$D/t.yaml"; sleep 0.2; }
 wait_for has_addr 10.88.0.2
 
 stats() { sort -n | awk '{a[NR]=$1} END {printf "median %.1f ms, max %.1f ms (n=%d)\n", a[int((NR+1)/2)]/1e6, a[NR]/1e6, NR}'; }
@@ -32,6 +34,7 @@ for i in $(seq 1 "$N"); do
 done | stats | sed 's/^/file change → converged: /'
 
 for i in $(seq 1 "$N"); do
+  quiet
   v=$(ip -o link | grep -o 've-[0-9a-f]*' | head -1)
   addr=$(ip netns exec quick-alpha ip -o -4 addr show eth0 | awk '{print $4}' | cut -d/ -f1)
   t0=$(now); ip link del "$v"
@@ -39,3 +42,26 @@ for i in $(seq 1 "$N"); do
   wait_for route_back "$addr"
   echo $(( $(now) - t0 ))
 done | stats | sed 's/^/drift (veth deleted) → repaired: /'
+
+# Drift of the kinds no link event reports: an nftables table flushed, a
+# hosts file edited, a sysctl turned off (polled once a second).
+masq_back() { nft list table inet cnm-quick 2>/dev/null | grep masquerade >/dev/null; }
+for i in $(seq 1 "$N"); do
+  quiet; t0=$(now); nft flush table inet cnm-quick
+  wait_for masq_back
+  echo $(( $(now) - t0 ))
+done | stats | sed 's/^/drift (nft table flushed) → repaired: /'
+
+hosts_back() { ! grep evil /etc/netns/quick-alpha/hosts >/dev/null 2>&1 && grep localhost /etc/netns/quick-alpha/hosts >/dev/null 2>&1; }
+for i in $(seq 1 "$N"); do
+  quiet; t0=$(now); echo "10.9.9.9 evil" >>/etc/netns/quick-alpha/hosts
+  wait_for hosts_back
+  echo $(( $(now) - t0 ))
+done | stats | sed 's/^/drift (hosts file edited) → repaired: /'
+
+fwd_back() { [ "$(cat /proc/sys/net/ipv4/ip_forward)" = 1 ]; }
+for i in $(seq 1 "$((N < 5 ? N : 5))"); do
+  quiet; t0=$(now); echo 0 >/proc/sys/net/ipv4/ip_forward
+  wait_for fwd_back
+  echo $(( $(now) - t0 ))
+done | stats | sed 's/^/drift (sysctl turned off) → repaired: /'

@@ -78,6 +78,7 @@ async fn watch_loop(
     let mut reload = true;
     let mut backoff: Option<Duration> = None;
     let mut why = "start".to_string();
+    let mut raced = 0;
     loop {
         if reload {
             if let Some(t) = load(&path, opts.host.as_deref()) {
@@ -88,10 +89,21 @@ async fn watch_loop(
                 }
             }
         }
-        let failed = match &topology {
-            Some(t) => reconcile(t, &why).await.is_err(),
-            None => false,
+        let result = match &topology {
+            Some(t) => reconcile(t, &why).await,
+            None => Ok(()),
         };
+        // Something changed again while the apply verified its work (drift
+        // racing the repair): plan again at once, a few times, before
+        // backing off.
+        if matches!(result, Err(ApplyError::NotConverged(_))) && raced < 3 {
+            raced += 1;
+            reload = false;
+            why = "changed again during apply".into();
+            continue;
+        }
+        raced = 0;
+        let failed = result.is_err();
         backoff = if failed {
             let next = backoff.map_or(Duration::from_secs(1), |b| (b * 2).min(MAX_BACKOFF));
             warn!(retry_in = ?next, "reconcile failed; backing off");
