@@ -115,3 +115,15 @@ if [ -x /usr/bin/time ]; then
   echo
   echo "Peak RSS of \`cnm apply\` at N = $n: $((rss / 1024)) MiB ($rss KiB)."
 fi
+
+# One endpoint publishing every port (ports kept) and a shifted range of
+# 10,000 ports (one map element each): one rule per chain and family.
+printf 'version: 1\nname: full\nnetworks:\n  lan: { subnet: 10.97.0.0/24 }\nsandboxes: { a: {} }\nendpoints:\n  e: { network: lan, sandbox: a, ports: ["1-65535:1-65535", "20000-29999:30000-39999/udp"] }\n' >"$B/full.yaml"
+full=() fullrss=()
+for _ in $(seq 1 "$REPS"); do
+  full+=("$(run "$T0; $CNM apply $B/full.yaml >/dev/null; $T1")")
+done
+read -r m a b <<<"$(stats "${full[@]}")"
+echo
+echo "Full port range (1-65535 kept, plus 10,000 shifted UDP ports): apply $m ms ($a–$b)$(
+  [ -x /usr/bin/time ] && printf ', peak RSS %s KiB' "$(run "/usr/bin/time -f %M $CNM apply $B/full.yaml 2>&1 >/dev/null | tail -1")")."
