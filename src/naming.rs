@@ -13,7 +13,8 @@ pub fn mark(topology: &str, kind: MarkKind, name: &str) -> String {
     format!("cnm:{topology}:{}:{name}", kind.as_str())
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum MarkKind {
     Network,
     Endpoint,

@@ -142,3 +142,98 @@ pub fn errno(e: &rtnetlink::Error) -> Option<i32> {
         _ => None,
     }
 }
+
+/// The index of link `name` in the namespace of `h`.
+pub async fn index_of(h: &Handle, name: &str) -> Result<u32, rtnetlink::Error> {
+    let msg = h
+        .link()
+        .get()
+        .match_name(name.to_string())
+        .execute()
+        .try_next()
+        .await?;
+    msg.map(|m| m.header.index)
+        .ok_or(rtnetlink::Error::RequestFailed)
+}
+
+/// Bring a link's addresses from `old` to `new`: removals first (an address
+/// may move between links), then additions, IPv6 without duplicate address
+/// detection (the file already guarantees uniqueness).
+pub async fn sync_addrs(
+    h: &Handle,
+    index: u32,
+    old: &std::collections::BTreeSet<ipnetwork::IpNetwork>,
+    new: &std::collections::BTreeSet<ipnetwork::IpNetwork>,
+) -> Result<(), rtnetlink::Error> {
+    use futures::future::join_all;
+    use netlink_packet_route::address::{AddressHeaderFlags, AddressScope};
+    let gone: Vec<&ipnetwork::IpNetwork> = old.difference(new).collect();
+    if !gone.is_empty() {
+        let present: Vec<_> = h
+            .address()
+            .get()
+            .set_link_index_filter(index)
+            .execute()
+            .try_collect()
+            .await?;
+        let dels = present.into_iter().filter(|m| {
+            addr_ip(m)
+                .and_then(|ip| ipnetwork::IpNetwork::new(ip, m.header.prefix_len).ok())
+                .is_some_and(|n| gone.contains(&&n))
+        });
+        for r in join_all(dels.map(|m| h.address().del(m).execute())).await {
+            match r {
+                Err(e) if !is_gone(&e) => return Err(e),
+                _ => {}
+            }
+        }
+    }
+    let adds = new.difference(old).map(|n| {
+        let mut req = h.address().add(index, n.ip(), n.prefix()).replace();
+        if n.is_ipv6() {
+            req.message_mut().header.flags = AddressHeaderFlags::Nodad;
+        }
+        if n.ip().is_loopback() {
+            // As the kernel (and `ip addr add`) give loopback addresses.
+            req.message_mut().header.scope = AddressScope::Host;
+        }
+        req.execute()
+    });
+    join_all(adds).await.into_iter().collect()
+}
+
+/// Create a host link under its temporary name, mark it (IFLA_IFALIAS:
+/// the kernel ignores it in a create request), then give it its real name
+/// (and bring it up). Returns its index. A link under a name someone else
+/// could have chosen is thus always marked.
+pub async fn add_marked(
+    h: &Handle,
+    msg: LinkMessage,
+    tmp: &str,
+    name: &str,
+    mark: String,
+    up: bool,
+) -> Result<u32, rtnetlink::Error> {
+    use rtnetlink::LinkUnspec;
+    h.link().add(msg).execute().await?;
+    let idx = index_of(h, tmp).await?;
+    h.link()
+        .set(LinkUnspec::new_with_index(idx).alias(mark).build())
+        .execute()
+        .await?;
+    let mut rename = LinkUnspec::new_with_index(idx).name(name.to_string());
+    if up {
+        rename = rename.up();
+    }
+    h.link().set(rename.build()).execute().await?;
+    Ok(idx)
+}
+
+/// Hairpin mode of a bridge port (`ip link set PORT type bridge_slave
+/// hairpin on`).
+pub async fn set_hairpin(h: &Handle, index: u32, on: bool) -> Result<(), rtnetlink::Error> {
+    h.link()
+        .change(rtnetlink::LinkBridgePort::new(index).hairpin(on).build())
+        .execute()
+        .await
+}

@@ -2,11 +2,16 @@
 //! as Terraform-like text or stable JSON, and `apply` executes exactly it.
 
 use crate::model::{
-    fmt_mac, BridgeRes, FdbRes, FileRes, FirewallRes, NamespaceRes, NeighRes, RouteRes, StrayKind,
-    StrayRes, SysctlRes, VethRes, VxlanRes,
+    fmt_mac, EndpointRes, FdbRes, FileRes, FirewallRes, LinkRes, NamespaceRes, NeighRes, RouteRes,
+    StrayKind, StrayRes, SysctlRes,
 };
+use crate::naming::MarkKind;
 use serde::Serialize;
 use std::fmt::Write as _;
+
+/// How plan shows a value a driver learns only during apply (Terraform's
+/// wording).
+pub const KNOWN_AFTER_APPLY: &str = "(known after apply)";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -23,9 +28,9 @@ pub enum Op {
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Resource {
     Namespace(NamespaceRes),
-    Bridge(BridgeRes),
-    Veth(VethRes),
-    Vxlan(VxlanRes),
+    /// A link of a network in the host (a bridge, a VXLAN device, ...).
+    Link(LinkRes),
+    Endpoint(EndpointRes),
     Fdb(FdbRes),
     #[serde(rename = "neighbour")]
     Neigh(NeighRes),
@@ -42,13 +47,31 @@ impl Resource {
     pub fn label(&self) -> String {
         match self {
             Resource::Namespace(n) => format!("sandbox {} (netns {})", n.sandbox, n.netns),
-            Resource::Bridge(b) => format!("network {} (bridge {})", b.network, b.ifname),
-            Resource::Veth(v) => format!(
-                "endpoint {} ({} {} ↔ {})",
-                v.endpoint, v.sandbox, v.ifname, v.host_ifname
-            ),
-            Resource::Vxlan(x) => {
-                format!("network {} (vxlan {}, vni {})", x.network, x.ifname, x.vni)
+            Resource::Link(l) => {
+                // The first setting names the link (a VXLAN device's VNI).
+                let named = l
+                    .settings
+                    .first()
+                    .map(|(k, v)| format!(", {k} {v}"))
+                    .unwrap_or_default();
+                format!("network {} ({} {}{named})", l.network, l.kind, l.ifname)
+            }
+            Resource::Endpoint(e) => {
+                let ifname = if e.unknown.iter().any(|u| u == "ifname") {
+                    KNOWN_AFTER_APPLY
+                } else {
+                    e.ifname.as_str()
+                };
+                match &e.host {
+                    Some(h) => format!(
+                        "endpoint {} ({} {ifname} ↔ {})",
+                        e.endpoint, e.sandbox, h.ifname
+                    ),
+                    None => format!(
+                        "endpoint {} ({} {ifname}, {})",
+                        e.endpoint, e.sandbox, e.kind
+                    ),
+                }
             }
             Resource::Fdb(f) if f.is_flood() => format!("fdb {}: flood → {}", f.dev, f.dst),
             Resource::Fdb(f) => format!("fdb {}: {} → {}", f.dev, fmt_mac(&f.mac), f.dst),
@@ -88,26 +111,35 @@ impl Resource {
         };
         match self {
             Resource::Namespace(_) => String::new(),
-            Resource::Bridge(b) if b.addrs.is_empty() => format!("no address, mtu {}", b.mtu),
-            Resource::Bridge(b) => format!("{}, mtu {}", addrs(&b.addrs), b.mtu),
-            Resource::Veth(v) => format!(
-                "{} on {}, mac {}, mtu {}",
-                addrs(&v.addrs),
-                v.bridge,
-                v.mac
-                    .map(|m| fmt_mac(&m))
-                    .unwrap_or_else(|| "random".into()),
-                v.mtu
-            ),
-            Resource::Vxlan(x) => format!(
-                "local {} port {} on {}, mtu {}, learning {}, arp proxy {}",
-                x.local,
-                x.port,
-                x.bridge,
-                x.mtu,
-                on_off(x.learning),
-                on_off(x.proxy)
-            ),
+            Resource::Link(l) => {
+                let mut parts = vec![if l.addrs.is_empty() {
+                    "no address".to_string()
+                } else {
+                    addrs(&l.addrs)
+                }];
+                if !l.master.is_empty() {
+                    parts.push(format!("on {}", l.master));
+                }
+                parts.push(format!("mtu {}", l.mtu));
+                parts.extend(l.settings.iter().skip(1).map(|(k, v)| format!("{k} {v}")));
+                parts.join(", ")
+            }
+            Resource::Endpoint(e) => {
+                let mac = if e.unknown.iter().any(|u| u == "mac") {
+                    KNOWN_AFTER_APPLY.to_string()
+                } else {
+                    e.mac
+                        .map(|m| fmt_mac(&m))
+                        .unwrap_or_else(|| "random".into())
+                };
+                let mut s = addrs(&e.addrs);
+                if let Some(h) = &e.host {
+                    s = format!("{s} on {}", h.master);
+                }
+                let mut parts = vec![s, format!("mac {mac}"), format!("mtu {}", e.mtu)];
+                parts.extend(e.settings.iter().map(|(k, v)| format!("{k} {v}")));
+                parts.join(", ")
+            }
             Resource::Fdb(_) | Resource::Neigh(_) => String::new(),
             Resource::Route(_) => String::new(),
             Resource::File(f) => format!("{} lines", f.content.lines().count()),
@@ -120,10 +152,10 @@ impl Resource {
     pub fn rank(&self) -> u8 {
         match self {
             Resource::Stray(_) | Resource::Namespace(_) => 0,
-            Resource::Bridge(_) => 1,
-            Resource::Vxlan(_) => 2,
+            Resource::Link(l) if l.role == MarkKind::Network => 1,
+            Resource::Link(_) => 2,
             Resource::Sysctl(_) => 3,
-            Resource::Veth(_) => 4,
+            Resource::Endpoint(_) => 4,
             Resource::Fdb(_) => 5,
             Resource::Neigh(_) => 6,
             Resource::Route(_) => 7,
@@ -303,14 +335,6 @@ fn content_diff(old: &str, new: &str, paint: &dyn Fn(&str, &str) -> String) -> S
         }
     }
     out
-}
-
-fn on_off(b: bool) -> &'static str {
-    if b {
-        "on"
-    } else {
-        "off"
-    }
 }
 
 /// "1 rule", "13 rules".

@@ -2,19 +2,30 @@
 //! as last applied (the record holds what the kernel cannot: names of
 //! remote endpoints, how ports and DNS were written, sandboxes sharing the
 //! host's stack), corrected by what cnm observes of the objects it owns
-//! here. Applying what `show` prints changes nothing; objects that are gone
-//! from the kernel are gone from the output, and with no record at all the
+//! here; each network's driver writes its own part (subnets it holds,
+//! options). Applying what `show` prints changes nothing; objects gone from
+//! the kernel are gone from the output, and with no record at all the
 //! output is built from the kernel alone.
 
+use crate::drivers::{Registry, ShowCtx};
 use crate::files;
-use crate::model::{fmt_mac, BridgeRes, Observed, State, VethRes};
-use crate::naming;
-use crate::spec::file::{FileEndpoint, FileIpv6, FileNetwork, FileSandbox, FileTopology};
+use crate::model::{fmt_mac, EndpointRes, Observed, State};
+use crate::naming::{self, MarkKind};
+use crate::spec::file::{FileEndpoint, FileSandbox, FileTopology};
 use crate::store::AppliedRecord;
 use ipnetwork::IpNetwork;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub fn show(topology: &str, obs: &Observed, applied: Option<&AppliedRecord>) -> FileTopology {
+    show_with(Registry::builtin(), topology, obs, applied)
+}
+
+pub fn show_with(
+    reg: &Registry,
+    topology: &str,
+    obs: &Observed,
+    applied: Option<&AppliedRecord>,
+) -> FileTopology {
     let base: FileTopology = applied
         .and_then(|r| serde_json::from_value(r.topology.clone()).ok())
         .unwrap_or_default();
@@ -32,47 +43,117 @@ pub fn show(topology: &str, obs: &Observed, applied: Option<&AppliedRecord>) -> 
         (Some(me), Some(h)) => h == me,
         _ => true,
     };
-
-    for b in s.bridges.values() {
-        let net = network(topology, base.networks.get(&b.network), b, s);
-        out.networks.insert(b.network.clone(), net);
-    }
-    for (name, n) in &base.networks {
-        let kernel_less = matches!(n.driver.as_deref(), Some(d) if d != "bridge" && d != "overlay");
-        let remote_only = base
-            .endpoints
-            .values()
-            .filter(|e| &e.network == name)
-            .all(|e| !local(&e.sandbox));
-        if !out.networks.contains_key(name)
-            && (kernel_less || (remote_only && !base.hosts.is_empty()))
-        {
-            out.networks.insert(name.clone(), n.clone());
-        }
-    }
-
+    networks(reg, topology, &base, s, &local, &mut out);
     for ns in s.namespaces.values() {
         out.sandboxes.insert(
             ns.sandbox.clone(),
             sandbox(base.sandboxes.get(&ns.sandbox), s, &ns.netns, &me),
         );
     }
-    for e in s.veths.values() {
+    for e in s.endpoints.values() {
         out.endpoints.insert(
             e.endpoint.clone(),
             endpoint(base.endpoints.get(&e.endpoint), e, s),
         );
     }
-    // What has no kernel object here: endpoints on other hosts, and local
-    // ones on networks without kernel objects (host, null, a plugin's).
+    kernel_less(&base, s, &local, &mut out);
+    if applied.is_none() {
+        mark_gateways(&mut out, s);
+    }
+    out
+}
+
+/// Networks with a link here, from the kernel and their drivers; networks
+/// without kernel objects (host, null) or only on other hosts, from the
+/// record.
+fn networks(
+    reg: &Registry,
+    topology: &str,
+    base: &FileTopology,
+    s: &State,
+    local: &dyn Fn(&str) -> bool,
+    out: &mut FileTopology,
+) {
+    for l in s.links.values().filter(|l| l.role == MarkKind::Network) {
+        let mut net = base.networks.get(&l.network).cloned().unwrap_or_default();
+        net.mtu = Some(l.mtu);
+        let recorded = net.driver.clone();
+        let driver = driver_of(reg, recorded.as_deref(), s, &l.network).to_string();
+        net.driver = (driver != "bridge").then(|| driver.clone());
+        if let Some(d) = reg.get(&driver) {
+            d.show(
+                &mut net,
+                &ShowCtx {
+                    topology,
+                    network: &l.network,
+                    state: s,
+                },
+            );
+        }
+        out.networks.insert(l.network.clone(), net);
+    }
+    for (name, n) in &base.networks {
+        let has_links = reg
+            .get(n.driver.as_deref().unwrap_or("bridge"))
+            .is_some_and(|d| !d.link_kinds().is_empty());
+        let remote_only = base
+            .endpoints
+            .values()
+            .filter(|e| &e.network == name)
+            .all(|e| !local(&e.sandbox));
+        if !out.networks.contains_key(name)
+            && (!has_links || (remote_only && !base.hosts.is_empty()))
+        {
+            out.networks.insert(name.clone(), n.clone());
+        }
+    }
+}
+
+/// The driver of a network with links here: the record's, else the
+/// driver that makes every kind of link the network has, with the fewest
+/// kinds of its own (a bridge alone: `bridge`; a bridge and a VXLAN
+/// device: `overlay`).
+fn driver_of<'a>(
+    reg: &'a Registry,
+    recorded: Option<&'a str>,
+    s: &State,
+    network: &str,
+) -> &'a str {
+    if let Some(d) = recorded {
+        return d;
+    }
+    let kinds: BTreeSet<&str> = s
+        .links
+        .values()
+        .filter(|l| l.network == network)
+        .map(|l| l.kind.as_str())
+        .collect();
+    reg.names()
+        .into_iter()
+        .filter_map(|n| reg.get(n))
+        .filter(|d| kinds.iter().all(|k| d.link_kinds().contains(k)))
+        .min_by_key(|d| d.link_kinds().len())
+        .map_or("bridge", |d| d.name())
+}
+
+/// What has no kernel object here: endpoints on other hosts, and local
+/// ones on networks without kernel objects (host, null, a plugin's).
+fn kernel_less(
+    base: &FileTopology,
+    s: &State,
+    local: &dyn Fn(&str) -> bool,
+    out: &mut FileTopology,
+) {
     for (name, e) in &base.endpoints {
         let Some(net) = out.networks.get(&e.network) else {
             continue;
         };
-        let kernel_less = !s.bridges.contains_key(&e.network);
+        let no_link = !s
+            .links
+            .contains_key(&(e.network.clone(), MarkKind::Network));
         let shown = if local(&e.sandbox) {
             let host_stack = net.driver.as_deref() == Some("host");
-            kernel_less && (host_stack || s.namespaces.contains_key(&e.sandbox))
+            no_link && (host_stack || s.namespaces.contains_key(&e.sandbox))
         } else {
             true
         };
@@ -85,82 +166,6 @@ pub fn show(topology: &str, obs: &Observed, applied: Option<&AppliedRecord>) -> 
             }
         }
     }
-    if applied.is_none() {
-        mark_gateways(&mut out, s);
-    }
-    out
-}
-
-fn network(topology: &str, base: Option<&FileNetwork>, b: &BridgeRes, s: &State) -> FileNetwork {
-    let mut net = base.cloned().unwrap_or_default();
-    let vx = s.vxlans.get(&b.network);
-    net.mtu = Some(b.mtu);
-    if b.ifname != naming::bridge_name(topology, &b.network) {
-        net.options
-            .insert("bridge_name".into(), b.ifname.clone().into());
-    }
-    if let Some(x) = vx {
-        net.driver = Some("overlay".into());
-        if x.vni != crate::spec::derived_vni(topology, &b.network) {
-            net.options.insert("vni".into(), x.vni.into());
-        }
-        // The subnets show on the endpoints, not on the bridge.
-        for v in s.veths.values().filter(|v| v.network == b.network) {
-            for a in &v.addrs {
-                match a {
-                    IpNetwork::V4(x) if net.subnet.is_none() => {
-                        net.subnet = Some(format!("{}/{}", x.network(), x.prefix()))
-                    }
-                    IpNetwork::V6(x) if net.ipv6.is_none() => {
-                        net.ipv6 = Some(FileIpv6 {
-                            subnet: format!("{}/{}", x.network(), x.prefix()),
-                            ..FileIpv6::default()
-                        })
-                    }
-                    _ => {}
-                }
-            }
-        }
-    } else {
-        net.driver = None;
-        let (range, range6) = (
-            net.ip_range.take(),
-            net.ipv6.take().and_then(|v| v.ip_range),
-        );
-        net.subnet = None;
-        net.gateway = None;
-        for a in &b.addrs {
-            match a {
-                IpNetwork::V4(v) => {
-                    net.subnet = Some(format!("{}/{}", v.network(), v.prefix()));
-                    net.gateway = Some(v.ip().to_string());
-                    net.ip_range = range.clone();
-                }
-                IpNetwork::V6(v) => {
-                    net.ipv6 = Some(FileIpv6 {
-                        subnet: format!("{}/{}", v.network(), v.prefix()),
-                        gateway: Some(v.ip().to_string()),
-                        ip_range: range6.clone(),
-                    })
-                }
-            }
-        }
-    }
-    if let Some(fw) = &s.firewall {
-        // The firewall's rules record internal networks and icc.
-        net.internal = fw
-            .rules
-            .iter()
-            .any(|r| r.label.starts_with(&format!("internal {}: ", b.network)));
-        let icc_off = fw
-            .rules
-            .iter()
-            .any(|r| r.label.starts_with(&format!("icc off on {}:", b.ifname)));
-        if icc_off {
-            net.options.insert("icc".into(), false.into());
-        }
-    }
-    net
 }
 
 fn sandbox(base: Option<&FileSandbox>, s: &State, netns: &str, me: &Option<String>) -> FileSandbox {
@@ -176,9 +181,11 @@ fn sandbox(base: Option<&FileSandbox>, s: &State, netns: &str, me: &Option<Strin
     sb
 }
 
-fn endpoint(base: Option<&FileEndpoint>, v: &VethRes, s: &State) -> FileEndpoint {
+fn endpoint(base: Option<&FileEndpoint>, v: &EndpointRes, s: &State) -> FileEndpoint {
     let mut ep = base.cloned().unwrap_or_default();
-    ep.network = v.network.clone();
+    if !v.network.is_empty() {
+        ep.network = v.network.clone();
+    }
     ep.sandbox = v.sandbox.clone();
     ep.address = None;
     ep.ipv6_address = None;
@@ -240,7 +247,7 @@ fn shape(p: &str) -> Option<(String, String, String)> {
 /// (`port HOST:P/PROTO → ENDPOINT ADDR:T`). A wildcard host IP is left out
 /// when the rules cover every family of the endpoint (as the file would
 /// have it), and kept when they cover one family only.
-fn ports_of(fw: &crate::model::FirewallRes, endpoint: &str, v: &VethRes) -> Vec<String> {
+fn ports_of(fw: &crate::model::FirewallRes, endpoint: &str, v: &EndpointRes) -> Vec<String> {
     let mut by_port: BTreeMap<(String, String, String), BTreeSet<String>> = BTreeMap::new();
     for r in fw.rules.iter().filter(|r| r.chain == "prerouting") {
         if let Some((ep, host, published, target, proto)) = parse_port_label(&r.label) {
@@ -294,14 +301,19 @@ fn parse_port_label(label: &str) -> Option<(String, String, String, String, Stri
 fn mark_gateways(out: &mut FileTopology, s: &State) {
     for r in s.routes.values() {
         let Some(v) = s
-            .veths
+            .endpoints
             .values()
             .find(|v| v.sandbox == r.sandbox && v.ifname == r.dev)
         else {
             continue;
         };
-        let first = s.veths.values().find(|x| x.sandbox == r.sandbox);
-        let several = s.veths.values().filter(|x| x.sandbox == r.sandbox).count() > 1;
+        let first = s.endpoints.values().find(|x| x.sandbox == r.sandbox);
+        let several = s
+            .endpoints
+            .values()
+            .filter(|x| x.sandbox == r.sandbox)
+            .count()
+            > 1;
         if several && first.map(|f| &f.endpoint) != Some(&v.endpoint) {
             if let Some(e) = out.endpoints.get_mut(&v.endpoint) {
                 e.gateway = true;

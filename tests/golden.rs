@@ -3,6 +3,7 @@
 //! Review changes with `cargo insta review` (or INSTA_UPDATE=always).
 
 use cnm::model::{default_dst, Family, HostFacts, Observed};
+use cnm::naming::MarkKind;
 use cnm::spec::{self, Topology};
 use cnm::{desired, diff};
 use std::path::Path;
@@ -48,6 +49,24 @@ fn converged(t: &Topology, host: &Observed) -> Observed {
     obs
 }
 
+/// The key of a network's own link (its bridge).
+fn net(name: &str) -> (String, MarkKind) {
+    (name.to_string(), MarkKind::Network)
+}
+
+/// The key of a network's tunnel device.
+fn vtep_of(name: &str) -> (String, MarkKind) {
+    (name.to_string(), MarkKind::Vtep)
+}
+
+fn setting(l: &cnm::model::LinkRes, key: &str) -> String {
+    l.settings
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.clone())
+        .unwrap()
+}
+
 fn settings() -> insta::Settings {
     let mut s = insta::Settings::clone_current();
     s.set_snapshot_path(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden"));
@@ -88,12 +107,17 @@ fn two_tier_partly_converged() {
     // deleted, an address was flushed, the bridge MTU changed, a hosts file
     // was edited, and a leftover endpoint of an older file remains.
     obs.state.namespaces.remove("db");
-    let mut old = obs.state.veths.remove("db-back").unwrap();
+    let mut old = obs.state.endpoints.remove("db-back").unwrap();
     obs.state
         .routes
         .remove(&("web".to_string(), default_dst(Family::V4)));
-    obs.state.veths.get_mut("api-back").unwrap().addrs.clear();
-    obs.state.bridges.get_mut("front").unwrap().mtu = 1400;
+    obs.state
+        .endpoints
+        .get_mut("api-back")
+        .unwrap()
+        .addrs
+        .clear();
+    obs.state.links.get_mut(&net("front")).unwrap().mtu = 1400;
     obs.state
         .files
         .get_mut("/etc/netns/shop-web/hosts")
@@ -101,8 +125,8 @@ fn two_tier_partly_converged() {
         .content
         .push_str("6.6.6.6 evil\n");
     old.endpoint = "legacy-back".into();
-    old.host_ifname = "ve-000000000000".into();
-    obs.state.veths.insert("legacy-back".into(), old);
+    old.host.as_mut().unwrap().ifname = "ve-000000000000".into();
+    obs.state.endpoints.insert("legacy-back".into(), old);
     settings().bind(|| insta::assert_snapshot!("partial-two-tier", plan_text(&t, &obs)));
 }
 
@@ -143,7 +167,7 @@ fn default_pools_skip_routed_subnets() {
     let want = desired::build(&t, &empty_host()).unwrap();
     // 172.17.0.0/16 is routed on the host, so the first pool is skipped.
     assert_eq!(
-        want.bridges["auto"]
+        want.links[&net("auto")]
             .addrs
             .iter()
             .next()
@@ -156,8 +180,8 @@ fn default_pools_skip_routed_subnets() {
     let mut host = obs.clone();
     host.host.routed.clear();
     assert_eq!(
-        desired::build(&t, &host).unwrap().bridges["auto"].addrs,
-        want.bridges["auto"].addrs
+        desired::build(&t, &host).unwrap().links[&net("auto")].addrs,
+        want.links[&net("auto")].addrs
     );
 }
 
@@ -234,8 +258,10 @@ fn overlay_hosts_agree_without_talking() {
         .collect();
     // What one host realizes is exactly what every other host points at.
     for (i, mine) in states.iter().enumerate() {
-        let vtep = mine.vxlans["ov"].local;
-        for v in mine.veths.values().filter(|v| v.network == "ov") {
+        let vtep: std::net::IpAddr = setting(&mine.links[&vtep_of("ov")], "local")
+            .parse()
+            .unwrap();
+        for v in mine.endpoints.values().filter(|v| v.network == "ov") {
             let mac = v.mac.expect("overlay MACs are derived");
             for (j, other) in states.iter().enumerate().filter(|(j, _)| *j != i) {
                 let fdb = other.fdb.values().find(|f| f.mac == mac);
@@ -254,7 +280,10 @@ fn overlay_hosts_agree_without_talking() {
         }
     }
     // The same VNI everywhere; no host realizes another's sandbox.
-    let vnis: std::collections::BTreeSet<u32> = states.iter().map(|s| s.vxlans["ov"].vni).collect();
+    let vnis: std::collections::BTreeSet<String> = states
+        .iter()
+        .map(|s| setting(&s.links[&vtep_of("ov")], "vni"))
+        .collect();
     assert_eq!(vnis.len(), 1);
     assert_eq!(states.iter().map(|s| s.namespaces.len()).sum::<usize>(), 3);
 }
@@ -276,7 +305,7 @@ fn overlay_addresses_stay_when_endpoints_come_and_go() {
     let addrs = |t: &Topology| {
         let s = desired::build(t, &overlay_host(t, "h2")).unwrap();
         let mut out: std::collections::BTreeMap<String, String> = s
-            .veths
+            .endpoints
             .values()
             .map(|v| (v.endpoint.clone(), format!("{:?}", v.addrs)))
             .collect();

@@ -5,43 +5,57 @@
 //! silently redirects a port away from a running service).
 
 use crate::desired::PlanError;
-use crate::model::State;
+use crate::model::{LinkRes, State};
+use crate::naming::MarkKind;
 use crate::observe::listeners::{self, Listener};
 use crate::spec::{Loc, PortMapping, Topology};
 use crate::store::{Claims, PortClaim, Store};
 use ipnetwork::IpNetwork;
 use std::net::IpAddr;
 
-/// What the desired state holds host-wide.
+/// What the desired state holds host-wide: the subnets of networks on
+/// links cnm makes (their addresses, or the file's subnets for links
+/// without one), link names, VNIs, published ports.
 pub fn claims_of(t: &Topology, desired: &State) -> Claims {
     let mut c = Claims::default();
-    for b in desired.bridges.values() {
-        c.bridges.push(b.ifname.clone());
-        let net = t.networks.get(&b.network);
-        let mut subnets: Vec<IpNetwork> = b
-            .addrs
-            .iter()
-            .filter_map(|a| IpNetwork::new(a.network(), a.prefix()).ok())
-            .collect();
-        if b.addrs.is_empty() {
-            // Overlay bridges hold no address: the file's subnets.
-            subnets.extend(net.and_then(|n| n.subnet).map(IpNetwork::V4));
-            subnets.extend(
-                net.and_then(|n| n.ipv6.as_ref())
-                    .map(|v| IpNetwork::V6(v.subnet)),
-            );
+    for l in desired.links.values() {
+        c.bridges.push(l.ifname.clone());
+        if let Some(vni) = l.settings.iter().find(|(k, _)| k == "vni") {
+            c.vnis.extend(vni.1.parse::<u32>().ok());
         }
-        c.subnets.extend(subnets);
+        if l.role == MarkKind::Network {
+            c.subnets.extend(subnets_of(t, l));
+        }
     }
-    c.vnis = desired.vxlans.values().map(|x| x.vni).collect();
+    c.subnets.sort();
+    c.subnets.dedup();
     for e in t
         .endpoints
         .values()
-        .filter(|e| desired.veths.contains_key(&e.name))
+        .filter(|e| desired.endpoints.contains_key(&e.name))
     {
         c.ports.extend(e.ports.iter().map(port_claim));
     }
     c
+}
+
+fn subnets_of(t: &Topology, l: &LinkRes) -> Vec<IpNetwork> {
+    if !l.addrs.is_empty() {
+        return l
+            .addrs
+            .iter()
+            .filter_map(|a| IpNetwork::new(a.network(), a.prefix()).ok())
+            .collect();
+    }
+    let net = t.networks.get(&l.network);
+    net.and_then(|n| n.subnet)
+        .map(IpNetwork::V4)
+        .into_iter()
+        .chain(
+            net.and_then(|n| n.ipv6.as_ref())
+                .map(|v| IpNetwork::V6(v.subnet)),
+        )
+        .collect()
 }
 
 fn port_claim(p: &PortMapping) -> PortClaim {
@@ -104,7 +118,7 @@ pub fn check(
     let new_ports: Vec<(&crate::spec::Endpoint, &PortMapping)> = t
         .endpoints
         .values()
-        .filter(|e| desired.veths.contains_key(&e.name))
+        .filter(|e| desired.endpoints.contains_key(&e.name))
         .flat_map(|e| e.ports.iter().map(move |p| (e, p)))
         .filter(|(_, p)| before.is_none_or(|b| !b.ports.contains(&port_claim(p))))
         .collect();
@@ -130,50 +144,44 @@ pub fn check(
     Ok(())
 }
 
-/// The first thing of `mine` another topology's `theirs` holds.
+/// The first thing of this topology's another topology's `theirs` holds.
 fn clash(t: &Topology, desired: &State, theirs: &Claims) -> Option<(Loc, String)> {
-    for b in desired.bridges.values() {
+    for l in desired.links.values() {
         let loc = t
             .networks
-            .get(&b.network)
+            .get(&l.network)
             .map(|n| n.loc)
             .unwrap_or_default();
-        if theirs.bridges.contains(&b.ifname) {
+        if theirs.bridges.contains(&l.ifname) {
             return Some((
                 loc,
                 format!(
                     "network {}: bridge name {} is the bridge",
-                    b.network, b.ifname
+                    l.network, l.ifname
                 ),
             ));
         }
-        let mine_here = claims_of_network(t, b);
-        for s in &mine_here {
-            if let Some(o) = theirs.subnets.iter().find(|o| overlap(s, o)) {
-                return Some((
-                    loc,
-                    format!("network {}: subnet {s} overlaps subnet {o}", b.network),
-                ));
+        if let Some((_, vni)) = l.settings.iter().find(|(k, _)| k == "vni") {
+            if vni.parse::<u32>().is_ok_and(|v| theirs.vnis.contains(&v)) {
+                return Some((loc, format!("network {}: vni {vni} is the vni", l.network)));
             }
         }
-    }
-    for x in desired.vxlans.values() {
-        if theirs.vnis.contains(&x.vni) {
-            let loc = t
-                .networks
-                .get(&x.network)
-                .map(|n| n.loc)
-                .unwrap_or_default();
-            return Some((
-                loc,
-                format!("network {}: vni {} is the vni", x.network, x.vni),
-            ));
+        if l.role != MarkKind::Network {
+            continue;
+        }
+        for s in subnets_of(t, l) {
+            if let Some(o) = theirs.subnets.iter().find(|o| overlap(&s, o)) {
+                return Some((
+                    loc,
+                    format!("network {}: subnet {s} overlaps subnet {o}", l.network),
+                ));
+            }
         }
     }
     for e in t
         .endpoints
         .values()
-        .filter(|e| desired.veths.contains_key(&e.name))
+        .filter(|e| desired.endpoints.contains_key(&e.name))
     {
         for p in &e.ports {
             let c = port_claim(p);
@@ -195,12 +203,6 @@ fn clash(t: &Topology, desired: &State, theirs: &Claims) -> Option<(Loc, String)
         }
     }
     None
-}
-
-fn claims_of_network(t: &Topology, b: &crate::model::BridgeRes) -> Vec<IpNetwork> {
-    let mut one = State::default();
-    one.bridges.insert(b.network.clone(), b.clone());
-    claims_of(t, &one).subnets
 }
 
 /// Whether a listener holds the host port `p` would publish.

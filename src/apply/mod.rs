@@ -9,6 +9,7 @@ pub mod prereq;
 
 use crate::desired::{self, PlanError};
 use crate::diff;
+use crate::drivers::Registry;
 use crate::model::{Observed, State};
 use crate::observe::{self, Connections, ObserveError};
 use crate::plan::Plan;
@@ -36,7 +37,7 @@ pub enum ApplyError {
         context: String,
         source: std::io::Error,
     },
-    #[error("the kernel did not converge after apply; still pending:\n{0}")]
+    #[error("after apply, the kernel is not as planned:\n{0}")]
     NotConverged(String),
     #[error(transparent)]
     Firewall(#[from] crate::firewall::nft::NftError),
@@ -70,24 +71,33 @@ pub async fn lock() -> Result<Lock, ApplyError> {
         .map_err(ApplyError::Store)
 }
 
+/// The whole apply with cnm's drivers (see [`converge_with`]).
+pub async fn converge(
+    t: &Topology,
+    show: impl FnOnce(&Plan) -> Result<(), String>,
+) -> Result<Plan, ApplyError> {
+    converge_with(Registry::builtin(), t, show).await
+}
+
 /// The whole apply: take the lock, observe, plan (handed to `show` before
 /// anything changes; an error from it stops the apply there), execute,
-/// re-observe and verify. Returns the executed plan.
-pub async fn converge(
+/// verify what the plan touched, record. Returns the executed plan.
+pub async fn converge_with(
+    reg: &Registry,
     t: &Topology,
     show: impl FnOnce(&Plan) -> Result<(), String>,
 ) -> Result<Plan, ApplyError> {
     let _lock = lock().await?;
     let store = Store::system().topology(&t.name)?;
-    let p = plan(t).await?;
+    let p = plan_with(reg, t).await?;
     show(&p.plan).map_err(ApplyError::Output)?;
     let after = if p.plan.is_empty() {
         p.observed
     } else {
-        execute(&store, &p.plan, p.conns).await?;
-        verify(Some(t), &t.name).await?
+        execute_with(reg, &store, &p.plan, p.conns).await?;
+        verify(reg, &store, &p.plan).await?
     };
-    settle_records(&store, &after)?;
+    settle_records(&store, t, &after)?;
     store.record_applied(&AppliedRecord {
         version: RECORD_VERSION,
         source: t.source.clone(),
@@ -98,21 +108,31 @@ pub async fn converge(
     Ok(p.plan)
 }
 
+/// The whole destroy with cnm's drivers (see [`destroy_with`]).
+pub async fn destroy(
+    name: &str,
+    label: &str,
+    show: impl FnOnce(&Plan) -> Result<(), String>,
+) -> Result<Plan, ApplyError> {
+    destroy_with(Registry::builtin(), name, label, show).await
+}
+
 /// The whole destroy: take the lock, plan the removal of everything the
 /// topology owns (handed to `show` first; an error from it stops there),
 /// execute, verify, forget the records. Returns the executed plan.
-pub async fn destroy(
+pub async fn destroy_with(
+    reg: &Registry,
     name: &str,
     label: &str,
     show: impl FnOnce(&Plan) -> Result<(), String>,
 ) -> Result<Plan, ApplyError> {
     let _lock = lock().await?;
     let store = Store::system().topology(name)?;
-    let (plan, conns) = destroy_plan(name, label).await?;
+    let (plan, conns) = destroy_plan_with(reg, name, label).await?;
     show(&plan).map_err(ApplyError::Output)?;
     if !plan.is_empty() {
-        execute(&store, &plan, conns).await?;
-        verify(None, name).await?;
+        execute_with(reg, &store, &plan, conns).await?;
+        verify(reg, &store, &plan).await?;
     }
     forget(name)?;
     Ok(plan)
@@ -145,15 +165,22 @@ fn wanted_netns(t: &Topology) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// [`plan_with`] cnm's drivers.
+pub async fn plan(t: &Topology) -> Result<Planned, ApplyError> {
+    plan_with(Registry::builtin(), t).await
+}
+
 /// Observe the kernel and compute the plan for `t`: drivers, conflicts
 /// with the rest of the host and prerequisites checked. The connections
 /// are handed on to `execute`, so nothing is opened twice.
-pub async fn plan(t: &Topology) -> Result<Planned, ApplyError> {
-    drivers::check(t).await?;
+pub async fn plan_with(reg: &Registry, t: &Topology) -> Result<Planned, ApplyError> {
+    drivers::check(reg, t).await?;
     let all = Store::system();
     let store = all.topology(&t.name)?;
-    let (observed, conns) = observe::observe(&store, &wanted_netns(t)).await?;
-    let desired = desired::build(t, &observed)?;
+    let (observed, conns) = observe::observe_with(reg, &store, &wanted_netns(t)).await?;
+    drivers::check_host(reg, t, &observed.host)?;
+    let learned = store.learned()?;
+    let desired = desired::build_with(reg, t, &observed, &learned)?;
     let before = store.applied()?.map(|r| r.claims);
     conflicts::check(t, &desired, before.as_ref(), &all)?;
     let plan = diff::diff(&t.name, &t.file, &desired, &observed)?;
@@ -168,54 +195,67 @@ pub async fn plan(t: &Topology) -> Result<Planned, ApplyError> {
 
 /// The plan that removes everything topology `name` owns.
 pub async fn destroy_plan(name: &str, file: &str) -> Result<(Plan, Connections), ApplyError> {
+    destroy_plan_with(Registry::builtin(), name, file).await
+}
+
+pub async fn destroy_plan_with(
+    reg: &Registry,
+    name: &str,
+    file: &str,
+) -> Result<(Plan, Connections), ApplyError> {
     let store = Store::system().topology(name)?;
-    let (obs, conns) = observe::observe(&store, &BTreeMap::new()).await?;
+    let (obs, conns) = observe::observe_with(reg, &store, &BTreeMap::new()).await?;
     let plan = diff::diff(name, file, &State::default(), &obs)?;
     prereq::check(file, &plan, &obs).await?;
     Ok((plan, conns))
 }
 
 /// Execute a plan computed by `plan` or `destroy_plan`.
-pub async fn execute(
+pub async fn execute_with(
+    reg: &Registry,
     store: &TopologyStore,
     plan: &Plan,
     conns: Connections,
 ) -> Result<(), ApplyError> {
-    exec::Executor::new(store.clone(), conns)?.run(plan).await
+    exec::Executor::new(reg, store.clone(), conns)?
+        .run(plan)
+        .await
 }
 
-/// Re-observe and check that nothing is pending. Namespaces are torn down by
-/// the kernel asynchronously, so a few short retries absorb that lag.
-pub async fn verify(t: Option<&Topology>, name: &str) -> Result<Observed, ApplyError> {
-    let mut last = String::new();
+/// Verify, honestly: re-read the kernel and check that every object the
+/// plan touched is as planned (deleted ones gone); nothing else is judged.
+/// Namespaces are torn down by the kernel asynchronously, so a few short
+/// retries absorb that lag. Returns what was read.
+pub async fn verify(
+    reg: &Registry,
+    store: &TopologyStore,
+    plan: &Plan,
+) -> Result<Observed, ApplyError> {
+    let mut last = Vec::new();
     for attempt in 0..5 {
         if attempt > 0 {
             tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
         }
-        let (remaining, obs) = match t {
-            Some(t) => {
-                let p = plan(t).await?;
-                (p.plan, p.observed)
-            }
-            None => {
-                let store = Store::system().topology(name)?;
-                let (o, _) = observe::observe(&store, &BTreeMap::new()).await?;
-                (diff::diff(name, name, &State::default(), &o)?, o)
-            }
-        };
-        if remaining.is_empty() {
+        let (obs, _) = observe::observe_with(reg, store, &BTreeMap::new()).await?;
+        last = diff::verify::check(plan, &obs.state);
+        if last.is_empty() {
             return Ok(obs);
         }
-        last = remaining.render_text(name, false);
-        tracing::debug!(attempt, pending = %last, "not converged yet");
+        tracing::debug!(attempt, differs = ?last, "not as planned yet");
     }
-    Err(ApplyError::NotConverged(last))
+    Err(ApplyError::NotConverged(last.join("\n")))
 }
 
 /// Bring the records up to what observe proved is cnm's (by mark or
 /// identity): records written by an older cnm gain the identities they
 /// lacked, lost records come back. Nothing is adopted by name.
-fn settle_records(store: &TopologyStore, obs: &Observed) -> Result<(), ApplyError> {
+fn settle_records(store: &TopologyStore, t: &Topology, obs: &Observed) -> Result<(), ApplyError> {
+    let gone: Vec<String> = store
+        .learned()?
+        .into_keys()
+        .filter(|e| !t.endpoints.contains_key(e))
+        .collect();
+    store.forget_learned(&gone)?;
     let recorded = store.namespaces()?;
     for ns in obs.state.namespaces.values() {
         let want = NsRecord {

@@ -39,11 +39,11 @@ pub async fn check(file: &str, plan: &Plan, obs: &Observed) -> Result<(), PlanEr
         }
         _ => {}
     }
-    let kinds: BTreeSet<&'static str> = plan
+    let kinds: BTreeSet<String> = plan
         .actions
         .iter()
         .filter(|a| matches!(a.op, Op::Create | Op::Replace))
-        .filter_map(|a| link_kind(&a.resource))
+        .flat_map(|a| link_kinds(&a.resource))
         .collect();
     match probe(&kinds).await.first() {
         Some(kind) => Err(fail(missing_kind(kind))),
@@ -51,20 +51,19 @@ pub async fn check(file: &str, plan: &Plan, obs: &Observed) -> Result<(), PlanEr
     }
 }
 
-/// The kernel link kind a resource is made of.
-fn link_kind(r: &Resource) -> Option<&'static str> {
+/// The kernel link kinds a resource is made of.
+fn link_kinds(r: &Resource) -> Vec<String> {
     match r {
-        Resource::Bridge(_) => Some("bridge"),
-        Resource::Veth(_) => Some("veth"),
-        Resource::Vxlan(_) => Some("vxlan"),
-        _ => None,
+        Resource::Link(l) => vec![l.kind.clone()],
+        Resource::Endpoint(e) => vec![e.kind.clone()],
+        _ => Vec::new(),
     }
 }
 
 /// Kinds the kernel cannot create. One short-lived thread makes a
 /// throwaway namespace and a netlink socket in it; the namespace goes
 /// away with the socket.
-pub async fn probe(kinds: &BTreeSet<&'static str>) -> Vec<&'static str> {
+pub async fn probe(kinds: &BTreeSet<String>) -> Vec<String> {
     if kinds.is_empty() {
         return Vec::new();
     }
@@ -82,7 +81,7 @@ pub async fn probe(kinds: &BTreeSet<&'static str>) -> Vec<&'static str> {
     let task = tokio::spawn(conn);
     let mut missing = Vec::new();
     for kind in kinds {
-        let msg = match *kind {
+        let msg = match kind.as_str() {
             "bridge" => LinkBridge::new("probe0").build(),
             "veth" => LinkVeth::new("probe0", "probe1").build(),
             "vxlan" => LinkVxlan::new("probe0", 42).build(),
@@ -96,7 +95,7 @@ pub async fn probe(kinds: &BTreeSet<&'static str>) -> Vec<&'static str> {
         let msg = rename(msg, kind);
         if let Err(e) = handle.link().add(msg).execute().await {
             if crate::netlink::errno(&e) == Some(libc::EOPNOTSUPP) {
-                missing.push(*kind);
+                missing.push(kind.clone());
             }
         }
     }

@@ -1,16 +1,144 @@
-//! Network drivers. A driver turns one network and its endpoints, already
-//! addressed by IPAM, into the kernel objects that realize them. Drivers are
-//! pure: the executor in `apply` knows how to create each kind of object.
+//! Network drivers as providers. A driver owns everything that is its
+//! own: its `options` (parsed into a typed value, errors located), how its
+//! endpoints are addressed ([`Caps`]), the kernel objects its networks need
+//! (links, endpoints, entries), how to make them (the only kernel work a
+//! driver does; the engine changes, checks and deletes them), its firewall
+//! rules and sysctls, and its part of `show`. The engine (`spec`,
+//! `desired`, `observe`, `diff`, `apply`) finds drivers by the name a file
+//! gives, in a [`Registry`], and names none of them.
+//!
+//! Adding a driver: a folder here with a type implementing [`Driver`], and
+//! one line in [`Registry::builtin`]. See docs/DESIGN.md.
 
 mod bridge;
 mod host;
 mod null;
 mod overlay;
+mod veth;
 
-use crate::model::{Mac, State};
-use crate::spec::{DriverKind, Endpoint, Network};
+use crate::apply::ApplyError;
+use crate::model::{EndpointRes, FwRule, HostFacts, LinkRes, Mac, State, SysctlRes};
+use crate::spec::file::FileNetwork;
+use crate::spec::raw::RawNetwork;
+use crate::spec::{Diagnostics, Host, Loc, Network, Topology};
+use futures::future::BoxFuture;
 use ipnetwork::{Ipv4Network, Ipv6Network};
+use netlink_packet_route::link::LinkInfo;
+use std::any::Any;
+use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::{Arc, OnceLock};
+
+/// How cnm chooses endpoint addresses on a driver's networks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ipam {
+    /// No addresses (null, host).
+    None,
+    /// Lowest free address, kept while the endpoint exists.
+    Lowest,
+    /// A pure function of the file (hash of the endpoint's name), so that
+    /// every host of a multi-host topology derives the same one.
+    Hashed,
+}
+
+/// Where a network's gateway is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gateway {
+    /// None: endpoints carry no default route.
+    None,
+    /// On a host link cnm makes (a bridge holds the gateway address).
+    OnHost,
+    /// A router outside cnm's objects (macvlan): the default route points
+    /// at it, nothing of cnm's holds the address.
+    Outside,
+}
+
+/// What a driver's networks and endpoints are like. The engine validates,
+/// addresses and routes by these, not by driver names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caps {
+    /// Endpoints get an interface in the sandbox.
+    pub interfaces: bool,
+    pub ipam: Ipam,
+    pub gateway: Gateway,
+    /// `subnet`, `gateway`, `ip_range`, `ipv6`, `mtu` apply.
+    pub addressing: bool,
+    /// `subnet:` must be given.
+    pub needs_subnet: bool,
+    /// `internal:` applies.
+    pub internal: bool,
+    /// Endpoints may publish ports.
+    pub ports: bool,
+    /// A sandbox joined to such a network joins no other.
+    pub exclusive: bool,
+    /// Sandboxes share the host's stack: no namespace, no files.
+    pub host_stack: bool,
+    /// Spans the machines of `hosts:`; addresses over the whole file.
+    pub spans_hosts: bool,
+}
+
+impl Caps {
+    /// A network whose driver cnm does not know (a plugin, maybe): checked
+    /// as addressed by cnm; `plan` decides whether it can be realized.
+    pub const UNKNOWN: Caps = Caps {
+        interfaces: true,
+        ipam: Ipam::Lowest,
+        gateway: Gateway::OnHost,
+        addressing: true,
+        needs_subnet: false,
+        internal: true,
+        ports: false,
+        exclusive: false,
+        host_stack: false,
+        spans_hosts: false,
+    };
+}
+
+/// A driver's typed options, held by the engine without knowing the type.
+pub trait DriverOptions: std::fmt::Debug + Send + Sync {
+    fn as_any(&self) -> &dyn Any;
+    /// The options as a file writes them (for `show` and the records).
+    fn to_file(&self) -> BTreeMap<String, serde_json::Value>;
+}
+
+/// Options of one network.
+#[derive(Debug, Clone)]
+pub struct Options(pub Arc<dyn DriverOptions>);
+
+impl PartialEq for Options {
+    fn eq(&self, o: &Options) -> bool {
+        self.0.to_file() == o.0.to_file()
+    }
+}
+impl Eq for Options {}
+
+impl Options {
+    /// The driver's own type, when it is that.
+    pub fn get<T: 'static>(&self) -> Option<&T> {
+        self.0.as_any().downcast_ref::<T>()
+    }
+}
+
+/// Options of a driver cnm does not interpret: kept as written.
+#[derive(Debug, Clone, Default)]
+pub struct Opaque(pub BTreeMap<String, serde_json::Value>);
+
+impl DriverOptions for Opaque {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn to_file(&self) -> BTreeMap<String, serde_json::Value> {
+        self.0.clone()
+    }
+}
+
+/// What a driver's `check` sees of a network in the file.
+pub struct NetworkInput<'a> {
+    pub topology: &'a str,
+    pub name: &'a str,
+    pub raw: &'a RawNetwork,
+    pub hosts: &'a BTreeMap<String, Host>,
+}
 
 /// A network's resolved addressing (explicit, kept or allocated).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -23,7 +151,7 @@ pub struct Addressing {
 /// One endpoint with everything IPAM and interface naming decided.
 #[derive(Debug, Clone)]
 pub struct ResolvedEndpoint<'a> {
-    pub spec: &'a Endpoint,
+    pub spec: &'a crate::spec::Endpoint,
     pub ipv4: Option<Ipv4Network>,
     pub ipv6: Option<Ipv6Network>,
     pub mac: Option<Mac>,
@@ -33,67 +161,170 @@ pub struct ResolvedEndpoint<'a> {
     pub netns: String,
 }
 
-/// Everything a driver needs, borrowed.
+/// Values a driver learned while making an endpoint (Terraform's "known
+/// after apply"), recorded and given back to it on the next plans.
+pub type Learned = BTreeMap<String, String>;
+
+/// Everything a driver needs to describe one network's objects, borrowed.
 pub struct NetworkCtx<'a> {
     pub topology: &'a str,
     pub network: &'a Network,
     pub addressing: &'a Addressing,
+    /// The endpoints realized on this machine.
     pub endpoints: Vec<ResolvedEndpoint<'a>>,
-    /// Overlay networks only: this host's VTEP and the other hosts' endpoints.
-    pub overlay: Option<OverlayCtx>,
+    /// The whole file and this machine's entry in `hosts:`, for networks
+    /// that span hosts.
+    pub full: &'a Topology,
+    pub me: Option<&'a Host>,
+    pub facts: &'a HostFacts,
+    /// Addresses of every endpoint of the file (this host's and others').
+    pub addresses: &'a BTreeMap<String, (Option<Ipv4Network>, Option<Ipv6Network>)>,
+    /// What the driver learned on earlier applies, by endpoint.
+    pub learned: &'a BTreeMap<String, Learned>,
 }
 
-/// What an overlay network needs beyond its local endpoints, all derived
-/// from the file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OverlayCtx {
-    /// This host's underlay address.
-    pub local: IpAddr,
-    /// MTU of the bridge, VXLAN device and veths.
-    pub mtu: u32,
-    /// Endpoints of this network on other hosts.
-    pub remotes: Vec<RemoteEndpoint>,
+/// A driver's networks, for its firewall rules.
+pub struct FirewallCtx<'a> {
+    pub topology: &'a Topology,
+    pub networks: Vec<&'a Network>,
+    pub state: &'a State,
+    /// Families whose iptables `filter FORWARD` chain exists.
+    pub forward_chains: &'a [String],
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RemoteEndpoint {
-    /// Underlay address of the endpoint's host.
-    pub vtep: IpAddr,
-    pub mac: Mac,
-    pub ips: Vec<IpAddr>,
+/// A driver's firewall rules and sysctls.
+#[derive(Debug, Default)]
+pub struct FirewallPart {
+    pub rules: Vec<FwRule>,
+    pub sysctls: BTreeMap<String, SysctlRes>,
 }
 
-pub trait Driver: Sync {
-    fn kind(&self) -> DriverKind;
-    /// Whether endpoints get an interface (and addresses) in the sandbox.
-    fn gives_interface(&self) -> bool;
-    /// Add the network's kernel objects to the desired state.
-    fn desired(&self, ctx: &NetworkCtx<'_>, out: &mut State);
+/// The kernel work a driver does, through the engine's connections.
+pub trait Kernel: Send + Sync {
+    fn topology(&self) -> &str;
+    /// The host namespace.
+    fn host(&self) -> &rtnetlink::Handle;
+    /// A sandbox's namespace.
+    fn sandbox(&self, netns: &str) -> Result<rtnetlink::Handle, ApplyError>;
+    /// The namespace file of a sandbox (to create a link inside it).
+    fn netns_file(&self, netns: &str) -> Result<std::fs::File, ApplyError>;
+    /// The temporary name a link is created under (see the journal).
+    fn temp_name(&self, ifname: &str) -> Result<String, ApplyError>;
 }
 
-pub fn driver_for(kind: DriverKind) -> &'static dyn Driver {
-    match kind {
-        DriverKind::Bridge => &bridge::BridgeDriver,
-        DriverKind::Null => &null::NullDriver,
-        DriverKind::Host => &host::HostDriver,
-        DriverKind::Overlay => &overlay::OverlayDriver,
-        // Never planned: `apply::drivers` refuses such networks first.
-        DriverKind::Plugin => &null::NullDriver,
+pub type Effect<'a, T> = BoxFuture<'a, Result<T, ApplyError>>;
+
+/// The part of `show` a driver writes for one of its networks.
+pub struct ShowCtx<'a> {
+    pub topology: &'a str,
+    pub network: &'a str,
+    pub state: &'a State,
+}
+
+pub trait Driver: Send + Sync {
+    /// The name topology files use (`driver: NAME`).
+    fn name(&self) -> &'static str;
+    fn caps(&self) -> Caps;
+    /// Parse and check this network's `options` (and what else in the
+    /// file concerns this driver only), errors located.
+    fn check(&self, net: &NetworkInput<'_>, d: &mut Diagnostics) -> Options;
+    /// Checks over all of the file's networks of this driver (unique VNIs).
+    fn check_together(&self, _nets: &[&Network], _d: &mut Diagnostics) {}
+    /// Plan-time checks against the host (the parent link exists).
+    fn check_host(&self, _net: &Network, _facts: &HostFacts) -> Result<(), String> {
+        Ok(())
+    }
+    /// Kernel link kinds it makes (probed before the first change).
+    fn link_kinds(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// The objects one network needs on this machine.
+    fn desired(&self, ctx: &NetworkCtx<'_>, out: &mut State) -> Result<(), (Loc, String)>;
+    /// Firewall rules and sysctls of all its networks here.
+    fn firewall(&self, _ctx: &FirewallCtx<'_>) -> FirewallPart {
+        FirewallPart::default()
+    }
+    /// Make one of its host links.
+    fn create_link<'a>(&'a self, l: &'a LinkRes, _k: &'a dyn Kernel) -> Effect<'a, ()> {
+        Box::pin(async move { Err(unsupported(self.name(), &l.ifname)) })
+    }
+    /// Make one of its endpoints; returns what it learned doing so.
+    fn create_endpoint<'a>(
+        &'a self,
+        e: &'a EndpointRes,
+        _k: &'a dyn Kernel,
+    ) -> Effect<'a, Learned> {
+        Box::pin(async move { Err(unsupported(self.name(), &e.endpoint)) })
+    }
+    /// The fixed settings of an observed link of a kind it makes.
+    fn settings(&self, _kind: &str, _info: &[LinkInfo]) -> Option<Vec<(String, String)>> {
+        None
+    }
+    /// Its part of a network in `show` (options, subnets it alone knows).
+    fn show(&self, _net: &mut FileNetwork, _ctx: &ShowCtx<'_>) {}
+}
+
+fn unsupported(driver: &str, what: &str) -> ApplyError {
+    ApplyError::Internal(format!("driver {driver} cannot make {what}"))
+}
+
+/// The drivers a run knows, by name.
+#[derive(Clone)]
+pub struct Registry {
+    drivers: Vec<Arc<dyn Driver>>,
+}
+
+impl Registry {
+    /// cnm's own drivers.
+    pub fn builtin() -> &'static Registry {
+        static BUILTIN: OnceLock<Registry> = OnceLock::new();
+        BUILTIN.get_or_init(|| Registry {
+            drivers: vec![
+                Arc::new(bridge::BridgeDriver),
+                Arc::new(null::NullDriver),
+                Arc::new(host::HostDriver),
+                Arc::new(overlay::OverlayDriver),
+            ],
+        })
+    }
+
+    /// This registry plus `driver` (a library user's own driver).
+    pub fn with(&self, driver: Arc<dyn Driver>) -> Registry {
+        let mut r = self.clone();
+        r.drivers.retain(|d| d.name() != driver.name());
+        r.drivers.push(driver);
+        r
+    }
+
+    pub fn get(&self, name: &str) -> Option<&dyn Driver> {
+        self.drivers
+            .iter()
+            .find(|d| d.name() == name)
+            .map(|d| d.as_ref())
+    }
+
+    /// Driver names, for messages.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.drivers.iter().map(|d| d.name()).collect()
+    }
+
+    /// The fixed settings of an observed link, from whichever driver makes
+    /// links of that kind (none: no settings).
+    pub fn settings(&self, kind: &str, info: &[LinkInfo]) -> Vec<(String, String)> {
+        self.drivers
+            .iter()
+            .find_map(|d| d.settings(kind, info))
+            .unwrap_or_default()
     }
 }
 
-/// Default MTU of bridge networks (Docker's).
+/// Default MTU of networks (Docker's).
 pub const DEFAULT_MTU: u32 = 1500;
 
-/// IANA's VXLAN port (the kernel's default is the pre-standard 8472).
-pub const VXLAN_PORT: u16 = 4789;
-
-/// Bytes VXLAN adds to each frame: outer IPv4 (20) or IPv6 (40), UDP (8),
-/// VXLAN (8) and the inner Ethernet header (14).
-pub fn vxlan_overhead(underlay: &IpAddr) -> u32 {
-    if underlay.is_ipv4() {
-        50
-    } else {
-        70
-    }
+/// The IPs of an endpoint's addresses.
+pub fn ips(v4: Option<Ipv4Network>, v6: Option<Ipv6Network>) -> Vec<IpAddr> {
+    v4.map(|v| IpAddr::V4(v.ip()))
+        .into_iter()
+        .chain(v6.map(|v| IpAddr::V6(v.ip())))
+        .collect()
 }

@@ -1,15 +1,16 @@
-//! The host namespace: the topology's bridges, VXLAN devices and veths
-//! (owned through their IFLA_IFALIAS mark), leftovers of an interrupted
+//! The host namespace: the topology's links and endpoints (owned through
+//! their IFLA_IFALIAS mark), leftovers of an interrupted
 //! apply (links still under a journaled temporary name), the routes that
 //! decide free subnets, sysctls and the host's resolv.conf.
 
 use super::links::{Link, LinkTable};
 use super::namespaces::Scan;
 use super::ObserveError;
+use crate::drivers::Registry;
 use crate::files;
 use crate::model::{
-    default_dst, BridgeRes, Family, FdbRes, HostFacts, NeighRes, RouteRes, State, StrayKind,
-    StrayRes, SysctlRes, VethRes, VxlanRes,
+    default_dst, EndpointRes, Family, FdbRes, HostEnd, HostFacts, LinkRes, NeighRes, RouteRes,
+    State, StrayKind, StrayRes, SysctlRes,
 };
 use crate::naming::{self, MarkKind};
 use crate::netlink;
@@ -18,9 +19,10 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 /// Observe the host namespace into `state` and `facts`; the sandbox ends
-/// of veths come from the namespace scan.
+/// of endpoints come from the namespace scan.
 pub async fn observe_host(
     h: &rtnetlink::Handle,
+    reg: &Registry,
     topology: &str,
     temp_links: &BTreeMap<String, String>,
     scan: &Scan,
@@ -45,26 +47,29 @@ pub async fn observe_host(
                     what: StrayKind::Link {
                         ifname: l.name.clone(),
                         mark: mark.clone(),
+                        netns: None,
                     },
                 },
             );
         }
     }
     let is_temp = |l: &Link| temp_links.contains_key(&l.name);
-    let bridge_network = bridges(&host, &owned, &is_temp, state);
-    let vxlan_network = vxlans(&host, &owned, &is_temp, state);
-    if !vxlan_network.is_empty() {
-        fdb_and_neighbours(h, &vxlan_network, state).await?;
+    let ours: Vec<(&Link, naming::Mark)> = host
+        .links
+        .values()
+        .filter(|l| !is_temp(l))
+        .filter_map(|l| owned(l).map(|m| (l, m)))
+        .collect();
+    links(&host, reg, &ours, state);
+    let tunnels: BTreeMap<u32, (String, String)> = ours
+        .iter()
+        .filter(|(_, m)| m.kind == MarkKind::Vtep)
+        .map(|(l, m)| (l.index, (m.name.clone(), l.name.clone())))
+        .collect();
+    if !tunnels.is_empty() {
+        fdb_and_neighbours(h, &tunnels, state).await?;
     }
-    veths(
-        &host,
-        topology,
-        &owned,
-        &is_temp,
-        &bridge_network,
-        scan,
-        state,
-    );
+    endpoints(&host, reg, topology, &ours, scan, state);
     for ns in scan.owned.values() {
         routes_in(ns, topology, state);
     }
@@ -85,77 +90,27 @@ pub async fn observe_host(
     Ok(())
 }
 
-type Owned<'a> = dyn Fn(&Link) -> Option<naming::Mark> + 'a;
-type IsTemp<'a> = dyn Fn(&Link) -> bool + 'a;
-
-fn bridges(
-    host: &LinkTable,
-    owned: &Owned,
-    is_temp: &IsTemp,
-    state: &mut State,
-) -> BTreeMap<u32, String> {
-    let mut out = BTreeMap::new();
-    for l in host
-        .links
-        .values()
-        .filter(|l| l.kind.as_deref() == Some("bridge") && !is_temp(l))
-    {
-        if let Some(m) = owned(l).filter(|m| m.kind == MarkKind::Network) {
-            out.insert(l.index, m.name.clone());
-            state.bridges.insert(
-                m.name.clone(),
-                BridgeRes {
-                    network: m.name.clone(),
-                    ifname: l.name.clone(),
-                    mtu: l.mtu,
-                    addrs: host.addrs_of(l.index),
-                    up: l.up,
-                    marked: true,
-                },
-            );
-        }
-    }
-    out
-}
-
-/// VXLAN devices of overlay networks: index → (network, ifname).
-fn vxlans(
-    host: &LinkTable,
-    owned: &Owned,
-    is_temp: &IsTemp,
-    state: &mut State,
-) -> BTreeMap<u32, (String, String)> {
-    let mut out = BTreeMap::new();
-    for l in host
-        .links
-        .values()
-        .filter(|l| l.kind.as_deref() == Some("vxlan") && !is_temp(l))
-    {
-        let Some(m) = owned(l).filter(|m| m.kind == MarkKind::Vtep) else {
+/// The topology's links of networks (marks `network`, `vtep`).
+fn links(host: &LinkTable, reg: &Registry, ours: &[(&Link, naming::Mark)], state: &mut State) {
+    for (l, m) in ours {
+        if !matches!(m.kind, MarkKind::Network | MarkKind::Vtep) {
             continue;
+        }
+        let kind = l.kind.clone().unwrap_or_default();
+        let link = LinkRes {
+            network: m.name.clone(),
+            role: m.kind,
+            ifname: l.name.clone(),
+            settings: reg.settings(&kind, &l.info),
+            kind,
+            mtu: l.mtu,
+            addrs: host.addrs_of(l.index),
+            up: l.up,
+            master: master_name(host, l),
+            driver: String::new(),
         };
-        let v = l.vxlan.clone().unwrap_or_default();
-        out.insert(l.index, (m.name.clone(), l.name.clone()));
-        state.vxlans.insert(
-            m.name.clone(),
-            VxlanRes {
-                network: m.name.clone(),
-                ifname: l.name.clone(),
-                vni: v.vni,
-                local: v
-                    .local
-                    .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
-                port: v.port,
-                learning: v.learning,
-                proxy: v.proxy,
-                mtu: l.mtu,
-                bridge: master_name(host, l),
-                up: l.up,
-                marked: true,
-            },
-        );
+        state.links.insert(link.key(), link);
     }
-    out
 }
 
 fn master_name(host: &LinkTable, l: &Link) -> String {
@@ -165,67 +120,83 @@ fn master_name(host: &LinkTable, l: &Link) -> String {
         .unwrap_or_default()
 }
 
-/// Veths: the host end carries the mark, and so does the sandbox end,
-/// found through one index of every owned namespace's marked links.
-fn veths(
+/// Endpoints: the sandbox interface carries the endpoint's mark, and so
+/// does a veth's host end. Each sandbox's marked links are indexed once.
+fn endpoints(
     host: &LinkTable,
+    reg: &Registry,
     topology: &str,
-    owned: &Owned,
-    is_temp: &IsTemp,
-    bridge_network: &BTreeMap<u32, String>,
+    ours: &[(&Link, naming::Mark)],
     scan: &Scan,
     state: &mut State,
 ) {
-    let mut peers: BTreeMap<&str, (&super::namespaces::OwnedNs, &Link)> = BTreeMap::new();
+    let prefix = format!("cnm:{topology}:endpoint:");
     for ns in scan.owned.values() {
         for p in ns.table.links.values() {
-            if let Some(a) = p.alias.as_deref() {
-                peers.insert(a, (ns, p));
-            }
+            let Some(name) = p.alias.as_deref().and_then(|a| a.strip_prefix(&prefix)) else {
+                continue;
+            };
+            let kind = p.kind.clone().unwrap_or_default();
+            state.endpoints.insert(
+                name.to_string(),
+                EndpointRes {
+                    endpoint: name.to_string(),
+                    network: String::new(),
+                    sandbox: ns.sandbox.clone(),
+                    netns: ns.netns.clone(),
+                    settings: reg.settings(&kind, &p.info),
+                    kind,
+                    ifname: p.name.clone(),
+                    mac: p.mac,
+                    mtu: p.mtu,
+                    addrs: ns.table.addrs_of(p.index),
+                    up: p.up,
+                    host: None,
+                    unknown: Vec::new(),
+                    driver: String::new(),
+                },
+            );
         }
     }
-    for l in host
+    let network_of: BTreeMap<&str, &str> = state
         .links
         .values()
-        .filter(|l| l.kind.as_deref() == Some("veth") && !is_temp(l))
-    {
-        let Some(m) = owned(l).filter(|m| m.kind == MarkKind::Endpoint) else {
-            continue;
-        };
-        let mark = naming::mark(topology, MarkKind::Endpoint, &m.name);
-        let mut v = VethRes {
-            endpoint: m.name.clone(),
-            network: l
-                .master
-                .and_then(|i| bridge_network.get(&i))
-                .cloned()
-                .unwrap_or_default(),
-            sandbox: String::new(),
-            netns: String::new(),
-            host_ifname: l.name.clone(),
-            bridge: master_name(host, l),
-            ifname: String::new(),
-            mac: None,
-            mtu: l.mtu,
-            addrs: Default::default(),
-            up: l.up,
-            marked: true,
+        .map(|l| (l.ifname.as_str(), l.network.as_str()))
+        .collect();
+    for (l, m) in ours.iter().filter(|(_, m)| m.kind == MarkKind::Endpoint) {
+        let end = HostEnd {
+            ifname: l.name.clone(),
+            master: master_name(host, l),
             hairpin: l.hairpin,
         };
-        if let Some((ns, p)) = peers.get(mark.as_str()) {
-            v.sandbox = ns.sandbox.clone();
-            v.netns = ns.netns.clone();
-            v.ifname = p.name.clone();
-            v.mac = p.mac;
-            v.mtu = if p.mtu == l.mtu {
-                l.mtu
-            } else {
-                p.mtu.min(l.mtu)
-            };
-            v.addrs = ns.table.addrs_of(p.index);
-            v.up = l.up && p.up;
+        let e = state
+            .endpoints
+            .entry(m.name.clone())
+            .or_insert_with(|| EndpointRes {
+                endpoint: m.name.clone(),
+                network: String::new(),
+                sandbox: String::new(),
+                netns: String::new(),
+                kind: l.kind.clone().unwrap_or_default(),
+                ifname: String::new(),
+                mac: None,
+                mtu: l.mtu,
+                addrs: Default::default(),
+                up: l.up,
+                host: None,
+                settings: Vec::new(),
+                unknown: Vec::new(),
+                driver: String::new(),
+            });
+        e.network = network_of
+            .get(end.master.as_str())
+            .map(|n| n.to_string())
+            .unwrap_or_default();
+        if e.mtu != l.mtu {
+            e.mtu = e.mtu.min(l.mtu);
         }
-        state.veths.insert(m.name.clone(), v);
+        e.up = e.up && l.up;
+        e.host = Some(end);
     }
 }
 
@@ -338,8 +309,9 @@ pub fn observe_sysctls(state: &mut State) {
     ];
     keys.extend(
         state
-            .bridges
+            .links
             .values()
+            .filter(|l| l.role == MarkKind::Network)
             .map(|b| crate::firewall::route_localnet(&b.ifname)),
     );
     for key in keys {
@@ -366,8 +338,8 @@ pub fn observe_resolv(facts: &mut HostFacts) {
 }
 
 /// The static FDB entries (the device's own table, NTF_SELF) and permanent
-/// neighbour entries of the topology's VXLAN devices. Everything there is
-/// cnm's: the devices learn nothing.
+/// neighbour entries of the topology's tunnel devices (mark `vtep`).
+/// Everything there is cnm's: the devices learn nothing.
 async fn fdb_and_neighbours(
     h: &rtnetlink::Handle,
     devices: &BTreeMap<u32, (String, String)>,

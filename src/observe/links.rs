@@ -6,11 +6,9 @@ use crate::netlink;
 use ipnetwork::IpNetwork;
 use netlink_packet_route::address::AddressScope;
 use netlink_packet_route::link::{
-    InfoBridgePort, InfoData, InfoKind, InfoPortData, InfoVxlan, LinkAttribute, LinkFlags,
-    LinkInfo, LinkMessage,
+    InfoBridgePort, InfoKind, InfoPortData, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
 };
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
 
 #[derive(Debug, Clone)]
 pub struct Link {
@@ -22,20 +20,11 @@ pub struct Link {
     pub up: bool,
     pub master: Option<u32>,
     pub mac: Option<Mac>,
-    pub vxlan: Option<VxlanAttrs>,
     /// As a bridge port: hairpin mode (frames may leave by the port they
     /// came in through).
     pub hairpin: bool,
-}
-
-/// The VXLAN settings cnm manages, as the kernel reports them.
-#[derive(Debug, Clone, Default)]
-pub struct VxlanAttrs {
-    pub vni: u32,
-    pub local: Option<IpAddr>,
-    pub port: u16,
-    pub learning: bool,
-    pub proxy: bool,
+    /// The link's kind-specific data, for the driver that made it.
+    pub info: Vec<LinkInfo>,
 }
 
 impl Link {
@@ -49,8 +38,8 @@ impl Link {
             up: m.header.flags.contains(LinkFlags::Up),
             master: None,
             mac: None,
-            vxlan: None,
             hairpin: false,
+            info: Vec::new(),
         };
         for a in &m.attributes {
             match a {
@@ -60,12 +49,10 @@ impl Link {
                 LinkAttribute::Controller(i) => l.master = Some(*i),
                 LinkAttribute::Address(b) if b.len() == 6 => l.mac = b.as_slice().try_into().ok(),
                 LinkAttribute::LinkInfo(infos) => {
+                    l.info = infos.clone();
                     for i in infos {
                         match i {
                             LinkInfo::Kind(k) => l.kind = Some(kind_name(k)),
-                            LinkInfo::Data(InfoData::Vxlan(attrs)) => {
-                                l.vxlan = Some(vxlan_attrs(attrs))
-                            }
                             LinkInfo::PortData(InfoPortData::BridgePort(attrs)) => {
                                 l.hairpin = attrs
                                     .iter()
@@ -82,27 +69,10 @@ impl Link {
     }
 }
 
-fn vxlan_attrs(attrs: &[InfoVxlan]) -> VxlanAttrs {
-    let mut v = VxlanAttrs::default();
-    for a in attrs {
-        match a {
-            InfoVxlan::Id(id) => v.vni = *id,
-            InfoVxlan::Local(ip) => v.local = Some(IpAddr::V4(*ip)),
-            InfoVxlan::Local6(ip) => v.local = Some(IpAddr::V6(*ip)),
-            InfoVxlan::Port(p) => v.port = *p,
-            InfoVxlan::Learning(b) => v.learning = *b,
-            InfoVxlan::Proxy(b) => v.proxy = *b,
-            _ => {}
-        }
-    }
-    v
-}
-
+/// The kernel's name of a link kind (`bridge`, `macvlan`, ...).
 fn kind_name(k: &InfoKind) -> String {
     match k {
-        InfoKind::Bridge => "bridge".into(),
-        InfoKind::Veth => "veth".into(),
-        InfoKind::Vxlan => "vxlan".into(),
+        InfoKind::Other(name) => name.clone(),
         other => format!("{other:?}").to_lowercase(),
     }
 }

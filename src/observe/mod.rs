@@ -10,6 +10,7 @@ mod links;
 pub mod listeners;
 mod namespaces;
 
+use crate::drivers::Registry;
 use crate::model::{FileRes, HostFacts, NamespaceRes, Observed, State, StrayKind, StrayRes};
 use crate::naming;
 use crate::netlink;
@@ -58,6 +59,15 @@ pub async fn observe(
     store: &TopologyStore,
     wanted: &BTreeMap<String, String>,
 ) -> Result<(Observed, Connections), ObserveError> {
+    observe_with(Registry::builtin(), store, wanted).await
+}
+
+/// [`observe`], with the drivers of `reg` decoding link settings.
+pub async fn observe_with(
+    reg: &Registry,
+    store: &TopologyStore,
+    wanted: &BTreeMap<String, String>,
+) -> Result<(Observed, Connections), ObserveError> {
     let topology = store.name();
     let journal = store.journal()?;
     let temp_links: BTreeMap<String, String> = journal
@@ -76,6 +86,7 @@ pub async fn observe(
     let scan = namespaces::scan(store, &journaled).await?;
     host::observe_host(
         &host_handle,
+        reg,
         topology,
         &temp_links,
         &scan,

@@ -4,7 +4,7 @@
 //! remote endpoints, hostnames, aliases, how ports and DNS were written);
 //! `show` prints one, from that record corrected by what it observes.
 
-use super::{DriverKind, Topology};
+use super::Topology;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -169,18 +169,8 @@ impl FileTopology {
 }
 
 fn network(n: &super::Network) -> FileNetwork {
-    let mut options = n.options.clone();
-    if let Some(b) = &n.bridge_name {
-        options.insert("bridge_name".into(), b.clone().into());
-    }
-    if !n.icc {
-        options.insert("icc".into(), false.into());
-    }
-    if let Some(v) = n.vni.filter(|_| n.vni_explicit) {
-        options.insert("vni".into(), v.into());
-    }
     FileNetwork {
-        driver: (n.driver != DriverKind::Bridge).then(|| n.driver_name.clone()),
+        driver: (n.driver != "bridge").then(|| n.driver.clone()),
         subnet: n.subnet.map(|s| s.to_string()),
         gateway: n.gateway.map(|g| g.to_string()),
         ip_range: n.ip_range.map(|r| r.to_string()),
@@ -191,6 +181,6 @@ fn network(n: &super::Network) -> FileNetwork {
         }),
         internal: n.internal,
         mtu: n.mtu,
-        options,
+        options: n.options.0.to_file(),
     }
 }

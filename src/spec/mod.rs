@@ -7,12 +7,14 @@
 pub mod file;
 mod names;
 mod ports;
-mod raw;
+pub mod raw;
 mod validate;
 
 pub use names::{is_hostname, valid_identifier, valid_kernel_name};
 pub use ports::{PortMapping, Protocol};
-pub use validate::{format_mac, parse_mac};
+pub use validate::{format_mac, limits, parse_mac, Diagnostics};
+
+use crate::drivers::{Caps, Options, Registry};
 
 use ipnetwork::{Ipv4Network, Ipv6Network};
 use std::collections::BTreeMap;
@@ -66,43 +68,6 @@ impl fmt::Display for SpecError {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DriverKind {
-    Bridge,
-    Null,
-    Host,
-    /// A bridge per host joined by VXLAN across the topology's hosts.
-    Overlay,
-    /// Any other name (`Network::driver_name`): maybe a plugin, maybe a
-    /// driver this cnm lacks. `validate` cannot know (it looks at nothing
-    /// but the file); `plan` decides.
-    Plugin,
-}
-
-impl DriverKind {
-    /// The built-in drivers, by the names the file uses.
-    pub const BUILT_IN: [&'static str; 4] = ["bridge", "null", "host", "overlay"];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DriverKind::Bridge => "bridge",
-            DriverKind::Null => "null",
-            DriverKind::Host => "host",
-            DriverKind::Overlay => "overlay",
-            DriverKind::Plugin => "plugin",
-        }
-    }
-
-    /// Endpoints get an interface, addresses and a MAC in their sandbox.
-    pub fn has_interfaces(self) -> bool {
-        matches!(
-            self,
-            DriverKind::Bridge | DriverKind::Overlay | DriverKind::Plugin
-        )
-    }
-}
-
 /// One machine of a multi-host topology.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Host {
@@ -110,18 +75,6 @@ pub struct Host {
     pub loc: Loc,
     /// Underlay address: the machine's VTEP for overlay networks.
     pub address: std::net::IpAddr,
-}
-
-/// VXLAN network identifier of an overlay network without `options.vni`:
-/// a hash of topology and network name into 4096..2^24-1, so every host
-/// derives the same one and small hand-picked VNIs stay free.
-pub fn derived_vni(topology: &str, network: &str) -> u32 {
-    use sha2::{Digest, Sha256};
-    let d = Sha256::digest(format!("cnm-vni\0{topology}\0{network}").as_bytes());
-    let n = u32::from_be_bytes([d[0], d[1], d[2], d[3]]);
-    const LOW: u32 = 4096;
-    const HIGH: u32 = (1 << 24) - 1;
-    LOW + n % (HIGH - LOW + 1)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,28 +88,21 @@ pub struct Ipv6Config {
 pub struct Network {
     pub name: String,
     pub loc: Loc,
-    pub driver: DriverKind,
     /// The driver's name as written (`bridge` when absent).
-    pub driver_name: String,
+    pub driver: String,
     /// Where `driver:` is written (the network's own location without it).
     pub driver_loc: Loc,
+    /// What the driver's networks are like ([`Caps::UNKNOWN`] for a driver
+    /// cnm does not know).
+    pub caps: Caps,
     pub subnet: Option<Ipv4Network>,
     pub gateway: Option<Ipv4Addr>,
     pub ip_range: Option<Ipv4Network>,
     pub ipv6: Option<Ipv6Config>,
     pub internal: bool,
     pub mtu: Option<u32>,
-    /// `options.bridge_name`: the bridge's kernel name, when the user fixes it.
-    pub bridge_name: Option<String>,
-    /// `options.icc`: inter-container connectivity (enforced by the firewall).
-    pub icc: bool,
-    /// Overlay networks: `options.vni`, or [`derived_vni`].
-    pub vni: Option<u32>,
-    /// `options.vni` was written (not derived).
-    pub vni_explicit: bool,
-    /// Options of a driver cnm does not interpret itself (a plugin's), as
-    /// written.
-    pub options: BTreeMap<String, serde_json::Value>,
+    /// The driver's own options, typed by the driver.
+    pub options: Options,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -288,7 +234,7 @@ impl Topology {
     /// The sandbox shares the host's network stack (joined to a `host` network).
     pub fn sandbox_uses_host_stack(&self, sandbox: &str) -> bool {
         self.endpoints_of_sandbox(sandbox)
-            .any(|e| self.networks[&e.network].driver == DriverKind::Host)
+            .any(|e| self.networks[&e.network].caps.host_stack)
     }
 }
 
@@ -299,6 +245,11 @@ pub const MAX_FILE_BYTES: u64 = 16 << 20;
 /// files (through links, as any input) or standard input, at most
 /// [`MAX_FILE_BYTES`]; nothing else is read at all.
 pub fn load(path: &Path) -> Result<Topology, LoadError> {
+    load_with(Registry::builtin(), path)
+}
+
+/// [`load`], with the drivers of `reg`.
+pub fn load_with(reg: &Registry, path: &Path) -> Result<Topology, LoadError> {
     let shown = path.display().to_string();
     let bytes = read_bounded(path)?;
     let text = match String::from_utf8(bytes) {
@@ -318,7 +269,7 @@ pub fn load(path: &Path) -> Result<Topology, LoadError> {
             }));
         }
     };
-    let mut t = parse(&shown, &text).map_err(LoadError::Invalid)?;
+    let mut t = parse_with(reg, &shown, &text).map_err(LoadError::Invalid)?;
     if path.as_os_str() != "-" {
         t.source = std::fs::canonicalize(path)
             .ok()
@@ -390,8 +341,15 @@ fn yaml_options() -> serde_saphyr::Options {
     o
 }
 
-/// Validate topology text; `file` only names it in messages.
+/// Validate topology text with cnm's own drivers; `file` only names it in
+/// messages.
 pub fn parse(file: &str, text: &str) -> Result<Topology, SpecError> {
+    parse_with(Registry::builtin(), file, text)
+}
+
+/// Validate topology text, the options of each network checked by its
+/// driver in `reg`.
+pub fn parse_with(reg: &Registry, file: &str, text: &str) -> Result<Topology, SpecError> {
     if text.trim().is_empty() {
         return Err(SpecError {
             file: file.to_string(),
@@ -412,7 +370,7 @@ pub fn parse(file: &str, text: &str) -> Result<Topology, SpecError> {
             file: file.to_string(),
             diagnostics: vec![yaml_diagnostic(&e, text)],
         })?;
-    validate::validate(file, raw)
+    validate::validate(file, raw, reg)
 }
 
 /// A list of topologies (`cnm show -o json` without `--topology`) or

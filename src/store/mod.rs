@@ -179,6 +179,9 @@ pub struct Journal {
 pub struct JournalLink {
     pub tmp: String,
     pub mark: String,
+    /// The sandbox namespace it is made in; `None`: the host's.
+    #[serde(default)]
+    pub netns: Option<String>,
 }
 
 impl Journal {
@@ -227,6 +230,13 @@ pub struct PortClaim {
     pub host_ip: Option<std::net::IpAddr>,
     pub first: u16,
     pub last: u16,
+}
+
+/// Values drivers learned during applies, by endpoint.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LearnedRecord {
+    pub version: u32,
+    pub endpoints: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// The `cnm watch` that keeps a topology converged, for as long as it runs.
@@ -496,6 +506,54 @@ impl TopologyStore {
         open_trusted(&self.lib_root, &["topologies", &self.name])
     }
 
+    /// Values drivers learned while making endpoints (Terraform's "known
+    /// after apply"), by endpoint.
+    pub fn learned(&self) -> Result<BTreeMap<String, BTreeMap<String, String>>> {
+        match self.lib_dir()? {
+            Some(d) => Ok(read_json::<LearnedRecord>(&d, "learned")?
+                .map(|r| r.endpoints)
+                .unwrap_or_default()),
+            None => Ok(BTreeMap::new()),
+        }
+    }
+
+    /// Record what a driver learned making `endpoint`, durably: the next
+    /// plans compare the kernel with it.
+    pub fn record_learned(&self, endpoint: &str, values: &BTreeMap<String, String>) -> Result<()> {
+        check_object_name("endpoint name", endpoint)?;
+        let mut all = self.learned()?;
+        all.insert(endpoint.to_string(), values.clone());
+        self.roots()?;
+        let d = Dir::create_all(&self.lib, DIR_MODE)?;
+        write_json(
+            &d,
+            "learned",
+            &LearnedRecord {
+                version: RECORD_VERSION,
+                endpoints: all,
+            },
+        )
+    }
+
+    /// Forget what was learned about endpoints no longer there.
+    pub fn forget_learned(&self, endpoints: &[String]) -> Result<()> {
+        let mut all = self.learned()?;
+        let before = all.len();
+        all.retain(|e, _| !endpoints.contains(e));
+        if all.len() == before {
+            return Ok(());
+        }
+        let d = Dir::create_all(&self.lib, DIR_MODE)?;
+        write_json(
+            &d,
+            "learned",
+            &LearnedRecord {
+                version: RECORD_VERSION,
+                endpoints: all,
+            },
+        )
+    }
+
     /// Drop every record of the topology (after a destroy).
     pub fn forget(&self) -> Result<()> {
         for base in [&self.run, &self.lib] {
@@ -633,6 +691,7 @@ mod tests {
             vec![JournalLink {
                 tmp: "cn-1".into(),
                 mark: "m".into(),
+                netns: None,
             }],
             vec!["shop-web".into()],
         )

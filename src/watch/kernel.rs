@@ -128,11 +128,11 @@ impl Monitors {
             let mut owned = BTreeSet::new();
             let names: BTreeSet<&str> = obs
                 .state
-                .bridges
+                .links
                 .values()
-                .map(|b| b.ifname.as_str())
-                .chain(obs.state.veths.values().map(|v| v.host_ifname.as_str()))
-                .chain(obs.state.vxlans.values().map(|x| x.ifname.as_str()))
+                .map(|l| l.ifname.as_str())
+                .chain(obs.state.endpoints.values().map(|e| e.host_ifname()))
+                .filter(|n| !n.is_empty())
                 .collect();
             if let Ok(h) = crate::netlink::connect_here() {
                 if let Ok(links) = crate::netlink::dump_links(&h).await {

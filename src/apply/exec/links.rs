@@ -1,182 +1,37 @@
-//! Links in the host namespace and their entries: bridges, veth pairs,
-//! VXLAN devices, FDB and neighbour entries, sandbox default routes.
-//!
-//! Every link is created down under the unique temporary name the journal
-//! recorded, marked (IFLA_IFALIAS; the kernel ignores it in a create
-//! request), and only then renamed to its real name and brought up: a link
-//! under a name someone else could have chosen is always marked.
+//! Changing links and endpoints drivers made (their MTU, master, addresses,
+//! ...), deleting them only while they carry cnm's mark, and the entries
+//! and routes cnm keeps: FDB and neighbour entries on tunnel devices,
+//! routes in sandboxes.
 
 use super::{kernel, Executor, R};
-use crate::model::{BridgeRes, FdbRes, NeighRes, RouteRes, VethRes, VxlanRes};
-use crate::naming::{self, MarkKind};
-use crate::netlink;
+use crate::model::{EndpointRes, FdbRes, LinkRes, NeighRes, RouteRes};
+use crate::netlink::{self, index_of, set_hairpin, sync_addrs};
 use crate::plan::Resource;
-use futures::future::join_all;
 use futures::TryStreamExt;
 use ipnetwork::IpNetwork;
 use netlink_packet_core::{
     NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_APPEND, NLM_F_CREATE, NLM_F_REQUEST,
 };
-use netlink_packet_route::address::AddressHeaderFlags;
-use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute};
+use netlink_packet_route::link::LinkAttribute;
 use netlink_packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
-use rtnetlink::{
-    Handle, LinkBridge, LinkBridgePort, LinkMessageBuilder, LinkUnspec, LinkVeth, LinkVxlan,
-    RouteMessageBuilder,
-};
+use rtnetlink::{Handle, LinkUnspec, RouteMessageBuilder};
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 impl Executor {
-    pub(super) async fn create_bridge(&self, b: &BridgeRes) -> R {
-        let what = format!("create bridge {}", b.ifname);
+    /// MTU, master, up and addresses of a network's link.
+    pub(super) async fn update_link(&self, o: &LinkRes, l: &LinkRes) -> R {
+        let what = Resource::Link(l.clone()).label();
         let k = kernel(&what);
-        let tmp = self.temp_name(&b.ifname)?;
-        let msg = LinkBridge::new(&tmp).mtu(b.mtu).down().build();
-        let mark = naming::mark(&self.topology, MarkKind::Network, &b.network);
-        let idx = self
-            .add_then_name(msg, &tmp, &b.ifname, mark, b.up)
-            .await
-            .map_err(&k)?;
-        sync_addrs(&self.host, idx, &BTreeSet::new(), &b.addrs)
-            .await
-            .map_err(&k)
-    }
-
-    /// One request creates both ends: the peer is born inside the sandbox,
-    /// named, addressed (MAC) and sized; the host end is enslaved. Then both
-    /// ends are marked, the host end renamed, and both brought up.
-    pub(super) async fn create_veth(&self, v: &VethRes) -> R {
-        let what = format!("create endpoint {}", v.endpoint);
-        let k = kernel(&what);
-        let tmp = self.temp_name(&v.host_ifname)?;
-        let ns = crate::netns::open(&v.netns)
-            .map_err(super::io(format!("cannot open namespace {}", v.netns)))?
-            .ok_or_else(|| super::missing_ns(&v.netns))?;
-        let bridge = index_of(&self.host, &v.bridge).await.map_err(&k)?;
-        let mut peer = LinkMessageBuilder::<LinkUnspec>::new()
-            .name(v.ifname.clone())
-            .mtu(v.mtu)
-            .setns_by_fd(std::os::fd::AsRawFd::as_raw_fd(&ns));
-        if let Some(mac) = v.mac {
-            peer = peer.address(mac.to_vec());
+        let mut msg = LinkUnspec::new_with_name(&l.ifname).mtu(l.mtu);
+        if o.master != l.master && !l.master.is_empty() {
+            let m = index_of(&self.host, &l.master).await.map_err(&k)?;
+            msg = msg.controller(m);
         }
-        let msg = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
-            .name(tmp.clone())
-            .mtu(v.mtu)
-            .controller(bridge)
-            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer.build())))
-            .build();
-        self.host.link().add(msg).execute().await.map_err(&k)?;
-        drop(ns);
-        let mark = naming::mark(&self.topology, MarkKind::Endpoint, &v.endpoint);
-        let idx = index_of(&self.host, &tmp).await.map_err(&k)?;
-        // The kernel refuses (ENOTCONN) a peer that asks to be up in the
-        // create request: the sandbox end is marked and brought up now.
-        let h = self.sandbox(&v.netns)?;
-        let (a, b) = futures::join!(
-            self.host
-                .link()
-                .set(LinkUnspec::new_with_index(idx).alias(mark.clone()).build())
-                .execute(),
-            h.link()
-                .set(
-                    LinkUnspec::new_with_name(&v.ifname)
-                        .alias(mark)
-                        .up()
-                        .build()
-                )
-                .execute()
-        );
-        a.map_err(&k)?;
-        b.map_err(&k)?;
-        self.host
-            .link()
-            .set(
-                LinkUnspec::new_with_index(idx)
-                    .name(v.host_ifname.clone())
-                    .up()
-                    .build(),
-            )
-            .execute()
-            .await
-            .map_err(&k)?;
-        if v.hairpin {
-            self.set_hairpin(idx, true).await.map_err(&k)?;
-        }
-        let pidx = index_of(&h, &v.ifname).await.map_err(&k)?;
-        sync_addrs(&h, pidx, &BTreeSet::new(), &v.addrs)
-            .await
-            .map_err(&k)
-    }
-
-    /// Hairpin mode of a bridge port (`ip link set PORT type bridge_slave
-    /// hairpin on`).
-    async fn set_hairpin(&self, index: u32, on: bool) -> Result<(), rtnetlink::Error> {
-        self.host
-            .link()
-            .change(LinkBridgePort::new(index).hairpin(on).build())
-            .execute()
-            .await
-    }
-
-    /// The VXLAN device, created as a port of its bridge.
-    pub(super) async fn create_vxlan(&self, x: &VxlanRes) -> R {
-        let what = format!("create vxlan {}", x.ifname);
-        let k = kernel(&what);
-        let tmp = self.temp_name(&x.ifname)?;
-        let bridge = index_of(&self.host, &x.bridge).await.map_err(&k)?;
-        let mut msg = LinkVxlan::new(&tmp, x.vni)
-            .port(x.port)
-            .learning(x.learning)
-            .proxy(x.proxy)
-            .mtu(x.mtu)
-            .controller(bridge)
-            .down();
-        msg = match x.local {
-            IpAddr::V4(a) => msg.local(a),
-            IpAddr::V6(a) => msg.local6(a),
-        };
-        let mark = naming::mark(&self.topology, MarkKind::Vtep, &x.network);
-        self.add_then_name(msg.build(), &tmp, &x.ifname, mark, x.up)
-            .await
-            .map(|_| ())
-            .map_err(&k)
-    }
-
-    /// Create a host link under its temporary name, mark it, then give it
-    /// its real name (and bring it up). Returns its index.
-    async fn add_then_name(
-        &self,
-        msg: netlink_packet_route::link::LinkMessage,
-        tmp: &str,
-        name: &str,
-        mark: String,
-        up: bool,
-    ) -> Result<u32, rtnetlink::Error> {
-        self.host.link().add(msg).execute().await?;
-        let idx = index_of(&self.host, tmp).await?;
-        self.host
-            .link()
-            .set(LinkUnspec::new_with_index(idx).alias(mark).build())
-            .execute()
-            .await?;
-        let mut rename = LinkUnspec::new_with_index(idx).name(name.to_string());
-        if up {
-            rename = rename.up();
-        }
-        self.host.link().set(rename.build()).execute().await?;
-        Ok(idx)
-    }
-
-    pub(super) async fn update_bridge(&self, o: &BridgeRes, b: &BridgeRes) -> R {
-        let what = Resource::Bridge(b.clone()).label();
-        let k = kernel(&what);
-        let mut msg = LinkUnspec::new_with_name(&b.ifname).mtu(b.mtu);
-        if b.up {
+        if l.up {
             msg = msg.up();
         }
         self.host
@@ -185,34 +40,44 @@ impl Executor {
             .execute()
             .await
             .map_err(&k)?;
-        let idx = index_of(&self.host, &b.ifname).await.map_err(&k)?;
-        sync_addrs(&self.host, idx, &o.addrs, &b.addrs)
-            .await
-            .map_err(&k)
+        if o.addrs != l.addrs {
+            let idx = index_of(&self.host, &l.ifname).await.map_err(&k)?;
+            sync_addrs(&self.host, idx, &o.addrs, &l.addrs)
+                .await
+                .map_err(&k)?;
+        }
+        Ok(())
     }
 
-    pub(super) async fn update_veth(&self, o: &VethRes, v: &VethRes) -> R {
-        let what = Resource::Veth(v.clone()).label();
+    /// An endpoint's host end (MTU, master, hairpin, up) and sandbox
+    /// interface (MAC, MTU, up, addresses).
+    pub(super) async fn update_endpoint(&self, o: &EndpointRes, v: &EndpointRes) -> R {
+        let what = Resource::Endpoint(v.clone()).label();
         let k = kernel(&what);
-        let mut host_msg = LinkUnspec::new_with_name(&v.host_ifname).mtu(v.mtu);
-        if o.bridge != v.bridge {
-            let br = index_of(&self.host, &v.bridge).await.map_err(&k)?;
-            host_msg = host_msg.controller(br);
+        if let Some(end) = &v.host {
+            let mut host_msg = LinkUnspec::new_with_name(&end.ifname).mtu(v.mtu);
+            if o.master() != end.master {
+                let br = index_of(&self.host, &end.master).await.map_err(&k)?;
+                host_msg = host_msg.controller(br);
+            }
+            self.host
+                .link()
+                .set(host_msg.up().build())
+                .execute()
+                .await
+                .map_err(&k)?;
+            let hairpin = o.host.as_ref().is_some_and(|h| h.hairpin);
+            if hairpin != end.hairpin || o.master() != end.master {
+                let idx = index_of(&self.host, &end.ifname).await.map_err(&k)?;
+                set_hairpin(&self.host, idx, end.hairpin)
+                    .await
+                    .map_err(&k)?;
+            }
         }
-        self.host
-            .link()
-            .set(host_msg.up().build())
-            .execute()
-            .await
-            .map_err(&k)?;
-        if o.hairpin != v.hairpin || o.bridge != v.bridge {
-            let idx = index_of(&self.host, &v.host_ifname).await.map_err(&k)?;
-            self.set_hairpin(idx, v.hairpin).await.map_err(&k)?;
-        }
-        let h = self.sandbox(&v.netns)?;
+        let h = self.sandbox_handle(&v.netns)?;
         let bounced = v.mac.is_some_and(|m| o.mac != Some(m));
         if let Some(mac) = v.mac.filter(|m| o.mac != Some(*m)) {
-            // A veth's MAC changes only while it is down.
+            // An interface's MAC changes only while it is down.
             h.link()
                 .set(LinkUnspec::new_with_name(&v.ifname).down().build())
                 .execute()
@@ -242,20 +107,6 @@ impl Executor {
                 .map_err(&k)?;
         }
         Ok(())
-    }
-
-    pub(super) async fn update_vxlan(&self, o: &VxlanRes, x: &VxlanRes) -> R {
-        let what = Resource::Vxlan(x.clone()).label();
-        let k = kernel(&what);
-        let mut msg = LinkUnspec::new_with_name(&x.ifname).mtu(x.mtu);
-        if o.bridge != x.bridge {
-            let br = index_of(&self.host, &x.bridge).await.map_err(&k)?;
-            msg = msg.controller(br);
-        }
-        if x.up {
-            msg = msg.up();
-        }
-        self.host.link().set(msg.build()).execute().await.map_err(k)
     }
 
     /// `bridge fdb append MAC dev VXLAN dst VTEP self permanent`. Append, so
@@ -333,7 +184,7 @@ impl Executor {
     pub(super) async fn set_route(&self, r: &RouteRes) -> R {
         let what = format!("route in sandbox {}", r.sandbox);
         let k = kernel(&what);
-        let h = self.sandbox(&r.netns)?;
+        let h = self.sandbox_handle(&r.netns)?;
         let dev = index_of(&h, &r.dev).await.map_err(&k)?;
         h.route()
             .add(route_message(r, Some(dev)))
@@ -344,7 +195,7 @@ impl Executor {
     }
 
     pub(super) async fn delete_route(&self, r: &RouteRes) -> R {
-        let Ok(h) = self.sandbox(&r.netns) else {
+        let Ok(h) = self.sandbox_handle(&r.netns) else {
             return Ok(());
         };
         let dev = index_of(&h, &r.dev).await.ok();
@@ -410,18 +261,6 @@ fn neigh_addr(ip: IpAddr) -> NeighbourAddress {
     }
 }
 
-pub(super) async fn index_of(h: &Handle, name: &str) -> Result<u32, rtnetlink::Error> {
-    let msg = h
-        .link()
-        .get()
-        .match_name(name.to_string())
-        .execute()
-        .try_next()
-        .await?;
-    msg.map(|m| m.header.index)
-        .ok_or(rtnetlink::Error::RequestFailed)
-}
-
 /// Delete the host link `name` if it still carries `mark` (any mark, or
 /// none, when `mark` is `None`: a journaled temporary name). A link that
 /// is gone, or that is no longer cnm's, is left alone.
@@ -459,48 +298,4 @@ pub(super) async fn delete_marked(
         Err(e) if !netlink::is_gone(&e) => Err(e),
         _ => Ok(()),
     }
-}
-
-/// Bring a link's addresses from `old` to `new`: removals first (an address
-/// may move between links), then additions, IPv6 without duplicate address
-/// detection (the file already guarantees uniqueness).
-pub(super) async fn sync_addrs(
-    h: &Handle,
-    index: u32,
-    old: &BTreeSet<IpNetwork>,
-    new: &BTreeSet<IpNetwork>,
-) -> Result<(), rtnetlink::Error> {
-    let gone: Vec<&IpNetwork> = old.difference(new).collect();
-    if !gone.is_empty() {
-        let present: Vec<_> = h
-            .address()
-            .get()
-            .set_link_index_filter(index)
-            .execute()
-            .try_collect()
-            .await?;
-        let dels = present.into_iter().filter(|m| {
-            netlink::addr_ip(m)
-                .and_then(|ip| IpNetwork::new(ip, m.header.prefix_len).ok())
-                .is_some_and(|n| gone.contains(&&n))
-        });
-        for r in join_all(dels.map(|m| h.address().del(m).execute())).await {
-            match r {
-                Err(e) if !netlink::is_gone(&e) => return Err(e),
-                _ => {}
-            }
-        }
-    }
-    let adds = new.difference(old).map(|n| {
-        let mut req = h.address().add(index, n.ip(), n.prefix()).replace();
-        if n.is_ipv6() {
-            req.message_mut().header.flags = AddressHeaderFlags::Nodad;
-        }
-        if n.ip().is_loopback() {
-            // As the kernel (and `ip addr add`) give loopback addresses.
-            req.message_mut().header.scope = netlink_packet_route::address::AddressScope::Host;
-        }
-        req.execute()
-    });
-    join_all(adds).await.into_iter().collect()
 }

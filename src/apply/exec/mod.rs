@@ -8,6 +8,7 @@ mod links;
 mod sandbox;
 
 use super::ApplyError;
+use crate::drivers::{Driver, Kernel, Registry};
 use crate::model::{FileRes, StrayKind};
 use crate::naming::{self, MarkKind};
 use crate::netlink;
@@ -20,6 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
 pub struct Executor {
+    reg: Registry,
     store: TopologyStore,
     topology: String,
     host: Handle,
@@ -55,11 +57,13 @@ fn lock<T>(m: &Mutex<T>) -> Result<std::sync::MutexGuard<'_, T>, ApplyError> {
 
 impl Executor {
     pub fn new(
+        reg: &Registry,
         store: TopologyStore,
         conns: crate::observe::Connections,
     ) -> Result<Self, ApplyError> {
         let files = store.files()?;
         Ok(Executor {
+            reg: reg.clone(),
             topology: store.name().to_string(),
             store,
             host: conns.host,
@@ -129,7 +133,8 @@ impl Executor {
 
     /// Before a step creates links or namespaces, record them (durably) in
     /// the journal: links under the unique temporary names they are
-    /// created with, namespaces by the mount point they will get.
+    /// created with (a link's by its name, an endpoint's first interface by
+    /// the endpoint), namespaces by the mount point they will get.
     fn journal(&self, step: &[Action]) -> R {
         let mut links = Vec::new();
         let mut namespaces = Vec::new();
@@ -139,10 +144,13 @@ impl Executor {
             .iter()
             .filter(|a| matches!(a.op, Op::Create | Op::Replace))
         {
-            let (ifname, kind, name) = match &a.resource {
-                Resource::Bridge(b) => (&b.ifname, MarkKind::Network, &b.network),
-                Resource::Veth(v) => (&v.host_ifname, MarkKind::Endpoint, &v.endpoint),
-                Resource::Vxlan(x) => (&x.ifname, MarkKind::Vtep, &x.network),
+            let (key, kind, name, netns) = match &a.resource {
+                Resource::Link(l) => (&l.ifname, l.role, &l.network, None),
+                Resource::Endpoint(e) => {
+                    // Without a host end, the interface is made in the sandbox.
+                    let netns = e.host.is_none().then(|| e.netns.clone());
+                    (&e.endpoint, MarkKind::Endpoint, &e.endpoint, netns)
+                }
                 Resource::Namespace(n) => {
                     namespaces.push(n.netns.clone());
                     continue;
@@ -150,10 +158,11 @@ impl Executor {
                 _ => continue,
             };
             let tmp = naming::temp_link_name();
-            temp.insert(ifname.clone(), tmp.clone());
+            temp.insert(key.clone(), tmp.clone());
             links.push(JournalLink {
                 tmp,
                 mark: naming::mark(&self.topology, kind, name),
+                netns,
             });
         }
         drop(temp);
@@ -161,14 +170,13 @@ impl Executor {
         Ok(())
     }
 
-    fn temp_name(&self, ifname: &str) -> Result<String, ApplyError> {
-        lock(&self.temp)?
-            .get(ifname)
-            .cloned()
-            .ok_or_else(|| ApplyError::Internal(format!("no temporary name for {ifname}")))
+    fn driver(&self, name: &str) -> Result<&dyn Driver, ApplyError> {
+        self.reg
+            .get(name)
+            .ok_or_else(|| ApplyError::Internal(format!("no driver {name} to make its objects")))
     }
 
-    fn sandbox(&self, netns: &str) -> Result<Handle, ApplyError> {
+    fn sandbox_handle(&self, netns: &str) -> Result<Handle, ApplyError> {
         if let Some(h) = lock(&self.sandboxes)?.get(netns) {
             return Ok(h.clone());
         }
@@ -184,9 +192,11 @@ impl Executor {
     async fn create(&self, r: &Resource) -> R {
         match r {
             Resource::Namespace(n) => self.create_namespaces(&[n]).await,
-            Resource::Bridge(b) => self.create_bridge(b).await,
-            Resource::Veth(v) => self.create_veth(v).await,
-            Resource::Vxlan(x) => self.create_vxlan(x).await,
+            Resource::Link(l) => self.driver(&l.driver)?.create_link(l, self).await,
+            Resource::Endpoint(e) => {
+                let learned = self.driver(&e.driver)?.create_endpoint(e, self).await?;
+                self.learned(&e.endpoint, learned)
+            }
             Resource::Fdb(f) => self.add_fdb(f).await,
             Resource::Neigh(n) => self.set_neigh(n).await,
             Resource::Route(rt) => self.set_route(rt).await,
@@ -202,23 +212,23 @@ impl Executor {
         let mark = |kind, name: &str| naming::mark(&self.topology, kind, name);
         match r {
             Resource::Namespace(n) => self.delete_namespace(n),
-            Resource::Bridge(b) => {
-                let m = mark(MarkKind::Network, &b.network);
-                links::delete_marked(&self.host, &b.ifname, Some(&m))
+            Resource::Link(l) => {
+                let m = mark(l.role, &l.network);
+                links::delete_marked(&self.host, &l.ifname, Some(&m))
                     .await
                     .map_err(kernel(&what))
             }
-            Resource::Veth(v) => {
-                let m = mark(MarkKind::Endpoint, &v.endpoint);
-                links::delete_marked(&self.host, &v.host_ifname, Some(&m))
-                    .await
-                    .map_err(kernel(&what))
-            }
-            Resource::Vxlan(x) => {
-                let m = mark(MarkKind::Vtep, &x.network);
-                links::delete_marked(&self.host, &x.ifname, Some(&m))
-                    .await
-                    .map_err(kernel(&what))
+            Resource::Endpoint(e) => {
+                let m = mark(MarkKind::Endpoint, &e.endpoint);
+                match &e.host {
+                    Some(h) => links::delete_marked(&self.host, &h.ifname, Some(&m)).await,
+                    None if e.netns.is_empty() => Ok(()),
+                    None => match self.sandbox_handle(&e.netns) {
+                        Ok(h) => links::delete_marked(&h, &e.ifname, Some(&m)).await,
+                        Err(_) => Ok(()), // the namespace is gone, and the interface with it
+                    },
+                }
+                .map_err(kernel(&what))
             }
             Resource::Fdb(f) => self.del_fdb(f).await,
             Resource::Neigh(n) => self.del_neigh(n).await,
@@ -229,9 +239,18 @@ impl Executor {
             Resource::Stray(s) => match &s.what {
                 // Unmarked or marked with the journaled mark: either way
                 // the unique temporary name is cnm's.
-                StrayKind::Link { ifname, .. } => links::delete_marked(&self.host, ifname, None)
-                    .await
-                    .map_err(kernel(&what)),
+                StrayKind::Link { ifname, netns, .. } => {
+                    let h = match netns {
+                        Some(ns) => match self.sandbox_handle(ns.as_str()) {
+                            Ok(h) => h,
+                            Err(_) => return Ok(()),
+                        },
+                        None => self.host.clone(),
+                    };
+                    links::delete_marked(&h, ifname, None)
+                        .await
+                        .map_err(kernel(&what))
+                }
                 StrayKind::Mountpoint { netns, id } => sandbox::remove_mountpoint(netns, *id),
             },
         }
@@ -240,9 +259,8 @@ impl Executor {
     async fn update(&self, old: &Resource, new: &Resource) -> R {
         match (old, new) {
             (Resource::Namespace(o), Resource::Namespace(n)) => self.namespace_up(o, n).await,
-            (Resource::Bridge(o), Resource::Bridge(b)) => self.update_bridge(o, b).await,
-            (Resource::Veth(o), Resource::Veth(v)) => self.update_veth(o, v).await,
-            (Resource::Vxlan(o), Resource::Vxlan(x)) => self.update_vxlan(o, x).await,
+            (Resource::Link(o), Resource::Link(l)) => self.update_link(o, l).await,
+            (Resource::Endpoint(o), Resource::Endpoint(e)) => self.update_endpoint(o, e).await,
             (Resource::Neigh(_), Resource::Neigh(n)) => self.set_neigh(n).await,
             (Resource::Fdb(_), Resource::Fdb(f)) => self.add_fdb(f).await,
             (Resource::Route(_), Resource::Route(rt)) => self.set_route(rt).await,
@@ -296,12 +314,44 @@ impl Executor {
         Ok(())
     }
 
+    /// Keep what a driver learned making an endpoint (next plans use it).
+    fn learned(&self, endpoint: &str, learned: crate::drivers::Learned) -> R {
+        if learned.is_empty() {
+            return Ok(());
+        }
+        Ok(self.store.record_learned(endpoint, &learned)?)
+    }
+
     fn write_file(&self, f: &FileRes) -> R {
         sandbox::write_file(self, f)
     }
 
     fn remove_file(&self, f: &FileRes) -> R {
         sandbox::remove_file(self, f)
+    }
+}
+
+/// The kernel work drivers do goes through the executor's connections.
+impl Kernel for Executor {
+    fn topology(&self) -> &str {
+        &self.topology
+    }
+    fn host(&self) -> &Handle {
+        &self.host
+    }
+    fn sandbox(&self, netns: &str) -> Result<Handle, ApplyError> {
+        self.sandbox_handle(netns)
+    }
+    fn netns_file(&self, netns: &str) -> Result<std::fs::File, ApplyError> {
+        netns::open(netns)
+            .map_err(io(format!("cannot open namespace {netns}")))?
+            .ok_or_else(|| missing_ns(netns))
+    }
+    fn temp_name(&self, key: &str) -> Result<String, ApplyError> {
+        lock(&self.temp)?
+            .get(key)
+            .cloned()
+            .ok_or_else(|| ApplyError::Internal(format!("no temporary name for {key}")))
     }
 }
 

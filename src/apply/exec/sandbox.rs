@@ -80,17 +80,17 @@ impl Executor {
     /// Loopback up again, with its addresses (drift).
     pub(super) async fn namespace_up(&self, o: &NamespaceRes, n: &NamespaceRes) -> R {
         let what = format!("loopback in {}", n.netns);
-        let h = self.sandbox(&n.netns)?;
+        let h = self.sandbox_handle(&n.netns)?;
         h.link()
             .set(LinkUnspec::new_with_name("lo").up().build())
             .execute()
             .await
             .map_err(kernel(&what))?;
         if o.lo_addrs != n.lo_addrs {
-            let idx = super::links::index_of(&h, "lo")
+            let idx = crate::netlink::index_of(&h, "lo")
                 .await
                 .map_err(kernel(&what))?;
-            super::links::sync_addrs(&h, idx, &o.lo_addrs, &n.lo_addrs)
+            crate::netlink::sync_addrs(&h, idx, &o.lo_addrs, &n.lo_addrs)
                 .await
                 .map_err(kernel(&what))?;
         }

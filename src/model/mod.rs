@@ -2,7 +2,11 @@
 //! the file) and the observed state (from the kernel) are both a [`State`];
 //! the diff compares the two field by field.
 
+use crate::naming::MarkKind;
 use crate::store::safe::FileId;
+
+mod firewall;
+pub use firewall::{FirewallRes, FwRule};
 use ipnetwork::IpNetwork;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -38,69 +42,94 @@ impl PartialEq for NamespaceRes {
 }
 impl Eq for NamespaceRes {}
 
-/// The Linux bridge of a `bridge` network, in the host namespace.
+/// A link of a network in the host namespace (a bridge, a VXLAN device,
+/// ...), made by the network's driver. The engine creates it through the
+/// driver and changes, checks and deletes it like any link.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct BridgeRes {
+pub struct LinkRes {
     pub network: String,
+    /// What the link is to its network (the kind in its ownership mark).
+    pub role: MarkKind,
     pub ifname: String,
+    /// The kernel's link kind (`bridge`, `vxlan`, ...).
+    pub kind: String,
     pub mtu: u32,
-    /// Gateway addresses with the subnet's prefix length.
+    /// Addresses with their prefix length (a bridge's gateway addresses).
     pub addrs: BTreeSet<IpNetwork>,
     pub up: bool,
-    /// Carries its ownership mark (false: adopted from the journal of an
-    /// interrupted apply, mark still to be set).
-    pub marked: bool,
+    /// The link it is a port of; empty when none.
+    pub master: String,
+    /// Settings fixed when the link is made (a VXLAN device's VNI, local
+    /// address, ...), in the driver's order; the first one names the link
+    /// in plans. A change means a replace.
+    pub settings: Vec<(String, String)>,
+    /// The driver that makes it (desired links; observed ones: empty).
+    #[serde(skip)]
+    pub driver: String,
 }
 
-/// An endpoint on a bridge network: a veth pair, one end a bridge port in the
-/// host namespace, the other `ethN` inside the sandbox.
+impl LinkRes {
+    /// The key of links in [`State::links`].
+    pub fn key(&self) -> (String, MarkKind) {
+        (self.network.clone(), self.role)
+    }
+}
+
+/// The host end of an endpoint (a veth's other end): a port of a link.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct VethRes {
+pub struct HostEnd {
+    pub ifname: String,
+    /// The link it is a port of; empty when detached.
+    pub master: String,
+    /// As a bridge port, frames may leave by the port they came in through,
+    /// so a sandbox reaches its own published ports through a host address
+    /// (as Docker does without its userland proxy).
+    pub hairpin: bool,
+}
+
+/// An endpoint: the interface that joins a sandbox to a network (`ethN`
+/// inside the sandbox), and, for a veth, its other end in the host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EndpointRes {
     pub endpoint: String,
     pub network: String,
     pub sandbox: String,
-    /// Namespace of the sandbox end; empty when that end was not found.
+    /// Namespace of the sandbox interface; empty when it was not found.
     pub netns: String,
-    /// Host end; a bridge port.
-    pub host_ifname: String,
-    /// Bridge the host end is attached to; empty when detached.
-    pub bridge: String,
-    /// Sandbox end (`eth0`, `eth1`, ...); empty when not found.
+    /// The kernel's kind of the sandbox interface (`veth`, `macvlan`, ...).
+    pub kind: String,
+    /// Interface name in the sandbox (`eth0`, ...); empty when not found.
     pub ifname: String,
+    /// `None` in a desired endpoint: whatever the kernel or driver gives.
     #[serde(serialize_with = "ser_mac")]
     pub mac: Option<Mac>,
     pub mtu: u32,
     pub addrs: BTreeSet<IpNetwork>,
-    /// Both ends administratively up.
+    /// Up (both ends, for a veth).
     pub up: bool,
-    /// The host end carries its ownership mark.
-    pub marked: bool,
-    /// The host end's bridge port sends frames back out through the port
-    /// they came in by, so a sandbox reaches its own published ports
-    /// through a host address (as Docker does without its userland proxy).
-    pub hairpin: bool,
+    /// The veth's host end; `None` for kinds without one.
+    pub host: Option<HostEnd>,
+    /// Settings fixed when it is made (a macvlan's parent and mode): a
+    /// change means a replace.
+    pub settings: Vec<(String, String)>,
+    /// Fields only the driver learns, during apply (`ifname`, `mac`): plan
+    /// shows them as "(known after apply)" until they are recorded.
+    pub unknown: Vec<String>,
+    /// The driver that makes it (desired endpoints; observed ones: empty).
+    #[serde(skip)]
+    pub driver: String,
 }
 
-/// The VXLAN device of an overlay network on this host: a port of the
-/// network's bridge, sending to the other hosts' VTEPs over the underlay.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct VxlanRes {
-    pub network: String,
-    pub ifname: String,
-    pub vni: u32,
-    /// This host's underlay address (the local VTEP).
-    pub local: IpAddr,
-    /// UDP destination port.
-    pub port: u16,
-    /// Learning of remote MACs from traffic (off: the file says where each is).
-    pub learning: bool,
-    /// Answer ARP/ND from the neighbour entries instead of flooding.
-    pub proxy: bool,
-    pub mtu: u32,
-    /// Bridge it is a port of; empty when detached.
-    pub bridge: String,
-    pub up: bool,
-    pub marked: bool,
+impl EndpointRes {
+    /// The host end's name, or "" without one.
+    pub fn host_ifname(&self) -> &str {
+        self.host.as_ref().map_or("", |h| h.ifname.as_str())
+    }
+
+    /// The link the host end is a port of, or "".
+    pub fn master(&self) -> &str {
+        self.host.as_ref().map_or("", |h| h.master.as_str())
+    }
 }
 
 /// A static forwarding entry on a VXLAN device: frames for `mac` go to the
@@ -224,102 +253,20 @@ pub struct StrayRes {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase", tag = "type")]
 pub enum StrayKind {
-    /// A link named `ifname` (a temporary name) in the host namespace.
-    Link { ifname: String, mark: String },
+    /// A link named `ifname` (a temporary name) in the host namespace, or
+    /// in sandbox namespace `netns`.
+    Link {
+        ifname: String,
+        mark: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        netns: Option<String>,
+    },
     /// An empty file at /run/netns/<netns> with this identity.
     Mountpoint {
         netns: String,
         #[serde(skip)]
         id: Option<FileId>,
     },
-}
-
-/// One nftables rule cnm owns. Its identity is its chain and a digest of
-/// what it does (chain and body), so a rule whose body changes (say, one
-/// more port in an `icc: false` set) is a different rule, even when its
-/// label reads the same. The rule's comment stores digest and label.
-#[derive(Debug, Clone, Serialize)]
-pub struct FwRule {
-    /// Chain name; `icc` lives in the bridge-family table, the rest in inet.
-    pub chain: String,
-    /// Human description, e.g. `port 0.0.0.0:8080/tcp → web-front 10.10.0.10:80`.
-    pub label: String,
-    /// 12 hex digits of SHA-256 over chain and body. Empty on rules
-    /// written before cnm recorded digests (compared by label).
-    pub digest: String,
-    /// nftables JSON statements (absent on observed rules).
-    #[serde(skip)]
-    pub body: Vec<serde_json::Value>,
-    /// Observed rules in chains cnm does not own: the rule's handle there.
-    #[serde(skip)]
-    pub handle: Option<u64>,
-}
-
-impl FwRule {
-    pub fn new(chain: &str, label: String, body: Vec<serde_json::Value>) -> FwRule {
-        let text = serde_json::to_string(&(chain, &body)).unwrap_or_default();
-        let digest = crate::naming::short_hash(&[&text], 12);
-        FwRule {
-            chain: chain.to_string(),
-            label,
-            digest,
-            body,
-            handle: None,
-        }
-    }
-
-    /// The comment stored on the rule: digest, then label, within nft's
-    /// 128-byte comment limit.
-    pub fn comment(&self) -> String {
-        let mut c = format!("{} {}", self.digest, self.label);
-        let mut end = c.len().min(120);
-        while !c.is_char_boundary(end) {
-            end -= 1;
-        }
-        c.truncate(end);
-        c
-    }
-
-    /// A rule read back from the kernel, from its chain and comment.
-    pub fn from_comment(chain: &str, comment: Option<&str>) -> FwRule {
-        let comment = comment.unwrap_or("(a rule cnm did not write)");
-        let (digest, label) = match comment.split_once(' ') {
-            Some((d, l)) if d.len() == 12 && d.bytes().all(|b| b.is_ascii_hexdigit()) => {
-                (d.to_string(), l.to_string())
-            }
-            _ => (String::new(), comment.to_string()),
-        };
-        FwRule {
-            chain: chain.to_string(),
-            label,
-            digest,
-            body: Vec::new(),
-            handle: None,
-        }
-    }
-}
-
-impl PartialEq for FwRule {
-    fn eq(&self, o: &Self) -> bool {
-        if self.digest.is_empty() || o.digest.is_empty() {
-            return self.chain == o.chain && self.label == o.label;
-        }
-        self.chain == o.chain && self.digest == o.digest
-    }
-}
-impl Eq for FwRule {}
-
-/// The topology's nftables tables (`inet cnm-<t>`, and `bridge cnm-<t>` when
-/// a network has `icc: false`), always replaced whole in one transaction.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FirewallRes {
-    pub table: String,
-    /// Whether the bridge-family table exists / is wanted.
-    pub bridge_table: bool,
-    /// In chain order, then rule order.
-    pub rules: Vec<FwRule>,
-    /// The tables are exactly as cnm last wrote them (digest matches).
-    pub intact: bool,
 }
 
 /// A sysctl cnm needs (e.g. IPv4 forwarding). cnm sets these and never
@@ -336,12 +283,10 @@ pub struct SysctlRes {
 pub struct State {
     /// Keyed by sandbox name.
     pub namespaces: BTreeMap<String, NamespaceRes>,
-    /// Keyed by network name.
-    pub bridges: BTreeMap<String, BridgeRes>,
+    /// Links of networks in the host namespace, keyed by network and role.
+    pub links: BTreeMap<(String, MarkKind), LinkRes>,
     /// Keyed by endpoint name.
-    pub veths: BTreeMap<String, VethRes>,
-    /// Keyed by network name.
-    pub vxlans: BTreeMap<String, VxlanRes>,
+    pub endpoints: BTreeMap<String, EndpointRes>,
     /// Keyed by network, MAC and destination VTEP.
     pub fdb: BTreeMap<(String, Mac, IpAddr), FdbRes>,
     /// Keyed by network and address.
@@ -361,9 +306,8 @@ impl State {
     /// Nothing owned at all (sysctls are shared, not owned).
     pub fn owns_nothing(&self) -> bool {
         self.namespaces.is_empty()
-            && self.bridges.is_empty()
-            && self.veths.is_empty()
-            && self.vxlans.is_empty()
+            && self.links.is_empty()
+            && self.endpoints.is_empty()
             && self.fdb.is_empty()
             && self.neighs.is_empty()
             && self.routes.is_empty()

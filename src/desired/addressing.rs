@@ -1,0 +1,366 @@
+//! IPAM: subnets, addresses and interface names. Pure: given the file and
+//! what exists, the same answer every time. A network that exists keeps its
+//! subnet, an endpoint keeps its address and its `ethN`; new ones take the
+//! lowest free values in name order, so `plan` shows exactly what `apply`
+//! will do. Networks whose driver addresses by hash get a pure function of
+//! the file instead (every host derives the same).
+
+use super::EndpointAddr;
+use crate::drivers::{Addressing, Gateway, Ipam};
+use crate::ipam;
+use crate::model::{Observed, State};
+use crate::naming;
+use crate::spec::{Endpoint, Loc, Topology};
+use ipnetwork::{IpNetwork, Ipv4Network, Ipv6Network};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+/// Addresses of every endpoint on networks addressed by hash, from the
+/// file alone (every host of a multi-host file derives the same): static
+/// ones, then each other endpoint (in name order) at the hash of its name
+/// in the range, probing past taken addresses.
+pub(super) fn hashed_addresses(
+    t: &Topology,
+) -> Result<BTreeMap<String, EndpointAddr>, (Loc, String)> {
+    let mut out: BTreeMap<String, EndpointAddr> = BTreeMap::new();
+    for net in t.networks.values().filter(|n| n.caps.ipam == Ipam::Hashed) {
+        let eps: Vec<&Endpoint> = t.endpoints_on_network(&net.name).collect();
+        if let Some(subnet) = net.subnet {
+            let range = net.ip_range.unwrap_or(subnet);
+            let (nw, bc) = (u32::from(subnet.network()), u32::from(subnet.broadcast()));
+            let chosen = hashed_family(
+                &eps,
+                |e| e.address.map(|a| u32::from(a).into()),
+                (
+                    u32::from(range.network()).into(),
+                    u32::from(range.broadcast()).into(),
+                ),
+                |a| a == nw.into() || a == bc.into(),
+            )
+            .map_err(|e| no_free(e, &net.name, "IPv4", &range.to_string()))?;
+            for (e, a) in chosen {
+                let ip = Ipv4Addr::from(a as u32);
+                out.entry(e.name.clone()).or_default().v4 =
+                    Ipv4Network::new(ip, subnet.prefix()).ok();
+            }
+        }
+        if let Some(cfg) = &net.ipv6 {
+            let subnet = cfg.subnet;
+            let range = cfg.ip_range.unwrap_or(subnet);
+            let nw = u128::from(subnet.network());
+            let chosen = hashed_family(
+                &eps,
+                |e| e.ipv6_address.map(u128::from),
+                (range.network().into(), range.broadcast().into()),
+                |a| a == nw,
+            )
+            .map_err(|e| no_free(e, &net.name, "IPv6", &range.to_string()))?;
+            for (e, a) in chosen {
+                out.entry(e.name.clone()).or_default().v6 =
+                    Ipv6Network::new(Ipv6Addr::from(a), subnet.prefix()).ok();
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// One family of an overlay network: static addresses, then each other
+/// endpoint in name order at its hashed place in `lo..=hi`. On exhaustion,
+/// the endpoint that found nothing.
+fn hashed_family<'e>(
+    eps: &[&'e Endpoint],
+    static_of: impl Fn(&Endpoint) -> Option<u128>,
+    (lo, hi): (u128, u128),
+    excluded: impl Fn(u128) -> bool,
+) -> Result<Vec<(&'e Endpoint, u128)>, &'e Endpoint> {
+    let mut used: BTreeSet<u128> = eps.iter().filter_map(|e| static_of(e)).collect();
+    let mut out = Vec::new();
+    for e in eps {
+        let a = match static_of(e) {
+            Some(a) => a,
+            None => {
+                let a = ipam::hashed_free(&e.name, lo, hi, &excluded, &used).ok_or(*e)?;
+                used.insert(a);
+                a
+            }
+        };
+        out.push((*e, a));
+    }
+    Ok(out)
+}
+
+/// Gateways of networks addressed by cnm with a gateway: explicit subnets
+/// first, then networks that exist keep theirs, then new ones are
+/// allocated from the default pools, skipping whatever the host routes.
+pub(super) fn resolve_subnets(
+    t: &Topology,
+    obs: &Observed,
+) -> Result<BTreeMap<String, Addressing>, (Loc, String)> {
+    let mut taken: Vec<IpNetwork> = obs.host.routed.clone();
+    taken.extend(
+        t.networks
+            .values()
+            .filter_map(|n| n.subnet.map(IpNetwork::V4)),
+    );
+    let mut out = BTreeMap::new();
+    for net in t
+        .networks
+        .values()
+        .filter(|n| n.caps.ipam == Ipam::Lowest && n.caps.gateway != Gateway::None)
+    {
+        let subnet = match net.subnet {
+            Some(s) => s,
+            None => {
+                let existing = kept_subnet(obs, &net.name);
+                let keep = existing.filter(|s| {
+                    let me = IpNetwork::V4(*s);
+                    !t.networks
+                        .values()
+                        .filter_map(|n| n.subnet)
+                        .any(|o| o.contains(s.network()) || s.contains(o.network()))
+                        && !taken.contains(&me)
+                });
+                match keep.or_else(|| ipam::allocate_subnet(&taken)) {
+                    Some(s) => {
+                        taken.push(IpNetwork::V4(s));
+                        s
+                    }
+                    None => {
+                        return Err((net.loc, format!(
+                            "network {}: no free subnet left in the default pools (172.17.0.0/16 … 192.168.240.0/20); give it a subnet:",
+                            net.name
+                        )))
+                    }
+                }
+            }
+        };
+        let gw4 = net.gateway.unwrap_or_else(|| ipam::first_host_v4(subnet));
+        let gateway_v4 = Ipv4Network::new(gw4, subnet.prefix()).ok();
+        let gateway_v6 = net.ipv6.as_ref().and_then(|v6| {
+            let gw = v6.gateway.unwrap_or_else(|| ipam::first_host_v6(v6.subnet));
+            Ipv6Network::new(gw, v6.subnet.prefix()).ok()
+        });
+        out.insert(
+            net.name.clone(),
+            Addressing {
+                gateway_v4,
+                gateway_v6,
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// The IPv4 subnet a network has in the kernel: its link's address, else
+/// any of its endpoints' (a network whose gateway is outside).
+fn kept_subnet(obs: &Observed, network: &str) -> Option<Ipv4Network> {
+    let v4 = |addrs: &std::collections::BTreeSet<IpNetwork>| {
+        addrs.iter().find_map(|a| match a {
+            IpNetwork::V4(v4) => Ipv4Network::new(v4.network(), v4.prefix()).ok(),
+            _ => None,
+        })
+    };
+    let key = (network.to_string(), crate::naming::MarkKind::Network);
+    obs.state
+        .links
+        .get(&key)
+        .and_then(|l| v4(&l.addrs))
+        .or_else(|| {
+            obs.state
+                .endpoints
+                .values()
+                .filter(|e| e.network == network)
+                .find_map(|e| v4(&e.addrs))
+        })
+}
+
+/// Endpoint addresses: static ones, then kept ones (an endpoint that exists
+/// keeps its address while it stays valid), then the lowest free address of
+/// the range for each new endpoint, in endpoint-name order.
+pub(super) fn resolve_addresses(
+    t: &Topology,
+    obs: &Observed,
+    addressing: &BTreeMap<String, Addressing>,
+) -> Result<BTreeMap<String, EndpointAddr>, (Loc, String)> {
+    let mut out: BTreeMap<String, EndpointAddr> = BTreeMap::new();
+    for net in t.networks.values().filter(|n| n.caps.ipam == Ipam::Lowest) {
+        let Some(a) = addressing.get(&net.name) else {
+            continue;
+        };
+        let eps: Vec<&Endpoint> = t.endpoints_on_network(&net.name).collect();
+        let observed = |e: &Endpoint| {
+            obs.state
+                .endpoints
+                .get(&e.name)
+                .filter(|v| v.network == net.name)
+                .map(|v| v.addrs.clone())
+                .unwrap_or_default()
+        };
+
+        if let Some(gw) = a.gateway_v4 {
+            let subnet = Ipv4Network::new(gw.network(), gw.prefix())
+                .map_err(|e| (net.loc, e.to_string()))?;
+            let range = net.ip_range.unwrap_or(subnet);
+            let kept = |e: &Endpoint| {
+                observed(e).into_iter().find_map(|a| match a {
+                    IpNetwork::V4(v) if v.prefix() == subnet.prefix() => Some(v.ip()),
+                    _ => None,
+                })
+            };
+            let usable = |ip: Ipv4Addr| {
+                subnet.contains(ip) && ip != subnet.network() && ip != subnet.broadcast()
+            };
+            let chosen = assign(
+                &eps,
+                gw.ip(),
+                |e| e.address,
+                kept,
+                usable,
+                |used| ipam::lowest_free_v4(subnet, range, used),
+            )
+            .map_err(|e| no_free(e, &net.name, "IPv4", &range.to_string()))?;
+            for (e, ip) in chosen {
+                out.entry(e.name.clone()).or_default().v4 =
+                    Ipv4Network::new(ip, subnet.prefix()).ok();
+            }
+        }
+
+        if let (Some(gw), Some(cfg)) = (a.gateway_v6, &net.ipv6) {
+            let subnet = cfg.subnet;
+            let range = cfg.ip_range.unwrap_or(subnet);
+            let kept = |e: &Endpoint| {
+                observed(e).into_iter().find_map(|a| match a {
+                    IpNetwork::V6(v) if v.prefix() == subnet.prefix() => Some(v.ip()),
+                    _ => None,
+                })
+            };
+            let usable = |ip: Ipv6Addr| subnet.contains(ip) && ip != subnet.network();
+            let chosen = assign(
+                &eps,
+                gw.ip(),
+                |e| e.ipv6_address,
+                kept,
+                usable,
+                |used| ipam::lowest_free_v6(subnet, range, used),
+            )
+            .map_err(|e| no_free(e, &net.name, "IPv6", &range.to_string()))?;
+            for (e, ip) in chosen {
+                out.entry(e.name.clone()).or_default().v6 =
+                    Ipv6Network::new(ip, subnet.prefix()).ok();
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// One family's addresses for a network's endpoints (in name order): static
+/// ones first, then each existing endpoint keeps its observed address while
+/// it is still usable and free, then the rest take `next_free` in turn. On
+/// exhaustion, the endpoint that found nothing.
+fn assign<'e, A: Ord + Copy>(
+    eps: &[&'e Endpoint],
+    gateway: A,
+    static_of: impl Fn(&Endpoint) -> Option<A>,
+    kept_of: impl Fn(&Endpoint) -> Option<A>,
+    usable: impl Fn(A) -> bool,
+    next_free: impl Fn(&BTreeSet<A>) -> Option<A>,
+) -> Result<Vec<(&'e Endpoint, A)>, &'e Endpoint> {
+    let mut used: BTreeSet<A> = eps.iter().filter_map(|e| static_of(e)).collect();
+    used.insert(gateway);
+    let mut out = Vec::new();
+    let mut pending = Vec::new();
+    for e in eps {
+        match (static_of(e), kept_of(e)) {
+            (Some(s), _) => out.push((*e, s)),
+            (None, Some(k)) if usable(k) && used.insert(k) => out.push((*e, k)),
+            _ => pending.push(*e),
+        }
+    }
+    for e in pending {
+        let a = next_free(&used).ok_or(e)?;
+        used.insert(a);
+        out.push((e, a));
+    }
+    Ok(out)
+}
+
+fn no_free(e: &Endpoint, network: &str, family: &str, range: &str) -> (Loc, String) {
+    (
+        e.loc,
+        format!(
+            "endpoint {}: network {network} has no free {family} address left in {range}",
+            e.name
+        ),
+    )
+}
+
+/// Interface names inside each sandbox: an endpoint that exists keeps its
+/// `ethN`; new endpoints take the lowest free `ethN`, in endpoint-name order.
+pub(super) fn resolve_ifnames(t: &Topology, obs: &Observed) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for sb in t.sandboxes.values() {
+        let netns = naming::netns_name(&t.name, &sb.name);
+        let eps: Vec<&Endpoint> = t
+            .endpoints_of_sandbox(&sb.name)
+            .filter(|e| t.networks[&e.network].caps.interfaces)
+            .collect();
+        let mut used = BTreeSet::new();
+        let mut pending = Vec::new();
+        for e in &eps {
+            let kept = obs
+                .state
+                .endpoints
+                .get(&e.name)
+                .filter(|v| {
+                    v.netns == netns
+                        && v.ifname.starts_with("eth")
+                        && v.ifname[3..].parse::<u32>().is_ok()
+                })
+                .map(|v| v.ifname.clone());
+            match kept {
+                Some(k) if used.insert(k.clone()) => {
+                    out.insert(e.name.clone(), k);
+                }
+                _ => pending.push(e.name.clone()),
+            }
+        }
+        let mut n = 0;
+        for e in pending {
+            while used.contains(&format!("eth{n}")) {
+                n += 1;
+            }
+            used.insert(format!("eth{n}"));
+            out.insert(e, format!("eth{n}"));
+        }
+    }
+    out
+}
+
+/// A MAC derived from an address may collide with one given explicitly.
+pub(super) fn check_derived_macs(t: &Topology, state: &State) -> Result<(), (Loc, String)> {
+    let mut seen: BTreeMap<[u8; 6], &str> = BTreeMap::new();
+    for v in state.endpoints.values() {
+        if let Some(m) = v.mac {
+            if let Some(first) = seen.insert(m, &v.endpoint) {
+                let loc = t
+                    .endpoints
+                    .get(&v.endpoint)
+                    .map(|e| e.loc)
+                    .unwrap_or_default();
+                return Err((
+                    loc,
+                    format!(
+                        "endpoint {}: mac {} is also used by endpoint {first}",
+                        v.endpoint,
+                        naming_mac(&m)
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn naming_mac(m: &[u8; 6]) -> String {
+    crate::model::fmt_mac(m)
+}

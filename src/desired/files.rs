@@ -1,0 +1,169 @@
+//! A sandbox's `/etc/netns/<netns>/hosts` and `resolv.conf`, rendered.
+
+use super::EndpointAddr;
+use crate::files::{self, HostsContent, HostsEntry, Resolv};
+use crate::model::{FileRes, Observed};
+use crate::naming;
+use crate::spec::{Endpoint, Topology};
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+
+/// Lookups built once per plan, so per-sandbox work does not rescan every
+/// endpoint: a sandbox's endpoints, and each network's hosts-file lines
+/// (sandbox, rendered line) that its members' files share.
+pub(super) struct Index<'a> {
+    by_sandbox: BTreeMap<&'a str, Vec<&'a Endpoint>>,
+    peer_lines: BTreeMap<&'a str, Vec<(&'a str, String)>>,
+}
+
+impl<'a> Index<'a> {
+    pub(super) fn new(
+        t: &'a Topology,
+        addrs: &BTreeMap<String, EndpointAddr>,
+        visible: impl Fn(&Endpoint) -> bool,
+    ) -> Self {
+        let mut by_sandbox: BTreeMap<&str, Vec<&Endpoint>> = BTreeMap::new();
+        let mut peer_lines: BTreeMap<&str, Vec<(&str, String)>> = BTreeMap::new();
+        for e in t.endpoints.values().filter(|e| visible(e)) {
+            by_sandbox.entry(e.sandbox.as_str()).or_default().push(e);
+            let psb = &t.sandboxes[&e.sandbox];
+            let mut names = vec![psb.name.clone()];
+            if let Some(h) = &psb.hostname {
+                names.push(h.clone());
+            }
+            names.extend(e.aliases.iter().cloned());
+            let a = addrs.get(&e.name).cloned().unwrap_or_default();
+            let ips =
+                a.v4.map(|v| IpAddr::V4(v.ip()))
+                    .into_iter()
+                    .chain(a.v6.map(|v| IpAddr::V6(v.ip())));
+            for addr in ips {
+                let line = files::render_entry(&HostsEntry {
+                    addr,
+                    names: names.clone(),
+                });
+                peer_lines
+                    .entry(e.network.as_str())
+                    .or_default()
+                    .push((e.sandbox.as_str(), line));
+            }
+        }
+        Index {
+            by_sandbox,
+            peer_lines,
+        }
+    }
+}
+
+pub(super) fn add_files(
+    t: &Topology,
+    obs: &Observed,
+    addrs: &BTreeMap<String, EndpointAddr>,
+    sandbox: &str,
+    netns: &str,
+    index: &Index<'_>,
+    out: &mut BTreeMap<String, FileRes>,
+) {
+    let Index {
+        by_sandbox,
+        peer_lines,
+    } = index;
+    let sb = &t.sandboxes[sandbox];
+    let ips_of = |e: &Endpoint| -> Vec<IpAddr> {
+        let a = addrs.get(&e.name).cloned().unwrap_or_default();
+        a.v4.map(|v| IpAddr::V4(v.ip()))
+            .into_iter()
+            .chain(a.v6.map(|v| IpAddr::V6(v.ip())))
+            .collect()
+    };
+
+    let mut own_names = Vec::new();
+    if let (Some(h), Some(d)) = (&sb.hostname, &sb.domainname) {
+        own_names.push(format!("{h}.{d}"));
+    }
+    if let Some(h) = &sb.hostname {
+        own_names.push(h.clone());
+    }
+    own_names.push(sb.name.clone());
+
+    let mine: &[&Endpoint] = by_sandbox
+        .get(sandbox)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let mut own: Vec<HostsEntry> = mine
+        .iter()
+        .flat_map(|e| ips_of(e))
+        .map(|addr| HostsEntry {
+            addr,
+            names: own_names.clone(),
+        })
+        .collect();
+    if own.is_empty() {
+        // No address of its own: resolve its names to loopback (Debian's convention).
+        own.push(HostsEntry {
+            addr: IpAddr::V4(Ipv4Addr::new(127, 0, 1, 1)),
+            names: own_names.clone(),
+        });
+    }
+    let mut peers = Vec::new();
+    for mine in mine {
+        let lines = peer_lines
+            .get(mine.network.as_str())
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        peers.extend(
+            lines
+                .iter()
+                .filter(|(sb, _)| *sb != sandbox)
+                .map(|(_, line)| line.clone()),
+        );
+    }
+    let hosts = HostsContent {
+        topology: t.name.clone(),
+        sandbox: sandbox.to_string(),
+        hostname: sb.hostname.clone(),
+        domainname: sb.domainname.clone(),
+        aliases: mine
+            .iter()
+            .filter(|e| !e.aliases.is_empty())
+            .map(|e| (e.name.clone(), e.aliases.clone()))
+            .collect(),
+        own,
+        peers,
+    };
+    let resolv = match &sb.dns {
+        Some(d) => Resolv {
+            nameservers: d.servers.clone(),
+            search: d.search.clone(),
+            options: d.options.clone(),
+        },
+        None => Resolv {
+            nameservers: obs
+                .host
+                .nameservers
+                .iter()
+                .filter(|ip| !ip.is_loopback())
+                .cloned()
+                .collect(),
+            search: obs.host.search.clone(),
+            options: obs.host.resolv_options.clone(),
+        },
+    };
+    for (path, content) in [
+        (naming::hosts_path(netns), files::render_hosts(&hosts)),
+        (
+            naming::resolv_path(netns),
+            files::render_resolv(&t.name, sandbox, &resolv),
+        ),
+    ] {
+        out.insert(
+            path.clone(),
+            FileRes {
+                path,
+                sandbox: sandbox.to_string(),
+                content,
+                id: None,
+            },
+        );
+    }
+}

@@ -1,0 +1,233 @@
+//! Topology × what exists → the desired [`State`]. Pure.
+//!
+//! The engine decides what every sandbox needs whatever its networks
+//! (namespace, addresses, interface names, default routes, hosts and
+//! resolv.conf files); each network's driver adds its own objects and
+//! firewall rules. IPAM lives here because its answers depend on what
+//! already exists (see `addressing`).
+
+mod addressing;
+mod files;
+mod routes;
+
+use crate::drivers::{FirewallCtx, Learned, NetworkCtx, Registry, ResolvedEndpoint};
+use crate::model::{FirewallRes, NamespaceRes, Observed, State};
+use crate::naming;
+use crate::spec::{Host, Loc, Topology};
+use ipnetwork::{Ipv4Network, Ipv6Network};
+use std::collections::BTreeMap;
+
+pub use routes::gateway_endpoint;
+
+/// A problem found while planning, located in the file when it can be.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", render(.file, .loc, .message))]
+pub struct PlanError {
+    pub file: String,
+    pub loc: Option<Loc>,
+    pub message: String,
+}
+
+fn render(file: &str, loc: &Option<Loc>, message: &str) -> String {
+    match loc {
+        Some(l) => format!("{file}:{}:{}: {message}", l.line, l.col),
+        None => format!("{file}: {message}"),
+    }
+}
+
+/// Addresses chosen for one endpoint.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct EndpointAddr {
+    v4: Option<Ipv4Network>,
+    v6: Option<Ipv6Network>,
+}
+
+/// The desired state of `full` on this machine, with cnm's drivers and no
+/// values learned by them.
+pub fn build(full: &Topology, obs: &Observed) -> Result<State, PlanError> {
+    build_with(Registry::builtin(), full, obs, &BTreeMap::new())
+}
+
+/// The desired state of `full` on this machine. `learned`: values drivers
+/// returned on earlier applies, by endpoint.
+pub fn build_with(
+    reg: &Registry,
+    full: &Topology,
+    obs: &Observed,
+    learned: &BTreeMap<String, Learned>,
+) -> Result<State, PlanError> {
+    let err = |(loc, message): (Loc, String)| PlanError {
+        file: full.file.clone(),
+        loc: Some(loc),
+        message,
+    };
+    // A multi-host file: this machine realizes its own share only.
+    let me = this_host(full, obs)?;
+    let share;
+    let t: &Topology = match me {
+        Some(h) => {
+            share = full.share_of(&h.name);
+            &share
+        }
+        None => full,
+    };
+    let subnets = addressing::resolve_subnets(t, obs).map_err(err)?;
+    let mut addrs = addressing::resolve_addresses(t, obs, &subnets).map_err(err)?;
+    // Hashed addresses are computed over the whole file, so every host
+    // derives the same ones, remote endpoints included.
+    addrs.extend(addressing::hashed_addresses(full).map_err(err)?);
+    let ifnames = addressing::resolve_ifnames(t, obs);
+    let all: BTreeMap<String, (Option<Ipv4Network>, Option<Ipv6Network>)> = addrs
+        .iter()
+        .map(|(k, a)| (k.clone(), (a.v4, a.v6)))
+        .collect();
+
+    let mut state = State::default();
+    for sb in t
+        .sandboxes
+        .values()
+        .filter(|s| !t.sandbox_uses_host_stack(&s.name))
+    {
+        state.namespaces.insert(
+            sb.name.clone(),
+            NamespaceRes {
+                sandbox: sb.name.clone(),
+                netns: naming::netns_name(&t.name, &sb.name),
+                lo_up: true,
+                lo_addrs: crate::model::loopback_addrs(),
+                ino: None,
+                etc_dir: None,
+            },
+        );
+    }
+    let none = Default::default();
+    for net in t.networks.values() {
+        let Some(driver) = reg.get(&net.driver) else {
+            continue; // refused before planning (apply::drivers)
+        };
+        let endpoints = t
+            .endpoints_on_network(&net.name)
+            .map(|e| {
+                let a = addrs.get(&e.name).cloned().unwrap_or_default();
+                ResolvedEndpoint {
+                    spec: e,
+                    ipv4: a.v4,
+                    ipv6: a.v6,
+                    mac: e
+                        .mac
+                        .or_else(|| a.v4.map(|v| naming::mac_from_ipv4(v.ip()))),
+                    ifname: ifnames.get(&e.name).cloned().unwrap_or_default(),
+                    netns: naming::netns_name(&t.name, &e.sandbox),
+                }
+            })
+            .collect();
+        let ctx = NetworkCtx {
+            topology: &t.name,
+            network: net,
+            addressing: subnets.get(&net.name).unwrap_or(&none),
+            endpoints,
+            full,
+            me,
+            facts: &obs.host,
+            addresses: &all,
+            learned,
+        };
+        driver.desired(&ctx, &mut state).map_err(err)?;
+    }
+    addressing::check_derived_macs(t, &state).map_err(err)?;
+
+    // Hosts files list the local sandboxes, plus every sandbox on another
+    // host that shares a network spanning hosts with one of them.
+    let index = files::Index::new(full, &addrs, |e| {
+        t.sandboxes.contains_key(&e.sandbox)
+            || t.networks
+                .get(&e.network)
+                .is_some_and(|n| n.caps.spans_hosts)
+    });
+    for ns in state.namespaces.values() {
+        routes::add_routes(
+            t,
+            &subnets,
+            &state.endpoints,
+            &ns.sandbox,
+            &mut state.routes,
+        );
+        files::add_files(
+            t,
+            obs,
+            &addrs,
+            &ns.sandbox,
+            &ns.netns,
+            &index,
+            &mut state.files,
+        );
+    }
+    firewall(reg, t, obs, &mut state);
+    Ok(state)
+}
+
+/// Every driver's firewall rules and sysctls, in one firewall object.
+fn firewall(reg: &Registry, t: &Topology, obs: &Observed, state: &mut State) {
+    let mut rules = Vec::new();
+    let mut sysctls = BTreeMap::new();
+    for name in reg.names() {
+        let networks: Vec<_> = t.networks.values().filter(|n| n.driver == name).collect();
+        let Some(driver) = reg.get(name).filter(|_| !networks.is_empty()) else {
+            continue;
+        };
+        let part = driver.firewall(&FirewallCtx {
+            topology: t,
+            networks,
+            state,
+            forward_chains: &obs.host.forward_chains,
+        });
+        rules.extend(part.rules);
+        sysctls.extend(part.sysctls);
+    }
+    state.sysctls = sysctls;
+    if rules.is_empty() {
+        return;
+    }
+    let (foreign, mut rules): (Vec<_>, Vec<_>) = rules
+        .into_iter()
+        .partition(|r| r.chain.starts_with(crate::firewall::FOREIGN_PREFIX));
+    rules.extend(crate::firewall::sorted_foreign(foreign));
+    state.firewall = Some(FirewallRes {
+        table: crate::firewall::table_name(&t.name),
+        bridge_table: rules.iter().any(|r| r.chain == crate::firewall::ICC_CHAIN),
+        rules,
+        intact: true,
+    });
+}
+
+/// The host this machine is, in a multi-host file: the one `--host` named,
+/// else the one whose address is on a local interface.
+fn this_host<'a>(t: &'a Topology, obs: &Observed) -> Result<Option<&'a Host>, PlanError> {
+    if t.hosts.is_empty() {
+        return Ok(None);
+    }
+    if let Some(h) = t.this_host.as_ref().and_then(|h| t.hosts.get(h)) {
+        return Ok(Some(h));
+    }
+    let mine: Vec<&Host> = t
+        .hosts
+        .values()
+        .filter(|h| obs.host.local_addrs.contains_key(&h.address))
+        .collect();
+    match mine.as_slice() {
+        [h] => Ok(Some(h)),
+        _ => Err(PlanError {
+            file: t.file.clone(),
+            loc: None,
+            message: format!(
+                "the file declares hosts ({}) and {}; say which one this machine is with --host NAME",
+                t.hosts.keys().cloned().collect::<Vec<_>>().join(", "),
+                if mine.is_empty() {
+                    "none of their addresses is on this machine"
+                } else {
+                    "several of their addresses are on this machine"
+                }
+            ),
+        }),
+    }
+}

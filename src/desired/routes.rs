@@ -1,0 +1,59 @@
+//! A sandbox's default routes: through the endpoint that says `gateway:
+//! true`, else the first (by name) on a non-internal network that has a
+//! gateway, to that network's gateway.
+
+use crate::drivers::{Addressing, Gateway};
+use crate::model::{EndpointRes, Family, RouteRes};
+use crate::naming;
+use crate::spec::{Endpoint, Topology};
+use ipnetwork::IpNetwork;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+/// The endpoint that carries a sandbox's default route: the one marked
+/// `gateway: true`, else the first endpoint by name on a non-internal
+/// network that has a gateway.
+pub fn gateway_endpoint<'a>(t: &'a Topology, sandbox: &'a str) -> Option<&'a Endpoint> {
+    let eligible = |e: &&Endpoint| {
+        let n = &t.networks[&e.network];
+        n.caps.gateway != Gateway::None && !n.internal
+    };
+    t.endpoints_of_sandbox(sandbox)
+        .find(|e| e.gateway)
+        .or_else(|| t.endpoints_of_sandbox(sandbox).find(eligible))
+}
+
+pub(super) fn add_routes(
+    t: &Topology,
+    addressing: &BTreeMap<String, Addressing>,
+    endpoints: &BTreeMap<String, EndpointRes>,
+    sandbox: &str,
+    out: &mut BTreeMap<(String, IpNetwork), RouteRes>,
+) {
+    let Some(ep) = gateway_endpoint(t, sandbox) else {
+        return;
+    };
+    let (Some(a), Some(veth)) = (addressing.get(&ep.network), endpoints.get(&ep.name)) else {
+        return;
+    };
+    let netns = naming::netns_name(&t.name, sandbox);
+    let gateways = [
+        (Family::V4, a.gateway_v4.map(|g| IpAddr::V4(g.ip()))),
+        (Family::V6, a.gateway_v6.map(|g| IpAddr::V6(g.ip()))),
+    ];
+    for (family, gw) in gateways {
+        if let Some(gateway) = gw {
+            let dst = crate::model::default_dst(family);
+            out.insert(
+                (sandbox.to_string(), dst),
+                RouteRes {
+                    sandbox: sandbox.to_string(),
+                    netns: netns.clone(),
+                    dst,
+                    gateway: Some(gateway),
+                    dev: veth.ifname.clone(),
+                },
+            );
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! Network objects: links of networks, endpoints, and the forwarding and
+//! neighbour entries on tunnel devices. Compared field by field; what is
+//! fixed when an object is made (its kind, name, settings, sandbox) means a
+//! replace.
+
+use super::{chg, field, list, or_none, pair, Acts};
+use crate::model::{fmt_mac, EndpointRes, LinkRes, Observed, State};
+use crate::plan::{Change, Op, Resource};
+use std::collections::{BTreeMap, BTreeSet};
+
+pub(super) fn links(desired: &State, obs: &State, acts: &mut Acts) {
+    pair(
+        &desired.links,
+        &obs.links,
+        acts,
+        Resource::Link,
+        compare_link,
+    );
+}
+
+pub(super) fn compare_link(d: &LinkRes, o: &LinkRes) -> (Vec<Change>, Option<String>) {
+    if d.ifname != o.ifname {
+        return (
+            vec![chg("name", &o.ifname, &d.ifname)],
+            Some(format!("the {} name changed", d.kind)),
+        );
+    }
+    if d.kind != o.kind || d.settings != o.settings {
+        let mut c = Vec::new();
+        field(&mut c, "kind", &o.kind, &d.kind);
+        for (k, v) in &d.settings {
+            let old = o
+                .settings
+                .iter()
+                .find(|(ok, _)| ok == k)
+                .map_or("", |(_, v)| v.as_str());
+            if old != v {
+                c.push(chg(k, &or_none(old), v));
+            }
+        }
+        return (
+            c,
+            Some(format!("its {} settings changed", d.kind.to_uppercase())),
+        );
+    }
+    let mut c = Vec::new();
+    if d.master != o.master {
+        c.push(chg("master", &or_none(&o.master), &d.master));
+    }
+    link_fields(&mut c, (o.mtu, &o.addrs, o.up), (d.mtu, &d.addrs, d.up));
+    (c, None)
+}
+
+pub(super) fn endpoints(desired: &State, obs: &State, acts: &mut Acts) {
+    pair(
+        &desired.endpoints,
+        &obs.endpoints,
+        acts,
+        Resource::Endpoint,
+        compare_endpoint,
+    );
+}
+
+pub(super) fn compare_endpoint(d: &EndpointRes, o: &EndpointRes) -> (Vec<Change>, Option<String>) {
+    let unknown = |f: &str| d.unknown.iter().any(|u| u == f);
+    if o.netns.is_empty() || o.ifname.is_empty() {
+        return (Vec::new(), Some("its sandbox end is missing".into()));
+    }
+    if d.host.is_some() && o.host.is_none() {
+        return (Vec::new(), Some("its host end is missing".into()));
+    }
+    if d.netns != o.netns {
+        return (
+            vec![chg("sandbox", &o.sandbox, &d.sandbox)],
+            Some("it moves to another sandbox".into()),
+        );
+    }
+    if d.host_ifname() != o.host_ifname() {
+        return (
+            vec![chg("host interface", &o.host_ifname(), &d.host_ifname())],
+            Some("its interface name changed".into()),
+        );
+    }
+    if d.ifname != o.ifname && !unknown("ifname") {
+        return (
+            vec![chg("interface", &o.ifname, &d.ifname)],
+            Some("its interface name changed".into()),
+        );
+    }
+    if d.kind != o.kind || d.settings != o.settings {
+        let fixed = |e: &EndpointRes| {
+            let s: Vec<String> = e.settings.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            format!("{} {}", e.kind, s.join(" "))
+        };
+        return (
+            vec![chg("kind", &fixed(o), &fixed(d))],
+            Some(format!("its {} settings changed", d.kind)),
+        );
+    }
+    let mut c = Vec::new();
+    if d.master() != o.master() {
+        c.push(chg("bridge", &or_none(o.master()), &d.master()));
+    }
+    let hairpin = |e: &EndpointRes| e.host.as_ref().is_some_and(|h| h.hairpin);
+    field(&mut c, "hairpin", &hairpin(o), &hairpin(d));
+    if d.mac.is_some() && d.mac != o.mac && !unknown("mac") {
+        c.push(chg(
+            "mac",
+            &o.mac.map(|m| fmt_mac(&m)).unwrap_or_default(),
+            &d.mac.map(|m| fmt_mac(&m)).unwrap_or_default(),
+        ));
+    }
+    link_fields(&mut c, (o.mtu, &o.addrs, o.up), (d.mtu, &d.addrs, d.up));
+    (c, None)
+}
+
+/// Changing an endpoint's MAC takes it down and up again, which drops its
+/// routes (and IPv6 addresses): everything on it is set again.
+pub(super) fn bounces(v: &EndpointRes, o: &EndpointRes) -> bool {
+    v.mac.is_some() && v.mac != o.mac && !v.unknown.iter().any(|u| u == "mac")
+}
+
+/// FDB and neighbour entries; those on a device being replaced or deleted
+/// go with it.
+pub(super) fn entries(desired: &State, observed: &Observed, acts: &mut Acts) {
+    let obs = &observed.state;
+    let gone: BTreeSet<String> = acts
+        .ups
+        .iter()
+        .chain(acts.deletes.iter())
+        .filter_map(|a| match &a.resource {
+            Resource::Link(l) if matches!(a.op, Op::Replace | Op::Delete) => Some(l.ifname.clone()),
+            _ => None,
+        })
+        .collect();
+    let obs_fdb: BTreeMap<_, _> = obs
+        .fdb
+        .iter()
+        .filter(|(_, v)| !gone.contains(&v.dev))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    pair(&desired.fdb, &obs_fdb, acts, Resource::Fdb, |_, _| {
+        (Vec::new(), Some("its device changed".into()))
+    });
+    let obs_neighs: BTreeMap<_, _> = obs
+        .neighs
+        .iter()
+        .filter(|(_, v)| !gone.contains(&v.dev))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    pair(
+        &desired.neighs,
+        &obs_neighs,
+        acts,
+        Resource::Neigh,
+        |d, o| {
+            let mut c = Vec::new();
+            if d.mac != o.mac {
+                c.push(chg("mac", &fmt_mac(&o.mac), &fmt_mac(&d.mac)));
+            }
+            (c, None)
+        },
+    );
+}
+
+/// The fields links and endpoints share: MTU, addresses, up.
+type LinkFields<'a> = (u32, &'a BTreeSet<ipnetwork::IpNetwork>, bool);
+
+fn link_fields(c: &mut Vec<Change>, o: LinkFields<'_>, d: LinkFields<'_>) {
+    field(c, "mtu", &o.0, &d.0);
+    if d.1 != o.1 {
+        c.push(chg("addresses", &list(o.1), &list(d.1)));
+    }
+    field(c, "up", &o.2, &d.2);
+}

@@ -1,0 +1,69 @@
+//! Verify, pure: after an apply, each object the plan touched must be as
+//! planned (or gone, for deletes). What the plan did not touch is not
+//! judged: drift elsewhere is the next plan's business, not this apply's
+//! failure. A failure names the object and the fields that differ.
+
+use super::objects;
+use crate::model::State;
+use crate::plan::{Op, Plan, Resource};
+
+/// Mismatches between what `plan` meant and `after`: one line each.
+pub fn check(plan: &Plan, after: &State) -> Vec<String> {
+    let mut out = Vec::new();
+    for a in &plan.actions {
+        let found = lookup(after, &a.resource);
+        match (a.op, found) {
+            (Op::Delete, Some(_)) if !matches!(a.resource, Resource::Sysctl(_)) => {
+                out.push(format!("{}: still there", a.resource.label()));
+            }
+            (Op::Delete, _) => {}
+            (_, None) => out.push(format!("{}: missing", a.resource.label())),
+            (_, Some(o)) => {
+                let fields = differences(&a.resource, &o);
+                if !fields.is_empty() {
+                    out.push(format!("{}: {}", a.resource.label(), fields.join("; ")));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The observed object a planned one stands for.
+fn lookup(s: &State, r: &Resource) -> Option<Resource> {
+    Some(match r {
+        Resource::Namespace(n) => Resource::Namespace(s.namespaces.get(&n.sandbox)?.clone()),
+        Resource::Link(l) => Resource::Link(s.links.get(&l.key())?.clone()),
+        Resource::Endpoint(e) => Resource::Endpoint(s.endpoints.get(&e.endpoint)?.clone()),
+        Resource::Fdb(f) => Resource::Fdb(s.fdb.get(&(f.network.clone(), f.mac, f.dst))?.clone()),
+        Resource::Neigh(n) => Resource::Neigh(s.neighs.get(&(n.network.clone(), n.ip))?.clone()),
+        Resource::Route(r) => Resource::Route(s.routes.get(&(r.sandbox.clone(), r.dst))?.clone()),
+        Resource::File(f) => Resource::File(s.files.get(&f.path)?.clone()),
+        Resource::Firewall(_) => Resource::Firewall(s.firewall.clone()?),
+        Resource::Sysctl(x) => Resource::Sysctl(s.sysctls.get(&x.key)?.clone()),
+        Resource::Stray(x) => Resource::Stray(s.strays.values().find(|o| o == &x)?.clone()),
+    })
+}
+
+/// "field: observed → planned" for each field that differs and matters.
+fn differences(want: &Resource, got: &Resource) -> Vec<String> {
+    let changes = match (want, got) {
+        (Resource::Link(d), Resource::Link(o)) => objects::compare_link(d, o).0,
+        (Resource::Endpoint(d), Resource::Endpoint(o)) => {
+            let (c, replace) = objects::compare_endpoint(d, o);
+            match replace {
+                Some(why) if c.is_empty() => return vec![why],
+                _ => c,
+            }
+        }
+        (Resource::Firewall(d), Resource::Firewall(o)) if d.rules != o.rules || !o.intact => {
+            return vec!["rules: not as written".into()];
+        }
+        (d, o) if d == o => Vec::new(),
+        _ => return vec!["differs".into()],
+    };
+    changes
+        .iter()
+        .map(|c| format!("{}: {} → {}", c.field, c.old, c.new))
+        .collect()
+}

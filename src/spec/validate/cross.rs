@@ -1,0 +1,156 @@
+//! Rules that relate several objects of the file.
+
+use super::super::raw::*;
+use super::super::*;
+use super::Diagnostics;
+use std::collections::BTreeMap;
+
+/// Rules that relate several objects.
+pub(super) fn check_cross(c: &mut Diagnostics, t: &Topology, raw_eps: &Map<Option<RawEndpoint>>) {
+    let loc_of = |ep: &str| raw_eps.get(ep).map(Loc::from).unwrap_or_default();
+
+    // Overlapping subnets (both families).
+    let nets: Vec<&Network> = t.networks.values().collect();
+    for (i, a) in nets.iter().enumerate() {
+        for b in &nets[i + 1..] {
+            if let (Some(x), Some(y)) = (a.subnet, b.subnet) {
+                if x.contains(y.network()) || y.contains(x.network()) {
+                    c.err(
+                        b.loc,
+                        format!(
+                            "network {}: subnet {y} overlaps subnet {x} of network {}",
+                            b.name, a.name
+                        ),
+                    );
+                }
+            }
+            if let (Some(x), Some(y)) = (&a.ipv6, &b.ipv6) {
+                if x.subnet.contains(y.subnet.network()) || y.subnet.contains(x.subnet.network()) {
+                    c.err(
+                        b.loc,
+                        format!(
+                            "network {}: ipv6 subnet {} overlaps ipv6 subnet {} of network {}",
+                            b.name, y.subnet, x.subnet, a.name
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    // Duplicate addresses per network, duplicate MACs anywhere, one endpoint
+    // per sandbox and network, duplicate published ports.
+    let mut seen_v4: BTreeMap<(String, Ipv4Addr), String> = BTreeMap::new();
+    let mut seen_v6: BTreeMap<(String, Ipv6Addr), String> = BTreeMap::new();
+    let mut seen_mac: BTreeMap<[u8; 6], String> = BTreeMap::new();
+    let mut seen_join: BTreeMap<(String, String), String> = BTreeMap::new();
+    for ep in t.endpoints.values() {
+        if let Some(a) = ep.address {
+            if let Some(first) = seen_v4.insert((ep.network.clone(), a), ep.name.clone()) {
+                c.err(
+                    loc_of(&ep.name),
+                    format!(
+                        "endpoint {}: address {a} is also assigned to endpoint {first}",
+                        ep.name
+                    ),
+                );
+            }
+        }
+        if let Some(a) = ep.ipv6_address {
+            if let Some(first) = seen_v6.insert((ep.network.clone(), a), ep.name.clone()) {
+                c.err(
+                    loc_of(&ep.name),
+                    format!(
+                        "endpoint {}: ipv6_address {a} is also assigned to endpoint {first}",
+                        ep.name
+                    ),
+                );
+            }
+        }
+        if let Some(m) = ep.mac {
+            if let Some(first) = seen_mac.insert(m, ep.name.clone()) {
+                c.err(
+                    loc_of(&ep.name),
+                    format!(
+                        "endpoint {}: mac {} is also used by endpoint {first}",
+                        ep.name,
+                        format_mac(&m)
+                    ),
+                );
+            }
+        }
+        if let Some(first) =
+            seen_join.insert((ep.sandbox.clone(), ep.network.clone()), ep.name.clone())
+        {
+            c.err(
+                loc_of(&ep.name),
+                format!(
+                    "endpoint {}: sandbox {} already joins network {} through endpoint {first}",
+                    ep.name, ep.sandbox, ep.network
+                ),
+            );
+        }
+    }
+    // Published ports, sorted by protocol and first port: each is compared
+    // only with the ones whose range starts inside its own (no N²).
+    let mut all_ports: Vec<(&Endpoint, &PortMapping)> = t
+        .endpoints
+        .values()
+        .flat_map(|e| e.ports.iter().map(move |p| (e, p)))
+        .collect();
+    all_ports.sort_by_key(|(e, p)| (p.protocol, p.published.0, e.name.clone()));
+    for (i, (ea, pa)) in all_ports.iter().enumerate() {
+        for (eb, pb) in all_ports[i + 1..]
+            .iter()
+            .take_while(|(_, pb)| pb.protocol == pa.protocol && pb.published.0 <= pa.published.1)
+        {
+            if pa.clashes_with(pb) {
+                let ((first, fp), (second, sp)) = if (&ea.name, pa) <= (&eb.name, pb) {
+                    ((ea, pa), (eb, pb))
+                } else {
+                    ((eb, pb), (ea, pa))
+                };
+                c.err(
+                    loc_of(&second.name),
+                    format!(
+                        "endpoint {}: port {sp} clashes with port {fp} of endpoint {}",
+                        second.name, first.name
+                    ),
+                );
+            }
+        }
+    }
+
+    // Sandbox-level rules: host/null networks are exclusive; one gateway.
+    let mut by_sandbox: BTreeMap<&str, Vec<&Endpoint>> = BTreeMap::new();
+    for e in t.endpoints.values() {
+        by_sandbox.entry(e.sandbox.as_str()).or_default().push(e);
+    }
+    for sb in t.sandboxes.values() {
+        let eps: &[&Endpoint] = by_sandbox.get(sb.name.as_str()).map_or(&[], Vec::as_slice);
+        if eps.len() > 1 {
+            let exclusive = eps.iter().find_map(|e| {
+                t.networks
+                    .get(&e.network)
+                    .filter(|n| n.caps.exclusive)
+                    .map(|n| (e, n))
+            });
+            if let Some((e, n)) = exclusive {
+                c.err(loc_of(&e.name), format!(
+                    "endpoint {}: sandbox {} joins a {} network and other networks; a {} network must be its only one",
+                    e.name, sb.name, n.driver, n.driver
+                ));
+            }
+        }
+        let gws: Vec<&&Endpoint> = eps.iter().filter(|e| e.gateway).collect();
+        if gws.len() > 1 {
+            c.err(
+                loc_of(&gws[1].name),
+                format!(
+                    "endpoint {}: sandbox {} already routes through endpoint {} (gateway: true)",
+                    gws[1].name, sb.name, gws[0].name
+                ),
+            );
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! `hosts:` and `sandboxes:`.
+
+use super::super::names::{is_hostname, valid_identifier};
+use super::super::raw::*;
+use super::super::*;
+use super::{known, Diagnostics, MAX_OBJECT_NAME};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+/// `hosts:`: names, underlay addresses (unique, one address family).
+pub(super) fn check_hosts(
+    c: &mut Diagnostics,
+    raw: &Map<Option<RawHost>>,
+) -> BTreeMap<String, Host> {
+    let mut out: BTreeMap<String, Host> = BTreeMap::new();
+    for (name, spanned) in raw {
+        if let Err(e) = valid_identifier(name, MAX_OBJECT_NAME) {
+            c.err(spanned, format!("host '{name}': name {e}"));
+            continue;
+        }
+        let Some(h) = &spanned.value else {
+            c.err(
+                spanned,
+                format!("host {name}: needs an address: {{ address: 192.0.2.10 }}"),
+            );
+            continue;
+        };
+        let Some(address) = c.parse::<IpAddr>(&h.address, &format!("host {name}: address")) else {
+            continue;
+        };
+        if address.is_unspecified() || address.is_loopback() || address.is_multicast() {
+            c.err(
+                &h.address,
+                format!("host {name}: address {address} cannot be a VXLAN endpoint; give the machine's underlay address"),
+            );
+            continue;
+        }
+        if let Some(other) = out.values().find(|o| o.address == address) {
+            c.err(
+                &h.address,
+                format!(
+                    "host {name}: address {address} is also the address of host {}",
+                    other.name
+                ),
+            );
+            continue;
+        }
+        if let Some(other) = out
+            .values()
+            .find(|o| o.address.is_ipv4() != address.is_ipv4())
+        {
+            c.err(
+                &h.address,
+                format!(
+                    "host {name}: address {address} is not of the same IP family as host {}'s {}; VXLAN needs one underlay family",
+                    other.name, other.address
+                ),
+            );
+            continue;
+        }
+        out.insert(
+            name.clone(),
+            Host {
+                name: name.clone(),
+                loc: spanned.into(),
+                address,
+            },
+        );
+    }
+    out
+}
+
+pub(super) fn check_sandboxes(
+    c: &mut Diagnostics,
+    raw: &Map<Option<RawSandbox>>,
+    hosts: &BTreeMap<String, Host>,
+) -> BTreeMap<String, Sandbox> {
+    let mut out = BTreeMap::new();
+    for (name, spanned) in raw {
+        if let Err(e) = valid_identifier(name, MAX_OBJECT_NAME) {
+            c.err(spanned, format!("sandbox '{name}': name {e}"));
+            continue;
+        }
+        let empty = RawSandbox::default();
+        let s = spanned.value.as_ref().unwrap_or(&empty);
+        let mut sb = Sandbox {
+            name: name.clone(),
+            loc: spanned.into(),
+            hostname: None,
+            domainname: None,
+            dns: None,
+            host: None,
+        };
+        match &s.host {
+            Some(h) if hosts.contains_key(&h.value) => sb.host = Some(h.value.clone()),
+            Some(h) if hosts.is_empty() => c.err(
+                h,
+                format!(
+                    "sandbox {name}: host '{}' is not defined; the file declares no hosts:",
+                    h.value
+                ),
+            ),
+            Some(h) => c.err(
+                h,
+                format!(
+                    "sandbox {name}: host '{}' is not defined{}",
+                    h.value,
+                    known(hosts.keys())
+                ),
+            ),
+            None if !hosts.is_empty() => c.err(
+                spanned,
+                format!(
+                    "sandbox {name}: needs host: (one of {}): the file declares hosts, so every sandbox names the machine that runs it",
+                    hosts.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            ),
+            None => {}
+        }
+        for (key, field, slot) in [
+            ("hostname", &s.hostname, &mut sb.hostname),
+            ("domainname", &s.domainname, &mut sb.domainname),
+        ] {
+            if let Some(v) = field {
+                match is_hostname(&v.value) {
+                    Ok(()) => *slot = Some(v.value.clone()),
+                    Err(e) => c.err(
+                        v,
+                        format!("sandbox {name}: {key} '{}' {e}", v.value.escape_debug()),
+                    ),
+                }
+            }
+        }
+        if let Some(d) = &s.dns {
+            let mut dns = Dns::default();
+            for srv in &d.value.servers {
+                if let Some(ip) = c.parse::<IpAddr>(srv, &format!("sandbox {name}: dns server")) {
+                    dns.servers.push(ip);
+                }
+            }
+            for dom in &d.value.search {
+                match is_hostname(&dom.value) {
+                    Ok(()) => dns.search.push(dom.value.clone()),
+                    Err(e) => c.err(
+                        dom,
+                        format!(
+                            "sandbox {name}: dns search domain '{}' {e}",
+                            dom.value.escape_debug()
+                        ),
+                    ),
+                }
+            }
+            for opt in &d.value.options {
+                let ok = !opt.value.is_empty()
+                    && opt.value.chars().all(|ch| {
+                        ch.is_ascii_alphanumeric() || matches!(ch, ':' | '_' | '-' | '.')
+                    });
+                if ok {
+                    dns.options.push(opt.value.clone());
+                } else {
+                    c.err(opt, format!("sandbox {name}: dns option '{}' is not a resolv.conf option like ndots:2", opt.value.escape_debug()));
+                }
+            }
+            sb.dns = Some(dns);
+        }
+        out.insert(name.clone(), sb);
+    }
+    out
+}

@@ -1,0 +1,275 @@
+//! Raw file → [`Topology`], or every problem found, each with its location.
+//! Generic checks here (names, addressing, references, what relates several
+//! objects); each driver checks its own options, through the registry.
+
+mod cross;
+mod endpoints;
+mod hosts;
+mod networks;
+
+use super::names::valid_identifier;
+use super::raw::*;
+use super::*;
+use crate::drivers::Registry;
+use serde_saphyr::Spanned;
+use std::net::IpAddr;
+
+/// Longest topology name: it prefixes namespace names and marks.
+const MAX_TOPOLOGY_NAME: usize = crate::store::MAX_TOPOLOGY_NAME;
+/// Longest network, sandbox or endpoint name.
+const MAX_OBJECT_NAME: usize = crate::store::MAX_OBJECT_NAME;
+
+/// Every problem found so far, each with its location.
+#[derive(Debug, Default)]
+pub struct Diagnostics {
+    diags: Vec<Diagnostic>,
+}
+
+impl Diagnostics {
+    pub fn err(&mut self, loc: impl Into<Loc>, message: impl Into<String>) {
+        self.diags.push(Diagnostic {
+            loc: loc.into(),
+            message: message.into(),
+        });
+    }
+
+    /// Parse a located string, or record that it is not valid.
+    pub fn parse<T: std::str::FromStr>(&mut self, s: &Spanned<String>, what: &str) -> Option<T> {
+        match s.value.parse::<T>() {
+            Ok(v) => Some(v),
+            Err(_) => {
+                self.err(s, format!("{what}: '{}' is not valid", s.value));
+                None
+            }
+        }
+    }
+}
+
+impl<T> From<&Spanned<T>> for Diagnostic {
+    fn from(s: &Spanned<T>) -> Self {
+        Diagnostic {
+            loc: s.into(),
+            message: String::new(),
+        }
+    }
+}
+
+pub fn validate(file: &str, raw: RawTopology, reg: &Registry) -> Result<Topology, SpecError> {
+    let mut c = Diagnostics::default();
+
+    if raw.version.value != 1 {
+        c.err(
+            &raw.version,
+            format!(
+                "version: {} is not supported; this cnm reads version 1",
+                raw.version.value
+            ),
+        );
+    }
+    if let Err(e) = valid_identifier(&raw.name.value, MAX_TOPOLOGY_NAME) {
+        c.err(
+            &raw.name,
+            format!("name: topology name '{}' {e}", raw.name.value),
+        );
+    }
+    check_sizes(&mut c, &raw);
+    let hosts = hosts::check_hosts(&mut c, &raw.hosts);
+    let networks = networks::check_networks(&mut c, &raw.name.value, &raw.networks, &hosts, reg);
+    let sandboxes = hosts::check_sandboxes(&mut c, &raw.sandboxes, &hosts);
+    let endpoints = endpoints::check_endpoints(&mut c, &raw.endpoints, &networks, &sandboxes);
+
+    let topo = Topology {
+        file: file.to_string(),
+        name: raw.name.value.clone(),
+        hosts,
+        this_host: None,
+        networks,
+        sandboxes,
+        endpoints,
+        source: None,
+    };
+    cross::check_cross(&mut c, &topo, &raw.endpoints);
+
+    if c.diags.is_empty() {
+        Ok(topo)
+    } else {
+        c.diags.sort();
+        c.diags.dedup();
+        Err(SpecError {
+            file: file.to_string(),
+            diagnostics: c.diags,
+        })
+    }
+}
+
+/// Bounds on every list of the file, so no input makes cnm work without
+/// end: generous for real topologies (10,000 endpoints and far more).
+pub mod limits {
+    pub const HOSTS: usize = 1_000;
+    pub const NETWORKS: usize = 10_000;
+    pub const SANDBOXES: usize = 100_000;
+    pub const ENDPOINTS: usize = 100_000;
+    pub const ALIASES: usize = 64;
+    pub const PORTS: usize = 1_024;
+    pub const DNS_SERVERS: usize = 16;
+    pub const DNS_SEARCH: usize = 32;
+    pub const DNS_OPTIONS: usize = 32;
+}
+
+fn too_many<T>(c: &mut Diagnostics, items: &[Spanned<T>], max: usize, what: &str) {
+    if let Some(extra) = items.get(max) {
+        c.err(
+            extra,
+            format!("{what}: more than {max}, the most cnm accepts"),
+        );
+    }
+}
+
+fn check_sizes(c: &mut Diagnostics, raw: &RawTopology) {
+    for (len, first_extra, max, what) in [
+        (
+            raw.hosts.len(),
+            raw.hosts.values().nth(limits::HOSTS).map(Loc::from),
+            limits::HOSTS,
+            "hosts",
+        ),
+        (
+            raw.networks.len(),
+            raw.networks.values().nth(limits::NETWORKS).map(Loc::from),
+            limits::NETWORKS,
+            "networks",
+        ),
+        (
+            raw.sandboxes.len(),
+            raw.sandboxes.values().nth(limits::SANDBOXES).map(Loc::from),
+            limits::SANDBOXES,
+            "sandboxes",
+        ),
+        (
+            raw.endpoints.len(),
+            raw.endpoints.values().nth(limits::ENDPOINTS).map(Loc::from),
+            limits::ENDPOINTS,
+            "endpoints",
+        ),
+    ] {
+        if len > max {
+            c.err(
+                first_extra.unwrap_or_default(),
+                format!("{what}: {len} of them, more than {max}, the most cnm accepts"),
+            );
+        }
+    }
+    for (name, e) in &raw.endpoints {
+        if let Some(e) = &e.value {
+            too_many(
+                c,
+                &e.aliases,
+                limits::ALIASES,
+                &format!("endpoint {name}: aliases"),
+            );
+            too_many(
+                c,
+                &e.ports,
+                limits::PORTS,
+                &format!("endpoint {name}: ports"),
+            );
+        }
+    }
+    for (name, s) in &raw.sandboxes {
+        if let Some(d) = s.value.as_ref().and_then(|s| s.dns.as_ref()) {
+            too_many(
+                c,
+                &d.value.servers,
+                limits::DNS_SERVERS,
+                &format!("sandbox {name}: dns servers"),
+            );
+            too_many(
+                c,
+                &d.value.search,
+                limits::DNS_SEARCH,
+                &format!("sandbox {name}: dns search"),
+            );
+            too_many(
+                c,
+                &d.value.options,
+                limits::DNS_OPTIONS,
+                &format!("sandbox {name}: dns options"),
+            );
+        }
+    }
+}
+
+/// Why `ip` cannot be a host address in its subnet, phrased to be followed by
+/// the subnet: "is outside subnet", "is the network address of".
+fn host_problem(
+    network: IpAddr,
+    broadcast: IpAddr,
+    inside: bool,
+    ip: IpAddr,
+) -> Option<&'static str> {
+    if !inside {
+        Some("is outside subnet")
+    } else if ip == network {
+        Some("is the network address of")
+    } else if ip == broadcast && ip.is_ipv4() {
+        Some("is the broadcast address of")
+    } else {
+        None
+    }
+}
+
+/// The gateway address a network's endpoints may not take.
+fn gateway_v4(n: &Network) -> Option<Ipv4Addr> {
+    if n.caps.gateway == crate::drivers::Gateway::None {
+        return None;
+    }
+    n.gateway.or_else(|| n.subnet.and_then(|s| s.nth(1)))
+}
+
+fn gateway_v6(n: &Network, v6: &Ipv6Config) -> Option<Ipv6Addr> {
+    if n.caps.gateway == crate::drivers::Gateway::None {
+        return None;
+    }
+    v6.gateway.or_else(|| {
+        let base = u128::from(v6.subnet.network());
+        Some(Ipv6Addr::from(base + 1))
+    })
+}
+
+fn known<'a>(names: impl Iterator<Item = &'a String>) -> String {
+    let list: Vec<&str> = names.map(|s| s.as_str()).collect();
+    if list.is_empty() {
+        String::new()
+    } else {
+        format!(" (defined: {})", list.join(", "))
+    }
+}
+
+pub fn parse_mac(s: &str) -> Result<[u8; 6], &'static str> {
+    let parts: Vec<&str> = s.split(':').collect();
+    if parts.len() != 6 {
+        return Err("is not a MAC address like 02:42:0a:00:00:02");
+    }
+    let mut mac = [0u8; 6];
+    for (slot, p) in mac.iter_mut().zip(parts) {
+        if p.len() != 2 {
+            return Err("is not a MAC address like 02:42:0a:00:00:02");
+        }
+        *slot =
+            u8::from_str_radix(p, 16).map_err(|_| "is not a MAC address like 02:42:0a:00:00:02")?;
+    }
+    if mac[0] & 1 == 1 {
+        return Err("is a multicast address; an interface needs a unicast MAC");
+    }
+    if mac == [0; 6] {
+        return Err("is all zeros");
+    }
+    Ok(mac)
+}
+
+pub fn format_mac(m: &[u8; 6]) -> String {
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
