@@ -20,11 +20,19 @@ use std::net::IpAddr;
 
 /// Observe the host namespace into `state` and `facts`; the sandbox ends
 /// of endpoints come from the namespace scan.
+/// Links the journal says were created under a temporary name: on the host
+/// (temp name → mark) and inside sandboxes ((netns, temp name) → mark).
+#[derive(Default)]
+pub struct TempLinks {
+    pub host: BTreeMap<String, String>,
+    pub inside: BTreeMap<(String, String), String>,
+}
+
 pub async fn observe_host(
     h: &rtnetlink::Handle,
     reg: &Registry,
     topology: &str,
-    temp_links: &BTreeMap<String, String>,
+    temp: &TempLinks,
     scan: &Scan,
     state: &mut State,
     facts: &mut HostFacts,
@@ -39,7 +47,7 @@ pub async fn observe_host(
         for a in host.addrs_of(l.index) {
             facts.local_addrs.insert(a.ip(), (l.name.clone(), l.mtu));
         }
-        if let Some(mark) = temp_links.get(&l.name) {
+        if let Some(mark) = temp.host.get(&l.name) {
             // Created under its temporary name and never finished.
             state.strays.insert(
                 l.name.clone(),
@@ -53,7 +61,7 @@ pub async fn observe_host(
             );
         }
     }
-    let is_temp = |l: &Link| temp_links.contains_key(&l.name);
+    let is_temp = |l: &Link| temp.host.contains_key(&l.name);
     let ours: Vec<(&Link, naming::Mark)> = host
         .links
         .values()
@@ -69,7 +77,7 @@ pub async fn observe_host(
     if !tunnels.is_empty() {
         fdb_and_neighbours(h, &tunnels, state).await?;
     }
-    endpoints(&host, reg, topology, &ours, scan, state);
+    endpoints(&host, reg, topology, &ours, scan, &temp.inside, state);
     for ns in scan.owned.values() {
         routes_in(ns, topology, state);
     }
@@ -128,11 +136,27 @@ fn endpoints(
     topology: &str,
     ours: &[(&Link, naming::Mark)],
     scan: &Scan,
+    temp_inside: &BTreeMap<(String, String), String>,
     state: &mut State,
 ) {
     let prefix = format!("cnm:{topology}:endpoint:");
     for ns in scan.owned.values() {
         for p in ns.table.links.values() {
+            let key = (ns.netns.clone(), p.name.clone());
+            if let Some(mark) = temp_inside.get(&key) {
+                // Made in the sandbox under its temporary name, never finished.
+                state.strays.insert(
+                    format!("{}/{}", ns.netns, p.name),
+                    StrayRes {
+                        what: StrayKind::Link {
+                            ifname: p.name.clone(),
+                            mark: mark.clone(),
+                            netns: Some(ns.netns.clone()),
+                        },
+                    },
+                );
+                continue;
+            }
             let Some(name) = p.alias.as_deref().and_then(|a| a.strip_prefix(&prefix)) else {
                 continue;
             };

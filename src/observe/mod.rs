@@ -70,11 +70,15 @@ pub async fn observe_with(
 ) -> Result<(Observed, Connections), ObserveError> {
     let topology = store.name();
     let journal = store.journal()?;
-    let temp_links: BTreeMap<String, String> = journal
-        .links
-        .iter()
-        .map(|l| (l.tmp.clone(), l.mark.clone()))
-        .collect();
+    let mut temp = host::TempLinks::default();
+    for l in &journal.links {
+        match &l.netns {
+            None => temp.host.insert(l.tmp.clone(), l.mark.clone()),
+            Some(ns) => temp
+                .inside
+                .insert((ns.clone(), l.tmp.clone()), l.mark.clone()),
+        };
+    }
     let journaled: BTreeSet<String> = journal.netns.iter().cloned().collect();
 
     let host_handle = netlink::connect_here().map_err(|e| ObserveError::Io {
@@ -88,7 +92,7 @@ pub async fn observe_with(
         &host_handle,
         reg,
         topology,
-        &temp_links,
+        &temp,
         &scan,
         &mut state,
         &mut facts,
