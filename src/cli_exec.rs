@@ -3,6 +3,7 @@
 //! multi-threaded callers.
 
 use anyhow::{bail, Context, Result};
+use cnm::drivers::Registry;
 use cnm::naming::ETC_NETNS_DIR;
 use cnm::netns;
 use cnm::spec::file::FileTopology;
@@ -119,8 +120,8 @@ fn on_host_stack(store: &Store, t: &str, sandbox: &str) -> bool {
             && file
                 .networks
                 .get(&e.network)
-                .and_then(|n| n.driver.as_deref())
-                == Some("host")
+                .and_then(|n| Registry::builtin().get(n.driver.as_deref()?))
+                .is_some_and(|d| d.caps().host_stack)
     })
 }
 

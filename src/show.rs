@@ -11,7 +11,8 @@ use crate::drivers::{Registry, ShowCtx};
 use crate::files;
 use crate::model::{fmt_mac, EndpointRes, Observed, State};
 use crate::naming::{self, MarkKind};
-use crate::spec::file::{FileEndpoint, FileSandbox, FileTopology};
+use crate::spec::file::{FileEndpoint, FileNetwork, FileSandbox, FileTopology};
+use crate::spec::DEFAULT_DRIVER;
 use crate::store::AppliedRecord;
 use ipnetwork::IpNetwork;
 use std::collections::{BTreeMap, BTreeSet};
@@ -56,7 +57,7 @@ pub fn show_with(
             endpoint(base.endpoints.get(&e.endpoint), e, s),
         );
     }
-    kernel_less(&base, s, &local, &mut out);
+    kernel_less(reg, &base, s, &local, &mut out);
     if applied.is_none() {
         mark_gateways(&mut out, s);
     }
@@ -64,8 +65,9 @@ pub fn show_with(
 }
 
 /// Networks with a link here, from the kernel and their drivers; networks
-/// without kernel objects (host, null) or only on other hosts, from the
-/// record.
+/// whose only objects are endpoints (macvlan), from the record when one of
+/// their endpoints is here; networks without kernel objects (host, null) or
+/// only on other hosts, from the record.
 fn networks(
     reg: &Registry,
     topology: &str,
@@ -74,37 +76,49 @@ fn networks(
     local: &dyn Fn(&str) -> bool,
     out: &mut FileTopology,
 ) {
+    let driver_show = |name: &str, net: &mut FileNetwork, driver: &str| {
+        if let Some(d) = reg.get(driver) {
+            let ctx = ShowCtx {
+                topology,
+                network: name,
+                state: s,
+            };
+            d.show(net, &ctx);
+        }
+    };
     for l in s.links.values().filter(|l| l.role == MarkKind::Network) {
         let mut net = base.networks.get(&l.network).cloned().unwrap_or_default();
         net.mtu = Some(l.mtu);
         let recorded = net.driver.clone();
         let driver = driver_of(reg, recorded.as_deref(), s, &l.network).to_string();
-        net.driver = (driver != "bridge").then(|| driver.clone());
-        if let Some(d) = reg.get(&driver) {
-            d.show(
-                &mut net,
-                &ShowCtx {
-                    topology,
-                    network: &l.network,
-                    state: s,
-                },
-            );
-        }
+        net.driver = (driver != DEFAULT_DRIVER).then(|| driver.clone());
+        driver_show(&l.network, &mut net, &driver);
         out.networks.insert(l.network.clone(), net);
     }
+    let caps_of = |n: &FileNetwork| {
+        reg.get(n.driver.as_deref().unwrap_or(DEFAULT_DRIVER))
+            .map(|d| d.caps())
+    };
     for (name, n) in &base.networks {
-        let has_links = reg
-            .get(n.driver.as_deref().unwrap_or("bridge"))
-            .is_some_and(|d| !d.link_kinds().is_empty());
-        let remote_only = base
-            .endpoints
-            .values()
-            .filter(|e| &e.network == name)
-            .all(|e| !local(&e.sandbox));
-        if !out.networks.contains_key(name)
-            && (!has_links || (remote_only && !base.hosts.is_empty()))
-        {
-            out.networks.insert(name.clone(), n.clone());
+        if out.networks.contains_key(name) {
+            continue;
+        }
+        let of_net = || {
+            base.endpoints
+                .iter()
+                .filter(move |(_, e)| &e.network == name)
+        };
+        let remote_only = of_net().all(|(_, e)| !local(&e.sandbox));
+        let has_endpoint_here = of_net().any(|(ep, _)| s.endpoints.contains_key(ep));
+        let caps = caps_of(n);
+        let linkless = caps.is_some_and(|c| !c.network_link);
+        let shown = (remote_only && !base.hosts.is_empty())
+            || (linkless && (!caps.is_some_and(|c| c.interfaces) || has_endpoint_here));
+        if shown {
+            let mut net = n.clone();
+            let driver = n.driver.clone().unwrap_or_else(|| DEFAULT_DRIVER.into());
+            driver_show(name, &mut net, &driver);
+            out.networks.insert(name.clone(), net);
         }
     }
 }
@@ -133,12 +147,13 @@ fn driver_of<'a>(
         .filter_map(|n| reg.get(n))
         .filter(|d| kinds.iter().all(|k| d.link_kinds().contains(k)))
         .min_by_key(|d| d.link_kinds().len())
-        .map_or("bridge", |d| d.name())
+        .map_or(DEFAULT_DRIVER, |d| d.name())
 }
 
 /// What has no kernel object here: endpoints on other hosts, and local
 /// ones on networks without kernel objects (host, null, a plugin's).
 fn kernel_less(
+    reg: &Registry,
     base: &FileTopology,
     s: &State,
     local: &dyn Fn(&str) -> bool,
@@ -148,12 +163,14 @@ fn kernel_less(
         let Some(net) = out.networks.get(&e.network) else {
             continue;
         };
-        let no_link = !s
-            .links
-            .contains_key(&(e.network.clone(), MarkKind::Network));
+        let caps = reg
+            .get(net.driver.as_deref().unwrap_or(DEFAULT_DRIVER))
+            .map(|d| d.caps());
         let shown = if local(&e.sandbox) {
-            let host_stack = net.driver.as_deref() == Some("host");
-            no_link && (host_stack || s.namespaces.contains_key(&e.sandbox))
+            // Only endpoints without an interface: one with an interface
+            // shows (from the kernel) or is gone.
+            caps.is_some_and(|c| !c.interfaces)
+                && (caps.is_some_and(|c| c.host_stack) || s.namespaces.contains_key(&e.sandbox))
         } else {
             true
         };

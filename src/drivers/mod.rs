@@ -75,6 +75,10 @@ pub struct Caps {
     pub host_stack: bool,
     /// Spans the machines of `hosts:`; addresses over the whole file.
     pub spans_hosts: bool,
+    /// A network has a host link of its own (a bridge): without it, the
+    /// network is not there. Without one (macvlan, null), its endpoints
+    /// are all the kernel shows of it.
+    pub network_link: bool,
 }
 
 impl Caps {
@@ -91,6 +95,7 @@ impl Caps {
         exclusive: false,
         host_stack: false,
         spans_hosts: false,
+        network_link: true,
     };
 }
 
@@ -212,6 +217,17 @@ pub trait Kernel: Send + Sync {
     fn temp_name(&self, ifname: &str) -> Result<String, ApplyError>;
 }
 
+/// An observed link as a driver reads its settings.
+pub struct LinkView<'a> {
+    /// The kernel's kind (`vxlan`, `macvlan`).
+    pub kind: &'a str,
+    pub info: &'a [LinkInfo],
+    /// The name of its lower link (a macvlan's parent). A sandbox link's
+    /// lower link in another namespace is taken to be the host's: the only
+    /// other namespace cnm makes links from.
+    pub lower: Option<&'a str>,
+}
+
 pub type Effect<'a, T> = BoxFuture<'a, Result<T, ApplyError>>;
 
 /// The part of `show` a driver writes for one of its networks.
@@ -257,7 +273,7 @@ pub trait Driver: Send + Sync {
         Box::pin(async move { Err(unsupported(self.name(), &e.endpoint)) })
     }
     /// The fixed settings of an observed link of a kind it makes.
-    fn settings(&self, _kind: &str, _info: &[LinkInfo]) -> Option<Vec<(String, String)>> {
+    fn settings(&self, _link: &LinkView<'_>) -> Option<Vec<(String, String)>> {
         None
     }
     /// Its part of a network in `show` (options, subnets it alone knows).
@@ -310,10 +326,10 @@ impl Registry {
 
     /// The fixed settings of an observed link, from whichever driver makes
     /// links of that kind (none: no settings).
-    pub fn settings(&self, kind: &str, info: &[LinkInfo]) -> Vec<(String, String)> {
+    pub fn settings(&self, link: &LinkView<'_>) -> Vec<(String, String)> {
         self.drivers
             .iter()
-            .find_map(|d| d.settings(kind, info))
+            .find_map(|d| d.settings(link))
             .unwrap_or_default()
     }
 }

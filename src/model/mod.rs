@@ -326,6 +326,8 @@ pub struct HostFacts {
     pub routed: Vec<IpNetwork>,
     /// Every link in the host namespace, with its ownership mark if any.
     pub links: BTreeMap<String, Option<String>>,
+    /// The MTU of every link in the host namespace (a parent's MTU).
+    pub link_mtu: BTreeMap<String, u32>,
     /// Every name under /run/netns.
     pub netns: BTreeSet<String>,
     /// Namespaces (by netns name) this topology owns.

@@ -6,7 +6,7 @@
 use super::links::{Link, LinkTable};
 use super::namespaces::Scan;
 use super::ObserveError;
-use crate::drivers::Registry;
+use crate::drivers::{LinkView, Registry};
 use crate::files;
 use crate::model::{
     default_dst, EndpointRes, Family, FdbRes, HostEnd, HostFacts, LinkRes, NeighRes, RouteRes,
@@ -44,6 +44,7 @@ pub async fn observe_host(
     };
     for l in host.links.values() {
         facts.links.insert(l.name.clone(), l.alias.clone());
+        facts.link_mtu.insert(l.name.clone(), l.mtu);
         for a in host.addrs_of(l.index) {
             facts.local_addrs.insert(a.ip(), (l.name.clone(), l.mtu));
         }
@@ -109,7 +110,11 @@ fn links(host: &LinkTable, reg: &Registry, ours: &[(&Link, naming::Mark)], state
             network: m.name.clone(),
             role: m.kind,
             ifname: l.name.clone(),
-            settings: reg.settings(&kind, &l.info),
+            settings: reg.settings(&LinkView {
+                kind: &kind,
+                info: &l.info,
+                lower: lower_name(host, host, l),
+            }),
             kind,
             mtu: l.mtu,
             addrs: host.addrs_of(l.index),
@@ -168,7 +173,11 @@ fn endpoints(
                     network: String::new(),
                     sandbox: ns.sandbox.clone(),
                     netns: ns.netns.clone(),
-                    settings: reg.settings(&kind, &p.info),
+                    settings: reg.settings(&LinkView {
+                        kind: &kind,
+                        info: &p.info,
+                        lower: lower_name(host, &ns.table, p),
+                    }),
                     kind,
                     ifname: p.name.clone(),
                     mac: p.mac,
@@ -445,4 +454,12 @@ fn neigh_ip(attrs: &[netlink_packet_route::neighbour::NeighbourAttribute]) -> Op
         },
         _ => None,
     })
+}
+
+/// The name of a link's lower link: in `here` (its own namespace) or, when
+/// the kernel says it is elsewhere, in the host's table.
+fn lower_name<'a>(host: &'a LinkTable, here: &'a LinkTable, l: &Link) -> Option<&'a str> {
+    let table = if l.lower_elsewhere { host } else { here };
+    let i = l.lower.filter(|&i| i != l.index)?;
+    table.links.get(&i).map(|p| p.name.as_str())
 }

@@ -25,6 +25,10 @@ pub struct Link {
     pub hairpin: bool,
     /// The link's kind-specific data, for the driver that made it.
     pub info: Vec<LinkInfo>,
+    /// IFLA_LINK: the lower link's index (a macvlan's parent), and whether
+    /// it lives in another namespace (IFLA_LINK_NETNSID).
+    pub lower: Option<u32>,
+    pub lower_elsewhere: bool,
 }
 
 impl Link {
@@ -40,6 +44,8 @@ impl Link {
             mac: None,
             hairpin: false,
             info: Vec::new(),
+            lower: None,
+            lower_elsewhere: false,
         };
         for a in &m.attributes {
             match a {
@@ -47,6 +53,8 @@ impl Link {
                 LinkAttribute::IfAlias(s) if !s.is_empty() => l.alias = Some(s.clone()),
                 LinkAttribute::Mtu(v) => l.mtu = *v,
                 LinkAttribute::Controller(i) => l.master = Some(*i),
+                LinkAttribute::Link(i) => l.lower = Some(*i),
+                LinkAttribute::LinkNetNsId(_) => l.lower_elsewhere = true,
                 LinkAttribute::Address(b) if b.len() == 6 => l.mac = b.as_slice().try_into().ok(),
                 LinkAttribute::LinkInfo(infos) => {
                     l.info = infos.clone();

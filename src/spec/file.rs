@@ -170,7 +170,7 @@ impl FileTopology {
 
 fn network(n: &super::Network) -> FileNetwork {
     FileNetwork {
-        driver: (n.driver != "bridge").then(|| n.driver.clone()),
+        driver: (n.driver != super::DEFAULT_DRIVER).then(|| n.driver.clone()),
         subnet: n.subnet.map(|s| s.to_string()),
         gateway: n.gateway.map(|g| g.to_string()),
         ip_range: n.ip_range.map(|r| r.to_string()),

@@ -239,6 +239,9 @@ impl Topology {
 }
 
 /// Largest topology file cnm reads.
+/// The driver of a network that names none (Docker's default).
+pub const DEFAULT_DRIVER: &str = "bridge";
+
 pub const MAX_FILE_BYTES: u64 = 16 << 20;
 
 /// Read and validate a topology file (`-`: standard input). Only regular

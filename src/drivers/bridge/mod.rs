@@ -47,6 +47,7 @@ impl Driver for BridgeDriver {
             exclusive: false,
             host_stack: false,
             spans_hosts: false,
+            network_link: true,
         }
     }
 

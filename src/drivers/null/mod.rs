@@ -34,6 +34,7 @@ pub const BARE: Caps = Caps {
     exclusive: true,
     host_stack: false,
     spans_hosts: false,
+    network_link: false,
 };
 
 impl Driver for NullDriver {

@@ -8,7 +8,7 @@
 mod options;
 
 use super::{
-    veth, Caps, Diagnostics, Driver, Effect, Gateway, Ipam, Kernel, Learned, NetworkCtx,
+    veth, Caps, Diagnostics, Driver, Effect, Gateway, Ipam, Kernel, Learned, LinkView, NetworkCtx,
     NetworkInput, Options, ShowCtx,
 };
 use crate::apply::ApplyError;
@@ -63,6 +63,7 @@ impl Driver for OverlayDriver {
             exclusive: false,
             host_stack: false,
             spans_hosts: true,
+            network_link: true,
         }
     }
 
@@ -120,11 +121,11 @@ impl Driver for OverlayDriver {
         veth::create(e, k)
     }
 
-    fn settings(&self, kind: &str, info: &[LinkInfo]) -> Option<Vec<(String, String)>> {
-        if kind != "vxlan" {
+    fn settings(&self, link: &LinkView<'_>) -> Option<Vec<(String, String)>> {
+        if link.kind != "vxlan" {
             return None;
         }
-        let attrs = info.iter().find_map(|i| match i {
+        let attrs = link.info.iter().find_map(|i| match i {
             LinkInfo::Data(InfoData::Vxlan(a)) => Some(a),
             _ => None,
         })?;

@@ -59,7 +59,7 @@ fn check_network(
         .driver
         .as_ref()
         .and_then(|d| d.value.as_deref())
-        .unwrap_or("bridge");
+        .unwrap_or(crate::spec::DEFAULT_DRIVER);
     let driver_loc = n.driver.as_ref().map(Loc::from).unwrap_or(loc);
     // Any other driver may be a plugin: plan decides. The name becomes part
     // of plugin paths, so it passes the name check.
