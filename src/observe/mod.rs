@@ -98,6 +98,7 @@ pub async fn observe_with(
         &mut facts,
     )
     .await?;
+    networks_from_record(store, &mut state)?;
 
     facts.netns = scan.names.clone();
     for (name, id) in &scan.strays {
@@ -152,6 +153,36 @@ pub async fn observe_with(
         sandboxes: BTreeMap::new(),
     };
     Ok((Observed { state, host: facts }, conns))
+}
+
+/// The kernel tells an endpoint's network by the bridge its host end is a
+/// port of; an endpoint with no host end (a macvlan interface) is on the
+/// network the last apply put it on. A stale record (a crash before it was
+/// written) only costs the endpoint its kept address.
+fn networks_from_record(store: &TopologyStore, state: &mut State) -> Result<(), ObserveError> {
+    if state.endpoints.values().all(|e| !e.network.is_empty()) {
+        return Ok(());
+    }
+    let Some(rec) = store.applied()? else {
+        return Ok(());
+    };
+    let Ok(file) = serde_json::from_value::<crate::spec::file::FileTopology>(rec.topology) else {
+        return Ok(());
+    };
+    for e in state
+        .endpoints
+        .values_mut()
+        .filter(|e| e.network.is_empty())
+    {
+        if let Some(f) = file
+            .endpoints
+            .get(&e.endpoint)
+            .filter(|f| f.sandbox == e.sandbox)
+        {
+            e.network = f.network.clone();
+        }
+    }
+    Ok(())
 }
 
 /// Files of the owned namespaces and of the ones the file wants.
