@@ -141,6 +141,8 @@ impl DriverOptions for Opaque {
 pub struct NetworkInput<'a> {
     pub topology: &'a str,
     pub name: &'a str,
+    /// Where the network is declared (for what its options lack).
+    pub loc: Loc,
     pub raw: &'a RawNetwork,
     pub hosts: &'a BTreeMap<String, Host>,
 }

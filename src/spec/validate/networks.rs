@@ -98,6 +98,7 @@ fn check_network(
             &NetworkInput {
                 topology,
                 name,
+                loc,
                 raw: n,
                 hosts,
             },
