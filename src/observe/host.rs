@@ -460,6 +460,8 @@ fn neigh_ip(attrs: &[netlink_packet_route::neighbour::NeighbourAttribute]) -> Op
 /// the kernel says it is elsewhere, in the host's table.
 fn lower_name<'a>(host: &'a LinkTable, here: &'a LinkTable, l: &Link) -> Option<&'a str> {
     let table = if l.lower_elsewhere { host } else { here };
-    let i = l.lower.filter(|&i| i != l.index)?;
+    // A link names itself as its lower link when it has none; an index in
+    // another namespace may equal its own by chance.
+    let i = l.lower.filter(|&i| l.lower_elsewhere || i != l.index)?;
     table.links.get(&i).map(|p| p.name.as_str())
 }
