@@ -69,11 +69,12 @@ pub async fn check(reg: &Registry, t: &Topology) -> Result<(), PlanError> {
 pub fn check_host(reg: &Registry, t: &Topology, facts: &HostFacts) -> Result<(), PlanError> {
     for net in t.networks.values() {
         if let Some(d) = reg.get(&net.driver) {
-            d.check_host(net, facts).map_err(|message| PlanError {
-                file: t.file.clone(),
-                loc: Some(net.driver_loc),
-                message: format!("network {}: {message}", net.name),
-            })?;
+            d.check_host(net, facts)
+                .map_err(|(loc, message)| PlanError {
+                    file: t.file.clone(),
+                    loc: Some(loc),
+                    message: format!("network {}: {message}", net.name),
+                })?;
         }
     }
     Ok(())

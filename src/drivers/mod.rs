@@ -248,8 +248,9 @@ pub trait Driver: Send + Sync {
     fn check(&self, net: &NetworkInput<'_>, d: &mut Diagnostics) -> Options;
     /// Checks over all of the file's networks of this driver (unique VNIs).
     fn check_together(&self, _nets: &[&Network], _d: &mut Diagnostics) {}
-    /// Plan-time checks against the host (the parent link exists).
-    fn check_host(&self, _net: &Network, _facts: &HostFacts) -> Result<(), String> {
+    /// Plan-time checks against the host (the parent link exists), errors
+    /// located at the option they concern.
+    fn check_host(&self, _net: &Network, _facts: &HostFacts) -> Result<(), (Loc, String)> {
         Ok(())
     }
     /// Kernel link kinds it makes (probed before the first change).
