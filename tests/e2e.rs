@@ -104,3 +104,8 @@ fn security() {
 fn correctness() {
     run_script("correctness");
 }
+
+#[test]
+fn macvlan() {
+    run_script("macvlan");
+}

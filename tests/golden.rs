@@ -77,7 +77,12 @@ fn settings() -> insta::Settings {
 #[test]
 fn examples_on_an_empty_host() {
     settings().bind(|| {
-        for name in ["quickstart.yaml", "two-tier.yaml", "null-host.yaml"] {
+        for name in [
+            "quickstart.yaml",
+            "two-tier.yaml",
+            "null-host.yaml",
+            "macvlan.yaml",
+        ] {
             let t = example(name);
             insta::assert_snapshot!(
                 format!("empty-{}", name.trim_end_matches(".yaml")),
@@ -89,7 +94,12 @@ fn examples_on_an_empty_host() {
 
 #[test]
 fn converged_examples_plan_nothing() {
-    for name in ["quickstart.yaml", "two-tier.yaml", "null-host.yaml"] {
+    for name in [
+        "quickstart.yaml",
+        "two-tier.yaml",
+        "null-host.yaml",
+        "macvlan.yaml",
+    ] {
         let t = example(name);
         let obs = converged(&t, &empty_host());
         assert_eq!(
@@ -339,4 +349,31 @@ fn overlay_host_selection() {
         .select_host(Some("h9"))
         .unwrap_err()
         .contains("h1, h2, h3"));
+}
+
+#[test]
+fn macvlan_passthru_takes_one_endpoint() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/topologies/macvlan.yaml");
+    let text = std::fs::read_to_string(path).unwrap().replace(
+        "{ parent: lan0 }",
+        "{ parent: lan0, macvlan_mode: passthru }",
+    );
+    let t = spec::parse("mv.yaml", &text).unwrap();
+    let err = desired::build(&t, &empty_host()).unwrap_err().to_string();
+    assert!(
+        err.starts_with("mv.yaml:17:12: endpoint web-lan: network lan is in passthru mode, which gives parent lan0 to one endpoint only"),
+        "{err}"
+    );
+}
+
+#[test]
+fn macvlan_children_follow_their_parent_mtu() {
+    let t = example("macvlan.yaml");
+    let mut host = empty_host();
+    host.host.link_mtu.insert("lan0".into(), 9000);
+    let want = desired::build(&t, &host).unwrap();
+    assert!(want
+        .endpoints
+        .values()
+        .all(|e| e.mtu == 9000 && e.host.is_none()));
 }

@@ -246,3 +246,33 @@ fn all_problems_are_reported_in_file_order() {
         "{got:#?}"
     );
 }
+
+#[test]
+fn macvlan_options() {
+    let net =
+        |opts: &str| format!("{HEAD}networks:\n  m:\n    driver: macvlan\n    options: {opts}\n");
+    has(
+        &format!("{HEAD}networks:\n  m: {{ driver: macvlan }}\n"),
+        "t.yaml:4:6: network m: a macvlan network needs options.parent, the host interface its endpoints share",
+    );
+    has(
+        &net("{ parent: lo }"),
+        "t.yaml:6:24: network m: options.parent cannot be the loopback interface",
+    );
+    has(
+        &net("{ parent: eth0, macvlan_mode: l2 }"),
+        "t.yaml:6:44: network m: options.macvlan_mode must be one of bridge, private, vepa, passthru",
+    );
+    has(
+        &net("{ parent: eth0, vlan: 10 }"),
+        "t.yaml:6:36: network m: unknown macvlan option 'vlan' (known: parent, macvlan_mode)",
+    );
+    has(
+        &format!("{HEAD}networks:\n  a: {{ driver: macvlan, options: {{ parent: eth0 }} }}\n  b: {{ driver: macvlan, options: {{ parent: eth0 }} }}\n"),
+        "t.yaml:5:44: network b: parent eth0 is already the parent of macvlan network a",
+    );
+    has(
+        &format!("{HEAD}networks:\n  m: {{ driver: macvlan, options: {{ parent: eth0 }} }}\nsandboxes: {{ s: {{}} }}\nendpoints:\n  e: {{ network: m, sandbox: s, ports: [\"80:80\"] }}\n"),
+        "t.yaml:7:40: endpoint e: ports cannot be published on a macvlan network; publish them on a bridge endpoint of sandbox s",
+    );
+}

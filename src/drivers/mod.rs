@@ -12,6 +12,7 @@
 
 mod bridge;
 mod host;
+mod macvlan;
 mod null;
 mod overlay;
 mod veth;
@@ -303,6 +304,7 @@ impl Registry {
                 Arc::new(null::NullDriver),
                 Arc::new(host::HostDriver),
                 Arc::new(overlay::OverlayDriver),
+                Arc::new(macvlan::MacvlanDriver),
             ],
         })
     }

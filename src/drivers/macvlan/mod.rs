@@ -1,0 +1,254 @@
+//! `macvlan`: endpoints are macvlan interfaces on a host interface (the
+//! parent), each with its own MAC on the parent's segment, so sandboxes sit
+//! directly on the outside network. No link of its own on the host, no
+//! firewall; the gateway is a router on the outside network. The kernel
+//! never passes traffic between a parent and its macvlan children: the host
+//! cannot reach its own sandboxes over the parent.
+
+mod options;
+
+use super::{
+    Caps, Diagnostics, Driver, Effect, Gateway, Ipam, Kernel, Learned, LinkView, NetworkCtx,
+    NetworkInput, Options, ShowCtx, DEFAULT_MTU,
+};
+use crate::apply::ApplyError;
+use crate::model::{EndpointRes, HostFacts, State};
+use crate::naming::{self, MarkKind};
+use crate::netlink::{index_of, sync_addrs};
+use crate::spec::file::FileNetwork;
+use crate::spec::{Loc, Network};
+use ipnetwork::IpNetwork;
+use netlink_packet_route::link::{InfoData, InfoMacVlan, LinkInfo};
+use rtnetlink::{LinkMacVlan, LinkUnspec};
+use std::collections::BTreeSet;
+use std::os::fd::AsRawFd;
+
+pub use options::{MacvlanOptions, Mode};
+
+pub struct MacvlanDriver;
+
+fn opts(net: &Network) -> Option<&MacvlanOptions> {
+    net.options.get::<MacvlanOptions>()
+}
+
+impl Driver for MacvlanDriver {
+    fn name(&self) -> &'static str {
+        "macvlan"
+    }
+
+    fn caps(&self) -> Caps {
+        Caps {
+            interfaces: true,
+            ipam: Ipam::Lowest,
+            gateway: Gateway::Outside,
+            addressing: true,
+            needs_subnet: false,
+            internal: true,
+            ports: false,
+            exclusive: false,
+            host_stack: false,
+            spans_hosts: false,
+            network_link: false,
+        }
+    }
+
+    fn check(&self, net: &NetworkInput<'_>, d: &mut Diagnostics) -> Options {
+        options::check(net, d)
+    }
+
+    fn check_together(&self, nets: &[&Network], d: &mut Diagnostics) {
+        options::check_parents(nets, d);
+    }
+
+    fn check_host(&self, net: &Network, facts: &HostFacts) -> Result<(), (Loc, String)> {
+        let Some(o) = opts(net) else {
+            return Ok(());
+        };
+        let Some(&parent_mtu) = facts.link_mtu.get(&o.parent) else {
+            return Err((
+                o.parent_loc,
+                format!(
+                    "parent {} does not exist on this host (cnm does not create it: make the interface, a VLAN sub-interface included, first)",
+                    o.parent
+                ),
+            ));
+        };
+        match net.mtu {
+            Some(m) if m > parent_mtu => Err((
+                net.loc,
+                format!(
+                    "mtu {m} is larger than the MTU of parent {} ({parent_mtu})",
+                    o.parent
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn link_kinds(&self) -> &'static [&'static str] {
+        &["macvlan"]
+    }
+
+    fn desired(&self, ctx: &NetworkCtx<'_>, out: &mut State) -> Result<(), (Loc, String)> {
+        let net = ctx.network;
+        let Some(o) = opts(net) else {
+            return Ok(());
+        };
+        if o.mode == Mode::Passthru {
+            if let Some(second) = ctx.endpoints.get(1) {
+                return Err((
+                    second.spec.loc,
+                    format!(
+                        "endpoint {}: network {} is in passthru mode, which gives parent {} to one endpoint only",
+                        second.spec.name, net.name, o.parent
+                    ),
+                ));
+            }
+        }
+        // Children follow their parent's MTU unless the file sets one.
+        let mtu = net
+            .mtu
+            .or_else(|| ctx.facts.link_mtu.get(&o.parent).copied())
+            .unwrap_or(DEFAULT_MTU);
+        for ep in &ctx.endpoints {
+            let addrs: BTreeSet<IpNetwork> = ep
+                .ipv4
+                .map(IpNetwork::V4)
+                .into_iter()
+                .chain(ep.ipv6.map(IpNetwork::V6))
+                .collect();
+            out.endpoints.insert(
+                ep.spec.name.clone(),
+                EndpointRes {
+                    endpoint: ep.spec.name.clone(),
+                    network: net.name.clone(),
+                    sandbox: ep.spec.sandbox.clone(),
+                    netns: ep.netns.clone(),
+                    kind: "macvlan".into(),
+                    ifname: ep.ifname.clone(),
+                    mac: ep.mac,
+                    mtu,
+                    addrs,
+                    up: true,
+                    host: None,
+                    settings: settings(&o.parent, o.mode.name()),
+                    unknown: Vec::new(),
+                    driver: self.name().into(),
+                },
+            );
+        }
+        Ok(())
+    }
+
+    fn create_endpoint<'a>(&'a self, e: &'a EndpointRes, k: &'a dyn Kernel) -> Effect<'a, Learned> {
+        Box::pin(create(e, k))
+    }
+
+    fn settings(&self, link: &LinkView<'_>) -> Option<Vec<(String, String)>> {
+        if link.kind != "macvlan" {
+            return None;
+        }
+        let mode = link
+            .info
+            .iter()
+            .find_map(|i| match i {
+                LinkInfo::Data(InfoData::MacVlan(attrs)) => attrs.iter().find_map(|a| match a {
+                    InfoMacVlan::Mode(m) => Some(Mode::kernel_name(m)),
+                    _ => None,
+                }),
+                _ => None,
+            })
+            .unwrap_or_default();
+        Some(settings(link.lower.unwrap_or(""), &mode))
+    }
+
+    fn show(&self, net: &mut FileNetwork, ctx: &ShowCtx<'_>) {
+        // The kernel's word on parent and mode, from any endpoint here.
+        let Some(e) = ctx
+            .state
+            .endpoints
+            .values()
+            .find(|e| e.network == ctx.network && e.kind == "macvlan")
+        else {
+            return;
+        };
+        if let Some(parent) = setting(e, "parent").filter(|p| !p.is_empty()) {
+            net.options.insert("parent".into(), parent.into());
+        }
+        match setting(e, "mode") {
+            Some("bridge") | None => {
+                net.options.remove("macvlan_mode");
+            }
+            Some(m) => {
+                net.options.insert("macvlan_mode".into(), m.into());
+            }
+        }
+    }
+}
+
+/// An endpoint's fixed settings, parent first (it names the interface in
+/// plans).
+fn settings(parent: &str, mode: &str) -> Vec<(String, String)> {
+    vec![
+        ("parent".into(), parent.to_string()),
+        ("mode".into(), mode.to_string()),
+    ]
+}
+
+fn setting<'a>(e: &'a EndpointRes, key: &str) -> Option<&'a str> {
+    e.settings
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The interface is born inside the sandbox (IFLA_NET_NS_FD; the parent
+/// is looked up in the host, where the request is made) under its
+/// temporary name; there it is marked, renamed, brought up and addressed.
+async fn create(e: &EndpointRes, k: &dyn Kernel) -> Result<Learned, ApplyError> {
+    let what = format!("create endpoint {}", e.endpoint);
+    let err = |source| ApplyError::Kernel {
+        action: what.clone(),
+        source,
+    };
+    let parent = setting(e, "parent").unwrap_or_default();
+    let mode = match setting(e, "mode") {
+        Some("private") => Mode::Private,
+        Some("vepa") => Mode::Vepa,
+        Some("passthru") => Mode::Passthru,
+        _ => Mode::Bridge,
+    };
+    let tmp = k.temp_name(&e.endpoint)?;
+    let ns = k.netns_file(&e.netns)?;
+    let parent_idx = index_of(k.host(), parent).await.map_err(err)?;
+    let mut msg = LinkMacVlan::new(&tmp, parent_idx, mode.kernel())
+        .mtu(e.mtu)
+        .setns_by_fd(ns.as_raw_fd());
+    if let Some(mac) = e.mac {
+        msg = msg.address(mac.to_vec());
+    }
+    k.host()
+        .link()
+        .add(msg.build())
+        .execute()
+        .await
+        .map_err(err)?;
+    drop(ns);
+    let h = k.sandbox(&e.netns)?;
+    let idx = index_of(&h, &tmp).await.map_err(err)?;
+    let mark = naming::mark(k.topology(), MarkKind::Endpoint, &e.endpoint);
+    h.link()
+        .set(LinkUnspec::new_with_index(idx).alias(mark).build())
+        .execute()
+        .await
+        .map_err(err)?;
+    let mut rename = LinkUnspec::new_with_index(idx).name(e.ifname.clone());
+    if e.up {
+        rename = rename.up();
+    }
+    h.link().set(rename.build()).execute().await.map_err(err)?;
+    sync_addrs(&h, idx, &BTreeSet::new(), &e.addrs)
+        .await
+        .map_err(err)?;
+    Ok(Learned::new())
+}
