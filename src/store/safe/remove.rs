@@ -1,0 +1,81 @@
+//! Deleting files and directories only when they are the ones cnm
+//! recorded; links removed as links, never followed.
+
+use super::{io_err, Dir, FileId, Kind, Result};
+use rustix::fs::AtFlags;
+use rustix::io::Errno;
+
+impl Dir {
+    /// Delete the file `name` if it is still the one identified by
+    /// `expect` (any regular file when `None`). Returns whether it was
+    /// deleted; a missing file counts as deleted.
+    pub fn remove_file(&self, name: &str, expect: Option<FileId>) -> Result<bool> {
+        let path = self.join(name);
+        let Some(e) = self.stat(name)? else {
+            return Ok(true);
+        };
+        if e.kind == Kind::Dir || expect.is_some_and(|id| id != e.id) {
+            return Ok(false);
+        }
+        if expect.is_none() && e.kind != Kind::File {
+            return Ok(false);
+        }
+        match rustix::fs::unlinkat(&self.fd, name, AtFlags::empty()) {
+            Ok(()) | Err(Errno::NOENT) => {
+                self.sync();
+                Ok(true)
+            }
+            Err(e) => Err(io_err(&path, e)),
+        }
+    }
+
+    /// Remove the empty directory `name` if it is the one identified by
+    /// `expect`. A directory that still holds something is left (false).
+    pub fn remove_dir(&self, name: &str, expect: FileId) -> Result<bool> {
+        let path = self.join(name);
+        match self.stat(name)? {
+            None => return Ok(true),
+            Some(e) if e.kind != Kind::Dir || e.id != expect => return Ok(false),
+            Some(_) => {}
+        }
+        match rustix::fs::unlinkat(&self.fd, name, AtFlags::REMOVEDIR) {
+            Ok(()) | Err(Errno::NOENT) => {
+                self.sync();
+                Ok(true)
+            }
+            Err(Errno::NOTEMPTY) | Err(Errno::EXIST) => Ok(false),
+            Err(e) => Err(io_err(&path, e)),
+        }
+    }
+
+    /// Remove a directory tree of cnm's own records. Links inside are
+    /// removed as links, never followed.
+    pub fn remove_tree(&self, name: &str) -> Result<()> {
+        let Some(sub) = self.subdir(name)? else {
+            return match self.stat(name)? {
+                None => Ok(()),
+                Some(_) => match rustix::fs::unlinkat(&self.fd, name, AtFlags::empty()) {
+                    Ok(()) | Err(Errno::NOENT) => Ok(()),
+                    Err(e) => Err(io_err(&self.join(name), e)),
+                },
+            };
+        };
+        for child in sub.list()? {
+            match sub.stat(&child)? {
+                Some(e) if e.kind == Kind::Dir => sub.remove_tree(&child)?,
+                Some(_) => match rustix::fs::unlinkat(&sub.fd, child.as_str(), AtFlags::empty()) {
+                    Ok(()) | Err(Errno::NOENT) => {}
+                    Err(e) => return Err(io_err(&sub.join(&child), e)),
+                },
+                None => {}
+            }
+        }
+        match rustix::fs::unlinkat(&self.fd, name, AtFlags::REMOVEDIR) {
+            Ok(()) | Err(Errno::NOENT) => {
+                self.sync();
+                Ok(())
+            }
+            Err(e) => Err(io_err(&self.join(name), e)),
+        }
+    }
+}
