@@ -1,0 +1,103 @@
+//! The records cnm keeps per topology, as serialized: namespaces, files,
+//! the journal, the last apply with its claims, learned values.
+
+use super::safe::FileId;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A namespace cnm created: its name and the inode of the namespace (the
+/// nsfs inode, which names it for as long as it lives).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NsRecord {
+    pub version: u32,
+    pub netns: String,
+    /// `None` in records written before version 1 (a plain netns name).
+    pub ino: Option<u64>,
+}
+
+/// What cnm wrote under `/etc/netns/<netns>/` for one sandbox.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FilesRecord {
+    pub version: u32,
+    /// The directory itself, when cnm created it (else someone else's).
+    pub dir: Option<FileId>,
+    /// File name (`hosts`, `resolv.conf`) → identity of cnm's file.
+    pub files: BTreeMap<String, FileId>,
+}
+
+/// Objects about to be created, written (durably) before the kernel is
+/// asked: after a crash the next run knows they are cnm's.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Journal {
+    pub version: u32,
+    /// Links created under a unique temporary name, with the mark they get.
+    #[serde(default)]
+    pub links: Vec<JournalLink>,
+    /// Namespace mount points (placeholder files) about to be created.
+    #[serde(default)]
+    pub netns: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JournalLink {
+    pub tmp: String,
+    pub mark: String,
+    /// The sandbox namespace it is made in; `None`: the host's.
+    #[serde(default)]
+    pub netns: Option<String>,
+}
+
+impl Journal {
+    pub fn is_empty(&self) -> bool {
+        self.links.is_empty() && self.netns.is_empty()
+    }
+}
+
+pub const RECORD_VERSION: u32 = 1;
+
+/// What the last successful apply of a topology applied, from which file,
+/// and what it holds on this host (checked against other topologies).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AppliedRecord {
+    pub version: u32,
+    /// The file it was applied from (canonical path); `None`: stdin.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// Which of the file's `hosts:` this machine is.
+    #[serde(default)]
+    pub this_host: Option<String>,
+    /// The topology as applied, in the file's form
+    /// ([`crate::spec::file::FileTopology`]).
+    pub topology: serde_json::Value,
+    #[serde(default)]
+    pub claims: Claims,
+}
+
+/// Host-wide things a topology holds, which no other may take.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// Subnets of its networks (both families), `10.0.0.0/24`.
+    pub subnets: Vec<ipnetwork::IpNetwork>,
+    /// Bridge names.
+    pub bridges: Vec<String>,
+    /// VXLAN network identifiers.
+    pub vnis: Vec<u32>,
+    /// Published host ports.
+    pub ports: Vec<PortClaim>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortClaim {
+    pub protocol: String,
+    /// `None`: every host address.
+    pub host_ip: Option<std::net::IpAddr>,
+    pub first: u16,
+    pub last: u16,
+}
+
+/// Values drivers learned during applies, by endpoint.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LearnedRecord {
+    pub version: u32,
+    pub endpoints: BTreeMap<String, BTreeMap<String, String>>,
+}

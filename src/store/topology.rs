@@ -1,0 +1,316 @@
+//! The records of one topology: reading and writing each kind under the
+//! run and lib roots.
+
+use super::safe::Dir;
+use super::{
+    check_object_name, open_trusted, read_json, root, write_json, AppliedRecord, FilesRecord,
+    Journal, JournalLink, LearnedRecord, NsRecord, Result, StoreError, WatcherRecord, DIR_MODE,
+    FILE_MODE, MAX_RECORD, RECORD_VERSION,
+};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The records of one topology: `<root>/topologies/<name>/` under each root.
+#[derive(Debug, Clone)]
+pub struct TopologyStore {
+    name: String,
+    run_root: PathBuf,
+    lib_root: PathBuf,
+    run: PathBuf,
+    lib: PathBuf,
+}
+
+impl TopologyStore {
+    /// The records of topology `name` (already checked) under both roots.
+    pub(super) fn new(name: &str, run_root: &Path, lib_root: &Path) -> TopologyStore {
+        TopologyStore {
+            name: name.to_string(),
+            run_root: run_root.to_path_buf(),
+            lib_root: lib_root.to_path_buf(),
+            run: run_root.join("topologies").join(name),
+            lib: lib_root.join("topologies").join(name),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn run_dir(&self) -> Result<Option<Dir>> {
+        open_trusted(&self.run_root, &["topologies", &self.name])
+    }
+
+    fn run_dir_create(&self) -> Result<Dir> {
+        self.roots()?;
+        Ok(Dir::create_all(&self.run, DIR_MODE)?)
+    }
+
+    /// Before writing records: both roots exist, are ours and private.
+    fn roots(&self) -> Result<()> {
+        root(&self.run_root)?;
+        root(&self.lib_root)?;
+        Ok(())
+    }
+
+    /// `sub` of this topology's directory under the run or lib root.
+    fn sub(&self, base: &Path, sub: &str) -> Result<Option<Dir>> {
+        let root = if base == self.run {
+            &self.run_root
+        } else {
+            &self.lib_root
+        };
+        open_trusted(root, &["topologies", &self.name, sub])
+    }
+
+    fn sub_create(&self, base: &Path, sub: &str) -> Result<Dir> {
+        self.roots()?;
+        Ok(Dir::create_all(&base.join(sub), DIR_MODE)?)
+    }
+
+    /// Namespaces cnm created for this topology: sandbox → record.
+    pub fn namespaces(&self) -> Result<BTreeMap<String, NsRecord>> {
+        let mut out = BTreeMap::new();
+        let Some(d) = self.sub(&self.run, "sandboxes")? else {
+            return Ok(out);
+        };
+        for s in d.list()? {
+            if check_object_name("sandbox name", &s).is_err() {
+                continue; // not a name cnm writes
+            }
+            let Some((text, _)) = d.read_string(&s, MAX_RECORD)? else {
+                continue;
+            };
+            let rec = match serde_json::from_str::<NsRecord>(&text) {
+                Ok(r) => r,
+                // Before version 1: the namespace name on one line.
+                Err(_) if !text.trim_start().starts_with('{') => NsRecord {
+                    version: 0,
+                    netns: text.trim().to_string(),
+                    ino: None,
+                },
+                Err(e) => {
+                    return Err(StoreError::Corrupt {
+                        path: d.join(&s).display().to_string(),
+                        why: e.to_string(),
+                    })
+                }
+            };
+            out.insert(s, rec);
+        }
+        Ok(out)
+    }
+
+    pub fn record_namespace(&self, sandbox: &str, rec: &NsRecord) -> Result<()> {
+        check_object_name("sandbox name", sandbox)?;
+        let d = self.sub_create(&self.run, "sandboxes")?;
+        write_json(&d, sandbox, rec)
+    }
+
+    pub fn forget_namespace(&self, sandbox: &str) -> Result<()> {
+        check_object_name("sandbox name", sandbox)?;
+        if let Some(d) = self.sub(&self.run, "sandboxes")? {
+            d.remove_file(sandbox, None)?;
+        }
+        Ok(())
+    }
+
+    /// Files cnm wrote, per sandbox.
+    pub fn files(&self) -> Result<BTreeMap<String, FilesRecord>> {
+        let mut out = BTreeMap::new();
+        let Some(d) = self.sub(&self.lib, "sandboxes")? else {
+            return Ok(out);
+        };
+        for s in d.list()? {
+            if check_object_name("sandbox name", &s).is_err() {
+                continue;
+            }
+            if let Some(rec) = read_json::<FilesRecord>(&d, &s)? {
+                out.insert(s, rec);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Replace the files record of one sandbox (removed when empty).
+    pub fn record_files(&self, sandbox: &str, rec: &FilesRecord) -> Result<()> {
+        check_object_name("sandbox name", sandbox)?;
+        if rec.dir.is_none() && rec.files.is_empty() {
+            if let Some(d) = self.sub(&self.lib, "sandboxes")? {
+                d.remove_file(sandbox, None)?;
+            }
+            return Ok(());
+        }
+        let d = self.sub_create(&self.lib, "sandboxes")?;
+        let rec = FilesRecord {
+            version: RECORD_VERSION,
+            ..rec.clone()
+        };
+        write_json(&d, sandbox, &rec)
+    }
+
+    pub fn journal(&self) -> Result<Journal> {
+        let Some(d) = self.run_dir()? else {
+            return Ok(Journal::default());
+        };
+        let Some((text, _)) = d.read_string("journal", MAX_RECORD)? else {
+            return Ok(Journal::default());
+        };
+        // Journals before version 1 listed final link names, which could
+        // adopt a same-named foreign link: they are not trusted.
+        Ok(serde_json::from_str(&text).unwrap_or_default())
+    }
+
+    /// Add entries to the journal, durably, before creating the objects.
+    pub fn journal_add(&self, links: Vec<JournalLink>, netns: Vec<String>) -> Result<()> {
+        if links.is_empty() && netns.is_empty() {
+            return Ok(());
+        }
+        let mut j = self.journal()?;
+        j.version = RECORD_VERSION;
+        j.links.extend(links);
+        j.netns.extend(netns);
+        let d = self.run_dir_create()?;
+        let text = serde_json::to_vec(&j).unwrap_or_default();
+        d.write("journal", &text, FILE_MODE, None, true)?;
+        Ok(())
+    }
+
+    /// After a run that completed: nothing is in flight any more.
+    pub fn journal_clear(&self) -> Result<()> {
+        if let Some(d) = self.run_dir()? {
+            d.remove_file("journal", None)?;
+        }
+        Ok(())
+    }
+
+    /// Fingerprint of the firewall tables as cnm last wrote them.
+    pub fn nft_digest(&self) -> Result<Option<String>> {
+        let Some(d) = self.run_dir()? else {
+            return Ok(None);
+        };
+        Ok(d.read_string("nft.digest", MAX_RECORD)?
+            .map(|(s, _)| s.trim().to_string()))
+    }
+
+    pub fn set_nft_digest(&self, digest: Option<&str>) -> Result<()> {
+        match digest {
+            Some(dg) => {
+                let d = self.run_dir_create()?;
+                d.write("nft.digest", dg.as_bytes(), FILE_MODE, None, false)?;
+            }
+            None => {
+                if let Some(d) = self.run_dir()? {
+                    d.remove_file("nft.digest", None)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// What the last successful apply applied.
+    pub fn applied(&self) -> Result<Option<AppliedRecord>> {
+        match self.lib_dir()? {
+            Some(d) => read_json(&d, "applied"),
+            None => Ok(None),
+        }
+    }
+
+    pub fn record_applied(&self, rec: &AppliedRecord) -> Result<()> {
+        self.roots()?;
+        let d = Dir::create_all(&self.lib, DIR_MODE)?;
+        let rec = AppliedRecord {
+            version: RECORD_VERSION,
+            ..rec.clone()
+        };
+        write_json(&d, "applied", &rec)
+    }
+
+    /// The watcher that holds this topology, if one was recorded.
+    pub fn watcher(&self) -> Result<Option<WatcherRecord>> {
+        match self.run_dir()? {
+            Some(d) => read_json(&d, "watcher"),
+            None => Ok(None),
+        }
+    }
+
+    pub fn record_watcher(&self, w: Option<&WatcherRecord>) -> Result<()> {
+        match w {
+            Some(w) => write_json(&self.run_dir_create()?, "watcher", w),
+            None => {
+                if let Some(d) = self.run_dir()? {
+                    d.remove_file("watcher", None)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn lib_dir(&self) -> Result<Option<Dir>> {
+        open_trusted(&self.lib_root, &["topologies", &self.name])
+    }
+
+    /// Values drivers learned while making endpoints (Terraform's "known
+    /// after apply"), by endpoint.
+    pub fn learned(&self) -> Result<BTreeMap<String, BTreeMap<String, String>>> {
+        match self.lib_dir()? {
+            Some(d) => Ok(read_json::<LearnedRecord>(&d, "learned")?
+                .map(|r| r.endpoints)
+                .unwrap_or_default()),
+            None => Ok(BTreeMap::new()),
+        }
+    }
+
+    /// Record what a driver learned making `endpoint`, durably: the next
+    /// plans compare the kernel with it.
+    pub fn record_learned(&self, endpoint: &str, values: &BTreeMap<String, String>) -> Result<()> {
+        check_object_name("endpoint name", endpoint)?;
+        let mut all = self.learned()?;
+        all.insert(endpoint.to_string(), values.clone());
+        self.roots()?;
+        let d = Dir::create_all(&self.lib, DIR_MODE)?;
+        write_json(
+            &d,
+            "learned",
+            &LearnedRecord {
+                version: RECORD_VERSION,
+                endpoints: all,
+            },
+        )
+    }
+
+    /// Forget what was learned about endpoints no longer there.
+    pub fn forget_learned(&self, endpoints: &[String]) -> Result<()> {
+        let mut all = self.learned()?;
+        let before = all.len();
+        all.retain(|e, _| !endpoints.contains(e));
+        if all.len() == before {
+            return Ok(());
+        }
+        let d = Dir::create_all(&self.lib, DIR_MODE)?;
+        write_json(
+            &d,
+            "learned",
+            &LearnedRecord {
+                version: RECORD_VERSION,
+                endpoints: all,
+            },
+        )
+    }
+
+    /// Drop every record of the topology (after a destroy).
+    pub fn forget(&self) -> Result<()> {
+        for base in [&self.run, &self.lib] {
+            if let (Some(parent), Some(name)) = (base.parent(), base.file_name()) {
+                if let Some(d) = Dir::open(parent)? {
+                    d.remove_tree(&name.to_string_lossy())?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether any record of this topology exists.
+    pub fn exists(&self) -> Result<bool> {
+        Ok(Dir::open(&self.run)?.is_some() || Dir::open(&self.lib)?.is_some())
+    }
+}
