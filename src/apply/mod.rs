@@ -5,6 +5,7 @@
 pub mod conflicts;
 pub mod drivers;
 mod exec;
+pub mod learned;
 pub mod prereq;
 
 use crate::desired::{self, PlanError};
@@ -97,7 +98,7 @@ pub async fn converge_with(
         execute_with(reg, &store, &p.plan, p.conns).await?;
         verify(reg, &store, &p.plan).await?
     };
-    settle_records(&store, t, &after)?;
+    settle_records(&store, t, &after, &p.learned)?;
     store.record_applied(&AppliedRecord {
         version: RECORD_VERSION,
         source: t.source.clone(),
@@ -143,6 +144,9 @@ pub struct Planned {
     pub plan: Plan,
     pub observed: Observed,
     pub desired: State,
+    /// What drivers learned, with what the plan read back from the kernel
+    /// (recorded after apply).
+    pub learned: BTreeMap<String, crate::drivers::Learned>,
     /// Open netlink connections, handed on to `execute`.
     pub conns: Connections,
 }
@@ -179,8 +183,11 @@ pub async fn plan_with(reg: &Registry, t: &Topology) -> Result<Planned, ApplyErr
     let store = all.topology(&t.name)?;
     let (observed, conns) = observe::observe_with(reg, &store, &wanted_netns(t)).await?;
     drivers::check_host(reg, t, &observed.host)?;
-    let learned = store.learned()?;
-    let desired = desired::build_with(reg, t, &observed, &learned)?;
+    let mut learned = store.learned()?;
+    let mut desired = desired::build_with(reg, t, &observed, &learned)?;
+    if learned::adopt(&desired, &observed, &mut learned) {
+        desired = desired::build_with(reg, t, &observed, &learned)?;
+    }
     let before = store.applied()?.map(|r| r.claims);
     conflicts::check(t, &desired, before.as_ref(), &all)?;
     let plan = diff::diff(&t.name, &t.file, &desired, &observed)?;
@@ -189,6 +196,7 @@ pub async fn plan_with(reg: &Registry, t: &Topology) -> Result<Planned, ApplyErr
         plan,
         observed,
         desired,
+        learned,
         conns,
     })
 }
@@ -249,9 +257,23 @@ pub async fn verify(
 /// Bring the records up to what observe proved is cnm's (by mark or
 /// identity): records written by an older cnm gain the identities they
 /// lacked, lost records come back. Nothing is adopted by name.
-fn settle_records(store: &TopologyStore, t: &Topology, obs: &Observed) -> Result<(), ApplyError> {
-    let gone: Vec<String> = store
-        .learned()?
+fn settle_records(
+    store: &TopologyStore,
+    t: &Topology,
+    obs: &Observed,
+    adopted: &BTreeMap<String, crate::drivers::Learned>,
+) -> Result<(), ApplyError> {
+    let recorded = store.learned()?;
+    for (endpoint, values) in adopted {
+        // Read back from the kernel while planning; what this apply's
+        // creates returned was recorded already and wins.
+        let mut merged = values.clone();
+        merged.extend(recorded.get(endpoint).cloned().unwrap_or_default());
+        if recorded.get(endpoint) != Some(&merged) {
+            store.record_learned(endpoint, &merged)?;
+        }
+    }
+    let gone: Vec<String> = recorded
         .into_keys()
         .filter(|e| !t.endpoints.contains_key(e))
         .collect();

@@ -1,0 +1,112 @@
+//! Values drivers learn during apply (Terraform's "known after apply").
+//! A driver returns them from `create_endpoint` and they are recorded at
+//! once; when a crash falls between the call and the record, the next plan
+//! reads them back from the kernel instead: the endpoint's interface
+//! carries cnm's mark, so what the kernel shows of it is cnm's. Only the
+//! fields the engine can read itself are adopted that way (`ifname`,
+//! `mac`); a driver's other values wait for its next create.
+
+use crate::drivers::Learned;
+use crate::model::{fmt_mac, Observed, State};
+use std::collections::BTreeMap;
+
+/// The engine-readable fields a learned value may name.
+pub const IFNAME: &str = "ifname";
+pub const MAC: &str = "mac";
+
+/// Fill what `learned` lacks for endpoints whose desired state still has
+/// unknown fields, from their observed interfaces. Returns whether any
+/// value was added (the desired state must then be built again).
+pub fn adopt(desired: &State, obs: &Observed, learned: &mut BTreeMap<String, Learned>) -> bool {
+    let mut added = false;
+    for d in desired.endpoints.values().filter(|d| !d.unknown.is_empty()) {
+        let Some(o) = obs
+            .state
+            .endpoints
+            .get(&d.endpoint)
+            .filter(|o| o.netns == d.netns && !o.ifname.is_empty())
+        else {
+            continue;
+        };
+        let values = learned.entry(d.endpoint.clone()).or_default();
+        for field in &d.unknown {
+            let seen = match field.as_str() {
+                IFNAME => Some(o.ifname.clone()),
+                MAC => o.mac.map(|m| fmt_mac(&m)),
+                _ => None,
+            };
+            if let Some(v) = seen {
+                if !values.contains_key(field) {
+                    values.insert(field.clone(), v);
+                    added = true;
+                }
+            }
+        }
+    }
+    learned.retain(|_, v| !v.is_empty());
+    added
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::EndpointRes;
+
+    fn ep(ifname: &str, mac: Option<[u8; 6]>, unknown: &[&str]) -> EndpointRes {
+        EndpointRes {
+            endpoint: "e".into(),
+            network: "n".into(),
+            sandbox: "s".into(),
+            netns: "t-s".into(),
+            kind: "veth".into(),
+            ifname: ifname.into(),
+            mac,
+            mtu: 1500,
+            addrs: Default::default(),
+            up: true,
+            host: None,
+            settings: Vec::new(),
+            unknown: unknown.iter().map(|s| s.to_string()).collect(),
+            driver: "x".into(),
+        }
+    }
+
+    #[test]
+    fn unknown_fields_are_read_back_once() {
+        let mut desired = State::default();
+        desired
+            .endpoints
+            .insert("e".into(), ep("eth0", None, &[IFNAME, MAC]));
+        let mut obs = Observed::default();
+        let mac = [2, 0, 0, 0, 0, 7];
+        obs.state
+            .endpoints
+            .insert("e".into(), ep("ext1a2b", Some(mac), &[]));
+        let mut learned = BTreeMap::new();
+        assert!(adopt(&desired, &obs, &mut learned));
+        assert_eq!(learned["e"][IFNAME], "ext1a2b");
+        assert_eq!(learned["e"][MAC], "02:00:00:00:00:07");
+        // Recorded values win over what the kernel shows later.
+        obs.state.endpoints.get_mut("e").unwrap().ifname = "other".into();
+        assert!(!adopt(&desired, &obs, &mut learned));
+        assert_eq!(learned["e"][IFNAME], "ext1a2b");
+    }
+
+    #[test]
+    fn nothing_is_adopted_from_another_sandbox_or_without_unknowns() {
+        let mut desired = State::default();
+        desired
+            .endpoints
+            .insert("e".into(), ep("eth0", None, &[IFNAME]));
+        let mut obs = Observed::default();
+        let mut moved = ep("ext1", None, &[]);
+        moved.netns = "t-other".into();
+        obs.state.endpoints.insert("e".into(), moved);
+        let mut learned = BTreeMap::new();
+        assert!(!adopt(&desired, &obs, &mut learned));
+        assert!(learned.is_empty());
+        desired.endpoints.get_mut("e").unwrap().unknown.clear();
+        obs.state.endpoints.get_mut("e").unwrap().netns = "t-s".into();
+        assert!(!adopt(&desired, &obs, &mut learned));
+    }
+}
