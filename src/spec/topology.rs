@@ -1,0 +1,178 @@
+//! The validated topology: hosts, networks, sandboxes, endpoints, and the
+//! queries over them.
+
+use super::{Loc, PortMapping};
+use crate::drivers::{Caps, Options};
+use ipnetwork::{Ipv4Network, Ipv6Network};
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+/// One machine of a multi-host topology.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Host {
+    pub name: String,
+    pub loc: Loc,
+    /// Underlay address: the machine's VTEP for overlay networks.
+    pub address: std::net::IpAddr,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ipv6Config {
+    pub subnet: Ipv6Network,
+    pub gateway: Option<Ipv6Addr>,
+    pub ip_range: Option<Ipv6Network>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Network {
+    pub name: String,
+    pub loc: Loc,
+    /// The driver's name as written (`bridge` when absent).
+    pub driver: String,
+    /// Where `driver:` is written (the network's own location without it).
+    pub driver_loc: Loc,
+    /// What the driver's networks are like ([`Caps::UNKNOWN`] for a driver
+    /// cnm does not know).
+    pub caps: Caps,
+    pub subnet: Option<Ipv4Network>,
+    pub gateway: Option<Ipv4Addr>,
+    pub ip_range: Option<Ipv4Network>,
+    pub ipv6: Option<Ipv6Config>,
+    pub internal: bool,
+    pub mtu: Option<u32>,
+    /// The driver's own options, typed by the driver.
+    pub options: Options,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Dns {
+    pub servers: Vec<std::net::IpAddr>,
+    pub search: Vec<String>,
+    pub options: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sandbox {
+    pub name: String,
+    pub loc: Loc,
+    pub hostname: Option<String>,
+    pub domainname: Option<String>,
+    pub dns: Option<Dns>,
+    /// Multi-host topologies: the host that realizes this sandbox.
+    pub host: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub name: String,
+    pub loc: Loc,
+    pub network: String,
+    pub sandbox: String,
+    pub address: Option<Ipv4Addr>,
+    pub ipv6_address: Option<Ipv6Addr>,
+    pub mac: Option<[u8; 6]>,
+    pub aliases: Vec<String>,
+    pub ports: Vec<PortMapping>,
+    /// `gateway: true`: the sandbox's default route goes through this endpoint.
+    pub gateway: bool,
+}
+
+/// A valid topology. Maps are keyed and ordered by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topology {
+    /// The file name as given on the command line, for messages.
+    pub file: String,
+    pub name: String,
+    /// Multi-host topologies: the machines, by name (empty: single host).
+    pub hosts: BTreeMap<String, Host>,
+    /// The host this machine is (`--host`); found from its addresses when
+    /// not given. See [`Topology::select_host`].
+    pub this_host: Option<String>,
+    pub networks: BTreeMap<String, Network>,
+    pub sandboxes: BTreeMap<String, Sandbox>,
+    pub endpoints: BTreeMap<String, Endpoint>,
+    /// The file's canonical path, when loaded from a file (not stdin):
+    /// recorded as where the topology was applied from.
+    pub source: Option<String>,
+}
+
+impl Topology {
+    /// Endpoints of one sandbox, in endpoint-name order.
+    pub fn endpoints_of_sandbox<'a>(
+        &'a self,
+        sandbox: &'a str,
+    ) -> impl Iterator<Item = &'a Endpoint> {
+        self.endpoints
+            .values()
+            .filter(move |e| e.sandbox == sandbox)
+    }
+
+    /// Endpoints on one network, in endpoint-name order.
+    pub fn endpoints_on_network<'a>(
+        &'a self,
+        network: &'a str,
+    ) -> impl Iterator<Item = &'a Endpoint> {
+        self.endpoints
+            .values()
+            .filter(move |e| e.network == network)
+    }
+
+    /// Record which host this machine is. The name must be one of `hosts:`.
+    pub fn select_host(&mut self, host: Option<&str>) -> Result<(), String> {
+        match host {
+            None => Ok(()),
+            Some(h) if self.hosts.is_empty() => Err(format!(
+                "--host {h}: {} declares no hosts: (it is a single-host topology)",
+                self.file
+            )),
+            Some(h) if !self.hosts.contains_key(h) => Err(format!(
+                "--host {h}: {} declares no such host (hosts: {})",
+                self.file,
+                self.hosts.keys().cloned().collect::<Vec<_>>().join(", ")
+            )),
+            Some(h) => {
+                self.this_host = Some(h.to_string());
+                Ok(())
+            }
+        }
+    }
+
+    /// The share of one host: its sandboxes, their endpoints, and the
+    /// networks those join. Everything else in the file is another host's.
+    pub fn share_of(&self, host: &str) -> Topology {
+        let sandboxes: BTreeMap<String, Sandbox> = self
+            .sandboxes
+            .iter()
+            .filter(|(_, s)| s.host.as_deref() == Some(host))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let endpoints: BTreeMap<String, Endpoint> = self
+            .endpoints
+            .iter()
+            .filter(|(_, e)| sandboxes.contains_key(&e.sandbox))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let networks = self
+            .networks
+            .iter()
+            .filter(|(n, _)| endpoints.values().any(|e| &e.network == *n))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        Topology {
+            file: self.file.clone(),
+            name: self.name.clone(),
+            hosts: self.hosts.clone(),
+            this_host: Some(host.to_string()),
+            source: self.source.clone(),
+            networks,
+            sandboxes,
+            endpoints,
+        }
+    }
+
+    /// The sandbox shares the host's network stack (joined to a `host` network).
+    pub fn sandbox_uses_host_stack(&self, sandbox: &str) -> bool {
+        self.endpoints_of_sandbox(sandbox)
+            .any(|e| self.networks[&e.network].caps.host_stack)
+    }
+}
