@@ -1,0 +1,100 @@
+//! `cnm apply`, `cnm destroy` and `cnm watch`: commands that change the
+//! kernel.
+
+use crate::cli_common::{color, explain, load_for, out, require_privileges};
+use anyhow::{Context, Result};
+use cnm::apply;
+use cnm::store::Store;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// `cnm apply FILE`: print the plan, execute it, verify.
+pub async fn apply(file: &Path, host: Option<&str>) -> Result<ExitCode> {
+    let t = load_for(file, host)?;
+    require_privileges()?;
+    warn_if_watched(&t.name);
+    let start = Instant::now();
+    let shown = file.display().to_string();
+    // The plan is printed before anything changes; a failure to
+    // print it (a full disk) stops the apply there.
+    let plan = apply::converge(&t, |p| {
+        out(&p.render_text(&shown, color())).map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(explain)?;
+    if !plan.is_empty() {
+        let s = plan.summary();
+        out(&format!(
+            "\nApply complete! Resources: {} added, {} changed, {} destroyed ({} ms).\n",
+            s.add,
+            s.change,
+            s.destroy,
+            start.elapsed().as_millis()
+        ))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `cnm destroy FILE` or `cnm destroy --topology NAME`: remove everything
+/// the topology owns.
+pub async fn destroy(
+    file: Option<PathBuf>,
+    topology: Option<String>,
+    host: Option<&str>,
+) -> Result<ExitCode> {
+    let (name, label) = match (file, topology) {
+        (Some(f), _) => (load_for(&f, host)?.name, f.display().to_string()),
+        (None, Some(n)) => (n.clone(), n),
+        (None, None) => anyhow::bail!("give a topology file or --topology NAME"),
+    };
+    // The name becomes part of paths: checked before anything else.
+    Store::system().topology(&name).context("--topology")?;
+    require_privileges()?;
+    warn_if_watched(&name);
+    let plan = apply::destroy(&name, &label, |p| {
+        out(&p.render_text(&label, color())).map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(explain)?;
+    if !plan.is_empty() {
+        out(&format!(
+            "\nDestroy complete! Resources: {} destroyed.\n",
+            plan.summary().destroy
+        ))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `cnm watch FILE`: apply, then keep applying until SIGINT or SIGTERM.
+pub async fn watch(file: PathBuf, resync: Duration, host: Option<String>) -> Result<ExitCode> {
+    // A wrong --host is an error now, not a log line forever after.
+    load_for(&file, host.as_deref())?;
+    require_privileges()?;
+    let opts = cnm::watch::Options {
+        host,
+        resync,
+        debounce: Duration::from_millis(50),
+    };
+    cnm::watch::run(file, opts).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A manual apply or destroy of a topology a `cnm watch` keeps: it works
+/// (the lock serializes them), but the watcher will converge it back.
+fn warn_if_watched(name: &str) {
+    let watcher = Store::system()
+        .topology(name)
+        .ok()
+        .and_then(|s| s.watcher().ok().flatten())
+        .filter(|w| w.alive() && w.pid != std::process::id());
+    if let Some(w) = watcher {
+        let _ = writeln!(
+            std::io::stderr(),
+            "cnm: warning: topology {name} is kept by cnm watch (pid {}) from {}; it will converge it back to that file",
+            w.pid,
+            w.file
+        );
+    }
+}
