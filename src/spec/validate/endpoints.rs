@@ -29,27 +29,7 @@ pub(super) fn check_endpoints(
             );
             continue;
         };
-        let net = networks.get(&e.network.value);
-        if net.is_none() {
-            c.err(
-                &e.network,
-                format!(
-                    "endpoint {name}: network '{}' is not defined{}",
-                    e.network.value,
-                    known(networks.keys())
-                ),
-            );
-        }
-        if !sandboxes.contains_key(&e.sandbox.value) {
-            c.err(
-                &e.sandbox,
-                format!(
-                    "endpoint {name}: sandbox '{}' is not defined{}",
-                    e.sandbox.value,
-                    known(sandboxes.keys())
-                ),
-            );
-        }
+        let net = check_references(c, name, e, networks, sandboxes);
         let mut ep = Endpoint {
             name: name.clone(),
             loc: spanned.into(),
@@ -62,108 +42,222 @@ pub(super) fn check_endpoints(
             ports: Vec::new(),
             gateway: e.gateway.as_ref().map(|g| g.value).unwrap_or(false),
         };
-        let bridged = net.map(|n| n.caps.interfaces);
-        if let Some(a) = &e.address {
-            if let Some(ip) = c.parse::<Ipv4Addr>(a, &format!("endpoint {name}: address")) {
-                match net {
-                    Some(n) if !n.caps.interfaces || n.caps.ipam == Ipam::None => c.err(a, format!("endpoint {name}: network {} (driver {}) assigns no addresses", n.name, n.driver)),
-                    Some(n) => match n.subnet {
-                        None => c.err(a, format!("endpoint {name}: a static address needs network {} to have an explicit subnet", n.name)),
-                        Some(sub) => match host_problem(sub.network().into(), sub.broadcast().into(), sub.contains(ip), ip.into()) {
-                            Some(p) => c.err(a, format!("endpoint {name}: address {ip} {p} {sub}")),
-                            None if Some(ip) == gateway_v4(n) => c.err(a, format!("endpoint {name}: address {ip} is the gateway of network {}", n.name)),
-                            None => ep.address = Some(ip),
-                        },
-                    },
-                    None => {}
-                }
-            }
-        }
-        if let Some(a) = &e.ipv6_address {
-            if let Some(ip) = c.parse::<Ipv6Addr>(a, &format!("endpoint {name}: ipv6_address")) {
-                match net.map(|n| (n, &n.ipv6)) {
-                    Some((n, None)) => c.err(
-                        a,
-                        format!("endpoint {name}: network {} has no ipv6 subnet", n.name),
-                    ),
-                    Some((n, Some(v6))) => match host_problem(
-                        v6.subnet.network().into(),
-                        IpAddr::V6(v6.subnet.broadcast()),
-                        v6.subnet.contains(ip),
-                        ip.into(),
-                    ) {
-                        Some(p) => c.err(
-                            a,
-                            format!("endpoint {name}: ipv6_address {ip} {p} {}", v6.subnet),
-                        ),
-                        None if Some(ip) == gateway_v6(n, v6) => c.err(
-                            a,
-                            format!(
-                                "endpoint {name}: ipv6_address {ip} is the gateway of network {}",
-                                n.name
-                            ),
-                        ),
-                        None => ep.ipv6_address = Some(ip),
-                    },
-                    None => {}
-                }
-            }
-        }
-        if let Some(m) = &e.mac {
-            match parse_mac(&m.value) {
-                Ok(mac) if bridged == Some(false) => {
-                    let _ = mac;
-                    c.err(
-                        m,
-                        format!(
-                            "endpoint {name}: mac does not apply to a {} network",
-                            net.map(|n| n.driver.as_str()).unwrap_or("")
-                        ),
-                    );
-                }
-                Ok(mac) => ep.mac = Some(mac),
-                Err(why) => c.err(m, format!("endpoint {name}: mac '{}' {why}", m.value)),
-            }
-        }
-        for a in &e.aliases {
-            match is_hostname(&a.value) {
-                Ok(()) => ep.aliases.push(a.value.clone()),
-                Err(why) => c.err(
-                    a,
-                    format!("endpoint {name}: alias '{}' {why}", a.value.escape_debug()),
-                ),
-            }
-        }
-        for p in &e.ports {
-            match parse_port(&p.value) {
-                Ok(pm) => match net {
-                    Some(n) if !n.caps.ports => c.err(
-                        p,
-                        format!(
-                            "endpoint {name}: ports cannot be published on {} {} network; publish them on a bridge endpoint of sandbox {}",
-                            article(&n.driver),
-                            n.driver,
-                            ep.sandbox
-                        ),
-                    ),
-                    Some(n) if n.internal => c.err(
-                        p,
-                        format!(
-                            "endpoint {name}: network {} is internal; it cannot publish ports",
-                            n.name
-                        ),
-                    ),
-                    _ => ep.ports.push(pm),
-                },
-                Err(why) => c.err(p, format!("endpoint {name}: {why}")),
-            }
-        }
-        if let (Some(g), Some(n)) = (&e.gateway, net) {
-            if g.value && (n.internal || n.caps.gateway == Gateway::None) {
-                c.err(g, format!("endpoint {name}: gateway: true needs a non-internal network with a gateway; {} is not", n.name));
-            }
-        }
+        check_address(c, name, e, net, &mut ep);
+        check_ipv6_address(c, name, e, net, &mut ep);
+        check_mac(c, name, e, net, &mut ep);
+        check_aliases(c, name, e, &mut ep);
+        check_ports(c, name, e, net, &mut ep);
+        check_gateway(c, name, e, net);
         out.insert(name.clone(), ep);
     }
     out
+}
+
+/// The endpoint's network and sandbox must be defined; returns its network.
+fn check_references<'a>(
+    c: &mut Diagnostics,
+    name: &str,
+    e: &RawEndpoint,
+    networks: &'a BTreeMap<String, Network>,
+    sandboxes: &BTreeMap<String, Sandbox>,
+) -> Option<&'a Network> {
+    let net = networks.get(&e.network.value);
+    if net.is_none() {
+        c.err(
+            &e.network,
+            format!(
+                "endpoint {name}: network '{}' is not defined{}",
+                e.network.value,
+                known(networks.keys())
+            ),
+        );
+    }
+    if !sandboxes.contains_key(&e.sandbox.value) {
+        c.err(
+            &e.sandbox,
+            format!(
+                "endpoint {name}: sandbox '{}' is not defined{}",
+                e.sandbox.value,
+                known(sandboxes.keys())
+            ),
+        );
+    }
+    net
+}
+
+/// `address:`: a host of the network's explicit subnet, not its gateway.
+fn check_address(
+    c: &mut Diagnostics,
+    name: &str,
+    e: &RawEndpoint,
+    net: Option<&Network>,
+    ep: &mut Endpoint,
+) {
+    let Some(a) = &e.address else {
+        return;
+    };
+    let Some(ip) = c.parse::<Ipv4Addr>(a, &format!("endpoint {name}: address")) else {
+        return;
+    };
+    match net {
+        Some(n) if !n.caps.interfaces || n.caps.ipam == Ipam::None => c.err(
+            a,
+            format!(
+                "endpoint {name}: network {} (driver {}) assigns no addresses",
+                n.name, n.driver
+            ),
+        ),
+        Some(n) => match n.subnet {
+            None => c.err(
+                a,
+                format!(
+                    "endpoint {name}: a static address needs network {} to have an explicit subnet",
+                    n.name
+                ),
+            ),
+            Some(sub) => match host_problem(
+                sub.network().into(),
+                sub.broadcast().into(),
+                sub.contains(ip),
+                ip.into(),
+            ) {
+                Some(p) => c.err(a, format!("endpoint {name}: address {ip} {p} {sub}")),
+                None if Some(ip) == gateway_v4(n) => c.err(
+                    a,
+                    format!(
+                        "endpoint {name}: address {ip} is the gateway of network {}",
+                        n.name
+                    ),
+                ),
+                None => ep.address = Some(ip),
+            },
+        },
+        None => {}
+    }
+}
+
+/// `ipv6_address:`: a host of the network's ipv6 subnet, not its gateway.
+fn check_ipv6_address(
+    c: &mut Diagnostics,
+    name: &str,
+    e: &RawEndpoint,
+    net: Option<&Network>,
+    ep: &mut Endpoint,
+) {
+    let Some(a) = &e.ipv6_address else {
+        return;
+    };
+    let Some(ip) = c.parse::<Ipv6Addr>(a, &format!("endpoint {name}: ipv6_address")) else {
+        return;
+    };
+    match net.map(|n| (n, &n.ipv6)) {
+        Some((n, None)) => c.err(
+            a,
+            format!("endpoint {name}: network {} has no ipv6 subnet", n.name),
+        ),
+        Some((n, Some(v6))) => match host_problem(
+            v6.subnet.network().into(),
+            IpAddr::V6(v6.subnet.broadcast()),
+            v6.subnet.contains(ip),
+            ip.into(),
+        ) {
+            Some(p) => c.err(
+                a,
+                format!("endpoint {name}: ipv6_address {ip} {p} {}", v6.subnet),
+            ),
+            None if Some(ip) == gateway_v6(n, v6) => c.err(
+                a,
+                format!(
+                    "endpoint {name}: ipv6_address {ip} is the gateway of network {}",
+                    n.name
+                ),
+            ),
+            None => ep.ipv6_address = Some(ip),
+        },
+        None => {}
+    }
+}
+
+/// `mac:`: a valid address, on a network whose endpoints are interfaces.
+fn check_mac(
+    c: &mut Diagnostics,
+    name: &str,
+    e: &RawEndpoint,
+    net: Option<&Network>,
+    ep: &mut Endpoint,
+) {
+    let Some(m) = &e.mac else {
+        return;
+    };
+    let bridged = net.map(|n| n.caps.interfaces);
+    match parse_mac(&m.value) {
+        Ok(mac) if bridged == Some(false) => {
+            let _ = mac;
+            c.err(
+                m,
+                format!(
+                    "endpoint {name}: mac does not apply to a {} network",
+                    net.map(|n| n.driver.as_str()).unwrap_or("")
+                ),
+            );
+        }
+        Ok(mac) => ep.mac = Some(mac),
+        Err(why) => c.err(m, format!("endpoint {name}: mac '{}' {why}", m.value)),
+    }
+}
+
+/// `aliases:`: host names.
+fn check_aliases(c: &mut Diagnostics, name: &str, e: &RawEndpoint, ep: &mut Endpoint) {
+    for a in &e.aliases {
+        match is_hostname(&a.value) {
+            Ok(()) => ep.aliases.push(a.value.clone()),
+            Err(why) => c.err(
+                a,
+                format!("endpoint {name}: alias '{}' {why}", a.value.escape_debug()),
+            ),
+        }
+    }
+}
+
+/// `ports:`: valid mappings, on a network that publishes ports.
+fn check_ports(
+    c: &mut Diagnostics,
+    name: &str,
+    e: &RawEndpoint,
+    net: Option<&Network>,
+    ep: &mut Endpoint,
+) {
+    for p in &e.ports {
+        match parse_port(&p.value) {
+            Ok(pm) => match net {
+                Some(n) if !n.caps.ports => c.err(
+                    p,
+                    format!(
+                        "endpoint {name}: ports cannot be published on {} {} network; publish them on a bridge endpoint of sandbox {}",
+                        article(&n.driver),
+                        n.driver,
+                        ep.sandbox
+                    ),
+                ),
+                Some(n) if n.internal => c.err(
+                    p,
+                    format!(
+                        "endpoint {name}: network {} is internal; it cannot publish ports",
+                        n.name
+                    ),
+                ),
+                _ => ep.ports.push(pm),
+            },
+            Err(why) => c.err(p, format!("endpoint {name}: {why}")),
+        }
+    }
+}
+
+/// `gateway: true` needs a network that routes out.
+fn check_gateway(c: &mut Diagnostics, name: &str, e: &RawEndpoint, net: Option<&Network>) {
+    if let (Some(g), Some(n)) = (&e.gateway, net) {
+        if g.value && (n.internal || n.caps.gateway == Gateway::None) {
+            c.err(g, format!("endpoint {name}: gateway: true needs a non-internal network with a gateway; {} is not", n.name));
+        }
+    }
 }
