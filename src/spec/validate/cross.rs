@@ -8,8 +8,14 @@ use std::collections::BTreeMap;
 /// Rules that relate several objects.
 pub(super) fn check_cross(c: &mut Diagnostics, t: &Topology, raw_eps: &Map<Option<RawEndpoint>>) {
     let loc_of = |ep: &str| raw_eps.get(ep).map(Loc::from).unwrap_or_default();
+    check_overlapping_subnets(c, t);
+    check_duplicates(c, t, loc_of);
+    check_port_clashes(c, t, loc_of);
+    check_sandbox_rules(c, t, loc_of);
+}
 
-    // Overlapping subnets (both families).
+/// Overlapping subnets (both families).
+fn check_overlapping_subnets(c: &mut Diagnostics, t: &Topology) {
     let nets: Vec<&Network> = t.networks.values().collect();
     for (i, a) in nets.iter().enumerate() {
         for b in &nets[i + 1..] {
@@ -37,9 +43,11 @@ pub(super) fn check_cross(c: &mut Diagnostics, t: &Topology, raw_eps: &Map<Optio
             }
         }
     }
+}
 
-    // Duplicate addresses per network, duplicate MACs anywhere, one endpoint
-    // per sandbox and network, duplicate published ports.
+/// Duplicate addresses per network, duplicate MACs anywhere, one endpoint
+/// per sandbox and network.
+fn check_duplicates(c: &mut Diagnostics, t: &Topology, loc_of: impl Fn(&str) -> Loc) {
     let mut seen_v4: BTreeMap<(String, Ipv4Addr), String> = BTreeMap::new();
     let mut seen_v6: BTreeMap<(String, Ipv6Addr), String> = BTreeMap::new();
     let mut seen_mac: BTreeMap<[u8; 6], String> = BTreeMap::new();
@@ -91,6 +99,10 @@ pub(super) fn check_cross(c: &mut Diagnostics, t: &Topology, raw_eps: &Map<Optio
             );
         }
     }
+}
+
+/// Published ports that clash.
+fn check_port_clashes(c: &mut Diagnostics, t: &Topology, loc_of: impl Fn(&str) -> Loc) {
     // Published ports, sorted by protocol and first port: each is compared
     // only with the ones whose range starts inside its own (no N²).
     let mut all_ports: Vec<(&Endpoint, &PortMapping)> = t
@@ -120,8 +132,10 @@ pub(super) fn check_cross(c: &mut Diagnostics, t: &Topology, raw_eps: &Map<Optio
             }
         }
     }
+}
 
-    // Sandbox-level rules: host/null networks are exclusive; one gateway.
+/// Sandbox-level rules: host/null networks are exclusive; one gateway.
+fn check_sandbox_rules(c: &mut Diagnostics, t: &Topology, loc_of: impl Fn(&str) -> Loc) {
     let mut by_sandbox: BTreeMap<&str, Vec<&Endpoint>> = BTreeMap::new();
     for e in t.endpoints.values() {
         by_sandbox.entry(e.sandbox.as_str()).or_default().push(e);
