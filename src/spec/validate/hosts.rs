@@ -4,6 +4,7 @@ use super::super::names::{is_hostname, valid_identifier};
 use super::super::raw::*;
 use super::super::*;
 use super::{known, Diagnostics, MAX_OBJECT_NAME};
+use serde_saphyr::Spanned;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -91,32 +92,7 @@ pub(super) fn check_sandboxes(
             dns: None,
             host: None,
         };
-        match &s.host {
-            Some(h) if hosts.contains_key(&h.value) => sb.host = Some(h.value.clone()),
-            Some(h) if hosts.is_empty() => c.err(
-                h,
-                format!(
-                    "sandbox {name}: host '{}' is not defined; the file declares no hosts:",
-                    h.value
-                ),
-            ),
-            Some(h) => c.err(
-                h,
-                format!(
-                    "sandbox {name}: host '{}' is not defined{}",
-                    h.value,
-                    known(hosts.keys())
-                ),
-            ),
-            None if !hosts.is_empty() => c.err(
-                spanned,
-                format!(
-                    "sandbox {name}: needs host: (one of {}): the file declares hosts, so every sandbox names the machine that runs it",
-                    hosts.keys().cloned().collect::<Vec<_>>().join(", ")
-                ),
-            ),
-            None => {}
-        }
+        check_sandbox_host(c, name, spanned, s.host.as_ref(), hosts, &mut sb);
         for (key, field, slot) in [
             ("hostname", &s.hostname, &mut sb.hostname),
             ("domainname", &s.domainname, &mut sb.domainname),
@@ -132,38 +108,89 @@ pub(super) fn check_sandboxes(
             }
         }
         if let Some(d) = &s.dns {
-            let mut dns = Dns::default();
-            for srv in &d.value.servers {
-                if let Some(ip) = c.parse::<IpAddr>(srv, &format!("sandbox {name}: dns server")) {
-                    dns.servers.push(ip);
-                }
-            }
-            for dom in &d.value.search {
-                match is_hostname(&dom.value) {
-                    Ok(()) => dns.search.push(dom.value.clone()),
-                    Err(e) => c.err(
-                        dom,
-                        format!(
-                            "sandbox {name}: dns search domain '{}' {e}",
-                            dom.value.escape_debug()
-                        ),
-                    ),
-                }
-            }
-            for opt in &d.value.options {
-                let ok = !opt.value.is_empty()
-                    && opt.value.chars().all(|ch| {
-                        ch.is_ascii_alphanumeric() || matches!(ch, ':' | '_' | '-' | '.')
-                    });
-                if ok {
-                    dns.options.push(opt.value.clone());
-                } else {
-                    c.err(opt, format!("sandbox {name}: dns option '{}' is not a resolv.conf option like ndots:2", opt.value.escape_debug()));
-                }
-            }
-            sb.dns = Some(dns);
+            sb.dns = Some(check_dns(c, name, &d.value));
         }
         out.insert(name.clone(), sb);
     }
     out
+}
+
+/// A sandbox's `host:`: one of `hosts:`, and required when the file
+/// declares hosts.
+fn check_sandbox_host(
+    c: &mut Diagnostics,
+    name: &str,
+    spanned: &Spanned<Option<RawSandbox>>,
+    host: Option<&Spanned<String>>,
+    hosts: &BTreeMap<String, Host>,
+    sb: &mut Sandbox,
+) {
+    match host {
+        Some(h) if hosts.contains_key(&h.value) => sb.host = Some(h.value.clone()),
+        Some(h) if hosts.is_empty() => c.err(
+            h,
+            format!(
+                "sandbox {name}: host '{}' is not defined; the file declares no hosts:",
+                h.value
+            ),
+        ),
+        Some(h) => c.err(
+            h,
+            format!(
+                "sandbox {name}: host '{}' is not defined{}",
+                h.value,
+                known(hosts.keys())
+            ),
+        ),
+        None if !hosts.is_empty() => c.err(
+            spanned,
+            format!(
+                "sandbox {name}: needs host: (one of {}): the file declares hosts, so every sandbox names the machine that runs it",
+                hosts.keys().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        ),
+        None => {}
+    }
+}
+
+/// A sandbox's `dns:`: server addresses, search domains, resolv.conf
+/// options; the valid ones are kept.
+fn check_dns(c: &mut Diagnostics, name: &str, d: &RawDns) -> Dns {
+    let mut dns = Dns::default();
+    for srv in &d.servers {
+        if let Some(ip) = c.parse::<IpAddr>(srv, &format!("sandbox {name}: dns server")) {
+            dns.servers.push(ip);
+        }
+    }
+    for dom in &d.search {
+        match is_hostname(&dom.value) {
+            Ok(()) => dns.search.push(dom.value.clone()),
+            Err(e) => c.err(
+                dom,
+                format!(
+                    "sandbox {name}: dns search domain '{}' {e}",
+                    dom.value.escape_debug()
+                ),
+            ),
+        }
+    }
+    for opt in &d.options {
+        let ok = !opt.value.is_empty()
+            && opt
+                .value
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, ':' | '_' | '-' | '.'));
+        if ok {
+            dns.options.push(opt.value.clone());
+        } else {
+            c.err(
+                opt,
+                format!(
+                    "sandbox {name}: dns option '{}' is not a resolv.conf option like ndots:2",
+                    opt.value.escape_debug()
+                ),
+            );
+        }
+    }
+    dns
 }
