@@ -81,13 +81,7 @@ async fn watch_loop(
     let mut raced = 0;
     loop {
         if reload {
-            if let Some(t) = load(&path, opts.host.as_deref()) {
-                match hold(&t.name, source, held).await {
-                    Ok(()) => topology = Some(t),
-                    Err(e) if topology.is_none() => return Err(e),
-                    Err(e) => error!("{e}; the last valid topology stays applied"),
-                }
-            }
+            reload_topology(&path, source, opts.host.as_deref(), held, &mut topology).await?;
         }
         let result = match &topology {
             Some(t) => reconcile(t, &why).await,
@@ -103,27 +97,14 @@ async fn watch_loop(
             continue;
         }
         raced = 0;
-        let failed = result.is_err();
-        backoff = if failed {
-            let next = backoff.map_or(Duration::from_secs(1), |b| (b * 2).min(MAX_BACKOFF));
-            warn!(retry_in = ?next, "reconcile failed; backing off");
-            Some(next)
-        } else {
-            None
-        };
+        backoff = next_backoff(backoff, result.is_err());
         if let Some(t) = &topology {
             monitors.refresh(&t.name).await;
         }
         // Events that arrived meanwhile are mostly echoes of our own changes,
         // but a real drift may hide among them: look again (a no-op plan is
         // cheap and changes nothing, so this settles).
-        let mut pending = None;
-        while let Ok(trig) = rx.try_recv() {
-            if pending != Some(Trigger::File) {
-                pending = Some(trig);
-            }
-        }
-        if let Some(trig) = pending.filter(|t| *t == Trigger::File || backoff.is_none()) {
+        if let Some(trig) = drain(&mut rx).filter(|t| *t == Trigger::File || backoff.is_none()) {
             reload = trig == Trigger::File;
             why = match trig {
                 Trigger::File => "file changed".into(),
@@ -149,30 +130,84 @@ async fn watch_loop(
                     "resync".into()
                 },
             ),
-            Some(first) => {
-                // Debounce: gather the burst, then decide.
-                tokio::time::sleep(opts.debounce).await;
-                let mut file = first == Trigger::File;
-                let mut what = match &first {
-                    Trigger::Kernel(w) => w.clone(),
-                    Trigger::File => "file changed".into(),
-                };
-                while let Ok(t) = rx.try_recv() {
-                    if t == Trigger::File {
-                        file = true;
-                        what = "file changed".into();
-                    }
-                }
-                // A failing repair waits out its backoff unless the file changed.
-                if !file && backoff.is_some() {
-                    tokio::time::sleep_until(deadline.into()).await;
-                }
-                (file, what)
-            }
+            Some(first) => gather(&mut rx, first, opts.debounce, backoff.is_some(), deadline).await,
         };
     }
     info!("stopping; the network stays as it is");
     Ok(())
+}
+
+/// Load the file again and take its topology for this watcher; the last
+/// valid topology stays the enforced one when that fails. An error only
+/// when there is none yet.
+async fn reload_topology(
+    path: &Path,
+    source: &Option<String>,
+    host: Option<&str>,
+    held: &mut Option<String>,
+    topology: &mut Option<Topology>,
+) -> Result<(), WatchError> {
+    if let Some(t) = load(path, host) {
+        match hold(&t.name, source, held).await {
+            Ok(()) => *topology = Some(t),
+            Err(e) if topology.is_none() => return Err(e),
+            Err(e) => error!("{e}; the last valid topology stays applied"),
+        }
+    }
+    Ok(())
+}
+
+/// The pause before the next attempt: after a failure, 1 s doubling up to
+/// [`MAX_BACKOFF`]; after a success, none.
+fn next_backoff(backoff: Option<Duration>, failed: bool) -> Option<Duration> {
+    if failed {
+        let next = backoff.map_or(Duration::from_secs(1), |b| (b * 2).min(MAX_BACKOFF));
+        warn!(retry_in = ?next, "reconcile failed; backing off");
+        Some(next)
+    } else {
+        None
+    }
+}
+
+/// The triggers already queued, as one: a file change wins over kernel
+/// events.
+fn drain(rx: &mut mpsc::UnboundedReceiver<Trigger>) -> Option<Trigger> {
+    let mut pending = None;
+    while let Ok(trig) = rx.try_recv() {
+        if pending != Some(Trigger::File) {
+            pending = Some(trig);
+        }
+    }
+    pending
+}
+
+/// Debounce: gather the burst `first` starts, then decide whether to reload
+/// the file, and why. While backing off, a repair waits until `deadline`
+/// unless the file changed.
+async fn gather(
+    rx: &mut mpsc::UnboundedReceiver<Trigger>,
+    first: Trigger,
+    debounce: Duration,
+    backing_off: bool,
+    deadline: Instant,
+) -> (bool, String) {
+    tokio::time::sleep(debounce).await;
+    let mut file = first == Trigger::File;
+    let mut what = match &first {
+        Trigger::Kernel(w) => w.clone(),
+        Trigger::File => "file changed".into(),
+    };
+    while let Ok(t) = rx.try_recv() {
+        if t == Trigger::File {
+            file = true;
+            what = "file changed".into();
+        }
+    }
+    // A failing repair waits out its backoff unless the file changed.
+    if !file && backing_off {
+        tokio::time::sleep_until(deadline.into()).await;
+    }
+    (file, what)
 }
 
 /// Take topology `name` for this watcher: refused while another running
