@@ -4,8 +4,10 @@
 //! namespace everything counts.
 
 use super::Trigger;
+use crate::model::Observed;
 use crate::netns;
 use crate::observe;
+use crate::store::TopologyStore;
 use futures::StreamExt;
 use netlink_packet_core::NetlinkPayload;
 use netlink_packet_route::address::AddressMessage;
@@ -81,6 +83,19 @@ impl Monitors {
         if let Ok(mut t) = self.topology.lock() {
             *t = topology.to_string();
         }
+        self.start_host_monitors(topology);
+        let Ok(store) = crate::store::Store::system().topology(topology) else {
+            return;
+        };
+        if let Ok((obs, _)) = observe::observe(&store, &Default::default()).await {
+            self.learn_owned(&obs).await;
+        }
+        self.follow_sandboxes(&store);
+    }
+
+    /// Start, once each, the nftables subscription, the sysctl poller and
+    /// the host's netlink subscription.
+    fn start_host_monitors(&mut self, topology: &str) {
         if !self.nft_started {
             match super::nft::spawn(self.topology.clone(), self.tx.clone()) {
                 Ok(()) => self.nft_started = true,
@@ -106,51 +121,56 @@ impl Monitors {
                 Err(e) => warn!("cannot subscribe to host netlink events: {e}"),
             }
         }
-        let Ok(store) = crate::store::Store::system().topology(topology) else {
-            return;
-        };
-        if let Ok((obs, _)) = observe::observe(&store, &Default::default()).await {
-            if let Ok(mut snap) = self.sysctls.lock() {
-                *snap = obs
-                    .state
-                    .sysctls
-                    .values()
-                    .map(|s| (s.key.clone(), s.value.clone()))
-                    .collect();
-            }
-            let dirs: BTreeSet<std::path::PathBuf> = obs
+    }
+
+    /// From what is observed: the sysctls to poll, the sandbox directories
+    /// whose files to follow, and the indices of owned host links.
+    async fn learn_owned(&mut self, obs: &Observed) {
+        if let Ok(mut snap) = self.sysctls.lock() {
+            *snap = obs
                 .state
-                .namespaces
+                .sysctls
                 .values()
-                .map(|n| std::path::Path::new(crate::naming::ETC_NETNS_DIR).join(&n.netns))
+                .map(|s| (s.key.clone(), s.value.clone()))
                 .collect();
-            self.watch_files(dirs);
-            let mut owned = BTreeSet::new();
-            let names: BTreeSet<&str> = obs
-                .state
-                .links
-                .values()
-                .map(|l| l.ifname.as_str())
-                .chain(obs.state.endpoints.values().map(|e| e.host_ifname()))
-                .filter(|n| !n.is_empty())
-                .collect();
-            if let Ok(h) = crate::netlink::connect_here() {
-                if let Ok(links) = crate::netlink::dump_links(&h).await {
-                    for l in links {
-                        let named = l.attributes.iter().any(
-                            |a| matches!(a, LinkAttribute::IfName(n) if names.contains(n.as_str())),
-                        );
-                        if named {
-                            owned.insert(l.header.index);
-                        }
+        }
+        let dirs: BTreeSet<std::path::PathBuf> = obs
+            .state
+            .namespaces
+            .values()
+            .map(|n| std::path::Path::new(crate::naming::ETC_NETNS_DIR).join(&n.netns))
+            .collect();
+        self.watch_files(dirs);
+        let mut owned = BTreeSet::new();
+        let names: BTreeSet<&str> = obs
+            .state
+            .links
+            .values()
+            .map(|l| l.ifname.as_str())
+            .chain(obs.state.endpoints.values().map(|e| e.host_ifname()))
+            .filter(|n| !n.is_empty())
+            .collect();
+        if let Ok(h) = crate::netlink::connect_here() {
+            if let Ok(links) = crate::netlink::dump_links(&h).await {
+                for l in links {
+                    let named = l.attributes.iter().any(
+                        |a| matches!(a, LinkAttribute::IfName(n) if names.contains(n.as_str())),
+                    );
+                    if named {
+                        owned.insert(l.header.index);
                     }
                 }
             }
-            if let Ok(mut o) = self.owned.lock() {
-                *o = owned;
-            }
         }
-        let records = observe::sandbox_netns(&store).unwrap_or_default();
+        if let Ok(mut o) = self.owned.lock() {
+            *o = owned;
+        }
+    }
+
+    /// One subscription per live namespace of the topology: those deleted
+    /// (or created again under the same name) are dropped, new ones added.
+    fn follow_sandboxes(&mut self, store: &TopologyStore) {
+        let records = observe::sandbox_netns(store).unwrap_or_default();
         let live: BTreeMap<String, u64> = records
             .values()
             .filter_map(|ns| {
