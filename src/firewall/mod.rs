@@ -3,10 +3,12 @@
 //! cnm's marked rules in iptables' FORWARD chains. `rules` is the typed
 //! vocabulary drivers use; `nft` talks to the kernel.
 
+pub mod listing;
 pub mod nft;
 pub mod rules;
 
 use crate::model::FwRule;
+use nftables::types::{NfChainType, NfHook};
 
 /// The table name for a topology (both families use it).
 pub fn table_name(topology: &str) -> String {
@@ -14,11 +16,11 @@ pub fn table_name(topology: &str) -> String {
 }
 
 /// Chains of the inet table, in creation order: (name, type, hook, priority).
-pub const INET_CHAINS: [(&str, &str, &str, i32); 4] = [
-    ("prerouting", "nat", "prerouting", -100),
-    ("output", "nat", "output", -100),
-    ("postrouting", "nat", "postrouting", 100),
-    ("forward", "filter", "forward", 0),
+pub const INET_CHAINS: [(&str, NfChainType, NfHook, i32); 4] = [
+    ("prerouting", NfChainType::NAT, NfHook::Prerouting, -100),
+    ("output", NfChainType::NAT, NfHook::Output, -100),
+    ("postrouting", NfChainType::NAT, NfHook::Postrouting, 100),
+    ("forward", NfChainType::Filter, NfHook::Forward, 0),
 ];
 /// The bridge-family chain enforcing `icc: false`.
 pub const ICC_CHAIN: &str = "icc";

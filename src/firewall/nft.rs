@@ -10,8 +10,13 @@
 use super::{ICC_CHAIN, INET_CHAINS};
 use crate::model::{FirewallRes, FwRule};
 use crate::store::TopologyStore;
+use nftables::batch::Batch;
+use nftables::schema::{Chain, NfCmd, NfListObject, Nftables, Rule, Table};
+use nftables::stmt::Statement;
+use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NftError {
@@ -32,8 +37,36 @@ pub fn owner_mark(topology: &str) -> String {
     format!("cnm:{topology}:table")
 }
 
-fn families(fw_bridge: bool) -> [(&'static str, bool); 2] {
-    [("inet", true), ("bridge", fw_bridge)]
+fn families(fw_bridge: bool) -> [(NfFamily, bool); 2] {
+    [(NfFamily::INet, true), (NfFamily::Bridge, fw_bridge)]
+}
+
+/// The nft family of a family name cnm uses (`ip`, `ip6`).
+fn nf_family(name: &str) -> NfFamily {
+    match name {
+        "ip6" => NfFamily::IP6,
+        "bridge" => NfFamily::Bridge,
+        "inet" => NfFamily::INet,
+        _ => NfFamily::IP,
+    }
+}
+
+fn rule(
+    family: NfFamily,
+    table: &str,
+    chain: &str,
+    expr: Vec<Statement<'static>>,
+    comment: Option<String>,
+) -> Rule<'static> {
+    Rule {
+        family,
+        table: Cow::Owned(table.to_string()),
+        chain: Cow::Owned(chain.to_string()),
+        expr: Cow::Owned(expr),
+        handle: None,
+        index: None,
+        comment: comment.map(Cow::Owned),
+    }
 }
 
 /// The transaction that makes the kernel's tables equal `fw` (or removes
@@ -41,46 +74,85 @@ fn families(fw_bridge: bool) -> [(&'static str, bool); 2] {
 /// (`before`'s, by handle) for `fw`'s. `add` before `delete` makes the
 /// delete valid whether or not the table exists; plan has checked that an
 /// existing one is cnm's.
-pub fn document(topology: &str, before: Option<&FirewallRes>, fw: Option<&FirewallRes>) -> Value {
+pub fn document(
+    topology: &str,
+    before: Option<&FirewallRes>,
+    fw: Option<&FirewallRes>,
+) -> Nftables<'static> {
     let table = super::table_name(topology);
-    let mut cmds = Vec::new();
+    let mut batch = Batch::new();
     for r in before.into_iter().flat_map(|b| &b.rules) {
         if let (Some(family), Some(handle)) = (foreign_family(&r.chain), r.handle) {
-            cmds.push(json!({"delete": {"rule": {"family": family, "table": "filter", "chain": "FORWARD", "handle": handle, "expr": []}}}));
+            let mut old = rule(nf_family(family), "filter", "FORWARD", Vec::new(), None);
+            old.handle = u32::try_from(handle).ok();
+            batch.delete(NfListObject::Rule(old));
         }
     }
     for r in fw.into_iter().flat_map(|f| &f.rules) {
         if let Some(family) = foreign_family(&r.chain) {
-            cmds.push(json!({"insert": {"rule": {"family": family, "table": "filter", "chain": "FORWARD", "comment": r.comment(), "expr": r.body}}}));
+            let new = rule(
+                nf_family(family),
+                "filter",
+                "FORWARD",
+                r.body.clone(),
+                Some(r.comment()),
+            );
+            batch.add_cmd(NfCmd::Insert(NfListObject::Rule(new)));
         }
     }
     for (family, wanted) in families(fw.is_some_and(|f| f.bridge_table)) {
-        let t = json!({"family": family, "name": table});
-        cmds.push(json!({"add": {"table": t}}));
-        cmds.push(json!({"delete": {"table": t}}));
+        let t = Table {
+            family,
+            name: Cow::Owned(table.clone()),
+            handle: None,
+        };
+        batch.add(NfListObject::Table(t.clone()));
+        batch.delete(NfListObject::Table(t.clone()));
         let Some(fw) = fw.filter(|_| wanted) else {
             continue;
         };
-        cmds.push(json!({"add": {"table": t}}));
-        cmds.push(
-            json!({"add": {"chain": {"family": family, "table": table, "name": OWNER_CHAIN}}}),
-        );
-        cmds.push(json!({"add": {"rule": {"family": family, "table": table, "chain": OWNER_CHAIN, "comment": owner_mark(topology), "expr": [{"return": null}]}}}));
-        let chains: Vec<(&str, &str, &str, i32)> = if family == "inet" {
+        batch.add(NfListObject::Table(t));
+        let chain = |name: &str| Chain {
+            family,
+            table: Cow::Owned(table.clone()),
+            name: Cow::Owned(name.to_string()),
+            ..Chain::default()
+        };
+        batch.add(NfListObject::Chain(chain(OWNER_CHAIN)));
+        batch.add(NfListObject::Rule(rule(
+            family,
+            &table,
+            OWNER_CHAIN,
+            vec![Statement::Return(None)],
+            Some(owner_mark(topology)),
+        )));
+        let chains: Vec<(&str, NfChainType, NfHook, i32)> = if family == NfFamily::INet {
             INET_CHAINS.to_vec()
         } else {
-            vec![(ICC_CHAIN, "filter", "forward", 0)]
+            vec![(ICC_CHAIN, NfChainType::Filter, NfHook::Forward, 0)]
         };
         for (name, kind, hook, prio) in &chains {
-            cmds.push(json!({"add": {"chain": {"family": family, "table": table, "name": name, "type": kind, "hook": hook, "prio": prio, "policy": "accept"}}}));
+            batch.add(NfListObject::Chain(Chain {
+                _type: Some(*kind),
+                hook: Some(*hook),
+                prio: Some(*prio),
+                policy: Some(NfChainPolicy::Accept),
+                ..chain(name)
+            }));
         }
         for (name, ..) in &chains {
             for r in fw.rules.iter().filter(|r| r.chain == *name) {
-                cmds.push(json!({"add": {"rule": {"family": family, "table": table, "chain": name, "comment": r.comment(), "expr": r.body}}}));
+                batch.add(NfListObject::Rule(rule(
+                    family,
+                    &table,
+                    name,
+                    r.body.clone(),
+                    Some(r.comment()),
+                )));
             }
         }
     }
-    json!({"nftables": cmds})
+    batch.to_nftables()
 }
 
 /// `ip` for the pseudo-chain naming `ip filter FORWARD`.
@@ -89,11 +161,8 @@ fn foreign_family(chain: &str) -> Option<&str> {
 }
 
 /// Run one transaction.
-pub fn apply(doc: &Value) -> Result<(), NftError> {
-    // Validate the shape against the crate's schema before handing it to nft.
-    let typed: nftables::schema::Nftables = serde_json::from_value(doc.clone())
-        .map_err(|e| NftError::Nft(format!("internal: invalid ruleset: {e}")))?;
-    nftables::helper::apply_ruleset(&typed).map_err(|e| NftError::Nft(describe(e)))
+pub fn apply(doc: &Nftables<'_>) -> Result<(), NftError> {
+    nftables::helper::apply_ruleset(doc).map_err(|e| NftError::Nft(describe(e)))
 }
 
 fn describe(e: nftables::helper::NftablesError) -> String {
@@ -173,7 +242,7 @@ fn nft_json(args: &[&str]) -> Result<Option<Value>, NftError> {
 /// The topology's tables (inet, then bridge), each as its objects without
 /// handles. Lists table names first and then only cnm's own tables, never
 /// the whole ruleset.
-fn listing(topology: &str) -> Result<Vec<Value>, NftError> {
+pub fn listing(topology: &str) -> Result<Vec<Value>, NftError> {
     match nft_json(&["list", "tables"])? {
         Some(tables) => listing_of(topology, &tables),
         None => Ok(Vec::new()),

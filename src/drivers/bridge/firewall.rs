@@ -84,12 +84,18 @@ fn ports(ctx: &FirewallCtx<'_>, push: &mut impl FnMut(&str, String, Body)) {
     }
 }
 
+/// Rules are written as nft lists them back (the golden files compare the
+/// two): a match on an `ip`/`ip6` header field implies the family, so
+/// `meta nfproto` is only written where nothing else says it.
 fn dnat(pm: &PortMapping, addr: IpAddr) -> Option<Body> {
-    let mut body = vec![r::nfproto(addr.is_ipv4())];
+    let mut body = Vec::new();
     match pm.host_ip {
         Some(ip) if ip.is_ipv4() != addr.is_ipv4() => return None,
         Some(ip) if !ip.is_unspecified() => body.push(r::daddr_eq(ip)),
-        _ => body.push(r::to_local_address()),
+        _ => {
+            body.push(r::nfproto(addr.is_ipv4()));
+            body.push(r::to_local_address());
+        }
     }
     let proto = pm.protocol.as_str();
     body.push(r::dport(proto, pm.published));
@@ -110,7 +116,6 @@ fn masquerades(ctx: &FirewallCtx<'_>, n: &Net<'_>, push: &mut impl FnMut(&str, S
                 "postrouting",
                 format!("masquerade {} {subnet} leaving {}", net.name, br.ifname),
                 vec![
-                    r::nfproto(subnet.is_ipv4()),
                     r::saddr_in(&subnet),
                     r::ifname(false, &br.ifname, true),
                     r::masquerade(),
