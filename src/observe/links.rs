@@ -87,7 +87,7 @@ fn kind_name(k: &InfoKind) -> String {
 
 /// Links by index, and their addresses (link-scope ones left out: the
 /// kernel adds those by itself; host-scope ones, such as loopback's, kept).
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct LinkTable {
     pub links: BTreeMap<u32, Link>,
     pub addrs: BTreeMap<u32, BTreeSet<IpNetwork>>,

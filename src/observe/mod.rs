@@ -4,14 +4,18 @@
 //! compare them. Reads only; decides ownership (see `namespaces`, `files`
 //! and `host`), never changes anything.
 
+pub mod classify;
 mod files;
-mod host;
+pub mod kernel;
 mod links;
 pub mod listeners;
-mod namespaces;
+mod read;
+mod system;
 
 use crate::drivers::Registry;
-use crate::model::{FileRes, HostFacts, NamespaceRes, Observed, State, StrayKind, StrayRes};
+use crate::model::{FileRes, Observed, State};
+use crate::store::NsRecord;
+use classify::{Classified, OwnedNs, TempLinks};
 use crate::naming;
 use crate::netlink;
 use crate::store::{StoreError, TopologyStore};
@@ -62,7 +66,9 @@ pub async fn observe(
     observe_with(Registry::builtin(), store, wanted).await
 }
 
-/// [`observe`], with the drivers of `reg` decoding link settings.
+/// [`observe`], with the drivers of `reg` decoding link settings. Reads
+/// the kernel (`read`), classifies what is the topology's (`classify`,
+/// pure), then its files, firewall and sysctls.
 pub async fn observe_with(
     reg: &Registry,
     store: &TopologyStore,
@@ -70,7 +76,7 @@ pub async fn observe_with(
 ) -> Result<(Observed, Connections), ObserveError> {
     let topology = store.name();
     let journal = store.journal()?;
-    let mut temp = host::TempLinks::default();
+    let mut temp = TempLinks::default();
     for l in &journal.links {
         match &l.netns {
             None => temp.host.insert(l.tmp.clone(), l.mark.clone()),
@@ -80,59 +86,43 @@ pub async fn observe_with(
         };
     }
     let journaled: BTreeSet<String> = journal.netns.iter().cloned().collect();
+    let records: BTreeMap<String, NsRecord> = store
+        .namespaces()?
+        .into_iter()
+        // Record contents are data: only the name cnm would derive counts.
+        .filter(|(s, r)| r.netns == naming::netns_name(topology, s))
+        .collect();
 
     let host_handle = netlink::connect_here().map_err(|e| ObserveError::Io {
         context: "cannot open a netlink socket".into(),
         source: e,
     })?;
-    let mut state = State::default();
-    let mut facts = HostFacts::default();
-    let scan = namespaces::scan(store, &journaled).await?;
-    host::observe_host(
-        &host_handle,
-        reg,
-        topology,
-        &temp,
-        &scan,
-        &mut state,
-        &mut facts,
-    )
+    // Candidates: names like the topology's, recorded or journaled ones (so
+    // a namespace whose record was lost is still found by its mark).
+    let prefix = format!("{topology}-");
+    let view = read::kernel(&host_handle, topology, |n: &str| {
+        n.starts_with(&prefix)
+            || records.values().any(|r| r.netns == n)
+            || journaled.contains(n)
+    })
     .await?;
+    let inputs = classify::Inputs {
+        topology,
+        reg,
+        records: &records,
+        temp: &temp,
+        journaled: &journaled,
+    };
+    let Classified {
+        mut state,
+        mut facts,
+        owned,
+    } = classify::kernel(&inputs, view);
     networks_from_record(store, &mut state)?;
 
-    facts.netns = scan.names.clone();
-    for (name, id) in &scan.strays {
-        facts.owned_netns.insert(name.clone());
-        state.strays.insert(
-            name.clone(),
-            StrayRes {
-                what: StrayKind::Mountpoint {
-                    netns: name.clone(),
-                    id: Some(*id),
-                },
-            },
-        );
-    }
-    let seen_files = observe_files(store, wanted, &scan)?;
-    for ns in scan.owned.values() {
-        facts.owned_netns.insert(ns.netns.clone());
-        state.namespaces.insert(
-            ns.sandbox.clone(),
-            NamespaceRes {
-                sandbox: ns.sandbox.clone(),
-                netns: ns.netns.clone(),
-                lo_up: ns.table.links.values().any(|l| l.name == "lo" && l.up),
-                lo_addrs: ns
-                    .table
-                    .links
-                    .values()
-                    .find(|l| l.name == "lo")
-                    .map(|l| ns.table.addrs_of(l.index))
-                    .unwrap_or_default(),
-                ino: Some(ns.ino),
-                etc_dir: seen_files.dirs.get(&ns.netns).copied(),
-            },
-        );
+    let seen_files = observe_files(store, wanted, &owned)?;
+    for ns in state.namespaces.values_mut() {
+        ns.etc_dir = seen_files.dirs.get(&ns.netns).copied();
     }
     for f in seen_files.files {
         state.files.insert(f.path.clone(), f);
@@ -145,8 +135,8 @@ pub async fn observe_with(
     facts.forward_chains = fw.forward_chains;
     facts.firewall_recorded = store.nft_digest()?.is_some();
     facts.nft = crate::firewall::nft::version();
-    host::observe_sysctls(&mut state);
-    host::observe_resolv(&mut facts);
+    system::observe_sysctls(&mut state);
+    system::observe_resolv(&mut facts);
 
     let conns = Connections {
         host: host_handle,
@@ -189,7 +179,7 @@ fn networks_from_record(store: &TopologyStore, state: &mut State) -> Result<(), 
 fn observe_files(
     store: &TopologyStore,
     wanted: &BTreeMap<String, String>,
-    scan: &namespaces::Scan,
+    owned: &BTreeMap<String, OwnedNs>,
 ) -> Result<files::Seen, ObserveError> {
     let mut wants: BTreeMap<&str, files::Want<'_>> = BTreeMap::new();
     for (sandbox, netns) in wanted {
@@ -202,7 +192,7 @@ fn observe_files(
             },
         );
     }
-    for ns in scan.owned.values() {
+    for ns in owned.values() {
         wants.insert(
             &ns.sandbox,
             files::Want {

@@ -1,0 +1,113 @@
+//! Reading the kernel into a [`KernelView`]: one netlink dump after the
+//! other per socket (the kernel answers EBUSY otherwise), all namespaces'
+//! dumps in flight together. Decides nothing about ownership.
+
+use super::kernel::{entry_of, route_of, Candidate, KernelView, LinkTable, NsView};
+use super::ObserveError;
+use crate::naming::{self, MarkKind};
+use crate::netlink;
+use crate::netns::{self, Found};
+use netlink_packet_route::AddressFamily;
+
+fn io(context: String) -> impl Fn(crate::store::safe::SafeError) -> ObserveError {
+    move |e| ObserveError::Io {
+        context: context.clone(),
+        source: std::io::Error::other(e),
+    }
+}
+
+/// The host namespace, and the namespaces whose names `candidate` accepts.
+pub async fn kernel(
+    h: &rtnetlink::Handle,
+    topology: &str,
+    candidate: impl Fn(&str) -> bool,
+) -> Result<KernelView, ObserveError> {
+    let mut view = KernelView {
+        host: ns_view(h, None).await?,
+        ..KernelView::default()
+    };
+    // FDB and neighbour tables can be large; only tunnel devices of this
+    // topology need them.
+    let has_tunnels = view.host.table.links.values().any(|l| {
+        l.alias
+            .as_deref()
+            .and_then(naming::parse_mark)
+            .is_some_and(|m| m.topology == topology && m.kind == MarkKind::Vtep)
+    });
+    if has_tunnels {
+        let err = |what: &'static str| {
+            move |source| ObserveError::Netlink {
+                what,
+                netns: None,
+                source,
+            }
+        };
+        let fdb = netlink::dump_neighbours(h, AddressFamily::Bridge)
+            .await
+            .map_err(err("FDB entries"))?;
+        view.fdb = fdb.iter().filter_map(entry_of).collect();
+        let neighs = netlink::dump_neighbours(h, AddressFamily::Unspec)
+            .await
+            .map_err(err("neighbour entries"))?;
+        view.neighs = neighs.iter().filter_map(entry_of).collect();
+    }
+    view.names = netns::list().map_err(io(format!("cannot list {}", netns::NETNS_DIR)))?;
+    let Some(dir) = netns::dir().map_err(io(format!("cannot open {}", netns::NETNS_DIR)))? else {
+        return Ok(view);
+    };
+    let mut live = Vec::new();
+    for name in view.names.iter().filter(|n| candidate(n)) {
+        match netns::find(&dir, name).map_err(io(format!("cannot inspect namespace {name}")))? {
+            Found::Namespace(f, ino) => live.push((name.clone(), f, ino)),
+            Found::Placeholder(id) => {
+                view.placeholders.insert(name.clone(), id);
+            }
+            _ => {}
+        }
+    }
+    view.candidates = read_all(live).await?;
+    Ok(view)
+}
+
+/// Links, addresses and routes of one namespace.
+async fn ns_view(h: &rtnetlink::Handle, netns: Option<&str>) -> Result<NsView, ObserveError> {
+    let table = LinkTable::dump(h, netns).await?;
+    let routes = netlink::dump_routes(h)
+        .await
+        .map_err(|source| ObserveError::Netlink {
+            what: "routes",
+            netns: netns.map(str::to_string),
+            source,
+        })?;
+    Ok(NsView {
+        table,
+        routes: routes.iter().filter_map(route_of).collect(),
+    })
+}
+
+/// Each namespace's view, all dumps in flight together (sockets made from
+/// one thread).
+async fn read_all(live: Vec<(String, std::fs::File, u64)>) -> Result<Vec<Candidate>, ObserveError> {
+    let files: Vec<std::fs::File> = live
+        .iter()
+        .map(|(_, f, _)| f.try_clone())
+        .collect::<Result<_, _>>()
+        .map_err(|e| ObserveError::Io {
+            context: "cannot open the sandbox namespaces".into(),
+            source: e,
+        })?;
+    let handles = netlink::connect_in_each(files).map_err(|e| ObserveError::Io {
+        context: "cannot enter the sandbox namespaces".into(),
+        source: e,
+    })?;
+    let reads = futures::future::join_all(live.into_iter().zip(handles).map(
+        |((netns, _f, ino), handle)| async move {
+            let view = ns_view(&handle, Some(&netns)).await?;
+            // Not kept: apply reconnects to the few namespaces it changes.
+            drop(handle);
+            Ok::<_, ObserveError>(Candidate { netns, ino, view })
+        },
+    ))
+    .await;
+    reads.into_iter().collect()
+}
