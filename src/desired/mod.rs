@@ -10,7 +10,7 @@ mod addressing;
 mod files;
 mod routes;
 
-use crate::drivers::{FirewallCtx, Learned, NetworkCtx, Registry, ResolvedEndpoint};
+use crate::drivers::{Addressing, FirewallCtx, Learned, NetworkCtx, Registry, ResolvedEndpoint};
 use crate::model::{FirewallRes, NamespaceRes, Observed, State};
 use crate::naming;
 use crate::spec::{Host, Loc, Topology};
@@ -71,18 +71,57 @@ pub fn build_with(
         }
         None => full,
     };
-    let subnets = addressing::resolve_subnets(t, obs).map_err(err)?;
-    let mut addrs = addressing::resolve_addresses(t, obs, &subnets).map_err(err)?;
-    // Hashed addresses are computed over the whole file, so every host
-    // derives the same ones, remote endpoints included.
-    addrs.extend(addressing::hashed_addresses(full).map_err(err)?);
-    let ifnames = addressing::resolve_ifnames(t, obs);
-    let all: BTreeMap<String, (Option<Ipv4Network>, Option<Ipv6Network>)> = addrs
-        .iter()
-        .map(|(k, a)| (k.clone(), (a.v4, a.v6)))
-        .collect();
-
+    let p = Plan::resolve(full, t, me, obs).map_err(err)?;
     let mut state = State::default();
+    add_namespaces(t, &mut state);
+    add_network_objects(reg, &p, learned, &mut state).map_err(err)?;
+    addressing::check_derived_macs(t, &state).map_err(err)?;
+    add_routes_and_files(&p, &mut state);
+    firewall(reg, t, obs, &mut state);
+    Ok(state)
+}
+
+/// What the per-network and per-sandbox steps read: the file, this
+/// machine's share of it, and the subnets, addresses and interface names
+/// resolved before any driver runs.
+struct Plan<'a> {
+    full: &'a Topology,
+    /// This machine's share of `full` (all of it in a single-host file).
+    t: &'a Topology,
+    me: Option<&'a Host>,
+    obs: &'a Observed,
+    subnets: BTreeMap<String, Addressing>,
+    addrs: BTreeMap<String, EndpointAddr>,
+    ifnames: BTreeMap<String, String>,
+}
+
+impl<'a> Plan<'a> {
+    fn resolve(
+        full: &'a Topology,
+        t: &'a Topology,
+        me: Option<&'a Host>,
+        obs: &'a Observed,
+    ) -> Result<Self, (Loc, String)> {
+        let subnets = addressing::resolve_subnets(t, obs)?;
+        let mut addrs = addressing::resolve_addresses(t, obs, &subnets)?;
+        // Hashed addresses are computed over the whole file, so every host
+        // derives the same ones, remote endpoints included.
+        addrs.extend(addressing::hashed_addresses(full)?);
+        let ifnames = addressing::resolve_ifnames(t, obs);
+        Ok(Plan {
+            full,
+            t,
+            me,
+            obs,
+            subnets,
+            addrs,
+            ifnames,
+        })
+    }
+}
+
+/// A namespace for every sandbox that does not use the host's stack.
+fn add_namespaces(t: &Topology, state: &mut State) {
     for sb in t
         .sandboxes
         .values()
@@ -100,45 +139,68 @@ pub fn build_with(
             },
         );
     }
+}
+
+/// Each network's objects, from its driver.
+fn add_network_objects(
+    reg: &Registry,
+    p: &Plan<'_>,
+    learned: &BTreeMap<String, Learned>,
+    state: &mut State,
+) -> Result<(), (Loc, String)> {
+    let all: BTreeMap<String, (Option<Ipv4Network>, Option<Ipv6Network>)> = p
+        .addrs
+        .iter()
+        .map(|(k, a)| (k.clone(), (a.v4, a.v6)))
+        .collect();
     let none = Default::default();
-    for net in t.networks.values() {
+    for net in p.t.networks.values() {
         let Some(driver) = reg.get(&net.driver) else {
             continue; // refused before planning (apply::drivers)
         };
-        let endpoints = t
-            .endpoints_on_network(&net.name)
-            .map(|e| {
-                let a = addrs.get(&e.name).cloned().unwrap_or_default();
-                ResolvedEndpoint {
-                    spec: e,
-                    ipv4: a.v4,
-                    ipv6: a.v6,
-                    mac: e
-                        .mac
-                        .or_else(|| a.v4.map(|v| naming::mac_from_ipv4(v.ip()))),
-                    ifname: ifnames.get(&e.name).cloned().unwrap_or_default(),
-                    netns: naming::netns_name(&t.name, &e.sandbox),
-                }
-            })
-            .collect();
         let ctx = NetworkCtx {
-            topology: &t.name,
+            topology: &p.t.name,
             network: net,
-            addressing: subnets.get(&net.name).unwrap_or(&none),
-            endpoints,
-            full,
-            me,
-            facts: &obs.host,
+            addressing: p.subnets.get(&net.name).unwrap_or(&none),
+            endpoints: resolved_endpoints(p, &net.name),
+            full: p.full,
+            me: p.me,
+            facts: &p.obs.host,
             addresses: &all,
             learned,
         };
-        driver.desired(&ctx, &mut state).map_err(err)?;
+        driver.desired(&ctx, state)?;
     }
-    addressing::check_derived_macs(t, &state).map_err(err)?;
+    Ok(())
+}
 
+/// The endpoints on `network` realized here, with their addresses, MAC,
+/// interface name and namespace.
+fn resolved_endpoints<'a>(p: &Plan<'a>, network: &'a str) -> Vec<ResolvedEndpoint<'a>> {
+    let t = p.t;
+    t.endpoints_on_network(network)
+        .map(|e| {
+            let a = p.addrs.get(&e.name).cloned().unwrap_or_default();
+            ResolvedEndpoint {
+                spec: e,
+                ipv4: a.v4,
+                ipv6: a.v6,
+                mac: e
+                    .mac
+                    .or_else(|| a.v4.map(|v| naming::mac_from_ipv4(v.ip()))),
+                ifname: p.ifnames.get(&e.name).cloned().unwrap_or_default(),
+                netns: naming::netns_name(&t.name, &e.sandbox),
+            }
+        })
+        .collect()
+}
+
+/// Every namespace's default routes and its hosts and resolv.conf files.
+fn add_routes_and_files(p: &Plan<'_>, state: &mut State) {
+    let t = p.t;
     // Hosts files list the local sandboxes, plus every sandbox on another
     // host that shares a network spanning hosts with one of them.
-    let index = files::Index::new(full, &addrs, |e| {
+    let index = files::Index::new(p.full, &p.addrs, |e| {
         t.sandboxes.contains_key(&e.sandbox)
             || t.networks
                 .get(&e.network)
@@ -147,23 +209,21 @@ pub fn build_with(
     for ns in state.namespaces.values() {
         routes::add_routes(
             t,
-            &subnets,
+            &p.subnets,
             &state.endpoints,
             &ns.sandbox,
             &mut state.routes,
         );
         files::add_files(
             t,
-            obs,
-            &addrs,
+            p.obs,
+            &p.addrs,
             &ns.sandbox,
             &ns.netns,
             &index,
             &mut state.files,
         );
     }
-    firewall(reg, t, obs, &mut state);
-    Ok(state)
 }
 
 /// Every driver's firewall rules and sysctls, in one firewall object.
