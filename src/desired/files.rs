@@ -4,7 +4,7 @@ use super::EndpointAddr;
 use crate::files::{self, HostsContent, HostsEntry, Resolv};
 use crate::model::{FileRes, Observed};
 use crate::naming;
-use crate::spec::{Endpoint, Topology};
+use crate::spec::{Endpoint, Sandbox, Topology};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -55,6 +55,7 @@ impl<'a> Index<'a> {
     }
 }
 
+/// The sandbox's hosts and resolv.conf files, into `out` by path.
 pub(super) fn add_files(
     t: &Topology,
     obs: &Observed,
@@ -64,91 +65,8 @@ pub(super) fn add_files(
     index: &Index<'_>,
     out: &mut BTreeMap<String, FileRes>,
 ) {
-    let Index {
-        by_sandbox,
-        peer_lines,
-    } = index;
-    let sb = &t.sandboxes[sandbox];
-    let ips_of = |e: &Endpoint| -> Vec<IpAddr> {
-        let a = addrs.get(&e.name).cloned().unwrap_or_default();
-        a.v4.map(|v| IpAddr::V4(v.ip()))
-            .into_iter()
-            .chain(a.v6.map(|v| IpAddr::V6(v.ip())))
-            .collect()
-    };
-
-    let mut own_names = Vec::new();
-    if let (Some(h), Some(d)) = (&sb.hostname, &sb.domainname) {
-        own_names.push(format!("{h}.{d}"));
-    }
-    if let Some(h) = &sb.hostname {
-        own_names.push(h.clone());
-    }
-    own_names.push(sb.name.clone());
-
-    let mine: &[&Endpoint] = by_sandbox
-        .get(sandbox)
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    let mut own: Vec<HostsEntry> = mine
-        .iter()
-        .flat_map(|e| ips_of(e))
-        .map(|addr| HostsEntry {
-            addr,
-            names: own_names.clone(),
-        })
-        .collect();
-    if own.is_empty() {
-        // No address of its own: resolve its names to loopback (Debian's convention).
-        own.push(HostsEntry {
-            addr: IpAddr::V4(Ipv4Addr::new(127, 0, 1, 1)),
-            names: own_names.clone(),
-        });
-    }
-    let mut peers = Vec::new();
-    for mine in mine {
-        let lines = peer_lines
-            .get(mine.network.as_str())
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        peers.extend(
-            lines
-                .iter()
-                .filter(|(sb, _)| *sb != sandbox)
-                .map(|(_, line)| line.clone()),
-        );
-    }
-    let hosts = HostsContent {
-        topology: t.name.clone(),
-        sandbox: sandbox.to_string(),
-        hostname: sb.hostname.clone(),
-        domainname: sb.domainname.clone(),
-        aliases: mine
-            .iter()
-            .filter(|e| !e.aliases.is_empty())
-            .map(|e| (e.name.clone(), e.aliases.clone()))
-            .collect(),
-        own,
-        peers,
-    };
-    let resolv = match &sb.dns {
-        Some(d) => Resolv {
-            nameservers: d.servers.clone(),
-            search: d.search.clone(),
-            options: d.options.clone(),
-        },
-        None => Resolv {
-            nameservers: obs
-                .host
-                .nameservers
-                .iter()
-                .filter(|ip| !ip.is_loopback())
-                .cloned()
-                .collect(),
-            search: obs.host.search.clone(),
-            options: obs.host.resolv_options.clone(),
-        },
-    };
+    let hosts = hosts_content(t, addrs, sandbox, index);
+    let resolv = resolv_for(&t.sandboxes[sandbox], obs);
     for (path, content) in [
         (naming::hosts_path(netns), files::render_hosts(&hosts)),
         (
@@ -165,5 +83,119 @@ pub(super) fn add_files(
                 id: None,
             },
         );
+    }
+}
+
+/// The sandbox's hosts file: its own names on its addresses, then the
+/// peers on its networks.
+fn hosts_content(
+    t: &Topology,
+    addrs: &BTreeMap<String, EndpointAddr>,
+    sandbox: &str,
+    index: &Index<'_>,
+) -> HostsContent {
+    let sb = &t.sandboxes[sandbox];
+    let mine: &[&Endpoint] = index
+        .by_sandbox
+        .get(sandbox)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    HostsContent {
+        topology: t.name.clone(),
+        sandbox: sandbox.to_string(),
+        hostname: sb.hostname.clone(),
+        domainname: sb.domainname.clone(),
+        aliases: mine
+            .iter()
+            .filter(|e| !e.aliases.is_empty())
+            .map(|e| (e.name.clone(), e.aliases.clone()))
+            .collect(),
+        own: own_entries(sb, mine, addrs),
+        peers: peer_lines(index, mine, sandbox),
+    }
+}
+
+/// The sandbox's names (FQDN, hostname, sandbox name) on each of its
+/// addresses, or on 127.0.1.1 when it has none.
+fn own_entries(
+    sb: &Sandbox,
+    mine: &[&Endpoint],
+    addrs: &BTreeMap<String, EndpointAddr>,
+) -> Vec<HostsEntry> {
+    let mut own_names = Vec::new();
+    if let (Some(h), Some(d)) = (&sb.hostname, &sb.domainname) {
+        own_names.push(format!("{h}.{d}"));
+    }
+    if let Some(h) = &sb.hostname {
+        own_names.push(h.clone());
+    }
+    own_names.push(sb.name.clone());
+
+    let mut own: Vec<HostsEntry> = mine
+        .iter()
+        .flat_map(|e| ips_of(addrs, e))
+        .map(|addr| HostsEntry {
+            addr,
+            names: own_names.clone(),
+        })
+        .collect();
+    if own.is_empty() {
+        // No address of its own: resolve its names to loopback (Debian's convention).
+        own.push(HostsEntry {
+            addr: IpAddr::V4(Ipv4Addr::new(127, 0, 1, 1)),
+            names: own_names.clone(),
+        });
+    }
+    own
+}
+
+/// The hosts-file lines of the other sandboxes on the networks of `mine`.
+fn peer_lines(index: &Index<'_>, mine: &[&Endpoint], sandbox: &str) -> Vec<String> {
+    let mut peers = Vec::new();
+    for mine in mine {
+        let lines = index
+            .peer_lines
+            .get(mine.network.as_str())
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        peers.extend(
+            lines
+                .iter()
+                .filter(|(sb, _)| *sb != sandbox)
+                .map(|(_, line)| line.clone()),
+        );
+    }
+    peers
+}
+
+/// The endpoint's addresses, IPv4 first.
+fn ips_of(addrs: &BTreeMap<String, EndpointAddr>, e: &Endpoint) -> Vec<IpAddr> {
+    let a = addrs.get(&e.name).cloned().unwrap_or_default();
+    a.v4.map(|v| IpAddr::V4(v.ip()))
+        .into_iter()
+        .chain(a.v6.map(|v| IpAddr::V6(v.ip())))
+        .collect()
+}
+
+/// The sandbox's resolv.conf: its own `dns:`, else the host's settings
+/// without loopback nameservers.
+fn resolv_for(sb: &Sandbox, obs: &Observed) -> Resolv {
+    match &sb.dns {
+        Some(d) => Resolv {
+            nameservers: d.servers.clone(),
+            search: d.search.clone(),
+            options: d.options.clone(),
+        },
+        None => Resolv {
+            nameservers: obs
+                .host
+                .nameservers
+                .iter()
+                .filter(|ip| !ip.is_loopback())
+                .cloned()
+                .collect(),
+            search: obs.host.search.clone(),
+            options: obs.host.resolv_options.clone(),
+        },
     }
 }
