@@ -1,10 +1,12 @@
 //! cnm's firewall: one `inet cnm-<topology>` table (and `bridge
 //! cnm-<topology>` for chain `icc`) holding the rules drivers emit, plus
 //! cnm's marked rules in iptables' FORWARD chains. `rules` is the typed
-//! vocabulary drivers use; `nft` talks to the kernel.
+//! vocabulary drivers use; `nft` talks to the kernel and `observe` reads
+//! the tables back.
 
 pub mod listing;
 pub mod nft;
+mod observe;
 pub mod rules;
 
 use crate::model::FwRule;
