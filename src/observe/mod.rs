@@ -14,11 +14,11 @@ mod system;
 
 use crate::drivers::Registry;
 use crate::model::{FileRes, Observed, State};
-use crate::store::NsRecord;
-use classify::{Classified, OwnedNs, TempLinks};
 use crate::naming;
 use crate::netlink;
+use crate::store::NsRecord;
 use crate::store::{StoreError, TopologyStore};
+use classify::{Classified, OwnedNs, TempLinks};
 use std::collections::{BTreeMap, BTreeSet};
 
 pub use files::FILE_NAMES;
@@ -101,9 +101,7 @@ pub async fn observe_with(
     // a namespace whose record was lost is still found by its mark).
     let prefix = format!("{topology}-");
     let view = read::kernel(&host_handle, topology, |n: &str| {
-        n.starts_with(&prefix)
-            || records.values().any(|r| r.netns == n)
-            || journaled.contains(n)
+        n.starts_with(&prefix) || records.values().any(|r| r.netns == n) || journaled.contains(n)
     })
     .await?;
     let inputs = classify::Inputs {

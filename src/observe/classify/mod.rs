@@ -74,7 +74,13 @@ pub fn kernel(inp: &Inputs<'_>, view: KernelView) -> Classified {
     }
     links::host_facts(&view.host, &mut out.facts);
     links::classify(inp, &view.host, &out.owned, &mut out.state);
-    entries::classify(inp.topology, &view.host, &view.fdb, &view.neighs, &mut out.state);
+    entries::classify(
+        inp.topology,
+        &view.host,
+        &view.fdb,
+        &view.neighs,
+        &mut out.state,
+    );
     for ns in out.owned.values() {
         routes::of_sandbox(ns, inp.topology, &mut out.state);
     }
@@ -98,7 +104,9 @@ pub fn kernel(inp: &Inputs<'_>, view: KernelView) -> Classified {
     }
     for ns in out.owned.values() {
         out.facts.owned_netns.insert(ns.netns.clone());
-        out.state.namespaces.insert(ns.sandbox.clone(), namespace(ns));
+        out.state
+            .namespaces
+            .insert(ns.sandbox.clone(), namespace(ns));
     }
     out
 }

@@ -1,0 +1,340 @@
+//! Property: for generated topologies, applying the plan to a simulated
+//! kernel (tests/support/sim.rs, which carries the kernel's side effects)
+//! leaves nothing to do — from an empty host, from another topology
+//! applied before (renumbering, moves, deletions), and for destroy. Pure.
+//!
+//! `replay_on_the_real_kernel` applies a few generated topologies for real
+//! on a private host and compares the kernel with the simulation after
+//! each, so the property cannot hold by construction.
+
+#[path = "support/sim.rs"]
+mod sim;
+
+use cnm::drivers::Registry;
+use cnm::model::{Observed, State};
+use cnm::plan::Plan;
+use cnm::spec::{self, Topology};
+use cnm::{desired, diff};
+use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+use sim::Sim;
+use std::path::Path;
+use std::process::Command;
+
+const NAME: &str = "gen";
+
+#[derive(Debug, Clone)]
+struct Net {
+    subnet: bool,
+    internal: bool,
+    mtu: Option<u32>,
+    ipv6: bool,
+    icc: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Ep {
+    sandbox: usize,
+    network: usize,
+    fixed_address: bool,
+    mac: bool,
+    gateway: bool,
+    port: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Gen {
+    nets: Vec<Net>,
+    sandboxes: Vec<bool>,
+    eps: Vec<Ep>,
+}
+
+fn net() -> impl Strategy<Value = Net> {
+    (
+        any::<bool>(),
+        prop::bool::weighted(0.2),
+        prop_oneof![Just(None), Just(Some(1400u32)), Just(Some(1500))],
+        prop::bool::weighted(0.3),
+        prop::bool::weighted(0.2),
+    )
+        .prop_map(|(subnet, internal, mtu, ipv6, icc)| Net {
+            subnet,
+            internal,
+            mtu,
+            ipv6,
+            icc,
+        })
+}
+
+fn generated() -> impl Strategy<Value = Gen> {
+    (
+        prop::collection::vec(net(), 1..=3),
+        prop::collection::vec(any::<bool>(), 1..=4),
+    )
+        .prop_flat_map(|(nets, sandboxes)| {
+            let ep = (
+                0..sandboxes.len(),
+                0..nets.len(),
+                any::<bool>(),
+                prop::bool::weighted(0.2),
+                prop::bool::weighted(0.2),
+                prop::bool::weighted(0.2),
+            )
+                .prop_map(|(sandbox, network, fixed_address, mac, gateway, port)| Ep {
+                    sandbox,
+                    network,
+                    fixed_address,
+                    mac,
+                    gateway,
+                    port,
+                });
+            (
+                Just(nets),
+                Just(sandboxes),
+                prop::collection::vec(ep, 0..=7),
+            )
+        })
+        .prop_map(|(nets, sandboxes, eps)| Gen {
+            nets,
+            sandboxes,
+            eps,
+        })
+}
+
+impl Gen {
+    /// The topology file. Pairs repeat at most once (the first wins), one
+    /// gateway per sandbox; fixed addresses only on explicit subnets.
+    fn yaml(&self) -> String {
+        let mut y = format!("version: 1\nname: {NAME}\nnetworks:\n");
+        for (i, n) in self.nets.iter().enumerate() {
+            y.push_str(&format!("  n{i}:\n"));
+            if n.subnet {
+                y.push_str(&format!("    subnet: 10.6{i}.0.0/24\n"));
+            }
+            if n.ipv6 {
+                y.push_str(&format!("    ipv6: {{ subnet: \"fd6{i}::/64\" }}\n"));
+            }
+            if n.internal {
+                y.push_str("    internal: true\n");
+            }
+            if let Some(m) = n.mtu {
+                y.push_str(&format!("    mtu: {m}\n"));
+            }
+            if n.icc {
+                y.push_str("    options: { icc: false }\n");
+            }
+        }
+        y.push_str("sandboxes:\n");
+        for (i, named) in self.sandboxes.iter().enumerate() {
+            if *named {
+                y.push_str(&format!("  s{i}: {{ hostname: host{i} }}\n"));
+            } else {
+                y.push_str(&format!("  s{i}: {{}}\n"));
+            }
+        }
+        y.push_str("endpoints:\n");
+        let mut seen = std::collections::BTreeSet::new();
+        let mut gateways = std::collections::BTreeSet::new();
+        let mut port = 18000;
+        for e in &self.eps {
+            if !seen.insert((e.sandbox, e.network)) {
+                continue;
+            }
+            let n = &self.nets[e.network];
+            let mut extra = String::new();
+            if e.fixed_address && n.subnet {
+                extra.push_str(&format!(
+                    ", address: 10.6{}.0.{}",
+                    e.network,
+                    100 + e.sandbox
+                ));
+            }
+            if e.mac {
+                extra.push_str(&format!(
+                    ", mac: \"02:00:00:00:0{}:0{}\"",
+                    e.network, e.sandbox
+                ));
+            }
+            if e.gateway && !n.internal && gateways.insert(e.sandbox) {
+                extra.push_str(", gateway: true");
+            }
+            if e.port && !n.internal {
+                port += 1;
+                extra.push_str(&format!(", ports: [\"{port}:80\"]"));
+            }
+            y.push_str(&format!(
+                "  s{s}-n{n}: {{ network: n{n}, sandbox: s{s}{extra} }}\n",
+                s = e.sandbox,
+                n = e.network
+            ));
+        }
+        if seen.is_empty() {
+            y = y.replace("endpoints:\n", "endpoints: {}\n");
+        }
+        y
+    }
+
+    fn topology(&self) -> Topology {
+        spec::parse("gen.yaml", &self.yaml())
+            .unwrap_or_else(|e| panic!("generated an invalid file: {e}\n{}", self.yaml()))
+    }
+}
+
+fn plan(t: &Topology, obs: &Observed) -> Plan {
+    let want = desired::build(t, obs).unwrap_or_else(|e| panic!("{e}\n{}", t.file));
+    diff::diff(NAME, "gen.yaml", &want, obs).expect("diff")
+}
+
+/// Apply `t`'s plan to the simulation; the next plan must be empty.
+fn converge(sim: &mut Sim, t: &Topology, yaml: &str) -> Result<(), TestCaseError> {
+    let reg = Registry::builtin();
+    let first = plan(t, &sim.observe(reg));
+    sim.apply(&first);
+    let again = plan(t, &sim.observe(reg));
+    prop_assert!(
+        again.is_empty(),
+        "after applying\n{}\nto the simulated kernel, the plan is not empty:\n{}\nfile:\n{yaml}",
+        first.render_text("gen.yaml", false),
+        again.render_text("gen.yaml", false)
+    );
+    Ok(())
+}
+
+fn destroy(sim: &mut Sim) -> Result<(), TestCaseError> {
+    let reg = Registry::builtin();
+    let obs = sim.observe(reg);
+    let p = diff::diff(NAME, "gen.yaml", &State::default(), &obs).expect("diff");
+    sim.apply(&p);
+    let left = sim.observe(reg).state;
+    prop_assert!(
+        left.namespaces.is_empty() && left.links.is_empty() && left.endpoints.is_empty(),
+        "destroy left {}",
+        Sim::network_part(&left)
+    );
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    #[test]
+    fn one_apply_converges_the_simulated_kernel(a in generated(), b in generated()) {
+        let mut sim = Sim::new(NAME);
+        converge(&mut sim, &a.topology(), &a.yaml())?;
+        converge(&mut sim, &b.topology(), &b.yaml())?;
+        converge(&mut sim, &a.topology(), &a.yaml())?;
+        destroy(&mut sim)?;
+    }
+}
+
+#[test]
+fn the_simulation_carries_kernel_side_effects() {
+    // A MAC change takes the interface down: its default route goes, and
+    // the plan must set it again (the diff knows; the simulation enforces).
+    let reg = Registry::builtin();
+    let mut sim = Sim::new(NAME);
+    let t = spec::parse(
+        "gen.yaml",
+        "version: 1\nname: gen\nnetworks: { n: { subnet: 10.61.0.0/24 } }\nsandboxes: { s: {} }\nendpoints:\n  e: { network: n, sandbox: s }\n",
+    )
+    .unwrap();
+    sim.apply(&plan(&t, &sim.observe(reg)));
+    assert_eq!(sim.observe(reg).state.routes.len(), 1);
+    let t2 = spec::parse(
+        "gen.yaml",
+        "version: 1\nname: gen\nnetworks: { n: { subnet: 10.61.0.0/24 } }\nsandboxes: { s: {} }\nendpoints:\n  e: { network: n, sandbox: s, mac: \"02:00:00:00:00:09\" }\n",
+    )
+    .unwrap();
+    let p = plan(&t2, &sim.observe(reg));
+    // Without the route in the plan, the simulation would lose it.
+    let mut endpoint_only = p.clone();
+    endpoint_only
+        .actions
+        .retain(|a| !matches!(a.resource, cnm::plan::Resource::Route(_)));
+    let mut lossy = sim.clone();
+    lossy.apply(&endpoint_only);
+    assert!(lossy.observe(reg).state.routes.is_empty());
+    sim.apply(&p);
+    assert_eq!(sim.observe(reg).state.routes.len(), 1);
+}
+
+// --- the replay on the real kernel ---
+
+const INNER: &str = "CNM_MODEL_REPLAY_INNER";
+
+/// A few topologies from a fixed seed: (before, after) pairs.
+fn seeded_cases(n: usize) -> Vec<(Gen, Gen)> {
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]),
+    );
+    let s = (generated(), generated());
+    (0..n)
+        .map(|_| s.new_tree(&mut runner).expect("a case").current())
+        .collect()
+}
+
+#[test]
+fn replay_on_the_real_kernel() {
+    if !nix::unistd::geteuid().is_root() {
+        let msg = "model replay: SKIPPED: needs root (network and mount namespaces)";
+        if std::env::var("CNM_REQUIRE_PRIVILEGED").as_deref() == Ok("1") {
+            panic!("{msg}, and CNM_REQUIRE_PRIVILEGED=1");
+        }
+        eprintln!("\n!!!!!!!! {msg} !!!!!!!!\n");
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(root.join("tests/support/private-host.sh"))
+        .arg(std::env::current_exe().unwrap())
+        .args(["--exact", "replay_inner", "--nocapture", "--test-threads=1"])
+        .env(INNER, "1")
+        .output()
+        .expect("cannot start the private host");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "replay failed ({})\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        out.status
+    );
+}
+
+#[tokio::test]
+async fn replay_inner() {
+    if std::env::var_os(INNER).is_none() {
+        return;
+    }
+    let reg = Registry::builtin();
+    let mut sim = Sim::new(NAME);
+    for (i, (a, b)) in seeded_cases(4).into_iter().enumerate() {
+        for g in [a, b] {
+            let t = g.topology();
+            cnm::apply::converge(&t, |_| Ok(()))
+                .await
+                .unwrap_or_else(|e| panic!("case {i}: apply: {e}\n{}", g.yaml()));
+            let p = plan(&t, &sim.observe(reg));
+            sim.apply(&p);
+            let (real, _) = cnm::observe::observe(
+                &cnm::store::Store::system().topology(NAME).unwrap(),
+                &Default::default(),
+            )
+            .await
+            .expect("observe");
+            let (want, got) = (
+                Sim::network_part(&sim.observe(reg).state),
+                Sim::network_part(&real.state),
+            );
+            let diff = similar::TextDiff::from_lines(&want, &got)
+                .unified_diff()
+                .header("simulated", "real")
+                .to_string();
+            assert!(
+                diff.is_empty(),
+                "case {i}: the real kernel differs from the simulation:\n{diff}\nfile:\n{}",
+                g.yaml()
+            );
+        }
+    }
+}
