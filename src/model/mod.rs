@@ -51,7 +51,9 @@ pub struct LinkRes {
     /// What the link is to its network (the kind in its ownership mark).
     pub role: MarkKind,
     pub ifname: String,
-    /// The kernel's link kind (`bridge`, `vxlan`, ...).
+    /// The kernel's link kind (`bridge`, `vxlan`, ...). In plan JSON
+    /// `link_kind`: `kind` says which resource it is.
+    #[serde(rename = "link_kind")]
     pub kind: String,
     pub mtu: u32,
     /// Addresses with their prefix length (a bridge's gateway addresses).
@@ -96,7 +98,9 @@ pub struct EndpointRes {
     pub sandbox: String,
     /// Namespace of the sandbox interface; empty when it was not found.
     pub netns: String,
-    /// The kernel's kind of the sandbox interface (`veth`, `macvlan`, ...).
+    /// The kernel's kind of the sandbox interface (`veth`, `macvlan`, ...),
+    /// `link_kind` in plan JSON.
+    #[serde(rename = "link_kind")]
     pub kind: String,
     /// Interface name in the sandbox (`eth0`, ...); empty when not found.
     pub ifname: String,
