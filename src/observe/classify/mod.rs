@@ -153,3 +153,6 @@ fn owner(inp: &Inputs<'_>, name: &str, ino: u64, view: &NsView) -> Option<(Strin
         (None, None) => None,
     }
 }
+
+#[cfg(test)]
+mod tests;
