@@ -275,6 +275,48 @@ fn seeded_cases(n: usize) -> Vec<(Gen, Gen)> {
         .collect()
 }
 
+/// Cases the property found: (before, after).
+fn regressions() -> Vec<(Gen, Gen)> {
+    let net = |subnet| Net {
+        subnet,
+        internal: false,
+        mtu: None,
+        ipv6: false,
+        icc: false,
+    };
+    let ep = |network| Ep {
+        sandbox: 0,
+        network,
+        fixed_address: false,
+        mac: false,
+        gateway: false,
+        port: false,
+    };
+    // The only endpoint goes and another takes its eth0 with the same
+    // gateway: the default route must be set again.
+    vec![(
+        Gen {
+            nets: vec![net(false)],
+            sandboxes: vec![false],
+            eps: vec![ep(0)],
+        },
+        Gen {
+            nets: vec![net(true), net(false)],
+            sandboxes: vec![false],
+            eps: vec![ep(1)],
+        },
+    )]
+}
+
+#[test]
+fn regressions_converge_the_simulated_kernel() {
+    for (a, b) in regressions() {
+        let mut sim = Sim::new(NAME);
+        converge(&mut sim, &a.topology(), &a.yaml()).unwrap();
+        converge(&mut sim, &b.topology(), &b.yaml()).unwrap();
+    }
+}
+
 #[test]
 fn replay_on_the_real_kernel() {
     if !nix::unistd::geteuid().is_root() {
@@ -308,12 +350,20 @@ async fn replay_inner() {
     }
     let reg = Registry::builtin();
     let mut sim = Sim::new(NAME);
-    for (i, (a, b)) in seeded_cases(4).into_iter().enumerate() {
+    let cases = regressions().into_iter().chain(seeded_cases(4));
+    for (i, (a, b)) in cases.enumerate() {
         for g in [a, b] {
             let t = g.topology();
             cnm::apply::converge(&t, |_| Ok(()))
                 .await
                 .unwrap_or_else(|e| panic!("case {i}: apply: {e}\n{}", g.yaml()));
+            let again = cnm::apply::plan(&t).await.expect("plan");
+            assert!(
+                again.plan.is_empty(),
+                "case {i}: one apply did not converge the real kernel:\n{}\nfile:\n{}",
+                again.plan.render_text("gen.yaml", false),
+                g.yaml()
+            );
             let p = plan(&t, &sim.observe(reg));
             sim.apply(&p);
             let (real, _) = cnm::observe::observe(

@@ -107,8 +107,8 @@ pub fn diff(
 }
 
 /// Default routes, and routes set again where an interface loses them:
-/// removing an interface's last address in a subnet, or making it again,
-/// drops the routes through it.
+/// removing an interface's last address in a subnet, making it again, or
+/// deleting it while another takes its name, drops the routes through it.
 fn routes(desired: &State, obs: &State, acts: &mut Acts) {
     pair(
         &desired.routes,
@@ -125,6 +125,15 @@ fn routes(desired: &State, obs: &State, acts: &mut Acts) {
             (c, None)
         },
     );
+    // An interface deleted here takes its routes along, even when another
+    // endpoint's interface comes back under its name in the same plan.
+    let deleted = acts.deletes.iter().filter_map(|a| match &a.resource {
+        Resource::Endpoint(o) if !o.ifname.is_empty() => {
+            let why = format!("set again: {} is created again", o.ifname);
+            Some((o.sandbox.clone(), o.ifname.clone(), why))
+        }
+        _ => None,
+    });
     let readdressed: Vec<(String, String, String)> = acts
         .ups
         .iter()
@@ -141,6 +150,7 @@ fn routes(desired: &State, obs: &State, acts: &mut Acts) {
             }
             _ => None,
         })
+        .chain(deleted)
         .collect();
     for (key, r) in &desired.routes {
         let touched = acts.ups.iter().any(
