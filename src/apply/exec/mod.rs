@@ -369,6 +369,8 @@ fn step_key(a: &Action) -> (bool, u8) {
 }
 
 fn write_sysctl(s: &crate::model::SysctlRes) -> R {
-    let path = format!("/proc/sys/{}", s.key);
-    std::fs::write(&path, &s.value).map_err(io(format!("cannot set {path}")))
+    crate::store::safe::write_sysctl(&s.key, &s.value).map_err(|e| ApplyError::Io {
+        context: format!("cannot set sysctl {}", s.key),
+        source: std::io::Error::other(e),
+    })
 }

@@ -16,10 +16,12 @@ mod mark;
 mod random;
 mod read;
 mod remove;
+mod sysctl;
 mod write;
 
 pub use mark::{set_mark, MARK_XATTR};
 pub use random::random_hex;
+pub use sysctl::write_sysctl;
 
 use rustix::fd::OwnedFd;
 use rustix::fs::{FileType, ResolveFlags};
