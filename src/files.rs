@@ -136,8 +136,10 @@ pub fn parse_resolv(text: &str) -> Resolv {
 mod tests {
     use super::*;
 
+    type TestResult = std::result::Result<(), Box<dyn std::error::Error>>;
+
     #[test]
-    fn hosts_round_trip_metadata() {
+    fn hosts_round_trip_metadata() -> TestResult {
         let h = HostsContent {
             topology: "shop".into(),
             sandbox: "web".into(),
@@ -145,11 +147,11 @@ mod tests {
             domainname: Some("shop.local".into()),
             aliases: vec![("web-front".into(), vec!["www".into()])],
             own: vec![HostsEntry {
-                addr: "10.0.0.2".parse().unwrap(),
+                addr: "10.0.0.2".parse()?,
                 names: vec!["web.shop.local".into(), "web".into(), "web".into()],
             }],
             peers: vec![render_entry(&HostsEntry {
-                addr: "10.0.0.3".parse().unwrap(),
+                addr: "10.0.0.3".parse()?,
                 names: vec!["db".into()],
             })],
         };
@@ -160,6 +162,7 @@ mod tests {
         assert_eq!(host.as_deref(), Some("web"));
         assert_eq!(dom.as_deref(), Some("shop.local"));
         assert_eq!(aliases, h.aliases);
+        Ok(())
     }
 
     #[test]

@@ -124,19 +124,23 @@ pub fn hashed_free(
 mod tests {
     use super::*;
 
-    fn n(s: &str) -> IpNetwork {
-        s.parse().unwrap()
+    type TestResult = std::result::Result<(), Box<dyn std::error::Error>>;
+
+    fn n(s: &str) -> std::result::Result<IpNetwork, ipnetwork::IpNetworkError> {
+        s.parse()
     }
 
     #[test]
-    fn hashed_addresses_are_stable_and_probe_past_taken_ones() {
+    fn hashed_addresses_are_stable_and_probe_past_taken_ones() -> TestResult {
         let none = BTreeSet::new();
-        let a = hashed_free("web-ov", 10, 20, |_| false, &none).unwrap();
+        let a = hashed_free("web-ov", 10, 20, |_| false, &none)
+            .ok_or("no free address in an empty range")?;
         assert!((10..=20).contains(&a));
         assert_eq!(hashed_free("web-ov", 10, 20, |_| false, &none), Some(a));
         // Taken: the next one, wrapping inside the range.
         let used: BTreeSet<u128> = [a].into();
-        let b = hashed_free("web-ov", 10, 20, |_| false, &used).unwrap();
+        let b = hashed_free("web-ov", 10, 20, |_| false, &used)
+            .ok_or("no free address past the taken one")?;
         assert_eq!(b, if a == 20 { 10 } else { a + 1 });
         // Excluded addresses are skipped; a full range gives None.
         let full: BTreeSet<u128> = (10..=20).collect();
@@ -147,65 +151,71 @@ mod tests {
         );
         // The whole IPv6 space does not overflow.
         assert!(hashed_free("x", 0, u128::MAX, |_| false, &none).is_some());
+        Ok(())
     }
 
     #[test]
-    fn pools_follow_libnetwork_order() {
+    fn pools_follow_libnetwork_order() -> TestResult {
         let all: Vec<Ipv4Network> = default_pool_subnets().collect();
         assert_eq!(all[0].to_string(), "172.17.0.0/16");
         assert_eq!(all[3].to_string(), "172.20.0.0/16");
         assert_eq!(all[14].to_string(), "172.31.0.0/16");
         assert_eq!(all[15].to_string(), "192.168.0.0/20");
-        assert_eq!(all.last().unwrap().to_string(), "192.168.240.0/20");
+        assert_eq!(
+            all.last().ok_or("no pool subnets")?.to_string(),
+            "192.168.240.0/20"
+        );
         assert_eq!(all.len(), 15 + 16);
+        Ok(())
     }
 
     #[test]
-    fn allocation_skips_taken_subnets() {
-        assert_eq!(allocate_subnet(&[]).unwrap().to_string(), "172.17.0.0/16");
-        let taken = [n("172.17.0.0/16"), n("172.18.5.0/24"), n("10.0.0.0/8")];
+    fn allocation_skips_taken_subnets() -> TestResult {
         assert_eq!(
-            allocate_subnet(&taken).unwrap().to_string(),
+            allocate_subnet(&[])
+                .ok_or("no subnet with nothing taken")?
+                .to_string(),
+            "172.17.0.0/16"
+        );
+        let taken = [n("172.17.0.0/16")?, n("172.18.5.0/24")?, n("10.0.0.0/8")?];
+        assert_eq!(
+            allocate_subnet(&taken).ok_or("no subnet left")?.to_string(),
             "172.19.0.0/16"
         );
         // A wide route covering several candidates skips all of them.
         assert_eq!(
-            allocate_subnet(&[n("172.16.0.0/12")]).unwrap().to_string(),
+            allocate_subnet(&[n("172.16.0.0/12")?])
+                .ok_or("no subnet outside 172.16.0.0/12")?
+                .to_string(),
             "192.168.0.0/20"
         );
+        Ok(())
     }
 
     #[test]
-    fn exhaustion_is_none() {
+    fn exhaustion_is_none() -> TestResult {
         assert_eq!(
-            allocate_subnet(&[n("172.16.0.0/12"), n("192.168.0.0/16")]),
+            allocate_subnet(&[n("172.16.0.0/12")?, n("192.168.0.0/16")?]),
             None
         );
+        Ok(())
     }
 
     #[test]
-    fn lowest_free_address() {
-        let s: Ipv4Network = "10.0.0.0/29".parse().unwrap();
+    fn lowest_free_address() -> TestResult {
+        let s: Ipv4Network = "10.0.0.0/29".parse()?;
         let used: BTreeSet<Ipv4Addr> = ["10.0.0.1", "10.0.0.2"]
             .iter()
-            .map(|a| a.parse().unwrap())
-            .collect();
-        assert_eq!(
-            lowest_free_v4(s, s, &used),
-            Some("10.0.0.3".parse().unwrap())
-        );
+            .map(|a| a.parse())
+            .collect::<std::result::Result<_, _>>()?;
+        assert_eq!(lowest_free_v4(s, s, &used), Some("10.0.0.3".parse()?));
         let full: BTreeSet<Ipv4Addr> = (1..7).map(|i| Ipv4Addr::new(10, 0, 0, i)).collect();
         assert_eq!(lowest_free_v4(s, s, &full), None);
-        let range: Ipv4Network = "10.0.0.4/30".parse().unwrap();
-        assert_eq!(
-            lowest_free_v4(s, range, &used),
-            Some("10.0.0.4".parse().unwrap())
-        );
-        let v6: Ipv6Network = "fd00::/64".parse().unwrap();
-        let used6: BTreeSet<Ipv6Addr> = ["fd00::1".parse().unwrap()].into();
-        assert_eq!(
-            lowest_free_v6(v6, v6, &used6),
-            Some("fd00::2".parse().unwrap())
-        );
+        let range: Ipv4Network = "10.0.0.4/30".parse()?;
+        assert_eq!(lowest_free_v4(s, range, &used), Some("10.0.0.4".parse()?));
+        let v6: Ipv6Network = "fd00::/64".parse()?;
+        let used6: BTreeSet<Ipv6Addr> = ["fd00::1".parse()?].into();
+        assert_eq!(lowest_free_v6(v6, v6, &used6), Some("fd00::2".parse()?));
+        Ok(())
     }
 }

@@ -140,17 +140,20 @@ pub fn temp_link_name() -> String {
 mod tests {
     use super::*;
 
+    type TestResult = std::result::Result<(), Box<dyn std::error::Error>>;
+
     #[test]
-    fn marks_round_trip() {
+    fn marks_round_trip() -> TestResult {
         let m = mark("shop", MarkKind::Endpoint, "web-front");
         assert_eq!(m, "cnm:shop:endpoint:web-front");
-        let p = parse_mark(&m).unwrap();
+        let p = parse_mark(&m).ok_or("the mark does not parse back")?;
         assert_eq!(
             (p.topology.as_str(), p.kind, p.name.as_str()),
             ("shop", MarkKind::Endpoint, "web-front")
         );
         assert!(parse_mark("docker0").is_none());
         assert!(parse_mark("cnm:x:thing:y").is_none());
+        Ok(())
     }
 
     #[test]

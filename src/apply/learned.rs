@@ -52,6 +52,8 @@ mod tests {
     use super::*;
     use crate::model::EndpointRes;
 
+    type TestResult = std::result::Result<(), Box<dyn std::error::Error>>;
+
     fn ep(ifname: &str, mac: Option<[u8; 6]>, unknown: &[&str]) -> EndpointRes {
         EndpointRes {
             endpoint: "e".into(),
@@ -72,7 +74,7 @@ mod tests {
     }
 
     #[test]
-    fn unknown_fields_are_read_back_once() {
+    fn unknown_fields_are_read_back_once() -> TestResult {
         let mut desired = State::default();
         desired
             .endpoints
@@ -87,13 +89,18 @@ mod tests {
         assert_eq!(learned["e"][IFNAME], "ext1a2b");
         assert_eq!(learned["e"][MAC], "02:00:00:00:00:07");
         // Recorded values win over what the kernel shows later.
-        obs.state.endpoints.get_mut("e").unwrap().ifname = "other".into();
+        obs.state
+            .endpoints
+            .get_mut("e")
+            .ok_or("endpoint e is not observed")?
+            .ifname = "other".into();
         assert!(!adopt(&desired, &obs, &mut learned));
         assert_eq!(learned["e"][IFNAME], "ext1a2b");
+        Ok(())
     }
 
     #[test]
-    fn nothing_is_adopted_from_another_sandbox_or_without_unknowns() {
+    fn nothing_is_adopted_from_another_sandbox_or_without_unknowns() -> TestResult {
         let mut desired = State::default();
         desired
             .endpoints
@@ -105,8 +112,18 @@ mod tests {
         let mut learned = BTreeMap::new();
         assert!(!adopt(&desired, &obs, &mut learned));
         assert!(learned.is_empty());
-        desired.endpoints.get_mut("e").unwrap().unknown.clear();
-        obs.state.endpoints.get_mut("e").unwrap().netns = "t-s".into();
+        desired
+            .endpoints
+            .get_mut("e")
+            .ok_or("endpoint e is not desired")?
+            .unknown
+            .clear();
+        obs.state
+            .endpoints
+            .get_mut("e")
+            .ok_or("endpoint e is not observed")?
+            .netns = "t-s".into();
         assert!(!adopt(&desired, &obs, &mut learned));
+        Ok(())
     }
 }

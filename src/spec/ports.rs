@@ -230,35 +230,38 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    type TestResult = std::result::Result<(), Box<dyn std::error::Error>>;
+
     #[test]
-    fn short_forms() {
-        let p = parse_port(&json!("8080:80")).unwrap();
+    fn short_forms() -> TestResult {
+        let p = parse_port(&json!("8080:80"))?;
         assert_eq!(
             (p.host_ip, p.published, p.target, p.protocol),
             (None, (8080, 8080), (80, 80), Protocol::Tcp)
         );
-        let p = parse_port(&json!("127.0.0.1:5353:53/udp")).unwrap();
-        assert_eq!(p.host_ip, Some("127.0.0.1".parse().unwrap()));
+        let p = parse_port(&json!("127.0.0.1:5353:53/udp"))?;
+        assert_eq!(p.host_ip, Some("127.0.0.1".parse()?));
         assert_eq!(p.protocol, Protocol::Udp);
-        let p = parse_port(&json!("[fd00::1]:8000-8001:80-81/sctp")).unwrap();
+        let p = parse_port(&json!("[fd00::1]:8000-8001:80-81/sctp"))?;
         assert_eq!(p.to_string(), "[fd00::1]:8000-8001:80-81/sctp");
         assert!(parse_port(&json!("[::1]:8080:80"))
             .unwrap_err()
             .contains("IPv6 loopback"));
+        Ok(())
     }
 
     #[test]
-    fn long_form() {
+    fn long_form() -> TestResult {
         let p = parse_port(
             &json!({"published": 8080, "target": "80", "protocol": "udp", "host_ip": "10.0.0.1"}),
-        )
-        .unwrap();
+        )?;
         assert_eq!(p.to_string(), "10.0.0.1:8080:80/udp");
         assert!(
             parse_port(&json!({"published": 1, "target": 2, "proto": "udp"}))
                 .unwrap_err()
                 .contains("unknown port key 'proto'")
         );
+        Ok(())
     }
 
     #[test]
@@ -281,13 +284,14 @@ mod tests {
     }
 
     #[test]
-    fn clashes() {
-        let a = parse_port(&json!("8080:80")).unwrap();
-        let b = parse_port(&json!("127.0.0.1:8080:81")).unwrap();
-        let c = parse_port(&json!("8080:80/udp")).unwrap();
-        let d = parse_port(&json!("127.0.0.1:8081:80")).unwrap();
+    fn clashes() -> TestResult {
+        let a = parse_port(&json!("8080:80"))?;
+        let b = parse_port(&json!("127.0.0.1:8080:81"))?;
+        let c = parse_port(&json!("8080:80/udp"))?;
+        let d = parse_port(&json!("127.0.0.1:8081:80"))?;
         assert!(a.clashes_with(&b));
         assert!(!a.clashes_with(&c));
         assert!(!b.clashes_with(&d));
+        Ok(())
     }
 }

@@ -196,15 +196,18 @@ fn write_json<T: Serialize>(d: &Dir, name: &str, value: &T) -> Result<()> {
 mod tests {
     use super::*;
 
+    type TestResult = std::result::Result<(), Box<dyn std::error::Error>>;
+
     #[test]
-    fn names_that_escape_are_refused() {
-        let t = tempfile::tempdir().unwrap();
+    fn names_that_escape_are_refused() -> TestResult {
+        let t = tempfile::tempdir()?;
         let s = Store::at(&t.path().join("run"), &t.path().join("lib"));
         for bad in [".", "..", "../x", "a/b", "", "a\0b", "-x"] {
             assert!(s.topology(bad).is_err(), "{bad:?} accepted");
         }
-        let ts = s.topology("shop").unwrap();
+        let ts = s.topology("shop")?;
         assert!(ts.record_namespace("../evil", &ns("x")).is_err());
+        Ok(())
     }
 
     fn ns(n: &str) -> NsRecord {
@@ -216,18 +219,17 @@ mod tests {
     }
 
     #[test]
-    fn records_round_trip_and_legacy_namespace_records_load() {
-        let t = tempfile::tempdir().unwrap();
+    fn records_round_trip_and_legacy_namespace_records_load() -> TestResult {
+        let t = tempfile::tempdir()?;
         let s = Store::at(&t.path().join("run"), &t.path().join("lib"));
-        let ts = s.topology("shop").unwrap();
-        ts.record_namespace("web", &ns("shop-web")).unwrap();
+        let ts = s.topology("shop")?;
+        ts.record_namespace("web", &ns("shop-web"))?;
         // A record written by cnm before version 1.
         std::fs::write(
             t.path().join("run/topologies/shop/sandboxes/db"),
             "shop-db\n",
-        )
-        .unwrap();
-        let all = ts.namespaces().unwrap();
+        )?;
+        let all = ts.namespaces()?;
         assert_eq!(all["web"], ns("shop-web"));
         assert_eq!(all["db"].netns, "shop-db");
         assert_eq!(all["db"].ino, None);
@@ -238,13 +240,13 @@ mod tests {
                 netns: None,
             }],
             vec!["shop-web".into()],
-        )
-        .unwrap();
-        assert_eq!(ts.journal().unwrap().links.len(), 1);
-        ts.journal_clear().unwrap();
-        assert!(ts.journal().unwrap().is_empty());
-        assert_eq!(s.topologies().unwrap(), vec!["shop".to_string()]);
-        ts.forget().unwrap();
-        assert!(s.topologies().unwrap().is_empty());
+        )?;
+        assert_eq!(ts.journal()?.links.len(), 1);
+        ts.journal_clear()?;
+        assert!(ts.journal()?.is_empty());
+        assert_eq!(s.topologies()?, vec!["shop".to_string()]);
+        ts.forget()?;
+        assert!(s.topologies()?.is_empty());
+        Ok(())
     }
 }

@@ -40,8 +40,10 @@ impl Fixture {
     }
 }
 
-fn net(s: &str) -> IpNetwork {
-    s.parse().unwrap()
+type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
+
+fn net(s: &str) -> TestResult<IpNetwork> {
+    Ok(s.parse()?)
 }
 
 fn link(index: u32, name: &str, kind: Option<&str>, alias: Option<String>) -> Link {
@@ -65,24 +67,24 @@ fn mark(kind: MarkKind, name: &str) -> Option<String> {
     Some(naming::mark(T, kind, name))
 }
 
-fn add(view: &mut NsView, l: Link, addrs: &[&str]) {
+fn add(view: &mut NsView, l: Link, addrs: &[&str]) -> TestResult {
     if !addrs.is_empty() {
-        view.table
-            .addrs
-            .insert(l.index, addrs.iter().map(|a| net(a)).collect());
+        let addrs = addrs.iter().map(|a| net(a)).collect::<TestResult<_>>()?;
+        view.table.addrs.insert(l.index, addrs);
     }
     view.table.links.insert(l.index, l);
+    Ok(())
 }
 
 /// A namespace whose loopback carries `lo_alias`.
-fn ns_with_lo(lo_alias: Option<String>) -> NsView {
+fn ns_with_lo(lo_alias: Option<String>) -> TestResult<NsView> {
     let mut v = NsView::default();
     add(
         &mut v,
         link(1, "lo", None, lo_alias),
         &["127.0.0.1/8", "::1/128"],
-    );
-    v
+    )?;
+    Ok(v)
 }
 
 fn candidate(netns: &str, ino: u64, view: NsView) -> Candidate {
@@ -112,14 +114,17 @@ fn record(netns: &str, ino: Option<u64>) -> NsRecord {
 // ---- namespaces ----
 
 #[test]
-fn loopback_mark_owns_the_namespace_under_its_derived_name() {
+fn loopback_mark_owns_the_namespace_under_its_derived_name() -> TestResult {
     let netns = naming::netns_name(T, "alpha");
     let c = Fixture::default().run(view_with(vec![candidate(
         &netns,
         42,
-        ns_with_lo(mark(MarkKind::Sandbox, "alpha")),
+        ns_with_lo(mark(MarkKind::Sandbox, "alpha"))?,
     )]));
-    let o = c.owned.get("alpha").expect("alpha is owned by its mark");
+    let o = c
+        .owned
+        .get("alpha")
+        .ok_or("alpha is not owned by its mark")?;
     assert_eq!((o.netns.as_str(), o.ino, o.legacy), ("t-alpha", 42, false));
     let ns = &c.state.namespaces["alpha"];
     assert_eq!(ns.netns, "t-alpha");
@@ -128,67 +133,76 @@ fn loopback_mark_owns_the_namespace_under_its_derived_name() {
     assert_eq!(ns.lo_addrs, crate::model::loopback_addrs());
     assert!(c.facts.owned_netns.contains("t-alpha"));
     assert!(c.facts.netns.contains("t-alpha"));
+    Ok(())
 }
 
 #[test]
-fn a_mark_under_another_name_does_not_own() {
+fn a_mark_under_another_name_does_not_own() -> TestResult {
     // The mark says sandbox alpha, whose namespace is t-alpha: a namespace
     // of any other name carrying it (a copy, a rename) is not alpha's.
     let c = Fixture::default().run(view_with(vec![
-        candidate("t-beta", 1, ns_with_lo(mark(MarkKind::Sandbox, "alpha"))),
-        candidate("alpha", 2, ns_with_lo(mark(MarkKind::Sandbox, "alpha"))),
+        candidate("t-beta", 1, ns_with_lo(mark(MarkKind::Sandbox, "alpha"))?),
+        candidate("alpha", 2, ns_with_lo(mark(MarkKind::Sandbox, "alpha"))?),
     ]));
     assert!(c.owned.is_empty(), "{:?}", c.owned.keys());
     assert!(c.state.namespaces.is_empty());
     assert!(c.facts.owned_netns.is_empty());
     // Both names are still known to exist (so a plan cannot take them).
     assert!(c.facts.netns.contains("t-beta") && c.facts.netns.contains("alpha"));
+    Ok(())
 }
 
 #[test]
-fn a_loopback_mark_of_another_kind_does_not_own() {
+fn a_loopback_mark_of_another_kind_does_not_own() -> TestResult {
     let c = Fixture::default().run(view_with(vec![candidate(
         "t-alpha",
         1,
-        ns_with_lo(mark(MarkKind::Endpoint, "alpha")),
+        ns_with_lo(mark(MarkKind::Endpoint, "alpha"))?,
     )]));
     assert!(c.owned.is_empty());
+    Ok(())
 }
 
 #[test]
-fn the_right_name_alone_does_not_own() {
-    let c = Fixture::default().run(view_with(vec![candidate("t-alpha", 9, ns_with_lo(None))]));
+fn the_right_name_alone_does_not_own() -> TestResult {
+    let c = Fixture::default().run(view_with(vec![candidate("t-alpha", 9, ns_with_lo(None)?)]));
     assert!(c.owned.is_empty());
     assert!(c.state.namespaces.is_empty());
     assert!(!c.facts.owned_netns.contains("t-alpha"));
     assert!(c.facts.netns.contains("t-alpha"));
+    Ok(())
 }
 
 #[test]
-fn a_record_owns_only_the_namespace_with_its_inode() {
+fn a_record_owns_only_the_namespace_with_its_inode() -> TestResult {
     let mut f = Fixture::default();
     f.records.insert("alpha".into(), record("t-alpha", Some(7)));
-    let same = f.run(view_with(vec![candidate("t-alpha", 7, ns_with_lo(None))]));
-    let o = same.owned.get("alpha").expect("the recorded inode owns");
+    let same = f.run(view_with(vec![candidate("t-alpha", 7, ns_with_lo(None)?)]));
+    let o = same
+        .owned
+        .get("alpha")
+        .ok_or("the recorded inode does not own alpha")?;
     assert!(!o.legacy);
     assert_eq!(same.state.namespaces["alpha"].ino, Some(7));
 
     // The same name, another namespace (deleted and made again by someone).
-    let other = f.run(view_with(vec![candidate("t-alpha", 8, ns_with_lo(None))]));
+    let other = f.run(view_with(vec![candidate("t-alpha", 8, ns_with_lo(None)?)]));
     assert!(other.owned.is_empty());
     assert!(other.state.namespaces.is_empty());
+    Ok(())
 }
 
 #[test]
-fn a_record_without_inode_owns_as_legacy() {
+fn a_record_without_inode_owns_as_legacy() -> TestResult {
     let mut f = Fixture::default();
     f.records.insert("alpha".into(), record("t-alpha", None));
-    let c = f.run(view_with(vec![candidate("t-alpha", 3, ns_with_lo(None))]));
+    let c = f.run(view_with(vec![candidate("t-alpha", 3, ns_with_lo(None)?)]));
     assert!(c.owned["alpha"].legacy);
+    Ok(())
 }
 
 #[test]
-fn a_mark_wins_over_a_stale_record() {
+fn a_mark_wins_over_a_stale_record() -> TestResult {
     // The record names another inode, the loopback mark is there: owned
     // through the mark.
     let mut f = Fixture::default();
@@ -197,14 +211,15 @@ fn a_mark_wins_over_a_stale_record() {
     let c = f.run(view_with(vec![candidate(
         "t-alpha",
         5,
-        ns_with_lo(mark(MarkKind::Sandbox, "alpha")),
+        ns_with_lo(mark(MarkKind::Sandbox, "alpha"))?,
     )]));
     let o = &c.owned["alpha"];
     assert_eq!((o.ino, o.legacy), (5, false));
+    Ok(())
 }
 
 #[test]
-fn journaled_placeholders_are_stray_mount_points() {
+fn journaled_placeholders_are_stray_mount_points() -> TestResult {
     let mut f = Fixture::default();
     f.journaled.insert("t-beta".into());
     let id = FileId { dev: 1, ino: 77 };
@@ -224,12 +239,13 @@ fn journaled_placeholders_are_stray_mount_points() {
     assert!(!c.state.strays.contains_key("t-gamma"));
     assert!(c.facts.owned_netns.contains("t-beta"));
     assert!(!c.facts.owned_netns.contains("t-gamma"));
+    Ok(())
 }
 
 // ---- links ----
 
 #[test]
-fn a_marked_bridge_is_the_networks_link() {
+fn a_marked_bridge_is_the_networks_link() -> TestResult {
     let mut view = KernelView::default();
     let mut br = link(
         10,
@@ -238,8 +254,8 @@ fn a_marked_bridge_is_the_networks_link() {
         mark(MarkKind::Network, "lan"),
     );
     br.mtu = 1400;
-    add(&mut view.host, br, &["10.88.0.1/24", "fd00:88::1/64"]);
-    add(&mut view.host, link(2, "eth0", Some("veth"), None), &[]);
+    add(&mut view.host, br, &["10.88.0.1/24", "fd00:88::1/64"])?;
+    add(&mut view.host, link(2, "eth0", Some("veth"), None), &[])?;
     let c = Fixture::default().run(view);
     assert_eq!(c.state.links.len(), 1, "{:?}", c.state.links.keys());
     let l = &c.state.links[&("lan".to_string(), MarkKind::Network)];
@@ -252,26 +268,27 @@ fn a_marked_bridge_is_the_networks_link() {
     assert_eq!(l.master, "");
     assert_eq!(
         l.addrs,
-        [net("10.88.0.1/24"), net("fd00:88::1/64")]
+        [net("10.88.0.1/24")?, net("fd00:88::1/64")?]
             .into_iter()
             .collect()
     );
+    Ok(())
 }
 
 #[test]
-fn a_link_names_its_master() {
+fn a_link_names_its_master() -> TestResult {
     // An overlay's tunnel device is a port of the network's bridge.
     let mut view = KernelView::default();
     add(
         &mut view.host,
         link(10, "br-t-ov", Some("bridge"), mark(MarkKind::Network, "ov")),
         &[],
-    );
+    )?;
     let mut vx = link(11, "vx-t-ov", Some("vxlan"), mark(MarkKind::Vtep, "ov"));
     vx.master = Some(10);
     vx.mtu = 1450;
     vx.up = false;
-    add(&mut view.host, vx, &[]);
+    add(&mut view.host, vx, &[])?;
     let c = Fixture::default().run(view);
     let v = &c.state.links[&("ov".to_string(), MarkKind::Vtep)];
     assert_eq!(v.master, "br-t-ov");
@@ -281,11 +298,12 @@ fn a_link_names_its_master() {
         c.state.links[&("ov".to_string(), MarkKind::Network)].master,
         ""
     );
+    Ok(())
 }
 
 /// Host: bridge br-t-lan (10) and the host end (11) of alpha-lan; sandbox
 /// t-alpha: loopback (marked) and eth0 (marked as the endpoint).
-fn endpoint_view() -> KernelView {
+fn endpoint_view() -> TestResult<KernelView> {
     let mut view = KernelView::default();
     add(
         &mut view.host,
@@ -296,7 +314,7 @@ fn endpoint_view() -> KernelView {
             mark(MarkKind::Network, "lan"),
         ),
         &["10.88.0.1/24"],
-    );
+    )?;
     let host_end = naming::host_veth_name(T, "alpha-lan");
     let mut h = link(
         11,
@@ -306,8 +324,8 @@ fn endpoint_view() -> KernelView {
     );
     h.master = Some(10);
     h.hairpin = true;
-    add(&mut view.host, h, &[]);
-    let mut ns = ns_with_lo(mark(MarkKind::Sandbox, "alpha"));
+    add(&mut view.host, h, &[])?;
+    let mut ns = ns_with_lo(mark(MarkKind::Sandbox, "alpha"))?;
     let mut eth0 = link(
         2,
         "eth0",
@@ -315,15 +333,15 @@ fn endpoint_view() -> KernelView {
         mark(MarkKind::Endpoint, "alpha-lan"),
     );
     eth0.mac = Some([0x02, 0x42, 10, 88, 0, 2]);
-    add(&mut ns, eth0, &["10.88.0.2/24"]);
+    add(&mut ns, eth0, &["10.88.0.2/24"])?;
     view.names.insert("t-alpha".into());
     view.candidates.push(candidate("t-alpha", 1, ns));
-    view
+    Ok(view)
 }
 
 #[test]
-fn both_ends_of_a_veth_are_one_endpoint() {
-    let c = Fixture::default().run(endpoint_view());
+fn both_ends_of_a_veth_are_one_endpoint() -> TestResult {
+    let c = Fixture::default().run(endpoint_view()?);
     assert_eq!(c.state.endpoints.len(), 1, "{:?}", c.state.endpoints.keys());
     let e = &c.state.endpoints["alpha-lan"];
     assert_eq!(e.endpoint, "alpha-lan");
@@ -331,7 +349,7 @@ fn both_ends_of_a_veth_are_one_endpoint() {
     assert_eq!((e.sandbox.as_str(), e.netns.as_str()), ("alpha", "t-alpha"));
     assert_eq!((e.kind.as_str(), e.ifname.as_str()), ("veth", "eth0"));
     assert_eq!(e.mac, Some([0x02, 0x42, 10, 88, 0, 2]));
-    assert_eq!(e.addrs, [net("10.88.0.2/24")].into_iter().collect());
+    assert_eq!(e.addrs, [net("10.88.0.2/24")?].into_iter().collect());
     assert_eq!(e.mtu, 1500);
     assert!(e.up);
     assert_eq!(
@@ -344,52 +362,66 @@ fn both_ends_of_a_veth_are_one_endpoint() {
     );
     // The host end is no link of a network.
     assert_eq!(c.state.links.len(), 1);
+    Ok(())
 }
 
 #[test]
-fn an_endpoint_is_as_small_and_as_down_as_its_weakest_end() {
-    let mut view = endpoint_view();
-    let h = view.host.table.links.get_mut(&11).unwrap();
+fn an_endpoint_is_as_small_and_as_down_as_its_weakest_end() -> TestResult {
+    let mut view = endpoint_view()?;
+    let h = view
+        .host
+        .table
+        .links
+        .get_mut(&11)
+        .ok_or("no link 11 in the view")?;
     h.mtu = 1400;
     h.up = false;
     let c = Fixture::default().run(view);
     let e = &c.state.endpoints["alpha-lan"];
     assert_eq!(e.mtu, 1400);
     assert!(!e.up);
+    Ok(())
 }
 
 #[test]
-fn a_host_end_without_its_sandbox_end_is_an_endpoint_without_sandbox() {
-    let mut view = endpoint_view();
+fn a_host_end_without_its_sandbox_end_is_an_endpoint_without_sandbox() -> TestResult {
+    let mut view = endpoint_view()?;
     view.candidates.clear();
     let c = Fixture::default().run(view);
     let e = &c.state.endpoints["alpha-lan"];
     assert_eq!((e.netns.as_str(), e.ifname.as_str()), ("", ""));
     assert_eq!(e.network, "lan");
     assert_eq!(e.host.as_ref().map(|h| h.master.as_str()), Some("br-t-lan"));
+    Ok(())
 }
 
 #[test]
-fn a_host_end_off_any_bridge_has_no_network() {
-    let mut view = endpoint_view();
-    view.host.table.links.get_mut(&11).unwrap().master = None;
+fn a_host_end_off_any_bridge_has_no_network() -> TestResult {
+    let mut view = endpoint_view()?;
+    view.host
+        .table
+        .links
+        .get_mut(&11)
+        .ok_or("no link 11 in the view")?
+        .master = None;
     let c = Fixture::default().run(view);
     let e = &c.state.endpoints["alpha-lan"];
     assert_eq!(e.network, "");
     assert_eq!(e.host.as_ref().map(|h| h.master.as_str()), Some(""));
+    Ok(())
 }
 
 #[test]
-fn links_under_journaled_temporary_names_are_strays() {
-    let mut view = endpoint_view();
+fn links_under_journaled_temporary_names_are_strays() -> TestResult {
+    let mut view = endpoint_view()?;
     let m = naming::mark(T, MarkKind::Network, "db");
     add(
         &mut view.host,
         link(20, "cnt0123456789ab", Some("bridge"), Some(m.clone())),
         &["10.99.0.1/24"],
-    );
+    )?;
     view.host.routes.push(Route {
-        dst: net("10.99.0.0/24"),
+        dst: net("10.99.0.0/24")?,
         gateway: None,
         oif: Some(20),
         by_kernel: true,
@@ -404,7 +436,7 @@ fn links_under_journaled_temporary_names_are_strays() {
             Some(inside_mark.clone()),
         ),
         &[],
-    );
+    )?;
     let mut f = Fixture::default();
     f.temp.host.insert("cnt0123456789ab".into(), m.clone());
     f.temp.inside.insert(
@@ -436,11 +468,12 @@ fn links_under_journaled_temporary_names_are_strays() {
     assert!(!c.state.endpoints.contains_key("alpha-db"));
     assert_eq!(c.state.endpoints.len(), 1);
     // Nor is its route something a new subnet must avoid.
-    assert!(!c.facts.routed.contains(&net("10.99.0.0/24")));
+    assert!(!c.facts.routed.contains(&net("10.99.0.0/24")?));
+    Ok(())
 }
 
 #[test]
-fn another_topologys_marks_are_ignored() {
+fn another_topologys_marks_are_ignored() -> TestResult {
     let mut view = KernelView::default();
     add(
         &mut view.host,
@@ -451,7 +484,7 @@ fn another_topologys_marks_are_ignored() {
             Some(naming::mark("u", MarkKind::Network, "lan")),
         ),
         &["10.77.0.1/24"],
-    );
+    )?;
     add(
         &mut view.host,
         link(
@@ -461,8 +494,13 @@ fn another_topologys_marks_are_ignored() {
             Some(naming::mark("u", MarkKind::Endpoint, "alpha-lan")),
         ),
         &[],
-    );
-    view.host.table.links.get_mut(&11).unwrap().master = Some(10);
+    )?;
+    view.host
+        .table
+        .links
+        .get_mut(&11)
+        .ok_or("no link 11 in the view")?
+        .master = Some(10);
     add(
         &mut view.host,
         link(
@@ -472,9 +510,9 @@ fn another_topologys_marks_are_ignored() {
             Some(naming::mark("u", MarkKind::Vtep, "ov")),
         ),
         &[],
-    );
+    )?;
     view.host.routes.push(Route {
-        dst: net("10.77.0.0/24"),
+        dst: net("10.77.0.0/24")?,
         gateway: None,
         oif: Some(10),
         by_kernel: true,
@@ -482,14 +520,14 @@ fn another_topologys_marks_are_ignored() {
     view.fdb.push(Entry {
         ifindex: 12,
         mac: [0; 6],
-        ip: "192.0.2.2".parse().unwrap(),
+        ip: "192.0.2.2".parse()?,
         own: true,
         permanent: true,
     });
     // u's sandbox alpha, under both u's name for it and t's.
     let u_lo = || ns_with_lo(Some(naming::mark("u", MarkKind::Sandbox, "alpha")));
-    view.candidates.push(candidate("u-alpha", 1, u_lo()));
-    view.candidates.push(candidate("t-alpha", 2, u_lo()));
+    view.candidates.push(candidate("u-alpha", 1, u_lo()?));
+    view.candidates.push(candidate("t-alpha", 2, u_lo()?));
     let c = Fixture::default().run(view.clone());
     assert!(c.owned.is_empty());
     assert!(c.state.links.is_empty());
@@ -497,7 +535,7 @@ fn another_topologys_marks_are_ignored() {
     assert!(c.state.fdb.is_empty());
     assert!(c.state.owns_nothing());
     // Its subnet is routed on the host: t's pools must avoid it.
-    assert!(c.facts.routed.contains(&net("10.77.0.0/24")));
+    assert!(c.facts.routed.contains(&net("10.77.0.0/24")?));
     // The same view, seen as topology u: all of it is u's.
     let u = Fixture::default().run_as("u", view);
     assert_eq!(u.owned.keys().collect::<Vec<_>>(), ["alpha"]);
@@ -505,15 +543,16 @@ fn another_topologys_marks_are_ignored() {
     assert_eq!(u.state.links.len(), 2);
     assert_eq!(u.state.endpoints["alpha-lan"].network, "lan");
     assert_eq!(u.state.fdb.len(), 1);
-    assert!(!u.facts.routed.contains(&net("10.77.0.0/24")));
+    assert!(!u.facts.routed.contains(&net("10.77.0.0/24")?));
+    Ok(())
 }
 
 #[test]
-fn host_facts_list_every_link() {
+fn host_facts_list_every_link() -> TestResult {
     let mut view = KernelView::default();
     let mut eth0 = link(2, "eth0", Some("veth"), None);
     eth0.mtu = 9000;
-    add(&mut view.host, eth0, &["192.0.2.10/24"]);
+    add(&mut view.host, eth0, &["192.0.2.10/24"])?;
     add(
         &mut view.host,
         link(
@@ -523,7 +562,7 @@ fn host_facts_list_every_link() {
             mark(MarkKind::Network, "lan"),
         ),
         &["10.88.0.1/24"],
-    );
+    )?;
     let c = Fixture::default().run(view);
     assert_eq!(c.facts.links["eth0"], None);
     assert_eq!(
@@ -531,35 +570,34 @@ fn host_facts_list_every_link() {
         Some(naming::mark(T, MarkKind::Network, "lan"))
     );
     assert_eq!(c.facts.link_mtu["eth0"], 9000);
-    assert_eq!(
-        c.facts.local_addrs[&"192.0.2.10".parse::<std::net::IpAddr>().unwrap()],
-        ("eth0".to_string(), 9000)
-    );
-    assert!(c
-        .facts
-        .local_addrs
-        .contains_key(&"10.88.0.1".parse().unwrap()));
+    let eth0_addr: std::net::IpAddr = "192.0.2.10".parse()?;
+    assert_eq!(c.facts.local_addrs[&eth0_addr], ("eth0".to_string(), 9000));
+    let bridge_addr: std::net::IpAddr = "10.88.0.1".parse()?;
+    assert!(c.facts.local_addrs.contains_key(&bridge_addr));
+    Ok(())
 }
 
 // ---- routes ----
 
 #[test]
-fn sandbox_routes_are_cnms_on_its_interfaces_only() {
-    let mut view = endpoint_view();
+fn sandbox_routes_are_cnms_on_its_interfaces_only() -> TestResult {
+    let mut view = endpoint_view()?;
     let ns = &mut view.candidates[0].view;
     // Someone else's interface in the sandbox.
     add(
         ns,
         link(4, "wg0", Some("wireguard"), None),
         &["10.200.0.2/24"],
-    );
-    let r = |dst: &str, gateway: Option<&str>, oif: Option<u32>, by_kernel: bool| Route {
-        dst: net(dst),
-        gateway: gateway.map(|g| g.parse().unwrap()),
-        oif,
-        by_kernel,
+    )?;
+    let r = |dst: &str, gateway: Option<&str>, oif: Option<u32>, by_kernel: bool| {
+        Ok(Route {
+            dst: net(dst)?,
+            gateway: gateway.map(str::parse).transpose()?,
+            oif,
+            by_kernel,
+        })
     };
-    ns.routes = vec![
+    ns.routes = [
         // The connected route of eth0: the kernel's.
         r("10.88.0.0/24", None, Some(2), true),
         // cnm's default route.
@@ -573,47 +611,53 @@ fn sandbox_routes_are_cnms_on_its_interfaces_only() {
         r("224.0.0.0/4", None, Some(2), false),
         // No output interface.
         r("10.202.0.0/16", Some("10.88.0.1"), None, false),
-    ];
+    ]
+    .into_iter()
+    .collect::<TestResult<_>>()?;
     let c = Fixture::default().run(view);
     let keys: Vec<_> = c.state.routes.keys().cloned().collect();
     let default = ("alpha".to_string(), default_dst(Family::V4));
     assert_eq!(keys, vec![default.clone()]);
     let d = &c.state.routes[&default];
-    assert_eq!(d.gateway, Some("10.88.0.1".parse().unwrap()));
+    assert_eq!(d.gateway, Some("10.88.0.1".parse()?));
     assert_eq!(d.dev, "eth0");
     assert_eq!((d.sandbox.as_str(), d.netns.as_str()), ("alpha", "t-alpha"));
     assert!(d.is_default());
+    Ok(())
 }
 
 #[test]
-fn routes_on_loopback_are_kept() {
-    let mut view = endpoint_view();
+fn routes_on_loopback_are_kept() -> TestResult {
+    let mut view = endpoint_view()?;
     view.candidates[0].view.routes.push(Route {
-        dst: net("10.123.0.0/16"),
+        dst: net("10.123.0.0/16")?,
         gateway: None,
         oif: Some(1),
         by_kernel: false,
     });
     let c = Fixture::default().run(view);
-    let r = &c.state.routes[&("alpha".to_string(), net("10.123.0.0/16"))];
+    let r = &c.state.routes[&("alpha".to_string(), net("10.123.0.0/16")?)];
     assert_eq!((r.dev.as_str(), r.gateway), ("lo", None));
+    Ok(())
 }
 
 #[test]
-fn routed_subnets_leave_out_owned_links_and_default_routes() {
-    let mut view = endpoint_view();
+fn routed_subnets_leave_out_owned_links_and_default_routes() -> TestResult {
+    let mut view = endpoint_view()?;
     add(
         &mut view.host,
         link(2, "eth0", Some("veth"), None),
         &["192.0.2.10/24"],
-    );
-    let r = |dst: &str, oif: u32| Route {
-        dst: net(dst),
-        gateway: None,
-        oif: Some(oif),
-        by_kernel: true,
+    )?;
+    let r = |dst: &str, oif: u32| {
+        Ok(Route {
+            dst: net(dst)?,
+            gateway: None,
+            oif: Some(oif),
+            by_kernel: true,
+        })
     };
-    view.host.routes = vec![
+    view.host.routes = [
         r("192.0.2.0/24", 2),
         r("198.51.100.0/24", 2),
         r("10.88.0.0/24", 10),
@@ -621,66 +665,78 @@ fn routed_subnets_leave_out_owned_links_and_default_routes() {
         r("::/0", 2),
         r("fe80::/64", 2),
         r("2001:db8::/64", 2),
-    ];
+    ]
+    .into_iter()
+    .collect::<TestResult<_>>()?;
     let c = Fixture::default().run(view);
     assert_eq!(
         c.facts.routed,
         vec![
-            net("192.0.2.0/24"),
-            net("198.51.100.0/24"),
-            net("2001:db8::/64")
+            net("192.0.2.0/24")?,
+            net("198.51.100.0/24")?,
+            net("2001:db8::/64")?
         ]
     );
+    Ok(())
 }
 
 // ---- FDB and neighbour entries ----
 
 #[test]
-fn fdb_and_neighbour_entries_of_a_vtep() {
+fn fdb_and_neighbour_entries_of_a_vtep() -> TestResult {
     let mut view = KernelView::default();
     add(
         &mut view.host,
         link(20, "vx-t-ov", Some("vxlan"), mark(MarkKind::Vtep, "ov")),
         &[],
-    );
+    )?;
     // A bridge of the topology: marked, but no tunnel device.
     add(
         &mut view.host,
         link(21, "br-t-ov", Some("bridge"), mark(MarkKind::Network, "ov")),
         &[],
-    );
-    add(&mut view.host, link(22, "vxlan0", Some("vxlan"), None), &[]);
-    let e = |ifindex: u32, last: u8, ip: &str, own: bool, permanent: bool| Entry {
-        ifindex,
-        mac: [0x02, 0x42, 10, 0, 0, last],
-        ip: ip.parse().unwrap(),
-        own,
-        permanent,
+    )?;
+    add(&mut view.host, link(22, "vxlan0", Some("vxlan"), None), &[])?;
+    let e = |ifindex: u32, last: u8, ip: &str, own: bool, permanent: bool| {
+        Ok(Entry {
+            ifindex,
+            mac: [0x02, 0x42, 10, 0, 0, last],
+            ip: ip.parse()?,
+            own,
+            permanent,
+        })
     };
-    view.fdb = vec![
+    view.fdb = [
         e(20, 2, "192.168.100.12", true, true),
         // In the bridge's table, learned: not the device's own.
         e(20, 3, "192.168.100.13", false, false),
         e(21, 4, "192.168.100.14", true, true),
         e(22, 5, "192.168.100.15", true, true),
-    ];
-    view.neighs = vec![
+    ]
+    .into_iter()
+    .collect::<TestResult<_>>()?;
+    view.neighs = [
         e(20, 2, "10.0.0.2", false, true),
         // Learned (reachable, stale…): not cnm's.
         e(20, 3, "10.0.0.3", true, false),
         e(21, 4, "10.0.0.4", true, true),
         e(22, 5, "10.0.0.5", true, true),
-    ];
+    ]
+    .into_iter()
+    .collect::<TestResult<_>>()?;
     let c = Fixture::default().run(view);
 
     assert_eq!(c.state.fdb.len(), 1, "{:?}", c.state.fdb.keys());
     let mac2 = [0x02, 0x42, 10, 0, 0, 2];
-    let f = &c.state.fdb[&("ov".to_string(), mac2, "192.168.100.12".parse().unwrap())];
+    let dst2: std::net::IpAddr = "192.168.100.12".parse()?;
+    let f = &c.state.fdb[&("ov".to_string(), mac2, dst2)];
     assert_eq!((f.network.as_str(), f.dev.as_str()), ("ov", "vx-t-ov"));
-    assert_eq!((f.mac, f.dst), (mac2, "192.168.100.12".parse().unwrap()));
+    assert_eq!((f.mac, f.dst), (mac2, dst2));
 
     assert_eq!(c.state.neighs.len(), 1, "{:?}", c.state.neighs.keys());
-    let n = &c.state.neighs[&("ov".to_string(), "10.0.0.2".parse().unwrap())];
+    let ip2: std::net::IpAddr = "10.0.0.2".parse()?;
+    let n = &c.state.neighs[&("ov".to_string(), ip2)];
     assert_eq!((n.network.as_str(), n.dev.as_str()), ("ov", "vx-t-ov"));
     assert_eq!(n.mac, mac2);
+    Ok(())
 }

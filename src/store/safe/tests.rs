@@ -2,63 +2,68 @@ use super::*;
 use rustix::fs::Mode;
 use std::os::unix::fs::PermissionsExt;
 
-fn tmp() -> tempfile::TempDir {
-    tempfile::tempdir().unwrap()
+type TestResult = std::result::Result<(), Box<dyn std::error::Error>>;
+
+fn tmp() -> std::io::Result<tempfile::TempDir> {
+    tempfile::tempdir()
 }
 
 #[test]
-fn write_sets_mode_whatever_the_umask_and_replaces_atomically() {
-    let t = tmp();
+fn write_sets_mode_whatever_the_umask_and_replaces_atomically() -> TestResult {
+    let t = tmp()?;
     let old = rustix::process::umask(Mode::empty());
-    let d = Dir::create_all(&t.path().join("a/b"), 0o700).unwrap();
+    let d = Dir::create_all(&t.path().join("a/b"), 0o700)?;
     rustix::process::umask(old);
-    let m = std::fs::metadata(t.path().join("a")).unwrap();
+    let m = std::fs::metadata(t.path().join("a"))?;
     assert_eq!(m.permissions().mode() & 0o7777, 0o700);
-    let id1 = d.write("f", b"one", 0o644, None, true).unwrap();
-    let id2 = d.write("f", b"two", 0o644, None, true).unwrap();
+    let id1 = d.write("f", b"one", 0o644, None, true)?;
+    let id2 = d.write("f", b"two", 0o644, None, true)?;
     assert_ne!(id1, id2);
-    let m = std::fs::metadata(t.path().join("a/b/f")).unwrap();
+    let m = std::fs::metadata(t.path().join("a/b/f"))?;
     assert_eq!(m.permissions().mode() & 0o7777, 0o644);
-    assert_eq!(d.read_string("f", 10).unwrap().unwrap().0, "two");
-    assert_eq!(d.list().unwrap(), vec!["f".to_string()]);
+    assert_eq!(d.read_string("f", 10)?.ok_or("f was not found")?.0, "two");
+    assert_eq!(d.list()?, vec!["f".to_string()]);
+    Ok(())
 }
 
 #[test]
-fn links_are_never_followed() {
-    let t = tmp();
+fn links_are_never_followed() -> TestResult {
+    let t = tmp()?;
     let victim = t.path().join("victim");
-    std::fs::write(&victim, "keep").unwrap();
-    let d = Dir::create_all(&t.path().join("d"), 0o755).unwrap();
-    std::os::unix::fs::symlink(&victim, t.path().join("d/f")).unwrap();
+    std::fs::write(&victim, "keep")?;
+    let d = Dir::create_all(&t.path().join("d"), 0o755)?;
+    std::os::unix::fs::symlink(&victim, t.path().join("d/f"))?;
     assert!(matches!(d.read("f", 100), Err(SafeError::Symlink(_))));
     assert!(matches!(
         d.write("f", b"x", 0o644, None, false),
         Err(SafeError::Symlink(_))
     ));
-    assert!(!d.remove_file("f", None).unwrap());
-    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+    assert!(!d.remove_file("f", None)?);
+    assert_eq!(std::fs::read_to_string(&victim)?, "keep");
     // A link in the middle of a path.
-    std::os::unix::fs::symlink(t.path().join("d"), t.path().join("l")).unwrap();
+    std::os::unix::fs::symlink(t.path().join("d"), t.path().join("l"))?;
     assert!(matches!(
         Dir::open(&t.path().join("l")),
         Err(SafeError::Symlink(p)) if p.ends_with("/l")
     ));
     assert!(Dir::create_all(&t.path().join("l/x"), 0o700).is_err());
+    Ok(())
 }
 
 #[test]
-fn remove_checks_identity() {
-    let t = tmp();
-    let d = Dir::create_all(t.path(), 0o700).unwrap();
-    let id = d.write("f", b"x", 0o600, None, false).unwrap();
-    let other = d.write("g", b"y", 0o600, None, false).unwrap();
-    assert!(!d.remove_file("f", Some(other)).unwrap());
-    assert!(d.remove_file("f", Some(id)).unwrap());
-    assert!(d.stat("f").unwrap().is_none());
-    let (_sub, created) = d.create_subdir("s", 0o755).unwrap();
+fn remove_checks_identity() -> TestResult {
+    let t = tmp()?;
+    let d = Dir::create_all(t.path(), 0o700)?;
+    let id = d.write("f", b"x", 0o600, None, false)?;
+    let other = d.write("g", b"y", 0o600, None, false)?;
+    assert!(!d.remove_file("f", Some(other))?);
+    assert!(d.remove_file("f", Some(id))?);
+    assert!(d.stat("f")?.is_none());
+    let (_sub, created) = d.create_subdir("s", 0o755)?;
     assert!(created);
-    let sid = d.stat("s").unwrap().unwrap().id;
-    std::fs::write(t.path().join("s/foreign"), "x").unwrap();
-    assert!(!d.remove_dir("s", sid).unwrap());
+    let sid = d.stat("s")?.ok_or("s was not found")?.id;
+    std::fs::write(t.path().join("s/foreign"), "x")?;
+    assert!(!d.remove_dir("s", sid)?);
     assert!(t.path().join("s/foreign").exists());
+    Ok(())
 }
