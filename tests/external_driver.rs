@@ -7,6 +7,9 @@
 //! Privileged: the outer test re-runs this binary on a private host
 //! (tests/support/private-host.sh); the inner steps do nothing elsewhere.
 
+#[path = "support/rerun.rs"]
+mod rerun;
+
 use cnm::apply::{self, learned};
 use cnm::drivers::{
     Caps, Driver, Effect, Gateway, Ipam, Kernel, Learned, NetworkCtx, NetworkInput, Opaque,
@@ -21,7 +24,6 @@ use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth};
 use rtnetlink::{LinkMessageBuilder, LinkUnspec, LinkVeth};
 use std::collections::BTreeSet;
 use std::os::fd::AsRawFd;
-use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
@@ -269,34 +271,13 @@ fn assert_known(p: &apply::Planned, e: &str, netns: &str) {
 
 #[test]
 fn external_driver_learns_during_apply() {
-    if !nix::unistd::geteuid().is_root() {
-        let msg = "external driver: SKIPPED: needs root (network and mount namespaces)";
-        if std::env::var("CNM_REQUIRE_PRIVILEGED").as_deref() == Ok("1") {
-            panic!("{msg}, and CNM_REQUIRE_PRIVILEGED=1");
-        }
-        eprintln!("\n!!!!!!!! {msg} !!!!!!!!\n");
-        return;
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = Command::new(root.join("tests/support/private-host.sh"))
-        .arg(std::env::current_exe().unwrap())
-        .args(["--exact", "inner", "--nocapture", "--test-threads=1"])
-        .env(INNER, "1")
-        .output()
-        .expect("cannot start the private host");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stdout.contains("1 passed"),
-        "inner run failed ({})\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
-        out.status
-    );
+    rerun::on_private_host("external driver", "inner", INNER);
 }
 
 /// The steps, on a private host only.
 #[tokio::test]
 async fn inner() {
-    if std::env::var_os(INNER).is_none() {
+    if !rerun::is_inner(INNER) {
         return;
     }
     sh(&format!(

@@ -7,6 +7,9 @@
 //! on a private host and compares the kernel with the simulation after
 //! each, so the property cannot hold by construction.
 
+#[path = "support/rerun.rs"]
+mod rerun;
+
 #[path = "support/sim.rs"]
 mod sim;
 
@@ -19,8 +22,6 @@ use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use sim::Sim;
-use std::path::Path;
-use std::process::Command;
 
 const NAME: &str = "gen";
 
@@ -319,33 +320,12 @@ fn regressions_converge_the_simulated_kernel() {
 
 #[test]
 fn replay_on_the_real_kernel() {
-    if !nix::unistd::geteuid().is_root() {
-        let msg = "model replay: SKIPPED: needs root (network and mount namespaces)";
-        if std::env::var("CNM_REQUIRE_PRIVILEGED").as_deref() == Ok("1") {
-            panic!("{msg}, and CNM_REQUIRE_PRIVILEGED=1");
-        }
-        eprintln!("\n!!!!!!!! {msg} !!!!!!!!\n");
-        return;
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = Command::new(root.join("tests/support/private-host.sh"))
-        .arg(std::env::current_exe().unwrap())
-        .args(["--exact", "replay_inner", "--nocapture", "--test-threads=1"])
-        .env(INNER, "1")
-        .output()
-        .expect("cannot start the private host");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stdout.contains("1 passed"),
-        "replay failed ({})\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
-        out.status
-    );
+    rerun::on_private_host("model replay", "replay_inner", INNER);
 }
 
 #[tokio::test]
 async fn replay_inner() {
-    if std::env::var_os(INNER).is_none() {
+    if !rerun::is_inner(INNER) {
         return;
     }
     let reg = Registry::builtin();

@@ -6,11 +6,13 @@
 //! compares what the kernel lists with the committed golden, byte for byte
 //! as JSON values.
 
+#[path = "support/rerun.rs"]
+mod rerun;
+
 use cnm::firewall::listing;
 use cnm::model::{HostFacts, Observed};
 use cnm::spec::{self, Topology};
 use std::path::Path;
-use std::process::Command;
 
 const EXAMPLES: [&str; 5] = [
     "quickstart.yaml",
@@ -117,32 +119,12 @@ fn golden(example: &str) -> serde_json::Value {
 
 #[test]
 fn live_tables_match_their_goldens() {
-    if !nix::unistd::geteuid().is_root() {
-        let msg = "nft goldens live: SKIPPED: needs root (network and mount namespaces)";
-        if std::env::var("CNM_REQUIRE_PRIVILEGED").as_deref() == Ok("1") {
-            panic!("{msg}, and CNM_REQUIRE_PRIVILEGED=1");
-        }
-        eprintln!("\n!!!!!!!! {msg} !!!!!!!!\n");
-        return;
-    }
-    let out = Command::new(root().join("tests/support/private-host.sh"))
-        .arg(std::env::current_exe().unwrap())
-        .args(["--exact", "inner", "--nocapture", "--test-threads=1"])
-        .env(INNER, "1")
-        .output()
-        .expect("cannot start the private host");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stdout.contains("1 passed"),
-        "inner run failed ({})\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
-        out.status
-    );
+    rerun::on_private_host("nft goldens live", "inner", INNER);
 }
 
 #[tokio::test]
 async fn inner() {
-    if std::env::var_os(INNER).is_none() {
+    if !rerun::is_inner(INNER) {
         return;
     }
     for name in LIVE {

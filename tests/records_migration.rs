@@ -7,6 +7,9 @@
 //! writes today's records) and plans again. Privileged: run on a private
 //! host; the inner steps do nothing elsewhere.
 
+#[path = "support/rerun.rs"]
+mod rerun;
+
 use cnm::store::Store;
 use std::path::Path;
 use std::process::Command;
@@ -29,27 +32,7 @@ fn sh(cmd: &str) {
 
 #[test]
 fn records_of_the_old_format_plan_nothing() {
-    if !nix::unistd::geteuid().is_root() {
-        let msg = "records migration: SKIPPED: needs root (network and mount namespaces)";
-        if std::env::var("CNM_REQUIRE_PRIVILEGED").as_deref() == Ok("1") {
-            panic!("{msg}, and CNM_REQUIRE_PRIVILEGED=1");
-        }
-        eprintln!("\n!!!!!!!! {msg} !!!!!!!!\n");
-        return;
-    }
-    let out = Command::new(root().join("tests/support/private-host.sh"))
-        .arg(std::env::current_exe().unwrap())
-        .args(["--exact", "inner", "--nocapture", "--test-threads=1"])
-        .env(INNER, "1")
-        .output()
-        .expect("cannot start the private host");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stdout.contains("1 passed"),
-        "inner run failed ({})\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
-        out.status
-    );
+    rerun::on_private_host("records migration", "inner", INNER);
 }
 
 /// Records and marks as cnm at 4fbccba left them.
@@ -81,7 +64,7 @@ fn downgrade(topology: &str) {
 
 #[tokio::test]
 async fn inner() {
-    if std::env::var_os(INNER).is_none() {
+    if !rerun::is_inner(INNER) {
         return;
     }
     let topologies: Vec<_> = EXAMPLES
