@@ -377,3 +377,27 @@ fn macvlan_children_follow_their_parent_mtu() {
         .values()
         .all(|e| e.mtu == 9000 && e.host.is_none()));
 }
+
+#[test]
+fn macvlan_passthru_endpoints_have_the_parents_mac() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/topologies/macvlan.yaml");
+    let text = std::fs::read_to_string(path)
+        .unwrap()
+        .replace(
+            "{ parent: lan0 }",
+            "{ parent: lan0, macvlan_mode: passthru }",
+        )
+        .replace("  web-lan: { network: lan, sandbox: web }\n", "");
+    let t = spec::parse("mv.yaml", &text).unwrap();
+    let want = desired::build(&t, &empty_host()).unwrap();
+    assert_eq!(want.endpoints["db-lan"].mac, None);
+    let with_mac = text.replace("address: 10.77.0.20", "mac: \"02:00:00:00:00:01\"");
+    let t = spec::parse("mv.yaml", &with_mac).unwrap();
+    let err = desired::build(&t, &empty_host()).unwrap_err().to_string();
+    assert!(
+        err.contains(
+            "is in passthru mode, where the endpoint has the MAC of parent lan0; remove mac:"
+        ),
+        "{err}"
+    );
+}

@@ -79,6 +79,29 @@ converged "$WORK/private.yaml"
 unreachable web db
 reach web outside
 
+step "passthru: one endpoint takes the parent over; the parent's MAC is never set"
+expect_rc 0 "$CNM" destroy "$WORK/private.yaml"
+# The MAC of a link: mac_of [-n NETNS] IFACE
+mac_of() { ip "${@:1:$#-1}" -o link show dev "${!#}" | awk '{for (i = 1; i < NF; i++) if ($i == "link/ether") print $(i + 1)}'; }
+parent_mac=$(mac_of lan0)
+cat >"$WORK/passthru.yaml" <<'YAML'
+version: 1
+name: mv
+networks:
+  lan: { driver: macvlan, subnet: 10.77.0.0/24, options: { parent: lan0, macvlan_mode: passthru } }
+sandboxes:
+  web: { dns: { servers: [10.77.0.1] } }
+endpoints:
+  web-lan: { network: lan, sandbox: web }
+YAML
+expect_rc 0 "$CNM" apply "$WORK/passthru.yaml"
+converged "$WORK/passthru.yaml"
+[ "$(mac_of -n mv-web eth0)" = "$parent_mac" ] || fail "the passthru interface does not have the parent's MAC"
+[ "$(mac_of lan0)" = "$parent_mac" ] || fail "the parent's MAC changed"
+reach web outside
+expect_rc 0 "$CNM" destroy "$WORK/passthru.yaml"
+expect_rc 0 "$CNM" apply "$WORK/private.yaml"
+
 step "bad options are located errors"
 sed 's/options: { parent: lan0 }/options: { parent: lan0, macvlan_mode: l2 }/' "$T" >"$WORK/bad.yaml"
 expect_rc 1 "$CNM" validate "$WORK/bad.yaml"

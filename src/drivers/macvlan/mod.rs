@@ -111,6 +111,21 @@ impl Driver for MacvlanDriver {
             .or_else(|| ctx.facts.link_mtu.get(&o.parent).copied())
             .unwrap_or(DEFAULT_MTU);
         for ep in &ctx.endpoints {
+            // A passthru interface takes the parent's MAC, and setting its
+            // MAC would set the parent's: cnm asks for none.
+            let mac = match (o.mode, ep.spec.mac) {
+                (Mode::Passthru, Some(_)) => {
+                    return Err((
+                        ep.spec.loc,
+                        format!(
+                            "endpoint {}: network {} is in passthru mode, where the endpoint has the MAC of parent {}; remove mac:",
+                            ep.spec.name, net.name, o.parent
+                        ),
+                    ))
+                }
+                (Mode::Passthru, None) => None,
+                _ => ep.mac,
+            };
             let addrs: BTreeSet<IpNetwork> = ep
                 .ipv4
                 .map(IpNetwork::V4)
@@ -126,7 +141,7 @@ impl Driver for MacvlanDriver {
                     netns: ep.netns.clone(),
                     kind: "macvlan".into(),
                     ifname: ep.ifname.clone(),
-                    mac: ep.mac,
+                    mac,
                     mtu,
                     addrs,
                     up: true,
