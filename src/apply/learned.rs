@@ -7,7 +7,8 @@
 //! `mac`); a driver's other values wait for its next create.
 
 use crate::drivers::Learned;
-use crate::model::{fmt_mac, Observed, State};
+use crate::model::{fmt_mac, EndpointRes, Observed, State};
+use crate::plan::{Op, Plan, Resource};
 use std::collections::BTreeMap;
 
 /// The engine-readable fields a learned value may name.
@@ -24,7 +25,7 @@ pub fn adopt(desired: &State, obs: &Observed, learned: &mut BTreeMap<String, Lea
             .state
             .endpoints
             .get(&d.endpoint)
-            .filter(|o| o.netns == d.netns && !o.ifname.is_empty())
+            .filter(|o| same_kind(o, d) && !o.ifname.is_empty())
         else {
             continue;
         };
@@ -45,6 +46,38 @@ pub fn adopt(desired: &State, obs: &Observed, learned: &mut BTreeMap<String, Lea
     }
     learned.retain(|_, v| !v.is_empty());
     added
+}
+
+/// Whether the observed interface is the kind the driver would make
+/// (same sandbox, link kind, settings, host end or none): another kind is
+/// about to be replaced and tells nothing about what the driver will learn.
+fn same_kind(o: &EndpointRes, d: &EndpointRes) -> bool {
+    o.netns == d.netns
+        && o.kind == d.kind
+        && o.settings == d.settings
+        && o.host.is_some() == d.host.is_some()
+}
+
+/// Endpoints the plan creates (or replaces) get new values from their
+/// driver: what was learned before is shown, and verified, as unknown.
+pub fn relearned(plan: &mut Plan, learned: &BTreeMap<String, Learned>) {
+    for a in plan
+        .actions
+        .iter_mut()
+        .filter(|a| matches!(a.op, Op::Create | Op::Replace))
+    {
+        let Resource::Endpoint(e) = &mut a.resource else {
+            continue;
+        };
+        let Some(values) = learned.get(&e.endpoint) else {
+            continue;
+        };
+        for field in [IFNAME, MAC] {
+            if values.contains_key(field) && !e.unknown.iter().any(|u| u == field) {
+                e.unknown.push(field.to_string());
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -125,5 +158,52 @@ mod tests {
             .netns = "t-s".into();
         assert!(!adopt(&desired, &obs, &mut learned));
         Ok(())
+    }
+
+    #[test]
+    fn another_kind_of_interface_is_not_read_back() {
+        let mut desired = State::default();
+        desired
+            .endpoints
+            .insert("e".into(), ep("eth0", None, &[IFNAME, MAC]));
+        let mut obs = Observed::default();
+        // A bridge's veth (with a host end) that the plan will replace.
+        let mut veth = ep("eth0", Some([2, 0, 0, 0, 0, 8]), &[]);
+        veth.host = Some(crate::model::HostEnd {
+            ifname: "ve-1".into(),
+            master: "br".into(),
+            hairpin: true,
+        });
+        obs.state.endpoints.insert("e".into(), veth);
+        let mut learned = BTreeMap::new();
+        assert!(!adopt(&desired, &obs, &mut learned));
+        assert!(learned.is_empty());
+    }
+
+    #[test]
+    fn created_and_replaced_endpoints_learn_again() {
+        let learned = BTreeMap::from([(
+            "e".to_string(),
+            Learned::from([(IFNAME.to_string(), "ext1".to_string())]),
+        )]);
+        let action = |op| crate::plan::Action {
+            op,
+            resource: Resource::Endpoint(ep("ext1", None, &[])),
+            before: None,
+            changes: Vec::new(),
+            reason: None,
+        };
+        let mut plan = Plan {
+            format_version: 2,
+            topology: "t".into(),
+            actions: vec![action(Op::Replace), action(Op::Update)],
+        };
+        relearned(&mut plan, &learned);
+        let unknown = |i: usize| match &plan.actions[i].resource {
+            Resource::Endpoint(e) => e.unknown.clone(),
+            _ => Vec::new(),
+        };
+        assert_eq!(unknown(0), vec![IFNAME.to_string()]);
+        assert!(unknown(1).is_empty());
     }
 }

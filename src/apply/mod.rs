@@ -190,7 +190,8 @@ pub async fn plan_with(reg: &Registry, t: &Topology) -> Result<Planned, ApplyErr
     }
     let before = store.applied()?.map(|r| r.claims);
     conflicts::check(t, &desired, before.as_ref(), &all)?;
-    let plan = diff::diff(&t.name, &t.file, &desired, &observed)?;
+    let mut plan = diff::diff(&t.name, &t.file, &desired, &observed)?;
+    learned::relearned(&mut plan, &learned);
     prereq::check(&t.file, &plan, &observed).await?;
     Ok(Planned {
         plan,
