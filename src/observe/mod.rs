@@ -151,7 +151,9 @@ fn networks_from_record(store: &TopologyStore, state: &mut State) -> Result<(), 
     if state.endpoints.values().all(|e| !e.network.is_empty()) {
         return Ok(());
     }
-    let Some(rec) = store.applied()? else {
+    // Unreadable is as good as absent here: observe (and destroy) must
+    // not depend on it.
+    let Ok(Some(rec)) = store.applied() else {
         return Ok(());
     };
     let Ok(file) = serde_json::from_value::<crate::spec::file::FileTopology>(rec.topology) else {

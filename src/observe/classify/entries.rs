@@ -3,17 +3,27 @@
 //! Everything there is cnm's: the devices learn nothing.
 
 use super::links::mark_of;
+use super::TempLinks;
 use crate::model::{FdbRes, NeighRes, State};
 use crate::naming::MarkKind;
 use crate::observe::kernel::{Entry, NsView};
 use std::collections::BTreeMap;
 
-pub fn classify(topology: &str, host: &NsView, fdb: &[Entry], neighs: &[Entry], state: &mut State) {
-    // Tunnel devices by index: (network, device name).
+pub fn classify(
+    topology: &str,
+    temp: &TempLinks,
+    host: &NsView,
+    fdb: &[Entry],
+    neighs: &[Entry],
+    state: &mut State,
+) {
+    // Tunnel devices by index: (network, device name); one still under
+    // its temporary name is a stray, its entries go with it.
     let devices: BTreeMap<u32, (String, String)> = host
         .table
         .links
         .values()
+        .filter(|l| !temp.host.contains_key(&l.name))
         .filter_map(|l| {
             let m = mark_of(l, topology).filter(|m| m.kind == MarkKind::Vtep)?;
             Some((l.index, (m.name, l.name.clone())))

@@ -76,6 +76,7 @@ pub fn kernel(inp: &Inputs<'_>, view: KernelView) -> Classified {
     links::classify(inp, &view.host, &out.owned, &mut out.state);
     entries::classify(
         inp.topology,
+        inp.temp,
         &view.host,
         &view.fdb,
         &view.neighs,
