@@ -109,3 +109,8 @@ fn correctness() {
 fn macvlan() {
     run_script("macvlan");
 }
+
+#[test]
+fn reboot() {
+    run_script("reboot");
+}

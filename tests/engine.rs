@@ -750,3 +750,56 @@ fn a_rule_whose_body_changes_updates_the_firewall() {
     assert_eq!(a.changes.len(), 1);
     assert_eq!(a.changes[0].field, "rules");
 }
+
+#[test]
+fn recorded_allocations_come_back_when_the_kernel_lost_them() {
+    let t = spec::parse(
+        "r.yaml",
+        "version: 1\nname: r\nnetworks: { n: {} }\nsandboxes: { b: {}, c: {} }\nendpoints:\n  b-n: { network: n, sandbox: b }\n  c-n: { network: n, sandbox: c }\n",
+    )
+    .unwrap();
+    let fresh = desired::build(&t, &empty_host()).unwrap();
+    assert_eq!(
+        fresh.endpoints["b-n"].addrs,
+        BTreeSet::from(["172.17.0.2/16".parse::<IpNetwork>().unwrap()])
+    );
+    // Records of an earlier apply (a reboot since): another subnet, other
+    // addresses, another ethN.
+    let mut host = empty_host();
+    host.host
+        .allocated
+        .subnets
+        .insert("n".into(), "172.18.0.0/16".parse().unwrap());
+    for (e, ns, ip, ifname) in [
+        ("b-n", "r-b", "172.18.0.3/16", "eth1"),
+        ("c-n", "r-c", "172.18.0.4/16", "eth0"),
+    ] {
+        host.host.allocated.endpoints.insert(
+            e.into(),
+            cnm::model::EndpointAlloc {
+                network: "n".into(),
+                netns: ns.into(),
+                addrs: BTreeSet::from([ip.parse().unwrap()]),
+                ifname: ifname.into(),
+            },
+        );
+    }
+    let kept = desired::build(&t, &host).unwrap();
+    assert_eq!(
+        kept.links[&("n".to_string(), MarkKind::Network)].addrs,
+        BTreeSet::from(["172.18.0.1/16".parse::<IpNetwork>().unwrap()])
+    );
+    assert_eq!(
+        kept.endpoints["b-n"].addrs,
+        BTreeSet::from(["172.18.0.3/16".parse::<IpNetwork>().unwrap()])
+    );
+    assert_eq!(kept.endpoints["b-n"].ifname, "eth1");
+    assert_eq!(kept.endpoints["c-n"].ifname, "eth0");
+    // The kernel's word wins over the records.
+    let converged = Observed {
+        state: fresh.clone(),
+        host: host.host.clone(),
+    };
+    let again = desired::build(&t, &converged).unwrap();
+    assert_eq!(again.endpoints["b-n"].addrs, fresh.endpoints["b-n"].addrs);
+}

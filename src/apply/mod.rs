@@ -105,6 +105,7 @@ pub async fn converge_with(
         this_host: t.this_host.clone(),
         topology: serde_json::to_value(FileTopology::from_spec(t)).unwrap_or_default(),
         claims: conflicts::claims_of(t, &p.desired),
+        allocations: crate::model::Allocations::of(&p.desired),
     })?;
     Ok(p.plan)
 }

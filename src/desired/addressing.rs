@@ -1,6 +1,7 @@
 //! IPAM: subnets, addresses and interface names. Pure: given the file and
 //! what exists, the same answer every time. A network that exists keeps its
-//! subnet, an endpoint keeps its address and its `ethN`; new ones take the
+//! subnet, an endpoint keeps its address and its `ethN` (what the kernel
+//! has, else what the records say was allocated); new ones take the
 //! lowest free values in name order, so `plan` shows exactly what `apply`
 //! will do. Networks whose driver addresses by hash get a pure function of
 //! the file instead (every host derives the same).
@@ -152,7 +153,8 @@ pub(super) fn resolve_subnets(
 }
 
 /// The IPv4 subnet a network has in the kernel: its link's address, else
-/// any of its endpoints' (a network whose gateway is outside).
+/// any of its endpoints' (a network whose gateway is outside); else the
+/// one recorded (the kernel lost it: a reboot).
 fn kept_subnet(obs: &Observed, network: &str) -> Option<Ipv4Network> {
     let v4 = |addrs: &std::collections::BTreeSet<IpNetwork>| {
         addrs.iter().find_map(|a| match a {
@@ -172,6 +174,7 @@ fn kept_subnet(obs: &Observed, network: &str) -> Option<Ipv4Network> {
                 .filter(|e| e.network == network)
                 .find_map(|e| v4(&e.addrs))
         })
+        .or_else(|| obs.host.allocated.subnets.get(network).copied())
 }
 
 /// Endpoint addresses: static ones, then kept ones (an endpoint that exists
@@ -188,13 +191,18 @@ pub(super) fn resolve_addresses(
             continue;
         };
         let eps: Vec<&Endpoint> = t.endpoints_on_network(&net.name).collect();
-        let observed = |e: &Endpoint| {
-            obs.state
+        let observed = |e: &Endpoint| match obs.state.endpoints.get(&e.name) {
+            Some(v) if v.network == net.name => v.addrs.clone(),
+            Some(_) => Default::default(),
+            // Not in the kernel: what was recorded (a reboot).
+            None => obs
+                .host
+                .allocated
                 .endpoints
                 .get(&e.name)
-                .filter(|v| v.network == net.name)
-                .map(|v| v.addrs.clone())
-                .unwrap_or_default()
+                .filter(|a| a.network == net.name)
+                .map(|a| a.addrs.clone())
+                .unwrap_or_default(),
         };
 
         if let Some(gw) = a.gateway_v4 {
@@ -307,16 +315,21 @@ pub(super) fn resolve_ifnames(t: &Topology, obs: &Observed) -> BTreeMap<String, 
         let mut used = BTreeSet::new();
         let mut pending = Vec::new();
         for e in &eps {
-            let kept = obs
-                .state
-                .endpoints
-                .get(&e.name)
-                .filter(|v| {
-                    v.netns == netns
-                        && v.ifname.starts_with("eth")
-                        && v.ifname[3..].parse::<u32>().is_ok()
+            let seen = match obs.state.endpoints.get(&e.name) {
+                Some(v) => Some((&v.netns, &v.ifname)),
+                // Not in the kernel: what was recorded (a reboot).
+                None => obs
+                    .host
+                    .allocated
+                    .endpoints
+                    .get(&e.name)
+                    .map(|a| (&a.netns, &a.ifname)),
+            };
+            let kept = seen
+                .filter(|(ns, name)| {
+                    **ns == netns && name.starts_with("eth") && name[3..].parse::<u32>().is_ok()
                 })
-                .map(|v| v.ifname.clone());
+                .map(|(_, name)| name.clone());
             match kept {
                 Some(k) if used.insert(k.clone()) => {
                     out.insert(e.name.clone(), k);

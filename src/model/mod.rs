@@ -5,7 +5,9 @@
 use crate::naming::MarkKind;
 use crate::store::safe::FileId;
 
+mod allocations;
 mod firewall;
+pub use allocations::{Allocations, EndpointAlloc};
 pub use firewall::{FirewallRes, FwRule};
 use ipnetwork::IpNetwork;
 use serde::Serialize;
@@ -357,6 +359,9 @@ pub struct HostFacts {
     /// chain (iptables-nft's, as Docker, ufw and others use): cnm's
     /// forwarded traffic needs accept rules there too.
     pub forward_chains: Vec<String>,
+    /// What earlier applies allocated (records): kept where the kernel has
+    /// lost the objects.
+    pub allocated: Allocations,
 }
 
 /// The result of observing one topology.

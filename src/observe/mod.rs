@@ -116,7 +116,12 @@ pub async fn observe_with(
         mut facts,
         owned,
     } = classify::kernel(&inputs, view);
-    networks_from_record(store, &mut state)?;
+    // Unreadable is as good as absent here: observe (and destroy) must not
+    // depend on it.
+    if let Ok(Some(rec)) = store.applied() {
+        networks_from_record(&rec, &mut state);
+        facts.allocated = rec.allocations;
+    }
 
     let seen_files = observe_files(store, wanted, &owned)?;
     for ns in state.namespaces.values_mut() {
@@ -147,32 +152,30 @@ pub async fn observe_with(
 /// port of; an endpoint with no host end (a macvlan interface) is on the
 /// network the last apply put it on. A stale record (a crash before it was
 /// written) only costs the endpoint its kept address.
-fn networks_from_record(store: &TopologyStore, state: &mut State) -> Result<(), ObserveError> {
-    if state.endpoints.values().all(|e| !e.network.is_empty()) {
-        return Ok(());
-    }
-    // Unreadable is as good as absent here: observe (and destroy) must
-    // not depend on it.
-    let Ok(Some(rec)) = store.applied() else {
-        return Ok(());
-    };
-    let Ok(file) = serde_json::from_value::<crate::spec::file::FileTopology>(rec.topology) else {
-        return Ok(());
-    };
+fn networks_from_record(rec: &crate::store::AppliedRecord, state: &mut State) {
+    let file = serde_json::from_value::<crate::spec::file::FileTopology>(rec.topology.clone())
+        .unwrap_or_default();
     for e in state
         .endpoints
         .values_mut()
         .filter(|e| e.network.is_empty())
     {
-        if let Some(f) = file
+        let allocated = rec
+            .allocations
             .endpoints
             .get(&e.endpoint)
-            .filter(|f| f.sandbox == e.sandbox)
-        {
-            e.network = f.network.clone();
+            .filter(|a| a.netns == e.netns)
+            .map(|a| a.network.clone());
+        let in_file = || {
+            file.endpoints
+                .get(&e.endpoint)
+                .filter(|f| f.sandbox == e.sandbox)
+                .map(|f| f.network.clone())
+        };
+        if let Some(n) = allocated.or_else(in_file) {
+            e.network = n;
         }
     }
-    Ok(())
 }
 
 /// Files of the owned namespaces and of the ones the file wants.

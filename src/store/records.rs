@@ -71,6 +71,10 @@ pub struct AppliedRecord {
     pub topology: serde_json::Value,
     #[serde(default)]
     pub claims: Claims,
+    /// Subnets, addresses and interface names it allocated, kept across a
+    /// reboot.
+    #[serde(default)]
+    pub allocations: crate::model::Allocations,
 }
 
 /// Host-wide things a topology holds, which no other may take.
