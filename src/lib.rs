@@ -19,6 +19,7 @@ pub mod netlink;
 pub mod netns;
 pub mod observe;
 pub mod plan;
+pub mod plugins;
 pub mod show;
 pub mod spec;
 pub mod store;

@@ -2,8 +2,8 @@
 //! as Terraform-like text or stable JSON, and `apply` executes exactly it.
 
 use crate::model::{
-    fmt_mac, EndpointRes, FdbRes, FileRes, FirewallRes, LinkRes, NamespaceRes, NeighRes, RouteRes,
-    StrayKind, StrayRes, SysctlRes,
+    fmt_mac, EndpointRes, FdbRes, FileRes, FirewallRes, LinkRes, NamespaceRes, NeighRes,
+    PluginCall, PluginRes, RouteRes, StrayKind, StrayRes, SysctlRes,
 };
 use crate::naming::MarkKind;
 use serde::Serialize;
@@ -40,6 +40,8 @@ pub enum Resource {
     Sysctl(SysctlRes),
     /// A leftover of an interrupted apply; only ever deleted.
     Stray(StrayRes),
+    /// An object held by a plugin (an IPAM pool or address, a network).
+    Plugin(PluginRes),
 }
 
 impl Resource {
@@ -90,6 +92,21 @@ impl Resource {
             Resource::File(f) => format!("file {}", f.path),
             Resource::Firewall(f) => format!("firewall table {}", f.table),
             Resource::Sysctl(s) => format!("sysctl {} = {}", s.key.replace('/', "."), s.value),
+            Resource::Plugin(p) => match p.call {
+                PluginCall::Pool => format!("pool of network {} (ipam {})", p.network, p.plugin),
+                PluginCall::Gateway => {
+                    format!("gateway of network {} (ipam {})", p.network, p.plugin)
+                }
+                PluginCall::Network => format!("network {} (plugin {})", p.network, p.plugin),
+                PluginCall::Node => format!(
+                    "node {} (plugin {})",
+                    p.request_str("Address").unwrap_or("?"),
+                    p.plugin
+                ),
+                PluginCall::Address => {
+                    format!("address of endpoint {} (ipam {})", p.endpoint, p.plugin)
+                }
+            },
             Resource::Stray(s) => match &s.what {
                 StrayKind::Link { ifname, .. } => {
                     format!("leftover link {ifname} (an interrupted apply created it)")
@@ -132,7 +149,11 @@ impl Resource {
                         .map(|m| fmt_mac(&m))
                         .unwrap_or_else(|| "random".into())
                 };
-                let mut s = addrs(&e.addrs);
+                let mut s = if e.unknown.iter().any(|u| u == "addrs") {
+                    format!("addresses {KNOWN_AFTER_APPLY}")
+                } else {
+                    addrs(&e.addrs)
+                };
                 if let Some(h) = &e.host {
                     s = format!("{s} on {}", h.master);
                 }
@@ -145,6 +166,7 @@ impl Resource {
             Resource::File(f) => format!("{} lines", f.content.lines().count()),
             Resource::Firewall(f) => rules(f.rules.len()),
             Resource::Sysctl(_) | Resource::Stray(_) => String::new(),
+            Resource::Plugin(p) => plugin_summary(p),
         }
     }
 
@@ -152,15 +174,18 @@ impl Resource {
     pub fn rank(&self) -> u8 {
         match self {
             Resource::Stray(_) | Resource::Namespace(_) => 0,
-            Resource::Link(l) if l.role == MarkKind::Network => 1,
-            Resource::Link(_) => 2,
-            Resource::Sysctl(_) => 3,
-            Resource::Endpoint(_) => 4,
-            Resource::Fdb(_) => 5,
-            Resource::Neigh(_) => 6,
-            Resource::Route(_) => 7,
-            Resource::Firewall(_) => 8,
-            Resource::File(_) => 9,
+            // Plugin objects before the kernel objects that use them (and
+            // released after those are gone), in their own order.
+            Resource::Plugin(p) => 1 + p.call as u8,
+            Resource::Link(l) if l.role == MarkKind::Network => 6,
+            Resource::Link(_) => 7,
+            Resource::Sysctl(_) => 8,
+            Resource::Endpoint(_) => 9,
+            Resource::Fdb(_) => 10,
+            Resource::Neigh(_) => 11,
+            Resource::Route(_) => 12,
+            Resource::Firewall(_) => 13,
+            Resource::File(_) => 14,
         }
     }
 }
@@ -340,4 +365,30 @@ fn content_diff(old: &str, new: &str, paint: &dyn Fn(&str, &str) -> String) -> S
 /// "1 rule", "13 rules".
 pub fn rules(n: usize) -> String {
     format!("{n} rule{}", if n == 1 { "" } else { "s" })
+}
+
+/// What a plugin object asks for, or what the plugin gave.
+fn plugin_summary(p: &PluginRes) -> String {
+    let shown = |v: Option<&str>, what: &str| match v {
+        Some(v) => v.to_string(),
+        None => format!("any {what}"),
+    };
+    match p.call {
+        PluginCall::Pool => p
+            .returned_str("Pool")
+            .map(str::to_string)
+            .unwrap_or_else(|| shown(p.request_str("Pool"), "pool")),
+        PluginCall::Gateway | PluginCall::Address => p
+            .returned_str("Address")
+            .map(str::to_string)
+            .unwrap_or_else(|| match p.request_str("Address") {
+                Some(a) => a.to_string(),
+                None => KNOWN_AFTER_APPLY.to_string(),
+            }),
+        PluginCall::Network => {
+            let id = p.request_str("NetworkID").unwrap_or("");
+            format!("id {}", &id[..id.len().min(12)])
+        }
+        PluginCall::Node => String::new(),
+    }
 }

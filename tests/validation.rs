@@ -35,7 +35,7 @@ fn yaml_syntax_unknown_and_duplicate_keys() {
         "version: 1\nname: t\nnetworks: [\n",
         "t.yaml:3:11: expected mapping start",
     );
-    has(&format!("{HEAD}networks:\n  a: {{ subnet: 10.0.0.0/24, bogus: 1 }}\n"), "t.yaml:4:29: unknown field `bogus`, expected one of driver, subnet, gateway, ip_range, ipv6, internal, mtu, options");
+    has(&format!("{HEAD}networks:\n  a: {{ subnet: 10.0.0.0/24, bogus: 1 }}\n"), "t.yaml:4:29: unknown field `bogus`, expected one of driver, subnet, gateway, ip_range, ipv6, internal, mtu, options, ipam");
     has(
         &format!("{HEAD}networks:\n  a: {{}}\n  a: {{}}\n"),
         "t.yaml:5:3: duplicate mapping key: a",

@@ -1,68 +1,249 @@
-//! Drivers named in the file, checked while planning, before anything
-//! else: `validate` accepts any name (it reads nothing but the file); a
-//! driver in the registry is checked against the host (its parent link
-//! exists, ...); a Linux link kind cnm has no driver for yet is probed in
-//! the kernel first, so the message says what is really missing; any
-//! other name is looked up as a libnetwork plugin where Docker looks.
+//! Drivers and IPAM plugins named in the file, found while planning,
+//! before anything else: `validate` accepts any name (it reads nothing but
+//! the file); a driver in the registry is checked against the host (its
+//! parent link exists, ...); a Linux link kind cnm has no driver for yet is
+//! probed in the kernel first, so the message says what is really missing;
+//! any other name is a libnetwork plugin, found where Docker looks and
+//! activated. A plugin that cannot be reached is fatal to `apply` (before
+//! any change) but not to `plan` or `destroy` when the records know it:
+//! they work from the records, with a warning.
 
+use super::ApplyError;
 use crate::desired::PlanError;
+use crate::drivers::remote::RemoteDriver;
 use crate::drivers::Registry;
 use crate::model::HostFacts;
-use crate::spec::Topology;
+use crate::plugins::{self, Patience, Plugin, PluginError, IPAM_DRIVER, NETWORK_DRIVER};
+use crate::spec::{Loc, Topology};
+use crate::store::TopologyStore;
+use serde_json::Value;
 use std::collections::BTreeSet;
-use std::path::Path;
 
 /// Docker's Linux link kinds behind drivers of the same name.
 const LINK_DRIVERS: [&str; 2] = ["ipvlan", "macvlan"];
 
 /// Where Docker finds legacy plugins, for a plugin named `name`.
 pub fn plugin_paths(name: &str) -> Vec<String> {
-    vec![
-        format!("/run/docker/plugins/{name}.sock"),
-        format!("/run/docker/plugins/{name}/{name}.sock"),
-        format!("/etc/docker/plugins/{name}.spec"),
-        format!("/etc/docker/plugins/{name}.json"),
-        format!("/usr/lib/docker/plugins/{name}.spec"),
-        format!("/usr/lib/docker/plugins/{name}.json"),
-    ]
+    plugins::discovery::paths(name)
+        .into_iter()
+        .map(|p| p.display().to_string())
+        .collect()
 }
 
-/// Every network's driver is one cnm has, once per unknown name.
-pub async fn check(reg: &Registry, t: &Topology) -> Result<(), PlanError> {
+/// What a plugin is needed as.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Driver,
+    Ipam,
+}
+
+impl Role {
+    fn subsystem(self) -> &'static str {
+        match self {
+            Role::Driver => NETWORK_DRIVER,
+            Role::Ipam => IPAM_DRIVER,
+        }
+    }
+}
+
+/// `reg` plus every plugin `t` names (drivers and IPAM), found and
+/// activated; errors located at the name in the file.
+pub async fn resolve(
+    reg: &Registry,
+    t: &Topology,
+    store: &TopologyStore,
+    patience: Patience,
+) -> Result<Registry, ApplyError> {
+    let recorded = recorded_plugins(store);
+    let mut out = reg.clone();
     let mut seen = BTreeSet::new();
-    for net in t.networks.values().filter(|n| reg.get(&n.driver).is_none()) {
-        if !seen.insert(net.driver.as_str()) {
+    let mut wanted: Vec<(&str, Role, Loc, &str)> = Vec::new();
+    for net in t.networks.values() {
+        if reg.get(&net.driver).is_none() {
+            wanted.push((&net.driver, Role::Driver, net.driver_loc, &net.name));
+        }
+        if let Some(i) = &net.ipam {
+            wanted.push((&i.driver, Role::Ipam, i.loc, &net.name));
+        }
+    }
+    for (name, role, loc, network) in wanted {
+        if !seen.insert((name, role == Role::Driver)) {
             continue;
         }
-        let name = net.driver.as_str();
         let err = |message: String| PlanError {
             file: t.file.clone(),
-            loc: Some(net.driver_loc),
-            message: format!("network {}: {message}", net.name),
+            loc: Some(loc),
+            message: format!("network {network}: {message}"),
         };
-        if let Some(kind) = LINK_DRIVERS.iter().find(|k| **k == name) {
-            let kinds: BTreeSet<String> = [kind.to_string()].into();
-            if let Some(missing) = super::prereq::probe(&kinds).await.first() {
-                return Err(err(super::prereq::missing_kind(missing)));
+        if role == Role::Driver {
+            if let Some(kind) = LINK_DRIVERS.iter().find(|k| **k == name) {
+                let kinds: BTreeSet<String> = [kind.to_string()].into();
+                if let Some(missing) = super::prereq::probe(&kinds).await.first() {
+                    return Err(err(super::prereq::missing_kind(missing)).into());
+                }
+                return Err(err(format!(
+                    "driver '{name}' is not built into this cnm yet (built in: {})",
+                    reg.names().join(", ")
+                ))
+                .into());
             }
-            return Err(err(format!(
-                "driver '{name}' is not built into this cnm yet (built in: {})",
-                reg.names().join(", ")
-            )));
         }
-        let paths = plugin_paths(name);
-        if paths.iter().any(|p| Path::new(p).exists()) {
-            return Err(err(format!(
-                "driver '{name}' is a libnetwork plugin; this cnm does not speak the plugin protocol yet"
-            )));
+        let found = plugins::connect(name, patience).await;
+        let known = recorded.contains(name);
+        let plugin = match found {
+            Ok(Some(p)) => Some(p),
+            Ok(None) if known && patience == Patience::Plan => None,
+            Err(e) if e.unreachable() && known && patience == Patience::Plan => {
+                tracing::debug!("{e}");
+                None
+            }
+            Ok(None) => {
+                let what = match role {
+                    Role::Driver => format!(
+                        "driver '{name}' is neither built in ({}) nor a plugin",
+                        reg.names().join(", ")
+                    ),
+                    Role::Ipam => format!("ipam driver '{name}' is not a plugin"),
+                };
+                return Err(err(format!(
+                    "{what}: looked for {}",
+                    plugin_paths(name).join(", ")
+                ))
+                .into());
+            }
+            Err(e) => return Err(err(e.to_string()).into()),
+        };
+        let plugin = match plugin {
+            Some(p) => Some(ready(p, role).await.map_err(|e| err(e.to_string()))?),
+            None => {
+                tracing::warn!(
+                    "plugin {name} is not reachable; planning from what cnm recorded of it"
+                );
+                None
+            }
+        };
+        if role == Role::Driver {
+            let scope = match &plugin {
+                Some(p) => scope(p).await.map_err(|e| err(e.to_string()))?,
+                None => "local".to_string(),
+            };
+            out = out.with(RemoteDriver::new(name, plugin.clone(), &scope));
         }
-        return Err(err(format!(
-            "driver '{name}' is neither built in ({}) nor a plugin: looked for {}",
-            reg.names().join(", "),
-            paths.join(", ")
-        )));
+        let merged = match (out.plugin(name).flatten(), plugin) {
+            (Some(old), Some(mut new)) => {
+                new.address_space = new.address_space.or(old.address_space.clone());
+                Some(new)
+            }
+            (old, new) => new.or(old.cloned()),
+        };
+        out = out.with_plugin(name, merged);
     }
-    Ok(())
+    Ok(out)
+}
+
+/// The plugin implements what it is needed as; an IPAM plugin's default
+/// local address space is asked once.
+async fn ready(mut p: Plugin, role: Role) -> Result<Plugin, PluginError> {
+    let sub = role.subsystem();
+    if !p.implements(sub) {
+        return Err(PluginError::Discovery {
+            plugin: p.name.clone(),
+            message: format!(
+                "found at {} but it does not implement {sub} (it implements: {})",
+                p.via.display(),
+                p.implements.join(", ")
+            ),
+        });
+    }
+    if role == Role::Ipam {
+        p.call(IPAM_DRIVER, "GetCapabilities", None, "capabilities")
+            .await?;
+        let spaces = p
+            .call(
+                IPAM_DRIVER,
+                "GetDefaultAddressSpaces",
+                None,
+                "address spaces",
+            )
+            .await?;
+        p.address_space = spaces
+            .get("LocalDefaultAddressSpace")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string);
+    }
+    Ok(p)
+}
+
+/// A network driver's scope (`GetCapabilities`): local or global.
+async fn scope(p: &Plugin) -> Result<String, PluginError> {
+    let caps = p
+        .call(NETWORK_DRIVER, "GetCapabilities", None, "capabilities")
+        .await?;
+    let scope = caps.get("Scope").and_then(Value::as_str).unwrap_or("");
+    match scope {
+        "local" | "global" => Ok(scope.to_string()),
+        other => Err(PluginError::Protocol {
+            plugin: p.name.clone(),
+            call: "NetworkDriver.GetCapabilities".into(),
+            message: format!("Scope '{other}' is neither local nor global"),
+        }),
+    }
+}
+
+/// Plugins the records of this topology mention (objects held, or
+/// drivers of the applied file).
+fn recorded_plugins(store: &TopologyStore) -> BTreeSet<String> {
+    let mut out: BTreeSet<String> = store
+        .plugin_objects()
+        .unwrap_or_default()
+        .into_values()
+        .map(|o| o.plugin)
+        .collect();
+    if let Ok(Some(rec)) = store.applied() {
+        if let Ok(file) = serde_json::from_value::<crate::spec::file::FileTopology>(rec.topology) {
+            for n in file.networks.values() {
+                out.extend(n.driver.clone());
+                out.extend(n.ipam.as_ref().map(|i| i.driver.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// The registry to destroy topology `store.name()` with: the plugins its
+/// records name, reached if they can be (one attempt each); the others
+/// are forgotten with a warning.
+pub async fn for_destroy(reg: &Registry, store: &TopologyStore) -> Registry {
+    let mut out = reg.clone();
+    let drivers: BTreeSet<String> = match store.applied() {
+        Ok(Some(rec)) => serde_json::from_value::<crate::spec::file::FileTopology>(rec.topology)
+            .map(|f| {
+                f.networks
+                    .values()
+                    .filter_map(|n| n.driver.clone())
+                    .collect()
+            })
+            .unwrap_or_default(),
+        _ => BTreeSet::new(),
+    };
+    for name in recorded_plugins(store) {
+        if reg.get(&name).is_some() || crate::spec::valid_identifier(&name, 64).is_err() {
+            continue;
+        }
+        let plugin = match plugins::connect(&name, Patience::Plan).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!("{e}");
+                None
+            }
+        };
+        if drivers.contains(&name) {
+            out = out.with(RemoteDriver::new(&name, plugin.clone(), "local"));
+        }
+        out = out.with_plugin(&name, plugin);
+    }
+    out
 }
 
 /// What each driver needs of the host (a parent link, ...).

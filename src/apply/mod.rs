@@ -14,6 +14,7 @@ use crate::drivers::Registry;
 use crate::model::{Observed, State};
 use crate::observe::{self, Connections, ObserveError};
 use crate::plan::Plan;
+use crate::plugins::Patience;
 use crate::spec::file::FileTopology;
 use crate::spec::Topology;
 use crate::store::{AppliedRecord, NsRecord, Store, StoreError, TopologyStore, RECORD_VERSION};
@@ -44,6 +45,8 @@ pub enum ApplyError {
     Firewall(#[from] crate::firewall::nft::NftError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Plugin(#[from] crate::plugins::PluginError),
     #[error("{0}")]
     Output(String),
     #[error("internal error: {0}")]
@@ -90,13 +93,37 @@ pub async fn converge_with(
 ) -> Result<Plan, ApplyError> {
     let _lock = lock().await?;
     let store = Store::system().topology(&t.name)?;
-    let p = plan_with(reg, t).await?;
+    let reg = &drivers::resolve(reg, t, &store, Patience::Apply).await?;
+    let mut p = plan_resolved(reg, t, &store).await?;
     show(&p.plan).map_err(ApplyError::Output)?;
-    let after = if p.plan.is_empty() {
-        p.observed
-    } else {
-        execute_with(reg, &store, &p.plan, p.conns).await?;
-        verify(reg, &store, &p.plan).await?
+    let shown = p.plan.clone();
+    let mut executed = Vec::new();
+    let mut rounds = 0;
+    let after = loop {
+        if p.plan.is_empty() {
+            break p.observed;
+        }
+        match execute_with(reg, &store, &p.plan, p.conns).await? {
+            Ran::Done => {
+                executed.extend(p.plan.actions.iter().cloned());
+                break verify(reg, &store, &p.plan).await?;
+            }
+            Ran::Replan(n) => executed.extend(p.plan.actions[..n].iter().cloned()),
+        }
+        // What was learned (a plugin's pool, an interface's name) feeds
+        // the rest of the plan: plan it again. Each round runs at least
+        // one step, so the rounds are bounded by the kinds of objects.
+        rounds += 1;
+        if rounds > MAX_ROUNDS {
+            return Err(ApplyError::Internal(format!(
+                "apply did not settle after {MAX_ROUNDS} rounds of learned values"
+            )));
+        }
+        p = plan_resolved(reg, t, &store).await?;
+        tracing::info!(
+            actions = p.plan.actions.len(),
+            "planned again with what drivers and plugins answered"
+        );
     };
     settle_records(&store, t, &after, &p.learned)?;
     store.record_applied(&AppliedRecord {
@@ -107,8 +134,16 @@ pub async fn converge_with(
         claims: conflicts::claims_of(t, &p.desired),
         allocations: crate::model::Allocations::of(&p.desired),
     })?;
-    Ok(p.plan)
+    // What ran, over every round (the first plan's "known after apply"
+    // values as they turned out).
+    Ok(Plan {
+        actions: executed,
+        ..shown
+    })
 }
+
+/// The most times an apply plans again with learned values.
+const MAX_ROUNDS: usize = 16;
 
 /// The whole destroy with cnm's drivers (see [`destroy_with`]).
 pub async fn destroy(
@@ -130,6 +165,7 @@ pub async fn destroy_with(
 ) -> Result<Plan, ApplyError> {
     let _lock = lock().await?;
     let store = Store::system().topology(name)?;
+    let reg = &drivers::for_destroy(reg, &store).await;
     let (plan, conns) = destroy_plan_with(reg, name, label).await?;
     show(&plan).map_err(ApplyError::Output)?;
     if !plan.is_empty() {
@@ -179,10 +215,19 @@ pub async fn plan(t: &Topology) -> Result<Planned, ApplyError> {
 /// with the rest of the host and prerequisites checked. The connections
 /// are handed on to `execute`, so nothing is opened twice.
 pub async fn plan_with(reg: &Registry, t: &Topology) -> Result<Planned, ApplyError> {
-    drivers::check(reg, t).await?;
+    let store = Store::system().topology(&t.name)?;
+    let reg = &drivers::resolve(reg, t, &store, Patience::Plan).await?;
+    plan_resolved(reg, t, &store).await
+}
+
+/// [`plan_with`] a registry that has every plugin `t` names.
+async fn plan_resolved(
+    reg: &Registry,
+    t: &Topology,
+    store: &TopologyStore,
+) -> Result<Planned, ApplyError> {
     let all = Store::system();
-    let store = all.topology(&t.name)?;
-    let (observed, conns) = observe::observe_with(reg, &store, &wanted_netns(t)).await?;
+    let (observed, conns) = observe::observe_with(reg, store, &wanted_netns(t)).await?;
     drivers::check_host(reg, t, &observed.host)?;
     let mut learned = store.learned()?;
     let mut desired = desired::build_with(reg, t, &observed, &learned)?;
@@ -226,11 +271,13 @@ pub async fn execute_with(
     store: &TopologyStore,
     plan: &Plan,
     conns: Connections,
-) -> Result<(), ApplyError> {
+) -> Result<Ran, ApplyError> {
     exec::Executor::new(reg, store.clone(), conns)?
         .run(plan)
         .await
 }
+
+pub use exec::Ran;
 
 /// Verify, honestly: re-read the kernel and check that every object the
 /// plan touched is as planned (deleted ones gone); nothing else is judged.

@@ -108,6 +108,7 @@ pub(super) fn resolve_subnets(
         .networks
         .values()
         .filter(|n| n.caps.ipam == Ipam::Lowest && n.caps.gateway != Gateway::None)
+        .filter(|n| n.ipam.is_none())
     {
         let subnet = match net.subnet {
             Some(s) => s,
@@ -146,6 +147,7 @@ pub(super) fn resolve_subnets(
             Addressing {
                 gateway_v4,
                 gateway_v6,
+                ..Default::default()
             },
         );
     }
@@ -186,7 +188,11 @@ pub(super) fn resolve_addresses(
     addressing: &BTreeMap<String, Addressing>,
 ) -> Result<BTreeMap<String, EndpointAddr>, (Loc, String)> {
     let mut out: BTreeMap<String, EndpointAddr> = BTreeMap::new();
-    for net in t.networks.values().filter(|n| n.caps.ipam == Ipam::Lowest) {
+    for net in t
+        .networks
+        .values()
+        .filter(|n| n.caps.ipam == Ipam::Lowest && n.ipam.is_none())
+    {
         let Some(a) = addressing.get(&net.name) else {
             continue;
         };

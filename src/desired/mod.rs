@@ -8,6 +8,7 @@
 
 mod addressing;
 mod files;
+mod ipam_plugins;
 mod routes;
 
 use crate::drivers::{Addressing, FirewallCtx, Learned, NetworkCtx, Registry, ResolvedEndpoint};
@@ -71,10 +72,16 @@ pub fn build_with(
         }
         None => full,
     };
-    let p = Plan::resolve(full, t, me, obs).map_err(err)?;
+    let p = Plan::resolve(reg, full, t, me, obs).map_err(err)?;
     let mut state = State::default();
     add_namespaces(t, &mut state);
     add_network_objects(reg, &p, learned, &mut state).map_err(err)?;
+    state.plugins.extend(p.plugin_objects.clone());
+    for name in &p.pending {
+        if let Some(e) = state.endpoints.get_mut(name) {
+            e.unknown.push(ADDRS.to_string());
+        }
+    }
     addressing::check_derived_macs(t, &state).map_err(err)?;
     add_routes_and_files(&p, &mut state);
     firewall(reg, t, obs, &mut state);
@@ -93,17 +100,28 @@ struct Plan<'a> {
     subnets: BTreeMap<String, Addressing>,
     addrs: BTreeMap<String, EndpointAddr>,
     ifnames: BTreeMap<String, String>,
+    /// Objects asked of IPAM plugins, and the endpoints whose addresses
+    /// they have not given yet.
+    plugin_objects: BTreeMap<String, crate::model::PluginRes>,
+    pending: std::collections::BTreeSet<String>,
 }
+
+/// The unknown-field name of an endpoint's addresses.
+pub const ADDRS: &str = "addrs";
 
 impl<'a> Plan<'a> {
     fn resolve(
+        reg: &Registry,
         full: &'a Topology,
         t: &'a Topology,
         me: Option<&'a Host>,
         obs: &'a Observed,
     ) -> Result<Self, (Loc, String)> {
-        let subnets = addressing::resolve_subnets(t, obs)?;
+        let plugged = ipam_plugins::resolve(reg, t, obs);
+        let mut subnets = addressing::resolve_subnets(t, obs)?;
+        subnets.extend(plugged.subnets);
         let mut addrs = addressing::resolve_addresses(t, obs, &subnets)?;
+        addrs.extend(plugged.addrs);
         // Hashed addresses are computed over the whole file, so every host
         // derives the same ones, remote endpoints included.
         addrs.extend(addressing::hashed_addresses(full)?);
@@ -116,6 +134,8 @@ impl<'a> Plan<'a> {
             subnets,
             addrs,
             ifnames,
+            plugin_objects: plugged.objects,
+            pending: plugged.pending,
         })
     }
 }

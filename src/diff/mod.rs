@@ -67,6 +67,7 @@ pub fn diff(
         Resource::Stray,
         |_, _| (Vec::new(), None),
     );
+    objects::plugins(desired, obs, &mut acts);
     objects::links(desired, obs, &mut acts);
     objects::endpoints(desired, obs, &mut acts);
     objects::entries(desired, observed, &mut acts);

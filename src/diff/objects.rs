@@ -8,6 +8,43 @@ use crate::model::{fmt_mac, EndpointRes, LinkRes, Observed, State};
 use crate::plan::{Change, Op, Resource};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// Objects held by plugins: what was asked differs, or the answer was
+/// never recorded, means a replace (give back, ask again). A request that
+/// still waits on an earlier object's answer is not compared.
+pub(super) fn plugins(desired: &State, obs: &State, acts: &mut Acts) {
+    pair(
+        &desired.plugins,
+        &obs.plugins,
+        acts,
+        Resource::Plugin,
+        |d, o| {
+            if o.pending {
+                return (
+                    Vec::new(),
+                    Some("an interrupted apply asked for it and never recorded the answer".into()),
+                );
+            }
+            if d.plugin != o.plugin {
+                return (
+                    vec![chg("plugin", &o.plugin, &d.plugin)],
+                    Some("its plugin changed".into()),
+                );
+            }
+            if !d.waits() && d.request != o.request {
+                return (
+                    vec![chg(
+                        "request",
+                        &o.request.to_string(),
+                        &d.request.to_string(),
+                    )],
+                    Some("what is asked of the plugin changed".into()),
+                );
+            }
+            (Vec::new(), None)
+        },
+    );
+}
+
 pub(super) fn links(desired: &State, obs: &State, acts: &mut Acts) {
     pair(
         &desired.links,
@@ -87,7 +124,7 @@ pub(super) fn compare_endpoint(d: &EndpointRes, o: &EndpointRes) -> (Vec<Change>
             Some("its interface name changed".into()),
         );
     }
-    if d.kind != o.kind || d.settings != o.settings {
+    if (d.kind != o.kind && !unknown("kind")) || d.settings != o.settings {
         let fixed = |e: &EndpointRes| {
             let s: Vec<String> = e.settings.iter().map(|(k, v)| format!("{k} {v}")).collect();
             format!("{} {}", e.kind, s.join(" "))
@@ -110,7 +147,9 @@ pub(super) fn compare_endpoint(d: &EndpointRes, o: &EndpointRes) -> (Vec<Change>
             &d.mac.map(|m| fmt_mac(&m)).unwrap_or_default(),
         ));
     }
-    link_fields(&mut c, (o.mtu, &o.addrs, o.up), (d.mtu, &d.addrs, d.up));
+    // Addresses an IPAM plugin has not given yet are not compared.
+    let addrs = if unknown("addrs") { &o.addrs } else { &d.addrs };
+    link_fields(&mut c, (o.mtu, &o.addrs, o.up), (d.mtu, addrs, d.up));
     (c, None)
 }
 

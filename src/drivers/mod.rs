@@ -15,6 +15,7 @@ mod host;
 mod macvlan;
 mod null;
 mod overlay;
+pub mod remote;
 mod veth;
 
 use crate::apply::ApplyError;
@@ -83,20 +84,22 @@ pub struct Caps {
 }
 
 impl Caps {
-    /// A network whose driver cnm does not know (a plugin, maybe): checked
-    /// as addressed by cnm; `plan` decides whether it can be realized.
+    /// A network whose driver cnm does not know: a libnetwork plugin (or
+    /// nothing, which `plan` finds out). Addressed by cnm's IPAM (or an
+    /// IPAM plugin), its gateway a router the plugin provides; the plugin
+    /// programs published ports.
     pub const UNKNOWN: Caps = Caps {
         interfaces: true,
         ipam: Ipam::Lowest,
-        gateway: Gateway::OnHost,
+        gateway: Gateway::Outside,
         addressing: true,
         needs_subnet: false,
         internal: true,
-        ports: false,
+        ports: true,
         exclusive: false,
         host_stack: false,
         spans_hosts: false,
-        network_link: true,
+        network_link: false,
     };
 }
 
@@ -154,6 +157,11 @@ pub struct Addressing {
     /// IPv4 gateway with the subnet's prefix length (e.g. 10.0.0.1/24).
     pub gateway_v4: Option<Ipv4Network>,
     pub gateway_v6: Option<Ipv6Network>,
+    /// An IPAM plugin gives the pool, and has not yet: the network's
+    /// subnets and gateways are known after apply.
+    pub pending: bool,
+    /// The IPAM plugin's address space (`None`: cnm's own IPAM).
+    pub address_space: Option<String>,
 }
 
 /// One endpoint with everything IPAM and interface naming decided.
@@ -218,6 +226,12 @@ pub trait Kernel: Send + Sync {
     fn netns_file(&self, netns: &str) -> Result<std::fs::File, ApplyError>;
     /// The temporary name a link is created under (see the journal).
     fn temp_name(&self, ifname: &str) -> Result<String, ApplyError>;
+    /// What was recorded as learned about an endpoint.
+    fn learned(&self, endpoint: &str) -> Learned;
+    /// Record what is learned so far about an endpoint, at once (a driver
+    /// that talks to a plugin notes what the plugin holds before and after
+    /// each call, so a crash in between is cleaned up next time).
+    fn note(&self, endpoint: &str, values: &Learned) -> Result<(), ApplyError>;
 }
 
 /// An observed link as a driver reads its settings.
@@ -276,6 +290,12 @@ pub trait Driver: Send + Sync {
     ) -> Effect<'a, Learned> {
         Box::pin(async move { Err(unsupported(self.name(), &e.endpoint)) })
     }
+    /// Undo what `create_endpoint` did beyond the interface (a plugin's
+    /// endpoint); the engine then deletes the interface if it is still
+    /// there. Never fails for want of a plugin: destroy must complete.
+    fn delete_endpoint<'a>(&'a self, _e: &'a EndpointRes, _k: &'a dyn Kernel) -> Effect<'a, ()> {
+        Box::pin(async { Ok(()) })
+    }
     /// The fixed settings of an observed link of a kind it makes.
     fn settings(&self, _link: &LinkView<'_>) -> Option<Vec<(String, String)>> {
         None
@@ -288,10 +308,13 @@ fn unsupported(driver: &str, what: &str) -> ApplyError {
     ApplyError::Internal(format!("driver {driver} cannot make {what}"))
 }
 
-/// The drivers a run knows, by name.
+/// The drivers a run knows, by name, and the plugins it found.
 #[derive(Clone)]
 pub struct Registry {
     drivers: Vec<Arc<dyn Driver>>,
+    /// Plugins by name; `None`: recorded by an earlier apply but not
+    /// reachable now (plan works from the records, destroy forgets).
+    plugins: BTreeMap<String, Option<crate::plugins::Plugin>>,
 }
 
 impl Registry {
@@ -306,7 +329,21 @@ impl Registry {
                 Arc::new(overlay::OverlayDriver),
                 Arc::new(macvlan::MacvlanDriver),
             ],
+            plugins: BTreeMap::new(),
         })
+    }
+
+    /// This registry plus plugin `name` (`None`: known from the records,
+    /// unreachable now).
+    pub fn with_plugin(&self, name: &str, plugin: Option<crate::plugins::Plugin>) -> Registry {
+        let mut r = self.clone();
+        r.plugins.insert(name.to_string(), plugin);
+        r
+    }
+
+    /// Plugin `name`: `Some(None)` when it is known but unreachable.
+    pub fn plugin(&self, name: &str) -> Option<Option<&crate::plugins::Plugin>> {
+        self.plugins.get(name).map(Option::as_ref)
     }
 
     /// This registry plus `driver` (a library user's own driver).

@@ -7,9 +7,11 @@ use crate::store::safe::FileId;
 
 mod allocations;
 mod firewall;
+mod plugin;
 pub use allocations::{Allocations, EndpointAlloc};
 pub use firewall::{FirewallRes, FwRule};
 use ipnetwork::IpNetwork;
+pub use plugin::{PluginCall, PluginRes};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -306,6 +308,8 @@ pub struct State {
     pub sysctls: BTreeMap<String, SysctlRes>,
     /// Leftovers of an interrupted apply, keyed by link or netns name.
     pub strays: BTreeMap<String, StrayRes>,
+    /// Objects held by plugins (pools, addresses, networks), by key.
+    pub plugins: BTreeMap<String, PluginRes>,
 }
 
 impl State {
@@ -320,6 +324,7 @@ impl State {
             && self.files.is_empty()
             && self.firewall.is_none()
             && self.strays.is_empty()
+            && self.plugins.is_empty()
     }
 }
 

@@ -32,7 +32,7 @@ pub struct Link {
 }
 
 impl Link {
-    fn from_msg(m: &LinkMessage) -> Link {
+    pub fn from_msg(m: &LinkMessage) -> Link {
         let mut l = Link {
             index: m.header.index,
             name: String::new(),

@@ -122,6 +122,8 @@ pub async fn observe_with(
         networks_from_record(&rec, &mut state);
         facts.allocated = rec.allocations;
     }
+    // What plugins hold for cnm is known from the records alone.
+    state.plugins = store.plugin_objects()?;
 
     let seen_files = observe_files(store, wanted, &owned)?;
     for ns in state.namespaces.values_mut() {
@@ -174,6 +176,15 @@ fn networks_from_record(rec: &crate::store::AppliedRecord, state: &mut State) {
         };
         if let Some(n) = allocated.or_else(in_file) {
             e.network = n;
+        }
+    }
+    // The driver that made each endpoint (a plugin's takes it back).
+    for e in state.endpoints.values_mut().filter(|e| e.driver.is_empty()) {
+        if let Some(n) = file.networks.get(&e.network) {
+            e.driver = n
+                .driver
+                .clone()
+                .unwrap_or_else(|| crate::spec::DEFAULT_DRIVER.to_string());
         }
     }
 }

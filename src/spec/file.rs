@@ -46,6 +46,15 @@ pub struct FileNetwork {
     pub mtu: Option<u32>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub options: BTreeMap<String, serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipam: Option<FileIpam>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FileIpam {
+    pub driver: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub options: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -182,5 +191,9 @@ fn network(n: &super::Network) -> FileNetwork {
         internal: n.internal,
         mtu: n.mtu,
         options: n.options.0.to_file(),
+        ipam: n.ipam.as_ref().map(|i| FileIpam {
+            driver: i.driver.clone(),
+            options: i.options.clone(),
+        }),
     }
 }

@@ -56,6 +56,16 @@ pub struct RawNetwork {
     pub mtu: Option<Spanned<u32>>,
     #[serde(default)]
     pub options: Map<serde_json::Value>,
+    /// A remote IPAM plugin instead of cnm's own.
+    pub ipam: Option<Spanned<RawIpam>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIpam {
+    pub driver: Spanned<String>,
+    #[serde(default)]
+    pub options: Map<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -42,6 +42,18 @@ pub struct Network {
     pub mtu: Option<u32>,
     /// The driver's own options, typed by the driver.
     pub options: Options,
+    /// A remote IPAM plugin giving the network's pool and addresses
+    /// (`None`: cnm's own IPAM).
+    pub ipam: Option<IpamSpec>,
+}
+
+/// `ipam: { driver, options }`: a libnetwork IPAM plugin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IpamSpec {
+    pub driver: String,
+    pub loc: Loc,
+    /// Passed as the pool request's `Options`.
+    pub options: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

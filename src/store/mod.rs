@@ -21,8 +21,8 @@ mod watcher;
 
 pub use lock::Lock;
 pub use records::{
-    AppliedRecord, Claims, FilesRecord, Journal, JournalLink, LearnedRecord, NsRecord, PortClaim,
-    RECORD_VERSION,
+    AppliedRecord, Claims, FilesRecord, Journal, JournalLink, LearnedRecord, NsRecord,
+    PluginsRecord, PortClaim, RECORD_VERSION,
 };
 pub use safe::Kind;
 pub use topology::TopologyStore;

@@ -99,6 +99,14 @@ pub struct PortClaim {
     pub last: u16,
 }
 
+/// Objects cnm asked plugins for (pools, addresses, networks) with their
+/// answers, by key: the only record of what a plugin holds for cnm.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PluginsRecord {
+    pub version: u32,
+    pub objects: BTreeMap<String, crate::model::PluginRes>,
+}
+
 /// Values drivers learned during applies, by endpoint.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LearnedRecord {

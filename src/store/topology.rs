@@ -4,8 +4,8 @@
 use super::safe::Dir;
 use super::{
     check_object_name, open_trusted, read_json, root, write_json, AppliedRecord, FilesRecord,
-    Journal, JournalLink, LearnedRecord, NsRecord, Result, StoreError, WatcherRecord, DIR_MODE,
-    FILE_MODE, MAX_RECORD, RECORD_VERSION,
+    Journal, JournalLink, LearnedRecord, NsRecord, PluginsRecord, Result, StoreError,
+    WatcherRecord, DIR_MODE, FILE_MODE, MAX_RECORD, RECORD_VERSION,
 };
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -293,6 +293,34 @@ impl TopologyStore {
             &LearnedRecord {
                 version: RECORD_VERSION,
                 endpoints: all,
+            },
+        )
+    }
+
+    /// Objects held by plugins for this topology, by key.
+    pub fn plugin_objects(&self) -> Result<BTreeMap<String, crate::model::PluginRes>> {
+        match self.lib_dir()? {
+            Some(d) => Ok(read_json::<PluginsRecord>(&d, "plugins")?
+                .map(|r| r.objects)
+                .unwrap_or_default()),
+            None => Ok(BTreeMap::new()),
+        }
+    }
+
+    /// Record every object held by plugins, durably (before a call, as
+    /// pending; after it, with the answer).
+    pub fn record_plugin_objects(
+        &self,
+        objects: &BTreeMap<String, crate::model::PluginRes>,
+    ) -> Result<()> {
+        self.roots()?;
+        let d = Dir::create_all(&self.lib, DIR_MODE)?;
+        write_json(
+            &d,
+            "plugins",
+            &PluginsRecord {
+                version: RECORD_VERSION,
+                objects: objects.clone(),
             },
         )
     }

@@ -189,6 +189,7 @@ impl Sim {
                 self.sysctls.insert(s.key.clone(), s.clone());
             }
             Resource::Fdb(_) | Resource::Neigh(_) => panic!("the simulation has no tunnels"),
+            Resource::Plugin(_) => panic!("the simulation has no plugins"),
             Resource::Stray(_) => {}
         }
     }
@@ -236,7 +237,7 @@ impl Sim {
             }
             Resource::Firewall(_) => self.firewall = None,
             Resource::Sysctl(_) => {}
-            Resource::Fdb(_) | Resource::Neigh(_) | Resource::Stray(_) => {}
+            Resource::Fdb(_) | Resource::Neigh(_) | Resource::Stray(_) | Resource::Plugin(_) => {}
         }
     }
 
@@ -443,9 +444,20 @@ impl Sim {
             .values()
             .map(|n| (&n.sandbox, &n.netns, n.lo_up, &n.lo_addrs))
             .collect();
+        // The driver of an observed endpoint comes from the records, which
+        // the simulation does not keep.
+        let endpoints: std::collections::BTreeMap<_, _> = s
+            .endpoints
+            .iter()
+            .map(|(k, e)| {
+                let mut e = e.clone();
+                e.driver.clear();
+                (k.clone(), e)
+            })
+            .collect();
         format!(
             "{namespaces:#?}\n{:#?}\n{:#?}\n{:#?}",
-            s.links, s.endpoints, s.routes
+            s.links, endpoints, s.routes
         )
     }
 }

@@ -32,6 +32,21 @@ pub struct Executor {
     files: Mutex<BTreeMap<String, FilesRecord>>,
     /// Sandboxes whose files record changed in this step.
     dirty: Mutex<BTreeSet<String>>,
+    /// Objects held by plugins, as recorded (kept up to date).
+    plugins: Mutex<BTreeMap<String, crate::model::PluginRes>>,
+    /// A create in this step learned values the rest of the plan may
+    /// depend on (a pool, an address, a plugin's interface).
+    learned_now: std::sync::atomic::AtomicBool,
+}
+
+/// How a run of the executor ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ran {
+    /// Every action ran.
+    Done,
+    /// A step learned values: the rest must be planned again with them.
+    /// How many actions ran.
+    Replan(usize),
 }
 
 type R = Result<(), ApplyError>;
@@ -62,7 +77,10 @@ impl Executor {
         conns: crate::observe::Connections,
     ) -> Result<Self, ApplyError> {
         let files = store.files()?;
+        let plugins = store.plugin_objects()?;
         Ok(Executor {
+            plugins: Mutex::new(plugins),
+            learned_now: std::sync::atomic::AtomicBool::new(false),
             reg: reg.clone(),
             topology: store.name().to_string(),
             store,
@@ -74,9 +92,11 @@ impl Executor {
         })
     }
 
-    /// Run every action, step by step. A step is a run of actions of the
-    /// same kind and phase; its actions go out concurrently.
-    pub async fn run(&self, plan: &Plan) -> R {
+    /// Run the actions step by step. A step is a run of actions of the
+    /// same kind and phase; its actions go out concurrently. After a step
+    /// whose creates learned values (a plugin's answer), stop: the rest is
+    /// planned again with them.
+    pub async fn run(&self, plan: &Plan) -> Result<Ran, ApplyError> {
         let mut i = 0;
         while i < plan.actions.len() {
             let key = step_key(&plan.actions[i]);
@@ -115,9 +135,16 @@ impl Executor {
             results.into_iter().collect::<R>()?;
             saved?;
             i = j;
+            let learned = self
+                .learned_now
+                .swap(false, std::sync::atomic::Ordering::SeqCst);
+            if learned && i < plan.actions.len() {
+                self.store.journal_clear()?;
+                return Ok(Ran::Replan(i));
+            }
         }
         self.store.journal_clear()?;
-        Ok(())
+        Ok(Ran::Done)
     }
 
     async fn one(&self, a: &Action) -> R {
@@ -197,6 +224,7 @@ impl Executor {
                 let learned = self.driver(&e.driver)?.create_endpoint(e, self).await?;
                 self.learned(&e.endpoint, learned)
             }
+            Resource::Plugin(p) => self.create_plugin_object(p).await,
             Resource::Fdb(f) => self.add_fdb(f).await,
             Resource::Neigh(n) => self.set_neigh(n).await,
             Resource::Route(rt) => self.set_route(rt).await,
@@ -219,6 +247,9 @@ impl Executor {
                     .map_err(kernel(&what))
             }
             Resource::Endpoint(e) => {
+                if let Some(d) = self.reg.get(&e.driver) {
+                    d.delete_endpoint(e, self).await?;
+                }
                 let m = mark(MarkKind::Endpoint, &e.endpoint);
                 match &e.host {
                     Some(h) => links::delete_marked(&self.host, &h.ifname, Some(&m)).await,
@@ -236,6 +267,7 @@ impl Executor {
             Resource::File(f) => self.remove_file(f),
             Resource::Firewall(f) => self.set_firewall(Some(f), None).await,
             Resource::Sysctl(_) => Ok(()),
+            Resource::Plugin(p) => self.delete_plugin_object(p).await,
             Resource::Stray(s) => match &s.what {
                 // Unmarked or marked with the journaled mark: either way
                 // the unique temporary name is cnm's.
@@ -319,7 +351,78 @@ impl Executor {
         if learned.is_empty() {
             return Ok(());
         }
+        self.learned_now
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         Ok(self.store.record_learned(endpoint, &learned)?)
+    }
+
+    /// Record the plugin objects now (`key` set to `obj`, or removed).
+    fn record_plugin(&self, key: &str, obj: Option<crate::model::PluginRes>) -> R {
+        let mut all = lock(&self.plugins)?;
+        match obj {
+            Some(o) => all.insert(key.to_string(), o),
+            None => all.remove(key),
+        };
+        Ok(self.store.record_plugin_objects(&all)?)
+    }
+
+    /// Ask a plugin for an object: recorded as pending first, so that a
+    /// crash during the call is seen (and cleaned up) by the next plan.
+    async fn create_plugin_object(&self, p: &crate::model::PluginRes) -> R {
+        let plugin = match self.reg.plugin(&p.plugin) {
+            Some(Some(plugin)) => plugin,
+            _ => {
+                return Err(ApplyError::Internal(format!(
+                    "plugin {} is not reachable to make {}",
+                    p.plugin, p.key
+                )))
+            }
+        };
+        if p.waits() {
+            return Err(ApplyError::Internal(format!(
+                "{} was to be asked before what it depends on was known",
+                p.key
+            )));
+        }
+        let mut pending = p.clone();
+        pending.pending = true;
+        self.record_plugin(&p.key, Some(pending))?;
+        match crate::plugins::objects::create(plugin, p).await {
+            Ok(returned) => {
+                let mut done = p.clone();
+                done.returned = returned;
+                self.record_plugin(&p.key, Some(done))?;
+                self.learned_now
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
+                Ok(())
+            }
+            Err(e) => {
+                // The plugin refused: it holds nothing. Anything else (the
+                // connection broke after sending) stays pending.
+                if matches!(e, crate::plugins::PluginError::Failed { .. }) {
+                    self.record_plugin(&p.key, None)?;
+                }
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Give an object back to its plugin. A plugin that is gone, or that
+    /// no longer knows the object, cannot stop a destroy: warn, forget.
+    async fn delete_plugin_object(&self, p: &crate::model::PluginRes) -> R {
+        let what = crate::plugins::objects::describe(p);
+        match self.reg.plugin(&p.plugin) {
+            Some(Some(plugin)) => {
+                if let Err(e) = crate::plugins::objects::delete(plugin, p).await {
+                    tracing::warn!("{e}; cnm forgets {what} (the plugin may still hold it)");
+                }
+            }
+            _ => tracing::warn!(
+                "plugin {} is not reachable; cnm forgets {what} (the plugin may still hold it)",
+                p.plugin
+            ),
+        }
+        self.record_plugin(&p.key, None)
     }
 
     fn write_file(&self, f: &FileRes) -> R {
@@ -346,6 +449,16 @@ impl Kernel for Executor {
         netns::open(netns)
             .map_err(io(format!("cannot open namespace {netns}")))?
             .ok_or_else(|| missing_ns(netns))
+    }
+    fn learned(&self, endpoint: &str) -> crate::drivers::Learned {
+        self.store
+            .learned()
+            .ok()
+            .and_then(|mut l| l.remove(endpoint))
+            .unwrap_or_default()
+    }
+    fn note(&self, endpoint: &str, values: &crate::drivers::Learned) -> Result<(), ApplyError> {
+        Ok(self.store.record_learned(endpoint, values)?)
     }
     fn temp_name(&self, key: &str) -> Result<String, ApplyError> {
         lock(&self.temp)?

@@ -88,8 +88,10 @@ fn check_network(
         internal: n.internal.as_ref().map(|b| b.value).unwrap_or(false),
         mtu: n.mtu.as_ref().map(|m| m.value),
         options: Options(Arc::new(Opaque::default())),
+        ipam: None,
     };
     check_keys(c, name, driver_name, driver_loc, n, hosts, caps);
+    net.ipam = check_ipam(c, name, driver_name, n, caps);
     if caps.addressing {
         check_addressing(c, name, n, &mut net);
     }
@@ -112,6 +114,69 @@ fn check_network(
         ))),
     };
     Some(net)
+}
+
+/// `ipam: { driver, options }`: a plugin name (it becomes part of plugin
+/// paths) and string options. `driver: default` is cnm's own IPAM, as in
+/// Docker and compose files.
+fn check_ipam(
+    c: &mut Diagnostics,
+    name: &str,
+    driver: &str,
+    n: &RawNetwork,
+    caps: Caps,
+) -> Option<crate::spec::IpamSpec> {
+    let ipam = &n.ipam.as_ref()?.value;
+    let plugin = ipam.driver.value.as_str();
+    let loc = Loc::from(&ipam.driver);
+    if plugin == "default" {
+        return None;
+    }
+    if let Err(e) = valid_identifier(plugin, MAX_OBJECT_NAME) {
+        c.err(
+            loc,
+            format!(
+                "network {name}: ipam driver name '{}' {e}",
+                plugin.escape_debug()
+            ),
+        );
+        return None;
+    }
+    if !caps.addressing || caps.ipam == crate::drivers::Ipam::None {
+        c.err(
+            loc,
+            format!("network {name}: ipam does not apply to driver {driver}: its endpoints have no addresses"),
+        );
+        return None;
+    }
+    if caps.ipam == crate::drivers::Ipam::Hashed {
+        c.err(
+            loc,
+            format!("network {name}: {} {driver} network spans hosts, whose addresses every host derives from the file; an IPAM plugin cannot take part", article(driver)),
+        );
+        return None;
+    }
+    let mut options = BTreeMap::new();
+    for (k, v) in &ipam.options {
+        let s = match &v.value {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Number(x) => x.to_string(),
+            serde_json::Value::Bool(b) => b.to_string(),
+            _ => {
+                c.err(
+                    v,
+                    format!("network {name}: ipam option {k} must be a string, number or boolean"),
+                );
+                continue;
+            }
+        };
+        options.insert(k.clone(), s);
+    }
+    Some(crate::spec::IpamSpec {
+        driver: plugin.to_string(),
+        loc,
+        options,
+    })
 }
 
 /// "a" or "an", before a driver name.

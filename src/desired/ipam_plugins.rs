@@ -1,0 +1,238 @@
+//! Networks whose addresses come from an IPAM plugin (`ipam: { driver }`):
+//! the pool, gateway and endpoint addresses are objects asked of the
+//! plugin (in that order, each waiting on the answer before it), and what
+//! the plugin answered — recorded — is the network's addressing. Until an
+//! answer is recorded, what depends on it is known after apply.
+
+use super::EndpointAddr;
+use crate::drivers::{Addressing, Gateway, Registry};
+use crate::model::{Observed, PluginCall, PluginRes};
+use crate::plan::KNOWN_AFTER_APPLY;
+use crate::spec::{Network, Topology};
+use ipnetwork::IpNetwork;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Docker's option naming the gateway, in pool data and address requests.
+const GATEWAY_OPTION: &str = "com.docker.network.gateway";
+
+/// What the plugins decided for the file's IPAM-plugin networks.
+#[derive(Default)]
+pub(super) struct Resolved {
+    pub subnets: BTreeMap<String, Addressing>,
+    pub addrs: BTreeMap<String, EndpointAddr>,
+    /// Endpoints whose addresses are not known yet.
+    pub pending: BTreeSet<String>,
+    pub objects: BTreeMap<String, PluginRes>,
+}
+
+pub(super) fn resolve(reg: &Registry, t: &Topology, obs: &Observed) -> Resolved {
+    let mut out = Resolved::default();
+    for net in t.networks.values() {
+        let Some(ipam) = &net.ipam else {
+            continue;
+        };
+        let space = reg
+            .plugin(&ipam.driver)
+            .flatten()
+            .and_then(|p| p.address_space.clone())
+            .or_else(|| {
+                obs.state
+                    .plugins
+                    .get(&format!("pool {} v4", net.name))
+                    .and_then(|p| p.request_str("AddressSpace").map(str::to_string))
+            })
+            .unwrap_or_else(|| "local".into());
+        let mut ask = Asker {
+            plugin: &ipam.driver,
+            net,
+            obs,
+            out: &mut out,
+        };
+        let v4 = ask.family(
+            t,
+            &space,
+            false,
+            net.subnet.map(|s| s.to_string()),
+            net.ip_range.map(|r| r.to_string()),
+            net.gateway.map(|g| g.to_string()),
+            |e| e.address.map(|a| a.to_string()),
+        );
+        let v6 = net.ipv6.as_ref().map(|c| {
+            ask.family(
+                t,
+                &space,
+                true,
+                Some(c.subnet.to_string()),
+                c.ip_range.map(|r| r.to_string()),
+                c.gateway.map(|g| g.to_string()),
+                |e| e.ipv6_address.map(|a| a.to_string()),
+            )
+        });
+        let pending = v4.pending || v6.as_ref().is_some_and(|f| f.pending);
+        let gw6 = v6.as_ref().and_then(|f| f.gateway);
+        out.subnets.insert(
+            net.name.clone(),
+            Addressing {
+                gateway_v4: v4.gateway.and_then(|g| match g {
+                    IpNetwork::V4(g) => Some(g),
+                    _ => None,
+                }),
+                gateway_v6: gw6.and_then(|g| match g {
+                    IpNetwork::V6(g) => Some(g),
+                    _ => None,
+                }),
+                pending,
+                address_space: Some(space),
+            },
+        );
+    }
+    out
+}
+
+/// One family's outcome.
+struct Family {
+    gateway: Option<IpNetwork>,
+    pending: bool,
+}
+
+struct Asker<'a> {
+    plugin: &'a str,
+    net: &'a Network,
+    obs: &'a Observed,
+    out: &'a mut Resolved,
+}
+
+impl Asker<'_> {
+    /// The recorded answer to `obj`, when it was asked exactly so.
+    fn answer(&self, obj: &PluginRes) -> Option<PluginRes> {
+        self.obs
+            .state
+            .plugins
+            .get(&obj.key)
+            .filter(|o| !o.pending && o.plugin == obj.plugin && o.request == obj.request)
+            .cloned()
+    }
+
+    fn object(
+        &mut self,
+        key: String,
+        call: PluginCall,
+        endpoint: &str,
+        request: Value,
+    ) -> PluginRes {
+        let obj = PluginRes {
+            key: key.clone(),
+            call,
+            plugin: self.plugin.to_string(),
+            network: self.net.name.clone(),
+            endpoint: endpoint.to_string(),
+            request,
+            returned: Value::Null,
+            pending: false,
+        };
+        self.out.objects.insert(key, obj.clone());
+        obj
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn family(
+        &mut self,
+        t: &Topology,
+        space: &str,
+        v6: bool,
+        pool: Option<String>,
+        sub_pool: Option<String>,
+        gateway: Option<String>,
+        address_of: impl Fn(&crate::spec::Endpoint) -> Option<String>,
+    ) -> Family {
+        let fam = if v6 { "v6" } else { "v4" };
+        let net = self.net;
+        let options: BTreeMap<&String, &String> = net
+            .ipam
+            .as_ref()
+            .map(|i| i.options.iter().collect())
+            .unwrap_or_default();
+        let pool_obj = self.object(
+            format!("pool {} {fam}", net.name),
+            PluginCall::Pool,
+            "",
+            json!({
+                "AddressSpace": space,
+                "Pool": pool.unwrap_or_default(),
+                "SubPool": sub_pool.unwrap_or_default(),
+                "Options": options,
+                "V6": v6,
+            }),
+        );
+        let pool = self.answer(&pool_obj);
+        let pool_id = pool
+            .as_ref()
+            .and_then(|p| p.returned_str("PoolID"))
+            .map(str::to_string);
+        let id = pool_id.clone().unwrap_or_else(|| KNOWN_AFTER_APPLY.into());
+        let mut pending = pool_id.is_none();
+
+        // The gateway: given in the pool's data, or asked for.
+        let mut gw = None;
+        if net.caps.gateway != Gateway::None {
+            let in_data = pool.as_ref().and_then(|p| {
+                p.returned
+                    .get("Data")
+                    .and_then(|d| d.get(GATEWAY_OPTION))
+                    .and_then(Value::as_str)
+                    .and_then(|g| g.parse::<IpNetwork>().ok())
+            });
+            gw = match in_data {
+                Some(g) => Some(g),
+                None => {
+                    let obj = self.object(
+                        format!("gateway {} {fam}", net.name),
+                        PluginCall::Gateway,
+                        "",
+                        json!({
+                            "PoolID": id,
+                            "Address": gateway.unwrap_or_default(),
+                            "Options": { "RequestAddressType": GATEWAY_OPTION },
+                        }),
+                    );
+                    let got = self
+                        .answer(&obj)
+                        .and_then(|o| o.returned_str("Address").map(str::to_string))
+                        .and_then(|a| a.parse::<IpNetwork>().ok());
+                    pending |= got.is_none();
+                    got
+                }
+            };
+        }
+
+        for e in t.endpoints_on_network(&net.name) {
+            let obj = self.object(
+                format!("address {} {fam}", e.name),
+                PluginCall::Address,
+                &e.name,
+                json!({
+                    "PoolID": id,
+                    "Address": address_of(e).unwrap_or_default(),
+                    "Options": {},
+                }),
+            );
+            let got = self
+                .answer(&obj)
+                .and_then(|o| o.returned_str("Address").map(str::to_string))
+                .and_then(|a| a.parse::<IpNetwork>().ok());
+            let slot = self.out.addrs.entry(e.name.clone()).or_default();
+            match got {
+                Some(IpNetwork::V4(a)) if !v6 => slot.v4 = Some(a),
+                Some(IpNetwork::V6(a)) if v6 => slot.v6 = Some(a),
+                _ => {
+                    self.out.pending.insert(e.name.clone());
+                }
+            }
+        }
+        Family {
+            gateway: gw,
+            pending,
+        }
+    }
+}

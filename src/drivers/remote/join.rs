@@ -1,0 +1,420 @@
+//! An endpoint's life with a plugin: CreateEndpoint, Join, the interface
+//! moved into the sandbox (M `osl/interface_linux.go`), external
+//! connectivity; and back: Revoke, the interface returned to the host
+//! under its own name, Leave, DeleteEndpoint. Every step is noted in the
+//! records first, so a crash is cleaned up by the next create.
+
+use super::{EndpointPlan, KIND, PORTS, ROUTES, SRC_NAME, STATE};
+use crate::apply::ApplyError;
+use crate::drivers::{Kernel, Learned};
+use crate::model::{fmt_mac, EndpointRes, Mac};
+use crate::naming::{self, MarkKind};
+use crate::netlink::{dump_links, index_of, sync_addrs};
+use crate::observe::kernel::Link;
+use crate::plugins::{stable_id, Plugin, PluginError, NETWORK_DRIVER};
+use ipnetwork::IpNetwork;
+use rtnetlink::LinkUnspec;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::os::fd::AsRawFd;
+
+struct Ids {
+    network: String,
+    endpoint: String,
+    what: String,
+}
+
+fn ids(k: &dyn Kernel, e: &EndpointRes) -> Ids {
+    Ids {
+        network: stable_id(k.topology(), "network", &e.network),
+        endpoint: stable_id(k.topology(), "endpoint", &e.endpoint),
+        what: format!("endpoint {}", e.endpoint),
+    }
+}
+
+fn kernel(what: &str) -> impl Fn(rtnetlink::Error) -> ApplyError + '_ {
+    move |source| ApplyError::Kernel {
+        action: what.to_string(),
+        source,
+    }
+}
+
+/// Make endpoint `e` with `plugin`; returns what the plugin decided.
+pub(super) async fn create(
+    plugin: &Plugin,
+    e: &EndpointRes,
+    k: &dyn Kernel,
+    plan: &EndpointPlan,
+) -> Result<Learned, ApplyError> {
+    let id = ids(k, e);
+    let earlier = k.learned(&e.endpoint);
+    if earlier.contains_key(STATE) {
+        // An earlier incarnation (a crash, or the interface lost): the
+        // plugin may still hold it under the same ID.
+        release(plugin, &id, &earlier, true).await;
+    }
+    let mut learned = Learned::from([(STATE.to_string(), "creating".to_string())]);
+    k.note(&e.endpoint, &learned)?;
+    let v4 = e.addrs.iter().find(|a| a.is_ipv4());
+    let v6 = e.addrs.iter().find(|a| a.is_ipv6());
+    let iface = json!({
+        "Address": v4.map(|a| a.to_string()).unwrap_or_default(),
+        "AddressIPv6": v6.map(|a| a.to_string()).unwrap_or_default(),
+        "MacAddress": e.mac.map(|m| fmt_mac(&m)).unwrap_or_default(),
+    });
+    let req = json!({
+        "NetworkID": id.network,
+        "EndpointID": id.endpoint,
+        "Interface": iface,
+        "Options": plan.options,
+    });
+    let reply = match plugin
+        .call(NETWORK_DRIVER, "CreateEndpoint", Some(&req), &id.what)
+        .await
+    {
+        Ok(r) => r,
+        Err(first @ PluginError::Failed { .. }) if plan.network.is_object() => {
+            // The plugin may have lost the network (its state wiped):
+            // create it again, then the endpoint once more.
+            let again = plugin
+                .call(
+                    NETWORK_DRIVER,
+                    "CreateNetwork",
+                    Some(&plan.network),
+                    &format!("network {}", e.network),
+                )
+                .await;
+            let retried = match again {
+                Ok(_) => {
+                    plugin
+                        .call(NETWORK_DRIVER, "CreateEndpoint", Some(&req), &id.what)
+                        .await
+                }
+                Err(_) => Err(first),
+            };
+            match retried {
+                Ok(r) => r,
+                Err(err) => {
+                    k.note(&e.endpoint, &Learned::new())?;
+                    return Err(err.into());
+                }
+            }
+        }
+        Err(err) => {
+            k.note(&e.endpoint, &Learned::new())?;
+            return Err(err.into());
+        }
+    };
+    learned.insert(STATE.into(), "created".into());
+    k.note(&e.endpoint, &learned)?;
+    let result = join(plugin, e, k, plan, &id, &reply, &mut learned).await;
+    if let Err(err) = result {
+        // Nothing half-made: the plugin forgets the endpoint, whose
+        // interface goes with it.
+        release(plugin, &id, &learned, false).await;
+        k.note(&e.endpoint, &Learned::new())?;
+        return Err(err);
+    }
+    k.note(&e.endpoint, &learned)?;
+    Ok(learned)
+}
+
+/// What the driver set of the interface: only fields cnm left empty.
+fn returned_mac(
+    plugin: &Plugin,
+    e: &EndpointRes,
+    id: &Ids,
+    reply: &Value,
+) -> Result<Option<Mac>, ApplyError> {
+    let iface = reply.get("Interface").filter(|v| v.is_object());
+    let field = |f: &str| {
+        iface
+            .and_then(|i| i.get(f))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
+    let refuse = |message: String| PluginError::Failed {
+        plugin: plugin.name.clone(),
+        call: "NetworkDriver.CreateEndpoint".into(),
+        what: id.what.clone(),
+        message,
+    };
+    for (f, given) in [
+        ("Address", e.addrs.iter().any(|a| a.is_ipv4())),
+        ("AddressIPv6", e.addrs.iter().any(|a| a.is_ipv6())),
+    ] {
+        if field(f).is_some() && given {
+            return Err(refuse(format!("the reply sets {f}, which cnm had set")).into());
+        }
+    }
+    match (field("MacAddress"), e.mac) {
+        (Some(_), Some(_)) => {
+            Err(refuse("the reply sets MacAddress, which cnm had set".into()).into())
+        }
+        (Some(m), None) => crate::spec::parse_mac(m)
+            .map(Some)
+            .map_err(|why| refuse(format!("MacAddress {m}: {why}")).into()),
+        (None, mac) => Ok(mac),
+    }
+}
+
+/// Join, then take the plugin's interface into the sandbox.
+async fn join(
+    plugin: &Plugin,
+    e: &EndpointRes,
+    k: &dyn Kernel,
+    plan: &EndpointPlan,
+    id: &Ids,
+    created: &Value,
+    learned: &mut Learned,
+) -> Result<(), ApplyError> {
+    let mac = returned_mac(plugin, e, id, created)?;
+    let req = json!({
+        "NetworkID": id.network,
+        "EndpointID": id.endpoint,
+        "SandboxKey": format!("/run/netns/{}", e.netns),
+        "Options": {},
+    });
+    let reply = plugin
+        .call(NETWORK_DRIVER, "Join", Some(&req), &id.what)
+        .await?;
+    learned.insert(STATE.into(), "joined".into());
+    k.note(&e.endpoint, learned)?;
+    let name = |f: &str| {
+        reply
+            .get("InterfaceName")
+            .and_then(|i| i.get(f))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (src, prefix) = (name("SrcName"), name("DstPrefix"));
+    for (what, n) in [("SrcName", &src), ("DstPrefix", &prefix)] {
+        if let Err(why) = crate::spec::valid_kernel_name(if n.is_empty() { "" } else { n }) {
+            return Err(PluginError::Failed {
+                plugin: plugin.name.clone(),
+                call: "NetworkDriver.Join".into(),
+                what: id.what.clone(),
+                message: format!("InterfaceName.{what} '{n}' {why}"),
+            }
+            .into());
+        }
+    }
+    learned.insert(SRC_NAME.into(), src.clone());
+    let link = move_in(e, k, &src, &prefix, mac).await?;
+    learned.insert("ifname".into(), link.name.clone());
+    if let Some(m) = link.mac {
+        learned.insert("mac".into(), fmt_mac(&m));
+    }
+    learned.insert(KIND.into(), link.kind.clone().unwrap_or_default());
+    let routes = static_routes(&reply);
+    if !routes.is_empty() {
+        learned.insert(
+            ROUTES.into(),
+            serde_json::to_string(&routes).unwrap_or_default(),
+        );
+    }
+    k.note(&e.endpoint, learned)?;
+    if plan.has_ports {
+        let req = json!({
+            "NetworkID": id.network,
+            "EndpointID": id.endpoint,
+            "Options": plan.options,
+        });
+        match plugin
+            .call(
+                NETWORK_DRIVER,
+                "ProgramExternalConnectivity",
+                Some(&req),
+                &id.what,
+            )
+            .await
+        {
+            Ok(_) => {
+                learned.insert(PORTS.into(), "programmed".into());
+            }
+            Err(PluginError::NotImplemented { .. }) => {}
+            Err(err) => return Err(err.into()),
+        }
+    }
+    Ok(())
+}
+
+/// `StaticRoutes` of a Join reply: (destination, next hop or none).
+fn static_routes(reply: &Value) -> Vec<(IpNetwork, Option<std::net::IpAddr>)> {
+    let Some(list) = reply.get("StaticRoutes").and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    list.iter()
+        .filter_map(|r| {
+            let dst: IpNetwork = r.get("Destination")?.as_str()?.parse().ok()?;
+            let connected = r.get("RouteType").and_then(Value::as_u64) == Some(1);
+            let hop = r
+                .get("NextHop")
+                .and_then(Value::as_str)
+                .and_then(|h| h.parse().ok());
+            Some((dst, if connected { None } else { hop }))
+        })
+        .collect()
+}
+
+/// As Docker does: move the plugin's interface into the sandbox, set it
+/// down, name it `DstPrefix` + an index, set MAC, MTU, mark and
+/// addresses, set it up. With Docker's usual prefix `eth` the index is the
+/// one cnm gave the endpoint (the lowest not used by the sandbox's other
+/// endpoints); another prefix takes the lowest index free in the sandbox.
+async fn move_in(
+    e: &EndpointRes,
+    k: &dyn Kernel,
+    src: &str,
+    prefix: &str,
+    mac: Option<Mac>,
+) -> Result<Link, ApplyError> {
+    let what = format!(
+        "take the interface of endpoint {} into its sandbox",
+        e.endpoint
+    );
+    let err = kernel(&what);
+    let host = k.host();
+    let idx = index_of(host, src).await.map_err(&err)?;
+    let ns = k.netns_file(&e.netns)?;
+    host.link()
+        .set(
+            LinkUnspec::new_with_index(idx)
+                .down()
+                .setns_by_fd(ns.as_raw_fd())
+                .build(),
+        )
+        .execute()
+        .await
+        .map_err(&err)?;
+    drop(ns);
+    let h = k.sandbox(&e.netns)?;
+    let idx = index_of(&h, src).await.map_err(&err)?;
+    let present: BTreeSet<String> = dump_links(&h)
+        .await
+        .map_err(&err)?
+        .iter()
+        .map(|m| Link::from_msg(m).name)
+        .collect();
+    let ifname = if prefix == "eth" && !e.ifname.is_empty() {
+        e.ifname.clone()
+    } else {
+        (0..)
+            .map(|i| format!("{prefix}{i}"))
+            .find(|n| !present.contains(n) && n.len() <= 15)
+            .unwrap_or_else(|| src.to_string())
+    };
+    let mark = naming::mark(k.topology(), MarkKind::Endpoint, &e.endpoint);
+    h.link()
+        .set(LinkUnspec::new_with_index(idx).alias(mark).build())
+        .execute()
+        .await
+        .map_err(&err)?;
+    let mut set = LinkUnspec::new_with_index(idx)
+        .name(ifname.clone())
+        .mtu(e.mtu);
+    if let Some(m) = mac {
+        set = set.address(m.to_vec());
+    }
+    h.link().set(set.build()).execute().await.map_err(&err)?;
+    h.link()
+        .set(LinkUnspec::new_with_index(idx).up().build())
+        .execute()
+        .await
+        .map_err(&err)?;
+    sync_addrs(&h, idx, &BTreeSet::new(), &e.addrs)
+        .await
+        .map_err(&err)?;
+    dump_links(&h)
+        .await
+        .map_err(&err)?
+        .iter()
+        .map(Link::from_msg)
+        .find(|l| l.index == idx)
+        .ok_or_else(|| ApplyError::Internal(format!("{ifname} vanished in {}", e.netns)))
+}
+
+/// Take endpoint `e` away from `plugin`: Revoke (if ports were
+/// programmed), its interface back to the host under its own name, Leave,
+/// DeleteEndpoint. The plugin's answers are warnings: destroy completes.
+pub(super) async fn delete(plugin: &Plugin, e: &EndpointRes, k: &dyn Kernel, learned: &Learned) {
+    let id = ids(k, e);
+    if let Some(src) = learned.get(SRC_NAME) {
+        if let Err(err) = move_out(e, k, src).await {
+            tracing::debug!(endpoint = %e.endpoint, "interface left in its sandbox: {err}");
+        }
+    }
+    release(plugin, &id, learned, false).await;
+    // A plugin that left the interface behind: it carries cnm's mark.
+    if let Some(src) = learned.get(SRC_NAME) {
+        let mark = naming::mark(k.topology(), MarkKind::Endpoint, &e.endpoint);
+        if let Ok(idx) = index_of(k.host(), src).await {
+            let marked = dump_links(k.host()).await.ok().and_then(|all| {
+                all.iter()
+                    .map(Link::from_msg)
+                    .find(|l| l.index == idx && l.alias.as_deref() == Some(mark.as_str()))
+            });
+            if marked.is_some() {
+                let _ = k.host().link().del(idx).execute().await;
+            }
+        }
+    }
+}
+
+/// Revoke (when programmed), Leave, DeleteEndpoint; failures are
+/// warnings (`quiet`: debug only, for cleaning up an earlier incarnation).
+async fn release(plugin: &Plugin, id: &Ids, learned: &Learned, quiet: bool) {
+    let ids = json!({ "NetworkID": id.network, "EndpointID": id.endpoint });
+    let mut calls = Vec::new();
+    if learned.contains_key(PORTS) {
+        calls.push("RevokeExternalConnectivity");
+    }
+    if learned.get(STATE).is_some_and(|s| s == "joined") || !quiet {
+        calls.push("Leave");
+    }
+    calls.push("DeleteEndpoint");
+    for call in calls {
+        match plugin
+            .call(NETWORK_DRIVER, call, Some(&ids), &id.what)
+            .await
+        {
+            Ok(_) | Err(PluginError::NotImplemented { .. }) => {}
+            Err(err) if quiet => tracing::debug!("{err}"),
+            Err(err) => tracing::warn!("{err}"),
+        }
+    }
+}
+
+/// The interface back to the host namespace under its plugin name.
+async fn move_out(e: &EndpointRes, k: &dyn Kernel, src: &str) -> Result<(), ApplyError> {
+    let what = format!(
+        "return the interface of endpoint {} to the host",
+        e.endpoint
+    );
+    let err = kernel(&what);
+    if e.netns.is_empty() || e.ifname.is_empty() {
+        return Ok(());
+    }
+    let h = k.sandbox(&e.netns)?;
+    let idx = index_of(&h, &e.ifname).await.map_err(&err)?;
+    let host_ns = std::fs::File::open("/proc/self/ns/net").map_err(|source| ApplyError::Io {
+        context: "cannot open the host's namespace".into(),
+        source,
+    })?;
+    h.link()
+        .set(LinkUnspec::new_with_index(idx).down().build())
+        .execute()
+        .await
+        .map_err(&err)?;
+    h.link()
+        .set(
+            LinkUnspec::new_with_index(idx)
+                .name(src.to_string())
+                .setns_by_fd(host_ns.as_raw_fd())
+                .build(),
+        )
+        .execute()
+        .await
+        .map_err(&err)
+}

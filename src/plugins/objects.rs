@@ -1,0 +1,114 @@
+//! Asking a plugin for an object ([`PluginRes`]) and giving it back.
+
+use super::{Plugin, PluginError, IPAM_DRIVER, NETWORK_DRIVER};
+use crate::model::{PluginCall, PluginRes};
+use serde_json::{json, Value};
+
+/// Make `obj`; returns the plugin's answer (recorded).
+pub async fn create(p: &Plugin, obj: &PluginRes) -> Result<Value, PluginError> {
+    let what = describe(obj);
+    let reply = match obj.call {
+        PluginCall::Pool => {
+            let r = p
+                .call(IPAM_DRIVER, "RequestPool", Some(&obj.request), &what)
+                .await?;
+            require(p, "IpamDriver.RequestPool", &what, &r, &["PoolID", "Pool"])?;
+            r
+        }
+        PluginCall::Gateway | PluginCall::Address => {
+            let r = p
+                .call(IPAM_DRIVER, "RequestAddress", Some(&obj.request), &what)
+                .await?;
+            require(p, "IpamDriver.RequestAddress", &what, &r, &["Address"])?;
+            r
+        }
+        PluginCall::Network => {
+            p.call(NETWORK_DRIVER, "CreateNetwork", Some(&obj.request), &what)
+                .await?
+        }
+        PluginCall::Node => {
+            p.call(NETWORK_DRIVER, "DiscoverNew", Some(&obj.request), &what)
+                .await?
+        }
+    };
+    Ok(reply)
+}
+
+/// Give `obj` back. An object whose answer was never recorded (a crash
+/// during the call) is given back when the request says enough.
+pub async fn delete(p: &Plugin, obj: &PluginRes) -> Result<(), PluginError> {
+    let what = describe(obj);
+    match obj.call {
+        PluginCall::Pool => {
+            let Some(id) = obj.returned_str("PoolID") else {
+                return Ok(()); // never answered: nothing known to release
+            };
+            p.call(
+                IPAM_DRIVER,
+                "ReleasePool",
+                Some(&json!({ "PoolID": id })),
+                &what,
+            )
+            .await?;
+        }
+        PluginCall::Gateway | PluginCall::Address => {
+            let address = obj
+                .returned_str("Address")
+                .or_else(|| obj.request_str("Address"));
+            let (Some(pool), Some(address)) = (obj.request_str("PoolID"), address) else {
+                return Ok(());
+            };
+            // ReleaseAddress takes the plain IP.
+            let ip = address.split('/').next().unwrap_or(address);
+            let body = json!({ "PoolID": pool, "Address": ip });
+            p.call(IPAM_DRIVER, "ReleaseAddress", Some(&body), &what)
+                .await?;
+        }
+        PluginCall::Network => {
+            let id = obj.request_str("NetworkID").unwrap_or_default();
+            let body = json!({ "NetworkID": id });
+            p.call(NETWORK_DRIVER, "DeleteNetwork", Some(&body), &what)
+                .await?;
+        }
+        PluginCall::Node => {
+            p.call(NETWORK_DRIVER, "DiscoverDelete", Some(&obj.request), &what)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// The object, for messages.
+pub fn describe(obj: &PluginRes) -> String {
+    match obj.call {
+        PluginCall::Pool => format!("the pool of network {}", obj.network),
+        PluginCall::Gateway => format!("the gateway of network {}", obj.network),
+        PluginCall::Network => format!("network {}", obj.network),
+        PluginCall::Node => format!("node {}", obj.request_str("Address").unwrap_or("?")),
+        PluginCall::Address => format!("endpoint {}", obj.endpoint),
+    }
+}
+
+fn require(
+    p: &Plugin,
+    call: &str,
+    what: &str,
+    reply: &Value,
+    fields: &[&str],
+) -> Result<(), PluginError> {
+    for f in fields {
+        if reply
+            .get(f)
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
+            return Err(PluginError::Failed {
+                plugin: p.name.clone(),
+                call: call.to_string(),
+                what: what.to_string(),
+                message: format!("the reply has no {f}"),
+            });
+        }
+    }
+    Ok(())
+}
