@@ -114,3 +114,8 @@ fn macvlan() {
 fn reboot() {
     run_script("reboot");
 }
+
+#[test]
+fn remote() {
+    run_script("remote");
+}

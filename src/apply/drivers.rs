@@ -88,7 +88,11 @@ pub async fn resolve(
                 .into());
             }
         }
-        let found = plugins::connect(name, patience).await;
+        // One plugin may be both a driver and an IPAM: found once.
+        let found = match out.plugin(name).flatten() {
+            Some(p) => Ok(Some(p.clone())),
+            None => plugins::connect(name, patience).await,
+        };
         let known = recorded.contains(name);
         let plugin = match found {
             Ok(Some(p)) => Some(p),

@@ -65,6 +65,9 @@ pub struct Plugin {
     pub implements: Vec<String>,
     /// An IPAM plugin's default local address space.
     pub address_space: Option<String>,
+    /// One call at a time, in the order they are made (FIFO): a plugin
+    /// sees the same sequence for the same plan, as with Docker.
+    turn: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Plugin {
@@ -80,6 +83,7 @@ impl Plugin {
         body: Option<&Value>,
         what: &str,
     ) -> Result<Value, PluginError> {
+        let _turn = self.turn.lock().await;
         self.client
             .call(&format!("{subsystem}.{method}"), body, what)
             .await
@@ -130,6 +134,7 @@ pub async fn connect(name: &str, patience: Patience) -> Result<Option<Plugin>, P
         via: found.via,
         implements,
         address_space: None,
+        turn: Default::default(),
     }))
 }
 

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Remote drivers and remote IPAM, against the example plugin
+# (examples/cnm-plugin): a libnetwork network driver (a bridge per
+# network, a veth per endpoint) and IPAM in one process, on a unix socket
+# under /run/docker/plugins, and once more over TCP through a .spec file.
+source "$(dirname "$0")/lib.sh"
+T="$EXAMPLES/remote.yaml"
+GOLDEN="$(cd "$(dirname "$0")/../golden" && pwd)"
+PLUGIN="${CNM_PLUGIN:-$(dirname "$CNM")/examples/cnm-plugin}"
+[ -x "$PLUGIN" ] || fail "the example plugin is not built at $PLUGIN (cargo build --example cnm-plugin)"
+ST=/run/docker/cnmp-state
+PID=
+trap 'if [ -n "$PID" ]; then kill "$PID" 2>/dev/null || true; fi; rm -rf "$WORK"' EXIT
+
+start_plugin() {
+  "$PLUGIN" --listen unix:/run/docker/plugins/cnmp.sock --state "$ST" "$@" >/dev/null 2>>"$WORK/plugin.err" &
+  PID=$!
+  for _ in $(seq 100); do [ -S /run/docker/plugins/cnmp.sock ] && return; sleep 0.05; done
+  fail "the plugin did not start: $(cat "$WORK/plugin.err")"
+}
+stop_plugin() { kill "$PID"; wait "$PID" 2>/dev/null || true; PID=; }
+endpoints_held() { grep -c '"joined"' "$ST/state.json" || true; }
+plugin_links() { ip -o link show | grep -c ' p[cv]-' || true; }
+
+step "no such plugin: plan fails listing the paths searched; nothing changed"
+before=$(snapshot)
+expect_rc 1 "$CNM" plan "$T"
+grep -q "remote.yaml:[0-9]*:[0-9]*: network back: driver 'cnmp' is neither built in (.*) nor a plugin: looked for /run/docker/plugins/cnmp.sock, /run/docker/plugins/cnmp/cnmp.sock, /etc/docker/plugins/cnmp.spec, .*/usr/lib/docker/plugins/cnmp/cnmp.json" "$WORK/err" \
+  || { cat "$WORK/err"; fail "the unknown driver is not reported with the paths searched"; }
+[ "$before" = "$(snapshot)" ] || fail "a failed plan changed the host"
+
+step "the plugin up: plan shows what only the plugin decides as known after apply"
+start_plugin
+pending "$T"
+grep -q 'pool of network back (ipam cnmp): any pool' "$WORK/out" || { cat "$WORK/out"; fail "no pool request in the plan"; }
+grep -q 'address of endpoint web-back (ipam cnmp): (known after apply)' "$WORK/out" || fail "the address from the IPAM plugin is not shown as known after apply"
+grep -q 'endpoint web-back (web (known after apply), veth): addresses (known after apply)' "$WORK/out" || { cat "$WORK/out"; fail "the endpoint's interface and addresses are not known after apply"; }
+
+step "apply; the second plan is empty; sandboxes ping each other by name"
+expect_rc 0 "$CNM" apply "$T"
+converged "$T"
+reach web db
+reach db web
+"$CNM" exec web -- ping -c1 -W1 -q 10.60.0.2 >/dev/null || fail "web cannot reach db on the network cnm addresses"
+ip netns exec plug-web ip -o -4 addr show | grep -q ' 10\.199\.0\.[0-9]*/24' || fail "web has no address from the IPAM plugin's pool"
+ip netns exec plug-web ip route show default | grep -q 'via 10.199.0.1 dev eth0' || fail "web's default route is not the plugin network's gateway"
+
+step "the plugin saw exactly the expected calls"
+diff -u "$GOLDEN/remote-calls.log" "$ST/calls.log" || fail "the plugin's call sequence differs from tests/golden/remote-calls.log"
+: >"$ST/calls.log"
+
+step "drift: a plugin interface deleted in a sandbox; apply makes it again through the plugin"
+ip netns exec plug-web ip link del eth1
+pending "$T"
+grep -q '+ endpoint web-front' "$WORK/out" || { cat "$WORK/out"; fail "the lost interface is not planned"; }
+expect_rc 0 "$CNM" apply "$T"
+converged "$T"
+"$CNM" exec web -- ping -c1 -W1 -q 10.60.0.2 >/dev/null || fail "web's front interface was not repaired"
+grep -q '^NetworkDriver.DeleteEndpoint ' "$ST/calls.log" || fail "the plugin was not told to forget the endpoint's earlier incarnation"
+
+step "the plugin down: plan works from the records, with a warning"
+stop_plugin
+expect_rc 0 "$CNM" plan --detailed-exitcode "$T"
+grep -q 'plugin cnmp is not reachable; planning from what cnm recorded of it' "$WORK/err" || { cat "$WORK/err"; fail "no warning about the plugin being down"; }
+
+step "restarted between applies: a new sandbox converges"
+start_plugin
+sed 's/^  db: {}/  db: {}\n  cache: {}/; s/^  db-back: { network: back, sandbox: db }/&\n  cache-back: { network: back, sandbox: cache }/' "$T" >"$WORK/t2.yaml"
+grep -q 'cache-back' "$WORK/t2.yaml" || fail "could not add a sandbox to the topology"
+expect_rc 0 "$CNM" apply "$WORK/t2.yaml"
+converged "$WORK/t2.yaml"
+reach cache web
+reach web cache
+
+step "a plugin error on CreateEndpoint: nothing half-made, the message names the plugin"
+stop_plugin
+start_plugin --fail NetworkDriver.CreateEndpoint
+sed 's/^  cache: {}/&\n  extra: {}/; s/^  cache-back: .*/&\n  extra-front: { network: front, sandbox: extra }/' "$WORK/t2.yaml" >"$WORK/t3.yaml"
+held=$(endpoints_held); links=$(plugin_links)
+expect_rc 1 "$CNM" apply "$WORK/t3.yaml"
+grep -q 'plugin cnmp: NetworkDriver.CreateEndpoint for endpoint extra-front failed: cnm-plugin: injected failure' "$WORK/err" \
+  || { cat "$WORK/err"; fail "the error does not name the plugin, the call and the endpoint"; }
+[ "$(endpoints_held)" = "$held" ] || fail "the plugin holds a half-made endpoint"
+[ "$(plugin_links)" = "$links" ] || fail "an interface of the failed endpoint is left on the host"
+[ "$(ip netns exec plug-extra ip -o link show | grep -vc ': lo:')" = 0 ] || fail "the failed endpoint left an interface in its sandbox"
+stop_plugin
+start_plugin
+expect_rc 0 "$CNM" apply "$WORK/t3.yaml"
+converged "$WORK/t3.yaml"
+reach extra web
+
+step "destroy gives every pool, address, endpoint and network back"
+expect_rc 0 "$CNM" destroy "$WORK/t3.yaml"
+for k in networks endpoints pools addresses; do
+  grep -q "\"$k\": {}" "$ST/state.json" || { cat "$ST/state.json"; fail "the plugin still holds $k"; }
+done
+[ "$before" = "$(snapshot)" ] || { diff <(echo "$before") <(snapshot) || true; fail "destroy did not give the host back as it was"; }
+stop_plugin
+
+step "a plugin found through a .spec file, over TCP on 127.0.0.1"
+"$PLUGIN" --listen tcp:127.0.0.1:0 --state /run/docker/cnmt-state >/dev/null 2>"$WORK/tcp.err" &
+PID=$!
+for _ in $(seq 100); do grep -q 'listening on tcp:' "$WORK/tcp.err" && break; sleep 0.05; done
+port=$(sed -n 's/.*listening on tcp:127\.0\.0\.1:\([0-9]*\).*/\1/p' "$WORK/tcp.err")
+[ -n "$port" ] || fail "the TCP plugin did not start: $(cat "$WORK/tcp.err")"
+mkdir -p /etc/docker/plugins
+echo "tcp://127.0.0.1:$port" >/etc/docker/plugins/cnmt.spec
+sed 's/cnmp/cnmt/g; s/^name: plug$/name: plugt/' "$T" >"$WORK/tcp.yaml"
+expect_rc 0 "$CNM" apply "$WORK/tcp.yaml"
+converged "$WORK/tcp.yaml"
+reach web db
+expect_rc 0 "$CNM" destroy "$WORK/tcp.yaml"
+grep -q '"pools": {}' /run/docker/cnmt-state/state.json || fail "the TCP plugin still holds a pool"
+stop_plugin
+
+echo PASS
