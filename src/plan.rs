@@ -69,10 +69,15 @@ impl Resource {
                         "endpoint {} ({} {ifname} ↔ {})",
                         e.endpoint, e.sandbox, h.ifname
                     ),
-                    None => format!(
-                        "endpoint {} ({} {ifname}, {})",
-                        e.endpoint, e.sandbox, e.kind
-                    ),
+                    None => {
+                        // A plugin's interface: its kind is known after Join.
+                        let kind = if e.unknown.iter().any(|u| u == "kind") {
+                            format!("{} interface", e.driver)
+                        } else {
+                            e.kind.clone()
+                        };
+                        format!("endpoint {} ({} {ifname}, {kind})", e.endpoint, e.sandbox)
+                    }
                 }
             }
             Resource::Fdb(f) if f.is_flood() => format!("fdb {}: flood → {}", f.dev, f.dst),

@@ -401,3 +401,21 @@ fn macvlan_passthru_endpoints_have_the_parents_mac() {
         "{err}"
     );
 }
+
+/// The remote example before its first apply, with the plugin known but
+/// not reached (what a plan from records gives): what only the plugin
+/// decides is known after apply; the network cnm addresses is exact.
+#[test]
+fn remote_example_before_its_first_apply() {
+    use cnm::drivers::{remote::RemoteDriver, Registry};
+    let t = example("remote.yaml");
+    let reg = Registry::builtin()
+        .with(RemoteDriver::new("cnmp", None, "local"))
+        .with_plugin("cnmp", None);
+    let host = empty_host();
+    let want = desired::build_with(&reg, &t, &host, &Default::default()).unwrap();
+    let text = diff::diff(&t.name, &t.file, &want, &host)
+        .unwrap()
+        .render_text(&t.file, false);
+    settings().bind(|| insta::assert_snapshot!("empty-remote", text));
+}

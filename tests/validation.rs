@@ -276,3 +276,29 @@ fn macvlan_options() {
         "t.yaml:7:40: endpoint e: ports cannot be published on a macvlan network; publish them on a bridge endpoint of sandbox s",
     );
 }
+
+#[test]
+fn ipam_plugins() {
+    has(
+        &format!("{HEAD}networks:\n  a: {{ ipam: {{ driver: ../x }} }}\n"),
+        "t.yaml:4:24: network a: ipam driver name '../x' must start with a letter or digit",
+    );
+    has(
+        &format!("{HEAD}networks:\n  a: {{ driver: \"null\", ipam: {{ driver: p }} }}\n"),
+        "t.yaml:4:40: network a: ipam does not apply to driver null: its endpoints have no addresses",
+    );
+    has(
+        &format!("{HEAD}networks:\n  a: {{ ipam: {{ driver: p, options: {{ k: [1] }} }} }}\n"),
+        "t.yaml:4:41: network a: ipam option k must be a string, number or boolean",
+    );
+    // Docker's and compose's `default` is cnm's own IPAM; a plugin name is
+    // taken as written (plan finds it).
+    assert!(errors(&format!(
+        "{HEAD}networks:\n  a: {{ ipam: {{ driver: default }} }}\n"
+    ))
+    .is_empty());
+    assert!(errors(&format!(
+        "{HEAD}networks:\n  a: {{ driver: weave, ipam: {{ driver: p, options: {{ k: v }} }} }}\n"
+    ))
+    .is_empty());
+}

@@ -245,3 +245,132 @@ where
     driver.abort();
     result
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+    use hyper::service::service_fn;
+    use serde_json::json;
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    /// A plugin answering each path with a fixed status and body, and
+    /// sending back what it received under `"got"` for 200 `{}` answers.
+    async fn serve(dir: &std::path::Path) -> Result<Addr, Box<dyn std::error::Error>> {
+        let path = dir.join("p.sock");
+        let listener = tokio::net::UnixListener::bind(&path)?;
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let svc = service_fn(|req: Request<hyper::body::Incoming>| async move {
+                        let path = req.uri().path().to_string();
+                        let accept = req
+                            .headers()
+                            .get(hyper::header::ACCEPT)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default()
+                            .to_string();
+                        let body = req.into_body().collect().await?.to_bytes();
+                        let (status, reply) = match path.as_str() {
+                            "/NetworkDriver.Join" => (200, json!({ "Err": "no sandbox" })),
+                            "/IpamDriver.RequestPool" => (200, json!({ "Error": "pool taken" })),
+                            "/NetworkDriver.ProgramExternalConnectivity" => (404, json!({})),
+                            "/NetworkDriver.Leave" => (500, json!({ "Err": "broken" })),
+                            _ => (
+                                200,
+                                json!({ "got": String::from_utf8_lossy(&body), "accept": accept }),
+                            ),
+                        };
+                        let mut resp =
+                            hyper::Response::new(Full::new(Bytes::from(reply.to_string())));
+                        *resp.status_mut() = hyper::StatusCode::from_u16(status)
+                            .unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+                        Ok::<_, hyper::Error>(resp)
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        Ok(Addr::Unix(path))
+    }
+
+    fn client(addr: Addr) -> Client {
+        Client {
+            plugin: "p".into(),
+            addr,
+            patience: Patience::Plan,
+        }
+    }
+
+    #[tokio::test]
+    async fn bodies_headers_and_error_fields() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let c = client(serve(dir.path()).await?);
+        // No arguments: an empty body, with Docker's Accept header.
+        let r = c.call("Plugin.Activate", None, "activation").await?;
+        assert_eq!(r["got"], "");
+        assert_eq!(r["accept"], MIME);
+        let r = c
+            .call(
+                "NetworkDriver.CreateNetwork",
+                Some(&json!({"A": 1})),
+                "network n",
+            )
+            .await?;
+        assert_eq!(r["got"], r#"{"A":1}"#);
+        let e = c
+            .call("NetworkDriver.Join", Some(&json!({})), "endpoint e")
+            .await
+            .err()
+            .ok_or("Err on 200 is a failure")?;
+        assert_eq!(
+            e.to_string(),
+            "plugin p: NetworkDriver.Join for endpoint e failed: no sandbox"
+        );
+        let e = c
+            .call(
+                "IpamDriver.RequestPool",
+                Some(&json!({})),
+                "the pool of network n",
+            )
+            .await
+            .err()
+            .ok_or("Error on 200 is a failure")?;
+        assert!(e.to_string().ends_with("failed: pool taken"), "{e}");
+        let e = c
+            .call(
+                "NetworkDriver.ProgramExternalConnectivity",
+                Some(&json!({})),
+                "e",
+            )
+            .await
+            .err()
+            .ok_or("404 is a failure")?;
+        assert!(matches!(e, PluginError::NotImplemented { .. }));
+        let e = c
+            .call("NetworkDriver.Leave", Some(&json!({})), "endpoint e")
+            .await
+            .err()
+            .ok_or("500 is a failure")?;
+        assert!(e.to_string().ends_with("failed: broken"), "{e}");
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_plan_does_not_wait_for_a_missing_plugin() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let c = client(Addr::Unix(dir.path().join("none.sock")));
+        let started = std::time::Instant::now();
+        let e = c
+            .call("Plugin.Activate", None, "activation")
+            .await
+            .err()
+            .ok_or("no plugin, no answer")?;
+        assert!(e.unreachable(), "{e}");
+        assert!(started.elapsed() < Duration::from_secs(1));
+        Ok(())
+    }
+}

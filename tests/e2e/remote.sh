@@ -34,7 +34,7 @@ start_plugin
 pending "$T"
 grep -q 'pool of network back (ipam cnmp): any pool' "$WORK/out" || { cat "$WORK/out"; fail "no pool request in the plan"; }
 grep -q 'address of endpoint web-back (ipam cnmp): (known after apply)' "$WORK/out" || fail "the address from the IPAM plugin is not shown as known after apply"
-grep -q 'endpoint web-back (web (known after apply), veth): addresses (known after apply)' "$WORK/out" || { cat "$WORK/out"; fail "the endpoint's interface and addresses are not known after apply"; }
+grep -q 'endpoint web-back (web (known after apply), cnmp interface): addresses (known after apply)' "$WORK/out" || { cat "$WORK/out"; fail "the endpoint's interface and addresses are not known after apply"; }
 
 step "apply; the second plan is empty; sandboxes ping each other by name"
 expect_rc 0 "$CNM" apply "$T"
