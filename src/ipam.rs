@@ -30,7 +30,7 @@ pub fn default_pool_subnets() -> impl Iterator<Item = Ipv4Network> {
     })
 }
 
-fn overlaps(a: &IpNetwork, b: &IpNetwork) -> bool {
+pub fn overlaps(a: &IpNetwork, b: &IpNetwork) -> bool {
     match (a, b) {
         (IpNetwork::V4(x), IpNetwork::V4(y)) => x.contains(y.network()) || y.contains(x.network()),
         (IpNetwork::V6(x), IpNetwork::V6(y)) => x.contains(y.network()) || y.contains(x.network()),

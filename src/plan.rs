@@ -391,8 +391,13 @@ fn plugin_summary(p: &PluginRes) -> String {
                 None => KNOWN_AFTER_APPLY.to_string(),
             }),
         PluginCall::Network => {
-            let id = p.request_str("NetworkID").unwrap_or("");
-            format!("id {}", &id[..id.len().min(12)])
+            let id: String = p
+                .request_str("NetworkID")
+                .unwrap_or("")
+                .chars()
+                .take(12)
+                .collect();
+            format!("id {id}")
         }
         PluginCall::Node => String::new(),
     }

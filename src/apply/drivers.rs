@@ -10,7 +10,6 @@
 
 use super::ApplyError;
 use crate::desired::PlanError;
-use crate::drivers::remote::RemoteDriver;
 use crate::drivers::Registry;
 use crate::model::HostFacts;
 use crate::plugins::{self, Patience, Plugin, PluginError, IPAM_DRIVER, NETWORK_DRIVER};
@@ -131,7 +130,7 @@ pub async fn resolve(
                 Some(p) => scope(p).await.map_err(|e| err(e.to_string()))?,
                 None => "local".to_string(),
             };
-            out = out.with(RemoteDriver::new(name, plugin.clone(), &scope));
+            out = out.with_plugin_driver(name, plugin.clone(), &scope);
         }
         let merged = match (out.plugin(name).flatten(), plugin) {
             (Some(old), Some(mut new)) => {
@@ -142,7 +141,14 @@ pub async fn resolve(
         };
         out = out.with_plugin(name, merged);
     }
-    Ok(out)
+    // Plugins the records name and the file no longer does: what they hold
+    // is to be given back.
+    let rest: Vec<String> = recorded
+        .iter()
+        .filter(|n| out.get(n).is_none() && out.plugin(n).is_none())
+        .cloned()
+        .collect();
+    Ok(with_recorded(&out, rest, &recorded_drivers(store)).await)
 }
 
 /// The plugin implements what it is needed as; an IPAM plugin's default
@@ -160,8 +166,14 @@ async fn ready(mut p: Plugin, role: Role) -> Result<Plugin, PluginError> {
         });
     }
     if role == Role::Ipam {
-        p.call(IPAM_DRIVER, "GetCapabilities", None, "capabilities")
-            .await?;
+        // Docker registers an IPAM plugin that has no capabilities to tell.
+        match p
+            .call(IPAM_DRIVER, "GetCapabilities", None, "capabilities")
+            .await
+        {
+            Ok(_) | Err(PluginError::NotImplemented { .. }) => {}
+            Err(e) => return Err(e),
+        }
         let spaces = p
             .call(
                 IPAM_DRIVER,
@@ -204,12 +216,32 @@ fn recorded_plugins(store: &TopologyStore) -> BTreeSet<String> {
         .into_values()
         .map(|o| o.plugin)
         .collect();
+    out.extend(recorded_drivers(store));
     if let Ok(Some(rec)) = store.applied() {
         if let Ok(file) = serde_json::from_value::<crate::spec::file::FileTopology>(rec.topology) {
-            for n in file.networks.values() {
-                out.extend(n.driver.clone());
-                out.extend(n.ipam.as_ref().map(|i| i.driver.clone()));
-            }
+            out.extend(
+                file.networks
+                    .values()
+                    .filter_map(|n| n.ipam.as_ref().map(|i| i.driver.clone())),
+            );
+        }
+    }
+    out
+}
+
+/// Network drivers the records say made this topology's networks and
+/// endpoints (the applied file, and what endpoints noted, which survives a
+/// first apply that failed before its record).
+fn recorded_drivers(store: &TopologyStore) -> BTreeSet<String> {
+    let mut out: BTreeSet<String> = store
+        .learned()
+        .unwrap_or_default()
+        .into_values()
+        .filter_map(|l| l.get(crate::drivers::LEARNED_DRIVER).cloned())
+        .collect();
+    if let Ok(Some(rec)) = store.applied() {
+        if let Ok(file) = serde_json::from_value::<crate::spec::file::FileTopology>(rec.topology) {
+            out.extend(file.networks.values().filter_map(|n| n.driver.clone()));
         }
     }
     out
@@ -219,20 +251,21 @@ fn recorded_plugins(store: &TopologyStore) -> BTreeSet<String> {
 /// records name, reached if they can be (one attempt each); the others
 /// are forgotten with a warning.
 pub async fn for_destroy(reg: &Registry, store: &TopologyStore) -> Registry {
+    let drivers = recorded_drivers(store);
+    let names: Vec<String> = recorded_plugins(store)
+        .into_iter()
+        .filter(|n| reg.get(n).is_none() && reg.plugin(n).is_none())
+        .collect();
+    with_recorded(reg, names, &drivers).await
+}
+
+/// `reg` plus the plugins `names` (recorded, not in the file), reached if
+/// they can be (one attempt each): objects they hold are given back, or
+/// forgotten with a warning.
+async fn with_recorded(reg: &Registry, names: Vec<String>, drivers: &BTreeSet<String>) -> Registry {
     let mut out = reg.clone();
-    let drivers: BTreeSet<String> = match store.applied() {
-        Ok(Some(rec)) => serde_json::from_value::<crate::spec::file::FileTopology>(rec.topology)
-            .map(|f| {
-                f.networks
-                    .values()
-                    .filter_map(|n| n.driver.clone())
-                    .collect()
-            })
-            .unwrap_or_default(),
-        _ => BTreeSet::new(),
-    };
-    for name in recorded_plugins(store) {
-        if reg.get(&name).is_some() || crate::spec::valid_identifier(&name, 64).is_err() {
+    for name in names {
+        if crate::spec::valid_identifier(&name, 64).is_err() {
             continue;
         }
         let plugin = match plugins::connect(&name, Patience::Plan).await {
@@ -243,7 +276,7 @@ pub async fn for_destroy(reg: &Registry, store: &TopologyStore) -> Registry {
             }
         };
         if drivers.contains(&name) {
-            out = out.with(RemoteDriver::new(&name, plugin.clone(), "local"));
+            out = out.with_plugin_driver(&name, plugin.clone(), "local");
         }
         out = out.with_plugin(&name, plugin);
     }

@@ -51,6 +51,9 @@ pub enum ApplyError {
     Output(String),
     #[error("internal error: {0}")]
     Internal(String),
+    /// Planning again with learned values failed, after changes were made.
+    #[error("{0}\n(planned again with what drivers and plugins answered, after changes were made)")]
+    AfterChanges(Box<ApplyError>),
 }
 
 impl ApplyError {
@@ -119,8 +122,10 @@ pub async fn converge_with(
                 "apply did not settle after {MAX_ROUNDS} rounds of learned values"
             )));
         }
-        p = plan_resolved(reg, t, &store).await?;
-        tracing::info!(
+        p = plan_resolved(reg, t, &store)
+            .await
+            .map_err(|e| ApplyError::AfterChanges(Box::new(e)))?;
+        tracing::debug!(
             actions = p.plan.actions.len(),
             "planned again with what drivers and plugins answered"
         );

@@ -8,7 +8,7 @@ use super::EndpointAddr;
 use crate::drivers::{Addressing, Gateway, Registry};
 use crate::model::{Observed, PluginCall, PluginRes};
 use crate::plan::KNOWN_AFTER_APPLY;
-use crate::spec::{Network, Topology};
+use crate::spec::{Loc, Network, Topology};
 use ipnetwork::IpNetwork;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -26,7 +26,11 @@ pub(super) struct Resolved {
     pub objects: BTreeMap<String, PluginRes>,
 }
 
-pub(super) fn resolve(reg: &Registry, t: &Topology, obs: &Observed) -> Resolved {
+pub(super) fn resolve(
+    reg: &Registry,
+    t: &Topology,
+    obs: &Observed,
+) -> Result<Resolved, (Loc, String)> {
     let mut out = Resolved::default();
     for net in t.networks.values() {
         let Some(ipam) = &net.ipam else {
@@ -46,18 +50,21 @@ pub(super) fn resolve(reg: &Registry, t: &Topology, obs: &Observed) -> Resolved 
         let mut ask = Asker {
             plugin: &ipam.driver,
             net,
+            t,
             obs,
             out: &mut out,
         };
-        let v4 = ask.family(
-            t,
-            &space,
-            false,
-            net.subnet.map(|s| s.to_string()),
-            net.ip_range.map(|r| r.to_string()),
-            net.gateway.map(|g| g.to_string()),
-            |e| e.address.map(|a| a.to_string()),
-        );
+        let v4 = ask
+            .family(
+                t,
+                &space,
+                false,
+                net.subnet.map(|s| s.to_string()),
+                net.ip_range.map(|r| r.to_string()),
+                net.gateway.map(|g| g.to_string()),
+                |e| e.address.map(|a| a.to_string()),
+            )
+            .map_err(|m| (ipam.loc, m))?;
         let v6 = net.ipv6.as_ref().map(|c| {
             ask.family(
                 t,
@@ -69,6 +76,7 @@ pub(super) fn resolve(reg: &Registry, t: &Topology, obs: &Observed) -> Resolved 
                 |e| e.ipv6_address.map(|a| a.to_string()),
             )
         });
+        let v6 = v6.transpose().map_err(|m| (ipam.loc, m))?;
         let pending = v4.pending || v6.as_ref().is_some_and(|f| f.pending);
         let gw6 = v6.as_ref().and_then(|f| f.gateway);
         out.subnets.insert(
@@ -87,7 +95,7 @@ pub(super) fn resolve(reg: &Registry, t: &Topology, obs: &Observed) -> Resolved 
             },
         );
     }
-    out
+    Ok(out)
 }
 
 /// One family's outcome.
@@ -99,6 +107,7 @@ struct Family {
 struct Asker<'a> {
     plugin: &'a str,
     net: &'a Network,
+    t: &'a Topology,
     obs: &'a Observed,
     out: &'a mut Resolved,
 }
@@ -145,7 +154,7 @@ impl Asker<'_> {
         sub_pool: Option<String>,
         gateway: Option<String>,
         address_of: impl Fn(&crate::spec::Endpoint) -> Option<String>,
-    ) -> Family {
+    ) -> Result<Family, String> {
         let fam = if v6 { "v6" } else { "v4" };
         let net = self.net;
         let options: BTreeMap<&String, &String> = net
@@ -166,6 +175,23 @@ impl Asker<'_> {
             }),
         );
         let pool = self.answer(&pool_obj);
+        // The plugin's word is checked like a subnet in the file before
+        // anything of the host's gets it.
+        let cidr = match pool.as_ref().and_then(|p| p.returned_str("Pool")) {
+            Some(p) => Some(self.check_pool(p, v6)?),
+            None => None,
+        };
+        let plugin = self.plugin;
+        let inside = |what: &str, a: IpNetwork| -> Result<IpNetwork, String> {
+            match cidr {
+                Some(c) if usable(c, a) => Ok(a),
+                Some(c) => Err(format!(
+                    "network {}: IPAM plugin {plugin} gave {what} {a}, which is not a usable address of its pool {c}",
+                    net.name
+                )),
+                None => Ok(a),
+            }
+        };
         let pool_id = pool
             .as_ref()
             .and_then(|p| p.returned_str("PoolID"))
@@ -184,7 +210,7 @@ impl Asker<'_> {
                     .and_then(|g| g.parse::<IpNetwork>().ok())
             });
             gw = match in_data {
-                Some(g) => Some(g),
+                Some(g) => Some(inside("gateway", g)?),
                 None => {
                     let obj = self.object(
                         format!("gateway {} {fam}", net.name),
@@ -201,7 +227,7 @@ impl Asker<'_> {
                         .and_then(|o| o.returned_str("Address").map(str::to_string))
                         .and_then(|a| a.parse::<IpNetwork>().ok());
                     pending |= got.is_none();
-                    got
+                    got.map(|g| inside("gateway", g)).transpose()?
                 }
             };
         }
@@ -220,7 +246,9 @@ impl Asker<'_> {
             let got = self
                 .answer(&obj)
                 .and_then(|o| o.returned_str("Address").map(str::to_string))
-                .and_then(|a| a.parse::<IpNetwork>().ok());
+                .and_then(|a| a.parse::<IpNetwork>().ok())
+                .map(|a| inside(&format!("endpoint {} the address", e.name), a))
+                .transpose()?;
             let slot = self.out.addrs.entry(e.name.clone()).or_default();
             match got {
                 Some(IpNetwork::V4(a)) if !v6 => slot.v4 = Some(a),
@@ -230,9 +258,83 @@ impl Asker<'_> {
                 }
             }
         }
-        Family {
+        Ok(Family {
             gateway: gw,
             pending,
+        })
+    }
+
+    /// A pool the plugin gave: of the family asked, not reserved, not
+    /// routed by the host (when cnm holds its gateway), not overlapping
+    /// another network of the file.
+    fn check_pool(&self, pool: &str, v6: bool) -> Result<IpNetwork, String> {
+        let net = self.net;
+        let bad = |why: String| {
+            format!(
+                "network {}: IPAM plugin {} gave pool {pool}, {why}; cnm does not use it (`cnm destroy` gives it back)",
+                net.name, self.plugin
+            )
+        };
+        let p: IpNetwork = pool
+            .parse()
+            .map_err(|_| bad("which is not a subnet".into()))?;
+        let (min, max) = if v6 { (32, 126) } else { (8, 30) };
+        if p.is_ipv6() != v6 || !(min..=max).contains(&p.prefix()) {
+            return Err(bad(format!(
+                "which is not an IPv{} subnet of /{min} to /{max}",
+                if v6 { 6 } else { 4 }
+            )));
         }
+        if let Some(why) = crate::spec::reserved(p) {
+            return Err(bad(format!("which {why}")));
+        }
+        // Where cnm puts the gateway on a host link, the host must not
+        // route the pool already. A gateway outside cnm's objects (a
+        // plugin's own bridge) routes it by design.
+        let on_host = net.caps.gateway == Gateway::OnHost;
+        if let Some(r) = self
+            .obs
+            .host
+            .routed
+            .iter()
+            .find(|r| on_host && crate::ipam::overlaps(r, &p))
+        {
+            return Err(bad(format!("which overlaps {r}, routed by the host")));
+        }
+        let others = self
+            .t
+            .networks
+            .values()
+            .filter(|n| n.name != net.name)
+            .flat_map(|n| {
+                n.subnet
+                    .map(IpNetwork::V4)
+                    .into_iter()
+                    .chain(n.ipv6.as_ref().map(|c| IpNetwork::V6(c.subnet)))
+                    .map(move |s| (n.name.clone(), s))
+            });
+        for (name, s) in others {
+            if crate::ipam::overlaps(&s, &p) {
+                return Err(bad(format!("which overlaps network {name} ({s})")));
+            }
+        }
+        Ok(p)
+    }
+}
+
+/// An address of `pool` a host may hold: inside, with the pool's prefix,
+/// not its network (nor, for IPv4, broadcast) address.
+fn usable(pool: IpNetwork, a: IpNetwork) -> bool {
+    match (pool, a) {
+        (IpNetwork::V4(p), IpNetwork::V4(a)) => {
+            a.prefix() == p.prefix()
+                && p.contains(a.ip())
+                && a.ip() != p.network()
+                && a.ip() != p.broadcast()
+        }
+        (IpNetwork::V6(p), IpNetwork::V6(a)) => {
+            a.prefix() == p.prefix() && p.contains(a.ip()) && a.ip() != p.network()
+        }
+        _ => false,
     }
 }

@@ -83,7 +83,7 @@ pub fn build_with(
         }
     }
     addressing::check_derived_macs(t, &state).map_err(err)?;
-    add_routes_and_files(&p, &mut state);
+    add_routes_and_files(&p, learned, &mut state);
     firewall(reg, t, obs, &mut state);
     Ok(state)
 }
@@ -117,7 +117,7 @@ impl<'a> Plan<'a> {
         me: Option<&'a Host>,
         obs: &'a Observed,
     ) -> Result<Self, (Loc, String)> {
-        let plugged = ipam_plugins::resolve(reg, t, obs);
+        let plugged = ipam_plugins::resolve(reg, t, obs)?;
         let mut subnets = addressing::resolve_subnets(t, obs)?;
         subnets.extend(plugged.subnets);
         let mut addrs = addressing::resolve_addresses(t, obs, &subnets)?;
@@ -216,7 +216,7 @@ fn resolved_endpoints<'a>(p: &Plan<'a>, network: &'a str) -> Vec<ResolvedEndpoin
 }
 
 /// Every namespace's default routes and its hosts and resolv.conf files.
-fn add_routes_and_files(p: &Plan<'_>, state: &mut State) {
+fn add_routes_and_files(p: &Plan<'_>, learned: &BTreeMap<String, Learned>, state: &mut State) {
     let t = p.t;
     // Hosts files list the local sandboxes, plus every sandbox on another
     // host that shares a network spanning hosts with one of them.
@@ -231,6 +231,7 @@ fn add_routes_and_files(p: &Plan<'_>, state: &mut State) {
             t,
             &p.subnets,
             &state.endpoints,
+            learned,
             &ns.sandbox,
             &mut state.routes,
         );

@@ -23,10 +23,15 @@ pub fn gateway_endpoint<'a>(t: &'a Topology, sandbox: &'a str) -> Option<&'a End
         .or_else(|| t.endpoints_of_sandbox(sandbox).find(eligible))
 }
 
+/// Learned keys by which a driver says which gateway its endpoint has
+/// (empty: none), overriding its network's (a plugin's Join answer).
+pub const LEARNED_GATEWAY: [&str; 2] = ["gateway", "gateway6"];
+
 pub(super) fn add_routes(
     t: &Topology,
     addressing: &BTreeMap<String, Addressing>,
     endpoints: &BTreeMap<String, EndpointRes>,
+    learned: &BTreeMap<String, crate::drivers::Learned>,
     sandbox: &str,
     out: &mut BTreeMap<(String, IpNetwork), RouteRes>,
 ) {
@@ -37,9 +42,20 @@ pub(super) fn add_routes(
         return;
     };
     let netns = naming::netns_name(&t.name, sandbox);
+    let told = learned.get(&ep.name);
+    let gateway = |key: &str, network: Option<IpAddr>| match told.and_then(|l| l.get(key)) {
+        Some(g) => g.parse::<IpAddr>().ok(),
+        None => network,
+    };
     let gateways = [
-        (Family::V4, a.gateway_v4.map(|g| IpAddr::V4(g.ip()))),
-        (Family::V6, a.gateway_v6.map(|g| IpAddr::V6(g.ip()))),
+        (
+            Family::V4,
+            gateway(LEARNED_GATEWAY[0], a.gateway_v4.map(|g| IpAddr::V4(g.ip()))),
+        ),
+        (
+            Family::V6,
+            gateway(LEARNED_GATEWAY[1], a.gateway_v6.map(|g| IpAddr::V6(g.ip()))),
+        ),
     ];
     for (family, gw) in gateways {
         if let Some(gateway) = gw {

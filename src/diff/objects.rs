@@ -124,7 +124,9 @@ pub(super) fn compare_endpoint(d: &EndpointRes, o: &EndpointRes) -> (Vec<Change>
             Some("its interface name changed".into()),
         );
     }
-    if (d.kind != o.kind && !unknown("kind")) || d.settings != o.settings {
+    // A plugin's interface: its kind and settings are the plugin's.
+    if (d.kind != o.kind && !unknown("kind")) || (d.settings != o.settings && !unknown("settings"))
+    {
         let fixed = |e: &EndpointRes| {
             let s: Vec<String> = e.settings.iter().map(|(k, v)| format!("{k} {v}")).collect();
             format!("{} {}", e.kind, s.join(" "))

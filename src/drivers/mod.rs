@@ -181,6 +181,12 @@ pub struct ResolvedEndpoint<'a> {
 /// after apply"), recorded and given back to it on the next plans.
 pub type Learned = BTreeMap<String, String>;
 
+/// The learned key naming the driver that made an endpoint, for endpoints
+/// the kernel cannot tie to a network (no host end): noted before the
+/// first change, so even an apply that failed before its record can be
+/// undone by that driver.
+pub const LEARNED_DRIVER: &str = "driver";
+
 /// Everything a driver needs to describe one network's objects, borrowed.
 pub struct NetworkCtx<'a> {
     pub topology: &'a str,
@@ -339,6 +345,17 @@ impl Registry {
         let mut r = self.clone();
         r.plugins.insert(name.to_string(), plugin);
         r
+    }
+
+    /// This registry plus a driver for network plugin `name` (`None`:
+    /// unreachable now; `scope` from its capabilities).
+    pub fn with_plugin_driver(
+        &self,
+        name: &str,
+        plugin: Option<crate::plugins::Plugin>,
+        scope: &str,
+    ) -> Registry {
+        self.with(remote::RemoteDriver::new(name, plugin, scope))
     }
 
     /// Plugin `name`: `Some(None)` when it is known but unreachable.

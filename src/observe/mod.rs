@@ -123,7 +123,11 @@ pub async fn observe_with(
         facts.allocated = rec.allocations;
     }
     // What plugins hold for cnm is known from the records alone.
-    state.plugins = store.plugin_objects()?;
+    // An unreadable record must not stop observe (destroy needs none).
+    state.plugins = store.plugin_objects().unwrap_or_else(|e| {
+        tracing::warn!("{e}; the objects plugins hold for cnm are not known");
+        Default::default()
+    });
 
     let seen_files = observe_files(store, wanted, &owned)?;
     for ns in state.namespaces.values_mut() {

@@ -65,6 +65,16 @@ pub fn find(name: &str) -> Result<Option<Found>, PluginError> {
             continue;
         };
         let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("");
+        // As Docker: a .sock path counts when it is a socket; a spec only
+        // when it is a regular file (a FIFO would block the read).
+        use std::os::unix::fs::FileTypeExt;
+        let kind_ok = match ext {
+            "sock" => meta.file_type().is_socket(),
+            _ => meta.is_file(),
+        };
+        if !kind_ok {
+            continue;
+        }
         let addr = match ext {
             "sock" => Addr::Unix(p.clone()),
             "spec" => parse_spec(name, &p, &read_small(name, &p, meta.len())?)?,

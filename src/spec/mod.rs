@@ -18,7 +18,7 @@ pub use names::{is_hostname, valid_identifier, valid_kernel_name};
 pub use parse::{parse, parse_with};
 pub use ports::{PortMapping, Protocol};
 pub use topology::{Dns, Endpoint, Host, IpamSpec, Ipv6Config, Network, Sandbox, Topology};
-pub use validate::{format_mac, limits, parse_mac, Diagnostics};
+pub use validate::{format_mac, limits, parse_mac, reserved, Diagnostics};
 
 // Names the validation rules (children of this module) take with `*`.
 use ipnetwork::{Ipv4Network, Ipv6Network};

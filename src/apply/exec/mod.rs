@@ -77,7 +77,10 @@ impl Executor {
         conns: crate::observe::Connections,
     ) -> Result<Self, ApplyError> {
         let files = store.files()?;
-        let plugins = store.plugin_objects()?;
+        let plugins = store.plugin_objects().unwrap_or_else(|e| {
+            tracing::warn!("{e}; the objects plugins hold for cnm are not known");
+            Default::default()
+        });
         Ok(Executor {
             plugins: Mutex::new(plugins),
             learned_now: std::sync::atomic::AtomicBool::new(false),
@@ -247,7 +250,16 @@ impl Executor {
                     .map_err(kernel(&what))
             }
             Resource::Endpoint(e) => {
-                if let Some(d) = self.reg.get(&e.driver) {
+                // The driver that made it: the records' word, else what the
+                // endpoint noted while being made.
+                let noted = Kernel::learned(self, &e.endpoint)
+                    .get(crate::drivers::LEARNED_DRIVER)
+                    .cloned();
+                let driver = self
+                    .reg
+                    .get(&e.driver)
+                    .or_else(|| noted.and_then(|n| self.reg.get(&n)));
+                if let Some(d) = driver {
                     d.delete_endpoint(e, self).await?;
                 }
                 let m = mark(MarkKind::Endpoint, &e.endpoint);

@@ -1,10 +1,10 @@
 //! An endpoint's life with a plugin: CreateEndpoint, Join, the interface
 //! moved into the sandbox (M `osl/interface_linux.go`), external
 //! connectivity; and back: Revoke, the interface returned to the host
-//! under its own name, Leave, DeleteEndpoint. Every step is noted in the
+//! under its own name, Leave, DeleteEndpoint. The endpoint is noted in the
 //! records first, so a crash is cleaned up by the next create.
 
-use super::{EndpointPlan, KIND, PORTS, ROUTES, SRC_NAME, STATE};
+use super::{EndpointPlan, DRIVER, KIND, PORTS, ROUTES, SRC_NAME, STATE};
 use crate::apply::ApplyError;
 use crate::drivers::{Kernel, Learned};
 use crate::model::{fmt_mac, EndpointRes, Mac};
@@ -17,6 +17,9 @@ use rtnetlink::LinkUnspec;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::os::fd::AsRawFd;
+
+/// The highest index tried after a plugin's `DstPrefix`.
+const MAX_INDEX: u32 = 4096;
 
 struct Ids {
     network: String,
@@ -53,8 +56,13 @@ pub(super) async fn create(
         // plugin may still hold it under the same ID.
         release(plugin, &id, &earlier, true).await;
     }
-    let mut learned = Learned::from([(STATE.to_string(), "creating".to_string())]);
+    let mut learned = Learned::from([
+        (STATE.to_string(), "creating".to_string()),
+        (DRIVER.to_string(), plugin.name.clone()),
+    ]);
     k.note(&e.endpoint, &learned)?;
+    // Links the host has now: the plugin's interface must be a new one.
+    let before = host_links(k).await?;
     let v4 = e.addrs.iter().find(|a| a.is_ipv4());
     let v6 = e.addrs.iter().find(|a| a.is_ipv6());
     let iface = json!({
@@ -73,9 +81,11 @@ pub(super) async fn create(
         .await
     {
         Ok(r) => r,
-        Err(first @ PluginError::Failed { .. }) if plan.network.is_object() => {
-            // The plugin may have lost the network (its state wiped):
-            // create it again, then the endpoint once more.
+        Err(first @ PluginError::Failed { .. })
+            if plan.network.is_object() && network_lost(&first) =>
+        {
+            // The plugin lost the network (its state wiped): create it
+            // again, then the endpoint once more.
             let again = plugin
                 .call(
                     NETWORK_DRIVER,
@@ -94,29 +104,56 @@ pub(super) async fn create(
             };
             match retried {
                 Ok(r) => r,
-                Err(err) => {
-                    k.note(&e.endpoint, &Learned::new())?;
-                    return Err(err.into());
-                }
+                Err(err) => return Err(refused(k, e, err)?),
             }
         }
-        Err(err) => {
-            k.note(&e.endpoint, &Learned::new())?;
-            return Err(err.into());
-        }
+        Err(err) => return Err(refused(k, e, err)?),
     };
     learned.insert(STATE.into(), "created".into());
-    k.note(&e.endpoint, &learned)?;
-    let result = join(plugin, e, k, plan, &id, &reply, &mut learned).await;
+    let result = join(plugin, e, k, plan, &id, &reply, &before, &mut learned).await;
     if let Err(err) = result {
-        // Nothing half-made: the plugin forgets the endpoint, whose
-        // interface goes with it.
+        // Nothing half-made: the interface back to the host, and the
+        // plugin forgets the endpoint (and its interface).
+        if let Some(src) = learned.get(SRC_NAME) {
+            let _ = move_out(e, k, src).await;
+        }
         release(plugin, &id, &learned, false).await;
         k.note(&e.endpoint, &Learned::new())?;
         return Err(err);
     }
-    k.note(&e.endpoint, &learned)?;
+    // The engine records what is returned, at once.
     Ok(learned)
+}
+
+/// CreateEndpoint failed. A refusal means the plugin holds nothing; a
+/// connection lost after sending may have left the endpoint made, so the
+/// note stays and the next create cleans up first.
+fn refused(k: &dyn Kernel, e: &EndpointRes, err: PluginError) -> Result<ApplyError, ApplyError> {
+    if matches!(err, PluginError::Failed { .. }) {
+        k.note(&e.endpoint, &Learned::new())?;
+    }
+    Ok(err.into())
+}
+
+/// Whether a plugin's refusal says the network is unknown to it (libnetwork
+/// has no error codes: the words of Docker's own messages and of common
+/// plugins). Anything else is not retried.
+fn network_lost(err: &PluginError) -> bool {
+    let PluginError::Failed { message, .. } = err else {
+        return false;
+    };
+    let m = message.to_ascii_lowercase();
+    m.contains("network") && (m.contains("not found") || m.contains("no such"))
+}
+
+/// Indexes of the host's links.
+async fn host_links(k: &dyn Kernel) -> Result<BTreeSet<u32>, ApplyError> {
+    Ok(dump_links(k.host())
+        .await
+        .map_err(kernel("list the host's links"))?
+        .iter()
+        .map(|m| m.header.index)
+        .collect())
 }
 
 /// What the driver set of the interface: only fields cnm left empty.
@@ -159,6 +196,7 @@ fn returned_mac(
 }
 
 /// Join, then take the plugin's interface into the sandbox.
+#[allow(clippy::too_many_arguments)]
 async fn join(
     plugin: &Plugin,
     e: &EndpointRes,
@@ -166,6 +204,7 @@ async fn join(
     plan: &EndpointPlan,
     id: &Ids,
     created: &Value,
+    before: &BTreeSet<u32>,
     learned: &mut Learned,
 ) -> Result<(), ApplyError> {
     let mac = returned_mac(plugin, e, id, created)?;
@@ -179,7 +218,6 @@ async fn join(
         .call(NETWORK_DRIVER, "Join", Some(&req), &id.what)
         .await?;
     learned.insert(STATE.into(), "joined".into());
-    k.note(&e.endpoint, learned)?;
     let name = |f: &str| {
         reply
             .get("InterfaceName")
@@ -200,6 +238,38 @@ async fn join(
             .into());
         }
     }
+    // Only an interface the plugin just made is taken: never one that was
+    // on the host before (the uplink, another container's), nor one that
+    // carries someone's mark.
+    let refuse = |message: String| -> ApplyError {
+        PluginError::Failed {
+            plugin: plugin.name.clone(),
+            call: "NetworkDriver.Join".into(),
+            what: id.what.clone(),
+            message,
+        }
+        .into()
+    };
+    let theirs = dump_links(k.host())
+        .await
+        .map_err(kernel("list the host's links"))?
+        .iter()
+        .map(Link::from_msg)
+        .find(|l| l.name == src);
+    match theirs {
+        None => return Err(refuse(format!("SrcName {src} is not an interface on the host"))),
+        Some(l) if before.contains(&l.index) => {
+            return Err(refuse(format!(
+                "SrcName {src} was on the host before the endpoint was made; cnm takes only an interface the plugin makes"
+            )))
+        }
+        Some(l) if l.alias.is_some() || l.kind.is_none() => {
+            return Err(refuse(format!(
+                "SrcName {src} carries a mark, or is not a virtual interface; cnm does not take it"
+            )))
+        }
+        Some(_) => {}
+    }
     learned.insert(SRC_NAME.into(), src.clone());
     let link = move_in(e, k, &src, &prefix, mac).await?;
     learned.insert("ifname".into(), link.name.clone());
@@ -207,6 +277,17 @@ async fn join(
         learned.insert("mac".into(), fmt_mac(&m));
     }
     learned.insert(KIND.into(), link.kind.clone().unwrap_or_default());
+    // The sandbox's gateway through this endpoint is the one Join gives
+    // (none when it gives none), as in Docker.
+    for (key, field) in [("gateway", "Gateway"), ("gateway6", "GatewayIPv6")] {
+        let gw = reply
+            .get(field)
+            .and_then(Value::as_str)
+            .and_then(|g| g.parse::<std::net::IpAddr>().ok())
+            .map(|g| g.to_string())
+            .unwrap_or_default();
+        learned.insert(key.into(), gw);
+    }
     let routes = static_routes(&reply);
     if !routes.is_empty() {
         learned.insert(
@@ -214,7 +295,6 @@ async fn join(
             serde_json::to_string(&routes).unwrap_or_default(),
         );
     }
-    k.note(&e.endpoint, learned)?;
     if plan.has_ports {
         let req = json!({
             "NetworkID": id.network,
@@ -300,10 +380,16 @@ async fn move_in(
     let ifname = if prefix == "eth" && !e.ifname.is_empty() {
         e.ifname.clone()
     } else {
-        (0..)
+        // Bounded: a long prefix leaves few (or no) names under 16 bytes.
+        (0..MAX_INDEX)
             .map(|i| format!("{prefix}{i}"))
             .find(|n| !present.contains(n) && n.len() <= 15)
-            .unwrap_or_else(|| src.to_string())
+            .ok_or_else(|| {
+                ApplyError::Internal(format!(
+                    "no free interface name {prefix}N in the sandbox of endpoint {}",
+                    e.endpoint
+                ))
+            })?
     };
     let mark = naming::mark(k.topology(), MarkKind::Endpoint, &e.endpoint);
     h.link()
@@ -340,12 +426,14 @@ async fn move_in(
 /// DeleteEndpoint. The plugin's answers are warnings: destroy completes.
 pub(super) async fn delete(plugin: &Plugin, e: &EndpointRes, k: &dyn Kernel, learned: &Learned) {
     let id = ids(k, e);
-    if let Some(src) = learned.get(SRC_NAME) {
-        if let Err(err) = move_out(e, k, src).await {
-            tracing::debug!(endpoint = %e.endpoint, "interface left in its sandbox: {err}");
+    let back = async {
+        if let Some(src) = learned.get(SRC_NAME) {
+            if let Err(err) = move_out(e, k, src).await {
+                tracing::debug!(endpoint = %e.endpoint, "interface left in its sandbox: {err}");
+            }
         }
-    }
-    release(plugin, &id, learned, false).await;
+    };
+    release_then(plugin, &id, learned, false, back).await;
     // A plugin that left the interface behind: it carries cnm's mark.
     if let Some(src) = learned.get(SRC_NAME) {
         let mark = naming::mark(k.topology(), MarkKind::Endpoint, &e.endpoint);
@@ -364,16 +452,30 @@ pub(super) async fn delete(plugin: &Plugin, e: &EndpointRes, k: &dyn Kernel, lea
 
 /// Revoke (when programmed), Leave, DeleteEndpoint; failures are
 /// warnings (`quiet`: debug only, for cleaning up an earlier incarnation).
+/// Between Leave and DeleteEndpoint the interface goes back to the host
+/// under its own name, as Docker does.
 async fn release(plugin: &Plugin, id: &Ids, learned: &Learned, quiet: bool) {
+    release_then(plugin, id, learned, quiet, async {}).await
+}
+
+async fn release_then(
+    plugin: &Plugin,
+    id: &Ids,
+    learned: &Learned,
+    quiet: bool,
+    after_leave: impl std::future::Future<Output = ()>,
+) {
     let ids = json!({ "NetworkID": id.network, "EndpointID": id.endpoint });
     let mut calls = Vec::new();
     if learned.contains_key(PORTS) {
         calls.push("RevokeExternalConnectivity");
     }
-    if learned.get(STATE).is_some_and(|s| s == "joined") || !quiet {
+    // Noted before CreateEndpoint and recorded after Join: an endpoint
+    // still "creating" after a crash may have been joined too.
+    if learned.get(STATE).is_some_and(|s| s != "created") || !quiet {
         calls.push("Leave");
     }
-    calls.push("DeleteEndpoint");
+    let mut after_leave = Some(after_leave);
     for call in calls {
         match plugin
             .call(NETWORK_DRIVER, call, Some(&ids), &id.what)
@@ -383,6 +485,22 @@ async fn release(plugin: &Plugin, id: &Ids, learned: &Learned, quiet: bool) {
             Err(err) if quiet => tracing::debug!("{err}"),
             Err(err) => tracing::warn!("{err}"),
         }
+        if call == "Leave" {
+            if let Some(f) = after_leave.take() {
+                f.await;
+            }
+        }
+    }
+    if let Some(f) = after_leave.take() {
+        f.await;
+    }
+    match plugin
+        .call(NETWORK_DRIVER, "DeleteEndpoint", Some(&ids), &id.what)
+        .await
+    {
+        Ok(_) | Err(PluginError::NotImplemented { .. }) => {}
+        Err(err) if quiet => tracing::debug!("{err}"),
+        Err(err) => tracing::warn!("{err}"),
     }
 }
 

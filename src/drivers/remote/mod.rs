@@ -29,6 +29,7 @@ const KIND: &str = "kind";
 const SRC_NAME: &str = "src_name";
 const ROUTES: &str = "routes";
 const PORTS: &str = "ports";
+use super::LEARNED_DRIVER as DRIVER;
 
 /// What `desired` worked out for an endpoint, for its create.
 #[derive(Debug, Clone, Default)]
@@ -151,6 +152,9 @@ impl Driver for RemoteDriver {
                 unknown.retain(|u| u != "mac");
             }
             let kind = known(KIND).unwrap_or_else(|| "veth".into());
+            // The plugin's interface may be of any kind: its settings (a
+            // macvlan's parent, ...) are not cnm's to compare.
+            unknown.push("settings".into());
             let addrs: BTreeSet<IpNetwork> = ep
                 .ipv4
                 .map(IpNetwork::V4)

@@ -6,6 +6,7 @@ mod cross;
 mod endpoints;
 mod hosts;
 mod networks;
+pub use networks::reserved;
 
 use super::names::valid_identifier;
 use super::raw::*;

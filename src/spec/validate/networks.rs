@@ -412,6 +412,15 @@ fn check_ipv6(c: &mut Diagnostics, name: &str, v6: &RawIpv6) -> Option<Ipv6Confi
     Some(cfg)
 }
 
+/// Why a subnet (of either family) cannot carry a container network, if
+/// it cannot (also applied to pools an IPAM plugin gives).
+pub fn reserved(n: ipnetwork::IpNetwork) -> Option<&'static str> {
+    match n {
+        ipnetwork::IpNetwork::V4(v) => reserved_v4(v),
+        ipnetwork::IpNetwork::V6(v) => reserved_v6(v),
+    }
+}
+
 /// Why an IPv4 subnet cannot carry a container network, if it cannot.
 fn reserved_v4(n: Ipv4Network) -> Option<&'static str> {
     let overlaps = |r: &str| {
