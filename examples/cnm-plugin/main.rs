@@ -57,6 +57,10 @@ struct Cli {
     /// (repeatable; for tests).
     #[arg(long = "fail", value_name = "SUBSYSTEM.METHOD")]
     fail: Vec<String>,
+    /// A hostile plugin, for tests: Join names this interface as SrcName
+    /// instead of the one it made.
+    #[arg(long = "src-name", value_name = "IFNAME")]
+    src_name: Option<String>,
 }
 
 #[derive(Clone)]
@@ -88,6 +92,7 @@ struct App {
     state: Mutex<State>,
     dir: PathBuf,
     fail: BTreeSet<String>,
+    src_name: Option<String>,
     nl: rtnetlink::Handle,
 }
 
@@ -218,6 +223,13 @@ async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<Full<Bytes>> 
         let msg = format!("{name} not implemented");
         return reply(StatusCode::NOT_FOUND, &json!({ "Err": msg }));
     };
+    let result = match (result, &app.src_name) {
+        (Ok(mut v), Some(src)) if name == "NetworkDriver.Join" => {
+            v["InterfaceName"]["SrcName"] = json!(src);
+            Ok(v)
+        }
+        (r, _) => r,
+    };
     let result = match result {
         Ok(v) if *st != before => st.save(&app.dir).map(|()| v),
         Ok(v) => Ok(v),
@@ -329,6 +341,7 @@ async fn run(cli: Cli) -> Result<()> {
         state: Mutex::new(state),
         dir: cli.state,
         fail: cli.fail.into_iter().collect(),
+        src_name: cli.src_name,
         nl,
     });
     let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;

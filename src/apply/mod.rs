@@ -52,7 +52,9 @@ pub enum ApplyError {
     #[error("internal error: {0}")]
     Internal(String),
     /// Planning again with learned values failed, after changes were made.
-    #[error("{0}\n(planned again with what drivers and plugins answered, after changes were made)")]
+    #[error(
+        "{0}\n(planned again with what drivers and plugins answered, after changes were made)"
+    )]
     AfterChanges(Box<ApplyError>),
 }
 

@@ -89,6 +89,25 @@ expect_rc 0 "$CNM" apply "$WORK/t3.yaml"
 converged "$WORK/t3.yaml"
 reach extra web
 
+step "a hostile plugin naming a host interface as SrcName: refused, the interface untouched"
+ip link add uplink0 type veth peer name uplink0-p
+ip addr add 192.0.2.9/24 dev uplink0
+ip link set uplink0 up
+uplink_before=$(ip -o addr show dev uplink0; ip -o link show dev uplink0 | sed -E 's/ (state|qlen) [^ ]+//g')
+stop_plugin
+start_plugin --src-name uplink0
+links=$(plugin_links)
+sed 's/^  extra: {}/&\n  evil: {}/; s/^  extra-front: .*/&\n  evil-front: { network: front, sandbox: evil }/' "$WORK/t3.yaml" >"$WORK/t4.yaml"
+expect_rc 1 "$CNM" apply "$WORK/t4.yaml"
+grep -q 'plugin cnmp: NetworkDriver.Join for endpoint evil-front failed: SrcName uplink0 was on the host before the endpoint was made' "$WORK/err" \
+  || { cat "$WORK/err"; fail "a host interface named by the plugin was not refused"; }
+[ "$uplink_before" = "$(ip -o addr show dev uplink0; ip -o link show dev uplink0 | sed -E 's/ (state|qlen) [^ ]+//g')" ] \
+  || fail "the host interface the plugin named was changed"
+[ "$(plugin_links)" = "$links" ] || fail "the refused endpoint left the plugin's interfaces on the host"
+stop_plugin
+start_plugin
+ip link del uplink0
+
 step "destroy gives every pool, address, endpoint and network back"
 expect_rc 0 "$CNM" destroy "$WORK/t3.yaml"
 for k in networks endpoints pools addresses; do
