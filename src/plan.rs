@@ -116,6 +116,9 @@ impl Resource {
                 StrayKind::Link { ifname, .. } => {
                     format!("leftover link {ifname} (an interrupted apply created it)")
                 }
+                StrayKind::Endpoint {
+                    endpoint, driver, ..
+                } => format!("leftover endpoint {endpoint} at {driver} (its interface is gone)"),
                 StrayKind::Mountpoint { netns, .. } => format!(
                     "leftover mount point /run/netns/{netns} (an interrupted apply created it)"
                 ),
@@ -178,6 +181,11 @@ impl Resource {
     /// Execution order of kinds when creating (reverse when deleting).
     pub fn rank(&self) -> u8 {
         match self {
+            // An endpoint left at a plugin goes with the other endpoints,
+            // before the plugin's network.
+            Resource::Stray(StrayRes {
+                what: StrayKind::Endpoint { .. },
+            }) => 9,
             Resource::Stray(_) | Resource::Namespace(_) => 0,
             // Plugin objects before the kernel objects that use them (and
             // released after those are gone), in their own order.

@@ -186,6 +186,8 @@ pub type Learned = BTreeMap<String, String>;
 /// first change, so even an apply that failed before its record can be
 /// undone by that driver.
 pub const LEARNED_DRIVER: &str = "driver";
+/// The learned key naming the network of such an endpoint.
+pub const LEARNED_NETWORK: &str = "network";
 
 /// Everything a driver needs to describe one network's objects, borrowed.
 pub struct NetworkCtx<'a> {

@@ -275,6 +275,13 @@ pub enum StrayKind {
         #[serde(skip)]
         id: Option<FileId>,
     },
+    /// An endpoint a driver noted making (a plugin's) whose interface is
+    /// gone: the driver is told to let it go.
+    Endpoint {
+        endpoint: String,
+        network: String,
+        driver: String,
+    },
 }
 
 /// A sysctl cnm needs (e.g. IPv4 forwarding). cnm sets these and never

@@ -123,6 +123,7 @@ pub async fn observe_with(
         facts.allocated = rec.allocations;
     }
     // What plugins hold for cnm is known from the records alone.
+    leftover_endpoints(store, &mut state);
     // An unreadable record must not stop observe (destroy needs none).
     state.plugins = store.plugin_objects().unwrap_or_else(|e| {
         tracing::warn!("{e}; the objects plugins hold for cnm are not known");
@@ -190,6 +191,30 @@ fn networks_from_record(rec: &crate::store::AppliedRecord, state: &mut State) {
                 .clone()
                 .unwrap_or_else(|| crate::spec::DEFAULT_DRIVER.to_string());
         }
+    }
+}
+
+/// Endpoints a driver noted making (a plugin holds them) whose interface
+/// the kernel no longer shows: strays, so the driver lets them go.
+fn leftover_endpoints(store: &TopologyStore, state: &mut State) {
+    use crate::drivers::{LEARNED_DRIVER, LEARNED_NETWORK};
+    for (endpoint, l) in store.learned().unwrap_or_default() {
+        let (Some(driver), Some(network)) = (l.get(LEARNED_DRIVER), l.get(LEARNED_NETWORK)) else {
+            continue;
+        };
+        if state.endpoints.contains_key(&endpoint) {
+            continue;
+        }
+        state.strays.insert(
+            format!("endpoint {endpoint}"),
+            crate::model::StrayRes {
+                what: crate::model::StrayKind::Endpoint {
+                    endpoint,
+                    network: network.clone(),
+                    driver: driver.clone(),
+                },
+            },
+        );
     }
 }
 

@@ -23,10 +23,11 @@ const MAX_REPLY: usize = 1 << 20;
 /// How long to wait for a plugin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Patience {
-    /// `plan`: one attempt, a short deadline; a plan does not wait.
+    /// `plan` and `destroy`: one attempt, a short deadline; a plan does
+    /// not wait, and a destroy completes without a plugin that is gone.
     Plan,
-    /// `apply` and `destroy`: retry connecting with libnetwork's backoff
-    /// (1, 2, 4, 8, 16 s) for up to 30 s while a plugin starts.
+    /// `apply`: retry connecting with libnetwork's backoff (1, 2, 4, 8,
+    /// 16 s) for up to 30 s while a plugin starts.
     Apply,
 }
 

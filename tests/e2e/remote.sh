@@ -116,6 +116,24 @@ done
 [ "$before" = "$(snapshot)" ] || { diff <(echo "$before") <(snapshot) || true; fail "destroy did not give the host back as it was"; }
 stop_plugin
 
+step "SIGKILL apply and destroy at random moments: the next apply converges, the next destroy empties the plugin"
+start_plugin
+for i in $(seq 1 8); do
+  "$CNM" apply "$T" >/dev/null 2>&1 & pid=$!
+  sleep "0.$((RANDOM % 3))$((RANDOM % 10))"; kill -9 "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
+  expect_rc 0 "$CNM" apply "$T"
+  converged "$T"
+  reach web db
+  "$CNM" destroy "$T" >/dev/null 2>&1 & pid=$!
+  sleep "0.0$((RANDOM % 10))$((RANDOM % 10))"; kill -9 "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
+  expect_rc 0 "$CNM" destroy "$T"
+  for k in networks endpoints pools addresses; do
+    grep -q "\"$k\": {}" "$ST/state.json" || { cat "$ST/state.json"; fail "round $i: after a killed run, the plugin still holds $k"; }
+  done
+done
+[ "$before" = "$(snapshot)" ] || { diff <(echo "$before") <(snapshot) || true; fail "killed runs leaked objects"; }
+stop_plugin
+
 step "a plugin found through a .spec file, over TCP on 127.0.0.1"
 "$PLUGIN" --listen tcp:127.0.0.1:0 --state /run/docker/cnmt-state >/dev/null 2>"$WORK/tcp.err" &
 PID=$!

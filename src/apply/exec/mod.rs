@@ -296,6 +296,35 @@ impl Executor {
                         .map_err(kernel(&what))
                 }
                 StrayKind::Mountpoint { netns, id } => sandbox::remove_mountpoint(netns, *id),
+                StrayKind::Endpoint {
+                    endpoint,
+                    network,
+                    driver,
+                } => match self.reg.get(driver) {
+                    Some(d) => {
+                        let gone = crate::model::EndpointRes {
+                            endpoint: endpoint.clone(),
+                            network: network.clone(),
+                            sandbox: String::new(),
+                            netns: String::new(),
+                            kind: String::new(),
+                            ifname: String::new(),
+                            mac: None,
+                            mtu: 0,
+                            addrs: Default::default(),
+                            up: false,
+                            host: None,
+                            settings: Vec::new(),
+                            unknown: Vec::new(),
+                            driver: driver.clone(),
+                        };
+                        d.delete_endpoint(&gone, self).await
+                    }
+                    None => {
+                        tracing::warn!("no driver {driver} to let endpoint {endpoint} go");
+                        Kernel::note(self, endpoint, &Default::default())
+                    }
+                },
             },
         }
     }
