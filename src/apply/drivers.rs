@@ -87,18 +87,25 @@ pub async fn resolve(
                 .into());
             }
         }
+        let known = recorded.contains(name);
         // One plugin may be both a driver and an IPAM: found once.
         let found = match out.plugin(name).flatten() {
             Some(p) => Ok(Some(p.clone())),
-            None => plugins::connect(name, patience).await,
+            None => find(name, patience, known).await,
         };
-        let known = recorded.contains(name);
         let plugin = match found {
             Ok(Some(p)) => Some(p),
             Ok(None) if known && patience == Patience::Plan => None,
             Err(e) if e.unreachable() && known && patience == Patience::Plan => {
                 tracing::debug!("{e}");
                 None
+            }
+            Ok(None) if known => {
+                return Err(err(format!(
+                    "plugin {name}, which the records of this topology name, is not running (waited 30 s): looked for {}",
+                    plugin_paths(name).join(", ")
+                ))
+                .into());
             }
             Ok(None) => {
                 let what = match role {
@@ -149,6 +156,24 @@ pub async fn resolve(
         .cloned()
         .collect();
     Ok(with_recorded(&out, rest, &recorded_drivers(store)).await)
+}
+
+/// Find and activate plugin `name`. An apply waits for a plugin the
+/// records know to appear, with libnetwork's backoff for up to 30 s (as
+/// Docker's lookup does while a plugin starts).
+async fn find(name: &str, patience: Patience, known: bool) -> Result<Option<Plugin>, PluginError> {
+    let started = std::time::Instant::now();
+    let mut wait = std::time::Duration::from_secs(1);
+    loop {
+        let found = plugins::connect(name, patience).await?;
+        let waited = started.elapsed() + wait > std::time::Duration::from_secs(30);
+        if found.is_some() || !known || patience == Patience::Plan || waited {
+            return Ok(found);
+        }
+        tracing::info!(plugin = name, retry_in = ?wait, "plugin not found yet");
+        tokio::time::sleep(wait).await;
+        wait *= 2;
+    }
 }
 
 /// The plugin implements what it is needed as; an IPAM plugin's default

@@ -36,7 +36,7 @@ grep -q 'servers: \[10.77.0.1\]' "$WORK/mv.yaml" || fail "could not point the sa
 step "apply; plan after apply is empty"
 expect_rc 0 "$CNM" apply "$WORK/mv.yaml"
 converged "$WORK/mv.yaml"
-ip netns exec mv-web ip -d link show eth0 | grep -q 'macvlan mode bridge' || fail "web's eth0 is not a bridge-mode macvlan"
+grep -q 'macvlan mode bridge' <<<"$(ip netns exec mv-web ip -d link show eth0)" || fail "web's eth0 is not a bridge-mode macvlan"
 
 step "sandboxes reach each other and the outside, by name"
 reach web db
@@ -46,7 +46,7 @@ for i in $(seq 50); do
 done
 reach web outside
 reach db outside
-"$CNM" exec web -- getent hosts outside | grep -q '^10.77.0.1 ' || fail "outside did not resolve through the sandbox's resolv.conf"
+grep -q '^10.77.0.1 ' <<<"$("$CNM" exec web -- getent hosts outside)" || fail "outside did not resolve through the sandbox's resolv.conf"
 ip netns exec outside ping -c1 -W1 -q 10.77.0.20 >/dev/null || fail "the outside cannot reach db"
 
 step "the host cannot reach its own macvlan children (documented)"

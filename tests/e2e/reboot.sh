@@ -24,8 +24,8 @@ expect_rc 0 "$CNM" apply "$T"
 sed -i '/^  first: {}$/d; /^  a-second:/d; /^  b-first:/d' "$T"
 expect_rc 0 "$CNM" apply "$T"
 converged "$T"
-ip netns exec r-b ip -o addr show dev eth1 | grep -q 'inet 172.18.0.3/16' || fail "b-second is not at 172.18.0.3 on eth1"
-ip netns exec r-c ip -o addr show dev eth0 | grep -q 'inet 172.18.0.4/16' || fail "c-second is not at 172.18.0.4"
+grep -q 'inet 172.18.0.3/16' <<<"$(ip netns exec r-b ip -o addr show dev eth1)" || fail "b-second is not at 172.18.0.3 on eth1"
+grep -q 'inet 172.18.0.4/16' <<<"$(ip netns exec r-c ip -o addr show dev eth0)" || fail "c-second is not at 172.18.0.4"
 
 step "reboot: the kernel and /run forget everything; /var/lib/cnm and /etc/netns stay"
 for ns in $(ip netns list | awk '{print $1}'); do ip netns del "$ns"; done

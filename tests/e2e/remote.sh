@@ -42,8 +42,11 @@ converged "$T"
 reach web db
 reach db web
 "$CNM" exec web -- ping -c1 -W1 -q 10.60.0.2 >/dev/null || fail "web cannot reach db on the network cnm addresses"
-ip netns exec plug-web ip -o -4 addr show | grep -q ' 10\.199\.0\.[0-9]*/24' || fail "web has no address from the IPAM plugin's pool"
-ip netns exec plug-web ip route show default | grep -q 'via 10.199.0.1 dev eth0' || fail "web's default route is not the plugin network's gateway"
+# (Output captured first: `grep -q` closing a pipe early fails it under pipefail.)
+addrs=$(ip netns exec plug-web ip -o -4 addr show)
+grep -q ' 10\.199\.0\.[0-9]*/24' <<<"$addrs" || fail "web has no address from the IPAM plugin's pool: $addrs"
+routes=$(ip netns exec plug-web ip route show default)
+grep -q 'via 10.199.0.1 dev eth0' <<<"$routes" || fail "web's default route is not the plugin network's gateway: $routes"
 
 step "the plugin saw exactly the expected calls"
 diff -u "$GOLDEN/remote-calls.log" "$ST/calls.log" || fail "the plugin's call sequence differs from tests/golden/remote-calls.log"
@@ -63,11 +66,13 @@ stop_plugin
 expect_rc 0 "$CNM" plan --detailed-exitcode "$T"
 grep -q 'plugin cnmp is not reachable; planning from what cnm recorded of it' "$WORK/err" || { cat "$WORK/err"; fail "no warning about the plugin being down"; }
 
-step "restarted between applies: a new sandbox converges"
-start_plugin
+step "restarted between applies: an apply waits for the plugin to start, and a new sandbox converges"
+(sleep 2; start_plugin; wait) &
+starter=$!
 sed 's/^  db: {}/  db: {}\n  cache: {}/; s/^  db-back: { network: back, sandbox: db }/&\n  cache-back: { network: back, sandbox: cache }/' "$T" >"$WORK/t2.yaml"
 grep -q 'cache-back' "$WORK/t2.yaml" || fail "could not add a sandbox to the topology"
 expect_rc 0 "$CNM" apply "$WORK/t2.yaml"
+PID=$(pgrep -f 'cnm-plugin --listen unix:/run/docker/plugins/cnmp.sock' | head -1)
 converged "$WORK/t2.yaml"
 reach cache web
 reach web cache

@@ -98,7 +98,7 @@ sed -i 's/^name: quick/name: quick2/' "$T"
 until_ok test -e /run/netns/quick2-alpha
 settled
 until_ok sh -c '! ip netns list | grep -q "^quick-"'
-ip -o link | grep -q br-quick-lan && fail "old bridge left"
+grep -q br-quick-lan <<<"$(ip -o link)" && fail "old bridge left"
 grep >/dev/null "no longer in" "$LOG" || fail "prune not logged"
 reach alpha beta
 [ -z "$(ls /run/cnm/topologies | grep -x quick)" ] || fail "records of the old topology left"

@@ -59,7 +59,10 @@ pub(super) async fn create(
     let mut learned = Learned::from([
         (STATE.to_string(), "creating".to_string()),
         (DRIVER.to_string(), plugin.name.clone()),
-        (crate::drivers::LEARNED_NETWORK.to_string(), e.network.clone()),
+        (
+            crate::drivers::LEARNED_NETWORK.to_string(),
+            e.network.clone(),
+        ),
     ]);
     k.note(&e.endpoint, &learned)?;
     // Links the host has now: the plugin's interface must be a new one.
