@@ -114,6 +114,12 @@ impl Client {
                 }
             }
         };
+        tracing::debug!(
+            plugin = %self.plugin,
+            call = method,
+            us = started.elapsed().as_micros() as u64,
+            "plugin call"
+        );
         self.decode(method, what, status, &reply)
     }
 

@@ -208,14 +208,13 @@ impl Driver for RemoteDriver {
     fn create_endpoint<'a>(&'a self, e: &'a EndpointRes, k: &'a dyn Kernel) -> Effect<'a, Learned> {
         Box::pin(async move {
             let plugin = self.plugin()?;
-            let _turn = self.turn.lock().await;
             let plan = self
                 .plans
                 .lock()
                 .ok()
                 .and_then(|p| p.get(&e.endpoint).cloned())
                 .unwrap_or_default();
-            join::create(plugin, e, k, &plan).await
+            join::create(plugin, e, k, &plan, &self.turn).await
         })
     }
 
