@@ -99,7 +99,7 @@ async fn ask(
     if earlier.contains_key(STATE) {
         // An earlier incarnation (a crash, or the interface lost): the
         // plugin may still hold it under the same ID.
-        release(plugin, &id, &earlier, true).await;
+        release(plugin, id, &earlier, true).await;
     }
     *learned = Learned::from([
         (STATE.to_string(), "creating".to_string()),
