@@ -132,6 +132,22 @@ pub async fn converge_with(
             "planned again with what drivers and plugins answered"
         );
     };
+    if rounds > 0 {
+        // Verify saw the last round only: the whole file must now plan
+        // nothing (the convergence contract itself).
+        let again = plan_resolved(reg, t, &store)
+            .await
+            .map_err(|e| ApplyError::AfterChanges(Box::new(e)))?;
+        if !again.plan.is_empty() {
+            let left: Vec<String> = again
+                .plan
+                .actions
+                .iter()
+                .map(|a| a.resource.label())
+                .collect();
+            return Err(ApplyError::NotConverged(left.join("\n")));
+        }
+    }
     settle_records(&store, t, &after, &p.learned)?;
     store.record_applied(&AppliedRecord {
         version: RECORD_VERSION,
