@@ -10,6 +10,11 @@ use std::path::Path;
 use std::process::Command;
 
 fn run_script(name: &str) {
+    run_script_with(name, &[]);
+}
+
+/// [`run_script`] with more environment for the script.
+fn run_script_with(name: &str, env: &[(&str, std::ffi::OsString)]) {
     if !nix::unistd::geteuid().is_root() {
         let msg = format!("e2e {name}: SKIPPED: needs root (network and mount namespaces)");
         if std::env::var("CNM_REQUIRE_PRIVILEGED").as_deref() == Ok("1") {
@@ -24,6 +29,7 @@ fn run_script(name: &str) {
         .arg(root.join("tests/e2e").join(format!("{name}.sh")))
         .env("CNM", env!("CARGO_BIN_EXE_cnm"))
         .env("NO_COLOR", "1")
+        .envs(env.iter().map(|(k, v)| (*k, v)))
         .output()
         .expect("cannot start the private host");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -115,7 +121,26 @@ fn reboot() {
     run_script("reboot");
 }
 
+/// The example plugin's binary. `cargo test` compiles examples but leaves
+/// them under hashed names: build it by name (a no-op when it is current).
+fn example_plugin() -> std::path::PathBuf {
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--quiet", "--example", "cnm-plugin"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("cannot run cargo to build the example plugin");
+    assert!(status.success(), "cargo build --example cnm-plugin failed");
+    Path::new(env!("CARGO_BIN_EXE_cnm"))
+        .with_file_name("examples")
+        .join("cnm-plugin")
+}
+
 #[test]
 fn remote() {
-    run_script("remote");
+    let env = if nix::unistd::geteuid().is_root() {
+        vec![("CNM_PLUGIN", example_plugin().into_os_string())]
+    } else {
+        Vec::new()
+    };
+    run_script_with("remote", &env);
 }
