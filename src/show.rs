@@ -52,9 +52,14 @@ pub fn show_with(
         );
     }
     for e in s.endpoints.values() {
+        // An IPAM plugin's addresses are its own: what the file asked is kept.
+        let plugin_addressed = base
+            .networks
+            .get(&e.network)
+            .is_some_and(|n| n.ipam.is_some());
         out.endpoints.insert(
             e.endpoint.clone(),
-            endpoint(base.endpoints.get(&e.endpoint), e, s),
+            endpoint(base.endpoints.get(&e.endpoint), e, s, plugin_addressed),
         );
     }
     kernel_less(reg, &base, s, &local, &mut out);
@@ -95,9 +100,12 @@ fn networks(
         driver_show(&l.network, &mut net, &driver);
         out.networks.insert(l.network.clone(), net);
     }
+    // A driver not built in is a plugin's: show needs no plugin to tell.
     let caps_of = |n: &FileNetwork| {
-        reg.get(n.driver.as_deref().unwrap_or(DEFAULT_DRIVER))
-            .map(|d| d.caps())
+        Some(
+            reg.get(n.driver.as_deref().unwrap_or(DEFAULT_DRIVER))
+                .map_or(crate::drivers::Caps::UNKNOWN, |d| d.caps()),
+        )
     };
     for (name, n) in &base.networks {
         if out.networks.contains_key(name) {
@@ -163,9 +171,10 @@ fn kernel_less(
         let Some(net) = out.networks.get(&e.network) else {
             continue;
         };
-        let caps = reg
-            .get(net.driver.as_deref().unwrap_or(DEFAULT_DRIVER))
-            .map(|d| d.caps());
+        let caps = Some(
+            reg.get(net.driver.as_deref().unwrap_or(DEFAULT_DRIVER))
+                .map_or(crate::drivers::Caps::UNKNOWN, |d| d.caps()),
+        );
         let shown = if local(&e.sandbox) {
             // Only endpoints without an interface: one with an interface
             // shows (from the kernel) or is gone.
@@ -198,22 +207,32 @@ fn sandbox(base: Option<&FileSandbox>, s: &State, netns: &str, me: &Option<Strin
     sb
 }
 
-fn endpoint(base: Option<&FileEndpoint>, v: &EndpointRes, s: &State) -> FileEndpoint {
+fn endpoint(
+    base: Option<&FileEndpoint>,
+    v: &EndpointRes,
+    s: &State,
+    plugin_addressed: bool,
+) -> FileEndpoint {
     let mut ep = base.cloned().unwrap_or_default();
     if !v.network.is_empty() {
         ep.network = v.network.clone();
     }
     ep.sandbox = v.sandbox.clone();
-    ep.address = None;
-    ep.ipv6_address = None;
     let mut derived = None;
+    if !plugin_addressed {
+        ep.address = None;
+        ep.ipv6_address = None;
+    }
     for a in &v.addrs {
         match a {
             IpNetwork::V4(x) => {
-                ep.address = Some(x.ip().to_string());
+                if !plugin_addressed {
+                    ep.address = Some(x.ip().to_string());
+                }
                 derived = Some(naming::mac_from_ipv4(x.ip()));
             }
-            IpNetwork::V6(x) => ep.ipv6_address = Some(x.ip().to_string()),
+            IpNetwork::V6(x) if !plugin_addressed => ep.ipv6_address = Some(x.ip().to_string()),
+            IpNetwork::V6(_) => {}
         }
     }
     ep.mac = match v.mac {

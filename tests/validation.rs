@@ -291,6 +291,8 @@ fn ipam_plugins() {
         &format!("{HEAD}networks:\n  a: {{ ipam: {{ driver: p, options: {{ k: [1] }} }} }}\n"),
         "t.yaml:4:41: network a: ipam option k must be a string, number or boolean",
     );
+    // With an IPAM plugin, an address is a request: the plugin decides.
+    assert!(errors(&format!("{HEAD}networks:\n  a: {{ ipam: {{ driver: p }} }}\nsandboxes:\n  s: {{}}\nendpoints:\n  e: {{ network: a, sandbox: s, address: 10.9.0.5 }}\n")).is_empty());
     // Docker's and compose's `default` is cnm's own IPAM; a plugin name is
     // taken as written (plan finds it).
     assert!(errors(&format!(

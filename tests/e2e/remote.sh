@@ -52,6 +52,10 @@ step "the plugin saw exactly the expected calls"
 diff -u "$GOLDEN/remote-calls.log" "$ST/calls.log" || fail "the plugin's call sequence differs from tests/golden/remote-calls.log"
 : >"$ST/calls.log"
 
+step "show round-trips: what it prints plans nothing"
+"$CNM" show --topology plug >"$WORK/shown.yaml"
+converged "$WORK/shown.yaml"
+
 step "drift: a plugin interface deleted in a sandbox; apply makes it again through the plugin"
 ip netns exec plug-web ip link del eth1
 pending "$T"
@@ -69,13 +73,14 @@ grep -q 'plugin cnmp is not reachable; planning from what cnm recorded of it' "$
 step "restarted between applies: an apply waits for the plugin to start, and a new sandbox converges"
 (sleep 2; start_plugin; wait) &
 starter=$!
-sed 's/^  db: {}/  db: {}\n  cache: {}/; s/^  db-back: { network: back, sandbox: db }/&\n  cache-back: { network: back, sandbox: cache }/' "$T" >"$WORK/t2.yaml"
+sed 's/^  db: {}/  db: {}\n  cache: {}/; s/^  db-back: { network: back, sandbox: db }/&\n  cache-back: { network: back, sandbox: cache, address: 10.199.0.50 }/' "$T" >"$WORK/t2.yaml"
 grep -q 'cache-back' "$WORK/t2.yaml" || fail "could not add a sandbox to the topology"
 expect_rc 0 "$CNM" apply "$WORK/t2.yaml"
 PID=$(pgrep -f 'cnm-plugin --listen unix:/run/docker/plugins/cnmp.sock' | head -1)
 converged "$WORK/t2.yaml"
 reach cache web
 reach web cache
+grep -q ' 10\.199\.0\.50/24' <<<"$(ip netns exec plug-cache ip -o -4 addr show)" || fail "the address asked of the IPAM plugin is not the endpoint's"
 
 step "a plugin error on CreateEndpoint: nothing half-made, the message names the plugin"
 stop_plugin

@@ -107,6 +107,8 @@ fn check_address(
                 n.name, n.driver
             ),
         ),
+        // An IPAM plugin is asked for it (and decides).
+        Some(n) if n.subnet.is_none() && n.ipam.is_some() => ep.address = Some(ip),
         Some(n) => match n.subnet {
             None => c.err(
                 a,
