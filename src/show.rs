@@ -52,14 +52,19 @@ pub fn show_with(
         );
     }
     for e in s.endpoints.values() {
-        // An IPAM plugin's addresses are its own: what the file asked is kept.
-        let plugin_addressed = base
-            .networks
-            .get(&e.network)
-            .is_some_and(|n| n.ipam.is_some());
+        // An IPAM plugin's addresses, and a plugin driver's MACs, are the
+        // plugin's: what the file asked is kept.
+        let net = base.networks.get(&e.network);
+        let plugin = Plugin {
+            addresses: net.is_some_and(|n| n.ipam.is_some()),
+            mac: net.is_some_and(|n| {
+                reg.get(n.driver.as_deref().unwrap_or(DEFAULT_DRIVER))
+                    .is_none()
+            }),
+        };
         out.endpoints.insert(
             e.endpoint.clone(),
-            endpoint(base.endpoints.get(&e.endpoint), e, s, plugin_addressed),
+            endpoint(base.endpoints.get(&e.endpoint), e, s, plugin),
         );
     }
     kernel_less(reg, &base, s, &local, &mut out);
@@ -207,12 +212,20 @@ fn sandbox(base: Option<&FileSandbox>, s: &State, netns: &str, me: &Option<Strin
     sb
 }
 
+/// What of an endpoint a plugin decided (and `show` leaves as written).
+#[derive(Clone, Copy)]
+struct Plugin {
+    addresses: bool,
+    mac: bool,
+}
+
 fn endpoint(
     base: Option<&FileEndpoint>,
     v: &EndpointRes,
     s: &State,
-    plugin_addressed: bool,
+    plugin: Plugin,
 ) -> FileEndpoint {
+    let plugin_addressed = plugin.addresses;
     let mut ep = base.cloned().unwrap_or_default();
     if !v.network.is_empty() {
         ep.network = v.network.clone();
@@ -236,6 +249,7 @@ fn endpoint(
         }
     }
     ep.mac = match v.mac {
+        _ if plugin.mac => ep.mac,
         Some(m) if Some(m) != derived => Some(fmt_mac(&m)),
         // The same MAC either way: keep how the file wrote it.
         _ => ep

@@ -113,6 +113,7 @@ impl Driver for ExternalDriver {
                     host: None,
                     settings: Vec::new(),
                     unknown,
+                    made_with: String::new(),
                     driver: self.name().into(),
                 },
             );

@@ -102,6 +102,7 @@ mod tests {
             host: None,
             settings: Vec::new(),
             unknown: unknown.iter().map(|s| s.to_string()).collect(),
+            made_with: String::new(),
             driver: "x".into(),
         }
     }

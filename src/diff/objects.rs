@@ -112,6 +112,12 @@ pub(super) fn compare_endpoint(d: &EndpointRes, o: &EndpointRes) -> (Vec<Change>
             Some("it moves to another sandbox".into()),
         );
     }
+    if !d.made_with.is_empty() && !o.made_with.is_empty() && d.made_with != o.made_with {
+        return (
+            vec![chg("made with", &o.made_with, &d.made_with)],
+            Some("what its driver is told changed (addresses, MAC or ports)".into()),
+        );
+    }
     if d.host_ifname() != o.host_ifname() {
         return (
             vec![chg("host interface", &o.host_ifname(), &d.host_ifname())],

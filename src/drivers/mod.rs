@@ -188,6 +188,8 @@ pub type Learned = BTreeMap<String, String>;
 pub const LEARNED_DRIVER: &str = "driver";
 /// The learned key naming the network of such an endpoint.
 pub const LEARNED_NETWORK: &str = "network";
+/// The learned key holding an endpoint's `made_with` when it was made.
+pub const LEARNED_MADE_WITH: &str = "made_with";
 
 /// Everything a driver needs to describe one network's objects, borrowed.
 pub struct NetworkCtx<'a> {

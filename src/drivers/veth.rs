@@ -96,6 +96,7 @@ pub fn endpoints(
                 }),
                 settings: Vec::new(),
                 unknown: Vec::new(),
+                made_with: String::new(),
                 driver: driver.to_string(),
             },
         );

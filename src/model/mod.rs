@@ -123,6 +123,11 @@ pub struct EndpointRes {
     /// Fields only the driver learns, during apply (`ifname`, `mac`): plan
     /// shows them as "(known after apply)" until they are recorded.
     pub unknown: Vec<String>,
+    /// A digest of what its driver was told when making it (a plugin's
+    /// endpoint: addresses, MAC, ports), recorded as learned: a change
+    /// means a replace, since the driver must be told. Empty: not tracked.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub made_with: String,
     /// The driver that makes it (desired endpoints; observed ones: empty).
     #[serde(skip)]
     pub driver: String,

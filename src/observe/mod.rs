@@ -197,8 +197,12 @@ fn networks_from_record(rec: &crate::store::AppliedRecord, state: &mut State) {
 /// Endpoints a driver noted making (a plugin holds them) whose interface
 /// the kernel no longer shows: strays, so the driver lets them go.
 fn leftover_endpoints(store: &TopologyStore, state: &mut State) {
-    use crate::drivers::{LEARNED_DRIVER, LEARNED_NETWORK};
+    use crate::drivers::{LEARNED_DRIVER, LEARNED_MADE_WITH, LEARNED_NETWORK};
     for (endpoint, l) in store.learned().unwrap_or_default() {
+        // What the driver was told when it made the endpoint.
+        if let (Some(e), Some(m)) = (state.endpoints.get_mut(&endpoint), l.get(LEARNED_MADE_WITH)) {
+            e.made_with = m.clone();
+        }
         let (Some(driver), Some(network)) = (l.get(LEARNED_DRIVER), l.get(LEARNED_NETWORK)) else {
             continue;
         };

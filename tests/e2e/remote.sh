@@ -65,6 +65,18 @@ converged "$T"
 "$CNM" exec web -- ping -c1 -W1 -q 10.60.0.2 >/dev/null || fail "web's front interface was not repaired"
 grep -q '^NetworkDriver.DeleteEndpoint ' "$ST/calls.log" || fail "the plugin was not told to forget the endpoint's earlier incarnation"
 
+step "a published port changed: the endpoint is made anew, and the plugin is told"
+sed 's/8080:80\/tcp/8081:80\/tcp/' "$T" >"$WORK/ports.yaml"
+pending "$WORK/ports.yaml"
+grep -q '! endpoint web-front' "$WORK/out" && grep -q 'what its driver is told changed' "$WORK/out" \
+  || { cat "$WORK/out"; fail "a port change of a plugin endpoint is not a replace"; }
+expect_rc 0 "$CNM" apply "$WORK/ports.yaml"
+converged "$WORK/ports.yaml"
+grep -q '"HostPort": 8081' "$ST/state.json" || { cat "$ST/state.json"; fail "the plugin was not given the new port"; }
+grep -q '"HostPort": 8080' "$ST/state.json" && fail "the plugin still holds the old port"
+expect_rc 0 "$CNM" apply "$T"
+converged "$T"
+
 step "the plugin down: plan works from the records, with a warning"
 stop_plugin
 expect_rc 0 "$CNM" plan --detailed-exitcode "$T"

@@ -316,6 +316,7 @@ impl Executor {
                             host: None,
                             settings: Vec::new(),
                             unknown: Vec::new(),
+                            made_with: String::new(),
                             driver: driver.clone(),
                         };
                         d.delete_endpoint(&gone, self).await

@@ -148,6 +148,7 @@ impl Driver for MacvlanDriver {
                     host: None,
                     settings: settings(&o.parent, o.mode.name()),
                     unknown: Vec::new(),
+                    made_with: String::new(),
                     driver: self.name().into(),
                 },
             );

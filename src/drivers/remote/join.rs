@@ -75,6 +75,10 @@ pub(super) async fn create(
         }
         return Err(err);
     }
+    learned.insert(
+        crate::drivers::LEARNED_MADE_WITH.into(),
+        e.made_with.clone(),
+    );
     // The engine records what is returned, at once.
     Ok(learned)
 }

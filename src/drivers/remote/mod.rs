@@ -174,6 +174,8 @@ impl Driver for RemoteDriver {
                 );
             }
             let (options, has_ports) = calls::endpoint_options(ep.spec);
+            // What the plugin is told: a change means a new endpoint.
+            let made_with = made_with(&addrs, ep.spec.mac, &options);
             plans.insert(
                 name.clone(),
                 EndpointPlan {
@@ -198,6 +200,7 @@ impl Driver for RemoteDriver {
                     host: None,
                     settings: Vec::new(),
                     unknown,
+                    made_with,
                     driver: self.name.to_string(),
                 },
             );
@@ -316,6 +319,26 @@ fn nodes(plugin: &str, ctx: &NetworkCtx<'_>, out: &mut State) {
             pending: false,
         });
     }
+}
+
+/// A digest of what CreateEndpoint tells the plugin (addresses, a MAC the
+/// file sets, published ports).
+fn made_with(
+    addrs: &BTreeSet<IpNetwork>,
+    mac: Option<crate::model::Mac>,
+    options: &Value,
+) -> String {
+    use sha2::{Digest, Sha256};
+    let told = json!({
+        "addrs": addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+        "mac": mac.map(|m| crate::model::fmt_mac(&m)),
+        "options": options,
+    });
+    Sha256::digest(told.to_string().as_bytes())
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Static routes the plugin asked for at Join (recorded as JSON).

@@ -137,6 +137,7 @@ fn sandbox_ends(
                     up: p.up,
                     host: None,
                     unknown: Vec::new(),
+                    made_with: String::new(),
                     driver: String::new(),
                 },
             );
@@ -174,6 +175,7 @@ fn host_ends(host: &LinkTable, ours: &[(&Link, naming::Mark)], state: &mut State
                 host: None,
                 settings: Vec::new(),
                 unknown: Vec::new(),
+                made_with: String::new(),
                 driver: String::new(),
             });
         e.network = network_of.get(&end.master).cloned().unwrap_or_default();
