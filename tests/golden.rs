@@ -419,3 +419,79 @@ fn remote_example_before_its_first_apply() {
         .render_text(&t.file, false);
     settings().bind(|| insta::assert_snapshot!("empty-remote", text));
 }
+
+/// What an IPAM plugin answered is checked before anything uses it: a
+/// pool in a reserved range, or a gateway outside the pool, is a plan
+/// error naming the plugin (and nothing is built from it).
+#[test]
+fn ipam_plugin_answers_are_checked() {
+    use cnm::drivers::{remote::RemoteDriver, Registry};
+    use cnm::model::{PluginCall, PluginRes};
+    let t = example("remote.yaml");
+    let reg = Registry::builtin()
+        .with(RemoteDriver::new("cnmp", None, "local"))
+        .with_plugin("cnmp", None);
+    // The requests the plan would send, answered as a hostile plugin might.
+    let first = desired::build_with(&reg, &t, &empty_host(), &Default::default()).unwrap();
+    let answered = |pool: &str, gateway: &str| {
+        let mut host = empty_host();
+        for (key, obj) in &first.plugins {
+            let returned = match obj.call {
+                PluginCall::Pool => serde_json::json!({ "PoolID": "p1", "Pool": pool }),
+                _ => continue,
+            };
+            host.state.plugins.insert(
+                key.clone(),
+                PluginRes {
+                    returned,
+                    ..obj.clone()
+                },
+            );
+        }
+        // The gateway is asked of the pool just answered.
+        let next = desired::build_with(&reg, &t, &host, &Default::default());
+        if let Ok(next) = &next {
+            if let Some((key, obj)) = next
+                .plugins
+                .iter()
+                .find(|(_, o)| o.call == PluginCall::Gateway)
+            {
+                host.state.plugins.insert(
+                    key.clone(),
+                    PluginRes {
+                        returned: serde_json::json!({ "Address": gateway }),
+                        ..obj.clone()
+                    },
+                );
+            }
+        }
+        desired::build_with(&reg, &t, &host, &Default::default()).map(|_| ())
+    };
+    let loopback = answered("127.0.0.0/24", "127.0.0.1/24")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        loopback.contains(
+            "network back: IPAM plugin cnmp gave pool 127.0.0.0/24, which is in the loopback range"
+        ),
+        "{loopback}"
+    );
+    let outside = answered("10.199.0.0/24", "10.198.0.1/24")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        outside.contains(
+            "gave gateway 10.198.0.1/24, which is not a usable address of its pool 10.199.0.0/24"
+        ),
+        "{outside}"
+    );
+    let overlap = answered("10.60.0.0/24", "10.60.0.1/24")
+        .unwrap_err()
+        .to_string();
+    assert!(outside.contains("IPAM plugin cnmp"), "{outside}");
+    assert!(
+        overlap.contains("which overlaps network front (10.60.0.0/24)"),
+        "{overlap}"
+    );
+    answered("10.199.0.0/24", "10.199.0.1/24").expect("a sound answer is used");
+}
