@@ -155,7 +155,16 @@ pub async fn resolve(
         .filter(|n| out.get(n).is_none() && out.plugin(n).is_none())
         .cloned()
         .collect();
-    Ok(with_recorded(&out, rest, &recorded_drivers(store)).await)
+    // A plan (`Patience::Plan`) goes on from the records without them.
+    with_recorded(&out, rest, &recorded_drivers(store), patience)
+        .await
+        .map_err(|e| {
+            ApplyError::Plan(PlanError {
+                file: t.file.clone(),
+                loc: None,
+                message: e.to_string(),
+            })
+        })
 }
 
 /// Find and activate plugin `name`. An apply waits for a plugin the
@@ -281,31 +290,50 @@ pub async fn for_destroy(reg: &Registry, store: &TopologyStore) -> Registry {
         .into_iter()
         .filter(|n| reg.get(n).is_none() && reg.plugin(n).is_none())
         .collect();
-    with_recorded(reg, names, &drivers).await
+    with_recorded(reg, names, &drivers, Patience::Plan)
+        .await
+        .unwrap_or_else(|_| reg.clone())
 }
 
-/// `reg` plus the plugins `names` (recorded, not in the file), reached if
-/// they can be (one attempt each): objects they hold are given back, or
-/// forgotten with a warning.
-async fn with_recorded(reg: &Registry, names: Vec<String>, drivers: &BTreeSet<String>) -> Registry {
+/// `reg` plus the plugins `names` (recorded, not in the file). Destroy
+/// (`Patience::Plan`) reaches them if it can, else forgets what they hold
+/// with a warning; an apply waits for them and stops before any change
+/// without them (it would forget what they hold for good).
+async fn with_recorded(
+    reg: &Registry,
+    names: Vec<String>,
+    drivers: &BTreeSet<String>,
+    patience: Patience,
+) -> Result<Registry, PluginError> {
     let mut out = reg.clone();
     for name in names {
         if crate::spec::valid_identifier(&name, 64).is_err() {
             continue;
         }
-        let plugin = match plugins::connect(&name, Patience::Plan).await {
+        let found = match patience {
+            Patience::Apply => find(&name, patience, true).await,
+            Patience::Plan => plugins::connect(&name, patience).await,
+        };
+        let plugin = match found {
             Ok(p) => p,
-            Err(e) => {
+            Err(e) if patience == Patience::Plan => {
                 tracing::warn!("{e}");
                 None
             }
+            Err(e) => return Err(e),
         };
+        if plugin.is_none() && patience == Patience::Apply {
+            return Err(PluginError::Discovery {
+                plugin: name.clone(),
+                message: "holds objects of this topology and is not running; start it (or `cnm destroy` forgets what it holds)".into(),
+            });
+        }
         if drivers.contains(&name) {
             out = out.with_plugin_driver(&name, plugin.clone(), "local");
         }
         out = out.with_plugin(&name, plugin);
     }
-    out
+    Ok(out)
 }
 
 /// What each driver needs of the host (a parent link, ...).

@@ -114,13 +114,19 @@ pub(super) fn resolve_subnets(
             Some(s) => s,
             None => {
                 let existing = kept_subnet(obs, &net.name);
+                // A gateway outside cnm's links (a plugin's bridge, a
+                // router) routes the network's own subnet on the host:
+                // that route does not take the subnet from it.
+                let outside = net.caps.gateway == Gateway::Outside;
                 let keep = existing.filter(|s| {
                     let me = IpNetwork::V4(*s);
+                    let routed = obs.host.routed.iter().filter(|r| **r == me).count();
+                    let others = taken.iter().filter(|x| **x == me).count();
                     !t.networks
                         .values()
                         .filter_map(|n| n.subnet)
                         .any(|o| o.contains(s.network()) || s.contains(o.network()))
-                        && !taken.contains(&me)
+                        && (others == 0 || (outside && others == routed))
                 });
                 match keep.or_else(|| ipam::allocate_subnet(&taken)) {
                     Some(s) => {

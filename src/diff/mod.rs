@@ -70,6 +70,7 @@ pub fn diff(
     objects::plugins(desired, obs, &mut acts);
     objects::links(desired, obs, &mut acts);
     objects::endpoints(desired, obs, &mut acts);
+    objects::plugin_cascade(desired, obs, &mut acts);
     objects::entries(desired, observed, &mut acts);
     routes(desired, obs, &mut acts);
     firewall(desired, obs, &mut acts);

@@ -5,6 +5,7 @@
 
 use super::{chg, field, list, or_none, pair, Acts};
 use crate::model::{fmt_mac, EndpointRes, LinkRes, Observed, State};
+use crate::plan::Action;
 use crate::plan::{Change, Op, Resource};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -43,6 +44,122 @@ pub(super) fn plugins(desired: &State, obs: &State, acts: &mut Acts) {
             (Vec::new(), None)
         },
     );
+}
+
+/// What a plugin holds is given back only after what was made in it. A
+/// plugin object is never replaced in place: it is deleted (in the delete
+/// phase, after the endpoints and addresses made in it) and asked for
+/// again. When a network's pool, gateway or network object goes or is
+/// made anew, its other plugin objects and its endpoints go and come back
+/// the same way, even where they did not change themselves.
+pub(super) fn plugin_cascade(desired: &State, obs: &State, acts: &mut Acts) {
+    use crate::model::PluginCall;
+    let root = |p: &crate::model::PluginRes| {
+        matches!(
+            p.call,
+            PluginCall::Pool | PluginCall::Gateway | PluginCall::Network
+        )
+    };
+    let nets: BTreeSet<String> = acts
+        .deletes
+        .iter()
+        .chain(acts.ups.iter())
+        .filter_map(|a| match &a.resource {
+            Resource::Plugin(p) if matches!(a.op, Op::Delete | Op::Replace) && root(p) => {
+                Some(p.network.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    let why = |net: &str| format!("the plugin objects of network {net} are made anew");
+    // A dependent of `nets`: made anew whether or not it changed itself.
+    let depends = |r: &Resource| match r {
+        Resource::Plugin(p) => p.call != PluginCall::Pool && nets.contains(&p.network),
+        Resource::Endpoint(e) => nets.contains(&e.network),
+        _ => false,
+    };
+    let mut ups = Vec::new();
+    for a in std::mem::take(&mut acts.ups) {
+        let split = match (&a.resource, a.op) {
+            (Resource::Plugin(_), Op::Replace) => true,
+            (r, Op::Replace | Op::Update) => depends(r),
+            _ => false,
+        };
+        if !split {
+            ups.push(a);
+            continue;
+        }
+        let reason = a.reason.clone().or_else(|| match &a.resource {
+            Resource::Endpoint(e) => Some(why(&e.network)),
+            Resource::Plugin(p) => Some(why(&p.network)),
+            _ => None,
+        });
+        let old = a.before.clone().unwrap_or_else(|| a.resource.clone());
+        acts.deletes.push(Action {
+            op: Op::Delete,
+            resource: old,
+            before: None,
+            changes: Vec::new(),
+            reason: reason.clone(),
+        });
+        ups.push(Action {
+            op: Op::Create,
+            resource: a.resource,
+            before: None,
+            changes: a.changes,
+            reason,
+        });
+    }
+    acts.ups = ups;
+    // Dependents nothing else touches.
+    let touched = |r: &Resource| {
+        acts.ups
+            .iter()
+            .chain(acts.deletes.iter())
+            .any(|a| same_object(&a.resource, r))
+    };
+    let mut more = Vec::new();
+    for (key, o) in obs.plugins.iter() {
+        let r = Resource::Plugin(o.clone());
+        if depends(&r) && !touched(&r) {
+            let again = desired.plugins.get(key).cloned().map(Resource::Plugin);
+            more.push((r, again, why(&o.network)));
+        }
+    }
+    for (key, o) in obs.endpoints.iter() {
+        let r = Resource::Endpoint(o.clone());
+        if depends(&r) && !touched(&r) {
+            let again = desired.endpoints.get(key).cloned().map(Resource::Endpoint);
+            more.push((r, again, why(&o.network)));
+        }
+    }
+    for (old, again, reason) in more {
+        acts.deletes.push(Action {
+            op: Op::Delete,
+            resource: old,
+            before: None,
+            changes: Vec::new(),
+            reason: Some(reason.clone()),
+        });
+        if let Some(r) = again {
+            acts.ups.push(Action {
+                op: Op::Create,
+                resource: r,
+                before: None,
+                changes: Vec::new(),
+                reason: Some(reason),
+            });
+        }
+    }
+}
+
+/// Whether two resources stand for the same object (same kind and key).
+fn same_object(a: &Resource, b: &Resource) -> bool {
+    match (a, b) {
+        (Resource::Plugin(x), Resource::Plugin(y)) => x.key == y.key,
+        (Resource::Endpoint(x), Resource::Endpoint(y)) => x.endpoint == y.endpoint,
+        _ => false,
+    }
 }
 
 pub(super) fn links(desired: &State, obs: &State, acts: &mut Acts) {

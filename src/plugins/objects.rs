@@ -4,7 +4,40 @@ use super::{Plugin, PluginError, IPAM_DRIVER, NETWORK_DRIVER};
 use crate::model::{PluginCall, PluginRes};
 use serde_json::{json, Value};
 
-/// Make `obj`; returns the plugin's answer (recorded).
+/// The most bytes of a field kept from an answer (an ID, an address).
+const MAX_FIELD: usize = 256;
+
+/// What is kept of an answer (recorded, read back by every plan): only
+/// the fields cnm uses, each bounded.
+fn kept(obj: &PluginRes, reply: &Value) -> Value {
+    let field = |v: Option<&Value>| {
+        v.and_then(Value::as_str)
+            .filter(|s| s.len() <= MAX_FIELD)
+            .map(|s| Value::String(s.to_string()))
+    };
+    let mut out = serde_json::Map::new();
+    let keys: &[&str] = match obj.call {
+        PluginCall::Pool => &["PoolID", "Pool"],
+        PluginCall::Gateway | PluginCall::Address => &["Address"],
+        PluginCall::Network | PluginCall::Node => &[],
+    };
+    for k in keys {
+        if let Some(v) = field(reply.get(*k)) {
+            out.insert(k.to_string(), v);
+        }
+    }
+    if obj.call == PluginCall::Pool {
+        let gw = reply
+            .get("Data")
+            .and_then(|d| d.get("com.docker.network.gateway"));
+        if let Some(g) = field(gw) {
+            out.insert("Data".into(), json!({ "com.docker.network.gateway": g }));
+        }
+    }
+    Value::Object(out)
+}
+
+/// Make `obj`; returns what is kept of the plugin's answer (recorded).
 pub async fn create(p: &Plugin, obj: &PluginRes) -> Result<Value, PluginError> {
     let what = describe(obj);
     let reply = match obj.call {
@@ -31,7 +64,7 @@ pub async fn create(p: &Plugin, obj: &PluginRes) -> Result<Value, PluginError> {
                 .await?
         }
     };
-    Ok(reply)
+    Ok(kept(obj, &reply))
 }
 
 /// Give `obj` back. An object whose answer was never recorded (a crash

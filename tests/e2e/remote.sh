@@ -77,6 +77,25 @@ grep -q '"HostPort": 8080' "$ST/state.json" && fail "the plugin still holds the 
 expect_rc 0 "$CNM" apply "$T"
 converged "$T"
 
+step "edits that remake plugin objects: what was made in them goes first, and the plugin ends as the file says"
+count() { grep -c "$1" "$ST/state.json" || true; }
+sed 's/ipam: { driver: cnmp }/ipam: { driver: cnmp, options: { tier: a } }/' "$T" >"$WORK/opt.yaml"
+expect_rc 0 "$CNM" apply "$WORK/opt.yaml"
+converged "$WORK/opt.yaml"
+reach web db
+[ "$(count '"pool": ')" = 1 ] || { cat "$ST/state.json"; fail "the plugin does not hold exactly one pool"; }
+[ "$(count '"10\.199\.0\.[0-9]*"')" = 3 ] || { cat "$ST/state.json"; fail "the plugin does not hold exactly the gateway and two addresses"; }
+sed 's/^    driver: cnmp\n    subnet/x/; /^  front:/,/^  back:/ s/driver: cnmp/driver: bridge/' "$T" >"$WORK/br.yaml"
+grep -A2 '^  front:' "$WORK/br.yaml" | grep -q 'driver: bridge' || fail "could not switch front to bridge"
+expect_rc 0 "$CNM" apply "$WORK/br.yaml"
+converged "$WORK/br.yaml"
+"$CNM" exec web -- ping -c1 -W1 -q 10.60.0.2 >/dev/null || fail "web cannot reach db on front as a bridge network"
+[ "$(count '"bridge": "pbr-')" = 1 ] || { cat "$ST/state.json"; fail "the plugin still holds front"; }
+expect_rc 0 "$CNM" apply "$T"
+converged "$T"
+reach web db
+[ "$(count '"bridge": "pbr-')" = 2 ] || { cat "$ST/state.json"; fail "the plugin does not hold both networks again"; }
+
 step "the plugin down: plan works from the records, with a warning"
 stop_plugin
 expect_rc 0 "$CNM" plan --detailed-exitcode "$T"

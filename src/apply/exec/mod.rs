@@ -32,8 +32,9 @@ pub struct Executor {
     files: Mutex<BTreeMap<String, FilesRecord>>,
     /// Sandboxes whose files record changed in this step.
     dirty: Mutex<BTreeSet<String>>,
-    /// Objects held by plugins, as recorded (kept up to date).
-    plugins: Mutex<BTreeMap<String, crate::model::PluginRes>>,
+    /// Objects held by plugins, as recorded (kept up to date); the error
+    /// when the record cannot be read.
+    plugins: Mutex<Result<BTreeMap<String, crate::model::PluginRes>, String>>,
     /// A create in this step learned values the rest of the plan may
     /// depend on (a pool, an address, a plugin's interface).
     learned_now: std::sync::atomic::AtomicBool,
@@ -77,9 +78,11 @@ impl Executor {
         conns: crate::observe::Connections,
     ) -> Result<Self, ApplyError> {
         let files = store.files()?;
-        let plugins = store.plugin_objects().unwrap_or_else(|e| {
+        // Unreadable: nothing is written over it (a plugin object to make
+        // or give back then stops the apply, with the reason).
+        let plugins = store.plugin_objects().map_err(|e| {
             tracing::warn!("{e}; the objects plugins hold for cnm are not known");
-            Default::default()
+            e.to_string()
         });
         Ok(Executor {
             plugins: Mutex::new(plugins),
@@ -400,12 +403,17 @@ impl Executor {
 
     /// Record the plugin objects now (`key` set to `obj`, or removed).
     fn record_plugin(&self, key: &str, obj: Option<crate::model::PluginRes>) -> R {
-        let mut all = lock(&self.plugins)?;
+        let mut guard = lock(&self.plugins)?;
+        let all = guard.as_mut().map_err(|e| {
+            ApplyError::Internal(format!(
+                "{e}: cnm will not overwrite what it recorded of plugins"
+            ))
+        })?;
         match obj {
             Some(o) => all.insert(key.to_string(), o),
             None => all.remove(key),
         };
-        Ok(self.store.record_plugin_objects(&all)?)
+        Ok(self.store.record_plugin_objects(all)?)
     }
 
     /// Ask a plugin for an object: recorded as pending first, so that a

@@ -320,11 +320,16 @@ async fn join(
     learned.insert(SRC_NAME.into(), src.clone());
     // The sandbox's gateway through this endpoint is the one Join gives
     // (none when it gives none), as in Docker.
-    for (key, field) in [("gateway", "Gateway"), ("gateway6", "GatewayIPv6")] {
+    for (key, field, v6) in [
+        ("gateway", "Gateway", false),
+        ("gateway6", "GatewayIPv6", true),
+    ] {
+        // A gateway of the wrong family is no gateway.
         let gw = reply
             .get(field)
             .and_then(Value::as_str)
             .and_then(|g| g.parse::<std::net::IpAddr>().ok())
+            .filter(|g| g.is_ipv6() == v6)
             .map(|g| g.to_string())
             .unwrap_or_default();
         learned.insert(key.into(), gw);
@@ -377,7 +382,13 @@ async fn take_in(
     Ok(())
 }
 
-/// `StaticRoutes` of a Join reply: (destination, next hop or none).
+/// The most static routes taken from one Join reply.
+const MAX_STATIC_ROUTES: usize = 64;
+
+/// `StaticRoutes` of a Join reply: (destination, next hop or none). A
+/// destination is taken as its network (host bits cleared, as the kernel
+/// keeps it); a next hop of another family, or a default route (the
+/// gateway's job), is left out.
 fn static_routes(reply: &Value) -> Vec<(IpNetwork, Option<std::net::IpAddr>)> {
     let Some(list) = reply.get("StaticRoutes").and_then(Value::as_array) else {
         return Vec::new();
@@ -385,13 +396,22 @@ fn static_routes(reply: &Value) -> Vec<(IpNetwork, Option<std::net::IpAddr>)> {
     list.iter()
         .filter_map(|r| {
             let dst: IpNetwork = r.get("Destination")?.as_str()?.parse().ok()?;
+            let dst = IpNetwork::new(dst.network(), dst.prefix()).ok()?;
+            if dst.prefix() == 0 {
+                return None;
+            }
             let connected = r.get("RouteType").and_then(Value::as_u64) == Some(1);
             let hop = r
                 .get("NextHop")
                 .and_then(Value::as_str)
-                .and_then(|h| h.parse().ok());
-            Some((dst, if connected { None } else { hop }))
+                .and_then(|h| h.parse::<std::net::IpAddr>().ok());
+            match (connected, hop) {
+                (true, _) => Some((dst, None)),
+                (false, Some(h)) if h.is_ipv6() == dst.is_ipv6() => Some((dst, Some(h))),
+                _ => None,
+            }
         })
+        .take(MAX_STATIC_ROUTES)
         .collect()
 }
 
@@ -572,7 +592,12 @@ async fn move_out(e: &EndpointRes, k: &dyn Kernel, src: &str) -> Result<(), Appl
         return Ok(());
     }
     let h = k.sandbox(&e.netns)?;
-    let idx = index_of(&h, &e.ifname).await.map_err(&err)?;
+    // Renamed, or still under the plugin's name (a move that failed
+    // half-way); only cnm's, by its mark, or the plugin's, by its name.
+    let idx = match index_of(&h, &e.ifname).await {
+        Ok(i) => i,
+        Err(_) => index_of(&h, src).await.map_err(&err)?,
+    };
     let host_ns = std::fs::File::open("/proc/self/ns/net").map_err(|source| ApplyError::Io {
         context: "cannot open the host's namespace".into(),
         source,
