@@ -27,6 +27,8 @@ pub fn claims_of(t: &Topology, desired: &State) -> Claims {
             c.subnets.extend(subnets_of(t, l));
         }
     }
+    c.subnets
+        .extend(linkless_subnets(desired).into_iter().map(|(_, s)| s));
     c.subnets.sort();
     c.subnets.dedup();
     for e in t
@@ -37,6 +39,29 @@ pub fn claims_of(t: &Topology, desired: &State) -> Claims {
         c.ports.extend(e.ports.iter().map(port_claim));
     }
     c
+}
+
+/// Subnets of networks without a link of their own (macvlan, a plugin's),
+/// from their endpoints' addresses here.
+fn linkless_subnets(desired: &State) -> Vec<(String, IpNetwork)> {
+    let mut out: Vec<(String, IpNetwork)> = desired
+        .endpoints
+        .values()
+        .filter(|e| {
+            !desired
+                .links
+                .contains_key(&(e.network.clone(), MarkKind::Network))
+        })
+        .flat_map(|e| {
+            e.addrs
+                .iter()
+                .filter_map(|a| IpNetwork::new(a.network(), a.prefix()).ok())
+                .map(|s| (e.network.clone(), s))
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 fn subnets_of(t: &Topology, l: &LinkRes) -> Vec<IpNetwork> {
@@ -176,6 +201,15 @@ fn clash(t: &Topology, desired: &State, theirs: &Claims) -> Option<(Loc, String)
                     format!("network {}: subnet {s} overlaps subnet {o}", l.network),
                 ));
             }
+        }
+    }
+    for (network, s) in linkless_subnets(desired) {
+        if let Some(o) = theirs.subnets.iter().find(|o| overlap(&s, o)) {
+            let loc = t.networks.get(&network).map(|n| n.loc).unwrap_or_default();
+            return Some((
+                loc,
+                format!("network {network}: subnet {s} overlaps subnet {o}"),
+            ));
         }
     }
     for e in t

@@ -103,6 +103,15 @@ pub(super) fn resolve_subnets(
             .values()
             .filter_map(|n| n.subnet.map(IpNetwork::V4)),
     );
+    // Pools IPAM plugins gave this topology's other networks.
+    taken.extend(
+        obs.state
+            .plugins
+            .values()
+            .filter(|p| p.call == crate::model::PluginCall::Pool)
+            .filter_map(|p| p.returned_str("Pool"))
+            .filter_map(|p| p.parse::<IpNetwork>().ok()),
+    );
     let mut out = BTreeMap::new();
     for net in t
         .networks

@@ -56,6 +56,11 @@ step "show round-trips: what it prints plans nothing"
 "$CNM" show --topology plug >"$WORK/shown.yaml"
 converged "$WORK/shown.yaml"
 
+step "another topology cannot take the subnet of a plugin's network"
+printf 'version: 1\nname: other\nnetworks:\n  lan: { subnet: 10.60.0.0/24 }\nsandboxes:\n  x: {}\nendpoints:\n  x-lan: { network: lan, sandbox: x }\n' >"$WORK/other.yaml"
+expect_rc 1 "$CNM" plan "$WORK/other.yaml"
+grep -q 'network lan: subnet 10.60.0.0/24 overlaps subnet 10.60.0.0/24' "$WORK/err" || { cat "$WORK/err"; fail "a plugin network's subnet is not claimed"; }
+
 step "drift: a plugin interface deleted in a sandbox; apply makes it again through the plugin"
 ip netns exec plug-web ip link del eth1
 pending "$T"
