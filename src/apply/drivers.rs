@@ -89,9 +89,10 @@ pub async fn resolve(
         }
         let known = recorded.contains(name);
         // One plugin may be both a driver and an IPAM: found once.
+        // An apply waits for any plugin to appear, as Docker's lookup does.
         let found = match out.plugin(name).flatten() {
             Some(p) => Ok(Some(p.clone())),
-            None => find(name, patience, known).await,
+            None => find(name, patience, true).await,
         };
         let plugin = match found {
             Ok(Some(p)) => Some(p),
@@ -115,8 +116,12 @@ pub async fn resolve(
                     ),
                     Role::Ipam => format!("ipam driver '{name}' is not a plugin"),
                 };
+                let waited = match patience {
+                    Patience::Apply => " (waited 30 s)",
+                    Patience::Plan => "",
+                };
                 return Err(err(format!(
-                    "{what}: looked for {}",
+                    "{what}{waited}: looked for {}",
                     plugin_paths(name).join(", ")
                 ))
                 .into());
@@ -167,16 +172,20 @@ pub async fn resolve(
         })
 }
 
-/// Find and activate plugin `name`. An apply waits for a plugin the
-/// records know to appear, with libnetwork's backoff for up to 30 s (as
-/// Docker's lookup does while a plugin starts).
-async fn find(name: &str, patience: Patience, known: bool) -> Result<Option<Plugin>, PluginError> {
+/// Find and activate plugin `name`. An apply (`wait_for_it`) waits for it
+/// to appear, with libnetwork's backoff for up to 30 s (as Docker's lookup
+/// does while a plugin starts); a plan does not.
+async fn find(
+    name: &str,
+    patience: Patience,
+    wait_for_it: bool,
+) -> Result<Option<Plugin>, PluginError> {
     let started = std::time::Instant::now();
     let mut wait = std::time::Duration::from_secs(1);
     loop {
         let found = plugins::connect(name, patience).await?;
         let waited = started.elapsed() + wait > std::time::Duration::from_secs(30);
-        if found.is_some() || !known || patience == Patience::Plan || waited {
+        if found.is_some() || !wait_for_it || patience == Patience::Plan || waited {
             return Ok(found);
         }
         tracing::info!(plugin = name, retry_in = ?wait, "plugin not found yet");

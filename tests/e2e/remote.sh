@@ -180,7 +180,11 @@ done
 [ "$before" = "$(snapshot)" ] || { diff <(echo "$before") <(snapshot) || true; fail "killed runs leaked objects"; }
 stop_plugin
 
-step "a plugin found through a .spec file, over TCP on 127.0.0.1"
+step "a plugin found through a .spec file, over TCP on 127.0.0.1; an apply started first waits for it"
+sed 's/cnmp/cnmt/g; s/^name: plug$/name: plugt/' "$T" >"$WORK/tcp.yaml"
+"$CNM" apply "$WORK/tcp.yaml" >"$WORK/tcp-apply.out" 2>&1 &
+applying=$!
+sleep 1.5
 "$PLUGIN" --listen tcp:127.0.0.1:0 --state /run/docker/cnmt-state >/dev/null 2>"$WORK/tcp.err" &
 PID=$!
 for _ in $(seq 100); do grep -q 'listening on tcp:' "$WORK/tcp.err" && break; sleep 0.05; done
@@ -188,8 +192,7 @@ port=$(sed -n 's/.*listening on tcp:127\.0\.0\.1:\([0-9]*\).*/\1/p' "$WORK/tcp.e
 [ -n "$port" ] || fail "the TCP plugin did not start: $(cat "$WORK/tcp.err")"
 mkdir -p /etc/docker/plugins
 echo "tcp://127.0.0.1:$port" >/etc/docker/plugins/cnmt.spec
-sed 's/cnmp/cnmt/g; s/^name: plug$/name: plugt/' "$T" >"$WORK/tcp.yaml"
-expect_rc 0 "$CNM" apply "$WORK/tcp.yaml"
+wait "$applying" || { cat "$WORK/tcp-apply.out"; fail "the apply started before the plugin did not converge"; }
 converged "$WORK/tcp.yaml"
 reach web db
 expect_rc 0 "$CNM" destroy "$WORK/tcp.yaml"
