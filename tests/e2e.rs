@@ -144,3 +144,8 @@ fn remote() {
     };
     run_script_with("remote", &env);
 }
+
+#[test]
+fn host_resolver() {
+    run_script("host_resolver");
+}

@@ -31,11 +31,33 @@ pub fn observe_sysctls(state: &mut State) {
     }
 }
 
+/// systemd-resolved's list of the host's real upstreams.
+const SYSTEMD_RESOLV: &str = "/run/systemd/resolve/resolv.conf";
+
+/// A resolv.conf, at most 64 KiB of it (absent: empty).
+fn read_small(path: &str) -> String {
+    use std::io::Read;
+    let mut text = String::new();
+    if let Ok(f) = std::fs::File::open(path) {
+        let _ = f.take(64 * 1024).read_to_string(&mut text);
+    }
+    text
+}
+
 /// The host's nameservers, for sandboxes without `dns:`. The host's
 /// resolv.conf is an input, not cnm's file: read through links as usual.
 pub fn observe_resolv(facts: &mut HostFacts) {
-    let resolv =
-        files::parse_resolv(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default());
+    let mut resolv = files::parse_resolv(&read_small("/etc/resolv.conf"));
+    // Only a loopback stub (systemd-resolved's 127.0.0.53), which a
+    // sandbox cannot reach: its real upstreams, as Docker does.
+    let stub_only =
+        !resolv.nameservers.is_empty() && resolv.nameservers.iter().all(|n| n.is_loopback());
+    if stub_only {
+        let real = files::parse_resolv(&read_small(SYSTEMD_RESOLV));
+        if real.nameservers.iter().any(|n| !n.is_loopback()) {
+            resolv = real;
+        }
+    }
     facts.nameservers = resolv.nameservers;
     facts.search = resolv.search;
     facts.resolv_options = resolv.options;
