@@ -20,6 +20,7 @@ pub mod netns;
 pub mod observe;
 pub mod plan;
 pub mod plugins;
+pub mod resolver;
 pub mod show;
 pub mod spec;
 pub mod store;

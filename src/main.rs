@@ -97,6 +97,15 @@ enum Command {
         host: Option<String>,
     },
     /// Run a command inside a sandbox, with its hosts and resolv.conf.
+    /// The embedded DNS resolver (127.0.0.11 in every sandbox) of every
+    /// topology on this host. `apply` starts it when needed; run it
+    /// yourself only under a service manager (see examples/systemd).
+    Resolver {
+        /// When another resolver runs, wait to take over instead of
+        /// leaving at once (for a service manager's restarts).
+        #[arg(long)]
+        wait: bool,
+    },
     Exec {
         sandbox: String,
         /// Which topology, when several have a sandbox of that name.
@@ -119,7 +128,13 @@ fn main() -> ExitCode {
         }
     };
     // watch runs as a service: its log is its output.
-    init_logging(cli.verbose + u8::from(matches!(cli.command, Command::Watch { .. })));
+    init_logging(
+        cli.verbose
+            + u8::from(matches!(
+                cli.command,
+                Command::Watch { .. } | Command::Resolver { .. }
+            )),
+    );
     // exec replaces this process and must run before any thread exists.
     if let Command::Exec {
         sandbox,
@@ -128,6 +143,14 @@ fn main() -> ExitCode {
     } = &cli.command
     {
         return report(cli_exec::exec(sandbox, topology.as_deref(), command));
+    }
+    // The resolver runs its own runtime until it is stopped.
+    if let Command::Resolver { wait } = &cli.command {
+        return report(
+            cnm::resolver::serve::run(*wait)
+                .map_err(Into::into)
+                .map(|()| ExitCode::SUCCESS),
+        );
     }
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -163,6 +186,8 @@ fn init_logging(verbose: u8) {
         1 => "info",
         _ => "debug",
     };
+    // hickory logs every query at info: only its warnings are news.
+    let default = format!("{default},hickory_server=warn,hickory_proto=warn");
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     // Colour only on a terminal, never with NO_COLOR (SPEC §4).
@@ -192,6 +217,8 @@ async fn run(cmd: Command) -> Result<ExitCode> {
         } => cli_apply::destroy(file, topology, host.as_deref()).await,
         Command::Show { topology, output } => cli_show::show(topology, output).await,
         Command::Watch { file, resync, host } => cli_apply::watch(file, resync, host).await,
-        Command::Exec { .. } => unreachable!("handled before the runtime starts"),
+        Command::Exec { .. } | Command::Resolver { .. } => {
+            unreachable!("handled before the runtime starts")
+        }
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::model::{
     fmt_mac, EndpointRes, FdbRes, FileRes, FirewallRes, LinkRes, NamespaceRes, NeighRes,
-    PluginCall, PluginRes, RouteRes, StrayKind, StrayRes, SysctlRes,
+    PluginCall, PluginRes, ResolverRes, RouteRes, StrayKind, StrayRes, SysctlRes,
 };
 use crate::naming::MarkKind;
 use serde::Serialize;
@@ -42,6 +42,8 @@ pub enum Resource {
     Stray(StrayRes),
     /// An object held by a plugin (an IPAM pool or address, a network).
     Plugin(PluginRes),
+    /// The embedded resolver serving the topology's sandboxes.
+    Resolver(ResolverRes),
 }
 
 impl Resource {
@@ -97,6 +99,12 @@ impl Resource {
             Resource::File(f) => format!("file {}", f.path),
             Resource::Firewall(f) => format!("firewall table {}", f.table),
             Resource::Sysctl(s) => format!("sysctl {} = {}", s.key.replace('/', "."), s.value),
+            Resource::Resolver(r) => format!(
+                "resolver {}:53 in {} sandbox{}",
+                crate::resolver::ADDRESS,
+                r.sandboxes,
+                if r.sandboxes == 1 { "" } else { "es" }
+            ),
             Resource::Plugin(p) => match p.call {
                 PluginCall::Pool => format!("pool of network {} (ipam {})", p.network, p.plugin),
                 PluginCall::Gateway => {
@@ -175,6 +183,7 @@ impl Resource {
             Resource::Firewall(f) => rules(f.rules.len()),
             Resource::Sysctl(_) | Resource::Stray(_) => String::new(),
             Resource::Plugin(p) => plugin_summary(p),
+            Resource::Resolver(r) => format!("{} names", r.names),
         }
     }
 
@@ -199,6 +208,8 @@ impl Resource {
             Resource::Route(_) => 12,
             Resource::Firewall(_) => 13,
             Resource::File(_) => 14,
+            // After the namespaces it listens in and the files naming it.
+            Resource::Resolver(_) => 15,
         }
     }
 }

@@ -149,3 +149,8 @@ fn remote() {
 fn host_resolver() {
     run_script("host_resolver");
 }
+
+#[test]
+fn dns() {
+    run_script("dns");
+}

@@ -47,6 +47,8 @@ pub enum ApplyError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Plugin(#[from] crate::plugins::PluginError),
+    #[error(transparent)]
+    Resolver(#[from] crate::resolver::control::ControlError),
     #[error("{0}")]
     Output(String),
     #[error("internal error: {0}")]

@@ -55,18 +55,38 @@ impl<'a> Index<'a> {
     }
 }
 
+/// One sandbox whose files are rendered.
+pub(super) struct SandboxFiles<'a> {
+    pub t: &'a Topology,
+    pub obs: &'a Observed,
+    pub addrs: &'a BTreeMap<String, EndpointAddr>,
+    pub sandbox: &'a str,
+    pub netns: &'a str,
+    /// The embedded resolver serves it: its hosts file holds only its own
+    /// names, and resolv.conf names 127.0.0.11 (as Docker's do).
+    pub embedded: bool,
+}
+
 /// The sandbox's hosts and resolv.conf files, into `out` by path.
 pub(super) fn add_files(
-    t: &Topology,
-    obs: &Observed,
-    addrs: &BTreeMap<String, EndpointAddr>,
-    sandbox: &str,
-    netns: &str,
+    s: &SandboxFiles<'_>,
     index: &Index<'_>,
     out: &mut BTreeMap<String, FileRes>,
 ) {
-    let hosts = hosts_content(t, addrs, sandbox, index);
-    let resolv = resolv_for(&t.sandboxes[sandbox], obs);
+    let SandboxFiles {
+        t,
+        obs,
+        addrs,
+        sandbox,
+        netns,
+        embedded,
+    } = *s;
+    let mut hosts = hosts_content(t, addrs, sandbox, index);
+    let mut resolv = resolv_for(&t.sandboxes[sandbox], obs);
+    if embedded {
+        hosts.peers.clear();
+        resolv = embedded_resolv(resolv);
+    }
     for (path, content) in [
         (naming::hosts_path(netns), files::render_hosts(&hosts)),
         (
@@ -175,6 +195,21 @@ fn ips_of(addrs: &BTreeMap<String, EndpointAddr>, e: &Endpoint) -> Vec<IpAddr> {
         .into_iter()
         .chain(a.v6.map(|v| IpAddr::V6(v.ip())))
         .collect()
+}
+
+/// resolv.conf for the embedded resolver, as Docker writes it: 127.0.0.11
+/// only (the servers become its upstreams), the search list kept, and
+/// `ndots:0` unless an ndots option is given.
+fn embedded_resolv(r: Resolv) -> Resolv {
+    let mut options = r.options;
+    if !options.iter().any(|o| o.starts_with("ndots:")) {
+        options.insert(0, "ndots:0".to_string());
+    }
+    Resolv {
+        nameservers: vec![IpAddr::V4(crate::resolver::ADDRESS)],
+        search: r.search,
+        options,
+    }
 }
 
 /// The sandbox's resolv.conf: its own `dns:`, else the host's settings

@@ -83,7 +83,9 @@ pub fn build_with(
         }
     }
     addressing::check_derived_macs(t, &state).map_err(err)?;
-    add_routes_and_files(&p, learned, &mut state);
+    let dns = resolver_config(&p);
+    add_routes_and_files(&p, learned, dns.as_ref(), &mut state);
+    state.resolver = dns.map(|c| crate::resolver::control::desired(&t.name, &c));
     firewall(reg, t, obs, &mut state);
     Ok(state)
 }
@@ -215,8 +217,26 @@ fn resolved_endpoints<'a>(p: &Plan<'a>, network: &'a str) -> Vec<ResolvedEndpoin
         .collect()
 }
 
-/// Every namespace's default routes and its hosts and resolv.conf files.
-fn add_routes_and_files(p: &Plan<'_>, learned: &BTreeMap<String, Learned>, state: &mut State) {
+/// What the embedded resolver answers for this machine's sandboxes, when
+/// it is on and some sandbox needs it.
+fn resolver_config(p: &Plan<'_>) -> Option<crate::resolver::config::Config> {
+    let addrs: crate::resolver::config::Addresses = p
+        .addrs
+        .iter()
+        .map(|(k, a)| (k.clone(), (a.v4, a.v6)))
+        .collect();
+    crate::resolver::config::build(p.full, p.t, &addrs, &p.obs.host.nameservers)
+}
+
+/// Every namespace's default routes and its hosts and resolv.conf files
+/// (`dns`: the sandboxes the embedded resolver serves name it instead of
+/// their peers).
+fn add_routes_and_files(
+    p: &Plan<'_>,
+    learned: &BTreeMap<String, Learned>,
+    dns: Option<&crate::resolver::config::Config>,
+    state: &mut State,
+) {
     let t = p.t;
     // Hosts files list the local sandboxes, plus every sandbox on another
     // host that shares a network spanning hosts with one of them.
@@ -235,12 +255,16 @@ fn add_routes_and_files(p: &Plan<'_>, learned: &BTreeMap<String, Learned>, state
             &ns.sandbox,
             &mut state.routes,
         );
+        let embedded = dns.is_some_and(|c| c.sandboxes.contains_key(&ns.netns));
         files::add_files(
-            t,
-            p.obs,
-            &p.addrs,
-            &ns.sandbox,
-            &ns.netns,
+            &files::SandboxFiles {
+                t,
+                obs: p.obs,
+                addrs: &p.addrs,
+                sandbox: &ns.sandbox,
+                netns: &ns.netns,
+                embedded,
+            },
             &index,
             &mut state.files,
         );

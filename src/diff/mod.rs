@@ -91,6 +91,7 @@ pub fn diff(
             )
         },
     );
+    resolver(desired, obs, &mut acts);
 
     // Stable order: by kind rank (reversed for deletes), then by key order
     // (the maps iterate sorted, and sort_by_key is stable).
@@ -204,6 +205,71 @@ fn firewall(desired: &State, obs: &State, acts: &mut Acts) {
             (c, None)
         },
     );
+}
+
+/// The embedded resolver: given the topology's names, running, and
+/// serving them in the namespaces as they are after this plan.
+fn resolver(desired: &State, obs: &State, acts: &mut Acts) {
+    let one = |r: &Option<crate::model::ResolverRes>| {
+        r.iter()
+            .map(|r| ((), r.clone()))
+            .collect::<BTreeMap<(), _>>()
+    };
+    pair(
+        &one(&desired.resolver),
+        &one(&obs.resolver),
+        acts,
+        Resource::Resolver,
+        |d, o| {
+            let mut c = Vec::new();
+            if d.config != o.config {
+                let names = |r: &crate::model::ResolverRes| {
+                    format!("{} sandboxes, {} names", r.sandboxes, r.names)
+                };
+                let (old, mut new) = (names(o), names(d));
+                if old == new {
+                    new.push_str(" (changed)");
+                }
+                c.push(chg("names", &old, &new));
+            }
+            if !o.running {
+                c.push(chg("process", &"not running", &"running"));
+            } else if !o.current && d.config == o.config {
+                // Running, but not serving the namespaces as they are now.
+                c.push(chg("serving", &"out of date", &"current"));
+            }
+            (c, None)
+        },
+    );
+    // A namespace made (again) in this plan needs sockets bound inside it
+    // even when no name changes.
+    let Some(d) = &desired.resolver else {
+        return;
+    };
+    let remade: Vec<String> = acts
+        .ups
+        .iter()
+        .filter(|a| matches!(a.op, Op::Create | Op::Replace))
+        .filter_map(|a| match &a.resource {
+            Resource::Namespace(n) => Some(n.sandbox.clone()),
+            _ => None,
+        })
+        .collect();
+    let planned = acts
+        .ups
+        .iter()
+        .any(|a| matches!(a.resource, Resource::Resolver(_)));
+    if let (false, Some(first), Some(o)) = (planned, remade.first(), &obs.resolver) {
+        acts.ups.push(action(
+            Op::Update,
+            Resource::Resolver(d.clone()),
+            Some(Resource::Resolver(o.clone())),
+            Vec::new(),
+            Some(format!(
+                "listen again: the namespace of sandbox {first} is made again"
+            )),
+        ));
+    }
 }
 
 /// Sysctls cnm needs; never reset (other software may rely on them).

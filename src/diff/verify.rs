@@ -43,6 +43,7 @@ fn lookup(s: &State, r: &Resource) -> Option<Resource> {
         Resource::Sysctl(x) => Resource::Sysctl(s.sysctls.get(&x.key)?.clone()),
         Resource::Stray(x) => Resource::Stray(s.strays.values().find(|o| o == &x)?.clone()),
         Resource::Plugin(p) => Resource::Plugin(s.plugins.get(&p.key)?.clone()),
+        Resource::Resolver(_) => Resource::Resolver(s.resolver.clone()?),
     })
 }
 

@@ -255,6 +255,23 @@ impl PartialEq for FileRes {
 }
 impl Eq for FileRes {}
 
+/// The embedded resolver as one topology needs it: its configuration
+/// given to the host's resolver process, which runs and serves it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ResolverRes {
+    pub topology: String,
+    /// How many sandboxes it serves, and names it knows (plan's summary).
+    pub sandboxes: usize,
+    pub names: usize,
+    /// The configuration (JSON), as written for the resolver.
+    #[serde(skip)]
+    pub config: Vec<u8>,
+    /// The resolver process runs (its recorded pid and start time match).
+    pub running: bool,
+    /// It serves this configuration, in the namespaces that exist now.
+    pub current: bool,
+}
+
 /// Something an interrupted apply left behind, found through the journal:
 /// a link still under its temporary name, or the empty mount point of a
 /// namespace. Only ever deleted.
@@ -322,6 +339,8 @@ pub struct State {
     pub strays: BTreeMap<String, StrayRes>,
     /// Objects held by plugins (pools, addresses, networks), by key.
     pub plugins: BTreeMap<String, PluginRes>,
+    /// The embedded resolver's part for this topology.
+    pub resolver: Option<ResolverRes>,
 }
 
 impl State {
@@ -337,6 +356,7 @@ impl State {
             && self.firewall.is_none()
             && self.strays.is_empty()
             && self.plugins.is_empty()
+            && self.resolver.is_none()
     }
 }
 

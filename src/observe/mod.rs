@@ -145,6 +145,12 @@ pub async fn observe_with(
     facts.forward_chains = fw.forward_chains;
     facts.firewall_recorded = store.nft_digest()?.is_some();
     facts.nft = crate::firewall::nft::version();
+    let inodes: BTreeMap<String, u64> = state
+        .namespaces
+        .values()
+        .filter_map(|n| Some((n.netns.clone(), n.ino?)))
+        .collect();
+    state.resolver = crate::resolver::control::observe(topology, &inodes)?;
     system::observe_sysctls(&mut state);
     system::observe_resolv(&mut facts);
 

@@ -20,6 +20,15 @@ pub struct FileTopology {
     pub sandboxes: BTreeMap<String, FileSandbox>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub endpoints: BTreeMap<String, FileEndpoint>,
+    /// Written only when the embedded resolver is off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<FileTopDns>,
+}
+
+/// Top-level `dns:`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FileTopDns {
+    pub embedded: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -113,6 +122,7 @@ impl FileTopology {
         FileTopology {
             version: 1,
             name: t.name.clone(),
+            dns: (!t.embedded_dns).then_some(FileTopDns { embedded: false }),
             hosts: t
                 .hosts
                 .values()

@@ -32,6 +32,15 @@ pub struct RawTopology {
     pub sandboxes: Map<Option<RawSandbox>>,
     #[serde(default)]
     pub endpoints: Map<Option<RawEndpoint>>,
+    /// Top-level `dns: { embedded: false }`: hosts files instead of the
+    /// embedded resolver.
+    pub dns: Option<Spanned<RawTopDns>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTopDns {
+    pub embedded: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -106,6 +106,9 @@ pub struct Topology {
     /// The file's canonical path, when loaded from a file (not stdin):
     /// recorded as where the topology was applied from.
     pub source: Option<String>,
+    /// The embedded resolver answers in the sandboxes (the default; top
+    /// level `dns: { embedded: false }` turns it off).
+    pub embedded_dns: bool,
 }
 
 impl Topology {
@@ -176,6 +179,7 @@ impl Topology {
             hosts: self.hosts.clone(),
             this_host: Some(host.to_string()),
             source: self.source.clone(),
+            embedded_dns: self.embedded_dns,
             networks,
             sandboxes,
             endpoints,

@@ -16,6 +16,7 @@ pub mod safe;
 
 mod lock;
 mod records;
+mod resolver;
 mod topology;
 mod watcher;
 
@@ -24,9 +25,10 @@ pub use records::{
     AppliedRecord, Claims, FilesRecord, Journal, JournalLink, LearnedRecord, NsRecord,
     PluginsRecord, PortClaim, RECORD_VERSION,
 };
+pub use resolver::{Bound, ResolverIdentity, ResolverStatus, ResolverStore};
 pub use safe::Kind;
 pub use topology::TopologyStore;
-pub use watcher::{start_time, WatcherRecord};
+pub use watcher::{running, start_time, WatcherRecord};
 
 use crate::spec::valid_identifier;
 use safe::{Dir, SafeError};

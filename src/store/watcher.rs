@@ -42,3 +42,18 @@ pub fn start_time(pid: u32) -> Option<u64> {
     let rest = &stat[stat.rfind(')')? + 1..];
     rest.split_whitespace().nth(19)?.parse().ok()
 }
+
+/// Whether process `pid` with start time `start` still runs: the same
+/// process (not a reused pid) and not a zombie waiting to be reaped.
+pub fn running(pid: u32, start: u64) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+        return false;
+    };
+    let mut fields = rest.split_whitespace();
+    let state = fields.next();
+    let started = fields.nth(18).and_then(|s| s.parse::<u64>().ok());
+    !matches!(state, Some("Z") | Some("X") | None) && started == Some(start)
+}

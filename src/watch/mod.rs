@@ -120,6 +120,9 @@ async fn watch_loop(
             _ = sigint.recv() => break,
             _ = tokio::time::sleep(quiet) => None,
             t = rx.recv() => t,
+            _ = resolver_gone(topology.as_ref()) => {
+                Some(Trigger::Kernel("the resolver is not running".into()))
+            }
         };
         (reload, why) = match trig {
             None => (
@@ -135,6 +138,23 @@ async fn watch_loop(
     }
     info!("stopping; the network stays as it is");
     Ok(())
+}
+
+/// How often watch looks whether the embedded resolver still runs.
+const RESOLVER_CHECK: Duration = Duration::from_secs(1);
+
+/// Resolves when the resolver this topology was given has died (checked
+/// every second: a look at /proc); never without a topology.
+async fn resolver_gone(t: Option<&Topology>) {
+    let Some(name) = t.map(|t| t.name.clone()) else {
+        return std::future::pending().await;
+    };
+    loop {
+        tokio::time::sleep(RESOLVER_CHECK).await;
+        if crate::resolver::control::needs_restart(&name) {
+            return;
+        }
+    }
 }
 
 /// Load the file again and take its topology for this watcher; the last

@@ -16,10 +16,11 @@ reach db web
 reach db backend
 reach web api
 
-step "hosts and resolv.conf inside the sandbox"
-"$CNM" exec web -- cat /etc/hosts | grep >/dev/null "10.20.0.5.*db.*database" || fail "web's hosts lacks db"
+step "hosts and resolv.conf inside the sandbox (the embedded resolver names the peers)"
+grep -q "10.20.0.5" <<<"$("$CNM" exec web -- getent hosts database)" || fail "web does not resolve db's alias"
+"$CNM" exec web -- cat /etc/hosts | grep >/dev/null "10.20.0.5" && fail "web's hosts lists a peer (the resolver names them)"
 "$CNM" exec web -- cat /etc/hosts | grep >/dev/null "web.shop.local web" || fail "web's hosts lacks its own names"
-"$CNM" exec web -- cat /etc/resolv.conf | grep >/dev/null "nameserver 10.20.0.53" || fail "web's resolv.conf lacks dns"
+"$CNM" exec web -- cat /etc/resolv.conf | grep >/dev/null "^nameserver 127.0.0.11$" || fail "web's resolv.conf does not name the resolver"
 "$CNM" exec api -- getent ahostsv4 www | grep >/dev/null 10.10.0.10 || fail "api cannot resolve web's alias www"
 if "$CNM" exec db -- getent hosts www >/dev/null; then fail "db resolves www but shares no network with web-front"; fi
 

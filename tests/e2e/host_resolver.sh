@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Sandboxes without dns: get the host's nameservers minus loopback ones; on
+# With the embedded resolver off (hosts-file mode), sandboxes without dns:
+# get the host's nameservers minus loopback ones; on
 # a host whose resolv.conf names only systemd-resolved's stub 127.0.0.53,
 # the real upstreams from /run/systemd/resolve/resolv.conf, as Docker does.
 # /etc/resolv.conf is replaced by a bind mount in this private host only.
 source "$(dirname "$0")/lib.sh"
-T="$EXAMPLES/quickstart.yaml"
+T="$WORK/quickstart.yaml"
+sed 's/^name: quick$/name: quick\ndns: { embedded: false }/' "$EXAMPLES/quickstart.yaml" >"$T"
+grep -q '^dns: { embedded: false }$' "$T" || fail "could not turn the resolver off in $T"
 
 step "the host's resolv.conf names only the systemd stub"
 printf 'nameserver 127.0.0.53\noptions edns0 trust-ad\nsearch corp.example\n' >"$WORK/stub"

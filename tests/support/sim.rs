@@ -40,6 +40,7 @@ pub struct Sim {
     next_index: u32,
     files: BTreeMap<String, cnm::model::FileRes>,
     firewall: Option<FirewallRes>,
+    resolver: Option<cnm::model::ResolverRes>,
     sysctls: BTreeMap<String, cnm::model::SysctlRes>,
 }
 
@@ -135,6 +136,7 @@ impl Sim {
         let c = classify::kernel(&inputs, view);
         let mut state = c.state;
         state.files = self.files.clone();
+        state.resolver = self.resolver.clone();
         state.firewall = self.firewall.clone();
         state.sysctls = self.sysctls.clone();
         Observed {
@@ -191,6 +193,8 @@ impl Sim {
             Resource::Fdb(_) | Resource::Neigh(_) => panic!("the simulation has no tunnels"),
             Resource::Plugin(_) => panic!("the simulation has no plugins"),
             Resource::Stray(_) => {}
+            // The resolver serves what it was given.
+            Resource::Resolver(r) => self.resolver = Some(r.clone()),
         }
     }
 
@@ -238,6 +242,7 @@ impl Sim {
             Resource::Firewall(_) => self.firewall = None,
             Resource::Sysctl(_) => {}
             Resource::Fdb(_) | Resource::Neigh(_) | Resource::Stray(_) | Resource::Plugin(_) => {}
+            Resource::Resolver(_) => self.resolver = None,
         }
     }
 

@@ -238,6 +238,7 @@ impl Executor {
             Resource::Firewall(f) => self.set_firewall(None, Some(f)).await,
             Resource::Sysctl(s) => write_sysctl(s),
             Resource::Stray(_) => Ok(()),
+            Resource::Resolver(r) => resolver_ensure(r).await,
         }
     }
 
@@ -283,6 +284,10 @@ impl Executor {
             Resource::Firewall(f) => self.set_firewall(Some(f), None).await,
             Resource::Sysctl(_) => Ok(()),
             Resource::Plugin(p) => self.delete_plugin_object(p).await,
+            Resource::Resolver(r) => {
+                let t = r.topology.clone();
+                blocking(move || crate::resolver::control::remove(&t)).await
+            }
             Resource::Stray(s) => match &s.what {
                 // Unmarked or marked with the journaled mark: either way
                 // the unique temporary name is cnm's.
@@ -346,6 +351,7 @@ impl Executor {
                 self.set_firewall(Some(o), Some(f)).await
             }
             (Resource::Sysctl(_), Resource::Sysctl(s)) => write_sysctl(s),
+            (Resource::Resolver(_), Resource::Resolver(r)) => resolver_ensure(r).await,
             _ => Err(ApplyError::Internal(format!(
                 "update changes the kind of {}",
                 new.label()
@@ -536,4 +542,20 @@ fn write_sysctl(s: &crate::model::SysctlRes) -> R {
         context: format!("cannot set sysctl {}", s.key),
         source: std::io::Error::other(e),
     })
+}
+
+/// Give the resolver the topology's names and wait until it serves them
+/// (it polls files and sleeps: off the runtime).
+async fn resolver_ensure(r: &crate::model::ResolverRes) -> R {
+    let (t, config) = (r.topology.clone(), r.config.clone());
+    blocking(move || crate::resolver::control::ensure(&t, &config)).await
+}
+
+async fn blocking(
+    f: impl FnOnce() -> Result<(), crate::resolver::control::ControlError> + Send + 'static,
+) -> R {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApplyError::Internal(e.to_string()))?
+        .map_err(ApplyError::from)
 }

@@ -88,6 +88,11 @@ pub fn validate(file: &str, raw: RawTopology, reg: &Registry) -> Result<Topology
         sandboxes,
         endpoints,
         source: None,
+        embedded_dns: raw
+            .dns
+            .as_ref()
+            .and_then(|d| d.value.embedded.as_ref())
+            .is_none_or(|e| e.value),
     };
     cross::check_cross(&mut c, &topo, &raw.endpoints);
 

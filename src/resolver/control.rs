@@ -1,0 +1,261 @@
+//! The resolver as `apply`, `destroy`, `plan` and `watch` see it: one
+//! process per host, started by the first apply that needs it (as netavark
+//! starts aardvark-dns), reloaded by SIGHUP when names change, stopped by
+//! the destroy of the last topology it serves. Observed as a resource:
+//! whether it runs (pid and start time, never a pid alone) and whether it
+//! serves this topology's configuration in the namespaces that exist now.
+
+use crate::model::ResolverRes;
+use crate::resolver::config::Config;
+use crate::store::{ResolverIdentity, ResolverStore, Store, StoreError};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot start the resolver ({exe}): {source}")]
+    Spawn { exe: String, source: std::io::Error },
+    #[error("the resolver {0}")]
+    NotServing(String),
+}
+
+/// How long apply waits for the resolver to serve what it was given
+/// (binding in thousands of namespaces takes a moment).
+const WAIT: Duration = Duration::from_secs(20);
+const POLL: Duration = Duration::from_millis(5);
+
+/// The configuration's identity, as the resolver reports what it loaded.
+pub fn digest(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The resolver as desired for a configuration: running and serving it.
+pub fn desired(topology: &str, cfg: &Config) -> ResolverRes {
+    ResolverRes {
+        topology: topology.to_string(),
+        sandboxes: cfg.sandboxes.len(),
+        names: cfg.name_count(),
+        config: cfg.to_bytes(),
+        running: true,
+        current: true,
+    }
+}
+
+/// The resolver as observed for `topology`: `None` when cnm gave it no
+/// configuration for it. `namespaces`: netns → inode, as observed.
+pub fn observe(
+    topology: &str,
+    namespaces: &BTreeMap<String, u64>,
+) -> Result<Option<ResolverRes>, StoreError> {
+    let store = Store::system().resolver();
+    let Some(bytes) = store.config(topology)? else {
+        return Ok(None);
+    };
+    let cfg: Option<Config> = serde_json::from_slice(&bytes).ok();
+    let identity = store.identity().ok().flatten().filter(|i| i.alive());
+    let current = match (&identity, &cfg) {
+        (Some(id), Some(cfg)) => serves(&store, id, topology, &digest(&bytes), cfg, |n| {
+            namespaces.get(n).copied()
+        })
+        .is_ok_and(|done| done),
+        _ => false,
+    };
+    Ok(Some(ResolverRes {
+        topology: topology.to_string(),
+        sandboxes: cfg.as_ref().map_or(0, |c| c.sandboxes.len()),
+        names: cfg.as_ref().map_or(0, Config::name_count),
+        config: bytes,
+        running: identity.is_some(),
+        current,
+    }))
+}
+
+/// Whether the running resolver `id` serves `cfg` (of this digest) in the
+/// namespaces `ino_of` names: `Ok(false)` not yet, an error when it said
+/// it cannot.
+fn serves(
+    store: &ResolverStore,
+    id: &ResolverIdentity,
+    topology: &str,
+    digest: &str,
+    cfg: &Config,
+    ino_of: impl Fn(&str) -> Option<u64>,
+) -> Result<bool, String> {
+    let Some(st) = store.status().ok().flatten() else {
+        return Ok(false);
+    };
+    if st.pid != id.pid || st.start != id.start {
+        return Ok(false);
+    }
+    if st.topologies.get(topology).map(String::as_str) != Some(digest) {
+        return Ok(false);
+    }
+    for netns in cfg.sandboxes.keys() {
+        let Some(b) = st.sandboxes.get(netns) else {
+            return Ok(false);
+        };
+        if let Some(e) = &b.error {
+            return Err(e.clone());
+        }
+        if b.ino.is_none() || b.ino != ino_of(netns) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Give the resolver `topology`'s configuration and wait until it serves
+/// it: write it, then reload the running resolver or start one.
+pub fn ensure(topology: &str, config: &[u8]) -> Result<(), ControlError> {
+    let store = Store::system().resolver();
+    store.write_config(topology, config)?;
+    let cfg: Config = serde_json::from_slice(config)
+        .map_err(|e| ControlError::NotServing(format!("cannot read its configuration: {e}")))?;
+    match store.identity()?.filter(ResolverIdentity::alive) {
+        Some(id) => signal(&id, nix::sys::signal::Signal::SIGHUP),
+        None => {
+            store.clear_process()?;
+            spawn(&store)?;
+        }
+    }
+    let sum = digest(config);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(id) = store.identity().ok().flatten().filter(|i| i.alive()) {
+            match serves(&store, &id, topology, &sum, &cfg, current_ino) {
+                Ok(true) => return Ok(()),
+                Ok(false) => {}
+                Err(e) => return Err(ControlError::NotServing(format!("cannot serve: {e}"))),
+            }
+        }
+        if Instant::now() > deadline {
+            return Err(ControlError::NotServing(format!(
+                "did not load the configuration within {} s (its log: {}{})",
+                WAIT.as_secs(),
+                store.log_path(),
+                log_tail(&store)
+            )));
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Take `topology`'s configuration away: the resolver reloads without it,
+/// or stops when no topology needs it any more.
+pub fn remove(topology: &str) -> Result<(), ControlError> {
+    let store = Store::system().resolver();
+    store.remove_config(topology)?;
+    let running = store.identity()?.filter(ResolverIdentity::alive);
+    if store.topologies()?.is_empty() {
+        if let Some(id) = running {
+            stop(&id);
+        }
+        store.clear_process()?;
+        return Ok(());
+    }
+    let Some(id) = running else {
+        return Ok(());
+    };
+    signal(&id, nix::sys::signal::Signal::SIGHUP);
+    let deadline = Instant::now() + WAIT;
+    while Instant::now() < deadline && id.alive() {
+        let st = store.status().ok().flatten();
+        if st.is_some_and(|s| s.pid == id.pid && !s.topologies.contains_key(topology)) {
+            return Ok(());
+        }
+        std::thread::sleep(POLL);
+    }
+    Err(ControlError::NotServing(format!(
+        "did not let go of topology {topology} within {} s",
+        WAIT.as_secs()
+    )))
+}
+
+/// A topology whose configuration the resolver has, while no resolver
+/// runs: what `watch` restarts at once.
+pub fn needs_restart(topology: &str) -> bool {
+    let store = Store::system().resolver();
+    matches!(store.config(topology), Ok(Some(_)))
+        && !store.identity().ok().flatten().is_some_and(|i| i.alive())
+}
+
+fn current_ino(netns: &str) -> Option<u64> {
+    let f = crate::netns::open(netns).ok()??;
+    crate::netns::id_of(&f).ok()
+}
+
+/// Signal the process `id` names, only while it is that process.
+fn signal(id: &ResolverIdentity, sig: nix::sys::signal::Signal) {
+    if id.alive() {
+        if let Ok(pid) = i32::try_from(id.pid) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
+        }
+    }
+}
+
+/// SIGTERM, then SIGKILL if it has not gone within 3 s.
+fn stop(id: &ResolverIdentity) {
+    use nix::sys::signal::Signal;
+    for (sig, wait) in [
+        (Signal::SIGTERM, Duration::from_secs(3)),
+        (Signal::SIGKILL, Duration::from_secs(2)),
+    ] {
+        signal(id, sig);
+        let deadline = Instant::now() + wait;
+        while id.alive() && Instant::now() < deadline {
+            std::thread::sleep(POLL);
+        }
+        if !id.alive() {
+            return;
+        }
+    }
+}
+
+/// Start `cnm resolver` from this very binary, in its own process group
+/// (a terminal's Ctrl-C to `cnm watch` must not stop it), its standard
+/// error to the log. A thread reaps it should it die while this process
+/// lives (watch); otherwise it outlives this process.
+fn spawn(store: &ResolverStore) -> Result<(), ControlError> {
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command, Stdio};
+    let exe = std::env::current_exe().map_err(|source| ControlError::Spawn {
+        exe: "/proc/self/exe".into(),
+        source,
+    })?;
+    let log = store.log_file()?;
+    let mut cmd = Command::new(&exe);
+    cmd.args(["resolver", "-v"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log))
+        .process_group(0);
+    if std::env::var_os("RUST_LOG").is_none() {
+        cmd.env("RUST_LOG", "info,hickory_server=warn,hickory_proto=warn");
+    }
+    let mut child = cmd.spawn().map_err(|source| ControlError::Spawn {
+        exe: exe.display().to_string(),
+        source,
+    })?;
+    std::thread::spawn(move || {
+        let _ = child.wait();
+    });
+    Ok(())
+}
+
+/// The last lines of the resolver's log, for an error message.
+fn log_tail(store: &ResolverStore) -> String {
+    let text = store.log_text();
+    let lines: Vec<&str> = text.lines().rev().take(3).collect();
+    if lines.is_empty() {
+        return String::new();
+    }
+    let mut lines = lines;
+    lines.reverse();
+    format!("; last lines: {}", lines.join(" | "))
+}

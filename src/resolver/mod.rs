@@ -1,0 +1,16 @@
+//! The embedded resolver: Docker's 127.0.0.11 inside every sandbox.
+//!
+//! - `config`: what it answers, computed by `apply` from the file (pure).
+//! - `lookup`: how one sandbox's question is answered (pure).
+//! - `serve`: the `cnm resolver` process: one hickory server per sandbox,
+//!   on sockets bound inside the sandbox's namespace, reloaded on SIGHUP.
+//! - `control`: what `apply`, `destroy` and `watch` do to it: start,
+//!   reload, stop, and tell whether it runs and serves what it should.
+
+pub mod config;
+pub mod control;
+pub mod lookup;
+pub mod serve;
+
+/// Where every sandbox finds its resolver (Docker's address).
+pub const ADDRESS: std::net::Ipv4Addr = std::net::Ipv4Addr::new(127, 0, 0, 11);

@@ -1,0 +1,209 @@
+//! Forwarding a question upstream, as Docker's resolver does: the query as
+//! received under a fresh random ID, each upstream in turn (UDP, then TCP
+//! when the answer is truncated), the next one on a timeout, an error,
+//! SERVFAIL or REFUSED. As Docker's, a query leaves from inside the
+//! sandbox's namespace (its upstream may be reachable only from there, as
+//! on a macvlan LAN), except to a loopback upstream (the host's own
+//! resolver), which is asked from the host.
+
+use hickory_server::proto::op::{Message, ResponseCode};
+use std::fs::File;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{TcpStream, UdpSocket};
+
+/// How long one upstream gets before the next is asked. Below glibc's 5 s
+/// per try, so a client still hears the answer of a second upstream.
+const TRY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Docker's bound on concurrent forwarded queries; past it, REFUSED.
+pub const MAX_IN_FLIGHT: usize = 1024;
+
+/// Counts forwarded queries in flight.
+#[derive(Default)]
+pub struct Limit(AtomicUsize);
+
+pub struct Permit<'a>(&'a AtomicUsize);
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Limit {
+    pub fn enter(&self) -> Option<Permit<'_>> {
+        if self.0.fetch_add(1, Ordering::Relaxed) >= MAX_IN_FLIGHT {
+            self.0.fetch_sub(1, Ordering::Relaxed);
+            return None;
+        }
+        Some(Permit(&self.0))
+    }
+}
+
+/// Makes sockets inside sandbox namespaces: one thread that enters the
+/// namespace asked for before each socket (a socket belongs to the
+/// namespace of the thread that made it; it is then used from anywhere).
+#[derive(Clone)]
+pub struct Maker {
+    tx: std::sync::mpsc::Sender<Job>,
+}
+
+struct Job {
+    ns: Arc<File>,
+    tcp: bool,
+    v6: bool,
+    reply: tokio::sync::oneshot::Sender<io::Result<OwnedFd>>,
+}
+
+impl Maker {
+    pub fn start() -> Maker {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        std::thread::spawn(move || {
+            for job in rx {
+                let made = crate::netns::enter(&job.ns).and_then(|()| socket(job.tcp, job.v6));
+                let _ = job.reply.send(made);
+            }
+        });
+        Maker { tx }
+    }
+
+    async fn make(&self, ns: &Arc<File>, tcp: bool, v6: bool) -> io::Result<OwnedFd> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        let job = Job {
+            ns: ns.clone(),
+            tcp,
+            v6,
+            reply,
+        };
+        self.tx
+            .send(job)
+            .map_err(|_| io::Error::other("the socket thread is gone"))?;
+        rx.await
+            .map_err(|_| io::Error::other("the socket thread is gone"))?
+    }
+}
+
+fn socket(tcp: bool, v6: bool) -> io::Result<OwnedFd> {
+    use rustix::net::{AddressFamily, SocketFlags, SocketType};
+    let family = if v6 {
+        AddressFamily::INET6
+    } else {
+        AddressFamily::INET
+    };
+    let kind = if tcp {
+        SocketType::STREAM
+    } else {
+        SocketType::DGRAM
+    };
+    Ok(rustix::net::socket_with(
+        family,
+        kind,
+        SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
+        None,
+    )?)
+}
+
+/// Where a query leaves from: the sandbox's namespace (made there by
+/// `maker`), or the host's.
+pub struct Origin<'a> {
+    pub ns: Option<&'a Arc<File>>,
+    pub maker: &'a Maker,
+}
+
+impl Origin<'_> {
+    /// The sandbox's namespace, unless `up` is the host's own resolver.
+    fn inside(&self, up: SocketAddr) -> Option<&Arc<File>> {
+        self.ns.filter(|_| !up.ip().is_loopback())
+    }
+}
+
+/// The first usable answer of `upstreams` to the raw query `raw`.
+pub async fn forward(raw: &[u8], upstreams: &[IpAddr], from: &Origin<'_>) -> Option<Message> {
+    if raw.len() < 12 {
+        return None;
+    }
+    let mut q = raw.to_vec();
+    let mut id = [0u8; 2];
+    rustix::rand::getrandom(&mut id, rustix::rand::GetRandomFlags::empty()).ok()?;
+    q[..2].copy_from_slice(&id);
+    let want = Message::from_vec(raw).ok()?.queries;
+    for ip in upstreams {
+        let up = SocketAddr::new(*ip, 53);
+        let tried = tokio::time::timeout(TRY_TIMEOUT, async {
+            let m = exchange_udp(&q, up, from).await?;
+            if m.metadata.truncation {
+                exchange_tcp(&q, up, from).await
+            } else {
+                Ok(m)
+            }
+        })
+        .await;
+        match tried {
+            Ok(Ok(m)) if m.metadata.id == u16::from_be_bytes(id) && m.queries == want => {
+                match m.metadata.response_code {
+                    ResponseCode::ServFail | ResponseCode::Refused => {
+                        tracing::debug!(%up, "upstream failed the query; trying the next");
+                    }
+                    _ => return Some(m),
+                }
+            }
+            Ok(Ok(_)) => tracing::debug!(%up, "upstream answered another question"),
+            Ok(Err(e)) => tracing::debug!(%up, "upstream: {e}"),
+            Err(_) => tracing::debug!(%up, "upstream timed out"),
+        }
+    }
+    None
+}
+
+async fn exchange_udp(q: &[u8], up: SocketAddr, from: &Origin<'_>) -> io::Result<Message> {
+    let s = match from.inside(up) {
+        Some(ns) => {
+            let fd = from.maker.make(ns, false, up.is_ipv6()).await?;
+            UdpSocket::from_std(std::net::UdpSocket::from(fd))?
+        }
+        None => {
+            let any: SocketAddr = if up.is_ipv4() {
+                (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+            } else {
+                (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+            };
+            UdpSocket::bind(any).await?
+        }
+    };
+    // Connected: only replies from `up` arrive.
+    s.connect(up).await?;
+    s.send(q).await?;
+    let mut buf = vec![0u8; 65535];
+    loop {
+        let n = s.recv(&mut buf).await?;
+        if n >= 2 && buf[..2] == q[..2] {
+            return Message::from_vec(&buf[..n]).map_err(io::Error::other);
+        }
+    }
+}
+
+async fn exchange_tcp(q: &[u8], up: SocketAddr, from: &Origin<'_>) -> io::Result<Message> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = match from.inside(up) {
+        Some(ns) => {
+            let fd = from.maker.make(ns, true, up.is_ipv6()).await?;
+            tokio::net::TcpSocket::from_std_stream(std::net::TcpStream::from(fd))
+                .connect(up)
+                .await?
+        }
+        None => TcpStream::connect(up).await?,
+    };
+    let len = u16::try_from(q.len()).map_err(io::Error::other)?;
+    let mut out = len.to_be_bytes().to_vec();
+    out.extend_from_slice(q);
+    s.write_all(&out).await?;
+    let len = s.read_u16().await? as usize;
+    let mut buf = vec![0u8; len];
+    s.read_exact(&mut buf).await?;
+    Message::from_vec(&buf).map_err(io::Error::other)
+}

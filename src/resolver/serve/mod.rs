@@ -1,0 +1,277 @@
+//! `cnm resolver`: one process serves every sandbox of every topology.
+//!
+//! It holds `/run/cnm/resolver/lock` (one per host), records its identity,
+//! loads every topology's configuration and, for each sandbox, binds
+//! 127.0.0.11:53 (UDP and TCP) inside the sandbox's namespace from a thread
+//! that entered it, then serves those sockets with one hickory server per
+//! sandbox. SIGHUP reloads: sandboxes whose namespace is unchanged keep
+//! their sockets and get the new names in place (no query is dropped);
+//! new or recreated namespaces get sockets; gone ones are closed. After
+//! each load it writes its status, which `apply` waits for. SIGTERM or
+//! SIGINT: it stops and forgets its identity.
+
+mod bind;
+mod forward;
+mod handler;
+
+use super::config::{Config, CONFIG_VERSION};
+use super::lookup::{SandboxView, TopologyNames};
+use crate::store::{Bound, ResolverIdentity, ResolverStatus, ResolverStore, Store, RECORD_VERSION};
+use handler::{SandboxHandler, Slot};
+use hickory_server::Server;
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::signal::unix::{signal, SignalKind};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("{0}")]
+    Io(String),
+}
+
+/// How long a TCP client may stay idle, and how many a sandbox may have
+/// at once (DNS over TCP is the exception here: truncated answers).
+const TCP_TIMEOUT: Duration = Duration::from_secs(5);
+const TCP_MAX: usize = 64;
+
+/// Run the resolver until SIGTERM or SIGINT. `wait`: when another one
+/// holds the lock, wait for it to go (a service manager's restart)
+/// instead of leaving at once.
+pub fn run(wait: bool) -> Result<(), ServeError> {
+    use nix::fcntl::{Flock, FlockArg};
+    let store = Store::system().resolver();
+    let file = store.lock_file()?;
+    let _lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(l) => l,
+        Err((file, nix::errno::Errno::EWOULDBLOCK)) if wait => {
+            Flock::lock(file, FlockArg::LockExclusive)
+                .map_err(|(_, e)| ServeError::Io(format!("cannot lock the resolver: {e}")))?
+        }
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) => {
+            tracing::info!("a resolver already runs on this host");
+            return Ok(());
+        }
+        Err((_, e)) => return Err(ServeError::Io(format!("cannot lock the resolver: {e}"))),
+    };
+    raise_fd_limit();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ServeError::Io(format!("cannot start the runtime: {e}")))?;
+    rt.block_on(serve(store))
+}
+
+/// Two sockets per sandbox: thousands of sandboxes need more descriptors
+/// than the usual soft limit of 1024.
+fn raise_fd_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut l = getrlimit(Resource::Nofile);
+    if l.current < l.maximum {
+        l.current = l.maximum;
+        if let Err(e) = setrlimit(Resource::Nofile, l) {
+            tracing::warn!("cannot raise the open file limit: {e}");
+        }
+    }
+}
+
+struct Served {
+    ino: u64,
+    slot: Slot,
+    server: Server<SandboxHandler>,
+}
+
+async fn serve(store: ResolverStore) -> Result<(), ServeError> {
+    let sig = |k| signal(k).map_err(|e| ServeError::Io(format!("cannot handle signals: {e}")));
+    // Handlers first: a SIGHUP must never find the default action (exit).
+    let mut hup = sig(SignalKind::hangup())?;
+    let mut term = sig(SignalKind::terminate())?;
+    let mut int = sig(SignalKind::interrupt())?;
+    let pid = std::process::id();
+    let start = crate::store::start_time(pid)
+        .ok_or_else(|| ServeError::Io("cannot read this process's start time".into()))?;
+    store.write_identity(&ResolverIdentity {
+        version: RECORD_VERSION,
+        pid,
+        start,
+    })?;
+    let shared = Shared {
+        limit: Arc::new(forward::Limit::default()),
+        maker: forward::Maker::start(),
+    };
+    let mut served: BTreeMap<String, Served> = BTreeMap::new();
+    loop {
+        let status = reload(&store, &mut served, &shared, pid, start).await;
+        if let Err(e) = store.write_status(&status) {
+            tracing::warn!("cannot write the resolver's status: {e}");
+        }
+        tokio::select! {
+            _ = hup.recv() => tracing::info!("reloading"),
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        }
+    }
+    for (_, mut s) in std::mem::take(&mut served) {
+        let _ = s.server.shutdown_gracefully().await;
+    }
+    store.clear_process()?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Load every configuration and make the served sandboxes match it.
+async fn reload(
+    store: &ResolverStore,
+    served: &mut BTreeMap<String, Served>,
+    shared: &Shared,
+    pid: u32,
+    start: u64,
+) -> ResolverStatus {
+    let mut status = ResolverStatus {
+        version: RECORD_VERSION,
+        pid,
+        start,
+        ..Default::default()
+    };
+    let mut wanted: BTreeMap<String, SandboxView> = BTreeMap::new();
+    for topology in store.topologies().unwrap_or_default() {
+        match load(store, &topology) {
+            Ok((cfg, digest)) => {
+                let names = TopologyNames::new(&cfg);
+                for (netns, s) in &cfg.sandboxes {
+                    wanted.insert(netns.clone(), SandboxView::new(names.clone(), s));
+                }
+                status.topologies.insert(topology, digest);
+            }
+            Err(e) => tracing::warn!("topology {topology}: {e}"),
+        }
+    }
+    // Gone sandboxes first: their sockets close.
+    let gone: Vec<String> = served
+        .keys()
+        .filter(|n| !wanted.contains_key(*n))
+        .cloned()
+        .collect();
+    for n in gone {
+        if let Some(mut s) = served.remove(&n) {
+            let _ = s.server.shutdown_gracefully().await;
+        }
+    }
+    let known: BTreeMap<String, u64> = served.iter().map(|(n, s)| (n.clone(), s.ino)).collect();
+    let names: Vec<String> = wanted.keys().cloned().collect();
+    let bound = match tokio::task::spawn_blocking(move || bind::bind_all(&names, &known)).await {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!("binding failed: {e}");
+            Vec::new()
+        }
+    };
+    for (netns, outcome) in bound {
+        let Some(view) = wanted.remove(&netns) else {
+            continue;
+        };
+        let view = Arc::new(view);
+        match outcome {
+            bind::Outcome::Same(ino) => {
+                if let Some(s) = served.get(&netns) {
+                    match s.slot.write() {
+                        Ok(mut v) => *v = view,
+                        Err(p) => *p.into_inner() = view,
+                    }
+                }
+                status.sandboxes.insert(netns, bound_at(ino));
+            }
+            bind::Outcome::New(ino, ns, udp, tcp) => {
+                if let Some(mut old) = served.remove(&netns) {
+                    let _ = old.server.shutdown_gracefully().await;
+                }
+                match start_server(view, shared, ns, udp, tcp) {
+                    Ok((slot, server)) => {
+                        served.insert(netns.clone(), Served { ino, slot, server });
+                        status.sandboxes.insert(netns, bound_at(ino));
+                    }
+                    Err(e) => {
+                        status.sandboxes.insert(netns, failed(e));
+                    }
+                }
+            }
+            bind::Outcome::Failed(e) => {
+                tracing::warn!("{netns}: {e}");
+                if let Some(mut old) = served.remove(&netns) {
+                    let _ = old.server.shutdown_gracefully().await;
+                }
+                status.sandboxes.insert(netns, failed(e));
+            }
+        }
+    }
+    tracing::info!(
+        sandboxes = served.len(),
+        topologies = status.topologies.len(),
+        "serving"
+    );
+    status
+}
+
+fn bound_at(ino: u64) -> Bound {
+    Bound {
+        ino: Some(ino),
+        error: None,
+    }
+}
+
+fn failed(e: String) -> Bound {
+    Bound {
+        ino: None,
+        error: Some(e),
+    }
+}
+
+/// One topology's configuration, checked: every name that becomes part of
+/// a path passes the identifier check, and each namespace is the one cnm
+/// derives for its sandbox (record contents are data, never paths).
+fn load(store: &ResolverStore, topology: &str) -> Result<(Config, String), String> {
+    let bytes = store
+        .config(topology)
+        .map_err(|e| e.to_string())?
+        .ok_or("its configuration is gone")?;
+    let digest = super::control::digest(&bytes);
+    let cfg: Config = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+    if cfg.version != CONFIG_VERSION || cfg.topology != topology {
+        return Err(format!(
+            "configuration version {} of topology '{}' is not this cnm's",
+            cfg.version, cfg.topology
+        ));
+    }
+    for (netns, s) in &cfg.sandboxes {
+        crate::store::check_object_name("sandbox", &s.sandbox).map_err(|e| e.to_string())?;
+        if *netns != crate::naming::netns_name(topology, &s.sandbox) {
+            return Err(format!("namespace '{}' is not cnm's", netns.escape_debug()));
+        }
+    }
+    Ok((cfg, digest))
+}
+
+/// What every sandbox's server shares.
+struct Shared {
+    limit: Arc<forward::Limit>,
+    maker: forward::Maker,
+}
+
+fn start_server(
+    view: Arc<SandboxView>,
+    shared: &Shared,
+    ns: Arc<std::fs::File>,
+    udp: std::net::UdpSocket,
+    tcp: std::net::TcpListener,
+) -> Result<(Slot, Server<SandboxHandler>), String> {
+    let slot: Slot = Arc::new(RwLock::new(view));
+    let handler = SandboxHandler::new(slot.clone(), shared.limit.clone(), ns, shared.maker.clone());
+    let mut server = Server::new(handler);
+    let udp = tokio::net::UdpSocket::from_std(udp).map_err(|e| e.to_string())?;
+    let tcp = tokio::net::TcpListener::from_std(tcp).map_err(|e| e.to_string())?;
+    server.register_socket(udp);
+    server.register_listener(tcp, TCP_TIMEOUT, TCP_MAX);
+    Ok((slot, server))
+}
