@@ -294,6 +294,7 @@ fn hosts_files_list_peers_on_shared_networks_only() {
         "\
 version: 1
 name: hf
+dns: { embedded: false }
 networks:
   n1: { subnet: 10.1.0.0/24 }
   n2: { subnet: 10.2.0.0/24 }
@@ -468,13 +469,65 @@ fn a_removed_sandbox_is_deleted_dependents_first() {
         .into_iter()
         .collect()
     );
-    // Deletes come first; then alpha's hosts file loses beta.
+    // Deletes come first; then the resolver forgets beta. alpha's files
+    // stay as they are: its hosts file holds only its own names.
     let first_other = p.actions.iter().position(|a| a.op != Op::Delete);
     assert_eq!(first_other, Some(deletes.len()), "{:#?}", ops(&p));
-    let hosts = only(&p, &format!("file {}", naming::hosts_path("eng-alpha")));
-    assert_eq!(hosts.op, Op::Update);
-    assert!(!p.actions.iter().any(|a| a.op != Op::Delete
-        && matches!(&a.resource, Resource::Endpoint(_) | Resource::Namespace(_))));
+    let rest: Vec<&Action> = p.actions.iter().filter(|a| a.op != Op::Delete).collect();
+    assert!(
+        matches!(rest.as_slice(), [a] if a.op == Op::Update && matches!(a.resource, Resource::Resolver(_))),
+        "{:#?}",
+        ops(&p)
+    );
+}
+
+#[test]
+fn with_the_resolver_files_name_127_0_0_11_and_only_their_own_names() {
+    let t = topo(BASE);
+    let s = build(&t, &empty_host());
+    let hosts = &s.files[&naming::hosts_path("eng-alpha")].content;
+    assert!(hosts.contains("\talpha"), "{hosts}");
+    assert!(!hosts.contains("beta"), "{hosts}");
+    let resolv = &s.files[&naming::resolv_path("eng-alpha")].content;
+    let lines: Vec<&str> = resolv.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(
+        lines,
+        ["nameserver 127.0.0.11", "options ndots:0"],
+        "{resolv}"
+    );
+    let r = s.resolver.as_ref().expect("a resolver for two sandboxes");
+    assert_eq!((r.sandboxes, r.running, r.current), (2, true, true));
+    // Off: no resolver, peers in the hosts files.
+    let off = topo(&BASE.replace("name: eng\n", "name: eng\ndns: { embedded: false }\n"));
+    let s = build(&off, &empty_host());
+    assert!(s.resolver.is_none());
+    assert!(s.files[&naming::hosts_path("eng-alpha")]
+        .content
+        .contains("beta"));
+}
+
+#[test]
+fn a_dead_resolver_is_drift_and_a_remade_namespace_rebinds() {
+    let t = topo(BASE);
+    let mut obs = converged(&t);
+    if let Some(r) = obs.state.resolver.as_mut() {
+        r.running = false;
+        r.current = false;
+    }
+    let p = plan(&t, &obs);
+    let a = only(&p, "resolver 127.0.0.11:53 in 2 sandboxes");
+    assert_eq!(a.op, Op::Update);
+    assert_eq!(a.changes[0].field, "process");
+    // A namespace made again: same names, but the resolver must listen
+    // in the new namespace.
+    let mut obs = converged(&t);
+    obs.state.namespaces.remove("beta");
+    let p = plan(&t, &obs);
+    let a = only(&p, "resolver 127.0.0.11:53 in 2 sandboxes");
+    assert!(
+        a.reason.as_deref().is_some_and(|r| r.contains("beta")),
+        "{a:#?}"
+    );
 }
 
 #[test]

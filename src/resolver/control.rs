@@ -217,17 +217,21 @@ fn stop(id: &ResolverIdentity) {
     }
 }
 
-/// Start `cnm resolver` from this very binary, in its own process group
+/// Start `cnm resolver` from this very binary (or `$CNM_RESOLVER_EXE`,
+/// for programs that embed cnm's library), in its own process group
 /// (a terminal's Ctrl-C to `cnm watch` must not stop it), its standard
 /// error to the log. A thread reaps it should it die while this process
 /// lives (watch); otherwise it outlives this process.
 fn spawn(store: &ResolverStore) -> Result<(), ControlError> {
     use std::os::unix::process::CommandExt;
     use std::process::{Command, Stdio};
-    let exe = std::env::current_exe().map_err(|source| ControlError::Spawn {
-        exe: "/proc/self/exe".into(),
-        source,
-    })?;
+    let exe = match std::env::var_os("CNM_RESOLVER_EXE") {
+        Some(p) => std::path::PathBuf::from(p),
+        None => std::env::current_exe().map_err(|source| ControlError::Spawn {
+            exe: "/proc/self/exe".into(),
+            source,
+        })?,
+    };
     let log = store.log_file()?;
     let mut cmd = Command::new(&exe);
     cmd.args(["resolver", "-v"])

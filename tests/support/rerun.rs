@@ -24,6 +24,9 @@ pub fn on_private_host(label: &str, inner: &str, marker: &str) {
         .arg(exe)
         .args(["--exact", inner, "--nocapture", "--test-threads=1"])
         .env(marker, "1")
+        // The library starts the resolver from the running binary, which
+        // here is a test: point it at cnm.
+        .env("CNM_RESOLVER_EXE", env!("CARGO_BIN_EXE_cnm"))
         .output()
         .expect("cannot start the private host");
     let stdout = String::from_utf8_lossy(&out.stdout);
