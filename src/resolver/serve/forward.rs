@@ -6,7 +6,7 @@
 //! on a macvlan LAN), except to a loopback upstream (the host's own
 //! resolver), which is asked from the host.
 
-use hickory_server::proto::op::{Message, ResponseCode};
+use hickory_proto::op::{Message, ResponseCode};
 use std::fs::File;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -27,21 +27,22 @@ pub const MAX_IN_FLIGHT: usize = 1024;
 #[derive(Default)]
 pub struct Limit(AtomicUsize);
 
-pub struct Permit<'a>(&'a AtomicUsize);
+/// One forwarded query in flight, until dropped.
+pub struct Permit(Arc<Limit>);
 
-impl Drop for Permit<'_> {
+impl Drop for Permit {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        (self.0).0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
 impl Limit {
-    pub fn enter(&self) -> Option<Permit<'_>> {
+    pub fn enter(self: &Arc<Self>) -> Option<Permit> {
         if self.0.fetch_add(1, Ordering::Relaxed) >= MAX_IN_FLIGHT {
             self.0.fetch_sub(1, Ordering::Relaxed);
             return None;
         }
-        Some(Permit(&self.0))
+        Some(Permit(self.clone()))
     }
 }
 
@@ -113,6 +114,33 @@ fn socket(tcp: bool, v6: bool) -> io::Result<OwnedFd> {
 pub struct Origin<'a> {
     pub ns: Option<&'a Arc<File>>,
     pub maker: &'a Maker,
+    /// UDP sockets made in the sandbox's namespace and free again: making
+    /// one costs a trip to the maker's thread, so they are reused (a late
+    /// answer to an earlier query on one is told apart by its ID).
+    pub pool: &'a Pool,
+}
+
+/// Free UDP sockets of one sandbox, by family (IPv4, IPv6).
+#[derive(Default)]
+pub struct Pool(std::sync::Mutex<[Vec<std::net::UdpSocket>; 2]>);
+
+/// Sockets kept free per sandbox and family: enough for a burst of
+/// lookups, few enough that a thousand sandboxes keep few descriptors.
+const POOL_MAX: usize = 4;
+
+impl Pool {
+    fn take(&self, v6: bool) -> Option<std::net::UdpSocket> {
+        self.0.lock().ok()?[usize::from(v6)].pop()
+    }
+
+    fn give(&self, v6: bool, s: std::net::UdpSocket) {
+        if let Ok(mut p) = self.0.lock() {
+            let free = &mut p[usize::from(v6)];
+            if free.len() < POOL_MAX {
+                free.push(s);
+            }
+        }
+    }
 }
 
 impl Origin<'_> {
@@ -131,11 +159,14 @@ pub async fn forward(raw: &[u8], upstreams: &[IpAddr], from: &Origin<'_>) -> Opt
     let mut id = [0u8; 2];
     rustix::rand::getrandom(&mut id, rustix::rand::GetRandomFlags::empty()).ok()?;
     q[..2].copy_from_slice(&id);
-    let want = Message::from_vec(raw).ok()?.queries;
+    let asked = Message::from_vec(raw).ok()?;
+    // Upstream answers over UDP within the size the client advertised.
+    let cap = usize::from(asked.max_payload().max(512));
+    let want = asked.queries;
     for ip in upstreams {
         let up = SocketAddr::new(*ip, 53);
         let tried = tokio::time::timeout(TRY_TIMEOUT, async {
-            let m = exchange_udp(&q, up, from).await?;
+            let m = exchange_udp(&q, up, from, cap).await?;
             if m.metadata.truncation {
                 exchange_tcp(&q, up, from).await
             } else {
@@ -160,17 +191,27 @@ pub async fn forward(raw: &[u8], upstreams: &[IpAddr], from: &Origin<'_>) -> Opt
     None
 }
 
-async fn exchange_udp(q: &[u8], up: SocketAddr, from: &Origin<'_>) -> io::Result<Message> {
-    let s = match from.inside(up) {
+async fn exchange_udp(
+    q: &[u8],
+    up: SocketAddr,
+    from: &Origin<'_>,
+    cap: usize,
+) -> io::Result<Message> {
+    let v6 = up.is_ipv6();
+    let inside = from.inside(up);
+    let s = match inside {
         Some(ns) => {
-            let fd = from.maker.make(ns, false, up.is_ipv6()).await?;
-            UdpSocket::from_std(std::net::UdpSocket::from(fd))?
+            let std = match from.pool.take(v6) {
+                Some(s) => s,
+                None => std::net::UdpSocket::from(from.maker.make(ns, false, v6).await?),
+            };
+            UdpSocket::from_std(std)?
         }
         None => {
-            let any: SocketAddr = if up.is_ipv4() {
-                (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
-            } else {
+            let any: SocketAddr = if v6 {
                 (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+            } else {
+                (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
             };
             UdpSocket::bind(any).await?
         }
@@ -178,11 +219,19 @@ async fn exchange_udp(q: &[u8], up: SocketAddr, from: &Origin<'_>) -> io::Result
     // Connected: only replies from `up` arrive.
     s.connect(up).await?;
     s.send(q).await?;
-    let mut buf = vec![0u8; 65535];
+    // One byte more than allowed: a longer datagram shows as cut.
+    let mut buf = vec![0u8; cap + 1];
     loop {
         let n = s.recv(&mut buf).await?;
         if n >= 2 && buf[..2] == q[..2] {
-            return Message::from_vec(&buf[..n]).map_err(io::Error::other);
+            if n > cap {
+                return Err(io::Error::other("upstream answered over the size asked"));
+            }
+            let m = Message::from_vec(&buf[..n]).map_err(io::Error::other);
+            if inside.is_some() {
+                from.pool.give(v6, s.into_std()?);
+            }
+            return m;
         }
     }
 }

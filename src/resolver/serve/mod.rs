@@ -10,19 +10,20 @@
 //! each load it writes its status, which `apply` waits for. SIGTERM or
 //! SIGINT: it stops and forgets its identity.
 
+mod answer;
+mod batch;
 mod bind;
 mod forward;
-mod handler;
+mod listen;
 
 use super::config::{Config, CONFIG_VERSION};
 use super::lookup::{SandboxView, TopologyNames};
 use crate::store::{Bound, ResolverIdentity, ResolverStatus, ResolverStore, Store, RECORD_VERSION};
-use handler::{SandboxHandler, Slot};
-use hickory_server::Server;
+use listen::{Shared, Slot};
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 use tokio::signal::unix::{signal, SignalKind};
+use tokio::task::JoinHandle;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -31,11 +32,6 @@ pub enum ServeError {
     #[error("{0}")]
     Io(String),
 }
-
-/// How long a TCP client may stay idle, and how many a sandbox may have
-/// at once (DNS over TCP is the exception here: truncated answers).
-const TCP_TIMEOUT: Duration = Duration::from_secs(5);
-const TCP_MAX: usize = 64;
 
 /// Run the resolver until SIGTERM or SIGINT. `wait`: when another one
 /// holds the lock, wait for it to go (a service manager's restart)
@@ -80,7 +76,16 @@ fn raise_fd_limit() {
 struct Served {
     ino: u64,
     slot: Slot,
-    server: Server<SandboxHandler>,
+    /// Its UDP and TCP tasks; aborted, they close its sockets.
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
 }
 
 async fn serve(store: ResolverStore) -> Result<(), ServeError> {
@@ -113,9 +118,8 @@ async fn serve(store: ResolverStore) -> Result<(), ServeError> {
             _ = int.recv() => break,
         }
     }
-    for (_, mut s) in std::mem::take(&mut served) {
-        let _ = s.server.shutdown_gracefully().await;
-    }
+    // Sockets close with the process; clients retry their query.
+    drop(served);
     store.clear_process()?;
     tracing::info!("stopped");
     Ok(())
@@ -155,9 +159,7 @@ async fn reload(
         .cloned()
         .collect();
     for n in gone {
-        if let Some(mut s) = served.remove(&n) {
-            let _ = s.server.shutdown_gracefully().await;
-        }
+        served.remove(&n);
     }
     let known: BTreeMap<String, u64> = served.iter().map(|(n, s)| (n.clone(), s.ino)).collect();
     let names: Vec<String> = wanted.keys().cloned().collect();
@@ -184,24 +186,21 @@ async fn reload(
                 status.sandboxes.insert(netns, bound_at(ino));
             }
             bind::Outcome::New(ino, ns, udp, tcp) => {
-                if let Some(mut old) = served.remove(&netns) {
-                    let _ = old.server.shutdown_gracefully().await;
-                }
-                match start_server(view, shared, ns, udp, tcp) {
-                    Ok((slot, server)) => {
-                        served.insert(netns.clone(), Served { ino, slot, server });
+                served.remove(&netns);
+                let slot: Slot = Arc::new(RwLock::new(view));
+                match listen::start(slot.clone(), ns, shared, udp, tcp) {
+                    Ok(tasks) => {
+                        served.insert(netns.clone(), Served { ino, slot, tasks });
                         status.sandboxes.insert(netns, bound_at(ino));
                     }
                     Err(e) => {
-                        status.sandboxes.insert(netns, failed(e));
+                        status.sandboxes.insert(netns, failed(e.to_string()));
                     }
                 }
             }
             bind::Outcome::Failed(e) => {
                 tracing::warn!("{netns}: {e}");
-                if let Some(mut old) = served.remove(&netns) {
-                    let _ = old.server.shutdown_gracefully().await;
-                }
+                served.remove(&netns);
                 status.sandboxes.insert(netns, failed(e));
             }
         }
@@ -251,27 +250,4 @@ fn load(store: &ResolverStore, topology: &str) -> Result<(Config, String), Strin
         }
     }
     Ok((cfg, digest))
-}
-
-/// What every sandbox's server shares.
-struct Shared {
-    limit: Arc<forward::Limit>,
-    maker: forward::Maker,
-}
-
-fn start_server(
-    view: Arc<SandboxView>,
-    shared: &Shared,
-    ns: Arc<std::fs::File>,
-    udp: std::net::UdpSocket,
-    tcp: std::net::TcpListener,
-) -> Result<(Slot, Server<SandboxHandler>), String> {
-    let slot: Slot = Arc::new(RwLock::new(view));
-    let handler = SandboxHandler::new(slot.clone(), shared.limit.clone(), ns, shared.maker.clone());
-    let mut server = Server::new(handler);
-    let udp = tokio::net::UdpSocket::from_std(udp).map_err(|e| e.to_string())?;
-    let tcp = tokio::net::TcpListener::from_std(tcp).map_err(|e| e.to_string())?;
-    server.register_socket(udp);
-    server.register_listener(tcp, TCP_TIMEOUT, TCP_MAX);
-    Ok((slot, server))
 }
