@@ -145,6 +145,35 @@ after=$(find /etc/netns -type f ! -path '*dns-cache*' | sort | xargs md5sum)
 [ "$before" = "$after" ] || fail "files of other sandboxes were rewritten: $(diff <(echo "$before") <(echo "$after"))"
 [ "$(cat /run/cnm/resolver/identity)" = "$id" ] || fail "the resolver was restarted instead of reloaded"
 
+step "a reload drops no query: 200 lookups while names change"
+( for _ in $(seq 1 200); do q web api || echo FAIL; done >"$WORK/during" 2>&1 ) &
+loop=$!
+sed -i 's/  api-front: { network: front, sandbox: api }/  api-front: { network: front, sandbox: api, aliases: [gateway-api] }/' "$T"
+expect_rc 0 "$CNM" apply "$T"
+[ "$(q web gateway-api)" = "$api_ip" ] || fail "the new alias does not resolve"
+wait "$loop"
+[ "$(grep -c "^$api_ip$" "$WORK/during")" = 200 ] || fail "queries failed during a reload: $(grep -v "^$api_ip$" "$WORK/during" | sort | uniq -c)"
+[ "$(cat /run/cnm/resolver/identity)" = "$id" ] || fail "the resolver was restarted instead of reloaded"
+
+step "two topologies share the resolver; destroying one keeps it for the other"
+cat >"$WORK/other.yaml" <<'YAML'
+version: 1
+name: dns2
+networks:
+  n: { subnet: 10.33.0.0/24 }
+sandboxes: { p: {}, r: {} }
+endpoints:
+  p-n: { network: n, sandbox: p }
+  r-n: { network: n, sandbox: r }
+YAML
+expect_rc 0 "$CNM" apply "$WORK/other.yaml"
+[ "$(cat /run/cnm/resolver/identity)" = "$id" ] || fail "a second topology started a second resolver"
+[ -n "$(ip netns exec dns2-p dig +short +time=2 +tries=1 @127.0.0.11 r)" ] || fail "dns2: p does not resolve r"
+[ "$(status_of web r)" != NOERROR ] || fail "a name of another topology resolves in this one"
+expect_rc 0 "$CNM" destroy "$WORK/other.yaml"
+[ "$(cat /run/cnm/resolver/identity)" = "$id" ] || fail "destroying one topology stopped the resolver of the other"
+[ "$(q web api)" = "$api_ip" ] || fail "the resolver no longer answers after another topology went"
+
 step "a killed resolver is drift; apply restarts it"
 kill -9 "$rpid"
 for _ in $(seq 1 100); do [ -d "/proc/$rpid" ] || break; sleep 0.02; done

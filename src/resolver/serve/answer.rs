@@ -120,20 +120,31 @@ impl Forwarded {
     pub fn finish(self, got: Option<Message>) -> Vec<u8> {
         let mut m = match got {
             Some(m) => m,
-            None => {
-                let mut m = Message::response(self.request.metadata.id, OpCode::Query);
-                m.metadata.recursion_desired = self.request.metadata.recursion_desired;
-                m.metadata.recursion_available = true;
-                m.metadata.response_code = ResponseCode::ServFail;
-                m.add_queries(self.request.queries.iter().cloned());
-                m
-            }
+            None => self.failed(ResponseCode::ServFail),
         };
         m.metadata.id = self.request.metadata.id;
         match encode(&m, self.limit) {
             Reply::Now(b) => b,
             _ => Vec::new(),
         }
+    }
+
+    /// REFUSED: too many queries in flight already (Docker's answer).
+    pub fn refused(self) -> Vec<u8> {
+        let m = self.failed(ResponseCode::Refused);
+        match encode(&m, self.limit) {
+            Reply::Now(b) => b,
+            _ => Vec::new(),
+        }
+    }
+
+    fn failed(&self, code: ResponseCode) -> Message {
+        let mut m = Message::response(self.request.metadata.id, OpCode::Query);
+        m.metadata.recursion_desired = self.request.metadata.recursion_desired;
+        m.metadata.recursion_available = true;
+        m.metadata.response_code = code;
+        m.add_queries(self.request.queries.iter().cloned());
+        m
     }
 }
 

@@ -58,17 +58,15 @@ impl Sandbox {
 
     /// Ask upstream, within the bound on queries in flight.
     async fn forward(&self, f: answer::Forwarded, raw: &[u8]) -> Vec<u8> {
-        let got = match self.shared.limit.enter() {
-            Some(_permit) => {
-                let from = forward::Origin {
-                    ns: Some(&self.ns),
-                    maker: &self.shared.maker,
-                    pool: &self.pool,
-                };
-                forward::forward(raw, &f.upstreams, &from).await
-            }
-            None => None,
+        let Some(_permit) = self.shared.limit.enter() else {
+            return f.refused();
         };
+        let from = forward::Origin {
+            ns: Some(&self.ns),
+            maker: &self.shared.maker,
+            pool: &self.pool,
+        };
+        let got = forward::forward(raw, &f.upstreams, &from).await;
         f.finish(got)
     }
 }
