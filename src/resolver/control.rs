@@ -60,7 +60,7 @@ pub fn observe(
     let cfg: Option<Config> = serde_json::from_slice(&bytes).ok();
     let identity = store.identity().ok().flatten().filter(|i| i.alive());
     let current = match (&identity, &cfg) {
-        (Some(id), Some(cfg)) => serves(&store, id, topology, &digest(&bytes), cfg, |n| {
+        (Some(id), Some(cfg)) => serves(&store, id, None, topology, &digest(&bytes), cfg, |n| {
             namespaces.get(n).copied()
         })
         .is_ok_and(|done| done),
@@ -77,11 +77,13 @@ pub fn observe(
 }
 
 /// Whether the running resolver `id` serves `cfg` (of this digest) in the
-/// namespaces `ino_of` names: `Ok(false)` not yet, an error when it said
-/// it cannot.
+/// namespaces `ino_of` names, in a load after `after` (a status from
+/// before a reload was asked for proves nothing): `Ok(false)` not yet, an
+/// error when it said it cannot.
 fn serves(
     store: &ResolverStore,
     id: &ResolverIdentity,
+    after: Option<u64>,
     topology: &str,
     digest: &str,
     cfg: &Config,
@@ -90,7 +92,7 @@ fn serves(
     let Some(st) = store.status().ok().flatten() else {
         return Ok(false);
     };
-    if st.pid != id.pid || st.start != id.start {
+    if st.pid != id.pid || st.start != id.start || after.is_some_and(|n| st.reloads <= n) {
         return Ok(false);
     }
     if st.topologies.get(topology).map(String::as_str) != Some(digest) {
@@ -110,6 +112,16 @@ fn serves(
     Ok(true)
 }
 
+/// The load count of the status resolver `id` wrote last, if any.
+fn reloads_of(store: &ResolverStore, id: &ResolverIdentity) -> Option<u64> {
+    store
+        .status()
+        .ok()
+        .flatten()
+        .filter(|s| s.pid == id.pid && s.start == id.start)
+        .map(|s| s.reloads)
+}
+
 /// Give the resolver `topology`'s configuration and wait until it serves
 /// it: write it, then reload the running resolver or start one.
 pub fn ensure(topology: &str, config: &[u8]) -> Result<(), ControlError> {
@@ -117,10 +129,16 @@ pub fn ensure(topology: &str, config: &[u8]) -> Result<(), ControlError> {
     store.write_config(topology, config)?;
     let cfg: Config = serde_json::from_slice(config)
         .map_err(|e| ControlError::NotServing(format!("cannot read its configuration: {e}")))?;
-    match store.identity()?.filter(ResolverIdentity::alive) {
-        Some(id) => signal(&id, nix::sys::signal::Signal::SIGHUP),
-        None => {
-            store.clear_process()?;
+    let mut after = None;
+    match store.identity()? {
+        Some(id) if id.alive() => {
+            after = reloads_of(&store, &id);
+            signal(&id, nix::sys::signal::Signal::SIGHUP);
+        }
+        dead => {
+            if let Some(id) = dead {
+                store.clear_process_of(&id)?;
+            }
             spawn(&store)?;
         }
     }
@@ -128,7 +146,7 @@ pub fn ensure(topology: &str, config: &[u8]) -> Result<(), ControlError> {
     let deadline = Instant::now() + WAIT;
     loop {
         if let Some(id) = store.identity().ok().flatten().filter(|i| i.alive()) {
-            match serves(&store, &id, topology, &sum, &cfg, current_ino) {
+            match serves(&store, &id, after, topology, &sum, &cfg, current_ino) {
                 Ok(true) => return Ok(()),
                 Ok(false) => {}
                 Err(e) => return Err(ControlError::NotServing(format!("cannot serve: {e}"))),
@@ -147,34 +165,43 @@ pub fn ensure(topology: &str, config: &[u8]) -> Result<(), ControlError> {
 }
 
 /// Take `topology`'s configuration away: the resolver reloads without it,
-/// or stops when no topology needs it any more.
+/// or stops when no topology needs it any more. A resolver that does not
+/// confirm the reload is stopped (the next apply or watch of the other
+/// topologies starts a fresh one): it must not keep the sockets, and so
+/// the namespaces, of what is being destroyed.
 pub fn remove(topology: &str) -> Result<(), ControlError> {
     let store = Store::system().resolver();
     store.remove_config(topology)?;
-    let running = store.identity()?.filter(ResolverIdentity::alive);
-    if store.topologies()?.is_empty() {
-        if let Some(id) = running {
-            stop(&id);
-        }
-        store.clear_process()?;
-        return Ok(());
-    }
-    let Some(id) = running else {
+    let Some(id) = store.identity()?.filter(ResolverIdentity::alive) else {
         return Ok(());
     };
+    if store.topologies()?.is_empty() {
+        stop(&id);
+        store.clear_process_of(&id)?;
+        return Ok(());
+    }
+    let after = reloads_of(&store, &id);
     signal(&id, nix::sys::signal::Signal::SIGHUP);
     let deadline = Instant::now() + WAIT;
     while Instant::now() < deadline && id.alive() {
         let st = store.status().ok().flatten();
-        if st.is_some_and(|s| s.pid == id.pid && !s.topologies.contains_key(topology)) {
+        let done = st.is_some_and(|s| {
+            s.pid == id.pid
+                && after.is_none_or(|n| s.reloads > n)
+                && !s.topologies.contains_key(topology)
+        });
+        if done {
             return Ok(());
         }
         std::thread::sleep(POLL);
     }
-    Err(ControlError::NotServing(format!(
-        "did not let go of topology {topology} within {} s",
+    tracing::warn!(
+        "the resolver did not reload within {} s; stopping it",
         WAIT.as_secs()
-    )))
+    );
+    stop(&id);
+    store.clear_process_of(&id)?;
+    Ok(())
 }
 
 /// A topology whose configuration the resolver has, while no resolver
@@ -227,10 +254,7 @@ fn spawn(store: &ResolverStore) -> Result<(), ControlError> {
     use std::process::{Command, Stdio};
     let exe = match std::env::var_os("CNM_RESOLVER_EXE") {
         Some(p) => std::path::PathBuf::from(p),
-        None => std::env::current_exe().map_err(|source| ControlError::Spawn {
-            exe: "/proc/self/exe".into(),
-            source,
-        })?,
+        None => current_exe()?,
     };
     let log = store.log_file()?;
     let mut cmd = Command::new(&exe);
@@ -239,9 +263,10 @@ fn spawn(store: &ResolverStore) -> Result<(), ControlError> {
         .stdout(Stdio::null())
         .stderr(Stdio::from(log))
         .process_group(0);
-    if std::env::var_os("RUST_LOG").is_none() {
-        cmd.env("RUST_LOG", "info,hickory_server=warn,hickory_proto=warn");
-    }
+    // Its log level is its own (a RUST_LOG=debug of the apply would log
+    // every query into /run): CNM_RESOLVER_LOG, else info.
+    let level = std::env::var("CNM_RESOLVER_LOG").unwrap_or_else(|_| "info".into());
+    cmd.env("RUST_LOG", format!("{level},hickory_proto=warn"));
     let mut child = cmd.spawn().map_err(|source| ControlError::Spawn {
         exe: exe.display().to_string(),
         source,
@@ -250,6 +275,20 @@ fn spawn(store: &ResolverStore) -> Result<(), ControlError> {
         let _ = child.wait();
     });
     Ok(())
+}
+
+/// This binary's path. After a package upgrade replaced it, the kernel
+/// shows the old one as `PATH (deleted)`: the new binary is at PATH.
+fn current_exe() -> Result<std::path::PathBuf, ControlError> {
+    let exe = std::env::current_exe().map_err(|source| ControlError::Spawn {
+        exe: "/proc/self/exe".into(),
+        source,
+    })?;
+    let text = exe.to_string_lossy();
+    Ok(match text.strip_suffix(" (deleted)") {
+        Some(p) => std::path::PathBuf::from(p),
+        None => exe,
+    })
 }
 
 /// The last lines of the resolver's log, for an error message.

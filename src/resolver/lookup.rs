@@ -18,8 +18,6 @@ pub struct TopologyNames {
     /// the answer must not depend on upstream).
     all_names: HashSet<String>,
     all_addrs: HashSet<IpAddr>,
-    /// `.network` suffixes of the topology's networks.
-    suffixes: Vec<String>,
 }
 
 /// What one sandbox sees.
@@ -59,7 +57,6 @@ impl TopologyNames {
         for (net, names) in &cfg.networks {
             t.all_names.extend(names.names.keys().cloned());
             t.all_addrs.extend(names.ptr.keys().copied());
-            t.suffixes.push(format!(".{}", net.to_ascii_lowercase()));
             t.networks.insert(net.clone(), names.clone());
         }
         Arc::new(t)
@@ -112,7 +109,9 @@ impl SandboxView {
             ips.dedup();
             return Answer::Addrs(ips);
         }
-        if t.all_names.contains(&key) || t.suffixes.iter().any(|s| key.ends_with(s.as_str())) {
+        // Only the topology's own names: a network called `dev` must not
+        // hide go.dev from its sandboxes.
+        if t.all_names.contains(&key) {
             return Answer::NxDomain;
         }
         self.elsewhere()

@@ -10,6 +10,7 @@
 //! - `log`: its standard error when `apply` started it.
 
 use super::{check_topology_name, read_json, root, write_json, Result, DIR_MODE, FILE_MODE};
+
 use crate::store::safe::Dir;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -42,6 +43,9 @@ pub struct ResolverStatus {
     pub version: u32,
     pub pid: u32,
     pub start: u64,
+    /// Counts its loads: a cnm that signalled it waits for a newer one.
+    #[serde(default)]
+    pub reloads: u64,
     /// Topology → SHA-256 (hex) of the configuration it loaded.
     pub topologies: BTreeMap<String, String>,
     /// Namespace → where it listens there.
@@ -142,10 +146,19 @@ impl ResolverStore {
     }
 
     pub fn status(&self) -> Result<Option<ResolverStatus>> {
-        match self.existing(&[])? {
-            Some(d) => read_json(&d, "status"),
-            None => Ok(None),
-        }
+        let Some(d) = self.existing(&[])? else {
+            return Ok(None);
+        };
+        // Thousands of sandboxes make it bigger than a usual record.
+        let Some((b, _)) = d.read("status", MAX_CONFIG)? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(|e| super::StoreError::Corrupt {
+                path: d.join("status").display().to_string(),
+                why: e.to_string(),
+            })
     }
 
     pub fn write_status(&self, s: &ResolverStatus) -> Result<()> {
@@ -155,8 +168,12 @@ impl ResolverStore {
         Ok(())
     }
 
-    /// Forget a resolver that is gone: its identity and status.
-    pub fn clear_process(&self) -> Result<()> {
+    /// Forget resolver `id`, gone: its identity and status, unless the
+    /// identity is already another's (a resolver that took over).
+    pub fn clear_process_of(&self, id: &ResolverIdentity) -> Result<()> {
+        if self.identity().ok().flatten().is_some_and(|cur| cur != *id) {
+            return Ok(());
+        }
         if let Some(d) = self.existing(&[])? {
             d.remove_file("identity", None)?;
             d.remove_file("status", None)?;

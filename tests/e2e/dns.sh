@@ -10,6 +10,7 @@
 source "$(dirname "$0")/lib.sh"
 command -v dig >/dev/null || fail "dig (bind9-dnsutils) is required"
 command -v dnsmasq >/dev/null || fail "dnsmasq (dnsmasq-base) is required"
+command -v dnsperf >/dev/null || fail "dnsperf is required (a sandbox flooding its resolver)"
 
 T="$WORK/dns.yaml"
 cat >"$T" <<'YAML'
@@ -109,6 +110,17 @@ all=$(q web store | sort | tr '\n' ' ')
 [ "$(wc -w <<<"$all")" = 2 ] || fail "store should have two addresses: $all"
 firsts=$(for _ in 1 2 3 4; do q web store | head -1; done | sort -u | wc -l)
 [ "$firsts" = 2 ] || fail "the first address of store never rotates"
+
+step "one sandbox flooding the resolver does not stall the others"
+for _ in $(seq 1 50); do echo "web A"; echo "nothing.example.test A"; done >"$WORK/flood"
+ip netns exec dns-api dnsperf -s 127.0.0.11 -d "$WORK/flood" -l 4 -c 8 -q 4000 -T 2 >"$WORK/flood.out" 2>&1 &
+flood=$!
+sleep 0.5
+for _ in $(seq 1 20); do
+  [ "$(q db1 db2)" = "$(q db2 db2)" ] || fail "db1 got no answer while api floods the resolver"
+done
+wait "$flood" || true
+grep -q 'Queries completed' "$WORK/flood.out" || fail "the flood did not run: $(cat "$WORK/flood.out")"
 
 step "PTR"
 db1_ip=$(q web db1)

@@ -125,17 +125,19 @@ impl Forwarded {
         m.metadata.id = self.request.metadata.id;
         match encode(&m, self.limit) {
             Reply::Now(b) => b,
-            _ => Vec::new(),
+            // Upstream's answer does not encode again: SERVFAIL.
+            _ => self.coded_bytes(ResponseCode::ServFail),
         }
+    }
+
+    fn coded_bytes(&self, code: ResponseCode) -> Vec<u8> {
+        let m = self.failed(code);
+        m.to_vec().unwrap_or_default()
     }
 
     /// REFUSED: too many queries in flight already (Docker's answer).
     pub fn refused(self) -> Vec<u8> {
-        let m = self.failed(ResponseCode::Refused);
-        match encode(&m, self.limit) {
-            Reply::Now(b) => b,
-            _ => Vec::new(),
-        }
+        self.coded_bytes(ResponseCode::Refused)
     }
 
     fn failed(&self, code: ResponseCode) -> Message {

@@ -17,16 +17,19 @@ pub enum Outcome {
     Failed(String),
 }
 
-/// For each namespace, in order: its sockets, or why not. `known`: the
-/// inode each one is served in now.
-pub fn bind_all(netns: &[String], known: &BTreeMap<String, u64>) -> Vec<(String, Outcome)> {
+/// For each namespace (with the inode cnm recorded making it), in order:
+/// its sockets, or why not. `known`: the inode each one is served in now.
+pub fn bind_all(
+    netns: &[(String, Option<u64>)],
+    known: &BTreeMap<String, u64>,
+) -> Vec<(String, Outcome)> {
     let list = netns.to_vec();
     let known = known.clone();
     // A thread of its own, which ends inside the last namespace it entered.
     let worker = std::thread::spawn(move || {
         list.into_iter()
-            .map(|n| {
-                let o = bind_one(&n, known.get(&n).copied());
+            .map(|(n, made)| {
+                let o = bind_one(&n, made, known.get(&n).copied());
                 (n, o)
             })
             .collect::<Vec<_>>()
@@ -34,7 +37,7 @@ pub fn bind_all(netns: &[String], known: &BTreeMap<String, u64>) -> Vec<(String,
     worker.join().unwrap_or_default()
 }
 
-fn bind_one(netns: &str, known: Option<u64>) -> Outcome {
+fn bind_one(netns: &str, made: Option<u64>, known: Option<u64>) -> Outcome {
     let file = match crate::netns::open(netns) {
         Ok(Some(f)) => f,
         Ok(None) => return Outcome::Failed(format!("namespace {netns} is not there")),
@@ -44,6 +47,11 @@ fn bind_one(netns: &str, known: Option<u64>) -> Outcome {
         Ok(i) => i,
         Err(e) => return Outcome::Failed(format!("namespace {netns}: {e}")),
     };
+    if made != Some(ino) {
+        return Outcome::Failed(format!(
+            "namespace {netns} is not the one cnm recorded making; not listening there"
+        ));
+    }
     if known == Some(ino) {
         return Outcome::Same(ino);
     }

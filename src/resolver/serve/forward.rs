@@ -20,12 +20,9 @@ use tokio::net::{TcpStream, UdpSocket};
 /// per try, so a client still hears the answer of a second upstream.
 const TRY_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Docker's bound on concurrent forwarded queries; past it, REFUSED.
-pub const MAX_IN_FLIGHT: usize = 1024;
-
-/// Counts forwarded queries in flight.
-#[derive(Default)]
-pub struct Limit(AtomicUsize);
+/// Counts forwarded queries in flight, up to a bound (past it: REFUSED,
+/// as Docker's resolver answers).
+pub struct Limit(AtomicUsize, usize);
 
 /// One forwarded query in flight, until dropped.
 pub struct Permit(Arc<Limit>);
@@ -37,8 +34,12 @@ impl Drop for Permit {
 }
 
 impl Limit {
+    pub fn new(max: usize) -> Limit {
+        Limit(AtomicUsize::new(0), max)
+    }
+
     pub fn enter(self: &Arc<Self>) -> Option<Permit> {
-        if self.0.fetch_add(1, Ordering::Relaxed) >= MAX_IN_FLIGHT {
+        if self.0.fetch_add(1, Ordering::Relaxed) >= self.1 {
             self.0.fetch_sub(1, Ordering::Relaxed);
             return None;
         }
@@ -114,33 +115,6 @@ fn socket(tcp: bool, v6: bool) -> io::Result<OwnedFd> {
 pub struct Origin<'a> {
     pub ns: Option<&'a Arc<File>>,
     pub maker: &'a Maker,
-    /// UDP sockets made in the sandbox's namespace and free again: making
-    /// one costs a trip to the maker's thread, so they are reused (a late
-    /// answer to an earlier query on one is told apart by its ID).
-    pub pool: &'a Pool,
-}
-
-/// Free UDP sockets of one sandbox, by family (IPv4, IPv6).
-#[derive(Default)]
-pub struct Pool(std::sync::Mutex<[Vec<std::net::UdpSocket>; 2]>);
-
-/// Sockets kept free per sandbox and family: enough for a burst of
-/// lookups, few enough that a thousand sandboxes keep few descriptors.
-const POOL_MAX: usize = 4;
-
-impl Pool {
-    fn take(&self, v6: bool) -> Option<std::net::UdpSocket> {
-        self.0.lock().ok()?[usize::from(v6)].pop()
-    }
-
-    fn give(&self, v6: bool, s: std::net::UdpSocket) {
-        if let Ok(mut p) = self.0.lock() {
-            let free = &mut p[usize::from(v6)];
-            if free.len() < POOL_MAX {
-                free.push(s);
-            }
-        }
-    }
 }
 
 impl Origin<'_> {
@@ -200,12 +174,10 @@ async fn exchange_udp(
     let v6 = up.is_ipv6();
     let inside = from.inside(up);
     let s = match inside {
+        // A fresh socket (a fresh source port) per query, as Docker's.
         Some(ns) => {
-            let std = match from.pool.take(v6) {
-                Some(s) => s,
-                None => std::net::UdpSocket::from(from.maker.make(ns, false, v6).await?),
-            };
-            UdpSocket::from_std(std)?
+            let fd = from.maker.make(ns, false, v6).await?;
+            UdpSocket::from_std(std::net::UdpSocket::from(fd))?
         }
         None => {
             let any: SocketAddr = if v6 {
@@ -227,11 +199,7 @@ async fn exchange_udp(
             if n > cap {
                 return Err(io::Error::other("upstream answered over the size asked"));
             }
-            let m = Message::from_vec(&buf[..n]).map_err(io::Error::other);
-            if inside.is_some() {
-                from.pool.give(v6, s.into_std()?);
-            }
-            return m;
+            return Message::from_vec(&buf[..n]).map_err(io::Error::other);
         }
     }
 }

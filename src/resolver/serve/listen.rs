@@ -1,16 +1,16 @@
 //! Serving one sandbox's sockets: UDP queries are answered in the receive
-//! loop itself (a burst is drained before waiting again, no task per
-//! query); only forwarded ones get a task. TCP (truncated answers, large
-//! zones) gets a task per connection, with an idle timeout and a bound on
-//! connections per sandbox.
+//! loop itself (bursts are drained, no task per query); only forwarded
+//! ones get a task, admitted within the bounds on queries in flight. TCP
+//! (truncated answers) gets a task per connection, with an idle timeout and
+//! a bound on connections per sandbox.
 
 use super::answer::{self, Reply};
 use super::batch;
-use super::forward::{self, Limit, Maker};
+use super::forward::{self, Limit, Maker, Permit};
 use crate::resolver::lookup::SandboxView;
 use std::fs::File;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -21,9 +21,19 @@ use tokio::task::JoinHandle;
 /// in flight keeps the view it started with.
 pub type Slot = Arc<RwLock<Arc<SandboxView>>>;
 
-/// How long a TCP client may stay idle, and how many a sandbox may have.
+/// How long a TCP client may stay idle (or not read), and how many a
+/// sandbox may have.
 const TCP_IDLE: Duration = Duration::from_secs(5);
 const TCP_MAX_CONNS: usize = 64;
+
+/// Bursts served before other sandboxes (and signals) get their turn: one
+/// busy sandbox must not stall the others on the resolver's one thread.
+const ROUNDS_BEFORE_YIELD: usize = 8;
+
+/// Forwarded queries in flight: per sandbox, Docker's bound; over all
+/// sandboxes, a bound on the sockets they hold.
+const MAX_IN_FLIGHT: usize = 1024;
+pub const MAX_IN_FLIGHT_ALL: usize = 8192;
 
 /// What every sandbox's server shares.
 #[derive(Clone)]
@@ -39,8 +49,10 @@ struct Sandbox {
     rr: AtomicUsize,
     /// Its namespace, where forwarded queries leave from.
     ns: Arc<File>,
-    pool: forward::Pool,
+    limit: Arc<Limit>,
     conns: AtomicUsize,
+    /// Set when the sandbox is no longer served: TCP connections end.
+    gone: Arc<AtomicBool>,
     shared: Shared,
 }
 
@@ -56,43 +68,64 @@ impl Sandbox {
         answer::reply(&self.view(), &self.rr, raw, udp)
     }
 
-    /// Ask upstream, within the bound on queries in flight.
-    async fn forward(&self, f: answer::Forwarded, raw: &[u8]) -> Vec<u8> {
-        let Some(_permit) = self.shared.limit.enter() else {
-            return f.refused();
-        };
+    /// A place for one more forwarded query, if within both bounds.
+    fn admit(&self) -> Option<(Permit, Permit)> {
+        Some((self.limit.enter()?, self.shared.limit.enter()?))
+    }
+
+    /// Ask upstream; the permits are held until the answer is in.
+    async fn forward(&self, f: answer::Forwarded, raw: &[u8], _held: (Permit, Permit)) -> Vec<u8> {
         let from = forward::Origin {
             ns: Some(&self.ns),
             maker: &self.shared.maker,
-            pool: &self.pool,
         };
         let got = forward::forward(raw, &f.upstreams, &from).await;
         f.finish(got)
     }
 }
 
-/// Serve a sandbox's sockets until the returned tasks are aborted.
+/// A served sandbox's tasks; dropped, they stop and its sockets close.
+pub struct Running {
+    tasks: Vec<JoinHandle<()>>,
+    gone: Arc<AtomicBool>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.gone.store(true, Ordering::Relaxed);
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Serve a sandbox's sockets until the returned value is dropped.
 pub fn start(
     view: Slot,
     ns: Arc<File>,
     shared: &Shared,
     udp: std::net::UdpSocket,
     tcp: std::net::TcpListener,
-) -> std::io::Result<Vec<JoinHandle<()>>> {
+) -> std::io::Result<Running> {
+    let gone = Arc::new(AtomicBool::new(false));
     let sb = Arc::new(Sandbox {
         view,
         rr: AtomicUsize::new(0),
         ns,
-        pool: forward::Pool::default(),
+        limit: Arc::new(Limit::new(MAX_IN_FLIGHT)),
         conns: AtomicUsize::new(0),
+        gone: gone.clone(),
         shared: shared.clone(),
     });
     let udp = Arc::new(UdpSocket::from_std(udp)?);
     let tcp = TcpListener::from_std(tcp)?;
-    Ok(vec![
-        tokio::spawn(udp_loop(udp, sb.clone())),
-        tokio::spawn(tcp_loop(tcp, sb)),
-    ])
+    Ok(Running {
+        tasks: vec![
+            tokio::spawn(udp_loop(udp, sb.clone())),
+            tokio::spawn(tcp_loop(tcp, sb)),
+        ],
+        gone,
+    })
 }
 
 async fn udp_loop(sock: Arc<UdpSocket>, sb: Arc<Sandbox>) {
@@ -103,22 +136,29 @@ async fn udp_loop(sock: Arc<UdpSocket>, sb: Arc<Sandbox>) {
             return;
         }
         // Drain: bursts until the socket has nothing (which clears its
-        // readiness).
+        // readiness), letting the others run every few bursts.
         let mut errors = 0;
+        let mut rounds = 0;
         loop {
+            rounds += 1;
+            if rounds % ROUNDS_BEFORE_YIELD == 0 {
+                tokio::task::yield_now().await;
+            }
             let round = sock.try_io(tokio::io::Interest::READABLE, || {
                 batch::round(fd, |raw, peer| match sb.reply(raw, true) {
                     Reply::Now(bytes) => Some(bytes),
-                    Reply::Forward(f) => {
-                        if let Some(peer) = socket_addr(peer) {
+                    Reply::Forward(f) => match (sb.admit(), socket_addr(peer)) {
+                        (Some(held), Some(peer)) => {
                             let (sock, sb, raw) = (sock.clone(), sb.clone(), raw.to_vec());
                             tokio::spawn(async move {
-                                let bytes = sb.forward(f, &raw).await;
+                                let bytes = sb.forward(f, &raw, held).await;
                                 let _ = sock.send_to(&bytes, peer).await;
                             });
+                            None
                         }
-                        None
-                    }
+                        (None, _) => Some(f.refused()),
+                        (_, None) => None,
+                    },
                     Reply::Drop => None,
                 })
             });
@@ -154,7 +194,7 @@ async fn tcp_loop(listener: TcpListener, sb: Arc<Sandbox>) {
         };
         if sb.conns.fetch_add(1, Ordering::Relaxed) >= TCP_MAX_CONNS {
             sb.conns.fetch_sub(1, Ordering::Relaxed);
-            continue; // dropped: the client retries or gives up
+            continue; // closed: the client retries or gives up
         }
         let sb = sb.clone();
         tokio::spawn(async move {
@@ -165,9 +205,11 @@ async fn tcp_loop(listener: TcpListener, sb: Arc<Sandbox>) {
 }
 
 /// DNS over TCP: messages framed by a 16-bit length, answered in order,
-/// until the client closes or stays idle.
+/// until the client closes, stays idle (or stops reading), or the sandbox
+/// is no longer served.
 async fn tcp_conn(mut s: TcpStream, sb: &Sandbox) -> std::io::Result<()> {
-    loop {
+    let timed_out = || std::io::Error::from(std::io::ErrorKind::TimedOut);
+    while !sb.gone.load(Ordering::Relaxed) {
         let len = match tokio::time::timeout(TCP_IDLE, s.read_u16()).await {
             Ok(Ok(n)) => usize::from(n),
             _ => return Ok(()),
@@ -175,10 +217,13 @@ async fn tcp_conn(mut s: TcpStream, sb: &Sandbox) -> std::io::Result<()> {
         let mut raw = vec![0u8; len];
         tokio::time::timeout(TCP_IDLE, s.read_exact(&mut raw))
             .await
-            .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+            .map_err(|_| timed_out())??;
         let bytes = match sb.reply(&raw, false) {
             Reply::Now(b) => b,
-            Reply::Forward(f) => sb.forward(f, &raw).await,
+            Reply::Forward(f) => match sb.admit() {
+                Some(held) => sb.forward(f, &raw, held).await,
+                None => f.refused(),
+            },
             Reply::Drop => continue,
         };
         let Ok(n) = u16::try_from(bytes.len()) else {
@@ -187,6 +232,9 @@ async fn tcp_conn(mut s: TcpStream, sb: &Sandbox) -> std::io::Result<()> {
         let mut out = Vec::with_capacity(bytes.len() + 2);
         out.extend_from_slice(&n.to_be_bytes());
         out.extend_from_slice(&bytes);
-        s.write_all(&out).await?;
+        tokio::time::timeout(TCP_IDLE, s.write_all(&out))
+            .await
+            .map_err(|_| timed_out())??;
     }
+    Ok(())
 }

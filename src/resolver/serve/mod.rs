@@ -20,10 +20,9 @@ use super::config::{Config, CONFIG_VERSION};
 use super::lookup::{SandboxView, TopologyNames};
 use crate::store::{Bound, ResolverIdentity, ResolverStatus, ResolverStore, Store, RECORD_VERSION};
 use listen::{Shared, Slot};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock};
 use tokio::signal::unix::{signal, SignalKind};
-use tokio::task::JoinHandle;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -75,17 +74,10 @@ fn raise_fd_limit() {
 
 struct Served {
     ino: u64,
+    topology: String,
     slot: Slot,
-    /// Its UDP and TCP tasks; aborted, they close its sockets.
-    tasks: Vec<JoinHandle<()>>,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        for t in &self.tasks {
-            t.abort();
-        }
-    }
+    /// Its tasks; dropped, they stop and close its sockets.
+    _running: listen::Running,
 }
 
 async fn serve(store: ResolverStore) -> Result<(), ServeError> {
@@ -103,14 +95,32 @@ async fn serve(store: ResolverStore) -> Result<(), ServeError> {
         start,
     })?;
     let shared = Shared {
-        limit: Arc::new(forward::Limit::default()),
+        limit: Arc::new(forward::Limit::new(listen::MAX_IN_FLIGHT_ALL)),
         maker: forward::Maker::start(),
     };
+    let me = ResolverIdentity {
+        version: RECORD_VERSION,
+        pid,
+        start,
+    };
     let mut served: BTreeMap<String, Served> = BTreeMap::new();
+    let mut reloads = 0;
     loop {
-        let status = reload(&store, &mut served, &shared, pid, start).await;
-        if let Err(e) = store.write_status(&status) {
-            tracing::warn!("cannot write the resolver's status: {e}");
+        reloads += 1;
+        // Its identity again: a cnm that saw an earlier resolver die may
+        // have removed the file while this one was starting.
+        if store.identity().ok().flatten().as_ref() != Some(&me) {
+            if let Err(e) = store.write_identity(&me) {
+                tracing::warn!("cannot record the resolver's identity: {e}");
+            }
+        }
+        match reload(&store, &mut served, &shared, &me, reloads).await {
+            Some(status) => {
+                if let Err(e) = store.write_status(&status) {
+                    tracing::warn!("cannot write the resolver's status: {e}");
+                }
+            }
+            None => tracing::warn!("reload skipped: what is served stays as it was"),
         }
         tokio::select! {
             _ = hup.recv() => tracing::info!("reloading"),
@@ -120,50 +130,68 @@ async fn serve(store: ResolverStore) -> Result<(), ServeError> {
     }
     // Sockets close with the process; clients retry their query.
     drop(served);
-    store.clear_process()?;
+    store.clear_process_of(&me)?;
     tracing::info!("stopped");
     Ok(())
 }
 
-/// Load every configuration and make the served sandboxes match it.
+/// Load every configuration and make the served sandboxes match it. A
+/// topology whose configuration cannot be read keeps what it had (and is
+/// left out of the status, so its apply sees the failure); `None` when the
+/// configurations cannot even be listed: nothing changes.
 async fn reload(
     store: &ResolverStore,
     served: &mut BTreeMap<String, Served>,
     shared: &Shared,
-    pid: u32,
-    start: u64,
-) -> ResolverStatus {
+    me: &ResolverIdentity,
+    reloads: u64,
+) -> Option<ResolverStatus> {
     let mut status = ResolverStatus {
         version: RECORD_VERSION,
-        pid,
-        start,
+        pid: me.pid,
+        start: me.start,
+        reloads,
         ..Default::default()
     };
-    let mut wanted: BTreeMap<String, SandboxView> = BTreeMap::new();
-    for topology in store.topologies().unwrap_or_default() {
+    let topologies = match store.topologies() {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!("cannot list the configurations: {e}");
+            return None;
+        }
+    };
+    // netns → (topology, view, the inode cnm recorded making it with).
+    let mut wanted: BTreeMap<String, (String, SandboxView, Option<u64>)> = BTreeMap::new();
+    let mut kept: BTreeSet<String> = BTreeSet::new();
+    for topology in topologies {
         match load(store, &topology) {
             Ok((cfg, digest)) => {
                 let names = TopologyNames::new(&cfg);
+                let made = made_inodes(&topology);
                 for (netns, s) in &cfg.sandboxes {
-                    wanted.insert(netns.clone(), SandboxView::new(names.clone(), s));
+                    let view = SandboxView::new(names.clone(), s);
+                    let ino = made.get(netns).copied();
+                    wanted.insert(netns.clone(), (topology.clone(), view, ino));
                 }
                 status.topologies.insert(topology, digest);
             }
-            Err(e) => tracing::warn!("topology {topology}: {e}"),
+            Err(e) => {
+                tracing::warn!("topology {topology}: {e}; its sandboxes keep what they had");
+                kept.insert(topology);
+            }
         }
     }
     // Gone sandboxes first: their sockets close.
-    let gone: Vec<String> = served
-        .keys()
-        .filter(|n| !wanted.contains_key(*n))
-        .cloned()
-        .collect();
-    for n in gone {
-        served.remove(&n);
+    served.retain(|n, s| wanted.contains_key(n) || kept.contains(&s.topology));
+    for (n, s) in served.iter().filter(|(_, s)| kept.contains(&s.topology)) {
+        status.sandboxes.insert(n.clone(), bound_at(s.ino));
     }
     let known: BTreeMap<String, u64> = served.iter().map(|(n, s)| (n.clone(), s.ino)).collect();
-    let names: Vec<String> = wanted.keys().cloned().collect();
-    let bound = match tokio::task::spawn_blocking(move || bind::bind_all(&names, &known)).await {
+    let asked: Vec<(String, Option<u64>)> = wanted
+        .iter()
+        .map(|(n, (_, _, ino))| (n.clone(), *ino))
+        .collect();
+    let bound = match tokio::task::spawn_blocking(move || bind::bind_all(&asked, &known)).await {
         Ok(b) => b,
         Err(e) => {
             tracing::warn!("binding failed: {e}");
@@ -171,7 +199,7 @@ async fn reload(
         }
     };
     for (netns, outcome) in bound {
-        let Some(view) = wanted.remove(&netns) else {
+        let Some((topology, view, _)) = wanted.remove(&netns) else {
             continue;
         };
         let view = Arc::new(view);
@@ -189,8 +217,14 @@ async fn reload(
                 served.remove(&netns);
                 let slot: Slot = Arc::new(RwLock::new(view));
                 match listen::start(slot.clone(), ns, shared, udp, tcp) {
-                    Ok(tasks) => {
-                        served.insert(netns.clone(), Served { ino, slot, tasks });
+                    Ok(running) => {
+                        let s = Served {
+                            ino,
+                            topology,
+                            slot,
+                            _running: running,
+                        };
+                        served.insert(netns.clone(), s);
                         status.sandboxes.insert(netns, bound_at(ino));
                     }
                     Err(e) => {
@@ -210,7 +244,22 @@ async fn reload(
         topologies = status.topologies.len(),
         "serving"
     );
-    status
+    Some(status)
+}
+
+/// The namespaces cnm recorded making for `topology`, with their inodes:
+/// the resolver binds only in those (a namespace of the same name that is
+/// not the one cnm made is not cnm's to listen in).
+fn made_inodes(topology: &str) -> BTreeMap<String, u64> {
+    let Ok(ts) = Store::system().topology(topology) else {
+        return BTreeMap::new();
+    };
+    ts.namespaces()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(sb, r)| r.netns == crate::naming::netns_name(topology, sb))
+        .filter_map(|(_, r)| Some((r.netns, r.ino?)))
+        .collect()
 }
 
 fn bound_at(ino: u64) -> Bound {
