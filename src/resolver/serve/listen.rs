@@ -28,7 +28,7 @@ const TCP_MAX_CONNS: usize = 64;
 
 /// Bursts served before other sandboxes (and signals) get their turn: one
 /// busy sandbox must not stall the others on the resolver's one thread.
-const ROUNDS_BEFORE_YIELD: usize = 8;
+const ROUNDS_BEFORE_YIELD: usize = 64;
 
 /// Forwarded queries in flight: per sandbox, Docker's bound; over all
 /// sandboxes, a bound on the sockets they hold.
