@@ -96,7 +96,6 @@ enum Command {
         #[arg(long, value_name = "NAME")]
         host: Option<String>,
     },
-    /// Run a command inside a sandbox, with its hosts and resolv.conf.
     /// The embedded DNS resolver (127.0.0.11 in every sandbox) of every
     /// topology on this host. `apply` starts it when needed; run it
     /// yourself only under a service manager (see examples/systemd).
@@ -106,6 +105,7 @@ enum Command {
         #[arg(long)]
         wait: bool,
     },
+    /// Run a command inside a sandbox, with its hosts and resolv.conf.
     Exec {
         sandbox: String,
         /// Which topology, when several have a sandbox of that name.
