@@ -2,8 +2,8 @@
 //!
 //! - `config`: what it answers, computed by `apply` from the file (pure).
 //! - `lookup`: how one sandbox's question is answered (pure).
-//! - `serve`: the `cnm resolver` process: one hickory server per sandbox,
-//!   on sockets bound inside the sandbox's namespace, reloaded on SIGHUP.
+//! - `serve`: the `cnm resolver` process: sockets bound inside each
+//!   sandbox's namespace, hickory-proto's codec, reloaded on SIGHUP.
 //! - `control`: what `apply`, `destroy` and `watch` do to it: start,
 //!   reload, stop, and tell whether it runs and serves what it should.
 

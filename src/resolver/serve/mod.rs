@@ -3,8 +3,8 @@
 //! It holds `/run/cnm/resolver/lock` (one per host), records its identity,
 //! loads every topology's configuration and, for each sandbox, binds
 //! 127.0.0.11:53 (UDP and TCP) inside the sandbox's namespace from a thread
-//! that entered it, then serves those sockets with one hickory server per
-//! sandbox. SIGHUP reloads: sandboxes whose namespace is unchanged keep
+//! that entered it, then serves those sockets (`listen`: UDP in bursts,
+//! TCP per connection; `answer`: the reply to one query). SIGHUP reloads: sandboxes whose namespace is unchanged keep
 //! their sockets and get the new names in place (no query is dropped);
 //! new or recreated namespaces get sockets; gone ones are closed. After
 //! each load it writes its status, which `apply` waits for. SIGTERM or
