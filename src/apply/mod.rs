@@ -110,6 +110,7 @@ pub async fn converge_with(
         if p.plan.is_empty() {
             break p.observed;
         }
+        record_namespaces(&store, &p.observed)?;
         match execute_with(reg, &store, &p.plan, p.conns).await? {
             Ran::Done => {
                 executed.extend(p.plan.actions.iter().cloned());
@@ -331,6 +332,26 @@ pub async fn verify(
 /// Bring the records up to what observe proved is cnm's (by mark or
 /// identity): records written by an older cnm gain the identities they
 /// lacked, lost records come back. Nothing is adopted by name.
+/// Record every namespace observed as the topology's (by its mark) with
+/// its inode, where the record differs: an apply killed between making a
+/// namespace and recording it leaves one only the mark names. Done before
+/// anything runs too, because the resolver listens only in namespaces
+/// whose recorded inode matches.
+fn record_namespaces(store: &TopologyStore, obs: &Observed) -> Result<(), ApplyError> {
+    let recorded = store.namespaces()?;
+    for ns in obs.state.namespaces.values() {
+        let want = NsRecord {
+            version: RECORD_VERSION,
+            netns: ns.netns.clone(),
+            ino: ns.ino,
+        };
+        if ns.ino.is_some() && recorded.get(&ns.sandbox) != Some(&want) {
+            store.record_namespace(&ns.sandbox, &want)?;
+        }
+    }
+    Ok(())
+}
+
 fn settle_records(
     store: &TopologyStore,
     t: &Topology,
@@ -352,17 +373,7 @@ fn settle_records(
         .filter(|e| !t.endpoints.contains_key(e))
         .collect();
     store.forget_learned(&gone)?;
-    let recorded = store.namespaces()?;
-    for ns in obs.state.namespaces.values() {
-        let want = NsRecord {
-            version: RECORD_VERSION,
-            netns: ns.netns.clone(),
-            ino: ns.ino,
-        };
-        if ns.ino.is_some() && recorded.get(&ns.sandbox) != Some(&want) {
-            store.record_namespace(&ns.sandbox, &want)?;
-        }
-    }
+    record_namespaces(store, obs)?;
     let mut files = store.files()?;
     let mut changed = std::collections::BTreeSet::new();
     for f in obs.state.files.values() {

@@ -171,15 +171,22 @@ pub fn ensure(topology: &str, config: &[u8]) -> Result<(), ControlError> {
 /// the namespaces, of what is being destroyed.
 pub fn remove(topology: &str) -> Result<(), ControlError> {
     let store = Store::system().resolver();
-    store.remove_config(topology)?;
-    let Some(id) = store.identity()?.filter(ResolverIdentity::alive) else {
-        return Ok(());
-    };
-    if store.topologies()?.is_empty() {
-        stop(&id);
-        store.clear_process_of(&id)?;
+    let running = store.identity()?.filter(ResolverIdentity::alive);
+    let others = store.topologies()?.into_iter().any(|t| t != topology);
+    if !others {
+        // The last one: stop it before its configuration goes, so that a
+        // destroy killed in between still finds it here next time.
+        if let Some(id) = &running {
+            stop(id);
+            store.clear_process_of(id)?;
+        }
+        store.remove_config(topology)?;
         return Ok(());
     }
+    store.remove_config(topology)?;
+    let Some(id) = running else {
+        return Ok(());
+    };
     let after = reloads_of(&store, &id);
     signal(&id, nix::sys::signal::Signal::SIGHUP);
     let deadline = Instant::now() + WAIT;
