@@ -16,6 +16,7 @@ use crate::netns;
 use crate::plan::{Action, Op, Plan, Resource};
 use crate::store::{FilesRecord, JournalLink, TopologyStore};
 use futures::future::join_all;
+use netlink_packet_route::link::LinkAttribute;
 use rtnetlink::Handle;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
@@ -38,6 +39,13 @@ pub struct Executor {
     /// A create in this step learned values the rest of the plan may
     /// depend on (a pool, an address, a plugin's interface).
     learned_now: std::sync::atomic::AtomicBool,
+    /// Namespaces this plan deletes: what lives only inside them (veths,
+    /// routes) goes with them, in one kernel batch, instead of one slow
+    /// deletion each.
+    doomed: Mutex<BTreeSet<String>>,
+    /// Host ends of veths left to their namespace's deletion, with their
+    /// marks: waited for, and deleted if they outlive it.
+    with_namespace: Mutex<Vec<(String, String)>>,
 }
 
 /// How a run of the executor ended.
@@ -95,6 +103,8 @@ impl Executor {
             temp: Mutex::new(BTreeMap::new()),
             files: Mutex::new(files),
             dirty: Mutex::new(BTreeSet::new()),
+            doomed: Mutex::new(BTreeSet::new()),
+            with_namespace: Mutex::new(Vec::new()),
         })
     }
 
@@ -103,6 +113,15 @@ impl Executor {
     /// whose creates learned values (a plugin's answer), stop: the rest is
     /// planned again with them.
     pub async fn run(&self, plan: &Plan) -> Result<Ran, ApplyError> {
+        *lock(&self.doomed)? = plan
+            .actions
+            .iter()
+            .filter(|a| a.op == Op::Delete)
+            .filter_map(|a| match &a.resource {
+                Resource::Namespace(n) => Some(n.netns.clone()),
+                _ => None,
+            })
+            .collect();
         let mut i = 0;
         while i < plan.actions.len() {
             let key = step_key(&plan.actions[i]);
@@ -145,12 +164,64 @@ impl Executor {
                 .learned_now
                 .swap(false, std::sync::atomic::Ordering::SeqCst);
             if learned && i < plan.actions.len() {
+                self.gone_with_namespaces().await?;
                 self.store.journal_clear()?;
                 return Ok(Ran::Replan(i));
             }
         }
+        self.gone_with_namespaces().await?;
         self.store.journal_clear()?;
         Ok(Ran::Done)
+    }
+
+    /// Whether `netns` is deleted by this plan (what is only inside it
+    /// goes with it).
+    fn doomed(&self, netns: &str) -> bool {
+        lock(&self.doomed).is_ok_and(|d| d.contains(netns))
+    }
+
+    /// Wait until the host ends of veths whose namespaces were deleted are
+    /// gone: the kernel tears a dead namespace's devices down in one batch,
+    /// a moment later. Those still there after the wait are deleted one by
+    /// one (if they still carry cnm's mark).
+    async fn gone_with_namespaces(&self) -> R {
+        let left = std::mem::take(&mut *lock(&self.with_namespace)?);
+        if left.is_empty() {
+            return Ok(());
+        }
+        let deadline = std::time::Instant::now() + WITH_NAMESPACE_WAIT;
+        let mut waiting: BTreeMap<String, String> = left.into_iter().collect();
+        // Someone else may hold a namespace open (a process started in it,
+        // a watcher's socket): when nothing goes for a while, stop waiting.
+        let mut last = (waiting.len(), std::time::Instant::now());
+        while !waiting.is_empty() && std::time::Instant::now() < deadline {
+            if waiting.len() < last.0 {
+                last = (waiting.len(), std::time::Instant::now());
+            } else if last.1.elapsed() > WITH_NAMESPACE_STALL {
+                break;
+            }
+            let present: BTreeSet<String> = netlink::dump_links(&self.host)
+                .await
+                .map_err(kernel("list host links"))?
+                .iter()
+                .filter_map(|m| {
+                    m.attributes.iter().find_map(|a| match a {
+                        LinkAttribute::IfName(n) => Some(n.clone()),
+                        _ => None,
+                    })
+                })
+                .collect();
+            waiting.retain(|name, _| present.contains(name));
+            if !waiting.is_empty() {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }
+        for (name, mark) in waiting {
+            links::delete_marked(&self.host, &name, Some(&mark))
+                .await
+                .map_err(kernel(&format!("delete {name}")))?;
+        }
+        Ok(())
     }
 
     async fn one(&self, a: &Action) -> R {
@@ -268,6 +339,11 @@ impl Executor {
                 }
                 let m = mark(MarkKind::Endpoint, &e.endpoint);
                 match &e.host {
+                    // Its namespace goes in this plan, and the veth with it.
+                    Some(h) if self.doomed(&e.netns) => {
+                        lock(&self.with_namespace)?.push((h.ifname.clone(), m));
+                        Ok(())
+                    }
                     Some(h) => links::delete_marked(&self.host, &h.ifname, Some(&m)).await,
                     None if e.netns.is_empty() => Ok(()),
                     None => match self.sandbox_handle(&e.netns) {
@@ -279,6 +355,8 @@ impl Executor {
             }
             Resource::Fdb(f) => self.del_fdb(f).await,
             Resource::Neigh(n) => self.del_neigh(n).await,
+            // Routes inside a namespace that goes go with it.
+            Resource::Route(rt) if self.doomed(&rt.netns) => Ok(()),
             Resource::Route(rt) => self.delete_route(rt).await,
             Resource::File(f) => self.remove_file(f),
             Resource::Firewall(f) => self.set_firewall(Some(f), None).await,
@@ -523,6 +601,11 @@ impl Kernel for Executor {
             .ok_or_else(|| ApplyError::Internal(format!("no temporary name for {key}")))
     }
 }
+
+/// How long the host ends of a deleted namespace's veths may take to go,
+/// and how long none may go before the rest are deleted one by one.
+const WITH_NAMESPACE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+const WITH_NAMESPACE_STALL: std::time::Duration = std::time::Duration::from_millis(300);
 
 /// A namespace the plan relies on is not there (any more).
 fn missing_ns(netns: &str) -> ApplyError {

@@ -66,8 +66,19 @@ impl Maker {
     pub fn start() -> Maker {
         let (tx, rx) = std::sync::mpsc::channel::<Job>();
         std::thread::spawn(move || {
+            // It goes back home after each socket: a thread left inside a
+            // sandbox's namespace would keep that namespace (and its
+            // devices) alive after cnm deletes it.
+            let home = std::fs::File::open("/proc/thread-self/ns/net");
             for job in rx {
                 let made = crate::netns::enter(&job.ns).and_then(|()| socket(job.tcp, job.v6));
+                if let Ok(h) = &home {
+                    if let Err(e) = crate::netns::enter(h) {
+                        tracing::warn!(
+                            "the socket thread cannot return to the host namespace: {e}"
+                        );
+                    }
+                }
                 let _ = job.reply.send(made);
             }
         });
