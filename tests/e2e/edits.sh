@@ -41,4 +41,12 @@ converged "$T"
 [ "$(ip netns exec shop-api ip -o -4 addr show eth1 | awk '{print $4}')" = "$api_addr" ] || fail "api-back moved"
 reach cache db
 reach cache backend
+
+step "sandbox removed while its endpoint moves to another (the veth is deleted with its namespace, then made again)"
+sed -i '/^  cache: {}$/d; s/^  cache-back: { network: back, sandbox: cache }$/  cache-back: { network: back, sandbox: web }/' "$T"
+grep -q 'cache-back: { network: back, sandbox: web }' "$T" || fail "could not move cache-back in the test file"
+expect_rc 0 cnm apply "$T"
+converged "$T"
+[ ! -e /run/netns/shop-cache ] || fail "cache's namespace is still there"
+reach web db
 echo "PASS"

@@ -159,6 +159,17 @@ impl Executor {
             let saved = self.save_records();
             results.into_iter().collect::<R>()?;
             saved?;
+            // Namespaces deleted: their veths must be gone before anything
+            // is created (a new endpoint may take a host end's name).
+            if step
+                .iter()
+                .any(|a| a.op == Op::Delete && matches!(a.resource, Resource::Namespace(_)))
+            {
+                self.gone_with_namespaces().await?;
+                // From here on (a replaced endpoint that lived in one of
+                // them), objects are deleted one by one again.
+                lock(&self.doomed)?.clear();
+            }
             i = j;
             let learned = self
                 .learned_now
