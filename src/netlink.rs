@@ -3,16 +3,28 @@
 
 use futures::TryStreamExt;
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
-use netlink_packet_route::link::LinkMessage;
+use netlink_packet_route::link::{LinkExtentMask, LinkMessage};
 use netlink_packet_route::route::{RouteAttribute, RouteMessage};
 use netlink_packet_route::AddressFamily;
-use rtnetlink::{Handle, RouteMessageBuilder};
+use netlink_sys::AsyncSocket;
+use rtnetlink::Handle;
 use std::fs::File;
 use std::io;
 
 /// Connect to the namespace the calling thread is in.
 pub fn connect_here() -> io::Result<Handle> {
     let (conn, handle, _) = rtnetlink::new_connection()?;
+    tokio::spawn(conn);
+    Ok(handle)
+}
+
+/// [`connect_here`], with strict checking of dump requests: the kernel
+/// applies the filters they carry (a route dump's table).
+pub fn connect_strict_here() -> io::Result<Handle> {
+    let (mut conn, handle, _) = rtnetlink::new_connection()?;
+    conn.socket_mut()
+        .socket_mut()
+        .set_netlink_get_strict_chk(true)?;
     tokio::spawn(conn);
     Ok(handle)
 }
@@ -49,7 +61,9 @@ pub fn connect_in_each(namespaces: Vec<File>) -> io::Result<Vec<Handle>> {
             .iter()
             .map(|ns| {
                 crate::netns::enter(ns)?;
-                let (conn, handle, _) = rtnetlink::new_connection()?;
+                let (mut conn, handle, _) = rtnetlink::new_connection()?;
+                // Dumps honour the filters in their requests (route table).
+                conn.socket_mut().socket_mut().set_netlink_get_strict_chk(true)?;
                 Ok((conn, handle))
             })
             .collect()
@@ -65,8 +79,45 @@ pub fn connect_in_each(namespaces: Vec<File>) -> io::Result<Vec<Handle>> {
         .collect())
 }
 
+/// IPv6 link-local addressing on or off for a link (the kernel's
+/// IFLA_INET6_ADDR_GEN_MODE: `none` makes no fe80:: address, hence no DAD,
+/// router solicitations or MLD reports from it). Off for bridge ports and
+/// for sandbox interfaces without IPv6 addresses: a thousand interfaces
+/// doing that work for nothing load the kernel's locks. The kernel takes
+/// it only for an existing link, and it counts when the link comes up, so
+/// it goes in the message that brings the link up.
+pub fn ipv6_link_local(mut msg: LinkMessage, on: bool) -> LinkMessage {
+    use netlink_packet_route::link::{AfSpecInet6, AfSpecUnspec, In6AddrGenMode, LinkAttribute};
+    // A kernel booted without IPv6 refuses the attribute (EAFNOSUPPORT).
+    static IPV6: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if !*IPV6.get_or_init(|| std::path::Path::new("/proc/sys/net/ipv6").exists()) {
+        return msg;
+    }
+    let mode = if on {
+        In6AddrGenMode::Eui64
+    } else {
+        In6AddrGenMode::None
+    };
+    msg.attributes
+        .push(LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet6(vec![
+            AfSpecInet6::AddrGenMode(mode),
+        ])]));
+    msg
+}
+
+/// Any IPv6 address among `addrs`.
+pub fn has_ipv6(addrs: &std::collections::BTreeSet<ipnetwork::IpNetwork>) -> bool {
+    addrs.iter().any(|a| a.is_ipv6())
+}
+
+/// Every link, without statistics (the kernel skips filling them).
 pub async fn dump_links(h: &Handle) -> Result<Vec<LinkMessage>, rtnetlink::Error> {
-    h.link().get().execute().try_collect().await
+    h.link()
+        .get()
+        .set_filter_mask(AddressFamily::Unspec, vec![LinkExtentMask::SkipStats])
+        .execute()
+        .try_collect()
+        .await
 }
 
 pub async fn dump_addrs(h: &Handle) -> Result<Vec<AddressMessage>, rtnetlink::Error> {
@@ -87,15 +138,17 @@ pub async fn dump_neighbours(
         .await
 }
 
-/// Routes of the main table, both families.
+/// Routes of the main table, both families, in one dump (family
+/// AF_UNSPEC). The table in the header is a filter the kernel applies on
+/// sockets with strict checking (see [`connect_in_each`]), skipping the
+/// local table's routes; others get it filtered here.
 pub async fn dump_routes(h: &Handle) -> Result<Vec<RouteMessage>, rtnetlink::Error> {
-    let v4 = RouteMessageBuilder::<std::net::Ipv4Addr>::new().build();
-    let v6 = RouteMessageBuilder::<std::net::Ipv6Addr>::new().build();
-    // Sequential: a socket runs one dump at a time (EBUSY otherwise).
-    let a: Vec<RouteMessage> = h.route().get(v4).execute().try_collect().await?;
-    let b: Vec<RouteMessage> = h.route().get(v6).execute().try_collect().await?;
-    Ok(a.into_iter()
-        .chain(b)
+    let mut m = RouteMessage::default();
+    m.header.table = 254;
+    let all: Vec<RouteMessage> = h.route().get(m).execute().try_collect().await?;
+    Ok(all
+        .into_iter()
+        .filter(|r| matches!(r.header.address_family, AddressFamily::Inet | AddressFamily::Inet6))
         .filter(|r| route_table(r) == 254)
         .collect())
 }

@@ -19,7 +19,7 @@ use crate::spec::file::FileTopology;
 use crate::spec::Topology;
 use crate::store::{AppliedRecord, NsRecord, Store, StoreError, TopologyStore, RECORD_VERSION};
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub use crate::store::Lock;
 
@@ -111,10 +111,14 @@ pub async fn converge_with(
             break p.observed;
         }
         record_namespaces(&store, &p.observed)?;
+        let started = Instant::now();
         match execute_with(reg, &store, &p.plan, p.conns).await? {
             Ran::Done => {
                 executed.extend(p.plan.actions.iter().cloned());
-                break verify(reg, &store, &p.plan).await?;
+                let executed_at = started.elapsed();
+                let after = verify(reg, &store, &p.plan).await?;
+                tracing::debug!(execute = ?executed_at, verify = ?started.elapsed() - executed_at, "applied");
+                break after;
             }
             Ran::Replan(n) => executed.extend(p.plan.actions[..n].iter().cloned()),
         }
@@ -253,7 +257,9 @@ async fn plan_resolved(
     store: &TopologyStore,
 ) -> Result<Planned, ApplyError> {
     let all = Store::system();
+    let started = Instant::now();
     let (observed, conns) = observe::observe_with(reg, store, &wanted_netns(t)).await?;
+    let observed_at = started.elapsed();
     drivers::check_host(reg, t, &observed.host)?;
     let mut learned = store.learned()?;
     let mut desired = desired::build_with(reg, t, &observed, &learned)?;
@@ -262,9 +268,16 @@ async fn plan_resolved(
     }
     let before = store.applied()?.map(|r| r.claims);
     conflicts::check(t, &desired, before.as_ref(), &all)?;
+    let desired_at = started.elapsed();
     let mut plan = diff::diff(&t.name, &t.file, &desired, &observed)?;
     learned::relearned(&mut plan, &learned);
     prereq::check(&t.file, &plan, &observed).await?;
+    tracing::debug!(
+        observe = ?observed_at,
+        desired = ?desired_at - observed_at,
+        diff = ?started.elapsed() - desired_at,
+        "planned"
+    );
     Ok(Planned {
         plan,
         observed,

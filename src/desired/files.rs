@@ -81,10 +81,10 @@ pub(super) fn add_files(
         netns,
         embedded,
     } = *s;
-    let mut hosts = hosts_content(t, addrs, sandbox, index);
+    // Served names stay out of hosts files: no peers (O(N²) bytes otherwise).
+    let hosts = hosts_content(t, addrs, sandbox, index, !embedded);
     let mut resolv = resolv_for(&t.sandboxes[sandbox], obs);
     if embedded {
-        hosts.peers.clear();
         resolv = embedded_resolv(resolv);
     }
     for (path, content) in [
@@ -113,6 +113,7 @@ fn hosts_content(
     addrs: &BTreeMap<String, EndpointAddr>,
     sandbox: &str,
     index: &Index<'_>,
+    with_peers: bool,
 ) -> HostsContent {
     let sb = &t.sandboxes[sandbox];
     let mine: &[&Endpoint] = index
@@ -131,7 +132,11 @@ fn hosts_content(
             .map(|e| (e.name.clone(), e.aliases.clone()))
             .collect(),
         own: own_entries(sb, mine, addrs),
-        peers: peer_lines(index, mine, sandbox),
+        peers: if with_peers {
+            peer_lines(index, mine, sandbox)
+        } else {
+            Vec::new()
+        },
     }
 }
 

@@ -6,7 +6,7 @@ use super::{Effect, Kernel, Learned, NetworkCtx};
 use crate::apply::ApplyError;
 use crate::model::{EndpointRes, HostEnd, LinkRes, State};
 use crate::naming::{self, MarkKind};
-use crate::netlink::{add_marked, index_of, set_hairpin, sync_addrs};
+use crate::netlink::{add_marked, has_ipv6, index_of, ipv6_link_local, set_hairpin, sync_addrs};
 use ipnetwork::IpNetwork;
 use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth};
 use rtnetlink::{LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth};
@@ -143,24 +143,26 @@ pub fn create<'a>(e: &'a EndpointRes, k: &'a dyn Kernel) -> Effect<'a, Learned> 
                 .set(LinkUnspec::new_with_index(idx).alias(mark.clone()).build())
                 .execute(),
             h.link()
-                .set(
+                .set(ipv6_link_local(
                     LinkUnspec::new_with_name(&e.ifname)
                         .alias(mark)
                         .up()
-                        .build()
-                )
+                        .build(),
+                    has_ipv6(&e.addrs)
+                ))
                 .execute()
         );
         a.map_err(&err)?;
         b.map_err(&err)?;
         k.host()
             .link()
-            .set(
+            .set(ipv6_link_local(
                 LinkUnspec::new_with_index(idx)
                     .name(host_end.ifname.clone())
                     .up()
                     .build(),
-            )
+                false,
+            ))
             .execute()
             .await
             .map_err(&err)?;

@@ -99,11 +99,13 @@ pub async fn observe_with(
     })?;
     // Candidates: names like the topology's, recorded or journaled ones (so
     // a namespace whose record was lost is still found by its mark).
+    let started = std::time::Instant::now();
     let prefix = format!("{topology}-");
     let view = read::kernel(&host_handle, topology, |n: &str| {
         n.starts_with(&prefix) || records.values().any(|r| r.netns == n) || journaled.contains(n)
     })
     .await?;
+    let kernel_at = started.elapsed();
     let inputs = classify::Inputs {
         topology,
         reg,
@@ -130,6 +132,7 @@ pub async fn observe_with(
         Default::default()
     });
 
+    let classified_at = started.elapsed();
     let seen_files = observe_files(store, wanted, &owned)?;
     for ns in state.namespaces.values_mut() {
         ns.etc_dir = seen_files.dirs.get(&ns.netns).copied();
@@ -139,7 +142,9 @@ pub async fn observe_with(
     }
     facts.blocked_paths = seen_files.blocked;
 
+    let files_at = started.elapsed();
     let fw = crate::firewall::nft::observe(store)?;
+    let firewall_at = started.elapsed();
     state.firewall = fw.firewall;
     facts.foreign_tables = fw.foreign;
     facts.forward_chains = fw.forward_chains;
@@ -154,6 +159,14 @@ pub async fn observe_with(
     system::observe_sysctls(&mut state);
     system::observe_resolv(&mut facts);
 
+    tracing::debug!(
+        kernel = ?kernel_at,
+        classify = ?classified_at - kernel_at,
+        files = ?files_at - classified_at,
+        firewall = ?firewall_at - files_at,
+        rest = ?started.elapsed() - firewall_at,
+        "observed"
+    );
     let conns = Connections {
         host: host_handle,
         sandboxes: BTreeMap::new(),

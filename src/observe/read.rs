@@ -85,9 +85,82 @@ async fn ns_view(h: &rtnetlink::Handle, netns: Option<&str>) -> Result<NsView, O
     })
 }
 
-/// Each namespace's view, all dumps in flight together (sockets made from
-/// one thread).
+/// Each namespace's view. The namespaces are split among a few threads
+/// (one per core, at most [`MAX_READERS`]), each with its own runtime and
+/// sockets, because decoding the dumps is as much work as the kernel's
+/// filling them; within a thread all dumps are in flight together.
 async fn read_all(live: Vec<(String, std::fs::File, u64)>) -> Result<Vec<Candidate>, ObserveError> {
+    let readers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, MAX_READERS);
+    if readers == 1 || live.len() < MIN_PER_READER * 2 {
+        return read_here(live).await;
+    }
+    let per = live.len().div_ceil(readers);
+    let mut chunks: Vec<Vec<_>> = Vec::new();
+    let mut live = live.into_iter().peekable();
+    while live.peek().is_some() {
+        chunks.push(live.by_ref().take(per).collect());
+    }
+    let mine = chunks.remove(0);
+    let others: Vec<_> = chunks
+        .into_iter()
+        .map(|chunk| {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            std::thread::spawn(move || {
+                let _ = tx.send(read_on_own_thread(chunk));
+            });
+            rx
+        })
+        .collect();
+    let mut all = read_here(mine).await?;
+    for rx in others {
+        let part = rx.await.map_err(|_| ObserveError::Io {
+            context: "cannot read the sandbox namespaces".into(),
+            source: std::io::Error::other("reader thread panicked"),
+        })??;
+        all.extend(part);
+    }
+    Ok(all)
+}
+
+/// More threads than this would only queue on the kernel's locks.
+const MAX_READERS: usize = 4;
+/// Below this many namespaces per thread, a thread costs more than it saves.
+const MIN_PER_READER: usize = 32;
+
+/// [`read_here`] on a thread of its own, which enters each namespace to
+/// open its socket (the thread ends afterwards, so where it was left does
+/// not matter).
+fn read_on_own_thread(
+    live: Vec<(String, std::fs::File, u64)>,
+) -> Result<Vec<Candidate>, ObserveError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ObserveError::Io {
+            context: "cannot start a reader thread".into(),
+            source: e,
+        })?;
+    rt.block_on(async move {
+        let mut handles = Vec::with_capacity(live.len());
+        for (netns, f, _) in &live {
+            let h = crate::netns::enter(f)
+                .and_then(|()| netlink::connect_strict_here())
+                .map_err(|e| ObserveError::Io {
+                    context: format!("cannot open a netlink socket in namespace {netns}"),
+                    source: e,
+                })?;
+            handles.push(h);
+        }
+        read_with(live, handles).await
+    })
+}
+
+/// Each namespace's view, read on the current runtime (sockets made from
+/// one short-lived thread).
+async fn read_here(live: Vec<(String, std::fs::File, u64)>) -> Result<Vec<Candidate>, ObserveError> {
     let files: Vec<std::fs::File> = live
         .iter()
         .map(|(_, f, _)| f.try_clone())
@@ -100,6 +173,14 @@ async fn read_all(live: Vec<(String, std::fs::File, u64)>) -> Result<Vec<Candida
         context: "cannot enter the sandbox namespaces".into(),
         source: e,
     })?;
+    read_with(live, handles).await
+}
+
+/// All dumps in flight together, one namespace after the other per socket.
+async fn read_with(
+    live: Vec<(String, std::fs::File, u64)>,
+    handles: Vec<rtnetlink::Handle>,
+) -> Result<Vec<Candidate>, ObserveError> {
     let reads = futures::future::join_all(live.into_iter().zip(handles).map(
         |((netns, _f, ino), handle)| async move {
             let view = ns_view(&handle, Some(&netns)).await?;

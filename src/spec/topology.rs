@@ -109,6 +109,9 @@ pub struct Topology {
     /// The embedded resolver answers in the sandboxes (the default; top
     /// level `dns: { embedded: false }` turns it off).
     pub embedded_dns: bool,
+    /// Endpoint names by sandbox, built on first use (queries per sandbox
+    /// would otherwise scan every endpoint: O(N²) at scale).
+    pub by_sandbox: std::sync::OnceLock<BTreeMap<String, Vec<String>>>,
 }
 
 impl Topology {
@@ -117,8 +120,18 @@ impl Topology {
         &'a self,
         sandbox: &'a str,
     ) -> impl Iterator<Item = &'a Endpoint> {
-        self.endpoints
-            .values()
+        let index = self.by_sandbox.get_or_init(|| {
+            let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            for e in self.endpoints.values() {
+                m.entry(e.sandbox.clone()).or_default().push(e.name.clone());
+            }
+            m
+        });
+        index
+            .get(sandbox)
+            .into_iter()
+            .flatten()
+            .filter_map(|n| self.endpoints.get(n))
             .filter(move |e| e.sandbox == sandbox)
     }
 
@@ -183,6 +196,7 @@ impl Topology {
             networks,
             sandboxes,
             endpoints,
+            by_sandbox: Default::default(),
         }
     }
 

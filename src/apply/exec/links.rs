@@ -5,7 +5,7 @@
 
 use super::{kernel, Executor, R};
 use crate::model::{EndpointRes, FdbRes, LinkRes, NeighRes, RouteRes};
-use crate::netlink::{self, index_of, set_hairpin, sync_addrs};
+use crate::netlink::{self, has_ipv6, index_of, ipv6_link_local, set_hairpin, sync_addrs};
 use crate::plan::Resource;
 use futures::TryStreamExt;
 use ipnetwork::IpNetwork;
@@ -62,7 +62,7 @@ impl Executor {
             }
             self.host
                 .link()
-                .set(host_msg.up().build())
+                .set(ipv6_link_local(host_msg.up().build(), false))
                 .execute()
                 .await
                 .map_err(&k)?;
@@ -94,7 +94,10 @@ impl Executor {
                 .map_err(&k)?;
         }
         h.link()
-            .set(LinkUnspec::new_with_name(&v.ifname).mtu(v.mtu).up().build())
+            .set(ipv6_link_local(
+                LinkUnspec::new_with_name(&v.ifname).mtu(v.mtu).up().build(),
+                has_ipv6(&v.addrs),
+            ))
             .execute()
             .await
             .map_err(&k)?;

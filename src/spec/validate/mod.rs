@@ -93,6 +93,7 @@ pub fn validate(file: &str, raw: RawTopology, reg: &Registry) -> Result<Topology
             .as_ref()
             .and_then(|d| d.value.embedded.as_ref())
             .is_none_or(|e| e.value),
+        by_sandbox: Default::default(),
     };
     cross::check_cross(&mut c, &topo, &raw.endpoints);
 
