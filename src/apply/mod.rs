@@ -319,7 +319,8 @@ pub async fn execute_with(
 pub use exec::Ran;
 
 /// Verify, honestly: re-read the kernel and check that every object the
-/// plan touched is as planned (deleted ones gone); nothing else is judged.
+/// plan touched is as planned (deleted ones gone); nothing else is judged,
+/// so only the namespaces of sandboxes the plan touched are read again.
 /// Namespaces are torn down by the kernel asynchronously, so a few short
 /// retries absorb that lag. Returns what was read.
 pub async fn verify(
@@ -328,11 +329,13 @@ pub async fn verify(
     plan: &Plan,
 ) -> Result<Observed, ApplyError> {
     let mut last = Vec::new();
+    let touched = diff::verify::sandboxes_touched(plan);
     for attempt in 0..5 {
         if attempt > 0 {
             tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
         }
-        let (obs, _) = observe::observe_with(reg, store, &BTreeMap::new()).await?;
+        let (obs, _) =
+            observe::observe_scoped(reg, store, &BTreeMap::new(), touched.as_ref()).await?;
         last = diff::verify::check(plan, &obs.state);
         if last.is_empty() {
             return Ok(obs);

@@ -6,6 +6,7 @@
 use super::objects;
 use crate::model::State;
 use crate::plan::{Op, Plan, Resource};
+use std::collections::BTreeSet;
 
 /// Mismatches between what `plan` meant and `after`: one line each.
 pub fn check(plan: &Plan, after: &State) -> Vec<String> {
@@ -27,6 +28,30 @@ pub fn check(plan: &Plan, after: &State) -> Vec<String> {
         }
     }
     out
+}
+
+/// The sandboxes whose namespaces hold what `plan` touched (`None`: read
+/// them all, for a plan that removes strays, which may be namespaces).
+pub fn sandboxes_touched(plan: &Plan) -> Option<BTreeSet<String>> {
+    let mut out = BTreeSet::new();
+    for a in &plan.actions {
+        match &a.resource {
+            Resource::Namespace(n) => out.insert(n.sandbox.clone()),
+            Resource::Endpoint(e) => out.insert(e.sandbox.clone()),
+            Resource::Route(r) => out.insert(r.sandbox.clone()),
+            Resource::File(f) => out.insert(f.sandbox.clone()),
+            Resource::Stray(_) => return None,
+            // Host objects (the host is always read), and the resolver.
+            Resource::Link(_)
+            | Resource::Fdb(_)
+            | Resource::Neigh(_)
+            | Resource::Firewall(_)
+            | Resource::Sysctl(_)
+            | Resource::Plugin(_)
+            | Resource::Resolver(_) => false,
+        };
+    }
+    Some(out)
 }
 
 /// The observed object a planned one stands for.

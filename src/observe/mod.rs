@@ -74,6 +74,19 @@ pub async fn observe_with(
     store: &TopologyStore,
     wanted: &BTreeMap<String, String>,
 ) -> Result<(Observed, Connections), ObserveError> {
+    observe_scoped(reg, store, wanted, None).await
+}
+
+/// [`observe_with`], reading only the namespaces of the sandboxes in
+/// `only` (all when `None`): the host, files of those sandboxes, firewall
+/// and resolver are read as always. For verify, which judges only what a
+/// plan touched: the rest of the returned state is incomplete.
+pub async fn observe_scoped(
+    reg: &Registry,
+    store: &TopologyStore,
+    wanted: &BTreeMap<String, String>,
+    only: Option<&BTreeSet<String>>,
+) -> Result<(Observed, Connections), ObserveError> {
     let topology = store.name();
     let journal = store.journal()?;
     let mut temp = TempLinks::default();
@@ -101,8 +114,20 @@ pub async fn observe_with(
     // a namespace whose record was lost is still found by its mark).
     let started = std::time::Instant::now();
     let prefix = format!("{topology}-");
+    let recorded: BTreeSet<&str> = records.values().map(|r| r.netns.as_str()).collect();
+    let in_scope: Option<BTreeSet<String>> = only.map(|sandboxes| {
+        sandboxes
+            .iter()
+            .map(|s| {
+                records
+                    .get(s)
+                    .map_or_else(|| naming::netns_name(topology, s), |r| r.netns.clone())
+            })
+            .collect()
+    });
     let view = read::kernel(&host_handle, topology, |n: &str| {
-        n.starts_with(&prefix) || records.values().any(|r| r.netns == n) || journaled.contains(n)
+        (n.starts_with(&prefix) || recorded.contains(n) || journaled.contains(n))
+            && in_scope.as_ref().is_none_or(|s| s.contains(n))
     })
     .await?;
     let kernel_at = started.elapsed();
@@ -150,11 +175,20 @@ pub async fn observe_with(
     facts.forward_chains = fw.forward_chains;
     facts.firewall_recorded = store.nft_digest()?.is_some();
     facts.nft = crate::firewall::nft::version();
-    let inodes: BTreeMap<String, u64> = state
+    let mut inodes: BTreeMap<String, u64> = state
         .namespaces
         .values()
         .filter_map(|n| Some((n.netns.clone(), n.ino?)))
         .collect();
+    if let Some(read) = &in_scope {
+        // Namespaces not read again are as recorded (this apply has just
+        // recorded every one it saw).
+        for r in records.values().filter(|r| !read.contains(&r.netns)) {
+            if let Some(ino) = r.ino {
+                inodes.entry(r.netns.clone()).or_insert(ino);
+            }
+        }
+    }
     state.resolver = crate::resolver::control::observe(topology, &inodes)?;
     system::observe_sysctls(&mut state);
     system::observe_resolv(&mut facts);
