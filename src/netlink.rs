@@ -63,7 +63,9 @@ pub fn connect_in_each(namespaces: Vec<File>) -> io::Result<Vec<Handle>> {
                 crate::netns::enter(ns)?;
                 let (mut conn, handle, _) = rtnetlink::new_connection()?;
                 // Dumps honour the filters in their requests (route table).
-                conn.socket_mut().socket_mut().set_netlink_get_strict_chk(true)?;
+                conn.socket_mut()
+                    .socket_mut()
+                    .set_netlink_get_strict_chk(true)?;
                 Ok((conn, handle))
             })
             .collect()
@@ -99,9 +101,9 @@ pub fn ipv6_link_local(mut msg: LinkMessage, on: bool) -> LinkMessage {
         In6AddrGenMode::None
     };
     msg.attributes
-        .push(LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet6(vec![
-            AfSpecInet6::AddrGenMode(mode),
-        ])]));
+        .push(LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet6(
+            vec![AfSpecInet6::AddrGenMode(mode)],
+        )]));
     msg
 }
 
@@ -140,7 +142,7 @@ pub async fn dump_neighbours(
 
 /// Routes of the main table, both families, in one dump (family
 /// AF_UNSPEC). The table in the header is a filter the kernel applies on
-/// sockets with strict checking (see [`connect_in_each`]), skipping the
+/// sockets with strict checking (see [`connect_strict_here`]), skipping the
 /// local table's routes; others get it filtered here.
 pub async fn dump_routes(h: &Handle) -> Result<Vec<RouteMessage>, rtnetlink::Error> {
     let mut m = RouteMessage::default();
@@ -148,7 +150,12 @@ pub async fn dump_routes(h: &Handle) -> Result<Vec<RouteMessage>, rtnetlink::Err
     let all: Vec<RouteMessage> = h.route().get(m).execute().try_collect().await?;
     Ok(all
         .into_iter()
-        .filter(|r| matches!(r.header.address_family, AddressFamily::Inet | AddressFamily::Inet6))
+        .filter(|r| {
+            matches!(
+                r.header.address_family,
+                AddressFamily::Inet | AddressFamily::Inet6
+            )
+        })
         .filter(|r| route_table(r) == 254)
         .collect())
 }

@@ -86,36 +86,32 @@ async fn ns_view(h: &rtnetlink::Handle, netns: Option<&str>) -> Result<NsView, O
 }
 
 /// Each namespace's view. The namespaces are split among a few threads
-/// (one per core, at most [`MAX_READERS`]), each with its own runtime and
-/// sockets, because decoding the dumps is as much work as the kernel's
-/// filling them; within a thread all dumps are in flight together.
+/// (one per core, at most [`MAX_READERS`]), each with its own runtime,
+/// because decoding the dumps is as much work as the kernel's filling
+/// them. Each thread keeps at most [`IN_FLIGHT`] namespaces open at once:
+/// a socket's buffers cost 72 KiB, so memory stays flat in N.
 async fn read_all(live: Vec<(String, std::fs::File, u64)>) -> Result<Vec<Candidate>, ObserveError> {
+    if live.is_empty() {
+        return Ok(Vec::new());
+    }
     let readers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
-        .clamp(1, MAX_READERS);
-    if readers == 1 || live.len() < MIN_PER_READER * 2 {
-        return read_here(live).await;
-    }
+        .clamp(1, MAX_READERS)
+        .min(live.len().div_ceil(MIN_PER_READER));
     let per = live.len().div_ceil(readers);
-    let mut chunks: Vec<Vec<_>> = Vec::new();
     let mut live = live.into_iter().peekable();
+    let mut parts = Vec::new();
     while live.peek().is_some() {
-        chunks.push(live.by_ref().take(per).collect());
+        let chunk: Vec<_> = live.by_ref().take(per).collect();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(read_on_own_thread(chunk));
+        });
+        parts.push(rx);
     }
-    let mine = chunks.remove(0);
-    let others: Vec<_> = chunks
-        .into_iter()
-        .map(|chunk| {
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            std::thread::spawn(move || {
-                let _ = tx.send(read_on_own_thread(chunk));
-            });
-            rx
-        })
-        .collect();
-    let mut all = read_here(mine).await?;
-    for rx in others {
+    let mut all = Vec::new();
+    for rx in parts {
         let part = rx.await.map_err(|_| ObserveError::Io {
             context: "cannot read the sandbox namespaces".into(),
             source: std::io::Error::other("reader thread panicked"),
@@ -129,13 +125,16 @@ async fn read_all(live: Vec<(String, std::fs::File, u64)>) -> Result<Vec<Candida
 const MAX_READERS: usize = 4;
 /// Below this many namespaces per thread, a thread costs more than it saves.
 const MIN_PER_READER: usize = 32;
+/// Namespaces read at once by one thread (enough to keep the kernel busy).
+const IN_FLIGHT: usize = 16;
 
-/// [`read_here`] on a thread of its own, which enters each namespace to
-/// open its socket (the thread ends afterwards, so where it was left does
-/// not matter).
+/// Read namespaces on a thread of its own, which enters each to open its
+/// socket (the thread ends afterwards, so where it was left does not
+/// matter; sockets stay in the namespace they were born in).
 fn read_on_own_thread(
     live: Vec<(String, std::fs::File, u64)>,
 ) -> Result<Vec<Candidate>, ObserveError> {
+    use futures::StreamExt;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -144,51 +143,20 @@ fn read_on_own_thread(
             source: e,
         })?;
     rt.block_on(async move {
-        let mut handles = Vec::with_capacity(live.len());
-        for (netns, f, _) in &live {
-            let h = crate::netns::enter(f)
+        let reads = futures::stream::iter(live.into_iter().map(|(netns, f, ino)| async move {
+            let handle = crate::netns::enter(&f)
                 .and_then(|()| netlink::connect_strict_here())
                 .map_err(|e| ObserveError::Io {
                     context: format!("cannot open a netlink socket in namespace {netns}"),
                     source: e,
                 })?;
-            handles.push(h);
-        }
-        read_with(live, handles).await
-    })
-}
-
-/// Each namespace's view, read on the current runtime (sockets made from
-/// one short-lived thread).
-async fn read_here(live: Vec<(String, std::fs::File, u64)>) -> Result<Vec<Candidate>, ObserveError> {
-    let files: Vec<std::fs::File> = live
-        .iter()
-        .map(|(_, f, _)| f.try_clone())
-        .collect::<Result<_, _>>()
-        .map_err(|e| ObserveError::Io {
-            context: "cannot open the sandbox namespaces".into(),
-            source: e,
-        })?;
-    let handles = netlink::connect_in_each(files).map_err(|e| ObserveError::Io {
-        context: "cannot enter the sandbox namespaces".into(),
-        source: e,
-    })?;
-    read_with(live, handles).await
-}
-
-/// All dumps in flight together, one namespace after the other per socket.
-async fn read_with(
-    live: Vec<(String, std::fs::File, u64)>,
-    handles: Vec<rtnetlink::Handle>,
-) -> Result<Vec<Candidate>, ObserveError> {
-    let reads = futures::future::join_all(live.into_iter().zip(handles).map(
-        |((netns, _f, ino), handle)| async move {
+            drop(f);
             let view = ns_view(&handle, Some(&netns)).await?;
-            // Not kept: apply reconnects to the few namespaces it changes.
-            drop(handle);
             Ok::<_, ObserveError>(Candidate { netns, ino, view })
-        },
-    ))
-    .await;
-    reads.into_iter().collect()
+        }))
+        .buffered(IN_FLIGHT)
+        .collect::<Vec<_>>()
+        .await;
+        reads.into_iter().collect()
+    })
 }
