@@ -88,6 +88,33 @@ pub fn id_of(ns: &File) -> io::Result<u64> {
     Ok(rustix::fs::fstat(ns)?.st_ino)
 }
 
+/// The inode of the namespace named `name` now (`None`: none by that name).
+pub fn ino_now(name: &str) -> Option<u64> {
+    id_of(&open(name).ok()??).ok()
+}
+
+/// Call `changed` with the name of every entry of /run/netns that is
+/// removed or replaced (inotify). Whoever holds a namespace (a socket in
+/// it) keeps it, and its interfaces, alive after its name is gone: holders
+/// use this to let go at once. `None` when /run/netns cannot be watched.
+/// Keep the returned watcher for as long as notifications are wanted.
+pub fn watch_names(changed: impl Fn(&str) + Send + 'static) -> Option<notify::RecommendedWatcher> {
+    use notify::{EventKind, RecursiveMode, Watcher};
+    let mut w = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        let Ok(ev) = res else { return };
+        if matches!(ev.kind, EventKind::Access(_) | EventKind::Create(_)) {
+            return;
+        }
+        for name in ev.paths.iter().filter_map(|p| p.file_name()?.to_str()) {
+            changed(name);
+        }
+    })
+    .ok()?;
+    w.watch(Path::new(NETNS_DIR), RecursiveMode::NonRecursive)
+        .ok()?;
+    Some(w)
+}
+
 /// /run/netns, created 0755 if missing and made a shared mount point so
 /// that namespaces bound there are visible to other mount namespaces
 /// (iproute2 does the same). Returns the directory as it is now mounted.

@@ -56,9 +56,28 @@ pub struct Monitors {
     poller: Option<JoinHandle<()>>,
     /// Indices of owned links in the host namespace.
     owned: Arc<Mutex<BTreeSet<u32>>>,
-    /// netns name → (namespace inode, task). The inode tells a namespace
-    /// deleted and created again under the same name from the old one.
-    sandboxes: BTreeMap<String, (u64, JoinHandle<()>)>,
+    /// netns name → subscription. Shared with the watch on /run/netns,
+    /// which drops one as soon as its namespace's name goes.
+    sandboxes: Arc<Mutex<BTreeMap<String, Sub>>>,
+    names: Option<notify::RecommendedWatcher>,
+}
+
+/// One namespace's subscription: its socket (held by `conn`) and the task
+/// reading it. Dropping it closes the socket, which would otherwise keep a
+/// deleted namespace, and its interfaces, alive.
+struct Sub {
+    /// The inode tells a namespace deleted and created again under the
+    /// same name from the old one.
+    ino: u64,
+    events: JoinHandle<()>,
+    conn: JoinHandle<()>,
+}
+
+impl Drop for Sub {
+    fn drop(&mut self) {
+        self.events.abort();
+        self.conn.abort();
+    }
 }
 
 impl Monitors {
@@ -73,7 +92,8 @@ impl Monitors {
             sysctls: Arc::default(),
             poller: None,
             owned: Default::default(),
-            sandboxes: BTreeMap::new(),
+            sandboxes: Arc::default(),
+            names: None,
         }
     }
 
@@ -108,9 +128,21 @@ impl Monitors {
                 self.tx.clone(),
             )));
         }
+        if self.names.is_none() {
+            let subs = self.sandboxes.clone();
+            self.names = crate::netns::watch_names(move |name| {
+                let Ok(mut subs) = subs.lock() else { return };
+                if subs
+                    .get(name)
+                    .is_some_and(|s| netns::ino_now(name) != Some(s.ino))
+                {
+                    subs.remove(name);
+                }
+            });
+        }
         if self.host.is_none() {
             match subscribe(None) {
-                Ok(rx) => {
+                Ok((rx, _conn)) => {
                     self.host = Some(tokio::spawn(host_events(
                         rx,
                         topology.to_string(),
@@ -178,21 +210,18 @@ impl Monitors {
                 Some((ns.clone(), netns::id_of(&f).ok()?))
             })
             .collect();
-        self.sandboxes.retain(|ns, (ino, task)| {
-            let keep = live.get(ns) == Some(ino);
-            if !keep {
-                task.abort();
-            }
-            keep
-        });
+        let Ok(mut subs) = self.sandboxes.lock() else {
+            return;
+        };
+        subs.retain(|ns, s| live.get(ns) == Some(&s.ino));
         for (ns, ino) in live {
-            if self.sandboxes.contains_key(&ns) {
+            if subs.contains_key(&ns) {
                 continue;
             }
             match subscribe(Some(&ns)) {
-                Ok(rx) => {
-                    let task = tokio::spawn(sandbox_events(rx, ns.clone(), self.tx.clone()));
-                    self.sandboxes.insert(ns, (ino, task));
+                Ok((rx, conn)) => {
+                    let events = tokio::spawn(sandbox_events(rx, ns.clone(), self.tx.clone()));
+                    subs.insert(ns, Sub { ino, events, conn });
                 }
                 Err(e) => warn!("cannot subscribe to netlink events in {ns}: {e}"),
             }
@@ -268,8 +297,8 @@ impl Drop for Monitors {
         if let Some(p) = &self.poller {
             p.abort();
         }
-        for (_, t) in self.sandboxes.values() {
-            t.abort();
+        if let Ok(mut subs) = self.sandboxes.lock() {
+            subs.clear();
         }
     }
 }
@@ -279,8 +308,9 @@ type Events = futures::channel::mpsc::UnboundedReceiver<(
     netlink_sys::SocketAddr,
 )>;
 
-/// A multicast socket in the host namespace or inside `netns`.
-fn subscribe(ns: Option<&str>) -> std::io::Result<Events> {
+/// A multicast socket in the host namespace or inside `netns`: its
+/// events, and the task that holds the socket.
+fn subscribe(ns: Option<&str>) -> std::io::Result<(Events, JoinHandle<()>)> {
     let groups: &[MulticastGroup] = if ns.is_none() { &HOST_GROUPS } else { &GROUPS };
     let make = || -> std::io::Result<_> {
         let (conn, _handle, rx) = rtnetlink::new_multicast_connection(groups)?;
@@ -301,8 +331,7 @@ fn subscribe(ns: Option<&str>) -> std::io::Result<Events> {
             .map_err(|_| std::io::Error::other("netlink thread panicked"))??
         }
     };
-    tokio::spawn(conn);
-    Ok(rx)
+    Ok((rx, tokio::spawn(conn)))
 }
 
 async fn host_events(

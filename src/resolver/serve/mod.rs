@@ -105,6 +105,12 @@ async fn serve(store: ResolverStore) -> Result<(), ServeError> {
     };
     let mut served: BTreeMap<String, Served> = BTreeMap::new();
     let mut reloads = 0;
+    // A sandbox's namespace deleted: close its sockets now, so the kernel
+    // can tear it down (apply waits for that) before the next reload.
+    let (names_tx, mut names_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let _names = crate::netns::watch_names(move |n| {
+        let _ = names_tx.send(n.to_string());
+    });
     loop {
         reloads += 1;
         // Its identity again: a cnm that saw an earlier resolver die may
@@ -122,17 +128,34 @@ async fn serve(store: ResolverStore) -> Result<(), ServeError> {
             }
             None => tracing::warn!("reload skipped: what is served stays as it was"),
         }
-        tokio::select! {
-            _ = hup.recv() => tracing::info!("reloading"),
-            _ = term.recv() => break,
-            _ = int.recv() => break,
+        let stop = loop {
+            tokio::select! {
+                _ = hup.recv() => break false,
+                _ = term.recv() => break true,
+                _ = int.recv() => break true,
+                Some(name) = names_rx.recv() => release_if_gone(&mut served, &name),
+            }
+        };
+        if stop {
+            break;
         }
+        tracing::info!("reloading");
     }
     // Sockets close with the process; clients retry their query.
     drop(served);
     store.clear_process_of(&me)?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Close the sockets of `netns` when the namespace it named is gone (or
+/// another took the name). The next reload reports it.
+fn release_if_gone(served: &mut BTreeMap<String, Served>, netns: &str) {
+    let Some(s) = served.get(netns) else { return };
+    if crate::netns::ino_now(netns) != Some(s.ino) {
+        served.remove(netns);
+        tracing::info!(netns, "namespace gone: its sockets are closed");
+    }
 }
 
 /// Load every configuration and make the served sandboxes match it. A
