@@ -4,6 +4,7 @@
 //! vocabulary drivers use; `nft` talks to the kernel and `observe` reads
 //! the tables back.
 
+pub mod generation;
 pub mod listing;
 pub mod nft;
 mod observe;

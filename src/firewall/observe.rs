@@ -152,8 +152,25 @@ fn is_marked(table: &Value, mark: &str) -> bool {
 }
 
 /// The topology's firewall as the kernel has it, and same-named tables
-/// that are someone else's.
+/// that are someone else's. Listed only when the ruleset's generation id
+/// moved since the last listing (kept in the topology's run directory with
+/// the id and the namespace it counts in): an unchanged id means no
+/// transaction touched any table since, so that listing still holds.
 pub fn observe(store: &TopologyStore) -> Result<Seen, NftError> {
+    let key = super::generation::current().zip(super::generation::netns_ino());
+    if let Some(key) = key {
+        if let Some(seen) = kept::load(store, key) {
+            return Ok(seen);
+        }
+    }
+    let seen = observe_listing(store)?;
+    if let Some(key) = key {
+        kept::save(store, key, &seen);
+    }
+    Ok(seen)
+}
+
+fn observe_listing(store: &TopologyStore) -> Result<Seen, NftError> {
     let topology = store.name();
     let Some(all) = nft_json(&["list", "tables"])? else {
         return Ok(Seen::default());
@@ -218,4 +235,91 @@ pub fn observe(store: &TopologyStore) -> Result<Seen, NftError> {
         intact,
     });
     Ok(seen)
+}
+
+/// The last listing, as observe made it, with the generation id and the
+/// namespace it was read at. Regenerable: written without fsync, and any
+/// doubt (unreadable, another id) means listing again.
+mod kept {
+    use super::Seen;
+    use crate::model::{FirewallRes, FwRule};
+    use crate::store::TopologyStore;
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Serialize, Deserialize)]
+    struct Kept {
+        generation: u32,
+        netns: u64,
+        /// The fingerprint recorded when it was listed (it decides `intact`).
+        recorded: Option<String>,
+        firewall: Option<KeptFirewall>,
+        foreign: Vec<String>,
+        forward_chains: Vec<String>,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    struct KeptFirewall {
+        table: String,
+        bridge_table: bool,
+        intact: bool,
+        rules: Vec<(String, String, String, Option<u64>)>,
+    }
+
+    pub fn load(store: &TopologyStore, (generation, netns): (u32, u64)) -> Option<Seen> {
+        let k: Kept = serde_json::from_str(&store.nft_kept().ok()??).ok()?;
+        if k.generation != generation
+            || k.netns != netns
+            || k.recorded != store.nft_digest().ok()?
+        {
+            return None;
+        }
+        Some(Seen {
+            firewall: k.firewall.map(|f| FirewallRes {
+                table: f.table,
+                bridge_table: f.bridge_table,
+                intact: f.intact,
+                rules: f
+                    .rules
+                    .into_iter()
+                    .map(|(chain, label, digest, handle)| FwRule {
+                        chain,
+                        label,
+                        digest,
+                        body: Default::default(),
+                        handle,
+                    })
+                    .collect(),
+            }),
+            foreign: k.foreign,
+            forward_chains: k.forward_chains,
+        })
+    }
+
+    pub fn save(store: &TopologyStore, (generation, netns): (u32, u64), seen: &Seen) {
+        let Ok(recorded) = store.nft_digest() else {
+            return;
+        };
+        let k = Kept {
+            generation,
+            netns,
+            recorded,
+            firewall: seen.firewall.as_ref().map(|f| KeptFirewall {
+                table: f.table.clone(),
+                bridge_table: f.bridge_table,
+                intact: f.intact,
+                rules: f
+                    .rules
+                    .iter()
+                    .map(|r| (r.chain.clone(), r.label.clone(), r.digest.clone(), r.handle))
+                    .collect(),
+            }),
+            foreign: seen.foreign.clone(),
+            forward_chains: seen.forward_chains.clone(),
+        };
+        if let Ok(text) = serde_json::to_string(&k) {
+            if let Err(e) = store.set_nft_kept(&text) {
+                tracing::debug!("cannot keep the nftables listing: {e}");
+            }
+        }
+    }
 }

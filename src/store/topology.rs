@@ -20,6 +20,10 @@ pub struct TopologyStore {
     lib: PathBuf,
 }
 
+/// The kept nftables listing, and its bound (a rule's line is ~100 bytes).
+const NFT_KEPT: &str = "nft.kept";
+const MAX_KEPT: u64 = 64 << 20;
+
 impl TopologyStore {
     /// The records of topology `name` (already checked) under both roots.
     pub(super) fn new(name: &str, run_root: &Path, lib_root: &Path) -> TopologyStore {
@@ -190,6 +194,21 @@ impl TopologyStore {
         };
         Ok(d.read_string("nft.digest", MAX_RECORD)?
             .map(|(s, _)| s.trim().to_string()))
+    }
+
+    /// The last nftables listing observe kept (see `firewall::observe`).
+    pub fn nft_kept(&self) -> Result<Option<String>> {
+        let Some(d) = self.run_dir()? else {
+            return Ok(None);
+        };
+        Ok(d.read_string(NFT_KEPT, MAX_KEPT)?.map(|(s, _)| s))
+    }
+
+    /// Keep a listing: regenerable, so not synced to disk.
+    pub fn set_nft_kept(&self, text: &str) -> Result<()> {
+        let d = self.run_dir_create()?;
+        d.write(NFT_KEPT, text.as_bytes(), FILE_MODE, None, false)?;
+        Ok(())
     }
 
     pub fn set_nft_digest(&self, digest: Option<&str>) -> Result<()> {
