@@ -3,14 +3,21 @@
 # netavark (Podman's network tool, when installed). Every measurement runs on
 # a fresh private host (tests/support/private-host.sh). Prints a Markdown table.
 #
-#   bench/run.sh            full size: N = 10, 100, 1000, 3 repetitions
-#   bench/run.sh --smoke    N = 10, 50, 1 repetition (what CI runs)
+#   bench/run.sh            full size: N = 100 and 1000, each without and with
+#                           one published port per endpoint, 3 repetitions
+#   bench/run.sh --smoke    N = 10 and 50, 1 repetition (what CI runs)
+#
+# For each: cnm's full apply, no-op plan, +1 and -1 sandbox, destroy, peak
+# RSS of plan and apply, and `cnm watch`'s latency from the file gaining a
+# sandbox to converged and its RSS when idle; next to the floor (the same
+# kernel work through iproute2 batch files, destroy by deleting the
+# namespaces) and, up to NETAVARK_MAX, netavark.
 #
 # Needs root, iproute2, nftables; netavark (/usr/lib/podman/netavark) and GNU
 # time (/usr/bin/time) are used when present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SIZES="10 100 1000"; REPS=3
+SIZES="100 1000"; REPS=3
 if [ "${1:-}" = "--smoke" ]; then SIZES="10 50"; REPS=1; shift; fi
 CNM=$(realpath "${1:-target/release/cnm}")
 PH=tests/support/private-host.sh
@@ -22,17 +29,23 @@ B=$(mktemp -d)
 chmod 755 "$B"
 trap 'rm -rf "$B"' EXIT
 
-topology() { # N [EXTRA] : N sandboxes, one bridge endpoint and one published port each
-  local n=$1 extra=${2:-0}
+topology() { # N EXTRA PORTS : N+EXTRA sandboxes, one bridge endpoint each (and one published port)
+  local n=$1 extra=$2 ports=$3
   printf 'version: 1\nname: bench\nnetworks:\n  lan: { subnet: 10.96.0.0/16 }\nsandboxes:\n'
   for i in $(seq 1 $((n + extra))); do printf '  s%s: {}\n' "$i"; done
   printf 'endpoints:\n'
-  for i in $(seq 1 $((n + extra))); do printf '  e%s: { network: lan, sandbox: s%s, ports: ["%s:80"] }\n' "$i" "$i" $((20000 + i)); done
+  for i in $(seq 1 $((n + extra))); do
+    if [ "$ports" = 1 ]; then
+      printf '  e%s: { network: lan, sandbox: s%s, ports: ["%s:80"] }\n' "$i" "$i" $((20000 + i))
+    else
+      printf '  e%s: { network: lan, sandbox: s%s }\n' "$i" "$i"
+    fi
+  done
 }
 
 # The same kernel work as `cnm apply`, by iproute2 and nft batch files.
-floor_files() { # N DIR
-  local n=$1 d=$2
+floor_files() { # N PORTS DIR
+  local n=$1 ports=$2 d=$3
   mkdir -p "$d"
   {
     echo "link add br-bench type bridge"
@@ -50,71 +63,123 @@ floor_files() { # N DIR
   {
     echo "table inet floor {"
     echo " chain pre { type nat hook prerouting priority -100; }"
-    for i in $(seq 1 "$n"); do echo " chain pre { fib daddr type local tcp dport $((20000 + i)) dnat ip to 10.96.$(((i + 1) / 256)).$(((i + 1) % 256)):80; }"; done
+    if [ "$ports" = 1 ]; then
+      for i in $(seq 1 "$n"); do echo " chain pre { fib daddr type local tcp dport $((20000 + i)) dnat ip to 10.96.$(((i + 1) / 256)).$(((i + 1) % 256)):80; }"; done
+    fi
     echo " chain post { type nat hook postrouting priority 100; ip saddr 10.96.0.0/16 oifname != \"br-bench\" masquerade; }"
     echo "}"
   } >"$d/rules.nft"
+  for i in $(seq 1 "$n"); do echo "netns del bench-s$i"; done >"$d/destroy.batch"
 }
 
-netavark_files() { # N DIR
-  local n=$1 d=$2
+netavark_files() { # N PORTS DIR
+  local n=$1 ports=$2 d=$3 pm
   mkdir -p "$d"
   for i in $(seq 1 "$n"); do
     local ip="10.96.$(((i + 1) / 256)).$(((i + 1) % 256))"
-    printf '{"container_id":"%064d","container_name":"s%s","port_mappings":[{"host_ip":"","container_port":80,"host_port":%s,"range":1,"protocol":"tcp"}],"networks":{"bench":{"static_ips":["%s"],"interface_name":"eth0"}},"network_info":{"bench":{"name":"bench","id":"%064d","driver":"bridge","network_interface":"br-bench","subnets":[{"subnet":"10.96.0.0/16","gateway":"10.96.0.1"}],"ipv6_enabled":false,"internal":false,"dns_enabled":false,"ipam_options":{"driver":"host-local"}}}}\n' "$i" "$i" $((20000 + i)) "$ip" 1 >"$d/c$i.json"
+    pm='[]'
+    if [ "$ports" = 1 ]; then
+      pm=$(printf '[{"host_ip":"","container_port":80,"host_port":%s,"range":1,"protocol":"tcp"}]' $((20000 + i)))
+    fi
+    printf '{"container_id":"%064d","container_name":"s%s","port_mappings":%s,"networks":{"bench":{"static_ips":["%s"],"interface_name":"eth0"}},"network_info":{"bench":{"name":"bench","id":"%064d","driver":"bridge","network_interface":"br-bench","subnets":[{"subnet":"10.96.0.0/16","gateway":"10.96.0.1"}],"ipv6_enabled":false,"internal":false,"dns_enabled":false,"ipam_options":{"driver":"host-local"}}}}\n' "$i" "$i" "$pm" "$ip" 1 >"$d/c$i.json"
   done
 }
 
-# Run a snippet on a fresh private host; it prints one number (ns or KiB).
+# Run a snippet on a fresh private host; it prints one line of numbers
+# (ns or KiB).
 run() {
   local out
   out=$("$PH" bash -c "set -e; $1" 2>"$B/err" | tail -1) || true
   case "$out" in
-    ''|*[!0-9]*) echo "bench: a measurement failed: $1" >&2; cat "$B/err" >&2; exit 1 ;;
+    '' | *[!0-9\ ]*) echo "bench: a measurement failed: $1" >&2; cat "$B/err" >&2; exit 1 ;;
   esac
   echo "$out"
 }
 T0='t0=$(date +%s%N)'
 T1='echo $(( $(date +%s%N) - t0 ))'
+RSS="/usr/bin/time -f %M"
+HAVE_TIME=0; [ -x /usr/bin/time ] && HAVE_TIME=1
 
 # median min max of the numbers given, in ms.
 stats() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {printf "%.1f %.1f %.1f", a[int((NR+1)/2)]/1e6, a[1]/1e6, a[NR]/1e6}'; }
 cell() { printf '%s (%s–%s)' "$1" "$2" "$3"; }
+ms() { local m a b; read -r m a b <<<"$(stats "$@")"; cell "$m" "$a" "$b"; }
+median_of() { stats "$@" | cut -d' ' -f1; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "–" }'; }
+mib() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {printf "%.0f MiB", a[int((NR+1)/2)]/1024}'; }
 
-echo "| scenario | N | cnm ms, median (min–max) | floor ms | cnm/floor | netavark ms | netavark/cnm |"
-echo "|---|---|---|---|---|---|---|"
+# `cnm watch` on the topology: once converged, the file gains a sandbox;
+# prints the time until watch logged that change converged, and watch's
+# RSS (KiB) once idle again.
+watch_snippet() { # YAML YAML+1
+  cat <<EOF
+cp $1 /tmp/w.yaml
+$CNM watch /tmp/w.yaml 2>/tmp/w.log & W=\$!
+until grep -q converged /tmp/w.log; do sleep 0.05; kill -0 \$W; done
+sleep 2
+before=\$(grep -c converged /tmp/w.log)
+cp $2 /tmp/w.new
+$T0; mv /tmp/w.new /tmp/w.yaml
+until [ "\$(grep -c converged /tmp/w.log)" -gt "\$before" ]; do sleep 0.002; kill -0 \$W; done
+lat=\$(( \$(date +%s%N) - t0 ))
+sleep 3
+rss=\$(awk '/^VmRSS/ {print \$2}' /proc/\$W/status)
+kill \$W; wait \$W || true
+echo \$lat \$rss
+EOF
+}
+
+echo "| scenario | N | ports | cnm ms, median (min–max) | floor ms | cnm/floor | netavark ms | netavark/cnm |"
+echo "|---|---|---|---|---|---|---|---|"
+RSSROWS=()
 for n in $SIZES; do
-  topology "$n" >"$B/t$n.yaml"
-  topology "$n" 1 >"$B/t$n+1.yaml"
-  floor_files "$n" "$B/floor$n"
-  netavark_files "$n" "$B/nv$n"
-  apply=() floor=() nv=() inc=() noop=() dest=()
-  for _ in $(seq 1 "$REPS"); do
-    apply+=("$(run "$T0; $CNM apply $B/t$n.yaml >/dev/null; $T1")")
-    floor+=("$(run "cd $B/floor$n; $T0; ip -batch host.batch; for i in \$(seq 1 $n); do ip -n bench-s\$i -batch ns\$i.batch; done; nft -f rules.nft; $T1")")
-    if [ -x "$NETAVARK" ] && [ "$n" -le "$NETAVARK_MAX" ]; then
-      nv+=("$(run "mkdir -p /run/nv; for i in \$(seq 1 $n); do ip netns add c\$i; done; $T0; for i in \$(seq 1 $n); do $NETAVARK --config /run/nv setup /run/netns/c\$i <$B/nv$n/c\$i.json >/dev/null; done; $T1")")
+  for ports in 0 1; do
+    pl=no; [ "$ports" = 1 ] && pl=yes
+    T="$B/t$n-$ports.yaml"; T1Y="$B/t$n-$ports+1.yaml"
+    topology "$n" 0 "$ports" >"$T"
+    topology "$n" 1 "$ports" >"$T1Y"
+    F="$B/floor$n-$ports"; floor_files "$n" "$ports" "$F"
+    netavark_files "$n" "$ports" "$B/nv$n-$ports"
+    apply=() floor=() fdest=() nv=() inc=() dec=() noop=() dest=() wlat=() wrss=() prss=() arss=()
+    for _ in $(seq 1 "$REPS"); do
+      apply+=("$(run "$T0; $CNM apply $T >/dev/null; $T1")")
+      floor+=("$(run "cd $F; $T0; ip -batch host.batch; for i in \$(seq 1 $n); do ip -n bench-s\$i -batch ns\$i.batch; done; nft -f rules.nft; $T1")")
+      # Destroy floor: every namespace deleted in one batch, then the
+      # bridge, until the kernel has torn the veths down.
+      fdest+=("$(run "cd $F; ip -batch host.batch; $T0; ip -batch destroy.batch; ip link del br-bench; while [ -n \"\$(ip -o link show type veth)\" ]; do sleep 0.005; done; $T1")")
+      if [ -x "$NETAVARK" ] && [ "$n" -le "$NETAVARK_MAX" ]; then
+        nv+=("$(run "mkdir -p /run/nv; for i in \$(seq 1 $n); do ip netns add c\$i; done; $T0; for i in \$(seq 1 $n); do $NETAVARK --config /run/nv setup /run/netns/c\$i <$B/nv$n-$ports/c\$i.json >/dev/null; done; $T1")")
+      fi
+      inc+=("$(run "$CNM apply $T >/dev/null; $T0; $CNM apply $T1Y >/dev/null; $T1")")
+      dec+=("$(run "$CNM apply $T1Y >/dev/null; $T0; $CNM apply $T >/dev/null; $T1")")
+      noop+=("$(run "$CNM apply $T >/dev/null; $T0; $CNM plan --detailed-exitcode $T >/dev/null; $T1")")
+      dest+=("$(run "$CNM apply $T >/dev/null; $T0; $CNM destroy $T >/dev/null; $T1")")
+      read -r l r <<<"$(run "$(watch_snippet "$T" "$T1Y")")"
+      wlat+=("$l"); wrss+=("$r")
+    done
+    if [ "$HAVE_TIME" = 1 ]; then
+      arss+=("$(run "$RSS $CNM apply $T 2>&1 >/dev/null | tail -1")")
+      prss+=("$(run "$CNM apply $T >/dev/null; $RSS $CNM plan $T 2>&1 >/dev/null | tail -1")")
     fi
-    inc+=("$(run "$CNM apply $B/t$n.yaml >/dev/null; $T0; $CNM apply $B/t$n+1.yaml >/dev/null; $T1")")
-    noop+=("$(run "$CNM apply $B/t$n.yaml >/dev/null; $T0; $CNM plan --detailed-exitcode $B/t$n.yaml >/dev/null; $T1")")
-    dest+=("$(run "$CNM apply $B/t$n.yaml >/dev/null; $T0; $CNM destroy $B/t$n.yaml >/dev/null; $T1")")
+    nvcell="–"; nvratio="–"
+    if [ "${#nv[@]}" -gt 0 ]; then
+      nvcell=$(ms "${nv[@]}"); nvratio=$(ratio "$(median_of "${nv[@]}")" "$(median_of "${apply[@]}")")
+    fi
+    echo "| full apply | $n | $pl | $(ms "${apply[@]}") | $(ms "${floor[@]}") | $(ratio "$(median_of "${apply[@]}")" "$(median_of "${floor[@]}")") | $nvcell | $nvratio |"
+    echo "| no-op plan | $n | $pl | $(ms "${noop[@]}") | | | | |"
+    echo "| add one sandbox | $n | $pl | $(ms "${inc[@]}") | | | | |"
+    echo "| remove one sandbox | $n | $pl | $(ms "${dec[@]}") | | | | |"
+    echo "| destroy | $n | $pl | $(ms "${dest[@]}") | $(ms "${fdest[@]}") | $(ratio "$(median_of "${dest[@]}")" "$(median_of "${fdest[@]}")") | | |"
+    echo "| watch: file gains a sandbox → converged | $n | $pl | $(ms "${wlat[@]}") | | | | |"
+    prow="–"; arow="–"
+    if [ "$HAVE_TIME" = 1 ]; then prow=$(mib "${prss[@]}"); arow=$(mib "${arss[@]}"); fi
+    RSSROWS+=("| $n | $pl | $prow | $arow | $(mib "${wrss[@]}") |")
   done
-  read -r am amin amax <<<"$(stats "${apply[@]}")"
-  read -r fm fmin fmax <<<"$(stats "${floor[@]}")"
-  nvcell="–"; nvratio="–"
-  if [ "${#nv[@]}" -gt 0 ]; then read -r vm vmin vmax <<<"$(stats "${nv[@]}")"; nvcell=$(cell "$vm" "$vmin" "$vmax"); nvratio=$(ratio "$vm" "$am"); fi
-  echo "| full apply | $n | $(cell "$am" "$amin" "$amax") | $(cell "$fm" "$fmin" "$fmax") | $(ratio "$am" "$fm") | $nvcell | $nvratio |"
-  read -r m a b <<<"$(stats "${inc[@]}")"; echo "| add one sandbox | $n | $(cell "$m" "$a" "$b") | | | | |"
-  read -r m a b <<<"$(stats "${noop[@]}")"; echo "| no-op plan | $n | $(cell "$m" "$a" "$b") | | | | |"
-  read -r m a b <<<"$(stats "${dest[@]}")"; echo "| destroy | $n | $(cell "$m" "$a" "$b") | | | | |"
 done
-if [ -x /usr/bin/time ]; then
-  n=${SIZES##* }
-  rss=$(run "/usr/bin/time -f %M $CNM apply $B/t$n.yaml 2>&1 >/dev/null | tail -1")
-  echo
-  echo "Peak RSS of \`cnm apply\` at N = $n: $((rss / 1024)) MiB ($rss KiB)."
-fi
+echo
+echo "| N | ports | plan peak RSS | apply peak RSS | watch idle RSS |"
+echo "|---|---|---|---|---|"
+printf '%s\n' "${RSSROWS[@]}"
 
 # One endpoint publishing every port (ports kept) and a shifted range of
 # 10,000 ports (one map element each): one rule per chain and family.

@@ -46,6 +46,12 @@ fn apply_traffic() {
     run_script("apply_traffic");
 }
 
+/// 1,000 sandboxes (about a minute in a debug build).
+#[test]
+fn scale() {
+    run_script("scale");
+}
+
 #[test]
 fn idempotent() {
     run_script("idempotent");

@@ -107,8 +107,19 @@ impl Monitors {
         let Ok(store) = crate::store::Store::system().topology(topology) else {
             return;
         };
-        if let Ok((obs, _)) = observe::observe(&store, &Default::default()).await {
-            self.learn_owned(&obs).await;
+        // The host only: sysctls and owned links are the host's, and the
+        // sandboxes to follow come from the records (reading every
+        // namespace again after each apply would cost as much as a plan).
+        let no_sandboxes = BTreeSet::new();
+        let host = observe::observe_scoped(
+            crate::drivers::Registry::builtin(),
+            &store,
+            &Default::default(),
+            Some(&no_sandboxes),
+        )
+        .await;
+        if let Ok((obs, _)) = host {
+            self.learn_owned(&obs, &store, topology).await;
         }
         self.follow_sandboxes(&store);
     }
@@ -157,7 +168,7 @@ impl Monitors {
 
     /// From what is observed: the sysctls to poll, the sandbox directories
     /// whose files to follow, and the indices of owned host links.
-    async fn learn_owned(&mut self, obs: &Observed) {
+    async fn learn_owned(&mut self, obs: &Observed, store: &TopologyStore, topology: &str) {
         if let Ok(mut snap) = self.sysctls.lock() {
             *snap = obs
                 .state
@@ -166,11 +177,10 @@ impl Monitors {
                 .map(|s| (s.key.clone(), s.value.clone()))
                 .collect();
         }
-        let dirs: BTreeSet<std::path::PathBuf> = obs
-            .state
-            .namespaces
+        let dirs: BTreeSet<std::path::PathBuf> = observe::sandbox_netns(store)
+            .unwrap_or_default()
             .values()
-            .map(|n| std::path::Path::new(crate::naming::ETC_NETNS_DIR).join(&n.netns))
+            .map(|netns| std::path::Path::new(crate::naming::ETC_NETNS_DIR).join(netns))
             .collect();
         self.watch_files(dirs);
         let mut owned = BTreeSet::new();
@@ -182,13 +192,15 @@ impl Monitors {
             .chain(obs.state.endpoints.values().map(|e| e.host_ifname()))
             .filter(|n| !n.is_empty())
             .collect();
+        let prefix = format!("cnm:{topology}:");
         if let Ok(h) = crate::netlink::connect_here() {
             if let Ok(links) = crate::netlink::dump_links(&h).await {
                 for l in links {
+                    // Marked (a veth's host end), or named as observed.
                     let named = l.attributes.iter().any(
                         |a| matches!(a, LinkAttribute::IfName(n) if names.contains(n.as_str())),
                     );
-                    if named {
+                    if named || link_marked(&l, &prefix) {
                         owned.insert(l.header.index);
                     }
                 }

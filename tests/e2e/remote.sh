@@ -18,7 +18,15 @@ start_plugin() {
   for _ in $(seq 100); do [ -S /run/docker/plugins/cnmp.sock ] && return; sleep 0.05; done
   fail "the plugin did not start: $(cat "$WORK/plugin.err")"
 }
-stop_plugin() { kill "$PID"; wait "$PID" 2>/dev/null || true; PID=; }
+# Waits until the process is gone: a plugin found with pgrep is not this
+# shell's child (wait returns at once), and one still exiting removes the
+# socket its successor has just made.
+stop_plugin() {
+  kill "$PID"
+  wait "$PID" 2>/dev/null || true
+  while kill -0 "$PID" 2>/dev/null; do sleep 0.02; done
+  PID=
+}
 endpoints_held() { grep -c '"joined"' "$ST/state.json" || true; }
 plugin_links() { ip -o link show | grep -c ' p[cv]-' || true; }
 
