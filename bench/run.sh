@@ -19,6 +19,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZES="100 1000"; REPS=3
 if [ "${1:-}" = "--smoke" ]; then SIZES="10 50"; REPS=1; shift; fi
+# BENCH_SIZES="1000" BENCH_REPS=1 bench/run.sh: one size, one repetition.
+SIZES=${BENCH_SIZES:-$SIZES}; REPS=${BENCH_REPS:-$REPS}
 CNM=$(realpath "${1:-target/release/cnm}")
 PH=tests/support/private-host.sh
 NETAVARK=/usr/lib/podman/netavark

@@ -138,9 +138,19 @@ fn strip(v: &mut Value) {
 
 /// After an apply: remember what the tables look like, so drift in rule
 /// bodies (not only in labels) shows up later.
+/// The same listing is kept for observe (verify, next plan), which then
+/// need not list again while nothing changes.
 pub fn record(store: &TopologyStore) -> Result<(), NftError> {
-    let digest = fingerprint(&listing(store.name())?);
-    store.set_nft_digest(digest.as_deref())?;
+    let key = super::generation::current().zip(super::generation::netns_ino());
+    let Some(all) = nft_json(&["list", "tables"])? else {
+        store.set_nft_digest(None)?;
+        return Ok(());
+    };
+    let tables = listing_of(store.name(), &all)?;
+    store.set_nft_digest(fingerprint(&tables).as_deref())?;
+    if let Some(key) = key {
+        kept::save(store, key, &seen_of(store, &all, tables)?);
+    }
     Ok(())
 }
 
@@ -171,12 +181,17 @@ pub fn observe(store: &TopologyStore) -> Result<Seen, NftError> {
 }
 
 fn observe_listing(store: &TopologyStore) -> Result<Seen, NftError> {
-    let topology = store.name();
     let Some(all) = nft_json(&["list", "tables"])? else {
         return Ok(Seen::default());
     };
-    let tables = listing_of(topology, &all)?;
-    let (forward_chains, forward) = forward_rules(topology, &all)?;
+    let tables = listing_of(store.name(), &all)?;
+    seen_of(store, &all, tables)
+}
+
+/// What observe makes of the table names (`all`) and cnm's tables listed.
+fn seen_of(store: &TopologyStore, all: &Value, tables: Vec<Value>) -> Result<Seen, NftError> {
+    let topology = store.name();
+    let (forward_chains, forward) = forward_rules(topology, all)?;
     if tables.is_empty() && forward.is_empty() {
         return Ok(Seen {
             forward_chains,
