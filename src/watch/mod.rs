@@ -101,6 +101,7 @@ async fn watch_loop(
         if let Some(t) = &topology {
             monitors.refresh(&t.name).await;
         }
+        release_memory();
         // Events that arrived meanwhile are mostly echoes of our own changes,
         // but a real drift may hide among them: look again (a no-op plan is
         // cheap and changes nothing, so this settles).
@@ -138,6 +139,19 @@ async fn watch_loop(
     }
     info!("stopping; the network stays as it is");
     Ok(())
+}
+
+/// Hand the heap pages freed after a reconcile back to the kernel. glibc
+/// keeps them otherwise (above its trim threshold, and in the arenas of the
+/// threads observe reads with), so an idle watcher would stay the size of
+/// its largest apply: 60 MB instead of a few at 1,000 sandboxes.
+fn release_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim takes no pointers and only rearranges the
+    // allocator's own free lists; it is safe to call at any time.
+    unsafe {
+        nix::libc::malloc_trim(0);
+    }
 }
 
 /// How often watch looks whether the embedded resolver still runs.
