@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 /// `cnm apply FILE`: print the plan, execute it, verify.
-pub async fn apply(file: &Path, host: Option<&str>) -> Result<ExitCode> {
+pub async fn apply(file: &Path, host: Option<&str>, trust: apply::Trust) -> Result<ExitCode> {
     let t = load_for(file, host)?;
     require_privileges()?;
     warn_if_watched(&t.name);
@@ -19,7 +19,7 @@ pub async fn apply(file: &Path, host: Option<&str>) -> Result<ExitCode> {
     let shown = file.display().to_string();
     // The plan is printed before anything changes; a failure to
     // print it (a full disk) stops the apply there.
-    let plan = apply::converge(&t, |p| {
+    let plan = apply::converge_trusting(cnm::drivers::Registry::builtin(), &t, trust, |p| {
         out(&p.render_text(&shown, color())).map_err(|e| e.to_string())
     })
     .await

@@ -28,10 +28,14 @@ pub async fn plan(
     detailed_exitcode: bool,
     output: PlanFormat,
     host: Option<&str>,
+    trust: apply::Trust,
 ) -> Result<ExitCode> {
     let t = load_for(file, host)?;
     require_privileges()?;
-    let plan = apply::plan(&t).await.map_err(explain)?.plan;
+    let plan = apply::plan_trusting(cnm::drivers::Registry::builtin(), &t, trust)
+        .await
+        .map_err(explain)?
+        .plan;
     match output {
         PlanFormat::Text => out(&plan.render_text(&file.display().to_string(), color()))?,
         PlanFormat::Json => out(&format!("{}\n", plan.to_json()))?,

@@ -7,6 +7,7 @@ pub mod drivers;
 mod exec;
 pub mod learned;
 pub mod prereq;
+pub mod trust;
 
 use crate::desired::{self, PlanError};
 use crate::diff;
@@ -18,7 +19,7 @@ use crate::plugins::Patience;
 use crate::spec::file::FileTopology;
 use crate::spec::Topology;
 use crate::store::{AppliedRecord, NsRecord, Store, StoreError, TopologyStore, RECORD_VERSION};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 pub use crate::store::Lock;
@@ -98,10 +99,46 @@ pub async fn converge_with(
     t: &Topology,
     show: impl FnOnce(&Plan) -> Result<(), String>,
 ) -> Result<Plan, ApplyError> {
+    converge_trusting(reg, t, Trust::Nothing, show).await
+}
+
+/// What a plan may leave unread (see [`trust`]).
+#[derive(Debug, Clone)]
+pub enum Trust {
+    /// Read everything (the default).
+    Nothing,
+    /// The sandboxes unchanged in the file since the last apply
+    /// (`--trust-unchanged`).
+    Unchanged,
+    /// Of those, only these (watch: no event came from them).
+    UnchangedAmong(BTreeSet<String>),
+}
+
+impl Trust {
+    fn sandboxes(&self, t: &Topology, store: &TopologyStore) -> BTreeSet<String> {
+        match self {
+            Trust::Nothing => BTreeSet::new(),
+            Trust::Unchanged => trust::unchanged_since_applied(t, store),
+            Trust::UnchangedAmong(quiet) => trust::unchanged_since_applied(t, store)
+                .into_iter()
+                .filter(|s| quiet.contains(s))
+                .collect(),
+        }
+    }
+}
+
+/// [`converge_with`], leaving unread what `trust` allows.
+pub async fn converge_trusting(
+    reg: &Registry,
+    t: &Topology,
+    trust: Trust,
+    show: impl FnOnce(&Plan) -> Result<(), String>,
+) -> Result<Plan, ApplyError> {
     let _lock = lock().await?;
     let store = Store::system().topology(&t.name)?;
     let reg = &drivers::resolve(reg, t, &store, Patience::Apply).await?;
-    let mut p = plan_resolved(reg, t, &store).await?;
+    let trusted = trust.sandboxes(t, &store);
+    let mut p = plan_resolved(reg, t, &store, &trusted).await?;
     show(&p.plan).map_err(ApplyError::Output)?;
     let shown = p.plan.clone();
     let mut executed = Vec::new();
@@ -131,7 +168,7 @@ pub async fn converge_with(
                 "apply did not settle after {MAX_ROUNDS} rounds of learned values"
             )));
         }
-        p = plan_resolved(reg, t, &store)
+        p = plan_resolved(reg, t, &store, &trusted)
             .await
             .map_err(|e| ApplyError::AfterChanges(Box::new(e)))?;
         tracing::debug!(
@@ -142,7 +179,7 @@ pub async fn converge_with(
     if rounds > 0 {
         // Verify saw the last round only: the whole file must now plan
         // nothing (the convergence contract itself).
-        let again = plan_resolved(reg, t, &store)
+        let again = plan_resolved(reg, t, &store, &trusted)
             .await
             .map_err(|e| ApplyError::AfterChanges(Box::new(e)))?;
         if !again.plan.is_empty() {
@@ -245,9 +282,19 @@ pub async fn plan(t: &Topology) -> Result<Planned, ApplyError> {
 /// with the rest of the host and prerequisites checked. The connections
 /// are handed on to `execute`, so nothing is opened twice.
 pub async fn plan_with(reg: &Registry, t: &Topology) -> Result<Planned, ApplyError> {
+    plan_trusting(reg, t, Trust::Nothing).await
+}
+
+/// [`plan_with`], leaving unread what `trust` allows.
+pub async fn plan_trusting(
+    reg: &Registry,
+    t: &Topology,
+    trust: Trust,
+) -> Result<Planned, ApplyError> {
     let store = Store::system().topology(&t.name)?;
     let reg = &drivers::resolve(reg, t, &store, Patience::Plan).await?;
-    plan_resolved(reg, t, &store).await
+    let trusted = trust.sandboxes(t, &store);
+    plan_resolved(reg, t, &store, &trusted).await
 }
 
 /// [`plan_with`] a registry that has every plugin `t` names.
@@ -255,11 +302,26 @@ async fn plan_resolved(
     reg: &Registry,
     t: &Topology,
     store: &TopologyStore,
+    trusted: &BTreeSet<String>,
 ) -> Result<Planned, ApplyError> {
     let all = Store::system();
     let started = Instant::now();
-    let (observed, conns) = observe::observe_with(reg, store, &wanted_netns(t)).await?;
+    let scope = if trusted.is_empty() {
+        observe::Scope::All
+    } else {
+        observe::Scope::AllBut(trusted.clone())
+    };
+    let (mut observed, conns) =
+        observe::observe_scoped(reg, store, &wanted_netns(t), &scope).await?;
     let observed_at = started.elapsed();
+    // What trusted sandboxes hold is left out of both sides: the observed
+    // state here (so addresses and names come from the records, as the
+    // last apply left them), the desired state for the diff below.
+    let trusted_endpoints: BTreeSet<String> = trusted
+        .iter()
+        .flat_map(|s| t.endpoints_of_sandbox(s).map(|e| e.name.clone()))
+        .collect();
+    trust::leave_out(&mut observed.state, trusted, &trusted_endpoints);
     drivers::check_host(reg, t, &observed.host)?;
     let mut learned = store.learned()?;
     let mut desired = desired::build_with(reg, t, &observed, &learned)?;
@@ -269,7 +331,14 @@ async fn plan_resolved(
     let before = store.applied()?.map(|r| r.claims);
     conflicts::check(t, &desired, before.as_ref(), &all)?;
     let desired_at = started.elapsed();
-    let mut plan = diff::diff(&t.name, &t.file, &desired, &observed)?;
+    let mut plan = if trusted.is_empty() {
+        diff::diff(&t.name, &t.file, &desired, &observed)?
+    } else {
+        // The records keep the whole desired state (every address).
+        let mut read = desired.clone();
+        trust::leave_out(&mut read, trusted, &trusted_endpoints);
+        diff::diff(&t.name, &t.file, &read, &observed)?
+    };
     learned::relearned(&mut plan, &learned);
     prereq::check(&t.file, &plan, &observed).await?;
     tracing::debug!(
@@ -334,8 +403,7 @@ pub async fn verify(
         if attempt > 0 {
             tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
         }
-        let (obs, _) =
-            observe::observe_scoped(reg, store, &BTreeMap::new(), touched.as_ref()).await?;
+        let (obs, _) = observe::observe_scoped(reg, store, &BTreeMap::new(), &touched).await?;
         last = diff::verify::check(plan, &obs.state);
         if last.is_empty() {
             return Ok(obs);

@@ -30,9 +30,9 @@ pub fn check(plan: &Plan, after: &State) -> Vec<String> {
     out
 }
 
-/// The sandboxes whose namespaces hold what `plan` touched (`None`: read
-/// them all, for a plan that removes strays, which may be namespaces).
-pub fn sandboxes_touched(plan: &Plan) -> Option<BTreeSet<String>> {
+/// The sandboxes whose namespaces hold what `plan` touched (all, for a
+/// plan that removes strays, which may be namespaces).
+pub fn sandboxes_touched(plan: &Plan) -> crate::observe::Scope {
     let mut out = BTreeSet::new();
     for a in &plan.actions {
         match &a.resource {
@@ -40,7 +40,7 @@ pub fn sandboxes_touched(plan: &Plan) -> Option<BTreeSet<String>> {
             Resource::Endpoint(e) => out.insert(e.sandbox.clone()),
             Resource::Route(r) => out.insert(r.sandbox.clone()),
             Resource::File(f) => out.insert(f.sandbox.clone()),
-            Resource::Stray(_) => return None,
+            Resource::Stray(_) => return crate::observe::Scope::All,
             // Host objects (the host is always read), and the resolver.
             Resource::Link(_)
             | Resource::Fdb(_)
@@ -51,7 +51,7 @@ pub fn sandboxes_touched(plan: &Plan) -> Option<BTreeSet<String>> {
             | Resource::Resolver(_) => false,
         };
     }
-    Some(out)
+    crate::observe::Scope::Only(out)
 }
 
 /// The observed object a planned one stands for.

@@ -74,18 +74,38 @@ pub async fn observe_with(
     store: &TopologyStore,
     wanted: &BTreeMap<String, String>,
 ) -> Result<(Observed, Connections), ObserveError> {
-    observe_scoped(reg, store, wanted, None).await
+    observe_scoped(reg, store, wanted, &Scope::All).await
 }
 
-/// [`observe_with`], reading only the namespaces of the sandboxes in
-/// `only` (all when `None`): the host, files of those sandboxes, firewall
-/// and resolver are read as always. For verify, which judges only what a
-/// plan touched: the rest of the returned state is incomplete.
+/// Whose namespaces (and files) observe reads. The host, firewall and
+/// resolver are read as always; the state returned lacks what was not read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Scope {
+    #[default]
+    All,
+    /// Only these sandboxes (verify: those the plan touched).
+    Only(BTreeSet<String>),
+    /// All but these (sandboxes trusted to be as applied).
+    AllBut(BTreeSet<String>),
+}
+
+impl Scope {
+    pub fn reads(&self, sandbox: &str) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Only(s) => s.contains(sandbox),
+            Scope::AllBut(s) => !s.contains(sandbox),
+        }
+    }
+}
+
+/// [`observe_with`], reading the namespaces and files of the sandboxes
+/// `scope` names.
 pub async fn observe_scoped(
     reg: &Registry,
     store: &TopologyStore,
     wanted: &BTreeMap<String, String>,
-    only: Option<&BTreeSet<String>>,
+    scope: &Scope,
 ) -> Result<(Observed, Connections), ObserveError> {
     let topology = store.name();
     let journal = store.journal()?;
@@ -115,19 +135,24 @@ pub async fn observe_scoped(
     let started = std::time::Instant::now();
     let prefix = format!("{topology}-");
     let recorded: BTreeSet<&str> = records.values().map(|r| r.netns.as_str()).collect();
-    let in_scope: Option<BTreeSet<String>> = only.map(|sandboxes| {
-        sandboxes
-            .iter()
-            .map(|s| {
-                records
-                    .get(s)
-                    .map_or_else(|| naming::netns_name(topology, s), |r| r.netns.clone())
-            })
-            .collect()
-    });
+    // Sandboxes to namespace names.
+    let netns_of = |s: &String| {
+        records
+            .get(s)
+            .map_or_else(|| naming::netns_name(topology, s), |r| r.netns.clone())
+    };
+    let unread: BTreeSet<String> = match scope {
+        Scope::AllBut(skip) => skip.iter().map(netns_of).collect(),
+        _ => BTreeSet::new(),
+    };
+    let only: Option<BTreeSet<String>> = match scope {
+        Scope::Only(read) => Some(read.iter().map(netns_of).collect()),
+        _ => None,
+    };
     let view = read::kernel(&host_handle, topology, |n: &str| {
         (n.starts_with(&prefix) || recorded.contains(n) || journaled.contains(n))
-            && in_scope.as_ref().is_none_or(|s| s.contains(n))
+            && !unread.contains(n)
+            && only.as_ref().is_none_or(|o| o.contains(n))
     })
     .await?;
     let kernel_at = started.elapsed();
@@ -158,7 +183,12 @@ pub async fn observe_scoped(
     });
 
     let classified_at = started.elapsed();
-    let seen_files = observe_files(store, wanted, &owned)?;
+    let wanted: BTreeMap<String, String> = wanted
+        .iter()
+        .filter(|(s, _)| scope.reads(s))
+        .map(|(s, n)| (s.clone(), n.clone()))
+        .collect();
+    let seen_files = observe_files(store, &wanted, &owned)?;
     for ns in state.namespaces.values_mut() {
         ns.etc_dir = seen_files.dirs.get(&ns.netns).copied();
     }
@@ -180,11 +210,11 @@ pub async fn observe_scoped(
         .values()
         .filter_map(|n| Some((n.netns.clone(), n.ino?)))
         .collect();
-    if let Some(read) = &in_scope {
-        // Namespaces not read again are as recorded (this apply has just
-        // recorded every one it saw).
-        for r in records.values().filter(|r| !read.contains(&r.netns)) {
-            if let Some(ino) = r.ino {
+    if *scope != Scope::All {
+        // Namespaces not read are as recorded (an apply records every one
+        // it sees).
+        for (sandbox, r) in &records {
+            if let (false, Some(ino)) = (scope.reads(sandbox), r.ino) {
                 inodes.entry(r.netns.clone()).or_insert(ino);
             }
         }

@@ -15,11 +15,11 @@ use netlink_packet_route::link::{LinkAttribute, LinkMessage};
 use netlink_packet_route::neighbour::{NeighbourFlags, NeighbourState};
 use netlink_packet_route::route::RouteAttribute;
 use netlink_packet_route::RouteNetlinkMessage;
+use netlink_sys::{protocols::NETLINK_ROUTE, AsyncSocket, AsyncSocketExt, TokioSocket};
 use rtnetlink::MulticastGroup;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc::UnboundedSender;
-use netlink_sys::{protocols::NETLINK_ROUTE, AsyncSocket, AsyncSocketExt, TokioSocket};
 use tokio::task::JoinHandle;
 use tracing::warn;
 
@@ -53,6 +53,11 @@ pub struct Monitors {
     /// which drops one as soon as its namespace's name goes.
     sandboxes: Arc<Mutex<BTreeMap<String, Sub>>>,
     names: Option<notify::RecommendedWatcher>,
+    /// Namespaces (by netns name) that sent an event, or whose files did,
+    /// since the last reconcile took them; and those subscribed since.
+    dirty: Arc<Mutex<BTreeSet<String>>>,
+    /// sandbox → netns of the topology, as last refreshed.
+    netns_of: BTreeMap<String, String>,
 }
 
 /// One namespace's subscription: its socket (held by `conn`) and the task
@@ -86,7 +91,29 @@ impl Monitors {
             owned: Default::default(),
             sandboxes: Arc::default(),
             names: None,
+            dirty: Arc::default(),
+            netns_of: BTreeMap::new(),
         }
+    }
+
+    /// The sandboxes whose namespace is followed and sent no event (nor
+    /// did its files) since the last call: a reconcile may trust them to
+    /// be as it last read or made them. Their events from now on count
+    /// for the next call.
+    pub fn take_quiet(&mut self) -> BTreeSet<String> {
+        let dirty = self
+            .dirty
+            .lock()
+            .map(|mut d| std::mem::take(&mut *d))
+            .unwrap_or_default();
+        let Ok(subs) = self.sandboxes.lock() else {
+            return BTreeSet::new();
+        };
+        self.netns_of
+            .iter()
+            .filter(|(_, ns)| subs.contains_key(*ns) && !dirty.contains(*ns))
+            .map(|(s, _)| s.clone())
+            .collect()
     }
 
     /// Subscribe to namespaces that appeared, drop those that went away,
@@ -102,12 +129,11 @@ impl Monitors {
         // The host only: sysctls and owned links are the host's, and the
         // sandboxes to follow come from the records (reading every
         // namespace again after each apply would cost as much as a plan).
-        let no_sandboxes = BTreeSet::new();
         let host = observe::observe_scoped(
             crate::drivers::Registry::builtin(),
             &store,
             &Default::default(),
-            Some(&no_sandboxes),
+            &observe::Scope::Only(BTreeSet::new()),
         )
         .await;
         if let Ok((obs, _)) = host {
@@ -207,6 +233,7 @@ impl Monitors {
     /// (or created again under the same name) are dropped, new ones added.
     fn follow_sandboxes(&mut self, store: &TopologyStore) {
         let records = observe::sandbox_netns(store).unwrap_or_default();
+        self.netns_of = records.clone();
         let live: BTreeMap<String, u64> = records
             .values()
             .filter_map(|ns| {
@@ -218,17 +245,35 @@ impl Monitors {
             return;
         };
         subs.retain(|ns, s| live.get(ns) == Some(&s.ino));
+        let mut new = 0;
         for (ns, ino) in live {
             if subs.contains_key(&ns) {
                 continue;
             }
             match subscribe_sandbox(&ns) {
                 Ok(socket) => {
-                    let events = tokio::spawn(sandbox_events(socket, ns.clone(), self.tx.clone()));
+                    // Read once more after subscribing: what changed before
+                    // sent no event here.
+                    if let Ok(mut d) = self.dirty.lock() {
+                        d.insert(ns.clone());
+                    }
+                    let events = tokio::spawn(sandbox_events(
+                        socket,
+                        ns.clone(),
+                        self.tx.clone(),
+                        self.dirty.clone(),
+                    ));
                     subs.insert(ns, Sub { ino, events });
+                    new += 1;
                 }
                 Err(e) => warn!("cannot subscribe to netlink events in {ns}: {e}"),
             }
+        }
+        if new > 0 {
+            // Look once at the namespaces just followed (and only them).
+            let _ = self
+                .tx
+                .send(Trigger::Kernel(format!("{new} namespace(s) now followed")));
         }
     }
 }
@@ -240,6 +285,7 @@ impl Monitors {
         use notify::{RecursiveMode, Watcher};
         if self.files.is_none() {
             let tx = self.tx.clone();
+            let dirty = self.dirty.clone();
             let made = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
                 let Ok(ev) = res else { return };
                 if matches!(ev.kind, notify::EventKind::Access(_)) {
@@ -250,6 +296,14 @@ impl Monitors {
                         .is_some_and(|n| crate::observe::FILE_NAMES.iter().any(|f| n == *f))
                 });
                 if let Some(p) = ours {
+                    // /etc/netns/<netns>/<file>: that namespace is read again.
+                    let netns = p
+                        .parent()
+                        .and_then(|d| d.file_name())
+                        .and_then(|n| n.to_str());
+                    if let (Some(ns), Ok(mut d)) = (netns, dirty.lock()) {
+                        d.insert(ns.to_string());
+                    }
                     let _ = tx.send(Trigger::Kernel(format!("drift: {} changed", p.display())));
                 }
             });
@@ -347,7 +401,12 @@ fn subscribe_sandbox(netns: &str) -> std::io::Result<TokioSocket> {
 
 /// Each datagram is read into a few bytes (the rest of it is dropped):
 /// only the first message's type is looked at.
-async fn sandbox_events(socket: TokioSocket, netns: String, tx: UnboundedSender<Trigger>) {
+async fn sandbox_events(
+    socket: TokioSocket,
+    netns: String,
+    tx: UnboundedSender<Trigger>,
+    dirty: Arc<Mutex<BTreeSet<String>>>,
+) {
     let mut head = [0u8; 64];
     loop {
         head.fill(0);
@@ -360,7 +419,13 @@ async fn sandbox_events(socket: TokioSocket, netns: String, tx: UnboundedSender<
                 return;
             }
         };
-        if tx.send(Trigger::Kernel(format!("drift: {what} in {netns}"))).is_err() {
+        if let Ok(mut d) = dirty.lock() {
+            d.insert(netns.clone());
+        }
+        if tx
+            .send(Trigger::Kernel(format!("drift: {what} in {netns}")))
+            .is_err()
+        {
             return;
         }
     }

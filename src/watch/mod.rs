@@ -83,8 +83,17 @@ async fn watch_loop(
         if reload {
             reload_topology(&path, source, opts.host.as_deref(), held, &mut topology).await?;
         }
+        // Namespaces and files that sent no event since they were last
+        // read need not be read again; a resync and the round after a
+        // failure read everything.
+        let quiet = monitors.take_quiet();
+        let trust = if why == "resync" || why == "start" || backoff.is_some() || raced > 0 {
+            apply::Trust::Nothing
+        } else {
+            apply::Trust::UnchangedAmong(quiet)
+        };
         let result = match &topology {
-            Some(t) => reconcile(t, &why).await,
+            Some(t) => reconcile(t, &why, trust).await,
             None => Ok(()),
         };
         // Something changed again while the apply verified its work (drift
@@ -348,9 +357,10 @@ fn load(path: &Path, host: Option<&str>) -> Option<Topology> {
     }
 }
 
-async fn reconcile(t: &Topology, why: &str) -> Result<(), ApplyError> {
+async fn reconcile(t: &Topology, why: &str, trust: apply::Trust) -> Result<(), ApplyError> {
     let start = Instant::now();
-    match apply::converge(t, |_| Ok(())).await {
+    let reg = crate::drivers::Registry::builtin();
+    match apply::converge_trusting(reg, t, trust, |_| Ok(())).await {
         Ok(plan) if plan.is_empty() => {
             tracing::debug!(topology = %t.name, reason = why, "converged, nothing to do");
             Ok(())
