@@ -92,11 +92,15 @@ netavark_files() { # N PORTS DIR
 run() {
   local out
   out=$("$PH" bash -c "set -e; $1" 2>"$B/err" | tail -1) || true
+  # The kernel tears the last private host's namespaces down in the
+  # background: let it finish before the next measurement.
+  sleep "$SETTLE"
   case "$out" in
     '' | *[!0-9\ ]*) echo "bench: a measurement failed: $1" >&2; cat "$B/err" >&2; exit 1 ;;
   esac
   echo "$out"
 }
+SETTLE=0
 T0='t0=$(date +%s%N)'
 T1='echo $(( $(date +%s%N) - t0 ))'
 RSS="/usr/bin/time -f %M"
@@ -135,6 +139,7 @@ echo "| scenario | N | ports | cnm ms, median (min–max) | floor ms | cnm/floor
 echo "|---|---|---|---|---|---|---|---|"
 RSSROWS=()
 for n in $SIZES; do
+  SETTLE=$((n / 250))
   for ports in 0 1; do
     pl=no; [ "$ports" = 1 ] && pl=yes
     T="$B/t$n-$ports.yaml"; T1Y="$B/t$n-$ports+1.yaml"

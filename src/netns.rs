@@ -164,23 +164,42 @@ fn fd_path(fd: &impl AsRawFd) -> String {
     format!("/proc/self/fd/{}", fd.as_raw_fd())
 }
 
-/// Create `n` new network namespaces, not yet named. One short-lived thread
-/// unshares once per namespace and keeps a handle to each (no fork of this
-/// multi-threaded process; the thread's own namespace dies with it).
+/// Create `n` new network namespaces, not yet named. Short-lived threads
+/// unshare once per namespace and keep a handle to each (no fork of this
+/// multi-threaded process; a thread's own namespace dies with it).
 pub fn create_unnamed(n: usize) -> io::Result<Vec<File>> {
     if n == 0 {
         return Ok(Vec::new());
     }
-    std::thread::spawn(move || -> io::Result<Vec<File>> {
-        (0..n)
-            .map(|_| {
-                unshare(CloneFlags::CLONE_NEWNET).map_err(io::Error::from)?;
-                File::open("/proc/thread-self/ns/net")
+    // The kernel sets namespaces up in parallel (under a shared lock): one
+    // thread per core, each making its share.
+    let threads = std::thread::available_parallelism()
+        .map(|c| c.get())
+        .unwrap_or(1)
+        .clamp(1, 4)
+        .min(n.div_ceil(32));
+    let per = n.div_ceil(threads);
+    let makers: Vec<_> = (0..threads)
+        .map(|i| {
+            let count = per.min(n - (i * per).min(n));
+            std::thread::spawn(move || -> io::Result<Vec<File>> {
+                (0..count)
+                    .map(|_| {
+                        unshare(CloneFlags::CLONE_NEWNET).map_err(io::Error::from)?;
+                        File::open("/proc/thread-self/ns/net")
+                    })
+                    .collect()
             })
-            .collect()
-    })
-    .join()
-    .unwrap_or_else(|_| Err(io::Error::other("namespace thread panicked")))
+        })
+        .collect();
+    let mut all = Vec::with_capacity(n);
+    for m in makers {
+        all.extend(
+            m.join()
+                .unwrap_or_else(|_| Err(io::Error::other("namespace thread panicked")))?,
+        );
+    }
+    Ok(all)
 }
 
 /// Give namespace `ns` the name NAME: bind it onto a new empty file

@@ -242,6 +242,11 @@ pub trait Kernel: Send + Sync {
     /// that talks to a plugin notes what the plugin holds before and after
     /// each call, so a crash in between is cleaned up next time).
     fn note(&self, endpoint: &str, values: &Learned) -> Result<(), ApplyError>;
+    /// The index of a link in the host namespace (a bridge that endpoints
+    /// join: an executor may look it up once for all of them).
+    fn host_index<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<u32, rtnetlink::Error>> {
+        Box::pin(crate::netlink::index_of(self.host(), name))
+    }
 }
 
 /// An observed link as a driver reads its settings.

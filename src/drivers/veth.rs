@@ -105,8 +105,9 @@ pub fn endpoints(
 
 /// One request creates both ends: the peer is born inside the sandbox,
 /// named, addressed (MAC) and sized; the host end, under its temporary
-/// name, is a port of its bridge. Both ends are then marked, the host end
-/// renamed, both brought up, and the sandbox end addressed.
+/// name, is a port of its bridge. Then both ends are marked and brought
+/// up (the host end renamed in the same request), and the sandbox end
+/// addressed.
 pub fn create<'a>(e: &'a EndpointRes, k: &'a dyn Kernel) -> Effect<'a, Learned> {
     Box::pin(async move {
         let what = format!("create endpoint {}", e.endpoint);
@@ -116,7 +117,7 @@ pub fn create<'a>(e: &'a EndpointRes, k: &'a dyn Kernel) -> Effect<'a, Learned> 
         })?;
         let tmp = k.temp_name(&e.endpoint)?;
         let ns = k.netns_file(&e.netns)?;
-        let master = index_of(k.host(), &host_end.master).await.map_err(&err)?;
+        let master = k.host_index(&host_end.master).await.map_err(&err)?;
         let mut peer = LinkMessageBuilder::<LinkUnspec>::new()
             .name(e.ifname.clone())
             .mtu(e.mtu)
@@ -137,10 +138,19 @@ pub fn create<'a>(e: &'a EndpointRes, k: &'a dyn Kernel) -> Effect<'a, Learned> 
         // The kernel refuses (ENOTCONN) a peer that asks to be up in the
         // create request: the sandbox end is marked and brought up now.
         let h = k.sandbox(&e.netns)?;
+        // The host end is marked, renamed and brought up in one request
+        // (the kernel applies a request whole or not at all).
         let (a, b) = futures::join!(
             k.host()
                 .link()
-                .set(LinkUnspec::new_with_index(idx).alias(mark.clone()).build())
+                .set(ipv6_link_local(
+                    LinkUnspec::new_with_index(idx)
+                        .alias(mark.clone())
+                        .name(host_end.ifname.clone())
+                        .up()
+                        .build(),
+                    false,
+                ))
                 .execute(),
             h.link()
                 .set(ipv6_link_local(
@@ -154,18 +164,6 @@ pub fn create<'a>(e: &'a EndpointRes, k: &'a dyn Kernel) -> Effect<'a, Learned> 
         );
         a.map_err(&err)?;
         b.map_err(&err)?;
-        k.host()
-            .link()
-            .set(ipv6_link_local(
-                LinkUnspec::new_with_index(idx)
-                    .name(host_end.ifname.clone())
-                    .up()
-                    .build(),
-                false,
-            ))
-            .execute()
-            .await
-            .map_err(&err)?;
         if host_end.hairpin {
             set_hairpin(k.host(), idx, true).await.map_err(&err)?;
         }

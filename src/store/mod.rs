@@ -187,10 +187,18 @@ fn read_json<T: serde::de::DeserializeOwned>(d: &Dir, name: &str) -> Result<Opti
         })
 }
 
-fn write_json<T: Serialize>(d: &Dir, name: &str, value: &T) -> Result<()> {
+/// Whether a record must survive a power loss: those under /var/lib do;
+/// those under /run end with the boot anyway (a crashed process leaves its
+/// writes in the page cache), so syncing them only costs time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Durable {
+    Yes,
+    No,
+}
+
+fn write_json<T: Serialize>(d: &Dir, name: &str, value: &T, durable: Durable) -> Result<()> {
     let text = serde_json::to_vec(value).unwrap_or_default();
-    // Records are small and rewritten rarely: make them durable.
-    d.write(name, &text, FILE_MODE, None, true)?;
+    d.write(name, &text, FILE_MODE, None, durable == Durable::Yes)?;
     Ok(())
 }
 

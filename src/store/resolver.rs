@@ -9,7 +9,9 @@
 //! - `status`: what it serves, rewritten after every (re)load;
 //! - `log`: its standard error when `apply` started it.
 
-use super::{check_topology_name, read_json, root, write_json, Result, DIR_MODE, FILE_MODE};
+use super::{
+    check_topology_name, read_json, root, write_json, Durable, Result, DIR_MODE, FILE_MODE,
+};
 
 use crate::store::safe::Dir;
 use serde::{Deserialize, Serialize};
@@ -142,7 +144,7 @@ impl ResolverStore {
     }
 
     pub fn write_identity(&self, id: &ResolverIdentity) -> Result<()> {
-        write_json(&self.dir()?, "identity", id)
+        write_json(&self.dir()?, "identity", id, Durable::No)
     }
 
     pub fn status(&self) -> Result<Option<ResolverStatus>> {

@@ -3,8 +3,8 @@
 
 use super::safe::Dir;
 use super::{
-    check_object_name, open_trusted, read_json, root, write_json, AppliedRecord, FilesRecord,
-    Journal, JournalLink, LearnedRecord, NsRecord, PluginsRecord, Result, StoreError,
+    check_object_name, open_trusted, read_json, root, write_json, AppliedRecord, Durable,
+    FilesRecord, Journal, JournalLink, LearnedRecord, NsRecord, PluginsRecord, Result, StoreError,
     WatcherRecord, DIR_MODE, FILE_MODE, MAX_RECORD, RECORD_VERSION,
 };
 use std::collections::BTreeMap;
@@ -107,7 +107,7 @@ impl TopologyStore {
     pub fn record_namespace(&self, sandbox: &str, rec: &NsRecord) -> Result<()> {
         check_object_name("sandbox name", sandbox)?;
         let d = self.sub_create(&self.run, "sandboxes")?;
-        write_json(&d, sandbox, rec)
+        write_json(&d, sandbox, rec, Durable::No)
     }
 
     pub fn forget_namespace(&self, sandbox: &str) -> Result<()> {
@@ -149,7 +149,7 @@ impl TopologyStore {
             version: RECORD_VERSION,
             ..rec.clone()
         };
-        write_json(&d, sandbox, &rec)
+        write_json(&d, sandbox, &rec, Durable::Yes)
     }
 
     pub fn journal(&self) -> Result<Journal> {
@@ -175,7 +175,9 @@ impl TopologyStore {
         j.netns.extend(netns);
         let d = self.run_dir_create()?;
         let text = serde_json::to_vec(&j).unwrap_or_default();
-        d.write("journal", &text, FILE_MODE, None, true)?;
+        // /run does not outlive a reboot: a sync would protect nothing a
+        // crashed process leaves behind (the page cache keeps it).
+        d.write("journal", &text, FILE_MODE, None, false)?;
         Ok(())
     }
 
@@ -241,7 +243,7 @@ impl TopologyStore {
             version: RECORD_VERSION,
             ..rec.clone()
         };
-        write_json(&d, "applied", &rec)
+        write_json(&d, "applied", &rec, Durable::Yes)
     }
 
     /// The watcher that holds this topology, if one was recorded.
@@ -254,7 +256,7 @@ impl TopologyStore {
 
     pub fn record_watcher(&self, w: Option<&WatcherRecord>) -> Result<()> {
         match w {
-            Some(w) => write_json(&self.run_dir_create()?, "watcher", w),
+            Some(w) => write_json(&self.run_dir_create()?, "watcher", w, Durable::No),
             None => {
                 if let Some(d) = self.run_dir()? {
                     d.remove_file("watcher", None)?;
@@ -287,7 +289,7 @@ impl TopologyStore {
         all.insert(endpoint.to_string(), values.clone());
         self.roots()?;
         let d = Dir::create_all(&self.lib, DIR_MODE)?;
-        write_json(
+        write_json_lib(
             &d,
             "learned",
             &LearnedRecord {
@@ -306,7 +308,7 @@ impl TopologyStore {
             return Ok(());
         }
         let d = Dir::create_all(&self.lib, DIR_MODE)?;
-        write_json(
+        write_json_lib(
             &d,
             "learned",
             &LearnedRecord {
@@ -334,7 +336,7 @@ impl TopologyStore {
     ) -> Result<()> {
         self.roots()?;
         let d = Dir::create_all(&self.lib, DIR_MODE)?;
-        write_json(
+        write_json_lib(
             &d,
             "plugins",
             &PluginsRecord {
@@ -360,4 +362,9 @@ impl TopologyStore {
     pub fn exists(&self) -> Result<bool> {
         Ok(Dir::open(&self.run)?.is_some() || Dir::open(&self.lib)?.is_some())
     }
+}
+
+/// A record under /var/lib: synced.
+fn write_json_lib<T: serde::Serialize>(d: &Dir, name: &str, value: &T) -> Result<()> {
+    write_json(d, name, value, Durable::Yes)
 }

@@ -46,6 +46,9 @@ pub struct Executor {
     /// Host ends of veths left to their namespace's deletion, with their
     /// marks: waited for, and deleted if they outlive it.
     with_namespace: Mutex<Vec<(String, String)>>,
+    /// Host link indices looked up (bridges endpoints join), by name:
+    /// filled while endpoints are made, after every bridge change.
+    host_indices: Mutex<BTreeMap<String, u32>>,
 }
 
 /// How a run of the executor ended.
@@ -104,6 +107,7 @@ impl Executor {
             files: Mutex::new(files),
             dirty: Mutex::new(BTreeSet::new()),
             doomed: Mutex::new(BTreeSet::new()),
+            host_indices: Mutex::new(BTreeMap::new()),
             with_namespace: Mutex::new(Vec::new()),
         })
     }
@@ -130,6 +134,7 @@ impl Executor {
                 j += 1;
             }
             let step = &plan.actions[i..j];
+            let started = std::time::Instant::now();
             self.journal(step)?;
             // Replaced objects go first, so a name they free can be reused.
             let olds = join_all(
@@ -159,6 +164,12 @@ impl Executor {
             let saved = self.save_records();
             results.into_iter().collect::<R>()?;
             saved?;
+            tracing::debug!(
+                step = %plan.actions[i].resource.label(),
+                actions = j - i,
+                took = ?started.elapsed(),
+                "step"
+            );
             // Namespaces deleted: their veths must be gone before anything
             // is created (a new endpoint may take a host end's name).
             if step
@@ -604,6 +615,26 @@ impl Kernel for Executor {
     }
     fn note(&self, endpoint: &str, values: &crate::drivers::Learned) -> Result<(), ApplyError> {
         Ok(self.store.record_learned(endpoint, values)?)
+    }
+    fn host_index<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<u32, rtnetlink::Error>> {
+        Box::pin(async move {
+            if let Some(i) = self
+                .host_indices
+                .lock()
+                .ok()
+                .and_then(|m| m.get(name).copied())
+            {
+                return Ok(i);
+            }
+            let i = netlink::index_of(&self.host, name).await?;
+            if let Ok(mut m) = self.host_indices.lock() {
+                m.insert(name.to_string(), i);
+            }
+            Ok(i)
+        })
     }
     fn temp_name(&self, key: &str) -> Result<String, ApplyError> {
         lock(&self.temp)?

@@ -164,8 +164,15 @@ pub(super) fn write_file(ex: &Executor, f: &FileRes) -> R {
     } else {
         None
     };
+    // Not synced: apply writes it again whenever it is not as planned.
     let id = dir
-        .write(name, f.content.as_bytes(), ETC_FILE_MODE, Some(&mark), true)
+        .write(
+            name,
+            f.content.as_bytes(),
+            ETC_FILE_MODE,
+            Some(&mark),
+            false,
+        )
         .map_err(err())?;
     let mut files = lock(&ex.files)?;
     let rec = files.entry(f.sandbox.clone()).or_default();
