@@ -15,6 +15,7 @@ pub async fn apply(file: &Path, host: Option<&str>, trust: apply::Trust) -> Resu
     let t = load_for(file, host)?;
     require_privileges()?;
     warn_if_watched(&t.name);
+    crate::cli_common::note_trust(&t, &trust);
     let start = Instant::now();
     let shown = file.display().to_string();
     // The plan is printed before anything changes; a failure to

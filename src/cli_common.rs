@@ -76,3 +76,23 @@ pub fn explain(e: ApplyError) -> anyhow::Error {
         "{e}\napply stopped; run `cnm plan` to see what is left and `cnm apply` again to converge"
     )
 }
+
+/// With `--trust-unchanged`, say on stderr how many sandboxes the plan
+/// leaves unread, so a plan that shows nothing is not read as "checked".
+pub fn note_trust(t: &cnm::spec::Topology, trust: &cnm::apply::Trust) {
+    if !matches!(trust, cnm::apply::Trust::Unchanged) {
+        return;
+    }
+    let Ok(store) = cnm::store::Store::system().topology(&t.name) else {
+        return;
+    };
+    let n = cnm::apply::trust::unchanged_since_applied(t, &store).len();
+    if n > 0 {
+        use std::io::Write as _;
+        // A closed stderr is no reason to stop.
+        let _ = writeln!(
+            std::io::stderr(),
+            "note: {n} sandbox(es) unchanged since the last apply are trusted, not read (--trust-unchanged): drift inside them is not shown"
+        );
+    }
+}

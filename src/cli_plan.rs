@@ -32,6 +32,7 @@ pub async fn plan(
 ) -> Result<ExitCode> {
     let t = load_for(file, host)?;
     require_privileges()?;
+    crate::cli_common::note_trust(&t, &trust);
     let plan = apply::plan_trusting(cnm::drivers::Registry::builtin(), &t, trust)
         .await
         .map_err(explain)?
