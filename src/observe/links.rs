@@ -3,6 +3,7 @@
 use super::ObserveError;
 use crate::model::Mac;
 use crate::netlink;
+use futures::TryStreamExt;
 use ipnetwork::IpNetwork;
 use netlink_packet_route::address::AddressScope;
 use netlink_packet_route::link::{
@@ -107,13 +108,14 @@ impl LinkTable {
             }
         };
         // One dump at a time per socket: the kernel answers EBUSY otherwise.
-        let links = netlink::dump_links(h).await.map_err(err("links"))?;
-        let addrs = netlink::dump_addrs(h).await.map_err(err("addresses"))?;
         let mut t = LinkTable::default();
-        for m in &links {
-            let l = Link::from_msg(m);
+        let mut links = netlink::links(h);
+        while let Some(m) = links.try_next().await.map_err(err("links"))? {
+            let l = Link::from_msg(&m);
             t.links.insert(l.index, l);
         }
+        drop(links);
+        let addrs = netlink::dump_addrs(h).await.map_err(err("addresses"))?;
         for a in &addrs {
             // Link-scope addresses (fe80::/64) are the kernel's own.
             if a.header.scope == AddressScope::Link {

@@ -212,8 +212,9 @@ impl Monitors {
             .collect();
         let prefix = format!("cnm:{topology}:");
         if let Ok(h) = crate::netlink::connect_here() {
-            if let Ok(links) = crate::netlink::dump_links(&h).await {
-                for l in links {
+            let mut links = crate::netlink::links(&h);
+            while let Ok(Some(l)) = futures::TryStreamExt::try_next(&mut links).await {
+                {
                     // Marked (a veth's host end), or named as observed.
                     let named = l.attributes.iter().any(
                         |a| matches!(a, LinkAttribute::IfName(n) if names.contains(n.as_str())),

@@ -16,7 +16,6 @@ use crate::netns;
 use crate::plan::{Action, Op, Plan, Resource};
 use crate::store::{FilesRecord, JournalLink, TopologyStore};
 use futures::future::join_all;
-use netlink_packet_route::link::LinkAttribute;
 use rtnetlink::Handle;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
@@ -222,17 +221,9 @@ impl Executor {
             } else if last.1.elapsed() > WITH_NAMESPACE_STALL {
                 break;
             }
-            let present: BTreeSet<String> = netlink::dump_links(&self.host)
+            let present = netlink::link_names(&self.host)
                 .await
-                .map_err(kernel("list host links"))?
-                .iter()
-                .filter_map(|m| {
-                    m.attributes.iter().find_map(|a| match a {
-                        LinkAttribute::IfName(n) => Some(n.clone()),
-                        _ => None,
-                    })
-                })
-                .collect();
+                .map_err(kernel("list host links"))?;
             waiting.retain(|name, _| present.contains(name));
             if !waiting.is_empty() {
                 tokio::time::sleep(std::time::Duration::from_millis(20)).await;
