@@ -49,6 +49,18 @@ expect_rc 0 cnm apply "$T"
 converged "$T"
 [ ! -e "/run/netns/scale-s$((N + 1))" ] || fail "the removed sandbox's namespace is still there"
 
+step "--trust-unchanged reads only what the file changed, and keeps every address"
+expect_rc 0 cnm apply --trust-unchanged "$WORK/plus.yaml"
+grep -q "trusted, not read" "$WORK/err" || fail "apply --trust-unchanged did not say what it left unread"
+converged "$WORK/plus.yaml"
+reach "s$((N + 1))" s2
+ip -n scale-s3 addr flush dev eth0
+expect_rc 0 cnm plan --trust-unchanged --detailed-exitcode "$WORK/plus.yaml"
+pending "$WORK/plus.yaml"
+expect_rc 0 cnm apply "$WORK/plus.yaml"
+expect_rc 0 cnm apply --trust-unchanged "$T"
+converged "$T"
+
 step "drift is still found at scale, each kind on its own"
 mid=$((N / 2))
 drifted() { # DESCRIPTION: the plan must show it; apply repairs it
