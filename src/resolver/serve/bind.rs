@@ -38,6 +38,14 @@ pub fn bind_all(
 }
 
 fn bind_one(netns: &str, made: Option<u64>, known: Option<u64>) -> Outcome {
+    // Served in the namespace cnm still records: nothing to look at (one
+    // deleted meanwhile was let go when its name went, see `serve`; one
+    // made again has a new recorded inode).
+    if let (Some(k), Some(m)) = (known, made) {
+        if k == m {
+            return Outcome::Same(k);
+        }
+    }
     let file = match crate::netns::open(netns) {
         Ok(Some(f)) => f,
         Ok(None) => return Outcome::Failed(format!("namespace {netns} is not there")),
