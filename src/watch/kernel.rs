@@ -109,9 +109,12 @@ impl Monitors {
         let Ok(subs) = self.sandboxes.lock() else {
             return BTreeSet::new();
         };
+        // A subscription whose reader ended (an error) vouches for nothing.
         self.netns_of
             .iter()
-            .filter(|(_, ns)| subs.contains_key(*ns) && !dirty.contains(*ns))
+            .filter(|(_, ns)| {
+                subs.get(*ns).is_some_and(|s| !s.events.is_finished()) && !dirty.contains(*ns)
+            })
             .map(|(s, _)| s.clone())
             .collect()
     }
