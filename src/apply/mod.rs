@@ -477,9 +477,11 @@ fn settle_records(
             changed.insert(ns.sandbox.clone());
         }
     }
-    for s in changed {
-        store.record_files(&s, &files[&s])?;
-    }
+    let recs: Vec<(String, crate::store::FilesRecord)> = changed
+        .into_iter()
+        .filter_map(|s| files.get(&s).map(|r| (s.clone(), r.clone())))
+        .collect();
+    store.record_files_all(&recs)?;
     if obs.state.firewall.is_some() && store.nft_digest()?.is_none() {
         crate::firewall::nft::record(store)?;
     }

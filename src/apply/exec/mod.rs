@@ -481,11 +481,14 @@ impl Executor {
             .into_iter()
             .collect();
         let files = lock(&self.files)?;
-        for s in dirty {
-            let rec = files.get(&s).cloned().unwrap_or_default();
-            self.store.record_files(&s, &rec)?;
-        }
-        Ok(())
+        let recs: Vec<(String, FilesRecord)> = dirty
+            .into_iter()
+            .map(|s| {
+                let rec = files.get(&s).cloned().unwrap_or_default();
+                (s, rec)
+            })
+            .collect();
+        Ok(self.store.record_files_all(&recs)?)
     }
 
     /// Keep what a driver learned making an endpoint (next plans use it).

@@ -167,6 +167,13 @@ impl Dir {
             .map_err(|e| io_err(&self.path, e))
     }
 
+    /// Flush everything written to this directory's filesystem (syncfs):
+    /// one call makes a batch of writes made without fsync durable.
+    /// Best effort, like [`Dir::sync`].
+    pub fn sync_filesystem(&self) {
+        let _ = rustix::fs::syncfs(&self.fd);
+    }
+
     /// fsync the directory, so renames and unlinks in it are durable.
     /// Best effort: a failure here loses nothing already written.
     pub fn sync(&self) {
