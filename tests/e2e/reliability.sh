@@ -29,6 +29,17 @@ snapshot >"$WORK/after"
 # Sysctls cnm turned on stay on by design; everything else is as before.
 diff -u "$WORK/before" "$WORK/after" || fail "something owned leaked"
 
+step "temporary files of a write killed before its rename are removed; a look-alike with content is not"
+expect_rc 0 cnm apply "$T"
+d1=/etc/netns/fifty-s1 d2=/etc/netns/fifty-s2
+[ -d "$d1" ] && [ -d "$d2" ] || fail "no /etc/netns directories: $(ls /etc/netns)"
+: >"$d1/.resolv.conf.0123456789abcdef.cnm-tmp"
+echo foreign >"$d2/.hosts.0123456789abcdef.cnm-tmp"
+expect_rc 0 cnm destroy "$T"
+[ ! -e "$d1" ] || fail "$d1 left behind: $(ls -A "$d1")"
+[ -f "$d2/.hosts.0123456789abcdef.cnm-tmp" ] || fail "a file with content and no mark was deleted"
+rm -r "$d2"
+
 step "two applies started together are serialized and both succeed"
 "$CNM" apply "$T" >"$WORK/a1" 2>&1 & p1=$!
 "$CNM" apply "$T" >"$WORK/a2" 2>&1 & p2=$!

@@ -110,6 +110,12 @@ impl Executor {
         let mut files = lock(&self.files)?;
         let rec = files.entry(n.sandbox.clone()).or_default();
         if let (Some(id), Some(etc)) = (n.etc_dir, etc_dir()?) {
+            sweep_temps(
+                &etc,
+                &n.netns,
+                id,
+                &naming::mark(&self.topology, MarkKind::Sandbox, &n.sandbox),
+            );
             if etc.remove_dir(&n.netns, id).map_err(safe_err(format!(
                 "cannot remove {}/{}",
                 naming::ETC_NETNS_DIR,
@@ -125,6 +131,29 @@ impl Executor {
         drop(files);
         self.store.forget_namespace(&n.sandbox)?;
         Ok(())
+    }
+}
+
+/// Delete what a killed cnm left in `/etc/netns/<netns>` between creating
+/// a temporary file and renaming it, if that directory is still the one cnm
+/// created (`id`). Best effort: a failure here only leaves a stray file.
+fn sweep_temps(etc: &Dir, netns: &str, id: FileId, mark: &str) {
+    let Ok(Some(dir)) = etc.subdir(netns) else {
+        return;
+    };
+    if dir.id().ok() != Some(id) {
+        return;
+    }
+    match dir.remove_own_temps(mark) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            netns,
+            removed = n,
+            "removed temporary files an interrupted run left"
+        ),
+        Err(e) => {
+            tracing::warn!(netns, error = %e, "cannot remove temporary files an interrupted run left")
+        }
     }
 }
 
@@ -162,6 +191,10 @@ pub(super) fn write_file(ex: &Executor, f: &FileRes) -> R {
         dir.set_mark(&mark);
         Some(dir.id().map_err(err())?)
     } else {
+        let recorded = lock(&ex.files)?.get(&f.sandbox).and_then(|r| r.dir);
+        if let Some(id) = recorded {
+            sweep_temps(&etc, netns, id, &mark);
+        }
         None
     };
     // Not synced: apply writes it again whenever it is not as planned.

@@ -1,7 +1,8 @@
 //! Deleting files and directories only when they are the ones cnm
 //! recorded; links removed as links, never followed.
 
-use super::{io_err, Dir, FileId, Kind, Result};
+use super::write::is_temp_name;
+use super::{io_err, kind_of, Dir, FileId, Kind, Result};
 use rustix::fs::AtFlags;
 use rustix::io::Errno;
 
@@ -46,6 +47,36 @@ impl Dir {
             Err(Errno::NOTEMPTY) | Err(Errno::EXIST) => Ok(false),
             Err(e) => Err(io_err(&path, e)),
         }
+    }
+
+    /// Delete the temporary files a killed cnm left in this directory
+    /// (between creating one and renaming it into place). Call it only on a
+    /// directory cnm owns, under cnm's lock. A leftover is a regular file
+    /// with the shape of a temporary name, of the user running cnm, that
+    /// either carries `mark` or is still empty (killed before the mark was
+    /// set); anything else is left alone. Returns how many were deleted.
+    pub fn remove_own_temps(&self, mark: &str) -> Result<usize> {
+        let me = rustix::process::geteuid().as_raw();
+        let mut removed = 0;
+        for name in self.list()?.into_iter().filter(|n| is_temp_name(n)) {
+            let st = match rustix::fs::statat(&self.fd, name.as_str(), AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(st) => st,
+                Err(Errno::NOENT) => continue,
+                Err(e) => return Err(io_err(&self.join(&name), e)),
+            };
+            let ours = kind_of(&st) == Kind::File
+                && st.st_uid == me
+                && (st.st_size == 0 || self.mark_of(&name).as_deref() == Some(mark));
+            if !ours {
+                continue;
+            }
+            match rustix::fs::unlinkat(&self.fd, name.as_str(), AtFlags::empty()) {
+                Ok(()) => removed += 1,
+                Err(Errno::NOENT) => {}
+                Err(e) => return Err(io_err(&self.join(&name), e)),
+            }
+        }
+        Ok(removed)
     }
 
     /// Remove a directory tree of cnm's own records. Links inside are

@@ -67,3 +67,36 @@ fn remove_checks_identity() -> TestResult {
     assert!(t.path().join("s/foreign").exists());
     Ok(())
 }
+
+#[test]
+fn leftover_temporary_files_of_cnm_are_swept_and_nothing_else() -> TestResult {
+    let t = tmp()?;
+    let d = Dir::create_all(t.path(), 0o755)?;
+    d.write("hosts", b"x", 0o644, None, false)?;
+    // A temporary file of a killed write: empty, cnm's name shape.
+    std::fs::write(t.path().join(".hosts.0123456789abcdef.cnm-tmp"), "")?;
+    // Not cnm's: wrong shape, or with content and no mark.
+    std::fs::write(t.path().join(".hosts.0123.cnm-tmp"), "")?;
+    std::fs::write(t.path().join(".hosts.fedcba9876543210.cnm-tmp"), "data")?;
+    std::fs::write(t.path().join("notes"), "")?;
+    assert_eq!(d.remove_own_temps("cnm:x")?, 1);
+    assert_eq!(
+        d.list()?,
+        vec![
+            ".hosts.0123.cnm-tmp".to_string(),
+            ".hosts.fedcba9876543210.cnm-tmp".to_string(),
+            "hosts".to_string(),
+            "notes".to_string(),
+        ]
+    );
+    Ok(())
+}
+
+#[test]
+fn temporary_names_have_one_shape() {
+    assert!(write::is_temp_name(".resolv.conf.5e46579244f52122.cnm-tmp"));
+    assert!(!write::is_temp_name("resolv.conf.5e46579244f52122.cnm-tmp"));
+    assert!(!write::is_temp_name("..5e46579244f52122.cnm-tmp"));
+    assert!(!write::is_temp_name(".hosts.5e46579244f5212.cnm-tmp"));
+    assert!(!write::is_temp_name(".hosts.5e46579244f52122"));
+}

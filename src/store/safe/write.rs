@@ -80,7 +80,7 @@ impl Dir {
     /// O_EXCL (a planted link or file there is never opened).
     fn create_temp(&self, name: &str) -> Result<(OwnedFd, String)> {
         for _ in 0..8 {
-            let tmp = format!(".{}.{}.cnm-tmp", trim(name, 64), random_hex(8));
+            let tmp = format!(".{}.{}{TEMP_SUFFIX}", trim(name, 64), random_hex(8));
             match rustix::fs::openat2(
                 &self.fd,
                 tmp.as_str(),
@@ -137,6 +137,24 @@ impl Dir {
         }
         Ok(std::fs::File::from(fd))
     }
+}
+
+/// How every temporary name of [`Dir::write`] ends.
+const TEMP_SUFFIX: &str = ".cnm-tmp";
+
+/// Whether `name` has the shape of a temporary name of [`Dir::write`]:
+/// `.<name>.<16 hex digits>.cnm-tmp`.
+pub(super) fn is_temp_name(name: &str) -> bool {
+    let Some(rest) = name.strip_suffix(TEMP_SUFFIX) else {
+        return false;
+    };
+    let Some((base, hex)) = rest.rsplit_once('.') else {
+        return false;
+    };
+    base.len() > 1
+        && base.starts_with('.')
+        && hex.len() == 16
+        && hex.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// At most `max` bytes of `s`, cut at a character boundary.
