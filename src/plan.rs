@@ -180,7 +180,10 @@ impl Resource {
             Resource::Fdb(_) | Resource::Neigh(_) => String::new(),
             Resource::Route(_) => String::new(),
             Resource::File(f) => format!("{} lines", f.content.lines().count()),
-            Resource::Firewall(f) => rules(f.rules.len()),
+            Resource::Firewall(f) if f.maps.is_empty() => rules(f.rules.len()),
+            Resource::Firewall(f) => {
+                format!("{}, {}", rules(f.rules.len()), elements(f.elements()))
+            }
             Resource::Sysctl(_) | Resource::Stray(_) => String::new(),
             Resource::Plugin(p) => plugin_summary(p),
             Resource::Resolver(r) => format!("{} names", r.names),
@@ -348,10 +351,22 @@ impl Plan {
                     for r in new.rules.iter().filter(|r| !old.rules.contains(r)) {
                         let _ = writeln!(out, "        {}", paint("32", &format!("+ {}", r.label)));
                     }
+                    for (sign, color, line) in element_changes(old, new) {
+                        let _ =
+                            writeln!(out, "        {}", paint(color, &format!("{sign} {line}")));
+                    }
                 }
                 (Op::Create, Resource::Firewall(new), _) => {
                     for r in &new.rules {
                         let _ = writeln!(out, "        {}", paint("32", &format!("+ {}", r.label)));
+                    }
+                    let empty = crate::model::FirewallRes {
+                        maps: Vec::new(),
+                        ..new.clone()
+                    };
+                    for (sign, color, line) in element_changes(&empty, new) {
+                        let _ =
+                            writeln!(out, "        {}", paint(color, &format!("{sign} {line}")));
                     }
                 }
                 _ => {}
@@ -384,6 +399,38 @@ fn content_diff(old: &str, new: &str, paint: &dyn Fn(&str, &str) -> String) -> S
         }
     }
     out
+}
+
+/// Map elements `old` has and `new` does not ("-"), then the reverse
+/// ("+"), by label; elements of one label (a port's address and port in two
+/// maps) make one line.
+fn element_changes(
+    old: &crate::model::FirewallRes,
+    new: &crate::model::FirewallRes,
+) -> Vec<(&'static str, &'static str, String)> {
+    let mut out: Vec<(&'static str, &'static str, String)> = Vec::new();
+    let mut shown = std::collections::BTreeSet::new();
+    let find =
+        |f: &crate::model::FirewallRes, name: &str| f.maps.iter().find(|m| m.name == name).cloned();
+    for (sign, color, from, to) in [("-", "31", old, new), ("+", "32", new, old)] {
+        for m in &from.maps {
+            let other = find(to, &m.name);
+            for (k, v) in &m.elements {
+                let line = m.describe(k, v);
+                if other.as_ref().and_then(|o| o.elements.get(k)) != Some(v)
+                    && shown.insert((sign, line.clone()))
+                {
+                    out.push((sign, color, line));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// "1 map element", "13 map elements".
+pub fn elements(n: usize) -> String {
+    format!("{n} map element{}", if n == 1 { "" } else { "s" })
 }
 
 /// "1 rule", "13 rules".

@@ -657,16 +657,14 @@ fn labels(fw: &cnm::model::FirewallRes, chain: &str) -> Vec<String> {
 }
 
 #[test]
-fn a_published_port_is_a_dnat_in_prerouting() {
+fn a_published_port_is_one_element_of_a_port_map_looked_up_in_prerouting() {
+    use cnm::model::Atom;
     let fw = firewall(&topo(FW));
     assert_eq!(fw.table, "cnm-fw");
-    assert_eq!(
-        labels(&fw, "prerouting"),
-        ["port 0.0.0.0:8080/tcp → web-pub 10.60.0.2:80"]
-    );
+    assert_eq!(labels(&fw, "prerouting"), ["published ports: @ports_ip_*"]);
     assert_eq!(
         labels(&fw, "output"),
-        ["port 0.0.0.0:8080/tcp → web-pub 10.60.0.2:80 (from the host)"]
+        ["published ports: @ports_ip_* (from the host)"]
     );
     let rule = fw.rules.iter().find(|r| r.chain == "prerouting").unwrap();
     let body = serde_json::to_value(&rule.body).unwrap();
@@ -676,13 +674,38 @@ fn a_published_port_is_a_dnat_in_prerouting() {
         .iter()
         .find_map(|s| s.get("dnat"))
         .unwrap_or_else(|| panic!("no dnat in {body}"));
-    assert_eq!(dnat["addr"], "10.60.0.2", "{dnat}");
-    assert_eq!(dnat["port"], 80, "{dnat}");
-    assert!(body.to_string().contains("8080"), "{body}");
+    assert_eq!(dnat["addr"]["map"]["data"], "@ports_ip_addr", "{dnat}");
+    assert_eq!(dnat["port"]["map"]["data"], "@ports_ip_port", "{dnat}");
+    let names: Vec<&str> = fw.maps.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["ports_ip_addr", "ports_ip_port"]);
+    let key = vec![Atom::Text("tcp".into()), Atom::Num(8080)];
+    assert_eq!(fw.maps[0].key_type, ["inet_proto", "inet_service"]);
+    assert_eq!(fw.maps[0].value_type, ["ipv4_addr"]);
+    assert_eq!(
+        fw.maps[0].elements.get(&key),
+        Some(&vec![Atom::Text("10.60.0.2".into())])
+    );
+    assert_eq!(fw.maps[1].elements.get(&key), Some(&vec![Atom::Num(80)]));
+    assert_eq!(fw.elements(), 2);
+    // One more port is one more element per map; the rules stay the same.
+    let more = firewall(&topo(
+        &FW.replace("\"8080:80\"", "\"8080:80\", \"9090:90\""),
+    ));
+    assert_eq!(more.rules, fw.rules);
+    assert_eq!(more.elements(), 4);
+    assert!(fw.elements_only_to(&more));
+    // A range stays a rule of its own.
+    let range = firewall(&topo(&FW.replace("\"8080:80\"", "\"8000-8001:80-81\"")));
+    assert!(range.maps.is_empty());
+    assert_eq!(
+        labels(&range, "prerouting"),
+        ["port 0.0.0.0:8000-8001/tcp → web-pub 10.60.0.2:80-81"]
+    );
     // Without ports, no DNAT at all.
     let quiet = firewall(&topo(&FW.replace(", ports: [\"8080:80\"]", "")));
     assert!(labels(&quiet, "prerouting").is_empty());
     assert!(labels(&quiet, "output").is_empty());
+    assert!(quiet.maps.is_empty());
 }
 
 #[test]

@@ -274,6 +274,7 @@ fn add_routes_and_files(
 /// Every driver's firewall rules and sysctls, in one firewall object.
 fn firewall(reg: &Registry, t: &Topology, obs: &Observed, state: &mut State) {
     let mut rules = Vec::new();
+    let mut maps = Vec::new();
     let mut sysctls = BTreeMap::new();
     for name in reg.names() {
         let networks: Vec<_> = t.networks.values().filter(|n| n.driver == name).collect();
@@ -287,6 +288,7 @@ fn firewall(reg: &Registry, t: &Topology, obs: &Observed, state: &mut State) {
             forward_chains: &obs.host.forward_chains,
         });
         rules.extend(part.rules);
+        maps.extend(part.maps);
         sysctls.extend(part.sysctls);
     }
     state.sysctls = sysctls;
@@ -301,6 +303,7 @@ fn firewall(reg: &Registry, t: &Topology, obs: &Observed, state: &mut State) {
         table: crate::firewall::table_name(&t.name),
         bridge_table: rules.iter().any(|r| r.chain == crate::firewall::ICC_CHAIN),
         rules,
+        maps: crate::firewall::merge_maps(maps),
         intact: true,
     });
 }

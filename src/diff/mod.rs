@@ -175,7 +175,8 @@ fn routes(desired: &State, obs: &State, acts: &mut Acts) {
     }
 }
 
-/// The firewall: one object, replaced whole by each apply.
+/// The firewall: one object, replaced whole by an apply, or changed by
+/// map elements alone when only those differ.
 fn firewall(desired: &State, obs: &State, acts: &mut Acts) {
     let fw = |f: &Option<crate::model::FirewallRes>| {
         f.iter()
@@ -194,6 +195,13 @@ fn firewall(desired: &State, obs: &State, acts: &mut Acts) {
                     "rules",
                     &crate::plan::rules(o.rules.len()),
                     &crate::plan::rules(d.rules.len()),
+                ));
+            }
+            if d.maps != o.maps {
+                c.push(chg(
+                    "map elements",
+                    &crate::plan::elements(o.elements()),
+                    &crate::plan::elements(d.elements()),
                 ));
             }
             if d.bridge_table != o.bridge_table {

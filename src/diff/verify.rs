@@ -86,6 +86,9 @@ fn differences(want: &Resource, got: &Resource) -> Vec<String> {
         (Resource::Firewall(d), Resource::Firewall(o)) if d.rules != o.rules || !o.intact => {
             return vec!["rules: not as written".into()];
         }
+        (Resource::Firewall(d), Resource::Firewall(o)) if d.maps != o.maps => {
+            return vec!["map elements: not as written".into()];
+        }
         (d, o) if d == o => Vec::new(),
         _ => return vec!["differs".into()],
     };

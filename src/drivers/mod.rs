@@ -222,6 +222,8 @@ pub struct FirewallCtx<'a> {
 #[derive(Debug, Default)]
 pub struct FirewallPart {
     pub rules: Vec<FwRule>,
+    /// Elements of the inet table's maps (merged by map name).
+    pub maps: Vec<crate::model::FwMap>,
     pub sysctls: BTreeMap<String, SysctlRes>,
 }
 

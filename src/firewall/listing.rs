@@ -68,7 +68,7 @@ fn normalize(objects: Vec<Value>) -> Value {
             None => {
                 families.push((
                     family.clone(),
-                    json!({"table": null, "chains": [], "rules": {}}),
+                    json!({"table": null, "chains": [], "rules": {}, "maps": []}),
                 ));
                 families.len() - 1
             }
@@ -80,6 +80,12 @@ fn normalize(objects: Vec<Value>) -> Value {
                 if let Some(chains) = entry["chains"].as_array_mut() {
                     chains.push(body);
                     chains.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+                }
+            }
+            "map" => {
+                if let Some(maps) = entry["maps"].as_array_mut() {
+                    maps.push(body);
+                    maps.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
                 }
             }
             "rule" => {
@@ -98,19 +104,40 @@ fn normalize(objects: Vec<Value>) -> Value {
     Value::Array(
         families
             .into_iter()
-            .map(|(family, v)| json!({"family": family, "table": v["table"], "chains": v["chains"], "rules": v["rules"]}))
+            .map(|(family, v)| {
+                let mut out = json!({"family": family, "table": v["table"], "chains": v["chains"], "rules": v["rules"]});
+                // Only tables with published ports have maps.
+                if v["maps"].as_array().is_some_and(|m| !m.is_empty()) {
+                    out["maps"] = v["maps"].clone();
+                }
+                out
+            })
             .collect(),
     )
 }
 
-/// Handles go (the kernel's numbering); an anonymous set's elements are
-/// sorted (nft lists them in its own hash order).
+/// Handles go (the kernel's numbering); an anonymous set's elements and a
+/// map's are sorted (nft lists them in its own hash order); a map's value
+/// type is written `a . b`, as nft lists it.
 fn canonical(v: &mut Value) {
     match v {
         Value::Object(map) => {
             map.remove("handle");
-            if let Some(Value::Array(items)) = map.get_mut("set") {
-                items.sort_by_key(|i| i.to_string());
+            for key in ["set", "elem"] {
+                if let Some(Value::Array(items)) = map.get_mut(key) {
+                    items.sort_by_key(|i| i.to_string());
+                }
+            }
+            // The crate writes an element's unset options as null; nft
+            // lists none.
+            if let Some(Value::Object(elem)) = map.get_mut("elem") {
+                elem.retain(|_, v| !v.is_null());
+            }
+            if let Some(Value::Array(parts)) = map.get("map") {
+                let text: Vec<&str> = parts.iter().filter_map(Value::as_str).collect();
+                if text.len() == parts.len() {
+                    map.insert("map".into(), Value::String(text.join(" . ")));
+                }
             }
             map.values_mut().for_each(canonical);
         }

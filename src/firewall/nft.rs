@@ -1,6 +1,8 @@
 //! The kernel side of the firewall, through the `nft` JSON interface (the
 //! `nftables` crate runs it). Every apply replaces the topology's tables in
 //! one transaction: a bad batch is rejected whole and the old tables stay.
+//! When only published ports change (elements of the port maps), the
+//! transaction adds and deletes those elements instead.
 //!
 //! Ownership: each table cnm creates holds a chain `owner` whose one rule
 //! carries the comment `cnm:<topology>:table` (nft 1.0.6 neither sets nor
@@ -8,9 +10,12 @@
 //! the same name without that mark is someone else's and is never touched.
 
 use super::{ICC_CHAIN, INET_CHAINS};
-use crate::model::FirewallRes;
+use crate::model::{Atom, FirewallRes, FwMap};
 use nftables::batch::Batch;
-use nftables::schema::{Chain, NfCmd, NfListObject, Nftables, Rule, Table};
+use nftables::expr::{Elem, Expression, NamedExpression};
+use nftables::schema::{
+    Chain, Element, Map, NfCmd, NfListObject, Nftables, Rule, SetType, SetTypeValue, Table,
+};
 use nftables::stmt::Statement;
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
 use std::borrow::Cow;
@@ -78,6 +83,11 @@ pub fn document(
     before: Option<&FirewallRes>,
     fw: Option<&FirewallRes>,
 ) -> Nftables<'static> {
+    if let (Some(b), Some(f)) = (before, fw) {
+        if b.elements_only_to(f) {
+            return elements_document(topology, b, f);
+        }
+    }
     let table = super::table_name(topology);
     let mut batch = Batch::new();
     for r in before.into_iter().flat_map(|b| &b.rules) {
@@ -125,6 +135,11 @@ pub fn document(
             vec![Statement::Return(None)],
             Some(owner_mark(topology)),
         )));
+        if family == NfFamily::INet {
+            for m in &fw.maps {
+                batch.add(NfListObject::Map(Box::new(map_object(&table, m))));
+            }
+        }
         let chains: Vec<(&str, NfChainType, NfHook, i32)> = if family == NfFamily::INet {
             INET_CHAINS.to_vec()
         } else {
@@ -152,6 +167,100 @@ pub fn document(
         }
     }
     batch.to_nftables()
+}
+
+/// The transaction when only map elements change: the elements `before`
+/// has and `fw` does not are deleted, the new ones added (a changed value
+/// is a delete and an add). Rules and chains stay as they are.
+fn elements_document(topology: &str, before: &FirewallRes, fw: &FirewallRes) -> Nftables<'static> {
+    let table = super::table_name(topology);
+    let mut batch = Batch::new();
+    for (old, new) in before.maps.iter().zip(&fw.maps) {
+        let gone: Vec<Expression<'static>> = old
+            .elements
+            .iter()
+            .filter(|(k, v)| new.elements.get(*k) != Some(*v))
+            .map(|(k, _)| concat(k))
+            .collect();
+        let added: Vec<Expression<'static>> = new
+            .elements
+            .iter()
+            .filter(|(k, v)| old.elements.get(*k) != Some(*v))
+            .map(|(k, v)| element(k, v, new.labels.get(k)))
+            .collect();
+        let of = |elem: Vec<Expression<'static>>| Element {
+            family: NfFamily::INet,
+            table: Cow::Owned(table.clone()),
+            name: Cow::Owned(new.name.clone()),
+            elem: Cow::Owned(elem),
+        };
+        if !gone.is_empty() {
+            batch.delete(NfListObject::Element(of(gone)));
+        }
+        if !added.is_empty() {
+            batch.add(NfListObject::Element(of(added)));
+        }
+    }
+    batch.to_nftables()
+}
+
+/// A map of the inet table with its elements.
+fn map_object(table: &str, m: &FwMap) -> Map<'static> {
+    // One type is written as a string: nft 1.0.6 reads a map's value type
+    // only that way.
+    let types = |names: &[String]| {
+        let parsed: Vec<SetType> = names.iter().filter_map(|n| n.parse().ok()).collect();
+        match parsed.as_slice() {
+            [one] => SetTypeValue::Single(*one),
+            _ => SetTypeValue::Concatenated(Cow::Owned(parsed)),
+        }
+    };
+    Map {
+        family: NfFamily::INet,
+        table: Cow::Owned(table.to_string()),
+        name: Cow::Owned(m.name.clone()),
+        handle: None,
+        set_type: types(&m.key_type),
+        map: types(&m.value_type),
+        policy: None,
+        flags: None,
+        elem: Some(Cow::Owned(
+            m.elements
+                .iter()
+                .map(|(k, v)| element(k, v, m.labels.get(k)))
+                .collect(),
+        )),
+        timeout: None,
+        gc_interval: None,
+        size: None,
+        comment: None,
+    }
+}
+
+/// `KEY . PARTS [comment LABEL] : VALUE`, as nft's JSON writes a map
+/// element (the comment within nft's 128-byte limit).
+fn element(key: &[Atom], value: &[Atom], label: Option<&String>) -> Expression<'static> {
+    let key = match label {
+        Some(l) => Expression::Named(NamedExpression::Elem(Elem {
+            val: Box::new(concat(key)),
+            comment: Some(Cow::Owned(crate::model::cut(l, 120).to_string())),
+            ..Elem::default()
+        })),
+        None => concat(key),
+    };
+    Expression::List(vec![key, concat(value)])
+}
+
+/// Parts joined with `.`; one part stands alone, as nft lists it.
+fn concat(parts: &[Atom]) -> Expression<'static> {
+    let one = |a: &Atom| match a {
+        Atom::Num(n) => Expression::Number(*n),
+        Atom::Text(t) => Expression::String(Cow::Owned(t.clone())),
+    };
+    match parts {
+        [single] => one(single),
+        _ => Expression::Named(NamedExpression::Concat(parts.iter().map(one).collect())),
+    }
 }
 
 /// `ip` for the pseudo-chain naming `ip filter FORWARD`.

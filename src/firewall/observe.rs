@@ -6,7 +6,7 @@
 
 use super::nft::{describe, owner_mark, NftError, OWNER_CHAIN};
 use super::{ICC_CHAIN, INET_CHAINS};
-use crate::model::{FirewallRes, FwRule};
+use crate::model::{Atom, FirewallRes, FwMap, FwRule};
 use crate::store::TopologyStore;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -229,6 +229,13 @@ fn seen_of(store: &TopologyStore, all: &Value, tables: Vec<Value>) -> Result<See
             }
         }
     }
+    let maps = ours
+        .iter()
+        .filter(|t| t["family"] == "inet")
+        .flat_map(|t| t["objects"].as_array().into_iter().flatten())
+        .filter_map(|item| item.get("map"))
+        .map(map_of)
+        .collect();
     let mut rules = Vec::new();
     for chain in &order {
         rules.extend(listed.iter().filter(|r| r.chain == *chain).cloned());
@@ -247,9 +254,65 @@ fn seen_of(store: &TopologyStore, all: &Value, tables: Vec<Value>) -> Result<See
         table,
         bridge_table: ours.iter().any(|t| t["family"] == "bridge"),
         rules,
+        maps: super::merge_maps(maps),
         intact,
     });
     Ok(seen)
+}
+
+/// A listed map: its types (an array or `a . b`) and elements (`[key,
+/// value]` pairs of concatenations or single values). What cnm would not
+/// write (an element with a comment, say) reads as a part that matches
+/// nothing cnm wants, so it shows as drift.
+fn map_of(m: &Value) -> FwMap {
+    let types = |v: &Value| -> Vec<String> {
+        match v {
+            Value::Array(items) => items
+                .iter()
+                .map(|i| i.as_str().unwrap_or_default().to_string())
+                .collect(),
+            Value::String(s) => s.split(" . ").map(str::to_string).collect(),
+            other => vec![other.to_string()],
+        }
+    };
+    let parts = |v: &Value| -> Vec<Atom> {
+        let atom = |a: &Value| match a {
+            Value::Number(n) => n
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .map_or_else(|| Atom::Text(n.to_string()), Atom::Num),
+            Value::String(s) => Atom::Text(s.clone()),
+            other => Atom::Text(other.to_string()),
+        };
+        match v.get("concat").and_then(Value::as_array) {
+            Some(items) => items.iter().map(atom).collect(),
+            None => vec![atom(v)],
+        }
+    };
+    let mut elements = std::collections::BTreeMap::new();
+    let mut labels = std::collections::BTreeMap::new();
+    for e in m["elem"].as_array().into_iter().flatten() {
+        let (k, v) = match e.as_array().map(Vec::as_slice) {
+            Some([k, v]) => (k, Some(v)),
+            _ => (e, None),
+        };
+        // `{"elem": {"val": KEY, "comment": LABEL}}` when it has a comment.
+        let (key, label) = match k.get("elem") {
+            Some(el) => (parts(&el["val"]), el["comment"].as_str()),
+            None => (parts(k), None),
+        };
+        if let Some(l) = label {
+            labels.insert(key.clone(), l.to_string());
+        }
+        elements.insert(key, v.map(parts).unwrap_or_default());
+    }
+    FwMap {
+        name: m["name"].as_str().unwrap_or_default().to_string(),
+        key_type: types(&m["type"]),
+        value_type: types(&m["map"]),
+        elements,
+        labels,
+    }
 }
 
 /// The last listing, as observe made it, with the generation id and the
@@ -257,7 +320,7 @@ fn seen_of(store: &TopologyStore, all: &Value, tables: Vec<Value>) -> Result<See
 /// doubt (unreadable, another id) means listing again.
 mod kept {
     use super::Seen;
-    use crate::model::{FirewallRes, FwRule};
+    use crate::model::{FirewallRes, FwMap, FwRule};
     use crate::store::TopologyStore;
     use serde::{Deserialize, Serialize};
 
@@ -278,6 +341,8 @@ mod kept {
         bridge_table: bool,
         intact: bool,
         rules: Vec<(String, String, String, Option<u64>)>,
+        #[serde(default)]
+        maps: Vec<FwMap>,
     }
 
     pub fn load(store: &TopologyStore, (generation, netns): (u32, u64)) -> Option<Seen> {
@@ -293,6 +358,7 @@ mod kept {
                 table: f.table,
                 bridge_table: f.bridge_table,
                 intact: f.intact,
+                maps: f.maps,
                 rules: f
                     .rules
                     .into_iter()
@@ -327,6 +393,7 @@ mod kept {
                     .iter()
                     .map(|r| (r.chain.clone(), r.label.clone(), r.digest.clone(), r.handle))
                     .collect(),
+                maps: f.maps.clone(),
             }),
             foreign: seen.foreign.clone(),
             forward_chains: seen.forward_chains.clone(),

@@ -181,6 +181,33 @@ pub fn dnat(
     }))
 }
 
+/// `dnat ip to KEY map @ADDRS : KEY map @PORTS`, KEY being `[ip daddr .]
+/// meta l4proto . th dport`: address and port of a published port from two
+/// named maps (a miss leaves the packet be).
+pub fn dnat_maps(v4: bool, at_address: bool, addrs: &str, ports: &str) -> Statement<'static> {
+    let key = || {
+        let mut key = Vec::new();
+        if at_address {
+            key.push(payload(family_proto(v4), "daddr"));
+        }
+        key.push(meta(MetaKey::L4proto));
+        key.push(payload("th", "dport"));
+        Expression::Named(NamedExpression::Concat(key))
+    };
+    let lookup = |map: &str| {
+        Expression::Named(NamedExpression::Map(Box::new(Map {
+            key: key(),
+            data: s(&format!("@{map}")),
+        })))
+    };
+    Statement::DNAT(Some(NAT {
+        addr: Some(lookup(addrs)),
+        family: Some(if v4 { NATFamily::IP } else { NATFamily::IP6 }),
+        port: Some(lookup(ports)),
+        flags: None,
+    }))
+}
+
 pub fn masquerade() -> Statement<'static> {
     Statement::Masquerade(None)
 }

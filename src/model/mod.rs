@@ -9,7 +9,7 @@ mod allocations;
 mod firewall;
 mod plugin;
 pub use allocations::{Allocations, EndpointAlloc};
-pub use firewall::{FirewallRes, FwRule};
+pub use firewall::{cut, Atom, FirewallRes, FwMap, FwRule};
 use ipnetwork::IpNetwork;
 pub use plugin::{PluginCall, PluginRes};
 use serde::Serialize;

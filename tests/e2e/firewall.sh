@@ -92,6 +92,30 @@ expect_rc 0 cnm apply "$T"
 no_answer "old port 8080" ip netns exec outside socat -T1 - TCP:192.0.2.1:8080,connect-timeout=1
 expect_answer web-tcp "new port 8081" ip netns exec outside socat -T2 - TCP:192.0.2.1:8081
 
+step "one more port is one map element: the table and its rules stay"
+# A rewritten table gets a new handle (the kernel numbers tables anew).
+handles() { nft -a list table inet cnm-shop | grep -o 'handle [0-9]*' | sort; }
+before=$(handles)
+sed -i 's/"8081:80"/"8081:80", "8082:80"/' "$T"
+expect_rc 2 cnm plan --detailed-exitcode "$T"
+grep >/dev/null -- "+ port 0.0.0.0:8082/tcp → web-front" "$WORK/out" || fail "plan: $(cat "$WORK/out")"
+expect_rc 0 cnm apply "$T"
+[ "$(handles)" = "$before" ] || fail "the rules were rewritten for one more port: $before → $(handles)"
+nft list map inet cnm-shop ports_ip_addr | grep >/dev/null 'tcp \. 8082' || fail "no element for 8082: $(nft list map inet cnm-shop ports_ip_addr)"
+expect_answer web-tcp "new port 8082" ip netns exec outside socat -T2 - TCP:192.0.2.1:8082
+expect_answer web-tcp "port 8081 still" ip netns exec outside socat -T2 - TCP:192.0.2.1:8081
+converged "$T"
+
+step "a map element deleted by hand is drift: plan shows it, apply puts it back"
+nft delete element inet cnm-shop ports_ip_addr '{ tcp . 8082 }'
+nft delete element inet cnm-shop ports_ip_port '{ tcp . 8082 }'
+no_answer "8082 without its element" ip netns exec outside socat -T1 - TCP:192.0.2.1:8082,connect-timeout=1
+pending "$T"
+grep >/dev/null "map elements" "$WORK/out" || fail "plan does not name the elements: $(cat "$WORK/out")"
+expect_rc 0 cnm apply "$T"
+converged "$T"
+expect_answer web-tcp "8082 after repair" ip netns exec outside socat -T2 - TCP:192.0.2.1:8082
+
 step "networks are isolated from each other; icc: false isolates within one"
 I="$WORK/iso.yaml"
 cat >"$I" <<'YAML'

@@ -7,8 +7,10 @@
 use super::{bridge_ifname, BridgeOptions};
 use crate::drivers::{FirewallCtx, FirewallPart};
 use crate::firewall::rules::{self as r, Body};
-use crate::firewall::{foreign_mark, forward_chain, route_localnet, ICC_CHAIN};
-use crate::model::{FwRule, LinkRes, SysctlRes};
+use crate::firewall::{
+    foreign_mark, forward_chain, port_maps as port_maps_of, route_localnet, ICC_CHAIN,
+};
+use crate::model::{Atom, FwMap, FwRule, LinkRes, SysctlRes};
 use crate::naming::MarkKind;
 use crate::spec::{Network, PortMapping};
 use ipnetwork::IpNetwork;
@@ -33,8 +35,10 @@ pub fn rules(ctx: &FirewallCtx<'_>) -> FirewallPart {
     if nets.is_empty() {
         return part;
     }
+    let maps = port_maps(ctx);
     let mut push =
         |chain: &str, label: String, body: Body| part.rules.push(FwRule::new(chain, label, body));
+    map_rules(&maps, &mut push);
     ports(ctx, &mut push);
     for n in &nets {
         masquerades(ctx, n, &mut push);
@@ -43,11 +47,96 @@ pub fn rules(ctx: &FirewallCtx<'_>) -> FirewallPart {
     accepts(ctx, &nets, &mut push);
     icc(ctx, &nets, &mut push);
     part.sysctls = sysctls(ctx, &nets);
+    part.maps = maps;
     part
 }
 
-/// Published ports: DNAT from any host address (or the given one), for
-/// traffic arriving (prerouting) and from the host itself (output). A
+/// A single published port to a single target: one map element. Ranges
+/// stay rules of their own (a shifted range is a per-port mapping).
+fn single(pm: &PortMapping) -> bool {
+    pm.published.0 == pm.published.1 && pm.target.0 == pm.target.1
+}
+
+/// Published single ports as elements of the port maps (IPv4/IPv6, any
+/// host address / one host address; each an address map and a port map):
+/// `[HOST .] PROTO . PORT → ADDR` and `→ TARGET`. The first address of a
+/// family wins a key (as the first of two rules did).
+fn port_maps(ctx: &FirewallCtx<'_>) -> Vec<FwMap> {
+    let mut maps = [
+        port_maps_of(true, false),
+        port_maps_of(true, true),
+        port_maps_of(false, false),
+        port_maps_of(false, true),
+    ];
+    for ep in ctx.topology.endpoints.values() {
+        let Some(v) = ctx.state.endpoints.get(&ep.name) else {
+            continue;
+        };
+        for pm in ep.ports.iter().filter(|pm| single(pm)) {
+            for addr in v.addrs.iter().map(IpNetwork::ip) {
+                let at = match pm.host_ip {
+                    Some(ip) if ip.is_ipv4() != addr.is_ipv4() => continue,
+                    Some(ip) if !ip.is_unspecified() => Some(ip),
+                    _ => None,
+                };
+                let i = if addr.is_ipv4() { 0 } else { 2 } + usize::from(at.is_some());
+                let mut key: Vec<Atom> = at.iter().map(|ip| Atom::Text(ip.to_string())).collect();
+                key.push(Atom::Text(pm.protocol.as_str().to_string()));
+                key.push(Atom::Num(u32::from(pm.published.0)));
+                let [addrs, ports] = &mut maps[i];
+                if addrs.elements.contains_key(&key) {
+                    continue;
+                }
+                let label = port_label(pm, &ep.name, addr);
+                addrs
+                    .elements
+                    .insert(key.clone(), vec![Atom::Text(addr.to_string())]);
+                addrs.labels.insert(key.clone(), label.clone());
+                ports
+                    .elements
+                    .insert(key.clone(), vec![Atom::Num(u32::from(pm.target.0))]);
+                ports.labels.insert(key, label);
+            }
+        }
+    }
+    maps.into_iter()
+        .flatten()
+        .filter(|m| !m.elements.is_empty())
+        .collect()
+}
+
+/// The DNAT rules that look the port maps up, for traffic arriving
+/// (prerouting) and from the host itself (output): the maps keyed by host
+/// address first, then those for any local address.
+fn map_rules(maps: &[FwMap], push: &mut impl FnMut(&str, String, Body)) {
+    for chain in ["prerouting", "output"] {
+        for at_address in [true, false] {
+            for addrs in maps
+                .iter()
+                .filter(|m| (m.key_type.len() == 3) == at_address && m.name.ends_with("_addr"))
+            {
+                let v4 = addrs.value_type.first().is_some_and(|t| t == "ipv4_addr");
+                let base = addrs.name.trim_end_matches("_addr");
+                let ports = format!("{base}_port");
+                let mut body = Vec::new();
+                if !at_address {
+                    body.push(r::nfproto(v4));
+                    body.push(r::to_local_address());
+                }
+                body.push(r::dnat_maps(v4, at_address, &addrs.name, &ports));
+                let suffix = if chain == "output" {
+                    " (from the host)"
+                } else {
+                    ""
+                };
+                push(chain, format!("published ports: @{base}_*{suffix}"), body);
+            }
+        }
+    }
+}
+
+/// Published port ranges: DNAT from any host address (or the given one),
+/// for traffic arriving (prerouting) and from the host itself (output). A
 /// range is one rule: the ports kept, or shifted through a map.
 fn ports(ctx: &FirewallCtx<'_>, push: &mut impl FnMut(&str, String, Body)) {
     for chain in ["prerouting", "output"] {
@@ -60,7 +149,7 @@ fn ports(ctx: &FirewallCtx<'_>, push: &mut impl FnMut(&str, String, Body)) {
             let Some(v) = ctx.state.endpoints.get(&ep.name) else {
                 continue;
             };
-            for pm in &ep.ports {
+            for pm in ep.ports.iter().filter(|pm| !single(pm)) {
                 for addr in v.addrs.iter().map(IpNetwork::ip) {
                     let Some(body) = dnat(pm, addr) else { continue };
                     let suffix = if chain == "output" {
@@ -68,16 +157,11 @@ fn ports(ctx: &FirewallCtx<'_>, push: &mut impl FnMut(&str, String, Body)) {
                     } else {
                         ""
                     };
-                    let label = format!(
-                        "port {}:{}/{} → {} {}:{}{suffix}",
-                        host_ip(pm, addr),
-                        range(pm.published),
-                        pm.protocol.as_str(),
-                        ep.name,
-                        fmt_addr(addr),
-                        range(pm.target),
+                    push(
+                        chain,
+                        format!("{}{suffix}", port_label(pm, &ep.name, addr)),
+                        body,
                     );
-                    push(chain, label, body);
                 }
             }
         }
@@ -286,6 +370,18 @@ fn sysctls(
             )
         })
         .collect()
+}
+
+/// `port 0.0.0.0:8080/tcp → web 10.0.0.2:80`.
+fn port_label(pm: &PortMapping, endpoint: &str, addr: IpAddr) -> String {
+    format!(
+        "port {}:{}/{} → {endpoint} {}:{}",
+        host_ip(pm, addr),
+        range(pm.published),
+        pm.protocol.as_str(),
+        fmt_addr(addr),
+        range(pm.target),
+    )
 }
 
 /// "80" or "8000-8010".
