@@ -1,6 +1,8 @@
 //! rtnetlink connections: one to the host namespace, one per sandbox
 //! namespace, each driven by a task on the current tokio runtime.
 
+pub mod lean;
+
 use futures::TryStreamExt;
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{LinkExtentMask, LinkMessage};
@@ -14,17 +16,6 @@ use std::io;
 /// Connect to the namespace the calling thread is in.
 pub fn connect_here() -> io::Result<Handle> {
     let (conn, handle, _) = rtnetlink::new_connection()?;
-    tokio::spawn(conn);
-    Ok(handle)
-}
-
-/// [`connect_here`], with strict checking of dump requests: the kernel
-/// applies the filters they carry (a route dump's table).
-pub fn connect_strict_here() -> io::Result<Handle> {
-    let (mut conn, handle, _) = rtnetlink::new_connection()?;
-    conn.socket_mut()
-        .socket_mut()
-        .set_netlink_get_strict_chk(true)?;
     tokio::spawn(conn);
     Ok(handle)
 }
@@ -133,24 +124,20 @@ pub async fn dump_links(h: &Handle) -> Result<Vec<LinkMessage>, rtnetlink::Error
     links(h).try_collect().await
 }
 
-/// The names of every link, read one message at a time.
-pub async fn link_names(
-    h: &Handle,
-) -> Result<std::collections::BTreeSet<String>, rtnetlink::Error> {
+/// The names of every link of the namespace the calling thread is in
+/// (through a [`lean`] dump).
+pub async fn lean_link_names() -> io::Result<std::collections::BTreeSet<String>> {
     use netlink_packet_route::link::LinkAttribute;
-    let mut names = std::collections::BTreeSet::new();
-    let mut all = links(h);
-    while let Some(m) = all.try_next().await? {
-        names.extend(m.attributes.into_iter().find_map(|a| match a {
+    let socket = lean::socket_here()?;
+    Ok(lean::links(&socket)
+        .await?
+        .into_iter()
+        .flat_map(|m| m.attributes)
+        .filter_map(|a| match a {
             LinkAttribute::IfName(n) => Some(n),
             _ => None,
-        }));
-    }
-    Ok(names)
-}
-
-pub async fn dump_addrs(h: &Handle) -> Result<Vec<AddressMessage>, rtnetlink::Error> {
-    h.address().get().execute().try_collect().await
+        })
+        .collect())
 }
 
 /// Neighbour entries of one family: `AddressFamily::Bridge` dumps FDB
@@ -169,14 +156,15 @@ pub async fn dump_neighbours(
 
 /// Routes of the main table, both families, in one dump (family
 /// AF_UNSPEC). The table in the header is a filter the kernel applies on
-/// sockets with strict checking (see [`connect_strict_here`]), skipping the
-/// local table's routes; others get it filtered here.
-pub async fn dump_routes(h: &Handle) -> Result<Vec<RouteMessage>, rtnetlink::Error> {
-    let mut m = RouteMessage::default();
-    m.header.table = 254;
-    let all: Vec<RouteMessage> = h.route().get(m).execute().try_collect().await?;
-    Ok(all
-        .into_iter()
+/// sockets with strict checking (as [`lean::socket_here`] makes them),
+/// skipping the local table's routes; they would be filtered here anyway.
+pub async fn lean_routes(s: &netlink_sys::TokioSocket) -> io::Result<Vec<RouteMessage>> {
+    Ok(main_table_only(lean::routes(s, 254).await?))
+}
+
+/// IPv4 and IPv6 routes of table 254 (the main one).
+fn main_table_only(all: Vec<RouteMessage>) -> Vec<RouteMessage> {
+    all.into_iter()
         .filter(|r| {
             matches!(
                 r.header.address_family,
@@ -184,7 +172,7 @@ pub async fn dump_routes(h: &Handle) -> Result<Vec<RouteMessage>, rtnetlink::Err
             )
         })
         .filter(|r| route_table(r) == 254)
-        .collect())
+        .collect()
 }
 
 pub fn route_table(r: &RouteMessage) -> u32 {

@@ -3,7 +3,6 @@
 use super::ObserveError;
 use crate::model::Mac;
 use crate::netlink;
-use futures::TryStreamExt;
 use ipnetwork::IpNetwork;
 use netlink_packet_route::address::AddressScope;
 use netlink_packet_route::link::{
@@ -95,27 +94,30 @@ pub struct LinkTable {
 }
 
 impl LinkTable {
+    /// Links and addresses through `lean` (see [`netlink::lean`]), a socket
+    /// in the namespace read.
     pub async fn dump(
-        h: &rtnetlink::Handle,
+        lean: &netlink_sys::TokioSocket,
         netns: Option<&str>,
     ) -> Result<LinkTable, ObserveError> {
-        let err = |what: &'static str| {
-            let netns = netns.map(str::to_string);
-            move |source| ObserveError::Netlink {
-                what,
-                netns,
-                source,
-            }
+        let err = |what: &str| {
+            let context = match netns {
+                Some(n) => format!("cannot read the {what} of namespace {n}"),
+                None => format!("cannot read the host's {what}"),
+            };
+            move |source| ObserveError::Io { context, source }
         };
         // One dump at a time per socket: the kernel answers EBUSY otherwise.
         let mut t = LinkTable::default();
-        let mut links = netlink::links(h);
-        while let Some(m) = links.try_next().await.map_err(err("links"))? {
-            let l = Link::from_msg(&m);
+        let links = netlink::lean::links(lean).await.map_err(err("links"))?;
+        for m in &links {
+            let l = Link::from_msg(m);
             t.links.insert(l.index, l);
         }
         drop(links);
-        let addrs = netlink::dump_addrs(h).await.map_err(err("addresses"))?;
+        let addrs = netlink::lean::addresses(lean)
+            .await
+            .map_err(err("addresses"))?;
         for a in &addrs {
             // Link-scope addresses (fe80::/64) are the kernel's own.
             if a.header.scope == AddressScope::Link {

@@ -22,10 +22,15 @@ pub async fn kernel(
     topology: &str,
     candidate: impl Fn(&str) -> bool,
 ) -> Result<KernelView, ObserveError> {
+    let lean = netlink::lean::socket_here().map_err(|e| ObserveError::Io {
+        context: "cannot open a netlink socket".into(),
+        source: e,
+    })?;
     let mut view = KernelView {
-        host: ns_view(h, None).await?,
+        host: ns_view(&lean, None).await?,
         ..KernelView::default()
     };
+    drop(lean);
     // FDB and neighbour tables can be large; only tunnel devices of this
     // topology need them.
     let has_tunnels = view.host.table.links.values().any(|l| {
@@ -69,14 +74,19 @@ pub async fn kernel(
     Ok(view)
 }
 
-/// Links, addresses and routes of one namespace.
-async fn ns_view(h: &rtnetlink::Handle, netns: Option<&str>) -> Result<NsView, ObserveError> {
-    let table = LinkTable::dump(h, netns).await?;
-    let routes = netlink::dump_routes(h)
+/// Links, addresses and routes of one namespace, through a socket in it.
+async fn ns_view(
+    lean: &netlink_sys::TokioSocket,
+    netns: Option<&str>,
+) -> Result<NsView, ObserveError> {
+    let table = LinkTable::dump(lean, netns).await?;
+    let routes = netlink::lean_routes(lean)
         .await
-        .map_err(|source| ObserveError::Netlink {
-            what: "routes",
-            netns: netns.map(str::to_string),
+        .map_err(|source| ObserveError::Io {
+            context: match netns {
+                Some(n) => format!("cannot read the routes of namespace {n}"),
+                None => "cannot read the host's routes".into(),
+            },
             source,
         })?;
     Ok(NsView {
@@ -144,14 +154,14 @@ fn read_on_own_thread(
         })?;
     rt.block_on(async move {
         let reads = futures::stream::iter(live.into_iter().map(|(netns, f, ino)| async move {
-            let handle = crate::netns::enter(&f)
-                .and_then(|()| netlink::connect_strict_here())
+            let lean = crate::netns::enter(&f)
+                .and_then(|()| netlink::lean::socket_here())
                 .map_err(|e| ObserveError::Io {
                     context: format!("cannot open a netlink socket in namespace {netns}"),
                     source: e,
                 })?;
             drop(f);
-            let view = ns_view(&handle, Some(&netns)).await?;
+            let view = ns_view(&lean, Some(&netns)).await?;
             Ok::<_, ObserveError>(Candidate { netns, ino, view })
         }))
         .buffered(IN_FLIGHT)

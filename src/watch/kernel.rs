@@ -214,17 +214,15 @@ impl Monitors {
             .filter(|n| !n.is_empty())
             .collect();
         let prefix = format!("cnm:{topology}:");
-        if let Ok(h) = crate::netlink::connect_here() {
-            let mut links = crate::netlink::links(&h);
-            while let Ok(Some(l)) = futures::TryStreamExt::try_next(&mut links).await {
-                {
-                    // Marked (a veth's host end), or named as observed.
-                    let named = l.attributes.iter().any(
-                        |a| matches!(a, LinkAttribute::IfName(n) if names.contains(n.as_str())),
-                    );
-                    if named || link_marked(&l, &prefix) {
-                        owned.insert(l.header.index);
-                    }
+        if let Ok(s) = crate::netlink::lean::socket_here() {
+            for l in crate::netlink::lean::links(&s).await.unwrap_or_default() {
+                // Marked (a veth's host end), or named as observed.
+                let named = l
+                    .attributes
+                    .iter()
+                    .any(|a| matches!(a, LinkAttribute::IfName(n) if names.contains(n.as_str())));
+                if named || link_marked(&l, &prefix) {
+                    owned.insert(l.header.index);
                 }
             }
         }

@@ -221,9 +221,9 @@ impl Executor {
             } else if last.1.elapsed() > WITH_NAMESPACE_STALL {
                 break;
             }
-            let present = netlink::link_names(&self.host)
+            let present = netlink::lean_link_names()
                 .await
-                .map_err(kernel("list host links"))?;
+                .map_err(io("list host links".into()))?;
             waiting.retain(|name, _| present.contains(name));
             if !waiting.is_empty() {
                 tokio::time::sleep(std::time::Duration::from_millis(20)).await;
