@@ -20,7 +20,7 @@ use nftables::stmt::Statement;
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
 use std::borrow::Cow;
 
-pub use super::observe::{listing, observe, record, Seen};
+pub use super::observe::{listing, observe, record, record_elements, Seen};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NftError {
@@ -252,6 +252,20 @@ fn element(key: &[Atom], value: &[Atom], label: Option<&String>) -> Expression<'
 }
 
 /// Parts joined with `.`; one part stands alone, as nft lists it.
+/// An element as `nft -j list` shows it (the crate writes unset options
+/// as null; nft lists none).
+pub(super) fn listed_element(
+    key: &[Atom],
+    value: &[Atom],
+    label: Option<&String>,
+) -> serde_json::Value {
+    let mut v = serde_json::to_value(element(key, value, label)).unwrap_or_default();
+    if let Some(serde_json::Value::Object(elem)) = v.get_mut(0).and_then(|k| k.get_mut("elem")) {
+        elem.retain(|_, x| !x.is_null());
+    }
+    v
+}
+
 fn concat(parts: &[Atom]) -> Expression<'static> {
     let one = |a: &Atom| match a {
         Atom::Num(n) => Expression::Number(*n),

@@ -105,6 +105,18 @@ nft list map inet cnm-shop ports_ip_addr | grep >/dev/null 'tcp \. 8082' || fail
 expect_answer web-tcp "new port 8082" ip netns exec outside socat -T2 - TCP:192.0.2.1:8082
 expect_answer web-tcp "port 8081 still" ip netns exec outside socat -T2 - TCP:192.0.2.1:8081
 converged "$T"
+# Someone else's transaction moves nftables' generation id: cnm lists its
+# tables again, and the fingerprint it updated without listing must match.
+nft add table inet other-software
+nft delete table inet other-software
+converged "$T"
+sed -i 's/"8081:80", "8082:80"/"8081:80", "8082:80", "8083:80"/' "$T"
+expect_rc 0 cnm apply "$T"
+sed -i 's/, "8083:80"//' "$T"
+expect_rc 0 cnm apply "$T"
+nft add table inet other-software
+nft delete table inet other-software
+converged "$T"
 
 step "a map element deleted by hand is drift: plan shows it, apply puts it back"
 nft delete element inet cnm-shop ports_ip_addr '{ tcp . 8082 }'

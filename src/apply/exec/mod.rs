@@ -459,6 +459,11 @@ impl Executor {
     ) -> R {
         let doc = crate::firewall::nft::document(&self.topology, before, fw);
         let rules = fw.map_or(0, |f| f.rules.len());
+        // Elements alone: the fingerprint follows without listing again.
+        let elements = match (before, fw) {
+            (Some(b), Some(f)) if b.elements_only_to(f) => Some((b.clone(), f.clone())),
+            _ => None,
+        };
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || {
             let start = std::time::Instant::now();
@@ -468,6 +473,11 @@ impl Executor {
                 us = start.elapsed().as_micros() as u64,
                 "nft transaction"
             );
+            if let Some((b, f)) = &elements {
+                if crate::firewall::nft::record_elements(&store, b, f)? {
+                    return Ok(());
+                }
+            }
             crate::firewall::nft::record(&store)
         })
         .await
