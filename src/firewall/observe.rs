@@ -539,7 +539,7 @@ mod tests {
         let a = super::super::nft::listed_element(&key(8080), &value, Some(&label));
         let b = super::super::nft::listed_element(&key(9090), &value, None);
         let both = fingerprint(&table(&[a.clone(), b.clone()])).unwrap();
-        let one = fingerprint(&table(&[a.clone()])).unwrap();
+        let one = fingerprint(&table(std::slice::from_ref(&a))).unwrap();
         let (base, sum) = both.split_once('.').unwrap();
         let sum = u64::from_str_radix(sum, 16).unwrap();
         let less = sum.wrapping_sub(element_hash("ports_ip_addr", &b));
