@@ -259,4 +259,32 @@ mod tests {
         assert!(s.topologies()?.is_empty());
         Ok(())
     }
+
+    #[test]
+    fn cached_records_follow_every_write_and_a_new_store_reads_the_disk() -> TestResult {
+        let t = tempfile::tempdir()?;
+        let s = Store::at(&t.path().join("run"), &t.path().join("lib"));
+        let ts = s.topology("shop")?;
+        assert!(ts.namespaces()?.is_empty());
+        let clone = ts.clone();
+        clone.record_namespace("web", &ns("shop-web"))?;
+        assert_eq!(ts.namespaces()?["web"], ns("shop-web"));
+        let rec = FilesRecord {
+            dir: None,
+            files: [("hosts".to_string(), safe::FileId { dev: 1, ino: 2 })].into(),
+            ..FilesRecord::default()
+        };
+        assert!(ts.files()?.is_empty());
+        clone.record_files("web", &rec)?;
+        assert_eq!(ts.files()?["web"].files, rec.files);
+        // What the disk holds, read by a store that never cached it.
+        let fresh = s.topology("shop")?;
+        assert_eq!(fresh.namespaces()?, ts.namespaces()?);
+        assert_eq!(fresh.files()?["web"].files, rec.files);
+        clone.forget_namespace("web")?;
+        clone.record_files("web", &FilesRecord::default())?;
+        assert!(ts.namespaces()?.is_empty() && ts.files()?.is_empty());
+        assert!(s.topology("shop")?.namespaces()?.is_empty());
+        Ok(())
+    }
 }

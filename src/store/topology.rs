@@ -9,8 +9,13 @@ use super::{
 };
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// The records of one topology: `<root>/topologies/<name>/` under each root.
+/// Clones share a write-through cache of the per-sandbox records (an
+/// apply of 1,000 sandboxes read each of them seven times): one store
+/// lives for one apply, under cnm's lock, and every write of those records
+/// goes through it.
 #[derive(Debug, Clone)]
 pub struct TopologyStore {
     name: String,
@@ -18,6 +23,14 @@ pub struct TopologyStore {
     lib_root: PathBuf,
     run: PathBuf,
     lib: PathBuf,
+    cache: Arc<Mutex<Cache>>,
+}
+
+/// Per-sandbox records as last read or written; `None`: not read yet.
+#[derive(Debug, Default)]
+struct Cache {
+    namespaces: Option<BTreeMap<String, NsRecord>>,
+    files: Option<BTreeMap<String, FilesRecord>>,
 }
 
 /// The kept nftables listing, and its bound (a rule's line is ~100 bytes).
@@ -33,7 +46,13 @@ impl TopologyStore {
             lib_root: lib_root.to_path_buf(),
             run: run_root.join("topologies").join(name),
             lib: lib_root.join("topologies").join(name),
+            cache: Arc::default(),
         }
+    }
+
+    /// The cache, whatever a panicking holder left (it only mirrors disk).
+    fn cache(&self) -> std::sync::MutexGuard<'_, Cache> {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn name(&self) -> &str {
@@ -73,6 +92,15 @@ impl TopologyStore {
 
     /// Namespaces cnm created for this topology: sandbox → record.
     pub fn namespaces(&self) -> Result<BTreeMap<String, NsRecord>> {
+        if let Some(c) = &self.cache().namespaces {
+            return Ok(c.clone());
+        }
+        let read = self.read_namespaces()?;
+        self.cache().namespaces = Some(read.clone());
+        Ok(read)
+    }
+
+    fn read_namespaces(&self) -> Result<BTreeMap<String, NsRecord>> {
         let mut out = BTreeMap::new();
         let Some(d) = self.sub(&self.run, "sandboxes")? else {
             return Ok(out);
@@ -107,7 +135,11 @@ impl TopologyStore {
     pub fn record_namespace(&self, sandbox: &str, rec: &NsRecord) -> Result<()> {
         check_object_name("sandbox name", sandbox)?;
         let d = self.sub_create(&self.run, "sandboxes")?;
-        write_json(&d, sandbox, rec, Durable::No)
+        write_json(&d, sandbox, rec, Durable::No)?;
+        if let Some(c) = &mut self.cache().namespaces {
+            c.insert(sandbox.to_string(), rec.clone());
+        }
+        Ok(())
     }
 
     pub fn forget_namespace(&self, sandbox: &str) -> Result<()> {
@@ -115,11 +147,23 @@ impl TopologyStore {
         if let Some(d) = self.sub(&self.run, "sandboxes")? {
             d.remove_file(sandbox, None)?;
         }
+        if let Some(c) = &mut self.cache().namespaces {
+            c.remove(sandbox);
+        }
         Ok(())
     }
 
     /// Files cnm wrote, per sandbox.
     pub fn files(&self) -> Result<BTreeMap<String, FilesRecord>> {
+        if let Some(c) = &self.cache().files {
+            return Ok(c.clone());
+        }
+        let read = self.read_files()?;
+        self.cache().files = Some(read.clone());
+        Ok(read)
+    }
+
+    fn read_files(&self) -> Result<BTreeMap<String, FilesRecord>> {
         let mut out = BTreeMap::new();
         let Some(d) = self.sub(&self.lib, "sandboxes")? else {
             return Ok(out);
@@ -151,6 +195,9 @@ impl TopologyStore {
                 if let Some(d) = self.sub(&self.lib, "sandboxes")? {
                     d.remove_file(sandbox, None)?;
                 }
+                if let Some(c) = &mut self.cache().files {
+                    c.remove(sandbox);
+                }
                 continue;
             }
             let d = match written.take() {
@@ -162,6 +209,9 @@ impl TopologyStore {
                 ..rec.clone()
             };
             write_json(&d, sandbox, &rec, Durable::No)?;
+            if let Some(c) = &mut self.cache().files {
+                c.insert(sandbox.clone(), rec);
+            }
             written = Some(d);
         }
         if let Some(d) = written {
@@ -366,6 +416,7 @@ impl TopologyStore {
 
     /// Drop every record of the topology (after a destroy).
     pub fn forget(&self) -> Result<()> {
+        *self.cache() = Cache::default();
         for base in [&self.run, &self.lib] {
             if let (Some(parent), Some(name)) = (base.parent(), base.file_name()) {
                 if let Some(d) = Dir::open(parent)? {
