@@ -110,6 +110,21 @@ fn look(
         let foreign = format!(
             "{path} exists and cnm did not write it; cnm will not overwrite it: remove it or rename the sandbox"
         );
+        // Unchanged since cnm wrote it: its content is the recorded one.
+        if let Some(stamp) = rec.written.get(name).filter(|st| {
+            st.id == entry.id
+                && st.ctime == entry.ctime
+                && st.size == entry.size
+                && rec.files.get(name) == Some(&entry.id)
+        }) {
+            seen.files.push(FileRes {
+                path,
+                sandbox: w.sandbox.to_string(),
+                content: stamp.content.clone(),
+                id: Some(entry.id),
+            });
+            continue;
+        }
         let by_id = rec.files.get(name) == Some(&entry.id)
             || dir.mark_of(name).as_deref() == Some(mark.as_str());
         if !by_id && !w.legacy {

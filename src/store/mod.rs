@@ -22,7 +22,7 @@ mod watcher;
 
 pub use lock::Lock;
 pub use records::{
-    AppliedRecord, Claims, FilesRecord, Journal, JournalLink, LearnedRecord, NsRecord,
+    AppliedRecord, Claims, FileStamp, FilesRecord, Journal, JournalLink, LearnedRecord, NsRecord,
     PluginsRecord, PortClaim, RECORD_VERSION,
 };
 pub use resolver::{Bound, ResolverIdentity, ResolverStatus, ResolverStore};

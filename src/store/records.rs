@@ -23,6 +23,22 @@ pub struct FilesRecord {
     pub dir: Option<FileId>,
     /// File name (`hosts`, `resolv.conf`) → identity of cnm's file.
     pub files: BTreeMap<String, FileId>,
+    /// File name → the file as cnm wrote it (see [`FileStamp`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub written: BTreeMap<String, FileStamp>,
+}
+
+/// A file cnm wrote: its identity, change time and size just after, and
+/// its content. A file that still has that identity, ctime and size holds
+/// that content (any write moves the ctime, which, unlike the mtime, no
+/// one can set back), so observe need not read it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileStamp {
+    pub id: FileId,
+    /// Seconds and nanoseconds.
+    pub ctime: (i64, i64),
+    pub size: u64,
+    pub content: String,
 }
 
 /// Objects about to be created, written (durably) before the kernel is

@@ -33,6 +33,15 @@ repair "default route deleted"
 echo "tampered" >/etc/netns/shop-web/hosts
 repair "hosts file edited"
 
+# The same inode and size, the mtime set back: only the ctime tells.
+f=/etc/netns/shop-web/hosts
+was=$(stat -c %y "$f")
+ino=$(stat -c %i "$f")
+printf 'X' | dd of="$f" bs=1 seek=0 conv=notrunc status=none
+touch -d "$was" "$f"
+[ "$(stat -c %i "$f")" = "$ino" ] && [ "$(stat -c %y "$f")" = "$was" ] || fail "the in-place edit changed the inode or the mtime"
+repair "hosts file edited in place, same size, mtime set back"
+
 ip link set br-front mtu 1400
 repair "bridge mtu changed"
 

@@ -14,7 +14,7 @@ use crate::netlink;
 use crate::netns;
 use crate::observe::FILE_NAMES;
 use crate::store::safe::{Dir, FileId};
-use crate::store::{NsRecord, RECORD_VERSION};
+use crate::store::{FileStamp, NsRecord, RECORD_VERSION};
 use rtnetlink::LinkUnspec;
 use std::path::Path;
 
@@ -207,12 +207,29 @@ pub(super) fn write_file(ex: &Executor, f: &FileRes) -> R {
             false,
         )
         .map_err(err())?;
+    // The stamp that lets observe skip reading it (only when nothing
+    // replaced it since the rename).
+    let stamp = dir
+        .stat(name)
+        .ok()
+        .flatten()
+        .filter(|e| e.id == id)
+        .map(|e| FileStamp {
+            id,
+            ctime: e.ctime,
+            size: e.size,
+            content: f.content.clone(),
+        });
     let mut files = lock(&ex.files)?;
     let rec = files.entry(f.sandbox.clone()).or_default();
     if dir_id.is_some() {
         rec.dir = dir_id;
     }
     rec.files.insert(name.to_string(), id);
+    match stamp {
+        Some(s) => rec.written.insert(name.to_string(), s),
+        None => rec.written.remove(name),
+    };
     lock(&ex.dirty)?.insert(f.sandbox.clone());
     Ok(())
 }
@@ -234,6 +251,7 @@ pub(super) fn remove_file(ex: &Executor, f: &FileRes) -> R {
     let mut files = lock(&ex.files)?;
     if let Some(rec) = files.get_mut(&f.sandbox) {
         rec.files.remove(name);
+        rec.written.remove(name);
     }
     lock(&ex.dirty)?.insert(f.sandbox.clone());
     Ok(())

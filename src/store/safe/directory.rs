@@ -91,6 +91,7 @@ impl Dir {
                 kind: kind_of(&st),
                 id: FileId::of(&st),
                 size: st.st_size as u64,
+                ctime: (st.st_ctime, st.st_ctime_nsec as i64),
             })),
             Err(Errno::NOENT) => Ok(None),
             Err(e) => Err(io_err(&path, e)),

@@ -61,6 +61,8 @@ pub struct Entry {
     pub kind: Kind,
     pub id: FileId,
     pub size: u64,
+    /// Change time: seconds, nanoseconds.
+    pub ctime: (i64, i64),
 }
 
 #[derive(Debug, thiserror::Error)]
