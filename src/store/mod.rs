@@ -281,6 +281,18 @@ mod tests {
         let fresh = s.topology("shop")?;
         assert_eq!(fresh.namespaces()?, ts.namespaces()?);
         assert_eq!(fresh.files()?["web"].files, rec.files);
+        assert!(ts.applied()?.is_none());
+        let applied = AppliedRecord {
+            source: Some("shop.yaml".into()),
+            ..AppliedRecord::default()
+        };
+        clone.record_applied(&applied)?;
+        let source = |a: Option<AppliedRecord>| a.and_then(|a| a.source);
+        assert_eq!(source(ts.applied()?).as_deref(), Some("shop.yaml"));
+        assert_eq!(
+            source(s.topology("shop")?.applied()?).as_deref(),
+            Some("shop.yaml")
+        );
         clone.forget_namespace("web")?;
         clone.record_files("web", &FilesRecord::default())?;
         assert!(ts.namespaces()?.is_empty() && ts.files()?.is_empty());

@@ -12,10 +12,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 /// The records of one topology: `<root>/topologies/<name>/` under each root.
-/// Clones share a write-through cache of the per-sandbox records (an
-/// apply of 1,000 sandboxes read each of them seven times): one store
-/// lives for one apply, under cnm's lock, and every write of those records
-/// goes through it.
+/// Clones share a write-through cache of the per-sandbox records and the
+/// applied record (an apply of 1,000 sandboxes read each of them up to
+/// seven times): one store lives for one apply, under cnm's lock, and
+/// every write of those records goes through it.
 #[derive(Debug, Clone)]
 pub struct TopologyStore {
     name: String,
@@ -31,6 +31,8 @@ pub struct TopologyStore {
 struct Cache {
     namespaces: Option<BTreeMap<String, NsRecord>>,
     files: Option<BTreeMap<String, FilesRecord>>,
+    /// The applied record (read once: several steps of an apply ask).
+    applied: Option<Option<AppliedRecord>>,
 }
 
 /// The kept nftables listing, and its bound (a rule's line is ~100 bytes).
@@ -298,10 +300,15 @@ impl TopologyStore {
 
     /// What the last successful apply applied.
     pub fn applied(&self) -> Result<Option<AppliedRecord>> {
-        match self.lib_dir()? {
-            Some(d) => read_json(&d, "applied"),
-            None => Ok(None),
+        if let Some(c) = &self.cache().applied {
+            return Ok(c.clone());
         }
+        let read: Option<AppliedRecord> = match self.lib_dir()? {
+            Some(d) => read_json(&d, "applied")?,
+            None => None,
+        };
+        self.cache().applied = Some(read.clone());
+        Ok(read)
     }
 
     pub fn record_applied(&self, rec: &AppliedRecord) -> Result<()> {
@@ -311,7 +318,9 @@ impl TopologyStore {
             version: RECORD_VERSION,
             ..rec.clone()
         };
-        write_json(&d, "applied", &rec, Durable::Yes)
+        write_json(&d, "applied", &rec, Durable::Yes)?;
+        self.cache().applied = Some(Some(rec));
+        Ok(())
     }
 
     /// The watcher that holds this topology, if one was recorded.
