@@ -12,6 +12,7 @@ pub mod diff;
 pub mod drivers;
 pub mod files;
 pub mod firewall;
+pub mod graph;
 pub mod ipam;
 pub mod model;
 pub mod naming;

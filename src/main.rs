@@ -4,6 +4,7 @@
 mod cli_apply;
 mod cli_common;
 mod cli_exec;
+mod cli_graph;
 mod cli_plan;
 mod cli_show;
 
@@ -37,6 +38,14 @@ enum PlanFormat {
 enum ShowFormat {
     Yaml,
     Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum GraphFormat {
+    Dot,
+    Svg,
+    Png,
+    Mermaid,
 }
 
 #[derive(Subcommand)]
@@ -95,6 +104,18 @@ enum Command {
         topology: Option<String>,
         #[arg(short, long, value_enum, default_value = "yaml")]
         output: ShowFormat,
+    },
+    /// Draw the topology: sandboxes, networks, endpoints with addresses and
+    /// published ports, overlay hosts. DOT by default; SVG and PNG through
+    /// Graphviz's dot (PNG only to a file or a pipe).
+    Graph {
+        file: PathBuf,
+        #[arg(short, long, value_enum, default_value = "dot")]
+        output: GraphFormat,
+        /// Draw what is applied on this host (as `show` reads it) instead
+        /// of the file.
+        #[arg(long)]
+        observed: bool,
     },
     /// Apply, then re-apply on every file change and on kernel drift, until
     /// SIGINT or SIGTERM (which leave the network in place).
@@ -244,6 +265,11 @@ async fn run(cmd: Command) -> Result<ExitCode> {
             host,
         } => cli_apply::destroy(file, topology, host.as_deref()).await,
         Command::Show { topology, output } => cli_show::show(topology, output).await,
+        Command::Graph {
+            file,
+            output,
+            observed,
+        } => cli_graph::graph(&file, output, observed).await,
         Command::Watch { file, resync, host } => cli_apply::watch(file, resync, host).await,
         Command::Exec { .. } | Command::Resolver { .. } => {
             unreachable!("handled before the runtime starts")

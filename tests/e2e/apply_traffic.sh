@@ -33,6 +33,14 @@ ip netns exec shop-api ip -o addr show | grep >/dev/null "10.10.0.128/24" || fai
 ip netns exec shop-api ip -o addr show | grep >/dev/null "fd00:10::2/64" || fail "api-front should get an IPv6 address"
 reach api fd00:10::1
 
+step "cnm graph --observed draws what is applied, with the addresses the kernel has"
+expect_rc 0 cnm graph --observed "$T"
+for want in '"sandbox:web" -- "network:front"' 'web-front\n10.10.0.10' 'db-back\n10.20.0.5' 'port 8080:80/tcp' 'back\nbridge, internal'; do
+  grep -F >/dev/null "$want" "$WORK/out" || fail "graph --observed lacks $want: $(cat "$WORK/out")"
+done
+expect_rc 1 cnm graph --observed "$EXAMPLES/quickstart.yaml"
+grep >/dev/null "not applied" "$WORK/err" || fail "graph --observed of a topology not applied: $(cat "$WORK/err")"
+
 step "no reachability between sandboxes that share no network"
 expect_rc 0 cnm apply "$EXAMPLES/quickstart.yaml"
 unreachable alpha 10.20.0.5

@@ -158,7 +158,10 @@ expect_rc 0 cnm destroy --topology expl
 expect_rc 1 cnm destroy --topology ../x
 expect_rc 7 cnm exec alpha -- sh -c 'exit 7'
 expect_rc 1 cnm exec nobody -- true
-for cmd in validate plan apply destroy show exec watch; do
+expect_rc 0 cnm graph "$Q"
+expect_rc 1 cnm graph "$B"
+expect_rc 0 cnm graph --observed "$Q"
+for cmd in validate plan apply destroy show exec watch graph; do
   expect_rc 1 cnm "$cmd" --no-such-flag
 done
 expect_rc 1 cnm
