@@ -98,6 +98,11 @@ fn firewall() {
 }
 
 #[test]
+fn docker_options() {
+    run_script("docker_options");
+}
+
+#[test]
 fn reliability() {
     run_script("reliability");
 }

@@ -142,6 +142,11 @@ impl DriverOptions for Opaque {
 }
 
 /// What a driver's `check` sees of a network in the file.
+/// Docker's driver-independent option for a network's MTU
+/// (`docker network create -o com.docker.network.driver.mtu=1400`): the
+/// engine reads it as the network's `mtu`; drivers skip it.
+pub const DOCKER_MTU_OPTION: &str = "com.docker.network.driver.mtu";
+
 pub struct NetworkInput<'a> {
     pub topology: &'a str,
     pub name: &'a str,

@@ -51,6 +51,21 @@ pub fn rules(ctx: &FirewallCtx<'_>) -> FirewallPart {
     part
 }
 
+/// A port that names no host address binds to its network's
+/// `host_binding_ipv4` when the network sets one (Docker's default host IP).
+fn with_binding(ctx: &FirewallCtx<'_>, network: &str, pm: &PortMapping) -> PortMapping {
+    let binding = ctx
+        .topology
+        .networks
+        .get(network)
+        .and_then(|n| n.options.get::<BridgeOptions>())
+        .and_then(|o| o.host_binding_ipv4);
+    PortMapping {
+        host_ip: pm.host_ip.or(binding.map(IpAddr::V4)),
+        ..*pm
+    }
+}
+
 /// A single published port to a single target: one map element. Ranges
 /// stay rules of their own (a shifted range is a per-port mapping).
 fn single(pm: &PortMapping) -> bool {
@@ -73,6 +88,7 @@ fn port_maps(ctx: &FirewallCtx<'_>) -> Vec<FwMap> {
             continue;
         };
         for pm in ep.ports.iter().filter(|pm| single(pm)) {
+            let pm = &with_binding(ctx, &ep.network, pm);
             for addr in v.addrs.iter().map(IpNetwork::ip) {
                 let at = match pm.host_ip {
                     Some(ip) if ip.is_ipv4() != addr.is_ipv4() => continue,
@@ -150,6 +166,7 @@ fn ports(ctx: &FirewallCtx<'_>, push: &mut impl FnMut(&str, String, Body)) {
                 continue;
             };
             for pm in ep.ports.iter().filter(|pm| !single(pm)) {
+                let pm = &with_binding(ctx, &ep.network, pm);
                 for addr in v.addrs.iter().map(IpNetwork::ip) {
                     let Some(body) = dnat(pm, addr) else { continue };
                     let suffix = if chain == "output" {
@@ -195,7 +212,12 @@ fn masquerades(ctx: &FirewallCtx<'_>, n: &Net<'_>, push: &mut impl FnMut(&str, S
         .endpoints_on_network(&net.name)
         .any(|e| !e.ports.is_empty());
     for subnet in subnets(br) {
-        if !net.internal {
+        if !net.internal
+            && net
+                .options
+                .get::<BridgeOptions>()
+                .is_none_or(|o| o.masquerade)
+        {
             push(
                 "postrouting",
                 format!("masquerade {} {subnet} leaving {}", net.name, br.ifname),

@@ -137,6 +137,15 @@ impl Driver for BridgeDriver {
             {
                 net.options.insert("icc".into(), false.into());
             }
+            // A network that is not internal and has no masquerade rule
+            // was written with masquerade: false.
+            let masquerades = fw
+                .rules
+                .iter()
+                .any(|r| r.label.starts_with(&format!("masquerade {} ", ctx.network)));
+            if !net.internal && !masquerades && !b.addrs.is_empty() {
+                net.options.insert("masquerade".into(), false.into());
+            }
         }
     }
 }

@@ -1,9 +1,14 @@
-//! The bridge driver's options: `bridge_name`, `icc`.
+//! The bridge driver's options: `bridge_name`, `icc`, `masquerade`,
+//! `host_binding_ipv4`, each also under Docker's long name
+//! (`com.docker.network.bridge.name`, `…enable_icc`,
+//! `…enable_ip_masquerade`, `…host_binding_ipv4`), with Docker's string
+//! values (`"false"`) accepted as well as YAML's.
 
 use crate::drivers::{DriverOptions, NetworkInput, Options};
 use crate::spec::{valid_kernel_name, Diagnostics, Network};
 use std::any::Any;
 use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,6 +17,22 @@ pub struct BridgeOptions {
     pub bridge_name: Option<String>,
     /// Inter-container connectivity (`false`: enforced by the firewall).
     pub icc: bool,
+    /// Outbound traffic masqueraded (`false`: sent with the sandbox's own
+    /// address, for routed setups).
+    pub masquerade: bool,
+    /// The host address a published port binds to when it names none.
+    pub host_binding_ipv4: Option<Ipv4Addr>,
+}
+
+impl Default for BridgeOptions {
+    fn default() -> Self {
+        BridgeOptions {
+            bridge_name: None,
+            icc: true,
+            masquerade: true,
+            host_binding_ipv4: None,
+        }
+    }
 }
 
 impl DriverOptions for BridgeOptions {
@@ -26,39 +47,84 @@ impl DriverOptions for BridgeOptions {
         if !self.icc {
             m.insert("icc".into(), false.into());
         }
+        if !self.masquerade {
+            m.insert("masquerade".into(), false.into());
+        }
+        if let Some(ip) = self.host_binding_ipv4 {
+            m.insert("host_binding_ipv4".into(), ip.to_string().into());
+        }
         m
     }
 }
 
+/// Docker's long option names, and cnm's short ones they stand for.
+const DOCKER_NAMES: [(&str, &str); 4] = [
+    ("com.docker.network.bridge.name", "bridge_name"),
+    ("com.docker.network.bridge.enable_icc", "icc"),
+    (
+        "com.docker.network.bridge.enable_ip_masquerade",
+        "masquerade",
+    ),
+    (
+        "com.docker.network.bridge.host_binding_ipv4",
+        "host_binding_ipv4",
+    ),
+];
+
+/// A boolean, as YAML writes it or as Docker's `-o key=false` does.
+fn boolean(v: &serde_json::Value) -> Option<bool> {
+    v.as_bool().or_else(|| match v.as_str()? {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => None,
+    })
+}
+
 pub fn check(net: &NetworkInput<'_>, c: &mut Diagnostics) -> Options {
     let name = net.name;
-    let mut o = BridgeOptions {
-        bridge_name: None,
-        icc: true,
-    };
+    let mut o = BridgeOptions::default();
+    let mut given: BTreeMap<&str, &str> = BTreeMap::new();
     for (key, v) in &net.raw.options {
-        match key.as_str() {
+        let short = DOCKER_NAMES
+            .iter()
+            .find(|(long, _)| long == key)
+            .map_or(key.as_str(), |(_, short)| short);
+        if let Some(first) = given.insert(short, key) {
+            c.err(
+                v,
+                format!("network {name}: options.{key} and options.{first} set the same option"),
+            );
+            continue;
+        }
+        match short {
             "bridge_name" => match v.value.as_str() {
                 Some(s) => match valid_kernel_name(s) {
                     Ok(()) => o.bridge_name = Some(s.to_string()),
-                    Err(e) => c.err(v, format!("network {name}: options.bridge_name '{s}' {e}")),
+                    Err(e) => c.err(v, format!("network {name}: options.{key} '{s}' {e}")),
                 },
+                None => c.err(v, format!("network {name}: options.{key} must be a string")),
+            },
+            "icc" | "masquerade" => match boolean(&v.value) {
+                Some(b) if short == "icc" => o.icc = b,
+                Some(b) => o.masquerade = b,
                 None => c.err(
                     v,
-                    format!("network {name}: options.bridge_name must be a string"),
+                    format!("network {name}: options.{key} must be true or false"),
                 ),
             },
-            "icc" => match v.value.as_bool() {
-                Some(b) => o.icc = b,
-                None => c.err(
+            "host_binding_ipv4" => match v.value.as_str().map(str::parse::<Ipv4Addr>) {
+                Some(Ok(ip)) if ip.is_unspecified() => o.host_binding_ipv4 = None,
+                Some(Ok(ip)) => o.host_binding_ipv4 = Some(ip),
+                _ => c.err(
                     v,
-                    format!("network {name}: options.icc must be true or false"),
+                    format!("network {name}: options.{key} must be an IPv4 address"),
                 ),
             },
+            crate::drivers::DOCKER_MTU_OPTION => {}
             other => c.err(
                 v,
                 format!(
-                    "network {name}: unknown bridge option '{other}' (known: bridge_name, icc)"
+                    "network {name}: unknown bridge option '{other}' (known: bridge_name, icc, masquerade, host_binding_ipv4, and Docker's com.docker.network.bridge.* names for them)"
                 ),
             ),
         }

@@ -127,6 +127,7 @@ pub fn check(net: &NetworkInput<'_>, c: &mut Diagnostics) -> Options {
                     ),
                 ),
             },
+            crate::drivers::DOCKER_MTU_OPTION => {}
             other => c.err(
                 v,
                 format!(

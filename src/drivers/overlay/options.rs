@@ -57,6 +57,7 @@ pub fn check(net: &NetworkInput<'_>, c: &mut Diagnostics) -> Options {
                     format!("network {name}: options.vni must be an integer in 1..16777215"),
                 ),
             },
+            crate::drivers::DOCKER_MTU_OPTION => {}
             other => c.err(
                 v,
                 format!("network {name}: unknown overlay option '{other}' (known: vni)"),

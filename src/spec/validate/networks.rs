@@ -265,6 +265,29 @@ fn check_addressing(c: &mut Diagnostics, name: &str, n: &RawNetwork, net: &mut N
             );
         }
     }
+    if let Some(v) = n.options.get(crate::drivers::DOCKER_MTU_OPTION) {
+        let key = crate::drivers::DOCKER_MTU_OPTION;
+        let value = v
+            .value
+            .as_u64()
+            .or_else(|| v.value.as_str().and_then(|s| s.trim().parse().ok()))
+            .and_then(|m| u32::try_from(m).ok());
+        match (value, &n.mtu) {
+            (None, _) => c.err(v, format!("network {name}: options.{key} must be a number")),
+            (Some(m), _) if !(68..=65535).contains(&m) => c.err(
+                v,
+                format!("network {name}: options.{key} {m} is outside 68..65535"),
+            ),
+            (Some(m), Some(mtu)) if mtu.value != m => c.err(
+                v,
+                format!(
+                    "network {name}: options.{key} {m} contradicts mtu {}",
+                    mtu.value
+                ),
+            ),
+            (Some(m), _) => net.mtu = Some(m),
+        }
+    }
 }
 
 fn check_ipv4(c: &mut Diagnostics, name: &str, n: &RawNetwork, net: &mut Network) {
