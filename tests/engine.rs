@@ -879,3 +879,14 @@ fn recorded_allocations_come_back_when_the_kernel_lost_them() {
     let again = desired::build(&t, &converged).unwrap();
     assert_eq!(again.endpoints["b-n"].addrs, fresh.endpoints["b-n"].addrs);
 }
+
+#[test]
+fn aux_addresses_are_never_allocated_nor_kept() {
+    let t = topo(
+        "version: 1\nname: aux\nnetworks:\n  a:\n    subnet: 10.61.0.0/24\n    aux_addresses: { router: 10.61.0.2, printer: 10.61.0.4 }\nsandboxes: { x: {}, y: {} }\nendpoints:\n  x-a: { network: a, sandbox: x }\n  y-a: { network: a, sandbox: y }\n",
+    );
+    let s = build(&t, &empty_host());
+    let addr = |e: &str| s.endpoints[e].addrs.iter().next().unwrap().ip().to_string();
+    assert_eq!(addr("x-a"), "10.61.0.3");
+    assert_eq!(addr("y-a"), "10.61.0.5");
+}

@@ -35,7 +35,7 @@ fn yaml_syntax_unknown_and_duplicate_keys() {
         "version: 1\nname: t\nnetworks: [\n",
         "t.yaml:3:11: expected mapping start",
     );
-    has(&format!("{HEAD}networks:\n  a: {{ subnet: 10.0.0.0/24, bogus: 1 }}\n"), "t.yaml:4:29: unknown field `bogus`, expected one of driver, subnet, gateway, ip_range, ipv6, internal, mtu, options, ipam");
+    has(&format!("{HEAD}networks:\n  a: {{ subnet: 10.0.0.0/24, bogus: 1 }}\n"), "t.yaml:4:29: unknown field `bogus`, expected one of driver, subnet, gateway, ip_range, ipv6, internal, mtu, aux_addresses, options, ipam");
     has(
         &format!("{HEAD}networks:\n  a: {{}}\n  a: {{}}\n"),
         "t.yaml:5:3: duplicate mapping key: a",
@@ -301,6 +301,33 @@ fn ipam_plugins() {
     .is_empty());
     assert!(errors(&format!(
         "{HEAD}networks:\n  a: {{ driver: weave, ipam: {{ driver: p, options: {{ k: v }} }} }}\n"
+    ))
+    .is_empty());
+}
+
+#[test]
+fn aux_addresses_are_hosts_of_the_subnet_and_no_endpoint_takes_one() {
+    let net = "networks:\n  a:\n    subnet: 10.0.0.0/24\n    ipv6: { subnet: \"fd00::/64\" }\n    aux_addresses:\n";
+    has(&format!("{HEAD}{net}      r: 10.1.0.9\n"), "t.yaml:8:10: network a: aux_addresses.r: 10.1.0.9 is not a host address of the subnet other than the gateway");
+    has(&format!("{HEAD}{net}      r: 10.0.0.1\n"), "t.yaml:8:10: network a: aux_addresses.r: 10.0.0.1 is not a host address of the subnet other than the gateway");
+    has(
+        &format!("{HEAD}{net}      r: nope\n"),
+        "t.yaml:8:10: network a: aux_addresses.r: 'nope' is not an IP address",
+    );
+    has(
+        &format!("{HEAD}{net}      r: 10.0.0.9\n      s: 10.0.0.9\n"),
+        "t.yaml:9:10: network a: aux_addresses.s: 10.0.0.9 is also aux_addresses.r",
+    );
+    has(
+        &format!("{HEAD}networks:\n  a:\n    aux_addresses: {{ r: 10.0.0.9 }}\n"),
+        "t.yaml:5:25: network a: aux_addresses.r: 10.0.0.9 needs an explicit IPv4 subnet on the network",
+    );
+    has(
+        &format!("{HEAD}{net}      r: 10.0.0.9\nsandboxes: {{ s: {{}} }}\nendpoints:\n  e: {{ network: a, sandbox: s, address: 10.0.0.9 }}\n"),
+        "t.yaml:11:41: endpoint e: address 10.0.0.9 is one of the aux_addresses of network a",
+    );
+    assert!(errors(&format!(
+        "{HEAD}{net}      r: 10.0.0.9\n      v6: \"fd00::9\"\n"
     ))
     .is_empty());
 }

@@ -37,6 +37,10 @@ pub(super) fn hashed_addresses(
                     u32::from(range.broadcast()).into(),
                 ),
                 |a| a == nw.into() || a == bc.into(),
+                net.aux_addresses.values().filter_map(|a| match a {
+                    std::net::IpAddr::V4(v) => Some(u128::from(u32::from(*v))),
+                    _ => None,
+                }),
             )
             .map_err(|e| no_free(e, &net.name, "IPv4", &range.to_string()))?;
             for (e, a) in chosen {
@@ -54,6 +58,10 @@ pub(super) fn hashed_addresses(
                 |e| e.ipv6_address.map(u128::from),
                 (range.network().into(), range.broadcast().into()),
                 |a| a == nw,
+                net.aux_addresses.values().filter_map(|a| match a {
+                    std::net::IpAddr::V6(v) => Some(u128::from(*v)),
+                    _ => None,
+                }),
             )
             .map_err(|e| no_free(e, &net.name, "IPv6", &range.to_string()))?;
             for (e, a) in chosen {
@@ -73,8 +81,10 @@ fn hashed_family<'e>(
     static_of: impl Fn(&Endpoint) -> Option<u128>,
     (lo, hi): (u128, u128),
     excluded: impl Fn(u128) -> bool,
+    reserved: impl IntoIterator<Item = u128>,
 ) -> Result<Vec<(&'e Endpoint, u128)>, &'e Endpoint> {
     let mut used: BTreeSet<u128> = eps.iter().filter_map(|e| static_of(e)).collect();
+    used.extend(reserved);
     let mut out = Vec::new();
     for e in eps {
         let a = match static_of(e) {
@@ -242,6 +252,10 @@ pub(super) fn resolve_addresses(
             let chosen = assign(
                 &eps,
                 gw.ip(),
+                net.aux_addresses.values().filter_map(|a| match a {
+                    std::net::IpAddr::V4(v) => Some(*v),
+                    _ => None,
+                }),
                 |e| e.address,
                 kept,
                 usable,
@@ -267,6 +281,10 @@ pub(super) fn resolve_addresses(
             let chosen = assign(
                 &eps,
                 gw.ip(),
+                net.aux_addresses.values().filter_map(|a| match a {
+                    std::net::IpAddr::V6(v) => Some(*v),
+                    _ => None,
+                }),
                 |e| e.ipv6_address,
                 kept,
                 usable,
@@ -286,9 +304,11 @@ pub(super) fn resolve_addresses(
 /// ones first, then each existing endpoint keeps its observed address while
 /// it is still usable and free, then the rest take `next_free` in turn. On
 /// exhaustion, the endpoint that found nothing.
+#[allow(clippy::too_many_arguments)]
 fn assign<'e, A: Ord + Copy>(
     eps: &[&'e Endpoint],
     gateway: A,
+    reserved: impl IntoIterator<Item = A>,
     static_of: impl Fn(&Endpoint) -> Option<A>,
     kept_of: impl Fn(&Endpoint) -> Option<A>,
     usable: impl Fn(A) -> bool,
@@ -296,6 +316,8 @@ fn assign<'e, A: Ord + Copy>(
 ) -> Result<Vec<(&'e Endpoint, A)>, &'e Endpoint> {
     let mut used: BTreeSet<A> = eps.iter().filter_map(|e| static_of(e)).collect();
     used.insert(gateway);
+    // aux_addresses: never given out, not even kept.
+    used.extend(reserved);
     let mut out = Vec::new();
     let mut pending = Vec::new();
     for e in eps {

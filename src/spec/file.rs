@@ -54,6 +54,8 @@ pub struct FileNetwork {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mtu: Option<u32>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub aux_addresses: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub options: BTreeMap<String, serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipam: Option<FileIpam>,
@@ -200,6 +202,11 @@ fn network(n: &super::Network) -> FileNetwork {
         }),
         internal: n.internal,
         mtu: n.mtu,
+        aux_addresses: n
+            .aux_addresses
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_string()))
+            .collect(),
         options: n.options.0.to_file(),
         ipam: n.ipam.as_ref().map(|i| FileIpam {
             driver: i.driver.clone(),

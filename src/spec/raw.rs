@@ -63,6 +63,10 @@ pub struct RawNetwork {
     pub ipv6: Option<Spanned<RawIpv6>>,
     pub internal: Option<Spanned<bool>>,
     pub mtu: Option<Spanned<u32>>,
+    /// Addresses of the subnet never given to an endpoint (Docker's
+    /// `--aux-address NAME=IP`).
+    #[serde(default)]
+    pub aux_addresses: Map<String>,
     #[serde(default)]
     pub options: Map<serde_json::Value>,
     /// A remote IPAM plugin instead of cnm's own.

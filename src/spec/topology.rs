@@ -5,7 +5,7 @@ use super::{Loc, PortMapping};
 use crate::drivers::{Caps, Options};
 use ipnetwork::{Ipv4Network, Ipv6Network};
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// One machine of a multi-host topology.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +40,8 @@ pub struct Network {
     pub ipv6: Option<Ipv6Config>,
     pub internal: bool,
     pub mtu: Option<u32>,
+    /// `aux_addresses`: name → address, reserved (never allocated).
+    pub aux_addresses: BTreeMap<String, IpAddr>,
     /// The driver's own options, typed by the driver.
     pub options: Options,
     /// A remote IPAM plugin giving the network's pool and addresses

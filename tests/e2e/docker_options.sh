@@ -86,4 +86,31 @@ expect_rc 1 cnm validate "$B"
 grep >/dev/null "must be an IPv4 address" "$WORK/err" || fail "$(cat "$WORK/err")"
 
 expect_rc 0 cnm destroy "$T"
+
+step "aux_addresses: reserved for something else on the network, never given to an endpoint"
+A="$WORK/aux.yaml"
+cat >"$A" <<'YAML'
+version: 1
+name: ax
+networks:
+  lan:
+    subnet: 10.68.0.0/24
+    aux_addresses: { appliance: 10.68.0.2 }
+    options: { bridge_name: br-aux }
+sandboxes: { s: {} }
+endpoints:
+  s-lan: { network: lan, sandbox: s }
+YAML
+expect_rc 0 cnm apply "$A"
+ip netns exec ax-s ip -o addr show eth0 | grep >/dev/null "10.68.0.3/24" || fail "s-lan did not skip the aux address: $(ip netns exec ax-s ip -o addr show eth0)"
+# The appliance: a namespace on the same bridge holding the reserved address.
+ip netns add appliance
+ip link add app0 type veth peer name app1 netns appliance
+ip link set app0 master br-aux up
+ip netns exec appliance ip addr add 10.68.0.2/24 dev app1
+ip netns exec appliance ip link set app1 up
+"$CNM" exec s -- ping -c1 -W2 -q 10.68.0.2 >/dev/null || fail "s cannot reach the appliance at its reserved address"
+ip link del app0
+ip netns del appliance
+expect_rc 0 cnm destroy "$A"
 echo "PASS"

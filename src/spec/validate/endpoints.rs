@@ -131,6 +131,13 @@ fn check_address(
                         n.name
                     ),
                 ),
+                None if n.aux_addresses.values().any(|a| *a == IpAddr::V4(ip)) => c.err(
+                    a,
+                    format!(
+                        "endpoint {name}: address {ip} is one of the aux_addresses of network {}",
+                        n.name
+                    ),
+                ),
                 None => ep.address = Some(ip),
             },
         },
@@ -171,6 +178,13 @@ fn check_ipv6_address(
                 a,
                 format!(
                     "endpoint {name}: ipv6_address {ip} is the gateway of network {}",
+                    n.name
+                ),
+            ),
+            None if n.aux_addresses.values().any(|a| *a == IpAddr::V6(ip)) => c.err(
+                a,
+                format!(
+                    "endpoint {name}: ipv6_address {ip} is one of the aux_addresses of network {}",
                     n.name
                 ),
             ),

@@ -87,6 +87,7 @@ fn check_network(
         ipv6: None,
         internal: n.internal.as_ref().map(|b| b.value).unwrap_or(false),
         mtu: n.mtu.as_ref().map(|m| m.value),
+        aux_addresses: BTreeMap::new(),
         options: Options(Arc::new(Opaque::default())),
         ipam: None,
     };
@@ -216,6 +217,10 @@ fn check_keys(
             ("ip_range", n.ip_range.as_ref().map(Loc::from)),
             ("ipv6", n.ipv6.as_ref().map(Loc::from)),
             ("mtu", n.mtu.as_ref().map(Loc::from)),
+            (
+                "aux_addresses",
+                n.aux_addresses.values().next().map(Loc::from),
+            ),
         ] {
             if let Some(at) = at {
                 c.err(
@@ -257,6 +262,7 @@ fn check_addressing(c: &mut Diagnostics, name: &str, n: &RawNetwork, net: &mut N
     if let Some(v6) = &n.ipv6 {
         net.ipv6 = check_ipv6(c, name, &v6.value);
     }
+    check_aux_addresses(c, name, n, net);
     if let Some(m) = &n.mtu {
         if !(68..=65535).contains(&m.value) {
             c.err(
@@ -289,6 +295,73 @@ fn check_addressing(c: &mut Diagnostics, name: &str, n: &RawNetwork, net: &mut N
         }
     }
 }
+
+/// `aux_addresses: { NAME: IP }`: each an address of the network's
+/// explicit subnet of its family that is not the subnet's own, its
+/// broadcast or the gateway, and not given twice. (An IPAM plugin's
+/// network gets none: the plugin decides its addresses.)
+fn check_aux_addresses(c: &mut Diagnostics, name: &str, n: &RawNetwork, net: &mut Network) {
+    if n.aux_addresses.len() > MAX_AUX_ADDRESSES {
+        if let Some((_, v)) = n.aux_addresses.iter().next() {
+            c.err(
+                v,
+                format!("network {name}: at most {MAX_AUX_ADDRESSES} aux_addresses"),
+            );
+        }
+        return;
+    }
+    let mut seen: BTreeMap<IpAddr, &str> = BTreeMap::new();
+    for (key, v) in &n.aux_addresses {
+        let what = format!("network {name}: aux_addresses.{key}");
+        if n.ipam.is_some() {
+            c.err(
+                v,
+                format!("{what}: a network addressed by an IPAM plugin takes no aux_addresses"),
+            );
+            continue;
+        }
+        let Ok(ip) = v.value.trim().parse::<IpAddr>() else {
+            c.err(v, format!("{what}: '{}' is not an IP address", v.value));
+            continue;
+        };
+        let inside = match ip {
+            IpAddr::V4(a) => net.subnet.map(|s| {
+                s.contains(a)
+                    && a != s.network()
+                    && a != s.broadcast()
+                    && Some(a) != super::gateway_v4(net)
+            }),
+            IpAddr::V6(a) => net.ipv6.as_ref().map(|v| {
+                v.subnet.contains(a)
+                    && a != v.subnet.network()
+                    && Some(a) != super::gateway_v6(net, v)
+            }),
+        };
+        match inside {
+            None => c.err(
+                v,
+                format!(
+                    "{what}: {ip} needs an explicit {} subnet on the network",
+                    if ip.is_ipv4() { "IPv4" } else { "IPv6" }
+                ),
+            ),
+            Some(false) => c.err(
+                v,
+                format!("{what}: {ip} is not a host address of the subnet other than the gateway"),
+            ),
+            Some(true) => {
+                if let Some(first) = seen.insert(ip, key) {
+                    c.err(v, format!("{what}: {ip} is also aux_addresses.{first}"));
+                } else {
+                    net.aux_addresses.insert(key.clone(), ip);
+                }
+            }
+        }
+    }
+}
+
+/// More reserved addresses than any real network needs.
+const MAX_AUX_ADDRESSES: usize = 1024;
 
 fn check_ipv4(c: &mut Diagnostics, name: &str, n: &RawNetwork, net: &mut Network) {
     if let Some(s) = &n.subnet {
