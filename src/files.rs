@@ -23,6 +23,8 @@ pub struct HostsContent {
     pub aliases: Vec<(String, Vec<String>)>,
     /// The sandbox's own names on its own addresses.
     pub own: Vec<HostsEntry>,
+    /// The sandbox's `extra_hosts`, after its own names.
+    pub extra: Vec<HostsEntry>,
     /// Sandboxes sharing a network, at their address on that network, as
     /// rendered lines (see [`render_entry`]): built once per network and
     /// shared by every member's file.
@@ -46,7 +48,7 @@ pub fn render_hosts(h: &HostsContent) -> String {
         let _ = writeln!(s, "# cnm-aliases: {ep} {}", aliases.join(" "));
     }
     s.push_str("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
-    for e in &h.own {
+    for e in h.own.iter().chain(&h.extra) {
         s.push_str(&render_entry(e));
     }
     for line in &h.peers {
@@ -150,6 +152,7 @@ mod tests {
                 addr: "10.0.0.2".parse()?,
                 names: vec!["web.shop.local".into(), "web".into(), "web".into()],
             }],
+            extra: Vec::new(),
             peers: vec![render_entry(&HostsEntry {
                 addr: "10.0.0.3".parse()?,
                 names: vec!["db".into()],

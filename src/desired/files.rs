@@ -65,6 +65,9 @@ pub(super) struct SandboxFiles<'a> {
     /// The embedded resolver serves it: its hosts file holds only its own
     /// names, and resolv.conf names 127.0.0.11 (as Docker's do).
     pub embedded: bool,
+    /// The IPv4 gateway of its default route (`host-gateway` in
+    /// `extra_hosts`); without one such lines are left out.
+    pub host_gateway: Option<Ipv4Addr>,
 }
 
 /// The sandbox's hosts and resolv.conf files, into `out` by path.
@@ -80,9 +83,20 @@ pub(super) fn add_files(
         sandbox,
         netns,
         embedded,
+        host_gateway,
     } = *s;
     // Served names stay out of hosts files: no peers (O(N²) bytes otherwise).
-    let hosts = hosts_content(t, addrs, sandbox, index, !embedded);
+    let mut hosts = hosts_content(t, addrs, sandbox, index, !embedded);
+    hosts.extra = t.sandboxes[sandbox]
+        .extra_hosts
+        .iter()
+        .filter_map(|x| {
+            Some(HostsEntry {
+                addr: x.ip.or(host_gateway.map(IpAddr::V4))?,
+                names: vec![x.name.clone()],
+            })
+        })
+        .collect();
     let mut resolv = resolv_for(&t.sandboxes[sandbox], obs);
     if embedded {
         resolv = embedded_resolv(resolv);
@@ -132,6 +146,7 @@ fn hosts_content(
             .map(|e| (e.name.clone(), e.aliases.clone()))
             .collect(),
         own: own_entries(sb, mine, addrs),
+        extra: Vec::new(),
         peers: if with_peers {
             peer_lines(index, mine, sandbox)
         } else {

@@ -256,6 +256,10 @@ fn add_routes_and_files(
             &mut state.routes,
         );
         let embedded = dns.is_some_and(|c| c.sandboxes.contains_key(&ns.netns));
+        let host_gateway = routes::gateway_endpoint(t, &ns.sandbox)
+            .and_then(|e| p.subnets.get(&e.network))
+            .and_then(|a| a.gateway_v4)
+            .map(|g| g.ip());
         files::add_files(
             &files::SandboxFiles {
                 t,
@@ -264,6 +268,7 @@ fn add_routes_and_files(
                 sandbox: &ns.sandbox,
                 netns: &ns.netns,
                 embedded,
+                host_gateway,
             },
             &index,
             &mut state.files,

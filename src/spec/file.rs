@@ -87,6 +87,8 @@ pub struct FileSandbox {
     pub dns: Option<FileDns>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_hosts: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -157,6 +159,7 @@ impl FileTopology {
                                 options: d.options.clone(),
                             }),
                             host: s.host.clone(),
+                            extra_hosts: s.extra_hosts.iter().map(ToString::to_string).collect(),
                         },
                     )
                 })

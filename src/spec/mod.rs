@@ -17,7 +17,9 @@ pub use load::{load, load_with, LoadError};
 pub use names::{is_hostname, valid_identifier, valid_kernel_name};
 pub use parse::{parse, parse_with};
 pub use ports::{PortMapping, Protocol};
-pub use topology::{Dns, Endpoint, Host, IpamSpec, Ipv6Config, Network, Sandbox, Topology};
+pub use topology::{
+    Dns, Endpoint, ExtraHost, Host, IpamSpec, Ipv6Config, Network, Sandbox, Topology, HOST_GATEWAY,
+};
 pub use validate::{format_mac, limits, parse_mac, reserved, Diagnostics};
 
 // Names the validation rules (children of this module) take with `*`.

@@ -96,6 +96,9 @@ pub struct RawSandbox {
     pub domainname: Option<Spanned<String>>,
     pub dns: Option<Spanned<RawDns>>,
     pub host: Option<Spanned<String>>,
+    /// `NAME:IP` lines for the hosts file (compose's `extra_hosts`).
+    #[serde(default)]
+    pub extra_hosts: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -74,7 +74,30 @@ pub struct Sandbox {
     pub dns: Option<Dns>,
     /// Multi-host topologies: the host that realizes this sandbox.
     pub host: Option<String>,
+    /// Extra hosts-file lines (compose's `extra_hosts`), in file order.
+    pub extra_hosts: Vec<ExtraHost>,
 }
+
+/// `NAME:IP` in a sandbox's `extra_hosts`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtraHost {
+    pub name: String,
+    /// `None`: `host-gateway`, the sandbox's IPv4 gateway.
+    pub ip: Option<IpAddr>,
+    pub loc: Loc,
+}
+
+impl std::fmt::Display for ExtraHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.ip {
+            Some(ip) => write!(f, "{}:{ip}", self.name),
+            None => write!(f, "{}:{HOST_GATEWAY}", self.name),
+        }
+    }
+}
+
+/// Docker's word for the address of the host as a sandbox sees it.
+pub const HOST_GATEWAY: &str = "host-gateway";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {

@@ -113,4 +113,35 @@ ip netns exec appliance ip link set app1 up
 ip link del app0
 ip netns del appliance
 expect_rc 0 cnm destroy "$A"
+
+step "extra_hosts: lines in the sandbox's hosts file; host-gateway is its gateway"
+X="$WORK/extra.yaml"
+cat >"$X" <<'YAML'
+version: 1
+name: xh
+networks:
+  lan: { subnet: 10.69.0.0/24 }
+sandboxes:
+  s: { extra_hosts: ["db.example:192.0.2.77", "host.docker.internal:host-gateway", "six:fd00::77"] }
+endpoints:
+  s-lan: { network: lan, sandbox: s }
+YAML
+expect_rc 0 cnm apply "$X"
+[ "$("$CNM" exec s -- getent hosts db.example | awk '{print $1}')" = 192.0.2.77 ] || fail "db.example: $("$CNM" exec s -- cat /etc/hosts)"
+[ "$("$CNM" exec s -- getent ahostsv4 host.docker.internal | awk 'NR==1 {print $1}')" = 10.69.0.1 ] || fail "host-gateway: $("$CNM" exec s -- cat /etc/hosts)"
+"$CNM" exec s -- ping -c1 -W2 -q host.docker.internal >/dev/null || fail "s cannot reach host.docker.internal"
+[ "$("$CNM" exec s -- getent hosts six | awk '{print $1}')" = fd00::77 ] || fail "six: $("$CNM" exec s -- cat /etc/hosts)"
+sed -i 's/192.0.2.77/192.0.2.78/' "$X"
+expect_rc 2 cnm plan --detailed-exitcode "$X"
+grep >/dev/null -- "+ 192.0.2.78	db.example" "$WORK/out" || fail "plan does not show the new line: $(cat "$WORK/out")"
+expect_rc 0 cnm apply "$X"
+[ "$("$CNM" exec s -- getent hosts db.example | awk '{print $1}')" = 192.0.2.78 ] || fail "db.example after the edit"
+expect_rc 0 cnm show --topology xh
+grep >/dev/null "host.docker.internal:host-gateway" "$WORK/out" || fail "show lost extra_hosts: $(cat "$WORK/out")"
+expect_rc 0 cnm destroy "$X"
+printf 'version: 1\nname: b\nnetworks:\n  n: { subnet: 10.70.0.0/24, internal: true }\nsandboxes:\n  s: { extra_hosts: ["h:host-gateway", "bad name:1.2.3.4", "x:nope"] }\nendpoints:\n  e: { network: n, sandbox: s }\n' >"$B"
+expect_rc 1 cnm validate "$B"
+grep >/dev/null "bad.yaml:6:.*host-gateway is the gateway of the sandbox's default route, and it has none" "$WORK/err" || fail "$(cat "$WORK/err")"
+grep >/dev/null "bad.yaml:6:.*extra_hosts 'x:nope': 'nope' is neither an IP address nor host-gateway" "$WORK/err" || fail "$(cat "$WORK/err")"
+grep >/dev/null "bad.yaml:6:.*extra_hosts 'bad name:1.2.3.4': name" "$WORK/err" || fail "$(cat "$WORK/err")"
 echo "PASS"

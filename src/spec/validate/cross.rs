@@ -156,6 +156,23 @@ fn check_sandbox_rules(c: &mut Diagnostics, t: &Topology, loc_of: impl Fn(&str) 
                 ));
             }
         }
+        // host-gateway is the gateway of the sandbox's default route.
+        if let Some(x) = sb.extra_hosts.iter().find(|x| x.ip.is_none()) {
+            let routed = eps.iter().any(|e| {
+                t.networks
+                    .get(&e.network)
+                    .is_some_and(|n| n.caps.gateway != crate::drivers::Gateway::None && !n.internal)
+            });
+            if !routed {
+                c.err(
+                    x.loc,
+                    format!(
+                        "sandbox {}: extra_hosts {x}: host-gateway is the gateway of the sandbox's default route, and it has none (no endpoint on a non-internal network with a gateway)",
+                        sb.name
+                    ),
+                );
+            }
+        }
         let gws: Vec<&&Endpoint> = eps.iter().filter(|e| e.gateway).collect();
         if gws.len() > 1 {
             c.err(

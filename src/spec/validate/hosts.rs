@@ -91,8 +91,10 @@ pub(super) fn check_sandboxes(
             domainname: None,
             dns: None,
             host: None,
+            extra_hosts: Vec::new(),
         };
         check_sandbox_host(c, name, spanned, s.host.as_ref(), hosts, &mut sb);
+        check_extra_hosts(c, name, &s.extra_hosts, &mut sb);
         for (key, field, slot) in [
             ("hostname", &s.hostname, &mut sb.hostname),
             ("domainname", &s.domainname, &mut sb.domainname),
@@ -113,6 +115,50 @@ pub(super) fn check_sandboxes(
         out.insert(name.clone(), sb);
     }
     out
+}
+
+/// More extra hosts-file lines than any sandbox needs.
+const MAX_EXTRA_HOSTS: usize = 256;
+
+/// `extra_hosts: ["NAME:IP", ...]`: a hostname, then an IP address (split
+/// at the first colon, so `NAME:::1` is IPv6) or `host-gateway`.
+fn check_extra_hosts(c: &mut Diagnostics, name: &str, raw: &[Spanned<String>], sb: &mut Sandbox) {
+    if raw.len() > MAX_EXTRA_HOSTS {
+        c.err(
+            &raw[MAX_EXTRA_HOSTS],
+            format!("sandbox {name}: at most {MAX_EXTRA_HOSTS} extra_hosts"),
+        );
+        return;
+    }
+    for v in raw {
+        let what = format!("sandbox {name}: extra_hosts '{}'", v.value.escape_debug());
+        let Some((host, ip)) = v.value.split_once(':') else {
+            c.err(v, format!("{what} is not NAME:IP"));
+            continue;
+        };
+        if let Err(e) = is_hostname(host) {
+            c.err(v, format!("{what}: name {e}"));
+            continue;
+        }
+        let ip = match ip.trim() {
+            crate::spec::HOST_GATEWAY => None,
+            text => match text.parse::<std::net::IpAddr>() {
+                Ok(ip) => Some(ip),
+                Err(_) => {
+                    c.err(
+                        v,
+                        format!("{what}: '{text}' is neither an IP address nor host-gateway"),
+                    );
+                    continue;
+                }
+            },
+        };
+        sb.extra_hosts.push(crate::spec::ExtraHost {
+            name: host.to_string(),
+            ip,
+            loc: v.into(),
+        });
+    }
 }
 
 /// A sandbox's `host:`: one of `hosts:`, and required when the file
