@@ -138,6 +138,14 @@ enum Command {
         #[arg(long)]
         wait: bool,
     },
+    /// Print a shell completion script (e.g. `cnm completions bash >
+    /// /etc/bash_completion.d/cnm`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page, cnm(1), in roff (`cnm man | man -l -`).
+    Man,
     /// Run a command inside a sandbox, with its hosts and resolv.conf.
     Exec {
         sandbox: String,
@@ -160,6 +168,12 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    // Generated from the CLI definition; no runtime, no logging needed.
+    match &cli.command {
+        Command::Completions { shell } => return completions(*shell),
+        Command::Man => return man_page(),
+        _ => {}
+    }
     // watch runs as a service: its log is its output.
     init_logging(
         cli.verbose
@@ -232,6 +246,49 @@ fn init_logging(verbose: u8) {
         .init();
 }
 
+/// `cnm completions SHELL`.
+fn completions(shell: clap_complete::Shell) -> ExitCode {
+    use clap::CommandFactory;
+    let mut buf = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "cnm", &mut buf);
+    print_generated(&buf)
+}
+
+/// `cnm man`: cnm(1), with a section per subcommand.
+fn man_page() -> ExitCode {
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    let mut buf = Vec::new();
+    let rendered = clap_mangen::Man::new(cmd.clone())
+        .render(&mut buf)
+        .and_then(|()| {
+            for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+                let name = sub.get_name();
+                buf.extend_from_slice(format!(".SH \"CNM {}\"\n", name.to_uppercase()).as_bytes());
+                let man = clap_mangen::Man::new(sub.clone().bin_name(format!("cnm {name}")));
+                man.render_synopsis_section(&mut buf)?;
+                man.render_description_section(&mut buf)?;
+                man.render_options_section(&mut buf)?;
+            }
+            Ok(())
+        });
+    if let Err(e) = rendered {
+        eprintln!("cnm: cannot render the man page: {e}");
+        return ExitCode::from(1);
+    }
+    print_generated(&buf)
+}
+
+fn print_generated(buf: &[u8]) -> ExitCode {
+    match cli_common::out(&String::from_utf8_lossy(buf)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cnm: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 fn trust_of(trust_unchanged: bool) -> cnm::apply::Trust {
     if trust_unchanged {
         cnm::apply::Trust::Unchanged
@@ -271,7 +328,10 @@ async fn run(cmd: Command) -> Result<ExitCode> {
             observed,
         } => cli_graph::graph(&file, output, observed).await,
         Command::Watch { file, resync, host } => cli_apply::watch(file, resync, host).await,
-        Command::Exec { .. } | Command::Resolver { .. } => {
+        Command::Exec { .. }
+        | Command::Resolver { .. }
+        | Command::Completions { .. }
+        | Command::Man => {
             unreachable!("handled before the runtime starts")
         }
     }
