@@ -7,6 +7,7 @@ mod cli_exec;
 mod cli_graph;
 mod cli_plan;
 mod cli_show;
+mod cli_status;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -37,6 +38,12 @@ enum PlanFormat {
 #[derive(Clone, Copy, ValueEnum)]
 enum ShowFormat {
     Yaml,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum StatusFormat {
+    Text,
     Json,
 }
 
@@ -137,6 +144,14 @@ enum Command {
         /// leaving at once (for a service manager's restarts).
         #[arg(long)]
         wait: bool,
+    },
+    /// Whether a `cnm watch` keeps each topology, and how its last apply
+    /// went.
+    Status {
+        #[arg(long)]
+        topology: Option<String>,
+        #[arg(short, long, value_enum, default_value = "text")]
+        output: StatusFormat,
     },
     /// Print a shell completion script (e.g. `cnm completions bash >
     /// /etc/bash_completion.d/cnm`).
@@ -327,6 +342,7 @@ async fn run(cmd: Command) -> Result<ExitCode> {
             output,
             observed,
         } => cli_graph::graph(&file, output, observed).await,
+        Command::Status { topology, output } => cli_status::status(topology, output),
         Command::Watch { file, resync, host } => cli_apply::watch(file, resync, host).await,
         Command::Exec { .. }
         | Command::Resolver { .. }

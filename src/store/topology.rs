@@ -343,6 +343,19 @@ impl TopologyStore {
         }
     }
 
+    /// The last convergence of this topology's watcher (`cnm status`).
+    pub fn watch_status(&self) -> Result<Option<crate::watch::status::WatchStatus>> {
+        match self.run_dir()? {
+            Some(d) => read_json(&d, "watch.status"),
+            None => Ok(None),
+        }
+    }
+
+    /// Regenerated after each of the watcher's applies: not synced.
+    pub fn record_watch_status(&self, s: &crate::watch::status::WatchStatus) -> Result<()> {
+        write_json(&self.run_dir_create()?, "watch.status", s, Durable::No)
+    }
+
     fn lib_dir(&self) -> Result<Option<Dir>> {
         open_trusted(&self.lib_root, &["topologies", &self.name])
     }

@@ -7,6 +7,7 @@
 mod file;
 mod kernel;
 mod nft;
+pub mod status;
 
 use crate::apply::{self, ApplyError};
 use crate::plan::Op;
@@ -75,6 +76,14 @@ async fn watch_loop(
     let mut sigint = signal(SignalKind::interrupt()).map_err(WatchError::Signal)?;
 
     let mut topology: Option<Topology> = None;
+    let mut report = status::WatchStatus {
+        version: crate::store::RECORD_VERSION,
+        pid: std::process::id(),
+        file: source.clone().unwrap_or_else(|| path.display().to_string()),
+        started: status::now(),
+        applies: 0,
+        last: None,
+    };
     let mut reload = true;
     let mut backoff: Option<Duration> = None;
     let mut why = "start".to_string();
@@ -93,7 +102,21 @@ async fn watch_loop(
             apply::Trust::UnchangedAmong(quiet)
         };
         let result = match &topology {
-            Some(t) => reconcile(t, &why, trust).await,
+            Some(t) => {
+                let (result, last) = reconcile(t, &why, trust).await;
+                report.applies += 1;
+                if report.last.is_none() {
+                    status::notify("READY=1");
+                }
+                status::notify(&format!("STATUS={}", last.line()));
+                report.last = Some(last);
+                if let Ok(ts) = Store::system().topology(&t.name) {
+                    if let Err(e) = ts.record_watch_status(&report) {
+                        warn!("cannot record the watcher's status: {e}");
+                    }
+                }
+                result
+            }
             None => Ok(()),
         };
         // Something changed again while the apply verified its work (drift
@@ -357,13 +380,47 @@ fn load(path: &Path, host: Option<&str>) -> Option<Topology> {
     }
 }
 
-async fn reconcile(t: &Topology, why: &str, trust: apply::Trust) -> Result<(), ApplyError> {
+/// One apply, and how it went (for `cnm status` and systemd).
+async fn reconcile(
+    t: &Topology,
+    why: &str,
+    trust: apply::Trust,
+) -> (Result<(), ApplyError>, status::Convergence) {
     let start = Instant::now();
+    let result = converge(t, why, trust, start).await;
+    let (summary, error) = match &result {
+        Ok(s) => (s.clone(), None),
+        Err(e) => (Default::default(), Some(e.to_string())),
+    };
+    let last = status::Convergence {
+        at: status::now(),
+        result: if error.is_none() {
+            "converged"
+        } else {
+            "failed"
+        }
+        .into(),
+        reason: why.to_string(),
+        added: summary.add,
+        changed: summary.change,
+        destroyed: summary.destroy,
+        ms: start.elapsed().as_millis() as u64,
+        error,
+    };
+    (result.map(|_| ()), last)
+}
+
+async fn converge(
+    t: &Topology,
+    why: &str,
+    trust: apply::Trust,
+    start: Instant,
+) -> Result<crate::plan::Summary, ApplyError> {
     let reg = crate::drivers::Registry::builtin();
     match apply::converge_trusting(reg, t, trust, |_| Ok(())).await {
         Ok(plan) if plan.is_empty() => {
             tracing::debug!(topology = %t.name, reason = why, "converged, nothing to do");
-            Ok(())
+            Ok(plan.summary())
         }
         Ok(plan) => {
             for a in &plan.actions {
@@ -380,7 +437,7 @@ async fn reconcile(t: &Topology, why: &str, trust: apply::Trust) -> Result<(), A
                 topology = %t.name, reason = why, added = s.add, changed = s.change, destroyed = s.destroy,
                 ms = start.elapsed().as_millis() as u64, "converged"
             );
-            Ok(())
+            Ok(s)
         }
         Err(e) => {
             error!(topology = %t.name, reason = why, "{e}");

@@ -161,7 +161,8 @@ expect_rc 1 cnm exec nobody -- true
 expect_rc 0 cnm graph "$Q"
 expect_rc 1 cnm graph "$B"
 expect_rc 0 cnm graph --observed "$Q"
-for cmd in validate plan apply destroy show exec watch graph; do
+expect_rc 0 cnm status
+for cmd in validate plan apply destroy show exec watch graph status; do
   expect_rc 1 cnm "$cmd" --no-such-flag
 done
 expect_rc 1 cnm

@@ -5,9 +5,12 @@ source "$(dirname "$0")/lib.sh"
 T="$WORK/t.yaml"
 LOG="$WORK/watch.log"
 cp "$EXAMPLES/quickstart.yaml" "$T"
-"$CNM" watch "$T" --resync 30s 2>"$LOG" &
+# systemd's side of sd_notify: a datagram socket, each message a line.
+socat -u UNIX-RECV:"$WORK/notify" OPEN:"$WORK/notified",creat,append & N=$!
+for _ in $(seq 1 40); do [ -S "$WORK/notify" ] && break; sleep 0.05; done
+NOTIFY_SOCKET="$WORK/notify" "$CNM" watch "$T" --resync 30s 2>"$LOG" &
 W=$!
-trap 'kill -9 $W 2>/dev/null || true; rm -rf "$WORK"' EXIT
+trap 'kill -9 $W $N 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
 # Poll (up to 5 s) until a command succeeds.
 until_ok() {
@@ -22,6 +25,17 @@ step "applied on start"
 until_ok addr_is alpha 10.88.0.2
 settled
 reach alpha beta
+
+step "systemd is told it is ready, and cnm status reports the watcher and its last apply"
+until_ok grep -q "READY=1" "$WORK/notified"
+until_ok grep -q "STATUS=converged at .* (start): .* added" "$WORK/notified"
+expect_rc 0 cnm status --topology quick
+grep >/dev/null "topology quick: watched by cnm watch (pid $W)" "$WORK/out" || fail "status: $(cat "$WORK/out")"
+grep >/dev/null "last apply: converged at" "$WORK/out" || fail "status: $(cat "$WORK/out")"
+expect_rc 0 cnm status --topology quick -o json
+grep >/dev/null '"running": true' "$WORK/out" || fail "status json: $(cat "$WORK/out")"
+grep >/dev/null '"result": "converged"' "$WORK/out" || fail "status json: $(cat "$WORK/out")"
+expect_rc 1 cnm status --topology nope
 
 step "in-place write"
 sed -i 's/subnet: 10.88.0.0\/24/subnet: 10.77.0.0\/24/' "$T"
@@ -111,6 +125,9 @@ wait "$W" && rc=0 || rc=$?
 [ "$rc" = 0 ] || fail "watch exited $rc on SIGTERM"
 converged "$T"
 reach alpha beta
+expect_rc 0 cnm status --topology quick2
+grep >/dev/null "topology quick2: not watched" "$WORK/out" || fail "status after the watcher stopped: $(cat "$WORK/out")"
+grep >/dev/null "last apply: converged" "$WORK/out" || fail "status lost the last apply: $(cat "$WORK/out")"
 
 step "a ConfigMap-style mount: the ..data link swapped atomically is a change"
 M="$WORK/cm"
