@@ -11,20 +11,41 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 /// `cnm apply FILE`: print the plan, execute it, verify.
-pub async fn apply(file: &Path, host: Option<&str>, trust: apply::Trust) -> Result<ExitCode> {
+pub async fn apply(
+    file: &Path,
+    output: crate::PlanFormat,
+    host: Option<&str>,
+    trust: apply::Trust,
+) -> Result<ExitCode> {
     let t = load_for(file, host)?;
     require_privileges()?;
     warn_if_watched(&t.name);
     crate::cli_common::note_trust(&t, &trust);
     let start = Instant::now();
     let shown = file.display().to_string();
+    let json = matches!(output, crate::PlanFormat::Json);
     // The plan is printed before anything changes; a failure to
     // print it (a full disk) stops the apply there.
     let plan = apply::converge_trusting(cnm::drivers::Registry::builtin(), &t, trust, |p| {
+        if json {
+            return Ok(());
+        }
         out(&p.render_text(&shown, color())).map_err(|e| e.to_string())
     })
     .await
     .map_err(explain)?;
+    if json {
+        let mut v: serde_json::Value = serde_json::from_str(&plan.to_json())?;
+        v["result"] = if plan.is_empty() {
+            "no changes"
+        } else {
+            "applied"
+        }
+        .into();
+        v["ms"] = (start.elapsed().as_millis() as u64).into();
+        out(&format!("{}\n", serde_json::to_string_pretty(&v)?))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if !plan.is_empty() {
         let s = plan.summary();
         out(&format!(

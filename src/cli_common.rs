@@ -39,14 +39,107 @@ pub fn load_for(file: &std::path::Path, host: Option<&str>) -> Result<Topology> 
 }
 
 /// Load a file; invalid input prints every located error and exits 1.
+/// The error keeps the [`LoadError`] (for `-o json`, see [`error_objects`]).
 pub fn load(file: &std::path::Path) -> Result<Topology> {
-    spec::load(file).map_err(|e| match e {
-        LoadError::Invalid(s) => anyhow::anyhow!(
-            "{s}\n{} problem(s) in {}; nothing was changed",
-            s.diagnostics.len(),
-            s.file
-        ),
-        other => anyhow::anyhow!(other),
+    spec::load(file).map_err(|e| {
+        let text = match &e {
+            LoadError::Invalid(s) => format!(
+                "{s}\n{} problem(s) in {}; nothing was changed",
+                s.diagnostics.len(),
+                s.file
+            ),
+            other => other.to_string(),
+        };
+        anyhow::Error::new(e).context(text)
+    })
+}
+
+/// Set when the command's output is JSON: errors are then also printed on
+/// standard output as JSON objects.
+pub static JSON_ERRORS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Version of the error objects `-o json` prints.
+pub const ERROR_VERSION: u32 = 1;
+
+/// `-o json` errors: one object per problem, `{error_version, message,
+/// file, line, column, key}` (the last four `null` when not known; `key`
+/// is the YAML key path the message is about, such as
+/// `networks.front.subnet`).
+pub fn error_objects(e: &anyhow::Error) -> Vec<serde_json::Value> {
+    let one = |message: &str, file: Option<&str>, loc: Option<spec::Loc>| {
+        serde_json::json!({
+            "error_version": ERROR_VERSION,
+            "message": message,
+            "file": file,
+            "line": loc.map(|l| l.line),
+            "column": loc.map(|l| l.col),
+            "key": key_of(message),
+        })
+    };
+    for cause in e.chain() {
+        if let Some(LoadError::Invalid(s)) = cause.downcast_ref::<LoadError>() {
+            return s
+                .diagnostics
+                .iter()
+                .map(|d| one(&d.message, Some(&s.file), Some(d.loc)))
+                .collect();
+        }
+        if let Some(ApplyError::Plan(p)) = cause.downcast_ref::<ApplyError>() {
+            return vec![one(&p.message, Some(&p.file), p.loc)];
+        }
+    }
+    vec![one(&e.to_string(), None, None)]
+}
+
+/// The key path a message names: `network NAME: FIELD ...` is
+/// `networks.NAME.FIELD` (likewise endpoint, sandbox, host).
+fn key_of(message: &str) -> Option<String> {
+    let (head, rest) = message.split_once(": ")?;
+    let (kind, name) = head.split_once(' ')?;
+    let section = match kind {
+        "network" => "networks",
+        "endpoint" => "endpoints",
+        "sandbox" => "sandboxes",
+        "host" => "hosts",
+        _ => return None,
+    };
+    if name.contains(' ') {
+        return None;
+    }
+    let field: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_lowercase() || *c == '_' || *c == '.' || c.is_ascii_digit())
+        .collect();
+    let field = field.trim_end_matches('.');
+    let known = [
+        "driver",
+        "subnet",
+        "gateway",
+        "ip_range",
+        "ipv6",
+        "internal",
+        "mtu",
+        "options",
+        "ipam",
+        "aux_addresses",
+        "network",
+        "sandbox",
+        "address",
+        "ipv6_address",
+        "mac",
+        "aliases",
+        "ports",
+        "hostname",
+        "domainname",
+        "dns",
+        "host",
+        "extra_hosts",
+    ];
+    let top = field.split('.').next().unwrap_or_default();
+    Some(if known.contains(&top) && !field.is_empty() {
+        format!("{section}.{name}.{field}")
+    } else {
+        format!("{section}.{name}")
     })
 }
 
@@ -67,14 +160,17 @@ pub fn require_privileges() -> Result<()> {
 }
 
 /// A failed apply leaves a state the next apply converges from; say so.
+/// The error keeps the [`ApplyError`] (for `-o json`).
 pub fn explain(e: ApplyError) -> anyhow::Error {
-    if e.before_changes() {
+    let text = if e.before_changes() {
         // Refused while planning: nothing was executed.
-        return anyhow::anyhow!("{e}\nnothing was changed");
-    }
-    anyhow::anyhow!(
-        "{e}\napply stopped; run `cnm plan` to see what is left and `cnm apply` again to converge"
-    )
+        format!("{e}\nnothing was changed")
+    } else {
+        format!(
+            "{e}\napply stopped; run `cnm plan` to see what is left and `cnm apply` again to converge"
+        )
+    };
+    anyhow::Error::new(e).context(text)
 }
 
 /// With `--trust-unchanged`, say on stderr how many sandboxes the plan
@@ -94,5 +190,32 @@ pub fn note_trust(t: &cnm::spec::Topology, trust: &cnm::apply::Trust) {
             std::io::stderr(),
             "note: {n} sandbox(es) unchanged since the last apply are trusted, not read (--trust-unchanged): drift inside them is not shown"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::key_of;
+
+    #[test]
+    fn keys_are_read_from_the_messages_subject() {
+        let k = |m: &str| key_of(m);
+        assert_eq!(
+            k("network n: subnet 'x' is bad").as_deref(),
+            Some("networks.n.subnet")
+        );
+        assert_eq!(
+            k("network n: options.icc must be true or false").as_deref(),
+            Some("networks.n.options.icc")
+        );
+        assert_eq!(
+            k("endpoint e: address 10.0.0.9 is taken").as_deref(),
+            Some("endpoints.e.address")
+        );
+        assert_eq!(
+            k("sandbox s: joins nothing").as_deref(),
+            Some("sandboxes.s")
+        );
+        assert_eq!(k("cannot read x: no such file"), None);
     }
 }

@@ -81,6 +81,10 @@ enum Command {
     /// Make the kernel match the file, then verify it does.
     Apply {
         file: PathBuf,
+        /// `json`: no text plan; one JSON object at the end, the plan as
+        /// executed (plan's format) with `result` and `ms`.
+        #[arg(short, long, value_enum, default_value = "text")]
+        output: PlanFormat,
         /// Multi-host files: which of `hosts:` this machine is (default:
         /// the one whose address is on a local interface).
         #[arg(long, value_name = "NAME")]
@@ -189,6 +193,24 @@ fn main() -> ExitCode {
         Command::Man => return man_page(),
         _ => {}
     }
+    if matches!(
+        cli.command,
+        Command::Plan {
+            output: PlanFormat::Json,
+            ..
+        } | Command::Apply {
+            output: PlanFormat::Json,
+            ..
+        } | Command::Show {
+            output: ShowFormat::Json,
+            ..
+        } | Command::Status {
+            output: StatusFormat::Json,
+            ..
+        }
+    ) {
+        cli_common::JSON_ERRORS.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
     // watch runs as a service: its log is its output.
     init_logging(
         cli.verbose
@@ -228,6 +250,13 @@ fn report(r: Result<ExitCode>) -> ExitCode {
     match r {
         Ok(code) => code,
         Err(e) => {
+            if cli_common::JSON_ERRORS.load(std::sync::atomic::Ordering::Relaxed) {
+                let lines: String = cli_common::error_objects(&e)
+                    .iter()
+                    .map(|o| format!("{o}\n"))
+                    .collect();
+                let _ = cli_common::out(&lines);
+            }
             // Library errors already quote their cause; add only what is new.
             let mut msg = e.to_string();
             for cause in e.chain().skip(1) {
@@ -328,9 +357,10 @@ async fn run(cmd: Command) -> Result<ExitCode> {
         }
         Command::Apply {
             file,
+            output,
             host,
             trust_unchanged,
-        } => cli_apply::apply(&file, host.as_deref(), trust_of(trust_unchanged)).await,
+        } => cli_apply::apply(&file, output, host.as_deref(), trust_of(trust_unchanged)).await,
         Command::Destroy {
             file,
             topology,

@@ -152,6 +152,21 @@ expect_rc 2 cnm plan --detailed-exitcode "$EXAMPLES/two-tier.yaml"
 expect_rc 1 cnm plan --detailed-exitcode "$B"
 expect_rc 0 cnm apply "$Q"
 expect_rc 1 cnm apply "$B"
+# -o json: errors as one versioned object per problem, apply's outcome as JSON.
+expect_rc 1 cnm plan -o json "$B"
+for want in '"error_version":1' '"line":4' '"column":16' '"key":"networks.n.subnet"' '"message":"network n: subnet'; do
+  grep -F >/dev/null "$want" "$WORK/out" || fail "plan -o json error lacks $want: $(cat "$WORK/out")"
+done
+[ "$(wc -l <"$WORK/out")" = 1 ] || fail "one object per problem: $(cat "$WORK/out")"
+expect_rc 1 cnm apply -o json "$B"
+grep -F >/dev/null '"key":"networks.n.subnet"' "$WORK/out" || fail "apply -o json error: $(cat "$WORK/out")"
+expect_rc 0 cnm apply -o json "$Q"
+grep -F >/dev/null '"result": "no changes"' "$WORK/out" || fail "apply -o json: $(cat "$WORK/out")"
+expect_rc 0 cnm destroy "$Q"
+expect_rc 0 cnm apply -o json "$Q"
+for want in '"result": "applied"' '"format_version": 2' '"op": "create"' '"ms":'; do
+  grep -F >/dev/null "$want" "$WORK/out" || fail "apply -o json lacks $want: $(cat "$WORK/out")"
+done
 expect_rc 0 cnm show --topology quick
 expect_rc 1 cnm show --topology nope
 expect_rc 0 cnm destroy --topology expl
