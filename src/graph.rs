@@ -58,6 +58,17 @@ pub fn desired_view(t: &Topology) -> FileTopology {
     view
 }
 
+/// The sandboxes of `host`, or (`None`) those of no declared host.
+fn on_host<'a>(
+    t: &'a FileTopology,
+    host: Option<&'a str>,
+) -> impl Iterator<Item = (&'a String, &'a FileSandbox)> {
+    t.sandboxes.iter().filter(move |(_, s)| match host {
+        Some(h) => s.host.as_deref() == Some(h),
+        None => s.host.as_ref().is_none_or(|h| !t.hosts.contains_key(h)),
+    })
+}
+
 /// A quoted DOT string.
 fn dot_str(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
@@ -142,20 +153,12 @@ pub fn dot(t: &FileTopology) -> String {
             "    label={}; style=dashed;",
             dot_str(&format!("host {host} ({})", h.address))
         );
-        for (name, s) in t
-            .sandboxes
-            .iter()
-            .filter(|(_, s)| s.host.as_deref() == Some(host))
-        {
+        for (name, s) in on_host(t, Some(host)) {
             out.push_str(&sandbox_node(name, s, "    "));
         }
         out.push_str("  }\n");
     }
-    for (name, s) in t
-        .sandboxes
-        .iter()
-        .filter(|(_, s)| s.host.as_ref().is_none_or(|h| !t.hosts.contains_key(h)))
-    {
+    for (name, s) in on_host(t, None) {
         out.push_str(&sandbox_node(name, s, "  "));
     }
     for (name, e) in &t.endpoints {
@@ -223,20 +226,12 @@ pub fn mermaid(t: &FileTopology) -> String {
             "  subgraph h{i}[{}]",
             mermaid_str(&[format!("host {host} ({})", h.address)])
         );
-        for (name, s) in t
-            .sandboxes
-            .iter()
-            .filter(|(_, s)| s.host.as_deref() == Some(host))
-        {
+        for (name, s) in on_host(t, Some(host)) {
             out.push_str(&sandbox(name, s, "    "));
         }
         out.push_str("  end\n");
     }
-    for (name, s) in t
-        .sandboxes
-        .iter()
-        .filter(|(_, s)| s.host.as_ref().is_none_or(|h| !t.hosts.contains_key(h)))
-    {
+    for (name, s) in on_host(t, None) {
         out.push_str(&sandbox(name, s, "  "));
     }
     for (name, e) in &t.endpoints {
