@@ -24,6 +24,7 @@ pub async fn apply(
     let start = Instant::now();
     let shown = file.display().to_string();
     let json = matches!(output, crate::PlanFormat::Json);
+    let progress = !json && show_progress(start);
     // The plan is printed before anything changes; a failure to
     // print it (a full disk) stops the apply there.
     let plan = apply::converge_trusting(cnm::drivers::Registry::builtin(), &t, trust, |p| {
@@ -32,8 +33,12 @@ pub async fn apply(
         }
         out(&p.render_text(&shown, color())).map_err(|e| e.to_string())
     })
-    .await
-    .map_err(explain)?;
+    .await;
+    if progress {
+        cnm::apply::progress::set(None);
+        let _ = write!(std::io::stderr(), "\r\x1b[K");
+    }
+    let plan = plan.map_err(explain)?;
     if json {
         let mut v: serde_json::Value = serde_json::from_str(&plan.to_json())?;
         v["result"] = if plan.is_empty() {
@@ -57,6 +62,38 @@ pub async fn apply(
         ))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// On a terminal, an apply that takes longer than a moment (a second, or
+/// `CNM_PROGRESS_AFTER_MS`) says on standard error which step it is at,
+/// on one line rewritten in place and cleared at the end. Returns whether
+/// it will.
+fn show_progress(start: Instant) -> bool {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return false;
+    }
+    let after = std::env::var("CNM_PROGRESS_AFTER_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(Duration::from_secs(1), Duration::from_millis);
+    cnm::apply::progress::set(Some(Box::new(move |s| {
+        if start.elapsed() < after {
+            return;
+        }
+        let mut label = s.label.to_string();
+        if label.chars().count() > 50 {
+            label = label.chars().take(49).chain(['…']).collect();
+        }
+        let _ = write!(
+            std::io::stderr(),
+            "\r\x1b[Kapplying: {}/{} actions done, now {label} ({:.1} s)",
+            s.done,
+            s.total,
+            start.elapsed().as_secs_f64()
+        );
+    })));
+    true
 }
 
 /// `cnm destroy FILE` or `cnm destroy --topology NAME`: remove everything

@@ -7,6 +7,7 @@ pub mod drivers;
 mod exec;
 pub mod learned;
 pub mod prereq;
+pub mod progress;
 pub mod trust;
 
 use crate::desired::{self, PlanError};

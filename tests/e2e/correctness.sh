@@ -141,6 +141,17 @@ nft list chain ip filter FORWARD | grep >/dev/null cnm: && fail "cnm's accept ru
 nft delete table ip filter
 nft delete table ip6 filter
 
+step "progress: on a terminal only, one line rewritten in place"
+P="$WORK/prog.yaml"
+printf 'version: 1\nname: prog\nnetworks:\n  n: { subnet: 10.125.0.0/24 }\nsandboxes: { a: {}, b: {} }\nendpoints:\n  a-n: { network: n, sandbox: a }\n  b-n: { network: n, sandbox: b }\n' >"$P"
+tty_out=$(CNM_PROGRESS_AFTER_MS=0 script -qec "$CNM apply $P" /dev/null)
+grep >/dev/null "applying: 0/[0-9]* actions done, now sandbox a" <<<"$tty_out" || fail "no progress on a terminal: $tty_out"
+grep >/dev/null "Apply complete" <<<"$tty_out" || fail "apply on a terminal: $tty_out"
+expect_rc 0 cnm destroy "$P"
+CNM_PROGRESS_AFTER_MS=0 expect_rc 0 cnm apply "$P"
+grep >/dev/null "applying:" "$WORK/err" "$WORK/out" && fail "progress written without a terminal"
+expect_rc 0 cnm destroy "$P"
+
 step "the README's exit codes"
 Q="$EXAMPLES/quickstart.yaml"
 B="$WORK/bad.yaml"; printf 'version: 1\nname: b\nnetworks:\n  n: { subnet: nope }\n' >"$B"

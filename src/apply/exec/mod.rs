@@ -133,6 +133,7 @@ impl Executor {
                 j += 1;
             }
             let step = &plan.actions[i..j];
+            super::progress::step(i, plan.actions.len(), &plan.actions[i].resource.label());
             let started = std::time::Instant::now();
             self.journal(step)?;
             // Replaced objects go first, so a name they free can be reused.
