@@ -50,7 +50,24 @@ impl Resource {
     /// Human label, e.g. `bridge br-shop-front (network front)`.
     pub fn label(&self) -> String {
         match self {
-            Resource::Namespace(n) => format!("sandbox {} (netns {})", n.sandbox, n.netns),
+            Resource::Namespace(n) => {
+                let mut l = match &n.borrowed {
+                    None => format!("sandbox {} (netns {})", n.sandbox, n.netns),
+                    Some(b) => format!(
+                        "sandbox {} (netns {}, borrowed from {})",
+                        n.sandbox, n.netns, b.from
+                    ),
+                };
+                if !n.sysctls.is_empty() {
+                    let set: Vec<String> = n
+                        .sysctls
+                        .iter()
+                        .map(|(k, v)| format!("{}={v}", k.replace('/', ".")))
+                        .collect();
+                    l.push_str(&format!(": sysctls {}", set.join(" ")));
+                }
+                l
+            }
             Resource::Link(l) => {
                 // The first setting names the link (a VXLAN device's VNI).
                 let named = l

@@ -48,7 +48,7 @@ pub fn show_with(
     for ns in s.namespaces.values() {
         out.sandboxes.insert(
             ns.sandbox.clone(),
-            sandbox(base.sandboxes.get(&ns.sandbox), s, &ns.netns, &me),
+            sandbox(base.sandboxes.get(&ns.sandbox), s, ns, &me),
         );
     }
     for e in s.endpoints.values() {
@@ -199,9 +199,19 @@ fn kernel_less(
     }
 }
 
-fn sandbox(base: Option<&FileSandbox>, s: &State, netns: &str, me: &Option<String>) -> FileSandbox {
+fn sandbox(
+    base: Option<&FileSandbox>,
+    s: &State,
+    ns: &crate::model::NamespaceRes,
+    me: &Option<String>,
+) -> FileSandbox {
     let mut sb = base.cloned().unwrap_or_default();
-    if let Some(f) = s.files.get(&naming::hosts_path(netns)) {
+    sb.netns = ns.borrowed.as_ref().map(|b| b.from.clone());
+    // Sysctls as read back (those cnm set), by key as written.
+    for (k, v) in &ns.sysctls {
+        sb.sysctls.insert(k.replace('/', "."), v.clone());
+    }
+    if let Some(f) = s.files.get(&naming::hosts_path(&ns.netns)) {
         let (h, d, _) = files::parse_hosts_meta(&f.content);
         sb.hostname = h;
         sb.domainname = d;

@@ -98,6 +98,16 @@ fn firewall() {
 }
 
 #[test]
+fn existing_netns() {
+    run_script("existing_netns");
+}
+
+#[test]
+fn sandbox_sysctls() {
+    run_script("sandbox_sysctls");
+}
+
+#[test]
 fn docker_options() {
     run_script("docker_options");
 }

@@ -269,7 +269,7 @@ fn wanted_netns(t: &Topology) -> BTreeMap<String, String> {
     };
     t.sandboxes
         .keys()
-        .filter(|s| !t.sandbox_uses_host_stack(s))
+        .filter(|s| !t.sandbox_uses_host_stack(s) && t.sandboxes[*s].netns.is_none())
         .map(|s| (s.clone(), crate::naming::netns_name(&t.name, s)))
         .collect()
 }
@@ -323,12 +323,14 @@ async fn plan_resolved(
         .flat_map(|s| t.endpoints_of_sandbox(s).map(|e| e.name.clone()))
         .collect();
     trust::leave_out(&mut observed.state, trusted, &trusted_endpoints);
+    observed.host.borrowed = observe::borrowed(t).await;
     drivers::check_host(reg, t, &observed.host)?;
     let mut learned = store.learned()?;
     let mut desired = desired::build_with(reg, t, &observed, &learned)?;
     if learned::adopt(&desired, &observed, &mut learned) {
         desired = desired::build_with(reg, t, &observed, &learned)?;
     }
+    observe::wanted_sysctls(&desired, &mut observed.state);
     let before = store.applied()?.map(|r| r.claims);
     conflicts::check(t, &desired, before.as_ref(), &all)?;
     let desired_at = started.elapsed();
@@ -429,6 +431,11 @@ fn record_namespaces(store: &TopologyStore, obs: &Observed) -> Result<(), ApplyE
             version: RECORD_VERSION,
             netns: ns.netns.clone(),
             ino: ns.ino,
+            borrowed: ns.borrowed.as_ref().map(|b| b.from.clone()),
+            sysctls: recorded
+                .get(&ns.sandbox)
+                .map(|r| r.sysctls.clone())
+                .unwrap_or_default(),
         };
         if ns.ino.is_some() && recorded.get(&ns.sandbox) != Some(&want) {
             store.record_namespace(&ns.sandbox, &want)?;

@@ -36,6 +36,10 @@ pub fn unchanged_since_applied(t: &Topology, store: &TopologyStore) -> BTreeSet<
     let (was, is) = (by_sandbox(&before), by_sandbox(&now));
     let none = BTreeMap::new();
     for (name, sb) in &now.sandboxes {
+        // A borrowed namespace changes with its container: always read.
+        if sb.netns.is_some() {
+            continue;
+        }
         let mine = is.get(name.as_str()).unwrap_or(&none);
         let same = before.sandboxes.get(name) == Some(sb)
             && was.get(name.as_str()).unwrap_or(&none) == mine

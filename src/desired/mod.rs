@@ -74,7 +74,7 @@ pub fn build_with(
     };
     let p = Plan::resolve(reg, full, t, me, obs).map_err(err)?;
     let mut state = State::default();
-    add_namespaces(t, &mut state);
+    add_namespaces(t, obs, &mut state).map_err(err)?;
     add_network_objects(reg, &p, learned, &mut state).map_err(err)?;
     state.plugins.extend(p.plugin_objects.clone());
     for name in &p.pending {
@@ -142,13 +142,45 @@ impl<'a> Plan<'a> {
     }
 }
 
-/// A namespace for every sandbox that does not use the host's stack.
-fn add_namespaces(t: &Topology, state: &mut State) {
+/// A namespace for every sandbox that does not use the host's stack: its
+/// own, or the one its `netns:` names (as found by observe).
+fn add_namespaces(t: &Topology, obs: &Observed, state: &mut State) -> Result<(), (Loc, String)> {
+    let mut borrowers: BTreeMap<u64, &str> = BTreeMap::new();
     for sb in t
         .sandboxes
         .values()
         .filter(|s| !t.sandbox_uses_host_stack(&s.name))
     {
+        let borrowed = match &sb.netns {
+            None => None,
+            Some(r) => Some(match obs.host.borrowed.get(&sb.name) {
+                Some(Ok(found)) => {
+                    if let Some(other) = borrowers.insert(found.ino, &sb.name) {
+                        return Err((
+                            sb.loc,
+                            format!(
+                                "sandbox {}: netns {r} is the namespace sandbox {other} borrows already",
+                                sb.name
+                            ),
+                        ));
+                    }
+                    crate::model::Borrowed {
+                        from: r.to_string(),
+                        ino: found.ino,
+                        path: found.path.clone(),
+                    }
+                }
+                Some(Err(e)) => {
+                    return Err((sb.loc, format!("sandbox {}: netns {r}: {e}", sb.name)))
+                }
+                // Not looked up (a drawing): no identity.
+                None => crate::model::Borrowed {
+                    from: r.to_string(),
+                    ino: 0,
+                    path: String::new(),
+                },
+            }),
+        };
         state.namespaces.insert(
             sb.name.clone(),
             NamespaceRes {
@@ -158,9 +190,12 @@ fn add_namespaces(t: &Topology, state: &mut State) {
                 lo_addrs: crate::model::loopback_addrs(),
                 ino: None,
                 etc_dir: None,
+                borrowed,
+                sysctls: sb.sysctls.clone(),
             },
         );
     }
+    Ok(())
 }
 
 /// Each network's objects, from its driver.
@@ -255,6 +290,11 @@ fn add_routes_and_files(
             &ns.sandbox,
             &mut state.routes,
         );
+        // A borrowed namespace's process keeps its own hosts and
+        // resolv.conf: cnm writes none for it.
+        if ns.borrowed.is_some() {
+            continue;
+        }
         let embedded = dns.is_some_and(|c| c.sandboxes.contains_key(&ns.netns));
         let host_gateway = routes::gateway_endpoint(t, &ns.sandbox)
             .and_then(|e| p.subnets.get(&e.network))

@@ -22,6 +22,20 @@ pub(super) fn check_foreign(
             ));
         }
     }
+    for e in desired.endpoints.values() {
+        let Some(Ok(found)) = host.borrowed.get(&e.sandbox) else {
+            continue;
+        };
+        let ours = naming::mark(topology, MarkKind::Endpoint, &e.endpoint);
+        if let Some(alias) = found.links.get(&e.ifname) {
+            if alias.as_deref() != Some(ours.as_str()) {
+                return Err(format!(
+                    "endpoint {}: interface {} already exists in the namespace sandbox {} borrows ({}) and cnm does not own it",
+                    e.endpoint, e.ifname, e.sandbox, found.path
+                ));
+            }
+        }
+    }
     for f in desired.files.values() {
         if let Some(why) = host.blocked_paths.get(&f.path) {
             return Err(format!("sandbox {}: {why}", f.sandbox));

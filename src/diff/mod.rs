@@ -7,6 +7,7 @@
 //! files).
 
 mod checks;
+mod namespaces;
 mod objects;
 pub mod verify;
 
@@ -42,24 +43,7 @@ pub fn diff(
         deletes: Vec::new(),
         ups: Vec::new(),
     };
-    pair(
-        &desired.namespaces,
-        &obs.namespaces,
-        &mut acts,
-        Resource::Namespace,
-        |d, o| {
-            let mut c = Vec::new();
-            field(&mut c, "loopback up", &o.lo_up, &d.lo_up);
-            if d.lo_addrs != o.lo_addrs {
-                c.push(chg(
-                    "loopback addresses",
-                    &list(&o.lo_addrs),
-                    &list(&d.lo_addrs),
-                ));
-            }
-            (c, None)
-        },
-    );
+    namespaces::namespaces(desired, obs, &mut acts);
     pair(
         &BTreeMap::new(),
         &obs.strays,
@@ -91,6 +75,7 @@ pub fn diff(
             )
         },
     );
+    namespaces::cascade(desired, obs, &mut acts);
     resolver(desired, obs, &mut acts);
 
     // Stable order: by kind rank (reversed for deletes), then by key order

@@ -11,9 +11,18 @@ use std::collections::BTreeSet;
 /// Mismatches between what `plan` meant and `after`: one line each.
 pub fn check(plan: &Plan, after: &State) -> Vec<String> {
     let mut out = Vec::new();
+    // Objects deleted and made again in the plan (a replaced namespace's
+    // contents) are judged by their create.
+    let made: BTreeSet<String> = plan
+        .actions
+        .iter()
+        .filter(|a| a.op != Op::Delete)
+        .map(|a| key(&a.resource))
+        .collect();
     for a in &plan.actions {
         let found = lookup(after, &a.resource);
         match (a.op, found) {
+            (Op::Delete, _) if made.contains(&key(&a.resource)) => {}
             (Op::Delete, Some(_)) if !matches!(a.resource, Resource::Sysctl(_)) => {
                 out.push(format!("{}: still there", a.resource.label()));
             }
@@ -52,6 +61,18 @@ pub fn sandboxes_touched(plan: &Plan) -> crate::observe::Scope {
         };
     }
     crate::observe::Scope::Only(out)
+}
+
+/// What identifies an object among those of its kind (its key in
+/// [`State`]), with the kind.
+fn key(r: &Resource) -> String {
+    match r {
+        Resource::Namespace(n) => format!("namespace {}", n.sandbox),
+        Resource::Endpoint(e) => format!("endpoint {}", e.endpoint),
+        Resource::Route(x) => format!("route {} {}", x.sandbox, x.dst),
+        Resource::Plugin(p) => format!("plugin {}", p.key),
+        other => other.label(),
+    }
 }
 
 /// The observed object a planned one stands for.

@@ -34,12 +34,43 @@ pub struct NamespaceRes {
     pub ino: Option<u64>,
     #[serde(skip)]
     pub etc_dir: Option<FileId>,
+    /// `netns:`: a namespace cnm borrows and binds at `netns` (never
+    /// made, written or deleted by cnm). `None`: cnm's own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub borrowed: Option<Borrowed>,
+    /// `sysctls:` set inside, by path under /proc/sys. Observed: the
+    /// values of the keys cnm set or is asked to set.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub sysctls: BTreeMap<String, String>,
 }
+
+/// A borrowed namespace: what the file names and which namespace that is.
+#[derive(Debug, Clone, Serialize)]
+pub struct Borrowed {
+    /// As written in `netns:` (`pid:42`, `docker:web`, a path).
+    pub from: String,
+    /// The namespace's identity. Desired: the one `from` names now;
+    /// observed: the one bound at the sandbox's name. A container started
+    /// again has a new one: the sandbox is attached again.
+    pub ino: u64,
+    /// Desired: where it was found (opened again, and checked, to bind it).
+    #[serde(skip)]
+    pub path: String,
+}
+
+impl PartialEq for Borrowed {
+    fn eq(&self, o: &Self) -> bool {
+        self.from == o.from && self.ino == o.ino
+    }
+}
+impl Eq for Borrowed {}
 
 impl PartialEq for NamespaceRes {
     fn eq(&self, o: &Self) -> bool {
         self.sandbox == o.sandbox
             && self.netns == o.netns
+            && self.borrowed == o.borrowed
+            && self.sysctls == o.sysctls
             && self.lo_up == o.lo_up
             && self.lo_addrs == o.lo_addrs
     }
@@ -399,6 +430,9 @@ pub struct HostFacts {
     /// What earlier applies allocated (records): kept where the kernel has
     /// lost the objects.
     pub allocated: Allocations,
+    /// The namespaces the file's `netns:` keys name, found now (by
+    /// sandbox), or why not. Absent: not looked up (`cnm graph`).
+    pub borrowed: BTreeMap<String, Result<crate::netns::borrowed::Target, String>>,
 }
 
 /// The result of observing one topology.

@@ -221,6 +221,12 @@ pub async fn observe_scoped(
     }
     state.resolver = crate::resolver::control::observe(topology, &inodes)?;
     system::observe_sysctls(&mut state);
+    let recorded_sysctls: BTreeMap<String, Vec<String>> = records
+        .iter()
+        .filter(|(s, r)| !r.sysctls.is_empty() && scope.reads(s))
+        .map(|(s, r)| (s.clone(), r.sysctls.clone()))
+        .collect();
+    system::observe_sandbox_sysctls(&mut state, &recorded_sysctls);
     system::observe_resolv(&mut facts);
 
     tracing::debug!(
@@ -337,6 +343,34 @@ fn observe_files(
 }
 
 /// Sandbox records of a topology, as (sandbox → netns), for `exec`.
+/// The namespaces `t`'s sandboxes borrow (`netns:`), found now, by
+/// sandbox; in a multi-host file, those of this machine's sandboxes.
+pub async fn borrowed(
+    t: &crate::spec::Topology,
+) -> BTreeMap<String, Result<crate::netns::borrowed::Target, String>> {
+    let mut out = BTreeMap::new();
+    for sb in t.sandboxes.values() {
+        let Some(r) = &sb.netns else { continue };
+        if t.this_host.is_some() && sb.host != t.this_host {
+            continue;
+        }
+        out.insert(sb.name.clone(), crate::netns::borrowed::resolve(r).await);
+    }
+    out
+}
+
+/// Read the sysctls `desired` sets in its sandboxes that `observed` has
+/// not read yet (keys new in the file are not recorded).
+pub fn wanted_sysctls(desired: &State, observed: &mut State) {
+    let keys: BTreeMap<String, Vec<String>> = desired
+        .namespaces
+        .values()
+        .filter(|n| !n.sysctls.is_empty())
+        .map(|n| (n.sandbox.clone(), n.sysctls.keys().cloned().collect()))
+        .collect();
+    system::observe_sandbox_sysctls(observed, &keys);
+}
+
 pub fn sandbox_netns(store: &TopologyStore) -> Result<BTreeMap<String, String>, StoreError> {
     Ok(store
         .namespaces()?

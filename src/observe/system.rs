@@ -62,3 +62,49 @@ pub fn observe_resolv(facts: &mut HostFacts) {
     facts.search = resolv.search;
     facts.resolv_options = resolv.options;
 }
+
+/// Read sysctls inside sandbox namespaces: `keys` by sandbox (paths under
+/// /proc/sys), for the namespaces `state` has. Keys that are not valid
+/// sysctl paths (records are data) or not readable are left out.
+pub fn observe_sandbox_sysctls(
+    state: &mut State,
+    keys: &std::collections::BTreeMap<String, Vec<String>>,
+) {
+    for (sandbox, keys) in keys {
+        let Some(ns) = state.namespaces.get_mut(sandbox) else {
+            continue;
+        };
+        let keys: Vec<String> = keys
+            .iter()
+            .filter(|k| sysctl_path_ok(k) && !ns.sysctls.contains_key(*k))
+            .cloned()
+            .collect();
+        if keys.is_empty() {
+            continue;
+        }
+        let Ok(Some(file)) = crate::netns::open(&ns.netns) else {
+            continue;
+        };
+        let read = crate::netns::inside(&file, move || {
+            keys.into_iter()
+                .filter_map(|k| {
+                    let v = std::fs::read_to_string(format!("/proc/sys/{k}")).ok()?;
+                    Some((k, v.trim().to_string()))
+                })
+                .collect::<Vec<_>>()
+        });
+        if let Ok(values) = read {
+            ns.sysctls.extend(values);
+        }
+    }
+}
+
+/// A sandbox sysctl's path: `net/` and words of `[A-Za-z0-9_-]`.
+fn sysctl_path_ok(p: &str) -> bool {
+    p.starts_with("net/")
+        && p.split('/').all(|c| {
+            !c.is_empty()
+                && c.chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-')
+        })
+}

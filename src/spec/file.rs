@@ -89,6 +89,11 @@ pub struct FileSandbox {
     pub host: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub extra_hosts: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns: Option<String>,
+    /// By key as written (`net.ipv4.ip_forward`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sysctls: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -160,6 +165,12 @@ impl FileTopology {
                             }),
                             host: s.host.clone(),
                             extra_hosts: s.extra_hosts.iter().map(ToString::to_string).collect(),
+                            netns: s.netns.as_ref().map(ToString::to_string),
+                            sysctls: s
+                                .sysctls
+                                .iter()
+                                .map(|(k, v)| (k.replace('/', "."), v.clone()))
+                                .collect(),
                         },
                     )
                 })

@@ -7,6 +7,7 @@
 pub mod file;
 mod load;
 mod names;
+mod netns_ref;
 mod parse;
 mod ports;
 pub mod raw;
@@ -15,6 +16,7 @@ mod validate;
 
 pub use load::{load, load_with, LoadError};
 pub use names::{is_hostname, valid_identifier, valid_kernel_name};
+pub use netns_ref::NetnsRef;
 pub use parse::{parse, parse_with};
 pub use ports::{PortMapping, Protocol};
 pub use topology::{

@@ -99,6 +99,12 @@ pub struct RawSandbox {
     /// `NAME:IP` lines for the hosts file (compose's `extra_hosts`).
     #[serde(default)]
     pub extra_hosts: Vec<Spanned<String>>,
+    /// An existing namespace to borrow: a path, `pid:N`, `docker:NAME`,
+    /// `podman:NAME`.
+    pub netns: Option<Spanned<String>>,
+    /// Namespaced `net.*` sysctls set inside the sandbox (`--sysctl`).
+    #[serde(default)]
+    pub sysctls: Map<serde_json::Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -76,6 +76,12 @@ pub struct Sandbox {
     pub host: Option<String>,
     /// Extra hosts-file lines (compose's `extra_hosts`), in file order.
     pub extra_hosts: Vec<ExtraHost>,
+    /// `netns:`: an existing namespace cnm borrows (never makes, writes
+    /// files for, or deletes) instead of one of its own.
+    pub netns: Option<super::NetnsRef>,
+    /// `sysctls:`: `net.*` sysctls set inside the sandbox's namespace, by
+    /// path under /proc/sys (`net/ipv4/conf/all/forwarding`).
+    pub sysctls: BTreeMap<String, String>,
 }
 
 /// `NAME:IP` in a sandbox's `extra_hosts`.

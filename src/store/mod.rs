@@ -225,6 +225,7 @@ mod tests {
             version: RECORD_VERSION,
             netns: n.into(),
             ino: Some(7),
+            ..Default::default()
         }
     }
 

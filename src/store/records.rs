@@ -7,12 +7,19 @@ use std::collections::BTreeMap;
 
 /// A namespace cnm created: its name and the inode of the namespace (the
 /// nsfs inode, which names it for as long as it lives).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NsRecord {
     pub version: u32,
     pub netns: String,
     /// `None` in records written before version 1 (a plain netns name).
     pub ino: Option<u64>,
+    /// A borrowed namespace (`netns:` as written) bound at `netns`: cnm
+    /// removes only that name, never the namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub borrowed: Option<String>,
+    /// Sysctls cnm set inside (paths under /proc/sys), read back by observe.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sysctls: Vec<String>,
 }
 
 /// What cnm wrote under `/etc/netns/<netns>/` for one sandbox.

@@ -121,6 +121,7 @@ impl TopologyStore {
                     version: 0,
                     netns: text.trim().to_string(),
                     ino: None,
+                    ..Default::default()
                 },
                 Err(e) => {
                     return Err(StoreError::Corrupt {

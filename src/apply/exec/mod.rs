@@ -121,7 +121,9 @@ impl Executor {
             .iter()
             .filter(|a| a.op == Op::Delete)
             .filter_map(|a| match &a.resource {
-                Resource::Namespace(n) => Some(n.netns.clone()),
+                // A borrowed namespace outlives its name: what cnm put
+                // in it is deleted one by one.
+                Resource::Namespace(n) if n.borrowed.is_none() => Some(n.netns.clone()),
                 _ => None,
             })
             .collect();

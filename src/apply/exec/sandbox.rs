@@ -33,10 +33,25 @@ fn safe_err(context: String) -> impl Fn(crate::store::safe::SafeError) -> ApplyE
 }
 
 impl Executor {
-    /// Create namespaces together: one thread makes them all, one thread
+    /// Create namespaces together (cnm's own) and bind the borrowed ones,
+    /// then set the sysctls of both.
+    pub(super) async fn create_namespaces(&self, wanted: &[&NamespaceRes]) -> R {
+        let (borrowed, own): (Vec<&NamespaceRes>, Vec<&NamespaceRes>) =
+            wanted.iter().partition(|n| n.borrowed.is_some());
+        self.create_own(&own).await?;
+        for n in borrowed {
+            self.attach(n).await?;
+        }
+        for n in wanted.iter().filter(|n| !n.sysctls.is_empty()) {
+            self.set_sysctls(n, &Default::default())?;
+        }
+        Ok(())
+    }
+
+    /// cnm's own namespaces: one thread makes them all, one thread
     /// connects to them all, their loopbacks are marked and brought up
     /// concurrently, then each is bound to its name and recorded.
-    pub(super) async fn create_namespaces(&self, wanted: &[&NamespaceRes]) -> R {
+    async fn create_own(&self, wanted: &[&NamespaceRes]) -> R {
         if wanted.is_empty() {
             return Ok(());
         }
@@ -70,6 +85,7 @@ impl Executor {
                     version: RECORD_VERSION,
                     netns: n.netns.clone(),
                     ino: Some(ino),
+                    ..Default::default()
                 },
             )?;
             lock(&self.sandboxes)?.insert(n.netns.clone(), h);
@@ -77,8 +93,104 @@ impl Executor {
         Ok(())
     }
 
+    /// Give a borrowed namespace the sandbox's name: opened again and
+    /// checked to be the one planned, recorded, then bound (a bind mount
+    /// at /run/netns/<netns>; the namespace itself is not written). Its
+    /// loopback is brought up (the embedded resolver listens there); it
+    /// is not marked: it is not cnm's.
+    async fn attach(&self, n: &NamespaceRes) -> R {
+        let Some(b) = &n.borrowed else {
+            return Ok(());
+        };
+        let fail = |message: String| ApplyError::Io {
+            context: format!("sandbox {}: netns {}", n.sandbox, b.from),
+            source: std::io::Error::other(message),
+        };
+        let (file, ino) = netns::borrowed::open_checked(Path::new(&b.path)).map_err(fail)?;
+        if ino != b.ino {
+            return Err(fail(format!(
+                "{} is another namespace than when the plan was made; plan again",
+                b.path
+            )));
+        }
+        // Recorded first: a binding found after a crash is known by it.
+        self.store.record_namespace(
+            &n.sandbox,
+            &NsRecord {
+                version: RECORD_VERSION,
+                netns: n.netns.clone(),
+                ino: Some(ino),
+                borrowed: Some(b.from.clone()),
+                sysctls: Vec::new(),
+            },
+        )?;
+        let dir = netns::prepare_dir()
+            .map_err(safe_err(format!("cannot prepare {}", netns::NETNS_DIR)))?;
+        netns::bind(&dir, &n.netns, &file)
+            .map_err(safe_err(format!("cannot name namespace {}", n.netns)))?;
+        let h = netlink::connect_in(&file)
+            .map_err(io(format!("cannot enter namespace {}", n.netns)))?;
+        h.link()
+            .set(LinkUnspec::new_with_name("lo").up().build())
+            .execute()
+            .await
+            .map_err(kernel(&format!("loopback in {}", n.netns)))?;
+        lock(&self.sandboxes)?.insert(n.netns.clone(), h);
+        Ok(())
+    }
+
+    /// Set the sysctls of `n` that `o` lacks or has otherwise, inside its
+    /// namespace, and record their keys (observe reads them back).
+    pub(super) fn set_sysctls(
+        &self,
+        n: &NamespaceRes,
+        o: &std::collections::BTreeMap<String, String>,
+    ) -> R {
+        let changed: Vec<(String, String)> = n
+            .sysctls
+            .iter()
+            .filter(|(k, v)| o.get(*k) != Some(*v))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if changed.is_empty() {
+            return Ok(());
+        }
+        let file = netns::open(&n.netns)
+            .map_err(io(format!("cannot open namespace {}", n.netns)))?
+            .ok_or_else(|| super::missing_ns(&n.netns))?;
+        let mut rec = self
+            .store
+            .namespaces()?
+            .remove(&n.sandbox)
+            .unwrap_or_default();
+        for (k, _) in &changed {
+            if !rec.sysctls.contains(k) {
+                rec.sysctls.push(k.clone());
+            }
+        }
+        if rec.netns == n.netns {
+            self.store.record_namespace(&n.sandbox, &rec)?;
+        }
+        netns::inside(&file, move || -> Result<(), String> {
+            for (k, v) in &changed {
+                crate::store::safe::write_sysctl(k, v)
+                    .map_err(|e| format!("sysctl {}: {e}", k.replace('/', ".")))?;
+            }
+            Ok(())
+        })
+        .map_err(io(format!("cannot enter namespace {}", n.netns)))?
+        .map_err(|e| ApplyError::Io {
+            context: format!("sandbox {}", n.sandbox),
+            source: std::io::Error::other(e),
+        })
+    }
+
     /// Loopback up again, with its addresses (drift).
     pub(super) async fn namespace_up(&self, o: &NamespaceRes, n: &NamespaceRes) -> R {
+        self.set_sysctls(n, &o.sysctls)?;
+        if o.lo_up == n.lo_up && (o.lo_addrs == n.lo_addrs || n.borrowed.is_some()) {
+            return Ok(());
+        }
         let what = format!("loopback in {}", n.netns);
         let h = self.sandbox_handle(&n.netns)?;
         h.link()
@@ -86,7 +198,7 @@ impl Executor {
             .execute()
             .await
             .map_err(kernel(&what))?;
-        if o.lo_addrs != n.lo_addrs {
+        if o.lo_addrs != n.lo_addrs && n.borrowed.is_none() {
             let idx = crate::netlink::index_of(&h, "lo")
                 .await
                 .map_err(kernel(&what))?;

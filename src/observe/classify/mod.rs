@@ -105,15 +105,17 @@ pub fn kernel(inp: &Inputs<'_>, view: KernelView) -> Classified {
     }
     for ns in out.owned.values() {
         out.facts.owned_netns.insert(ns.netns.clone());
-        out.state
-            .namespaces
-            .insert(ns.sandbox.clone(), namespace(ns));
+        out.state.namespaces.insert(
+            ns.sandbox.clone(),
+            namespace(ns, inp.records.get(&ns.sandbox)),
+        );
     }
     out
 }
 
-/// A namespace's own state: its loopback (files come later).
-fn namespace(ns: &OwnedNs) -> NamespaceRes {
+/// A namespace's own state: its loopback, and, for a borrowed one, what
+/// its record says it was borrowed from (files and sysctls come later).
+fn namespace(ns: &OwnedNs, rec: Option<&NsRecord>) -> NamespaceRes {
     let lo = ns.view.table.links.values().find(|l| l.name == "lo");
     NamespaceRes {
         sandbox: ns.sandbox.clone(),
@@ -124,6 +126,14 @@ fn namespace(ns: &OwnedNs) -> NamespaceRes {
             .unwrap_or_default(),
         ino: Some(ns.ino),
         etc_dir: None,
+        borrowed: rec
+            .and_then(|r| r.borrowed.clone())
+            .map(|from| crate::model::Borrowed {
+                from,
+                ino: ns.ino,
+                path: String::new(),
+            }),
+        sysctls: Default::default(),
     }
 }
 

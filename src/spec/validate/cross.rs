@@ -140,6 +140,20 @@ fn check_sandbox_rules(c: &mut Diagnostics, t: &Topology, loc_of: impl Fn(&str) 
     for e in t.endpoints.values() {
         by_sandbox.entry(e.sandbox.as_str()).or_default().push(e);
     }
+    let mut borrowers: BTreeMap<&NetnsRef, &str> = BTreeMap::new();
+    for sb in t.sandboxes.values() {
+        if let Some(r) = &sb.netns {
+            if let Some(first) = borrowers.insert(r, &sb.name) {
+                c.err(
+                    sb.loc,
+                    format!(
+                        "sandbox {}: netns {r} is borrowed by sandbox {first} already",
+                        sb.name
+                    ),
+                );
+            }
+        }
+    }
     for sb in t.sandboxes.values() {
         let eps: &[&Endpoint] = by_sandbox.get(sb.name.as_str()).map_or(&[], Vec::as_slice);
         if eps.len() > 1 {
@@ -155,6 +169,15 @@ fn check_sandbox_rules(c: &mut Diagnostics, t: &Topology, loc_of: impl Fn(&str) 
                     e.name, sb.name, n.driver, n.driver
                 ));
             }
+        }
+        if (sb.netns.is_some() || !sb.sysctls.is_empty()) && t.sandbox_uses_host_stack(&sb.name) {
+            c.err(
+                sb.loc,
+                format!(
+                    "sandbox {}: netns: and sysctls: need a namespace of the sandbox's own; it joins a network of the host's stack",
+                    sb.name
+                ),
+            );
         }
         // host-gateway is the gateway of the sandbox's default route.
         if let Some(x) = sb.extra_hosts.iter().find(|x| x.ip.is_none()) {

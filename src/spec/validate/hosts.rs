@@ -92,9 +92,13 @@ pub(super) fn check_sandboxes(
             dns: None,
             host: None,
             extra_hosts: Vec::new(),
+            netns: None,
+            sysctls: BTreeMap::new(),
         };
         check_sandbox_host(c, name, spanned, s.host.as_ref(), hosts, &mut sb);
         check_extra_hosts(c, name, &s.extra_hosts, &mut sb);
+        check_netns(c, name, s, &mut sb);
+        sb.sysctls = super::sysctls::check(c, name, &s.sysctls);
         for (key, field, slot) in [
             ("hostname", &s.hostname, &mut sb.hostname),
             ("domainname", &s.domainname, &mut sb.domainname),
@@ -115,6 +119,36 @@ pub(super) fn check_sandboxes(
         out.insert(name.clone(), sb);
     }
     out
+}
+
+/// `netns:`: an existing namespace, in one of its forms. cnm writes no
+/// hosts or resolv.conf for a borrowed namespace, so the keys that only
+/// shape those files are refused with it rather than silently ignored.
+fn check_netns(c: &mut Diagnostics, name: &str, s: &RawSandbox, sb: &mut Sandbox) {
+    let Some(v) = &s.netns else { return };
+    match crate::spec::NetnsRef::parse(&v.value) {
+        Ok(r) => sb.netns = Some(r),
+        Err(e) => c.err(
+            v,
+            format!("sandbox {name}: netns '{}' {e}", v.value.escape_debug()),
+        ),
+    }
+    let files_only: [(&str, Option<Loc>); 4] = [
+        ("hostname", s.hostname.as_ref().map(Loc::from)),
+        ("domainname", s.domainname.as_ref().map(Loc::from)),
+        ("dns", s.dns.as_ref().map(Loc::from)),
+        ("extra_hosts", s.extra_hosts.first().map(Loc::from)),
+    ];
+    for (key, loc) in files_only {
+        if let Some(loc) = loc {
+            c.err(
+                loc,
+                format!(
+                    "sandbox {name}: {key} cannot be used with netns: cnm writes no hosts or resolv.conf for a namespace it borrows (the container keeps its own)"
+                ),
+            );
+        }
+    }
 }
 
 /// More extra hosts-file lines than any sandbox needs.

@@ -6,6 +6,7 @@ mod cross;
 mod endpoints;
 mod hosts;
 mod networks;
+mod sysctls;
 pub use networks::reserved;
 
 use super::names::valid_identifier;

@@ -113,6 +113,7 @@ fn record(netns: &str, ino: Option<u64>) -> NsRecord {
         version: 1,
         netns: netns.to_string(),
         ino,
+        ..Default::default()
     }
 }
 

@@ -7,6 +7,8 @@
 //! set by the caller), and only then bound to `/run/netns/<name>`: a
 //! namespace there either carries cnm's mark or is not cnm's.
 
+pub mod borrowed;
+
 use crate::store::safe::{Dir, FileId, Kind, SafeError};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{setns, unshare, CloneFlags};
@@ -268,4 +270,19 @@ pub fn delete(name: &str, ino: Option<u64>) -> Result<bool, SafeError> {
 /// Move the calling thread into the namespace behind `file`.
 pub fn enter(file: &File) -> io::Result<()> {
     setns(file, CloneFlags::CLONE_NEWNET).map_err(io::Error::from)
+}
+
+/// Run `f` on a short-lived thread inside the namespace behind `ns` (for
+/// what is per namespace outside netlink: /proc/sys/net).
+pub fn inside<T: Send + 'static>(
+    ns: &File,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> io::Result<T> {
+    let ns = ns.try_clone()?;
+    std::thread::spawn(move || -> io::Result<T> {
+        enter(&ns)?;
+        Ok(f())
+    })
+    .join()
+    .map_err(|_| io::Error::other("namespace thread panicked"))?
 }

@@ -1,0 +1,164 @@
+//! Namespaces cnm borrows (a sandbox's `netns:`): found from what the file
+//! names, checked to be network namespaces, and never written or deleted.
+//! cnm gives one its sandbox's name under /run/netns (a bind mount, as
+//! `ip netns attach` and Docker's own `/run/docker/netns` do), so it is
+//! reached like any sandbox; only that name is removed again.
+
+use crate::spec::NetnsRef;
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::path::Path;
+use std::time::Duration;
+
+/// A borrowed namespace, found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The namespace file it was found at.
+    pub path: String,
+    /// Its identity (nsfs inode).
+    pub ino: u64,
+    /// The links in it now, with their aliases: cnm's (marked) and the
+    /// others', whose names cnm must not take.
+    pub links: BTreeMap<String, Option<String>>,
+}
+
+/// How long `docker inspect` / `podman inspect` may take.
+const CLI_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Find the namespace `r` names now.
+pub async fn resolve(r: &NetnsRef) -> Result<Target, String> {
+    let path = match r {
+        NetnsRef::Path(p) => p.display().to_string(),
+        NetnsRef::Pid(pid) => format!("/proc/{pid}/ns/net"),
+        NetnsRef::Docker(name) => format!("/proc/{}/ns/net", container_pid("docker", name).await?),
+        NetnsRef::Podman(name) => format!("/proc/{}/ns/net", container_pid("podman", name).await?),
+    };
+    let (file, ino) = open_checked(Path::new(&path))?;
+    let handle = crate::netlink::connect_in(&file)
+        .map_err(|e| format!("cannot enter namespace {path}: {e}"))?;
+    let mut links = BTreeMap::new();
+    let msgs: Vec<_> = futures::TryStreamExt::try_collect(crate::netlink::links(&handle))
+        .await
+        .map_err(|e| format!("cannot list the links of namespace {path}: {e}"))?;
+    for m in msgs {
+        use netlink_packet_route::link::LinkAttribute;
+        let mut name = None;
+        let mut alias = None;
+        for a in m.attributes {
+            match a {
+                LinkAttribute::IfName(n) => name = Some(n),
+                LinkAttribute::IfAlias(a) => alias = Some(a),
+                _ => {}
+            }
+        }
+        if let Some(n) = name {
+            links.insert(n, alias);
+        }
+    }
+    Ok(Target { path, ino, links })
+}
+
+/// Open a namespace file: it must be on nsfs (statfs) and a network
+/// namespace, and not the one cnm runs in (that is the host's).
+pub fn open_checked(path: &Path) -> Result<(File, u64), String> {
+    let shown = path.display();
+    let file = File::open(path).map_err(|e| format!("cannot open {shown}: {e}"))?;
+    let on_nsfs = nix::sys::statfs::fstatfs(&file)
+        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::NSFS_MAGIC);
+    if !on_nsfs {
+        return Err(format!("{shown} is not a namespace (not on nsfs)"));
+    }
+    if !is_net_namespace(&file) {
+        return Err(format!(
+            "{shown} is a namespace, but not a network namespace"
+        ));
+    }
+    let ino = super::id_of(&file).map_err(|e| format!("cannot stat {shown}: {e}"))?;
+    let own = File::open("/proc/self/ns/net")
+        .and_then(|f| super::id_of(&f))
+        .map_err(|e| format!("cannot stat this process's namespace: {e}"))?;
+    if ino == own {
+        return Err(format!(
+            "{shown} is the host's own network namespace; a sandbox needs one of its own"
+        ));
+    }
+    Ok((file, ino))
+}
+
+/// NS_GET_NSTYPE (linux/nsfs.h: `_IO(0xb7, 0x3)`) says which kind of
+/// namespace a file is. Hand-rolled: no maintained crate wraps this ioctl.
+fn is_net_namespace(f: &File) -> bool {
+    const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
+    // SAFETY: the fd is open for the call's duration; the ioctl takes no
+    // argument and only returns a value.
+    let kind = unsafe { libc::ioctl(f.as_raw_fd(), NS_GET_NSTYPE as _) };
+    kind == libc::CLONE_NEWNET
+}
+
+/// The pid of a running container, from `CLI inspect`. Accepts the
+/// formatted pid it asks for, or the JSON `inspect` prints without a
+/// format (`[{"State": {"Pid": N, ...}}]`).
+async fn container_pid(cli: &str, name: &str) -> Result<u32, String> {
+    let what = format!("{cli}:{name}");
+    let run = tokio::process::Command::new(cli)
+        .args(["inspect", "--format", "{{.State.Pid}}", name])
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = match tokio::time::timeout(CLI_TIMEOUT, run).await {
+        Err(_) => {
+            return Err(format!(
+                "{what}: `{cli} inspect` did not answer within {CLI_TIMEOUT:?}"
+            ))
+        }
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(format!(
+                "{what}: the {cli} command is not installed (not on PATH)"
+            ))
+        }
+        Ok(Err(e)) => return Err(format!("{what}: cannot run {cli}: {e}")),
+        Ok(Ok(out)) => out,
+    };
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let first = err.lines().next().unwrap_or("").trim();
+        return Err(format!(
+            "{what}: no such container ({cli} inspect: {first})"
+        ));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    match pid_of(text.trim()) {
+        Some(0) => Err(format!("{what}: the container is not running")),
+        Some(pid) => Ok(pid),
+        None => Err(format!("{what}: cannot read a pid from `{cli} inspect`")),
+    }
+}
+
+/// A pid from `inspect` output: a bare number, or JSON with `State.Pid`
+/// (an array of containers or one container).
+fn pid_of(text: &str) -> Option<u32> {
+    if let Ok(n) = text.parse::<u32>() {
+        return Some(n);
+    }
+    let v: serde_json::Value = serde_json::from_str(text).ok()?;
+    let one = match &v {
+        serde_json::Value::Array(a) => a.first()?,
+        other => other,
+    };
+    let pid = one.pointer("/State/Pid").or_else(|| one.get("Pid"))?;
+    u32::try_from(pid.as_u64()?).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pid_of;
+
+    #[test]
+    fn pids_from_inspect() {
+        assert_eq!(pid_of("1234"), Some(1234));
+        assert_eq!(pid_of(r#"[{"State":{"Pid":77,"Running":true}}]"#), Some(77));
+        assert_eq!(pid_of(r#"{"State":{"Pid":0}}"#), Some(0));
+        assert_eq!(pid_of("<no value>"), None);
+    }
+}

@@ -1,0 +1,147 @@
+# Existing namespaces (`netns:`): a path, pid:N, and docker:/podman:
+# containers through stand-in CLIs on PATH. cnm adds its interfaces there,
+# never writes files for them, never deletes them, removes only what it
+# added; a container started again with a new namespace is attached again.
+source "$(dirname "$0")/lib.sh"
+PIDS=()
+trap 'kill "${PIDS[@]}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+command -v dig >/dev/null || fail "dig (bind9-dnsutils) is required"
+
+# A "container": a process in a network namespace of its own, loopback
+# down as `unshare --net` leaves it.
+# Sets PID (no command substitution: it would wait for the process).
+start() { unshare --net sleep 1000 >/dev/null 2>&1 & PID=$!; PIDS+=("$PID")
+  for _ in $(seq 50); do [ "$(readlink /proc/$PID/ns/net)" != "$(readlink /proc/self/ns/net)" ] && break; sleep 0.02; done; }
+in_pid() { local pid=$1; shift; nsenter -t "$pid" -n "$@"; }
+
+start; C1=$PID
+# Someone else's interface in it: cnm must leave it alone.
+ip link add fx0 type veth peer name fx1
+ip link set fx1 netns "$C1"
+ip link del fx0 2>/dev/null || true
+ip link add fy0 type veth peer name fy1
+ip link set fy1 netns "$C1"
+ip netns add ext
+start; WEB=$PID
+start; DB=$PID
+mkdir -p "$WORK/bin" "$WORK/state"
+echo "$WEB" >"$WORK/state/web"
+echo "$DB" >"$WORK/state/db"
+# Stand-ins: docker answers `inspect --format {{.State.Pid}} NAME` with the
+# pid; podman prints inspect's JSON.
+cat >"$WORK/bin/docker" <<SH
+#!/bin/bash
+[ "\$1" = inspect ] || exit 2
+name="\${@: -1}"
+[ -f "$WORK/state/\$name" ] || { echo "Error: No such object: \$name" >&2; exit 1; }
+cat "$WORK/state/\$name"
+SH
+cat >"$WORK/bin/podman" <<SH
+#!/bin/bash
+[ "\$1" = inspect ] || exit 2
+name="\${@: -1}"
+[ -f "$WORK/state/\$name" ] || { echo "Error: no such container \$name" >&2; exit 125; }
+echo "[{\"Name\": \"\$name\", \"State\": {\"Running\": true, \"Pid\": \$(cat "$WORK/state/\$name")}}]"
+SH
+chmod 755 "$WORK/bin/docker" "$WORK/bin/podman"
+export PATH="$WORK/bin:$PATH"
+
+T="$WORK/borrow.yaml"
+cat >"$T" <<YAML
+version: 1
+name: bn
+networks:
+  lan: { subnet: 10.78.0.0/24 }
+sandboxes:
+  c1: { netns: "pid:$C1" }
+  c2: { netns: /run/netns/ext }
+  web: { netns: "docker:web" }
+  db: { netns: "podman:db" }
+  own: {}
+endpoints:
+  c1-lan: { network: lan, sandbox: c1, address: 10.78.0.11, aliases: [one] }
+  c2-lan: { network: lan, sandbox: c2, address: 10.78.0.12 }
+  web-lan: { network: lan, sandbox: web, address: 10.78.0.13 }
+  db-lan: { network: lan, sandbox: db, address: 10.78.0.14 }
+  own-lan: { network: lan, sandbox: own, address: 10.78.0.10 }
+YAML
+
+step "plan names each borrowed namespace; apply wires them"
+expect_rc 2 cnm plan --detailed-exitcode "$T"
+grep -q "borrowed from pid:$C1" "$WORK/out" || { cat "$WORK/out"; fail "plan does not say c1 is borrowed"; }
+grep -q "borrowed from docker:web" "$WORK/out" || fail "plan does not say web is borrowed"
+grep -q "/etc/netns/bn-c1" "$WORK/out" && fail "plan writes files for a borrowed namespace"
+cnm apply "$T" >/dev/null
+converged "$T"
+in_pid "$C1" ip -o addr show eth0 | grep -q '10.78.0.11/24' || fail "c1 has no eth0 with its address"
+ip netns exec ext ip -o addr show eth0 | grep -q '10.78.0.12/24' || fail "ext has no eth0"
+in_pid "$WEB" ip -o addr show eth0 | grep -q '10.78.0.13/24' || fail "docker:web has no eth0"
+in_pid "$DB" ip -o addr show eth0 | grep -q '10.78.0.14/24' || fail "podman:db has no eth0"
+in_pid "$C1" ip -o link show fy1 >/dev/null || fail "c1's own interface fy1 is gone"
+in_pid "$C1" ip route show default | grep -q 'via 10.78.0.1' || fail "c1 has no default route"
+
+step "traffic both ways, and names from the embedded resolver"
+reach own 10.78.0.11
+reach own c1
+reach own one
+in_pid "$C1" ping -c1 -W2 -q 10.78.0.10 >/dev/null || fail "c1 cannot reach own"
+in_pid "$WEB" ping -c1 -W2 -q 10.78.0.14 >/dev/null || fail "web cannot reach db"
+got=$(in_pid "$C1" dig +short +time=2 +tries=2 @127.0.0.11 own)
+[ "$got" = 10.78.0.10 ] || fail "c1 does not resolve own through 127.0.0.11: '$got'"
+got=$(in_pid "$WEB" dig +short +time=2 +tries=2 @127.0.0.11 db)
+[ "$got" = 10.78.0.14 ] || fail "web does not resolve db: '$got'"
+
+step "no hosts or resolv.conf for borrowed namespaces"
+for s in c1 c2 web db; do [ -e "/etc/netns/bn-$s" ] && fail "/etc/netns/bn-$s was written"; done
+[ -f /etc/netns/bn-own/hosts ] || fail "own has no hosts file"
+
+step "a container started again (new namespace) is drift, attached again"
+kill "$WEB"; wait "$WEB" 2>/dev/null || true
+start; WEB2=$PID
+echo "$WEB2" >"$WORK/state/web"
+expect_rc 2 cnm plan --detailed-exitcode "$T"
+grep -q "attach again" "$WORK/out" || { cat "$WORK/out"; fail "plan does not say web is attached again"; }
+cnm apply "$T" >/dev/null
+converged "$T"
+in_pid "$WEB2" ip -o addr show eth0 | grep -q '10.78.0.13/24' || fail "the new web namespace has no eth0"
+in_pid "$WEB2" ping -c1 -W2 -q 10.78.0.10 >/dev/null || fail "new web cannot reach own"
+got=$(in_pid "$WEB2" dig +short +time=2 +tries=2 @127.0.0.11 own)
+[ "$got" = 10.78.0.10 ] || fail "new web does not resolve own: '$got'"
+
+step "an interface removed by hand in a borrowed namespace is drift"
+in_pid "$C1" ip link del eth0
+expect_rc 2 cnm plan --detailed-exitcode "$T"
+cnm apply "$T" >/dev/null
+converged "$T"
+reach own c1
+
+step "destroy removes only what cnm added; the namespaces live on"
+cnm destroy "$T" >/dev/null
+for p in "$C1" "$WEB2" "$DB"; do
+  [ -e "/proc/$p/ns/net" ] || fail "process $p is gone"
+  in_pid "$p" ip link show eth0 >/dev/null 2>&1 && fail "eth0 is left in the namespace of $p"
+done
+in_pid "$C1" ip -o link show fy1 >/dev/null || fail "destroy removed c1's own interface fy1"
+[ -e /run/netns/ext ] || fail "destroy deleted /run/netns/ext"
+ip netns exec ext true || fail "/run/netns/ext is no longer a namespace"
+ip netns exec ext ip link show eth0 >/dev/null 2>&1 && fail "eth0 is left in ext"
+ip -o link | grep -q ' ve-' && fail "host ends of veths are left"
+ls /run/netns | grep -q '^bn-' && fail "names under /run/netns are left: $(ls /run/netns)"
+
+step "bad netns: errors before any change"
+before=$(snapshot)
+printf 'not a namespace\n' >"$WORK/plain"
+for bad in "$WORK/plain" "docker:nosuch" "podman:nosuch" "pid:999999" /proc/self/ns/net "/proc/$C1/ns/mnt"; do
+  sed "s|netns: \"pid:$C1\"|netns: \"$bad\"|" "$T" >"$WORK/bad.yaml"
+  expect_rc 1 cnm apply "$WORK/bad.yaml"
+  grep -q "sandbox c1: netns" "$WORK/err" || { cat "$WORK/err"; fail "no clear error for netns $bad"; }
+done
+grep -q "not a network namespace" "$WORK/err" || { cat "$WORK/err"; fail "a mount namespace is not refused as such"; }
+# Someone's eth0 where cnm would add its own: a plan error.
+ip link add fz0 type veth peer name eth0
+ip link set eth0 netns "$C1"
+expect_rc 1 cnm apply "$T"
+grep -q "interface eth0 already exists" "$WORK/err" || { cat "$WORK/err"; fail "a foreign eth0 is not refused"; }
+ip link del fz0
+[ "$(snapshot)" = "$before" ] || fail "a refused netns changed the kernel"
+echo "ok"
