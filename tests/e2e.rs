@@ -108,6 +108,11 @@ fn sandbox_sysctls() {
 }
 
 #[test]
+fn ipv6_only() {
+    run_script("ipv6_only");
+}
+
+#[test]
 fn docker_options() {
     run_script("docker_options");
 }

@@ -129,6 +129,21 @@ pub(super) fn resolve_subnets(
         .filter(|n| n.caps.ipam == Ipam::Lowest && n.caps.gateway != Gateway::None)
         .filter(|n| n.ipam.is_none())
     {
+        let gateway_v6 = net.ipv6.as_ref().and_then(|v6| {
+            let gw = v6.gateway.unwrap_or_else(|| ipam::first_host_v6(v6.subnet));
+            Ipv6Network::new(gw, v6.subnet.prefix()).ok()
+        });
+        if !net.ipv4 {
+            // IPv6 only: no IPv4 subnet taken, no IPv4 gateway.
+            out.insert(
+                net.name.clone(),
+                Addressing {
+                    gateway_v6,
+                    ..Default::default()
+                },
+            );
+            continue;
+        }
         let subnet = match net.subnet {
             Some(s) => s,
             None => {
@@ -163,10 +178,6 @@ pub(super) fn resolve_subnets(
         };
         let gw4 = net.gateway.unwrap_or_else(|| ipam::first_host_v4(subnet));
         let gateway_v4 = Ipv4Network::new(gw4, subnet.prefix()).ok();
-        let gateway_v6 = net.ipv6.as_ref().and_then(|v6| {
-            let gw = v6.gateway.unwrap_or_else(|| ipam::first_host_v6(v6.subnet));
-            Ipv6Network::new(gw, v6.subnet.prefix()).ok()
-        });
         out.insert(
             net.name.clone(),
             Addressing {

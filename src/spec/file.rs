@@ -49,6 +49,9 @@ pub struct FileNetwork {
     pub ip_range: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipv6: Option<FileIpv6>,
+    /// Written only when false (IPv6 only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv4: Option<bool>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub internal: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -214,6 +217,7 @@ fn network(n: &super::Network) -> FileNetwork {
             gateway: v.gateway.map(|g| g.to_string()),
             ip_range: v.ip_range.map(|r| r.to_string()),
         }),
+        ipv4: (!n.ipv4).then_some(false),
         internal: n.internal,
         mtu: n.mtu,
         aux_addresses: n

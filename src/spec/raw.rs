@@ -61,6 +61,8 @@ pub struct RawNetwork {
     pub gateway: Option<Spanned<String>>,
     pub ip_range: Option<Spanned<String>>,
     pub ipv6: Option<Spanned<RawIpv6>>,
+    /// `ipv4: false`: an IPv6-only network (Docker's `--ipv4=false`).
+    pub ipv4: Option<Spanned<bool>>,
     pub internal: Option<Spanned<bool>>,
     pub mtu: Option<Spanned<u32>>,
     /// Addresses of the subnet never given to an endpoint (Docker's

@@ -38,6 +38,8 @@ pub struct Network {
     pub gateway: Option<Ipv4Addr>,
     pub ip_range: Option<Ipv4Network>,
     pub ipv6: Option<Ipv6Config>,
+    /// IPv4 addressing (`ipv4: false`: IPv6 only).
+    pub ipv4: bool,
     pub internal: bool,
     pub mtu: Option<u32>,
     /// `aux_addresses`: name → address, reserved (never allocated).

@@ -107,6 +107,13 @@ fn check_address(
                 n.name, n.driver
             ),
         ),
+        Some(n) if !n.ipv4 => c.err(
+            a,
+            format!(
+                "endpoint {name}: network {} has ipv4: false; give it an ipv6_address instead",
+                n.name
+            ),
+        ),
         // An IPAM plugin is asked for it (and decides).
         Some(n) if n.subnet.is_none() && n.ipam.is_some() => ep.address = Some(ip),
         Some(n) => match n.subnet {

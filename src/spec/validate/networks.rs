@@ -85,6 +85,7 @@ fn check_network(
         gateway: None,
         ip_range: None,
         ipv6: None,
+        ipv4: n.ipv4.as_ref().is_none_or(|b| b.value),
         internal: n.internal.as_ref().map(|b| b.value).unwrap_or(false),
         mtu: n.mtu.as_ref().map(|m| m.value),
         aux_addresses: BTreeMap::new(),
@@ -96,6 +97,7 @@ fn check_network(
     if caps.addressing {
         check_addressing(c, name, n, &mut net);
     }
+    check_ipv6_only(c, name, driver_name, n, &net);
     net.options = match driver {
         Some(d) => d.check(
             &NetworkInput {
@@ -115,6 +117,49 @@ fn check_network(
         ))),
     };
     Some(net)
+}
+
+/// `ipv4: false` (Docker's `--ipv4=false`): an IPv6-only network. It
+/// needs `ipv6:`, and no IPv4 key; cnm's own addressing only.
+fn check_ipv6_only(c: &mut Diagnostics, name: &str, driver: &str, n: &RawNetwork, net: &Network) {
+    let Some(at) = n.ipv4.as_ref().filter(|b| !b.value) else {
+        return;
+    };
+    if !net.caps.addressing || net.caps.ipam != crate::drivers::Ipam::Lowest {
+        c.err(
+            at,
+            format!("network {name}: ipv4: false is not supported by driver {driver}"),
+        );
+        return;
+    }
+    if n.ipv6.is_none() {
+        c.err(
+            at,
+            format!(
+                "network {name}: ipv4: false needs ipv6: {{ subnet: ... }} (an IPv6-only network)"
+            ),
+        );
+    }
+    if n.ipam.is_some() {
+        c.err(
+            at,
+            format!("network {name}: ipv4: false cannot be used with an ipam: plugin"),
+        );
+    }
+    for (key, v) in [
+        ("subnet", &n.subnet),
+        ("gateway", &n.gateway),
+        ("ip_range", &n.ip_range),
+    ] {
+        if let Some(v) = v {
+            c.err(
+                v,
+                format!(
+                    "network {name}: {key} is IPv4 addressing, and the network has ipv4: false"
+                ),
+            );
+        }
+    }
 }
 
 /// `ipam: { driver, options }`: a plugin name (it becomes part of plugin
