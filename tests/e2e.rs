@@ -113,6 +113,11 @@ fn ipv6_only() {
 }
 
 #[test]
+fn ephemeral_ports() {
+    run_script("ephemeral_ports");
+}
+
+#[test]
 fn docker_options() {
     run_script("docker_options");
 }

@@ -35,7 +35,7 @@ fn yaml_syntax_unknown_and_duplicate_keys() {
         "version: 1\nname: t\nnetworks: [\n",
         "t.yaml:3:11: expected mapping start",
     );
-    has(&format!("{HEAD}networks:\n  a: {{ subnet: 10.0.0.0/24, bogus: 1 }}\n"), "t.yaml:4:29: unknown field `bogus`, expected one of driver, subnet, gateway, ip_range, ipv6, internal, mtu, aux_addresses, options, ipam");
+    has(&format!("{HEAD}networks:\n  a: {{ subnet: 10.0.0.0/24, bogus: 1 }}\n"), "t.yaml:4:29: unknown field `bogus`, expected one of driver, subnet, gateway, ip_range, ipv6, ipv4, internal, mtu, aux_addresses, options, ipam");
     has(
         &format!("{HEAD}networks:\n  a: {{}}\n  a: {{}}\n"),
         "t.yaml:5:3: duplicate mapping key: a",
@@ -219,7 +219,7 @@ fn ports() {
     let y = |p: &str| {
         format!("{HEAD}networks: {{ n: {{}}, i: {{ internal: true }} }}\nsandboxes: {{ s: {{}}, u: {{}} }}\nendpoints:\n  e: {{ network: n, sandbox: s, ports: [{p}] }}\n  f: {{ network: i, sandbox: u }}\n")
     };
-    has(&y("\"80\""), "t.yaml:6:40: endpoint e: port '80' has no host port: write \"HOST_PORT:80\" (random host ports are not supported)");
+    has(&y("\"80-81\""), "t.yaml:6:40: endpoint e: port '80-81': a range needs its host ports: write \"HOST_START-HOST_END:80-81\"");
     has(
         &y("\"8080:80\", \"8080:81\""),
         "t.yaml:6:6: endpoint e: port 8080:81/tcp clashes with port 8080:80/tcp of endpoint e",

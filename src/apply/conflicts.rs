@@ -108,6 +108,35 @@ fn overlap(a: &IpNetwork, b: &IpNetwork) -> bool {
     }
 }
 
+/// Whether host port `port` of `protocol` is taken on this host: a
+/// process listens on it (any address), or another applied topology
+/// publishes it. Read once; for choosing host ports.
+pub fn busy_ports(t: &Topology, store: &Store) -> impl Fn(crate::spec::Protocol, u16) -> bool {
+    let mut claims: Vec<PortClaim> = Vec::new();
+    for other in store.topologies().unwrap_or_default() {
+        if other == t.name {
+            continue;
+        }
+        if let Some(rec) = store
+            .topology(&other)
+            .ok()
+            .and_then(|s| s.applied().ok().flatten())
+        {
+            claims.extend(rec.claims.ports);
+        }
+    }
+    let listening = listeners::dump();
+    move |protocol, port| {
+        let proto = protocol.as_str();
+        listening
+            .iter()
+            .any(|l| l.protocol == proto && l.port == port)
+            || claims
+                .iter()
+                .any(|c| c.protocol == proto && c.first <= port && port <= c.last)
+    }
+}
+
 /// Refuse what another applied topology already holds, and new host ports
 /// something already listens on. `before`: what this topology held after
 /// its last apply (its own ports are no conflict).

@@ -193,14 +193,17 @@ pub async fn converge_trusting(
             return Err(ApplyError::NotConverged(left.join("\n")));
         }
     }
+    let t = p.topology.as_ref().unwrap_or(t);
     settle_records(&store, t, &after, &p.learned)?;
+    let mut allocations = crate::model::Allocations::of(&p.desired);
+    allocations.ports = p.chosen_ports.clone();
     store.record_applied(&AppliedRecord {
         version: RECORD_VERSION,
         source: t.source.clone(),
         this_host: t.this_host.clone(),
         topology: serde_json::to_value(FileTopology::from_spec(t)).unwrap_or_default(),
         claims: conflicts::claims_of(t, &p.desired),
-        allocations: crate::model::Allocations::of(&p.desired),
+        allocations,
     })?;
     // What ran, over every round (the first plan's "known after apply"
     // values as they turned out).
@@ -254,6 +257,11 @@ pub struct Planned {
     pub learned: BTreeMap<String, crate::drivers::Learned>,
     /// Open netlink connections, handed on to `execute`.
     pub conns: Connections,
+    /// The topology as planned, when cnm chose host ports for it (what is
+    /// recorded as applied); `None`: the file's, as it is.
+    pub topology: Option<Topology>,
+    /// Host ports chosen (recorded to be kept).
+    pub chosen_ports: BTreeMap<String, u16>,
 }
 
 /// The sandboxes (sandbox → netns) this machine realizes for `t`, whose
@@ -324,6 +332,25 @@ async fn plan_resolved(
         .collect();
     trust::leave_out(&mut observed.state, trusted, &trusted_endpoints);
     observed.host.borrowed = observe::borrowed(t).await;
+    // Host ports for `ports: ["80"]`: the topology planned is then `t`
+    // with them filled in.
+    let fail = |message: String| PlanError {
+        file: t.file.clone(),
+        loc: None,
+        message,
+    };
+    let with_ports = desired::host_ports::choose(
+        t,
+        &observed.host.allocated.ports,
+        &conflicts::busy_ports(t, &all),
+        desired::host_ports::ephemeral_range(),
+    )
+    .map_err(fail)?;
+    let (topology, chosen_ports) = match with_ports {
+        Some((t, c)) => (Some(t), c),
+        None => (None, BTreeMap::new()),
+    };
+    let t = topology.as_ref().unwrap_or(t);
     drivers::check_host(reg, t, &observed.host)?;
     let mut learned = store.learned()?;
     let mut desired = desired::build_with(reg, t, &observed, &learned)?;
@@ -356,6 +383,8 @@ async fn plan_resolved(
         desired,
         learned,
         conns,
+        topology,
+        chosen_ports,
     })
 }
 

@@ -8,6 +8,7 @@
 
 mod addressing;
 mod files;
+pub mod host_ports;
 mod ipam_plugins;
 mod routes;
 

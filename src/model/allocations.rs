@@ -16,6 +16,10 @@ pub struct Allocations {
     pub subnets: BTreeMap<String, Ipv4Network>,
     #[serde(default)]
     pub endpoints: BTreeMap<String, EndpointAlloc>,
+    /// Host ports cnm chose (`ports: ["80"]`), by
+    /// [`crate::desired::host_ports::key`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub ports: BTreeMap<String, u16>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

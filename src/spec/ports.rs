@@ -35,6 +35,9 @@ impl Protocol {
 }
 
 /// One published port range; `published` and `target` have the same length.
+/// `published` is `(0, 0)` for a single port published on a host port cnm
+/// chooses (`"80"`, `"127.0.0.1::80"`, Docker's `-p 80`): see
+/// [`PortMapping::ephemeral`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct PortMapping {
     pub host_ip: Option<IpAddr>,
@@ -44,8 +47,18 @@ pub struct PortMapping {
 }
 
 impl PortMapping {
-    /// True when both mappings claim the same host port somewhere.
+    /// No host port given: cnm chooses one from the ephemeral range when
+    /// planning, and keeps it in its records.
+    pub fn ephemeral(&self) -> bool {
+        self.published.0 == 0
+    }
+
+    /// True when both mappings claim the same host port somewhere (a port
+    /// still to be chosen claims none).
     pub fn clashes_with(&self, other: &PortMapping) -> bool {
+        if self.ephemeral() || other.ephemeral() {
+            return false;
+        }
         let ips_meet = match (self.host_ip, other.host_ip) {
             (None, _) | (_, None) => true,
             (Some(a), Some(b)) => a == b || a.is_unspecified() || b.is_unspecified(),
@@ -59,6 +72,16 @@ impl PortMapping {
 
 impl fmt::Display for PortMapping {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.ephemeral() {
+            // Docker's forms: `80/tcp`, `127.0.0.1::80/tcp`.
+            match self.host_ip {
+                Some(IpAddr::V6(ip)) => write!(f, "[{ip}]::")?,
+                Some(ip) => write!(f, "{ip}::")?,
+                None => {}
+            }
+            write_range(f, self.target)?;
+            return write!(f, "/{}", self.protocol.as_str());
+        }
         match self.host_ip {
             Some(IpAddr::V6(ip)) => write!(f, "[{ip}]:")?,
             Some(ip) => write!(f, "{ip}:")?,
@@ -84,10 +107,7 @@ pub fn parse_port(value: &serde_json::Value) -> Result<PortMapping, String> {
     match value {
         serde_json::Value::String(s) => parse_short(s),
         serde_json::Value::Object(map) => parse_long(map),
-        serde_json::Value::Number(_) => Err(
-            "a port needs a host side: write \"HOST_PORT:PORT\" (publishing to a random host port is not supported)"
-                .into(),
-        ),
+        serde_json::Value::Number(n) => parse_short(&n.to_string()),
         _ => Err("a port is a string like \"8080:80/tcp\" or a map { published, target, protocol, host_ip }".into()),
     }
 }
@@ -108,17 +128,22 @@ fn parse_short(s: &str) -> Result<PortMapping, String> {
         match parts.len() {
             2 => (None, spec),
             3 => (Some(parse_ip(parts[0], s)?), &spec[parts[0].len() + 1..]),
-            1 => {
+            // `PORT`: the host port is cnm's to choose.
+            1 => return ephemeral(None, parse_range(spec, s)?, protocol, s),
+            _ => {
                 return Err(format!(
-                    "port '{s}' has no host port: write \"HOST_PORT:{spec}\" (random host ports are not supported)"
+                    "port '{s}' is not [HOST_IP:][HOST_PORT:]PORT[/PROTOCOL]"
                 ))
             }
-            _ => return Err(format!("port '{s}' is not [HOST_IP:]HOST_PORT:PORT[/PROTOCOL]")),
         }
     };
     let (published, target) = rest
         .split_once(':')
-        .ok_or_else(|| format!("port '{s}' is not [HOST_IP:]HOST_PORT:PORT[/PROTOCOL]"))?;
+        .ok_or_else(|| format!("port '{s}' is not [HOST_IP:][HOST_PORT:]PORT[/PROTOCOL]"))?;
+    if published.is_empty() {
+        // `IP::PORT`: on that address, the host port cnm's to choose.
+        return ephemeral(host_ip, parse_range(target, s)?, protocol, s);
+    }
     finish(
         host_ip,
         parse_range(published, s)?,
@@ -144,7 +169,6 @@ fn parse_long(map: &serde_json::Map<String, serde_json::Value>) -> Result<PortMa
             Some(_) => Err(format!("port key '{key}' must be a string or number")),
         }
     };
-    let published = text("published")?.ok_or("a long-form port needs 'published'")?;
     let target = text("target")?.ok_or("a long-form port needs 'target'")?;
     let protocol = match text("protocol")? {
         Some(p) => Protocol::parse(&p)?,
@@ -154,6 +178,9 @@ fn parse_long(map: &serde_json::Map<String, serde_json::Value>) -> Result<PortMa
         Some(ip) => Some(parse_ip(&ip, &ip)?),
         None => None,
     };
+    let Some(published) = text("published")? else {
+        return ephemeral(host_ip, parse_range(&target, &target)?, protocol, &target);
+    };
     let what = format!("{published}:{target}");
     finish(
         host_ip,
@@ -162,6 +189,27 @@ fn parse_long(map: &serde_json::Map<String, serde_json::Value>) -> Result<PortMa
         protocol,
         &what,
     )
+}
+
+/// A single port published on a host port cnm chooses.
+fn ephemeral(
+    host_ip: Option<IpAddr>,
+    target: (u16, u16),
+    protocol: Protocol,
+    s: &str,
+) -> Result<PortMapping, String> {
+    if target.0 != target.1 {
+        return Err(format!(
+            "port '{s}': a range needs its host ports: write \"HOST_START-HOST_END:{}-{}\"",
+            target.0, target.1
+        ));
+    }
+    Ok(PortMapping {
+        host_ip,
+        published: (0, 0),
+        target,
+        protocol,
+    })
 }
 
 fn finish(
@@ -251,6 +299,24 @@ mod tests {
     }
 
     #[test]
+    fn ephemeral_forms() -> TestResult {
+        for (text, shown) in [
+            (json!("80"), "80/tcp"),
+            (json!(80), "80/tcp"),
+            (json!("53/udp"), "53/udp"),
+            (json!("127.0.0.1::80"), "127.0.0.1::80/tcp"),
+            (json!("[fd00::1]::80"), "[fd00::1]::80/tcp"),
+            (json!({"target": 80}), "80/tcp"),
+        ] {
+            let p = parse_port(&text)?;
+            assert!(p.ephemeral(), "{text}");
+            assert_eq!(p.to_string(), shown);
+            assert_eq!(parse_port(&json!(shown))?, p, "{shown} reads back");
+        }
+        Ok(())
+    }
+
+    #[test]
     fn long_form() -> TestResult {
         let p = parse_port(
             &json!({"published": 8080, "target": "80", "protocol": "udp", "host_ip": "10.0.0.1"}),
@@ -266,9 +332,9 @@ mod tests {
 
     #[test]
     fn errors() {
-        assert!(parse_port(&json!("80"))
+        assert!(parse_port(&json!("80-81"))
             .unwrap_err()
-            .contains("no host port"));
+            .contains("needs its host ports"));
         assert!(parse_port(&json!("8080:80/icmp"))
             .unwrap_err()
             .contains("unknown protocol"));
