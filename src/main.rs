@@ -165,6 +165,9 @@ enum Command {
     },
     /// Print the man page, cnm(1), in roff (`cnm man | man -l -`).
     Man,
+    /// Print the JSON Schema (draft 2020-12) of the topology file, for
+    /// editors and validators (committed as schema/topology.schema.json).
+    Schema,
     /// Run a command inside a sandbox, with its hosts and resolv.conf.
     Exec {
         sandbox: String,
@@ -191,6 +194,7 @@ fn main() -> ExitCode {
     match &cli.command {
         Command::Completions { shell } => return completions(*shell),
         Command::Man => return man_page(),
+        Command::Schema => return print_generated(cnm::spec::schema::text().as_bytes()),
         _ => {}
     }
     if matches!(
@@ -377,6 +381,7 @@ async fn run(cmd: Command) -> Result<ExitCode> {
         Command::Exec { .. }
         | Command::Resolver { .. }
         | Command::Completions { .. }
+        | Command::Schema
         | Command::Man => {
             unreachable!("handled before the runtime starts")
         }

@@ -298,7 +298,7 @@ impl Plan {
         s
     }
 
-    /// Stable JSON (documented in docs/plan-json.md).
+    /// Stable JSON (schema/plan.schema.json, described in the README).
     pub fn to_json(&self) -> String {
         #[derive(Serialize)]
         struct Out<'a> {

@@ -206,7 +206,7 @@ fn pool_exhaustion_is_a_located_plan_error() {
     let err = desired::build(&t, &host).unwrap_err().to_string();
     assert!(
         err.starts_with(
-            "examples/topologies/null-host.yaml:9:9: network auto: no free subnet left"
+            "examples/topologies/null-host.yaml:10:9: network auto: no free subnet left"
         ),
         "{err}"
     );
@@ -361,7 +361,7 @@ fn macvlan_passthru_takes_one_endpoint() {
     let t = spec::parse("mv.yaml", &text).unwrap();
     let err = desired::build(&t, &empty_host()).unwrap_err().to_string();
     assert!(
-        err.starts_with("mv.yaml:17:12: endpoint web-lan: network lan is in passthru mode, which gives parent lan0 to one endpoint only"),
+        err.starts_with("mv.yaml:18:12: endpoint web-lan: network lan is in passthru mode, which gives parent lan0 to one endpoint only"),
         "{err}"
     );
 }

@@ -283,6 +283,10 @@ pub trait Driver: Send + Sync {
     /// Parse and check this network's `options` (and what else in the
     /// file concerns this driver only), errors located.
     fn check(&self, net: &NetworkInput<'_>, d: &mut Diagnostics) -> Options;
+    /// The JSON Schema of its `options` (for `cnm schema`).
+    fn options_schema(&self) -> serde_json::Value {
+        crate::spec::schema::no_options()
+    }
     /// Checks over all of the file's networks of this driver (unique VNIs).
     fn check_together(&self, _nets: &[&Network], _d: &mut Diagnostics) {}
     /// Plan-time checks against the host (the parent link exists), errors

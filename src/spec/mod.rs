@@ -11,6 +11,7 @@ mod netns_ref;
 mod parse;
 mod ports;
 pub mod raw;
+pub mod schema;
 mod topology;
 mod validate;
 

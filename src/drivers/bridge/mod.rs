@@ -31,6 +31,9 @@ pub fn bridge_ifname(topology: &str, network: &Network) -> String {
 }
 
 impl Driver for BridgeDriver {
+    fn options_schema(&self) -> serde_json::Value {
+        options::schema()
+    }
     fn name(&self) -> &'static str {
         "bridge"
     }

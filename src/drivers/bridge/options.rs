@@ -80,6 +80,25 @@ fn boolean(v: &serde_json::Value) -> Option<bool> {
     })
 }
 
+/// The JSON Schema of bridge options, short and Docker names alike.
+pub fn schema() -> serde_json::Value {
+    use crate::spec::schema as s;
+    let mut props = serde_json::Map::new();
+    for (short, value) in [
+        ("bridge_name", s::ifname()),
+        ("icc", s::boolish()),
+        ("masquerade", s::boolish()),
+        ("host_binding_ipv4", s::ipv4()),
+    ] {
+        props.insert(short.into(), value.clone());
+        if let Some((long, _)) = DOCKER_NAMES.iter().find(|(_, sh)| *sh == short) {
+            props.insert((*long).into(), value);
+        }
+    }
+    props.insert(crate::drivers::DOCKER_MTU_OPTION.into(), s::docker_mtu());
+    serde_json::json!({ "type": "object", "additionalProperties": false, "properties": props })
+}
+
 pub fn check(net: &NetworkInput<'_>, c: &mut Diagnostics) -> Options {
     let name = net.name;
     let mut o = BridgeOptions::default();

@@ -32,6 +32,18 @@ fn opts(net: &Network) -> Option<&MacvlanOptions> {
 }
 
 impl Driver for MacvlanDriver {
+    fn options_schema(&self) -> serde_json::Value {
+        serde_json::json!({
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["parent"],
+            "properties": {
+                "parent": crate::spec::schema::ifname(),
+                "macvlan_mode": { "enum": options::Mode::NAMES },
+                (super::DOCKER_MTU_OPTION): crate::spec::schema::docker_mtu()
+            }
+        })
+    }
     fn name(&self) -> &'static str {
         "macvlan"
     }

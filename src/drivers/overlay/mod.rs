@@ -47,6 +47,16 @@ struct Remote {
 }
 
 impl Driver for OverlayDriver {
+    fn options_schema(&self) -> serde_json::Value {
+        serde_json::json!({
+            "type": "object",
+            "additionalProperties": false,
+            "properties": {
+                "vni": { "type": "integer", "minimum": 1, "maximum": 16777215 },
+                (super::DOCKER_MTU_OPTION): crate::spec::schema::docker_mtu()
+            }
+        })
+    }
     fn name(&self) -> &'static str {
         "overlay"
     }

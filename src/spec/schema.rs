@@ -1,0 +1,256 @@
+//! The topology file's JSON Schema (draft 2020-12), for editors (the
+//! examples carry a yaml-language-server modeline) and other tools. Every
+//! key, value type and enum; each driver describes its own `options`.
+//! `cnm schema` prints it; `schema/topology.schema.json` is the committed
+//! copy, and a test keeps the two equal. Checks the schema cannot express
+//! (overlaps, references between objects, what the host has) are cnm's.
+
+use crate::drivers::Registry;
+use serde_json::{json, Value};
+
+/// The schema's `$id` (a name, not a place: the file is in the repository).
+pub const ID: &str = "urn:cnm:schema:topology:1";
+
+/// A name of a topology, network, sandbox or endpoint (see
+/// [`crate::spec::valid_identifier`]).
+pub fn identifier(max: usize) -> Value {
+    json!({
+        "type": "string",
+        "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        "not": { "pattern": "\\.\\." },
+        "maxLength": max
+    })
+}
+
+pub fn ipv4() -> Value {
+    json!({ "type": "string", "format": "ipv4" })
+}
+
+pub fn ipv6() -> Value {
+    json!({ "type": "string", "format": "ipv6" })
+}
+
+pub fn ip() -> Value {
+    json!({ "anyOf": [ipv4(), ipv6()] })
+}
+
+fn cidr4() -> Value {
+    json!({ "type": "string", "pattern": "^[0-9]{1,3}(\\.[0-9]{1,3}){3}/[0-9]{1,2}$" })
+}
+
+fn cidr6() -> Value {
+    json!({ "type": "string", "pattern": "^[0-9A-Fa-f:.]+/[0-9]{1,3}$" })
+}
+
+/// A Linux interface name.
+pub fn ifname() -> Value {
+    json!({ "type": "string", "minLength": 1, "maxLength": 15, "pattern": "^[^/:\\s]+$" })
+}
+
+/// A boolean as YAML writes it, or as Docker's `-o key=false` does.
+pub fn boolish() -> Value {
+    json!({ "anyOf": [{ "type": "boolean" }, { "enum": ["true", "false"] }] })
+}
+
+/// `com.docker.network.driver.mtu`, accepted by every driver that takes
+/// options: a number, or Docker's string of digits.
+pub fn docker_mtu() -> Value {
+    json!({
+        "description": "Docker's name for mtu:",
+        "anyOf": [
+            { "type": "integer", "minimum": 68, "maximum": 65535 },
+            { "type": "string", "pattern": "^[0-9]+$" }
+        ]
+    })
+}
+
+/// Options of a driver that takes none.
+pub fn no_options() -> Value {
+    json!({ "type": "object", "maxProperties": 0 })
+}
+
+fn map_of(name_max: usize, value: Value, max: usize) -> Value {
+    json!({
+        "type": "object",
+        "propertyNames": identifier(name_max),
+        "additionalProperties": value,
+        "maxProperties": max
+    })
+}
+
+fn strings(max_items: usize) -> Value {
+    json!({ "type": "array", "items": { "type": "string" }, "maxItems": max_items })
+}
+
+/// The schema of a topology file, with `reg`'s drivers.
+pub fn schema(reg: &Registry) -> Value {
+    use crate::spec::limits;
+    let obj = crate::store::MAX_OBJECT_NAME;
+    let builtin: Vec<&str> = reg.names();
+    // Each driver's options, when the network names it (`bridge` when it
+    // names none); any other driver is a plugin's, with its own options.
+    let mut per_driver = Vec::new();
+    for name in &builtin {
+        let Some(d) = reg.get(name) else { continue };
+        let names_it = if *name == crate::spec::DEFAULT_DRIVER {
+            json!({ "anyOf": [
+                { "not": { "required": ["driver"] } },
+                { "properties": { "driver": { "const": name } }, "required": ["driver"] }
+            ]})
+        } else {
+            json!({ "properties": { "driver": { "const": name } }, "required": ["driver"] })
+        };
+        let options = d.options_schema();
+        // Options with a required key (macvlan's parent) are required.
+        let required: &[&str] = if options.get("required").is_some() {
+            &["options"]
+        } else {
+            &[]
+        };
+        per_driver.push(json!({
+            "if": names_it,
+            "then": { "required": required, "properties": { "options": options } }
+        }));
+    }
+    let port = json!({
+        "description": "Docker's short syntax [HOST_IP:][HOST_PORT:]PORT[/PROTOCOL] (no host port: cnm chooses one from the ephemeral range), a container port alone, or the long form",
+        "anyOf": [
+            { "type": "string", "pattern": "^(\\[[0-9A-Fa-f:.]+\\]:|[0-9.]+:)?([0-9]{0,5}(-[0-9]{1,5})?:)?[0-9]{1,5}(-[0-9]{1,5})?(/(tcp|udp|sctp))?$" },
+            { "type": "integer", "minimum": 1, "maximum": 65535 },
+            {
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["target"],
+                "properties": {
+                    "target": { "type": ["integer", "string"], "description": "the container port (or range)" },
+                    "published": { "type": ["integer", "string"], "description": "the host port (or range); absent: chosen by cnm" },
+                    "protocol": { "enum": ["tcp", "udp", "sctp"] },
+                    "host_ip": ip()
+                }
+            }
+        ]
+    });
+    let network = json!({
+        "type": ["object", "null"],
+        "additionalProperties": false,
+        "properties": {
+            "driver": {
+                "description": format!("cnm's drivers: {}; any other name is a libnetwork remote driver plugin", builtin.join(", ")),
+                "anyOf": [{ "enum": builtin }, identifier(obj)]
+            },
+            "subnet": cidr4(),
+            "gateway": ipv4(),
+            "ip_range": cidr4(),
+            "ipv4": { "type": "boolean", "description": "false: an IPv6-only network (needs ipv6:)" },
+            "ipv6": {
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["subnet"],
+                "properties": { "subnet": cidr6(), "gateway": ipv6(), "ip_range": cidr6() }
+            },
+            "internal": { "type": "boolean" },
+            "mtu": { "type": "integer", "minimum": 68, "maximum": 65535 },
+            "aux_addresses": {
+                "description": "addresses of the subnet reserved for other devices, never given to an endpoint",
+                "type": "object",
+                "additionalProperties": ip()
+            },
+            "options": { "type": "object" },
+            "ipam": {
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["driver"],
+                "properties": {
+                    "driver": identifier(obj),
+                    "options": { "type": "object", "additionalProperties": { "type": ["string", "number", "boolean"] } }
+                }
+            }
+        },
+        "allOf": per_driver
+    });
+    let dns = json!({
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+            "servers": { "type": "array", "items": ip(), "maxItems": limits::DNS_SERVERS },
+            "search": strings(limits::DNS_SEARCH),
+            "options": strings(limits::DNS_OPTIONS)
+        }
+    });
+    let sandbox = json!({
+        "type": ["object", "null"],
+        "additionalProperties": false,
+        "properties": {
+            "hostname": { "type": "string" },
+            "domainname": { "type": "string" },
+            "dns": dns,
+            "host": identifier(obj),
+            "extra_hosts": {
+                "type": "array",
+                "maxItems": 256,
+                "items": { "type": "string", "pattern": "^[^:]+:.+$", "description": "NAME:IP, IP may be host-gateway" }
+            },
+            "netns": {
+                "description": "an existing network namespace to use instead of one cnm makes: a path, pid:N, docker:NAME or podman:NAME",
+                "type": "string",
+                "pattern": "^(/.*|pid:[1-9][0-9]*|(docker|podman):[A-Za-z0-9][A-Za-z0-9_.-]*)$"
+            },
+            "sysctls": {
+                "description": "namespaced net.* sysctls set inside the sandbox",
+                "type": "object",
+                "maxProperties": 64,
+                "propertyNames": { "pattern": "^net\\.[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)+$" },
+                "additionalProperties": { "type": ["string", "number", "boolean"] }
+            }
+        }
+    });
+    let endpoint = json!({
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["network", "sandbox"],
+        "properties": {
+            "network": identifier(obj),
+            "sandbox": identifier(obj),
+            "address": ipv4(),
+            "ipv6_address": ipv6(),
+            "mac": { "type": "string", "pattern": "^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$" },
+            "aliases": { "type": "array", "items": { "type": "string" }, "maxItems": limits::ALIASES },
+            "ports": { "type": "array", "items": port, "maxItems": limits::PORTS },
+            "gateway": { "type": "boolean", "description": "the sandbox's default route goes through this endpoint" }
+        }
+    });
+    json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": ID,
+        "title": "cnm topology",
+        "description": "A cnm topology file (version 1): networks, sandboxes and the endpoints joining them.",
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["version", "name"],
+        "properties": {
+            "version": { "const": 1 },
+            "name": identifier(crate::store::MAX_TOPOLOGY_NAME),
+            "hosts": map_of(obj, json!({
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["address"],
+                "properties": { "address": ip() }
+            }), limits::HOSTS),
+            "networks": map_of(obj, network, limits::NETWORKS),
+            "sandboxes": map_of(obj, sandbox, limits::SANDBOXES),
+            "endpoints": map_of(obj, endpoint, limits::ENDPOINTS),
+            "dns": {
+                "type": "object",
+                "additionalProperties": false,
+                "properties": { "embedded": { "type": "boolean" } }
+            }
+        }
+    })
+}
+
+/// [`schema`] of cnm's own drivers, as `cnm schema` prints it.
+pub fn text() -> String {
+    let mut s = serde_json::to_string_pretty(&schema(Registry::builtin())).unwrap_or_default();
+    s.push('\n');
+    s
+}
