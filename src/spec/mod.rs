@@ -10,6 +10,7 @@ mod names;
 mod netns_ref;
 mod parse;
 mod ports;
+#[doc(hidden)]
 pub mod raw;
 pub mod schema;
 mod topology;
