@@ -64,4 +64,4 @@ nft delete table inet cnm-eph
 cnm apply "$T" >/dev/null
 answer 127.0.0.1:40002 web-80
 cnm destroy "$T" >/dev/null
-echo ok
+echo PASS

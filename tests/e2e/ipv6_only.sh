@@ -49,4 +49,4 @@ sed 's|sandbox: a, aliases|sandbox: a, address: 10.1.0.5, aliases|' "$T" >"$WORK
 bad "$WORK/b3.yaml" "has ipv4: false"
 [ "$(snapshot)" = "$before" ] || fail "refused files changed the kernel"
 cnm destroy "$T" >/dev/null
-echo ok
+echo PASS
