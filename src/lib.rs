@@ -14,11 +14,11 @@
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let t = cnm::load("examples/topologies/quickstart.yaml".as_ref())?;
-//! let planned = cnm::plan(&t).await?; // reads the kernel (root)
+//! let planned = cnm::plan_for(&t).await?; // reads the kernel (root)
 //! print!("{}", planned.render_text(&t.file, false));
 //! println!("{}", planned.to_json());
-//! let applied = cnm::apply(&t).await?; // plan, execute, verify
-//! assert!(cnm::plan(&t).await?.is_empty());
+//! let applied = cnm::converge(&t).await?; // plan, execute, verify
+//! assert!(cnm::plan_for(&t).await?.is_empty());
 //! cnm::destroy(&t.name).await?;
 //! # Ok(()) }
 //! ```
@@ -80,14 +80,14 @@ pub use spec::{load, parse, Topology};
 
 /// Plan `t` on this host: observe the kernel, compute the desired state,
 /// diff. Changes nothing; reading the sandboxes' namespaces needs root.
-pub async fn plan(t: &Topology) -> Result<Plan, ApplyError> {
+pub async fn plan_for(t: &Topology) -> Result<Plan, ApplyError> {
     Ok(apply::plan(t).await?.plan)
 }
 
 /// Apply `t` on this host: plan, execute, re-observe what the plan
 /// touched and verify it. Returns the plan as executed (empty when the
 /// kernel already matched).
-pub async fn apply(t: &Topology) -> Result<Plan, ApplyError> {
+pub async fn converge(t: &Topology) -> Result<Plan, ApplyError> {
     apply::converge(t, |_| Ok(())).await
 }
 

@@ -13,11 +13,15 @@ use std::fmt::Write as _;
 /// wording).
 pub const KNOWN_AFTER_APPLY: &str = "(known after apply)";
 
+/// What an action does to its object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Op {
+    /// Create the object.
     Create,
+    /// Change it in place.
     Update,
+    /// Delete it.
     Delete,
     /// Delete and create again (an immutable property differs).
     Replace,
@@ -27,16 +31,24 @@ pub enum Op {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Resource {
+    /// A sandbox's network namespace.
     Namespace(NamespaceRes),
     /// A link of a network in the host (a bridge, a VXLAN device, ...).
     Link(LinkRes),
+    /// An endpoint's interfaces.
     Endpoint(EndpointRes),
+    /// A forwarding entry on a VXLAN device.
     Fdb(FdbRes),
+    /// A neighbour entry on a VXLAN device.
     #[serde(rename = "neighbour")]
     Neigh(NeighRes),
+    /// A route in a sandbox.
     Route(RouteRes),
+    /// A file cnm writes (hosts, resolv.conf).
     File(FileRes),
+    /// The topology's nftables tables.
     Firewall(FirewallRes),
+    /// A host sysctl cnm needs.
     Sysctl(SysctlRes),
     /// A leftover of an interrupted apply; only ever deleted.
     Stray(StrayRes),
@@ -237,19 +249,25 @@ impl Resource {
 /// One field that differs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Change {
+    /// The field's name (`mtu`).
     pub field: String,
+    /// The observed value, as text.
     pub old: String,
+    /// The desired value, as text.
     pub new: String,
 }
 
+/// One step of a plan: what happens to one object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Action {
+    /// What is done.
     pub op: Op,
     /// Desired values (observed ones for a delete).
     pub resource: Resource,
     /// Observed values, for updates and replaces.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub before: Option<Resource>,
+    /// The fields that differ, for updates and replaces.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<Change>,
     /// Why a replace or delete happens, when it is not obvious.
@@ -257,22 +275,30 @@ pub struct Action {
     pub reason: Option<String>,
 }
 
+/// How many objects a plan adds, changes and destroys.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Summary {
+    /// Objects created (a replace counts here and in `destroy`).
     pub add: usize,
+    /// Objects changed in place.
     pub change: usize,
+    /// Objects deleted.
     pub destroy: usize,
 }
 
+/// What apply does for one topology.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Plan {
+    /// The version of the plan's JSON format (2).
     pub format_version: u32,
+    /// The topology's name.
     pub topology: String,
     /// In execution order.
     pub actions: Vec<Action>,
 }
 
 impl Plan {
+    /// No actions: the kernel matches the file.
     pub fn is_empty(&self) -> bool {
         self.actions.is_empty()
     }

@@ -13,6 +13,43 @@ fn run_script(name: &str) {
     run_script_with(name, &[]);
 }
 
+/// The commands the scripts use, with the Debian package of each: all
+/// missing ones in one line (what `.ci/run` installs).
+fn prerequisites() -> Result<(), String> {
+    const NEEDED: [(&str, &str); 9] = [
+        ("unshare", "util-linux"),
+        ("nsenter", "util-linux"),
+        ("ip", "iproute2"),
+        ("ss", "iproute2"),
+        ("nft", "nftables"),
+        ("ping", "iputils-ping"),
+        ("socat", "socat"),
+        ("dig", "bind9-dnsutils"),
+        ("dnsmasq", "dnsmasq-base"),
+    ];
+    let on_path = |cmd: &str| {
+        std::env::var_os("PATH").is_some_and(|p| {
+            std::env::split_paths(&p).any(|d| d.join(cmd).is_file())
+                || ["/usr/sbin", "/sbin"]
+                    .iter()
+                    .any(|d| Path::new(d).join(cmd).is_file())
+        })
+    };
+    let mut missing: Vec<&str> = NEEDED
+        .iter()
+        .filter(|(cmd, _)| !on_path(cmd))
+        .map(|(_, pkg)| *pkg)
+        .collect();
+    missing.dedup();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "missing packages: {m} (Debian: apt-get install -y {m}; .ci/run installs them)",
+        m = missing.join(" ")
+    ))
+}
+
 /// [`run_script`] with more environment for the script.
 fn run_script_with(name: &str, env: &[(&str, std::ffi::OsString)]) {
     if !nix::unistd::geteuid().is_root() {
@@ -22,6 +59,9 @@ fn run_script_with(name: &str, env: &[(&str, std::ffi::OsString)]) {
         }
         eprintln!("\n!!!!!!!! {msg} !!!!!!!!\n");
         return;
+    }
+    if let Err(missing) = prerequisites() {
+        panic!("e2e {name}: {missing}");
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = Command::new(root.join("tests/support/private-host.sh"))
@@ -115,6 +155,21 @@ fn ipv6_only() {
 #[test]
 fn ephemeral_ports() {
     run_script("ephemeral_ports");
+}
+
+#[test]
+fn embed() {
+    // examples/embed, built next to the cnm binary by --all-targets.
+    let bin = Path::new(env!("CARGO_BIN_EXE_cnm"))
+        .parent()
+        .expect("target dir")
+        .join("examples/embed");
+    assert!(
+        bin.exists(),
+        "{} is not built: run cargo test --all-targets",
+        bin.display()
+    );
+    run_script_with("embed", &[("EMBED", bin.into_os_string())]);
 }
 
 #[test]

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 
 /// The engine-readable fields a learned value may name.
 pub const IFNAME: &str = "ifname";
+/// The field name of an endpoint's MAC.
 pub const MAC: &str = "mac";
 
 /// Fill what `learned` lacks for endpoints whose desired state still has

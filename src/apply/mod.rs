@@ -25,34 +25,52 @@ use std::time::{Duration, Instant};
 
 pub use crate::store::Lock;
 
+/// Why an apply, a destroy or a plan for them failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
+    /// Observing the kernel failed.
     #[error(transparent)]
     Observe(#[from] ObserveError),
+    /// The plan could not be made (a driver, a conflict, a prerequisite).
     #[error(transparent)]
     Plan(#[from] PlanError),
+    /// A netlink request failed.
     #[error("{action}: {source}")]
     Kernel {
+        /// What cnm was doing (`delete br-shop-front`).
         action: String,
+        /// The kernel's error.
         source: rtnetlink::Error,
     },
+    /// A system call or a file failed.
     #[error("{context}: {source}")]
     Io {
+        /// What cnm was doing (`cannot enter namespace shop-web`).
         context: String,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// Planning again after apply still found changes: their labels, one a
+    /// line.
     #[error("after apply, the kernel is not as planned:\n{0}")]
     NotConverged(String),
+    /// An `nft` command failed, or recording what it wrote.
     #[error(transparent)]
     Firewall(#[from] crate::firewall::nft::NftError),
+    /// Reading or writing cnm's records, or taking its lock, failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A plugin call failed.
     #[error(transparent)]
     Plugin(#[from] crate::plugins::PluginError),
+    /// Starting or updating the embedded resolver failed.
     #[error(transparent)]
     Resolver(#[from] crate::resolver::control::ControlError),
+    /// The front end could not show the plan.
     #[error("{0}")]
     Output(String),
+    /// Something that should not happen (a poisoned lock, a plugin gone
+    /// during apply).
     #[error("internal error: {0}")]
     Internal(String),
     /// Planning again with learned values failed, after changes were made.
@@ -249,8 +267,11 @@ pub async fn destroy_with(
 
 /// A plan with what it was computed from.
 pub struct Planned {
+    /// The plan itself.
     pub plan: Plan,
+    /// What it was computed from: the kernel and the host as observed.
     pub observed: Observed,
+    /// The desired state it was diffed against.
     pub desired: State,
     /// What drivers learned, with what the plan read back from the kernel
     /// (recorded after apply).
@@ -393,6 +414,7 @@ pub async fn destroy_plan(name: &str, file: &str) -> Result<(Plan, Connections),
     destroy_plan_with(Registry::builtin(), name, file).await
 }
 
+/// [`destroy_plan`], with the drivers of `reg`.
 pub async fn destroy_plan_with(
     reg: &Registry,
     name: &str,

@@ -12,6 +12,8 @@ use nix::sched::{unshare, CloneFlags};
 use rtnetlink::{LinkBridge, LinkMessageBuilder, LinkVeth, LinkVxlan};
 use std::collections::BTreeSet;
 
+/// Check what `plan` needs of the host: the `nft` command, and kernel
+/// support for every link kind it creates. Errors name `file`.
 pub async fn check(file: &str, plan: &Plan, obs: &Observed) -> Result<(), PlanError> {
     let fail = |message: String| PlanError {
         file: file.to_string(),

@@ -7,8 +7,11 @@ use std::sync::Mutex;
 /// A step about to run: actions done so far, actions in the plan, and the
 /// first object of the step.
 pub struct Step<'a> {
+    /// Actions done so far.
     pub done: usize,
+    /// Actions in the plan.
     pub total: usize,
+    /// The first object of the step (`endpoint e1`).
     pub label: &'a str,
 }
 

@@ -9,11 +9,14 @@ use ipnetwork::{IpNetwork, Ipv4Network};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// What earlier applies allocated, as recorded: subnets, endpoints'
+/// addresses and interface names, host ports.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Allocations {
     /// IPv4 subnet of each network (its link's, else its endpoints').
     #[serde(default)]
     pub subnets: BTreeMap<String, Ipv4Network>,
+    /// What each endpoint was given, by endpoint name.
     #[serde(default)]
     pub endpoints: BTreeMap<String, EndpointAlloc>,
     /// Host ports cnm chose (`ports: ["80"]`), by
@@ -22,13 +25,17 @@ pub struct Allocations {
     pub ports: BTreeMap<String, u16>,
 }
 
+/// What one endpoint was given.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EndpointAlloc {
+    /// The network it joins.
     pub network: String,
     /// The namespace it lives in.
     pub netns: String,
+    /// Its addresses with their prefix length (`10.88.0.2/24`).
     #[serde(default)]
     pub addrs: BTreeSet<IpNetwork>,
+    /// Its interface name in the sandbox (`eth0`); empty when not known.
     #[serde(default)]
     pub ifname: String,
 }

@@ -27,6 +27,7 @@ pub struct FwRule {
 }
 
 impl FwRule {
+    /// A rule in `chain` doing `body`, its digest computed from both.
     pub fn new(chain: &str, label: String, body: crate::firewall::rules::Body) -> FwRule {
         let text = serde_json::to_string(&(chain, &body)).unwrap_or_default();
         let digest = crate::naming::short_hash(&[&text], 12);
@@ -89,7 +90,9 @@ pub fn cut(s: &str, max: usize) -> &str {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Atom {
+    /// A number (a port).
     Num(u32),
+    /// A string (a protocol, an address).
     Text(String),
 }
 
@@ -108,6 +111,7 @@ impl std::fmt::Display for Atom {
 /// labels (stored as element comments) only shown.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FwMap {
+    /// The map's name in the inet table.
     pub name: String,
     /// nft type names of the key's parts (`inet_proto`, `inet_service`).
     pub key_type: Vec<String>,
@@ -178,6 +182,7 @@ impl FwMap {
 /// transaction.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FirewallRes {
+    /// The tables' name (`cnm-<topology>`), the same in both families.
     pub table: String,
     /// Whether the bridge-family table exists / is wanted.
     pub bridge_table: bool,

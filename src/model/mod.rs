@@ -16,12 +16,15 @@ use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
+/// A MAC address, as its six bytes.
 pub type Mac = [u8; 6];
 
 /// A sandbox's network namespace, named under /run/netns.
 #[derive(Debug, Clone, Serialize)]
 pub struct NamespaceRes {
+    /// The sandbox's name in the file.
     pub sandbox: String,
+    /// The namespace's name under /run/netns (`quick-alpha`).
     pub netns: String,
     /// Loopback is up inside.
     pub lo_up: bool,
@@ -32,6 +35,8 @@ pub struct NamespaceRes {
     /// that directory (removed with the namespace when empty).
     #[serde(skip)]
     pub ino: Option<u64>,
+    /// Observed only: the identity of `/etc/netns/<netns>` when cnm created
+    /// that directory (see `ino`).
     #[serde(skip)]
     pub etc_dir: Option<FileId>,
     /// `netns:`: a namespace cnm borrows and binds at `netns` (never
@@ -82,17 +87,21 @@ impl Eq for NamespaceRes {}
 /// driver and changes, checks and deletes it like any link.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LinkRes {
+    /// The network it belongs to, by its name in the file.
     pub network: String,
     /// What the link is to its network (the kind in its ownership mark).
     pub role: MarkKind,
+    /// The link's name in the host namespace (`br-quick-lan`).
     pub ifname: String,
     /// The kernel's link kind (`bridge`, `vxlan`, ...). In plan JSON
     /// `link_kind`: `kind` says which resource it is.
     #[serde(rename = "link_kind")]
     pub kind: String,
+    /// MTU in bytes.
     pub mtu: u32,
     /// Addresses with their prefix length (a bridge's gateway addresses).
     pub addrs: BTreeSet<IpNetwork>,
+    /// The link is up.
     pub up: bool,
     /// The link it is a port of; empty when none.
     pub master: String,
@@ -115,6 +124,7 @@ impl LinkRes {
 /// The host end of an endpoint (a veth's other end): a port of a link.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HostEnd {
+    /// Name in the host namespace (`ve-3e98ee02130c`).
     pub ifname: String,
     /// The link it is a port of; empty when detached.
     pub master: String,
@@ -128,8 +138,11 @@ pub struct HostEnd {
 /// inside the sandbox), and, for a veth, its other end in the host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EndpointRes {
+    /// The endpoint's name in the file.
     pub endpoint: String,
+    /// The network it joins.
     pub network: String,
+    /// The sandbox it joins to the network.
     pub sandbox: String,
     /// Namespace of the sandbox interface; empty when it was not found.
     pub netns: String,
@@ -142,7 +155,9 @@ pub struct EndpointRes {
     /// `None` in a desired endpoint: whatever the kernel or driver gives.
     #[serde(serialize_with = "ser_mac")]
     pub mac: Option<Mac>,
+    /// MTU in bytes.
     pub mtu: u32,
+    /// Addresses with their prefix length (`10.88.0.2/24`).
     pub addrs: BTreeSet<IpNetwork>,
     /// Up (both ends, for a veth).
     pub up: bool,
@@ -181,15 +196,19 @@ impl EndpointRes {
 /// unicast), one per remote VTEP.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FdbRes {
+    /// The overlay network of the device.
     pub network: String,
     /// The VXLAN device.
     pub dev: String,
+    /// The destination MAC; all zeros for a flood entry.
     #[serde(serialize_with = "ser_mac_plain")]
     pub mac: Mac,
+    /// The remote VTEP's address.
     pub dst: IpAddr,
 }
 
 impl FdbRes {
+    /// Whether this is a flood entry (the all-zero MAC).
     pub fn is_flood(&self) -> bool {
         self.mac == [0; 6]
     }
@@ -199,9 +218,13 @@ impl FdbRes {
 /// address and MAC, answered locally (the device proxies ARP/ND).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NeighRes {
+    /// The overlay network of the device.
     pub network: String,
+    /// The VXLAN device.
     pub dev: String,
+    /// The remote endpoint's address.
     pub ip: IpAddr,
+    /// The remote endpoint's MAC.
     #[serde(serialize_with = "ser_mac_plain")]
     pub mac: Mac,
 }
@@ -210,16 +233,20 @@ pub struct NeighRes {
 /// family), or, observed, a route someone else added on cnm's interfaces.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RouteRes {
+    /// The sandbox's name.
     pub sandbox: String,
+    /// The sandbox's namespace.
     pub netns: String,
     /// `0.0.0.0/0` or `::/0` for a default route.
     pub dst: IpNetwork,
     /// The next hop; `None`: directly on `dev`.
     pub gateway: Option<IpAddr>,
+    /// The interface inside the sandbox (`eth0`).
     pub dev: String,
 }
 
 impl RouteRes {
+    /// Whether it is a default route (prefix length 0).
     pub fn is_default(&self) -> bool {
         self.dst.prefix() == 0
     }
@@ -250,14 +277,18 @@ pub fn default_dst(family: Family) -> IpNetwork {
     }
 }
 
+/// An IP address family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Family {
+    /// IPv4.
     V4,
+    /// IPv6.
     V6,
 }
 
 impl Family {
+    /// The family of an address.
     pub fn of(ip: &IpAddr) -> Family {
         if ip.is_ipv4() {
             Family::V4
@@ -270,8 +301,11 @@ impl Family {
 /// A file cnm writes (a sandbox's hosts or resolv.conf).
 #[derive(Debug, Clone, Serialize)]
 pub struct FileRes {
+    /// Absolute path (`/etc/netns/quick-alpha/hosts`).
     pub path: String,
+    /// The sandbox it is written for.
     pub sandbox: String,
+    /// The whole text of the file.
     pub content: String,
     /// Observed only: the identity of cnm's file, checked again before it
     /// is deleted.
@@ -290,9 +324,11 @@ impl Eq for FileRes {}
 /// given to the host's resolver process, which runs and serves it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ResolverRes {
+    /// The topology's name.
     pub topology: String,
     /// How many sandboxes it serves, and names it knows (plan's summary).
     pub sandboxes: usize,
+    /// How many names it knows.
     pub names: usize,
     /// The configuration (JSON), as written for the resolver.
     #[serde(skip)]
@@ -308,31 +344,42 @@ pub struct ResolverRes {
 /// namespace. Only ever deleted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StrayRes {
+    /// What was left behind, and where.
     pub what: StrayKind,
 }
 
+/// What kind of leftover a [`StrayRes`] is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase", tag = "type")]
 pub enum StrayKind {
     /// A link named `ifname` (a temporary name) in the host namespace, or
     /// in sandbox namespace `netns`.
     Link {
+        /// The temporary name.
         ifname: String,
+        /// The ownership mark the journal recorded for it
+        /// (`cnm:<topology>:<kind>:<name>`).
         mark: String,
+        /// The sandbox namespace it is in; `None`: the host namespace.
         #[serde(skip_serializing_if = "Option::is_none")]
         netns: Option<String>,
     },
-    /// An empty file at /run/netns/<netns> with this identity.
+    /// An empty file at `/run/netns/<netns>` with this identity.
     Mountpoint {
+        /// The namespace's name.
         netns: String,
+        /// The empty file's identity, checked again before it is deleted.
         #[serde(skip)]
         id: Option<FileId>,
     },
     /// An endpoint a driver noted making (a plugin's) whose interface is
     /// gone: the driver is told to let it go.
     Endpoint {
+        /// The endpoint's name.
         endpoint: String,
+        /// The network it joined.
         network: String,
+        /// The driver that made it.
         driver: String,
     },
 }
@@ -343,6 +390,7 @@ pub enum StrayKind {
 pub struct SysctlRes {
     /// Path under /proc/sys, e.g. `net/ipv4/ip_forward`.
     pub key: String,
+    /// The value cnm sets (`1`); observed: the kernel's value.
     pub value: String,
 }
 
@@ -363,6 +411,7 @@ pub struct State {
     pub routes: BTreeMap<(String, IpNetwork), RouteRes>,
     /// Keyed by path.
     pub files: BTreeMap<String, FileRes>,
+    /// The topology's nftables tables; `None` when there are none.
     pub firewall: Option<FirewallRes>,
     /// Keyed by sysctl path.
     pub sysctls: BTreeMap<String, SysctlRes>,
@@ -408,7 +457,9 @@ pub struct HostFacts {
     pub owned_netns: BTreeSet<String>,
     /// Nameservers of the host's /etc/resolv.conf, for sandboxes without `dns:`.
     pub nameservers: Vec<IpAddr>,
+    /// Search domains of the host's /etc/resolv.conf.
     pub search: Vec<String>,
+    /// `options` of the host's /etc/resolv.conf (`ndots:2`, ...).
     pub resolv_options: Vec<String>,
     /// Addresses on the host's links: address → (link name, MTU). Finds the
     /// underlay link of a VTEP address.
@@ -438,10 +489,13 @@ pub struct HostFacts {
 /// The result of observing one topology.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Observed {
+    /// What the topology owns, as observed.
     pub state: State,
+    /// The rest of what observe learned about the host.
     pub host: HostFacts,
 }
 
+/// A MAC as colon-separated lowercase hex (`02:42:0a:58:00:02`).
 pub fn fmt_mac(m: &Mac) -> String {
     crate::spec::format_mac(m)
 }

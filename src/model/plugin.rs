@@ -29,8 +29,11 @@ pub enum PluginCall {
 pub struct PluginRes {
     /// Unique within the topology (`pool front v4`).
     pub key: String,
+    /// Which call makes (and releases) it.
     pub call: PluginCall,
+    /// The plugin's name.
     pub plugin: String,
+    /// The network it is for.
     pub network: String,
     /// The endpoint of an address; empty otherwise.
     #[serde(default, skip_serializing_if = "String::is_empty")]

@@ -6,7 +6,7 @@
 //! a `LinkAttribute` of some 200 bytes: 13 KB per link), ahead of its
 //! reader, so a plan of 1,000 sandboxes held 13 MB of decoded host links at
 //! its peak. Here each datagram is parsed as it arrives and only the
-//! attributes [`KEPT`] names are decoded, by netlink-packet-route's own
+//! attributes `KEPT` names are decoded, by netlink-packet-route's own
 //! parsers; the messages handed back carry just those.
 
 use netlink_packet_core::Parseable;

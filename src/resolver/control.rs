@@ -251,8 +251,9 @@ fn stop(id: &ResolverIdentity) {
     }
 }
 
-/// Start `cnm resolver` from this very binary (or `$CNM_RESOLVER_EXE`,
-/// for programs that embed cnm's library), in its own process group
+/// Start `cnm resolver` from this very binary when it is `cnm` (else
+/// `$CNM_RESOLVER_EXE`, else `cnm` on PATH: a program that embeds cnm's
+/// library is not cnm), in its own process group
 /// (a terminal's Ctrl-C to `cnm watch` must not stop it), its standard
 /// error to the log. A thread reaps it should it die while this process
 /// lives (watch); otherwise it outlives this process.
@@ -261,7 +262,20 @@ fn spawn(store: &ResolverStore) -> Result<(), ControlError> {
     use std::process::{Command, Stdio};
     let exe = match std::env::var_os("CNM_RESOLVER_EXE") {
         Some(p) => std::path::PathBuf::from(p),
-        None => current_exe()?,
+        None => {
+            let me = current_exe()?;
+            if me.file_name().is_some_and(|n| n == "cnm") {
+                me
+            } else {
+                cnm_on_path().ok_or_else(|| ControlError::Spawn {
+                    exe: "cnm".into(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        "the embedded resolver runs as `cnm resolver`: put cnm on PATH or set CNM_RESOLVER_EXE",
+                    ),
+                })?
+            }
+        }
     };
     let log = store.log_file()?;
     let mut cmd = Command::new(&exe);
@@ -282,6 +296,17 @@ fn spawn(store: &ResolverStore) -> Result<(), ControlError> {
         let _ = child.wait();
     });
     Ok(())
+}
+
+/// The first executable `cnm` on PATH.
+fn cnm_on_path() -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join("cnm"))
+        .find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
 }
 
 /// This binary's path. After a package upgrade replaced it, the kernel

@@ -6,17 +6,30 @@ use super::{Diagnostic, Loc, SpecError, Topology, MAX_FILE_BYTES};
 use crate::drivers::Registry;
 use std::path::Path;
 
+/// Why a topology file was not loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
+    /// The file could not be read.
     #[error("cannot read {path}: {source}")]
     Read {
+        /// The file as given.
         path: String,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// Not a regular file (a directory, a device, a FIFO, ...).
     #[error("{path} is not a regular file; give a topology file, or - for standard input")]
-    NotRegular { path: String },
+    NotRegular {
+        /// The file as given.
+        path: String,
+    },
+    /// Larger than [`MAX_FILE_BYTES`].
     #[error("{path} is larger than 16 MiB, more than any topology needs; cnm does not read it")]
-    TooLarge { path: String },
+    TooLarge {
+        /// The file as given.
+        path: String,
+    },
+    /// Read, but not a valid topology.
     #[error("{0}")]
     Invalid(SpecError),
 }

@@ -35,7 +35,9 @@ use std::fmt;
 /// A position in the topology file (1-based).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Loc {
+    /// Line, from 1.
     pub line: u64,
+    /// Column, from 1.
     pub col: u64,
 }
 
@@ -51,14 +53,18 @@ impl<T> From<&serde_saphyr::Spanned<T>> for Loc {
 /// One problem in the file.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Diagnostic {
+    /// Where in the file.
     pub loc: Loc,
+    /// What is wrong, naming the object and key (`network front: ...`).
     pub message: String,
 }
 
 /// Every problem found in one file, sorted by position.
 #[derive(Debug, Clone, thiserror::Error)]
 pub struct SpecError {
+    /// The file name as given, for messages.
     pub file: String,
+    /// The problems, sorted by position.
     pub diagnostics: Vec<Diagnostic>,
 }
 

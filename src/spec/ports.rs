@@ -6,11 +6,15 @@ use serde::Serialize;
 use std::fmt;
 use std::net::IpAddr;
 
+/// A published port's transport protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
+    /// `tcp` (the default).
     Tcp,
+    /// `udp`.
     Udp,
+    /// `sctp`.
     Sctp,
 }
 
@@ -25,6 +29,7 @@ impl Protocol {
             )),
         }
     }
+    /// The name as the file writes it (`tcp`).
     pub fn as_str(self) -> &'static str {
         match self {
             Protocol::Tcp => "tcp",
@@ -40,9 +45,15 @@ impl Protocol {
 /// [`PortMapping::ephemeral`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct PortMapping {
+    /// The host address it is published on; `None`: not given (every host
+    /// address, unless the network sets a default).
     pub host_ip: Option<IpAddr>,
+    /// Host ports, first and last (`(8080, 8080)` for one port); `(0, 0)`:
+    /// one cnm chooses.
     pub published: (u16, u16),
+    /// Ports in the sandbox, first and last.
     pub target: (u16, u16),
+    /// The transport protocol.
     pub protocol: Protocol,
 }
 

@@ -22,14 +22,17 @@ pub fn identifier(max: usize) -> Value {
     })
 }
 
+/// Schema of an IPv4 address string (`10.0.0.1`).
 pub fn ipv4() -> Value {
     json!({ "type": "string", "format": "ipv4" })
 }
 
+/// Schema of an IPv6 address string (`fd00::1`).
 pub fn ipv6() -> Value {
     json!({ "type": "string", "format": "ipv6" })
 }
 
+/// Schema of an IPv4 or IPv6 address string.
 pub fn ip() -> Value {
     json!({ "anyOf": [ipv4(), ipv6()] })
 }

@@ -10,22 +10,31 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 /// One machine of a multi-host topology.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Host {
+    /// Its name in `hosts:`.
     pub name: String,
+    /// Where it is written in the file.
     pub loc: Loc,
     /// Underlay address: the machine's VTEP for overlay networks.
     pub address: std::net::IpAddr,
 }
 
+/// A network's `ipv6:`: its IPv6 addressing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ipv6Config {
+    /// IPv6 subnet (`fd00:10::/64`).
     pub subnet: Ipv6Network,
+    /// IPv6 gateway; `None`: the subnet's first host address.
     pub gateway: Option<Ipv6Addr>,
+    /// Where dynamic IPv6 addresses come from; `None`: the whole subnet.
     pub ip_range: Option<Ipv6Network>,
 }
 
+/// A network: a group of endpoints that can talk directly, made by its driver.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Network {
+    /// Its name in `networks:`.
     pub name: String,
+    /// Where it is written in the file.
     pub loc: Loc,
     /// The driver's name as written (`bridge` when absent).
     pub driver: String,
@@ -34,13 +43,20 @@ pub struct Network {
     /// What the driver's networks are like ([`Caps::UNKNOWN`] for a driver
     /// cnm does not know).
     pub caps: Caps,
+    /// IPv4 subnet (`10.10.0.0/24`); `None`: allocated from the default pools.
     pub subnet: Option<Ipv4Network>,
+    /// IPv4 gateway; `None`: the subnet's first host address.
     pub gateway: Option<Ipv4Addr>,
+    /// Where dynamic IPv4 addresses come from (`10.10.0.128/25`); `None`: the
+    /// whole subnet.
     pub ip_range: Option<Ipv4Network>,
+    /// IPv6 addressing; `None`: IPv4 only.
     pub ipv6: Option<Ipv6Config>,
     /// IPv4 addressing (`ipv4: false`: IPv6 only).
     pub ipv4: bool,
+    /// `internal: true`: no outbound NAT, no published ports.
     pub internal: bool,
+    /// MTU in bytes; `None`: the driver's default.
     pub mtu: Option<u32>,
     /// `aux_addresses`: name → address, reserved (never allocated).
     pub aux_addresses: BTreeMap<String, IpAddr>,
@@ -54,25 +70,37 @@ pub struct Network {
 /// `ipam: { driver, options }`: a libnetwork IPAM plugin.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IpamSpec {
+    /// The plugin's name.
     pub driver: String,
+    /// Where `ipam:` is written in the file.
     pub loc: Loc,
     /// Passed as the pool request's `Options`.
     pub options: BTreeMap<String, String>,
 }
 
+/// A sandbox's `dns:`: what goes in its resolv.conf.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Dns {
+    /// Nameserver addresses.
     pub servers: Vec<std::net::IpAddr>,
+    /// Search domains.
     pub search: Vec<String>,
+    /// resolv.conf options (`ndots:2`).
     pub options: Vec<String>,
 }
 
+/// A sandbox: one container's network stack, a network namespace.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sandbox {
+    /// Its name in `sandboxes:`.
     pub name: String,
+    /// Where it is written in the file.
     pub loc: Loc,
+    /// `hostname:`, if given.
     pub hostname: Option<String>,
+    /// `domainname:`, if given.
     pub domainname: Option<String>,
+    /// `dns:`; `None`: the host's nameservers, search list and options.
     pub dns: Option<Dns>,
     /// Multi-host topologies: the host that realizes this sandbox.
     pub host: Option<String>,
@@ -89,9 +117,11 @@ pub struct Sandbox {
 /// `NAME:IP` in a sandbox's `extra_hosts`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExtraHost {
+    /// The host name (before the colon).
     pub name: String,
     /// `None`: `host-gateway`, the sandbox's IPv4 gateway.
     pub ip: Option<IpAddr>,
+    /// Where it is written in the file.
     pub loc: Loc,
 }
 
@@ -107,16 +137,26 @@ impl std::fmt::Display for ExtraHost {
 /// Docker's word for the address of the host as a sandbox sees it.
 pub const HOST_GATEWAY: &str = "host-gateway";
 
+/// An endpoint: joins one sandbox to one network.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
+    /// Its name in `endpoints:`.
     pub name: String,
+    /// Where it is written in the file.
     pub loc: Loc,
+    /// The network it joins, by name.
     pub network: String,
+    /// The sandbox it joins to the network, by name.
     pub sandbox: String,
+    /// Static IPv4 address; `None`: allocated.
     pub address: Option<Ipv4Addr>,
+    /// Static IPv6 address; `None`: allocated when the network has IPv6.
     pub ipv6_address: Option<Ipv6Addr>,
+    /// Static MAC; `None`: chosen by cnm or the driver.
     pub mac: Option<[u8; 6]>,
+    /// More names its peers know the sandbox by on this network.
     pub aliases: Vec<String>,
+    /// Published ports.
     pub ports: Vec<PortMapping>,
     /// `gateway: true`: the sandbox's default route goes through this endpoint.
     pub gateway: bool,
@@ -127,14 +167,18 @@ pub struct Endpoint {
 pub struct Topology {
     /// The file name as given on the command line, for messages.
     pub file: String,
+    /// The topology's name (`name:`).
     pub name: String,
     /// Multi-host topologies: the machines, by name (empty: single host).
     pub hosts: BTreeMap<String, Host>,
     /// The host this machine is (`--host`); found from its addresses when
     /// not given. See [`Topology::select_host`].
     pub this_host: Option<String>,
+    /// Networks, by name.
     pub networks: BTreeMap<String, Network>,
+    /// Sandboxes, by name.
     pub sandboxes: BTreeMap<String, Sandbox>,
+    /// Endpoints, by name.
     pub endpoints: BTreeMap<String, Endpoint>,
     /// The file's canonical path, when loaded from a file (not stdin):
     /// recorded as where the topology was applied from.

@@ -40,7 +40,7 @@ pub struct Monitors {
     /// The topology whose nftables tables count (nft events).
     topology: Arc<Mutex<String>>,
     nft_started: bool,
-    /// inotify on /etc/netns/<netns>/ of every owned sandbox.
+    /// inotify on `/etc/netns/<netns>/` of every owned sandbox.
     files: Option<notify::RecommendedWatcher>,
     watched: BTreeSet<std::path::PathBuf>,
     /// The sysctls cnm set, as last seen; polled once a second (the

@@ -7,6 +7,17 @@
 # that apply starts) ends with it. Nothing reaches the real host.
 #   tests/support/private-host.sh CMD [ARGS...]
 set -euo pipefail
+# What cnm and the tests need beyond cargo, said in one line when missing.
+if [ "$(id -u)" != 0 ]; then
+  echo "private-host.sh: run as root (it makes network and mount namespaces)" >&2; exit 1
+fi
+missing=()
+for pair in unshare:util-linux ip:iproute2 nft:nftables ping:iputils-ping; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "private-host.sh: missing packages: ${missing[*]} (Debian: apt-get install -y ${missing[*]})" >&2; exit 1
+fi
 mkdir -p /run/netns /run/cnm /etc/netns /var/lib/cnm /run/docker /etc/docker /usr/lib/docker /run/systemd
 exec unshare --net --mount --propagation private --pid --fork --mount-proc -- bash -c '
   set -e

@@ -28,6 +28,7 @@ pub struct Diagnostics {
 }
 
 impl Diagnostics {
+    /// Record a problem at `loc`.
     pub fn err(&mut self, loc: impl Into<Loc>, message: impl Into<String>) {
         self.diags.push(Diagnostic {
             loc: loc.into(),
@@ -113,14 +114,23 @@ pub fn validate(file: &str, raw: RawTopology, reg: &Registry) -> Result<Topology
 /// Bounds on every list of the file, so no input makes cnm work without
 /// end: generous for real topologies (10,000 endpoints and far more).
 pub mod limits {
+    /// Most `hosts:` in one file.
     pub const HOSTS: usize = 1_000;
+    /// Most networks in one file.
     pub const NETWORKS: usize = 10_000;
+    /// Most sandboxes in one file.
     pub const SANDBOXES: usize = 100_000;
+    /// Most endpoints in one file.
     pub const ENDPOINTS: usize = 100_000;
+    /// Most `aliases` of one endpoint.
     pub const ALIASES: usize = 64;
+    /// Most `ports` of one endpoint.
     pub const PORTS: usize = 1_024;
+    /// Most `dns:` servers of one sandbox.
     pub const DNS_SERVERS: usize = 16;
+    /// Most `dns:` search domains of one sandbox.
     pub const DNS_SEARCH: usize = 32;
+    /// Most `dns:` options of one sandbox.
     pub const DNS_OPTIONS: usize = 32;
 }
 
@@ -253,6 +263,8 @@ fn known<'a>(names: impl Iterator<Item = &'a String>) -> String {
     }
 }
 
+/// Parse a MAC written `02:42:0a:00:00:02`: a unicast MAC, not all zeros.
+/// The error reads after the value ("is all zeros").
 pub fn parse_mac(s: &str) -> Result<[u8; 6], &'static str> {
     let parts: Vec<&str> = s.split(':').collect();
     if parts.len() != 6 {
@@ -275,6 +287,7 @@ pub fn parse_mac(s: &str) -> Result<[u8; 6], &'static str> {
     Ok(mac)
 }
 
+/// A MAC as colon-separated lowercase hex (`02:42:0a:00:00:02`).
 pub fn format_mac(m: &[u8; 6]) -> String {
     m.iter()
         .map(|b| format!("{b:02x}"))
