@@ -360,13 +360,22 @@ async fn plan_resolved(
         loc: None,
         message,
     };
-    let with_ports = desired::host_ports::choose(
-        t,
-        &observed.host.allocated.ports,
-        &conflicts::busy_ports(t, &all),
-        desired::host_ports::ephemeral_range(),
-    )
-    .map_err(fail)?;
+    // (What is busy on the host is read only when a port needs a choice.)
+    let needs_choice = t
+        .endpoints
+        .values()
+        .any(|e| e.ports.iter().any(|p| p.ephemeral()));
+    let with_ports = if needs_choice {
+        desired::host_ports::choose(
+            t,
+            &observed.host.allocated.ports,
+            &conflicts::busy_ports(t, &all),
+            desired::host_ports::ephemeral_range(),
+        )
+        .map_err(fail)?
+    } else {
+        None
+    };
     let (topology, chosen_ports) = match with_ports {
         Some((t, c)) => (Some(t), c),
         None => (None, BTreeMap::new()),

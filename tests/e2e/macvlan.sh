@@ -9,7 +9,7 @@ T="$EXAMPLES/macvlan.yaml"
 step "no parent yet: a plan error naming it, nothing changed"
 before=$(snapshot)
 expect_rc 1 "$CNM" plan "$T"
-grep -q 'macvlan.yaml:12:[0-9]*: network lan: parent lan0 does not exist on this host' "$WORK/err" \
+grep -q 'macvlan.yaml:13:[0-9]*: network lan: parent lan0 does not exist on this host' "$WORK/err" \
   || { cat "$WORK/err"; fail "missing parent not reported with its location"; }
 [ "$before" = "$(snapshot)" ] || fail "a failed plan changed the host"
 
@@ -105,7 +105,7 @@ expect_rc 0 "$CNM" apply "$WORK/private.yaml"
 step "bad options are located errors"
 sed 's/options: { parent: lan0 }/options: { parent: lan0, macvlan_mode: l2 }/' "$T" >"$WORK/bad.yaml"
 expect_rc 1 "$CNM" validate "$WORK/bad.yaml"
-grep -q 'bad.yaml:12:[0-9]*: network lan: options.macvlan_mode must be one of bridge, private, vepa, passthru' "$WORK/err" \
+grep -q 'bad.yaml:13:[0-9]*: network lan: options.macvlan_mode must be one of bridge, private, vepa, passthru' "$WORK/err" \
   || { cat "$WORK/err"; fail "bad macvlan_mode not located"; }
 
 step "destroy removes the sandboxes and leaves the parent untouched"
