@@ -31,8 +31,8 @@ pub async fn resolve(r: &NetnsRef) -> Result<Target, String> {
     let path = match r {
         NetnsRef::Path(p) => p.display().to_string(),
         NetnsRef::Pid(pid) => format!("/proc/{pid}/ns/net"),
-        NetnsRef::Docker(name) => format!("/proc/{}/ns/net", container_pid("docker", name).await?),
-        NetnsRef::Podman(name) => format!("/proc/{}/ns/net", container_pid("podman", name).await?),
+        NetnsRef::Docker(name) => container_netns("docker", name).await?,
+        NetnsRef::Podman(name) => container_netns("podman", name).await?,
     };
     let (file, ino) = open_checked(Path::new(&path))?;
     let handle = crate::netlink::connect_in(&file)
@@ -96,10 +96,12 @@ fn is_net_namespace(f: &File) -> bool {
     kind == libc::CLONE_NEWNET
 }
 
-/// The pid of a running container, from `CLI inspect`. Accepts the
-/// formatted pid it asks for, or the JSON `inspect` prints without a
-/// format (`[{"State": {"Pid": N, ...}}]`).
-async fn container_pid(cli: &str, name: &str) -> Result<u32, String> {
+/// The namespace file of a running container, from `CLI inspect`: its
+/// process's (`/proc/PID/ns/net`). Accepts the formatted pid it asks for,
+/// or the JSON `inspect` prints without a format (`[{"State": {"Pid": N},
+/// "NetworkSettings": {"SandboxKey": PATH}}]`; the pid first, the sandbox
+/// key when there is no pid).
+async fn container_netns(cli: &str, name: &str) -> Result<String, String> {
     let what = format!("{cli}:{name}");
     let run = tokio::process::Command::new(cli)
         .args(["inspect", "--format", "{{.State.Pid}}", name])
@@ -130,9 +132,22 @@ async fn container_pid(cli: &str, name: &str) -> Result<u32, String> {
     let text = String::from_utf8_lossy(&out.stdout);
     match pid_of(text.trim()) {
         Some(0) => Err(format!("{what}: the container is not running")),
-        Some(pid) => Ok(pid),
-        None => Err(format!("{what}: cannot read a pid from `{cli} inspect`")),
+        Some(pid) => Ok(format!("/proc/{pid}/ns/net")),
+        None => sandbox_key(text.trim())
+            .ok_or_else(|| format!("{what}: cannot read a pid from `{cli} inspect`")),
     }
+}
+
+/// `NetworkSettings.SandboxKey` from `inspect`'s JSON: Docker's own bind
+/// mount of the container's namespace.
+fn sandbox_key(text: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(text).ok()?;
+    let one = match &v {
+        serde_json::Value::Array(a) => a.first()?,
+        other => other,
+    };
+    let key = one.pointer("/NetworkSettings/SandboxKey")?.as_str()?;
+    key.starts_with('/').then(|| key.to_string())
 }
 
 /// A pid from `inspect` output: a bare number, or JSON with `State.Pid`
@@ -147,6 +162,9 @@ fn pid_of(text: &str) -> Option<u32> {
         other => other,
     };
     let pid = one.pointer("/State/Pid").or_else(|| one.get("Pid"))?;
+    if pid.is_null() {
+        return None;
+    }
     u32::try_from(pid.as_u64()?).ok()
 }
 
@@ -160,5 +178,19 @@ mod tests {
         assert_eq!(pid_of(r#"[{"State":{"Pid":77,"Running":true}}]"#), Some(77));
         assert_eq!(pid_of(r#"{"State":{"Pid":0}}"#), Some(0));
         assert_eq!(pid_of("<no value>"), None);
+    }
+
+    #[test]
+    fn sandbox_key_without_pid() {
+        let j = r#"[{"NetworkSettings":{"SandboxKey":"/var/run/docker/netns/1a2b"}}]"#;
+        assert_eq!(pid_of(j), None);
+        assert_eq!(
+            super::sandbox_key(j).as_deref(),
+            Some("/var/run/docker/netns/1a2b")
+        );
+        assert_eq!(
+            super::sandbox_key(r#"{"NetworkSettings":{"SandboxKey":""}}"#),
+            None
+        );
     }
 }

@@ -24,6 +24,7 @@ ip link set fy1 netns "$C1"
 ip netns add ext
 start; WEB=$PID
 start; DB=$PID
+start; P1=$PID
 mkdir -p "$WORK/bin" "$WORK/state"
 echo "$WEB" >"$WORK/state/web"
 echo "$DB" >"$WORK/state/db"
@@ -57,12 +58,14 @@ sandboxes:
   c2: { netns: /run/netns/ext }
   web: { netns: "docker:web" }
   db: { netns: "podman:db" }
+  p1: { netns: /proc/$P1/ns/net }
   own: {}
 endpoints:
   c1-lan: { network: lan, sandbox: c1, address: 10.78.0.11, aliases: [one] }
   c2-lan: { network: lan, sandbox: c2, address: 10.78.0.12 }
   web-lan: { network: lan, sandbox: web, address: 10.78.0.13 }
   db-lan: { network: lan, sandbox: db, address: 10.78.0.14 }
+  p1-lan: { network: lan, sandbox: p1, address: 10.78.0.15 }
   own-lan: { network: lan, sandbox: own, address: 10.78.0.10 }
 YAML
 
@@ -77,6 +80,7 @@ in_pid "$C1" ip -o addr show eth0 | grep -q '10.78.0.11/24' || fail "c1 has no e
 ip netns exec ext ip -o addr show eth0 | grep -q '10.78.0.12/24' || fail "ext has no eth0"
 in_pid "$WEB" ip -o addr show eth0 | grep -q '10.78.0.13/24' || fail "docker:web has no eth0"
 in_pid "$DB" ip -o addr show eth0 | grep -q '10.78.0.14/24' || fail "podman:db has no eth0"
+in_pid "$P1" ip -o addr show eth0 | grep -q '10.78.0.15/24' || fail "/proc/P1/ns/net has no eth0"
 in_pid "$C1" ip -o link show fy1 >/dev/null || fail "c1's own interface fy1 is gone"
 in_pid "$C1" ip route show default | grep -q 'via 10.78.0.1' || fail "c1 has no default route"
 
@@ -117,7 +121,7 @@ reach own c1
 
 step "destroy removes only what cnm added; the namespaces live on"
 cnm destroy "$T" >/dev/null
-for p in "$C1" "$WEB2" "$DB"; do
+for p in "$C1" "$WEB2" "$DB" "$P1"; do
   [ -e "/proc/$p/ns/net" ] || fail "process $p is gone"
   in_pid "$p" ip link show eth0 >/dev/null 2>&1 && fail "eth0 is left in the namespace of $p"
 done
