@@ -159,17 +159,12 @@ fn ephemeral_ports() {
 
 #[test]
 fn embed() {
-    // examples/embed, built next to the cnm binary by --all-targets.
-    let bin = Path::new(env!("CARGO_BIN_EXE_cnm"))
-        .parent()
-        .expect("target dir")
-        .join("examples/embed");
-    assert!(
-        bin.exists(),
-        "{} is not built: run cargo test --all-targets",
-        bin.display()
-    );
-    run_script_with("embed", &[("EMBED", bin.into_os_string())]);
+    let env = if nix::unistd::geteuid().is_root() {
+        vec![("EMBED", example_binary("embed").into_os_string())]
+    } else {
+        Vec::new()
+    };
+    run_script_with("embed", &env);
 }
 
 #[test]
@@ -207,24 +202,24 @@ fn reboot() {
     run_script("reboot");
 }
 
-/// The example plugin's binary. `cargo test` compiles examples but leaves
-/// them under hashed names: build it by name (a no-op when it is current).
-fn example_plugin() -> std::path::PathBuf {
+/// An example's binary. `cargo test` compiles examples but leaves them
+/// under hashed names: build it by name (a no-op when it is current).
+fn example_binary(name: &str) -> std::path::PathBuf {
     let status = Command::new(env!("CARGO"))
-        .args(["build", "--quiet", "--example", "cnm-plugin"])
+        .args(["build", "--quiet", "--example", name])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .status()
-        .expect("cannot run cargo to build the example plugin");
-    assert!(status.success(), "cargo build --example cnm-plugin failed");
+        .expect("cannot run cargo to build an example");
+    assert!(status.success(), "cargo build --example {name} failed");
     Path::new(env!("CARGO_BIN_EXE_cnm"))
         .with_file_name("examples")
-        .join("cnm-plugin")
+        .join(name)
 }
 
 #[test]
 fn remote() {
     let env = if nix::unistd::geteuid().is_root() {
-        vec![("CNM_PLUGIN", example_plugin().into_os_string())]
+        vec![("CNM_PLUGIN", example_binary("cnm-plugin").into_os_string())]
     } else {
         Vec::new()
     };

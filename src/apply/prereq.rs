@@ -41,6 +41,24 @@ pub async fn check(file: &str, plan: &Plan, obs: &Observed) -> Result<(), PlanEr
         }
         _ => {}
     }
+    // Sandbox sysctls: the kernel must know the key (it is looked up in
+    // the host's namespace; net.* keys exist in every namespace but a few
+    // of the host's only, which apply then names).
+    for a in plan.actions.iter().filter(|a| a.op != Op::Delete) {
+        if let Resource::Namespace(n) = &a.resource {
+            if let Some(k) = n
+                .sysctls
+                .keys()
+                .find(|k| !std::path::Path::new("/proc/sys").join(k).exists())
+            {
+                return Err(fail(format!(
+                    "sandbox {}: sysctl {} does not exist in this kernel",
+                    n.sandbox,
+                    k.replace('/', ".")
+                )));
+            }
+        }
+    }
     let kinds: BTreeSet<String> = plan
         .actions
         .iter()

@@ -60,6 +60,10 @@ for bad in "kernel.shmmax: 1" "net.ipv4.conf.eth0.rp_filter: 1" "net..x: 1" "net
   expect_rc 1 cnm apply "$WORK/bad.yaml"
   grep -qE 'bad.yaml:[0-9]+:[0-9]+: sandbox a: sysctl' "$WORK/err" || { cat "$WORK/err"; fail "no located error for $bad"; }
 done
+# A key the kernel does not have: a plan error, before any change.
+sed "s|net.ipv4.ip_unprivileged_port_start: 80|net.ipv4.no_such_knob: 1|" "$T" >"$WORK/bad.yaml"
+expect_rc 1 cnm apply "$WORK/bad.yaml"
+grep -q 'sysctl net.ipv4.no_such_knob does not exist' "$WORK/err" || { cat "$WORK/err"; fail "an unknown key is not refused"; }
 [ "$(snapshot)" = "$before" ] || fail "a refused file changed the kernel"
 cnm destroy "$T" >/dev/null
 echo PASS
