@@ -219,6 +219,10 @@ fn ports() {
     let y = |p: &str| {
         format!("{HEAD}networks: {{ n: {{}}, i: {{ internal: true }} }}\nsandboxes: {{ s: {{}}, u: {{}} }}\nendpoints:\n  e: {{ network: n, sandbox: s, ports: [{p}] }}\n  f: {{ network: i, sandbox: u }}\n")
     };
+    has(
+        &y("\"80\", \"80/tcp\""),
+        "t.yaml:6:6: endpoint e: port 80/tcp is listed twice",
+    );
     has(&y("\"80-81\""), "t.yaml:6:40: endpoint e: port '80-81': a range needs its host ports: write \"HOST_START-HOST_END:80-81\"");
     has(
         &y("\"8080:80\", \"8080:81\""),

@@ -32,7 +32,9 @@ impl NetnsRef {
         if let Some(pid) = s.strip_prefix("pid:") {
             return match pid.parse::<u32>() {
                 Ok(n) if n > 0 => Ok(NetnsRef::Pid(n)),
-                _ => Err(format!("pid '{pid}' is not a process id (pid:N, N > 0)")),
+                _ => Err(format!(
+                    "has pid '{pid}', which is not a process id (pid:N, N > 0)"
+                )),
             };
         }
         for (prefix, make) in [
@@ -42,7 +44,7 @@ impl NetnsRef {
             if let Some(name) = s.strip_prefix(prefix) {
                 return container_name(name)
                     .map(|()| make(name.to_string()))
-                    .map_err(|e| format!("container '{name}' {e}"));
+                    .map_err(|e| format!("names container '{name}', which {e}"));
             }
         }
         if !s.starts_with('/') {

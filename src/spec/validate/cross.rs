@@ -110,6 +110,19 @@ fn check_port_clashes(c: &mut Diagnostics, t: &Topology, loc_of: impl Fn(&str) -
         .values()
         .flat_map(|e| e.ports.iter().map(move |p| (e, p)))
         .collect();
+    // A host port cnm chooses is kept by endpoint, protocol, container
+    // port and host address: the same one twice would share it.
+    for e in t.endpoints.values() {
+        let mut seen = std::collections::BTreeSet::new();
+        for p in e.ports.iter().filter(|p| p.ephemeral()) {
+            if !seen.insert((p.protocol, p.target.0, p.host_ip)) {
+                c.err(
+                    loc_of(&e.name),
+                    format!("endpoint {}: port {p} is listed twice", e.name),
+                );
+            }
+        }
+    }
     all_ports.sort_by_key(|(e, p)| (p.protocol, p.published.0, e.name.clone()));
     for (i, (ea, pa)) in all_ports.iter().enumerate() {
         for (eb, pb) in all_ports[i + 1..]
