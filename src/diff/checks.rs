@@ -22,7 +22,15 @@ pub(super) fn check_foreign(
             ));
         }
     }
-    for e in desired.endpoints.values() {
+    // An apply killed while making a veth leaves its sandbox end under
+    // its final name, unmarked, and the host end a stray this plan deletes
+    // first (with its peer): with strays about, a clash is left to the
+    // kernel to refuse.
+    let interrupted = obs
+        .strays
+        .values()
+        .any(|s| matches!(s.what, crate::model::StrayKind::Link { .. }));
+    for e in desired.endpoints.values().filter(|_| !interrupted) {
         let Some(Ok(found)) = host.borrowed.get(&e.sandbox) else {
             continue;
         };

@@ -132,6 +132,24 @@ ip netns exec ext ip link show eth0 >/dev/null 2>&1 && fail "eth0 is left in ext
 ip -o link | grep -q ' ve-' && fail "host ends of veths are left"
 ls /run/netns | grep -q '^bn-' && fail "names under /run/netns are left: $(ls /run/netns)"
 
+step "SIGKILL during apply and destroy: the next one converges, nothing leaks"
+for i in $(seq 1 12); do
+  "$CNM" apply "$T" >/dev/null 2>&1 & pid=$!
+  sleep "0.0$((RANDOM % 10))$((RANDOM % 10))"; kill -9 "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
+  expect_rc 0 cnm apply "$T"
+  converged "$T"
+  "$CNM" destroy "$T" >/dev/null 2>&1 & pid=$!
+  sleep "0.0$((RANDOM % 10))$((RANDOM % 10))"; kill -9 "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
+  expect_rc 0 cnm destroy "$T"
+done
+for p in "$C1" "$WEB2" "$DB" "$P1"; do
+  in_pid "$p" ip link show eth0 >/dev/null 2>&1 && fail "eth0 is left in the namespace of $p after killed runs"
+done
+in_pid "$C1" ip -o link show fy1 >/dev/null || fail "killed runs removed c1's own interface fy1"
+ip netns exec ext true || fail "/run/netns/ext is gone after killed runs"
+ip -o link | grep -q ' ve-' && fail "host ends of veths are left after killed runs"
+ls /run/netns | grep -q '^bn-' && fail "names under /run/netns are left after killed runs: $(ls /run/netns)"
+
 step "bad netns: errors before any change"
 before=$(snapshot)
 printf 'not a namespace\n' >"$WORK/plain"
