@@ -26,14 +26,25 @@ pub struct Target {
 /// How long `docker inspect` / `podman inspect` may take.
 const CLI_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// Find the namespace `r` names now.
-pub async fn resolve(r: &NetnsRef) -> Result<Target, String> {
-    let path = match r {
+/// The namespace file `r` names now.
+async fn locate(r: &NetnsRef) -> Result<String, String> {
+    Ok(match r {
         NetnsRef::Path(p) => p.display().to_string(),
         NetnsRef::Pid(pid) => format!("/proc/{pid}/ns/net"),
         NetnsRef::Docker(name) => container_netns("docker", name).await?,
         NetnsRef::Podman(name) => container_netns("podman", name).await?,
-    };
+    })
+}
+
+/// The identity (nsfs inode) of the namespace `r` names now, checked as
+/// [`open_checked`] does: what `cnm watch` compares with the records.
+pub async fn identity(r: &NetnsRef) -> Result<u64, String> {
+    Ok(open_checked(Path::new(&locate(r).await?))?.1)
+}
+
+/// Find the namespace `r` names now, with the links in it.
+pub async fn resolve(r: &NetnsRef) -> Result<Target, String> {
+    let path = locate(r).await?;
     let (file, ino) = open_checked(Path::new(&path))?;
     let handle = crate::netlink::connect_in(&file)
         .map_err(|e| format!("cannot enter namespace {path}: {e}"))?;

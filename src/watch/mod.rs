@@ -156,6 +156,9 @@ async fn watch_loop(
             _ = resolver_gone(topology.as_ref()) => {
                 Some(Trigger::Kernel("the resolver is not running".into()))
             }
+            sandbox = borrowed_moved(topology.as_ref()) => {
+                Some(Trigger::Kernel(format!("the namespace sandbox {sandbox} borrows is another one")))
+            }
         };
         (reload, why) = match trig {
             None => (
@@ -199,6 +202,50 @@ async fn resolver_gone(t: Option<&Topology>) {
         tokio::time::sleep(RESOLVER_CHECK).await;
         if crate::resolver::control::needs_restart(&name) {
             return;
+        }
+    }
+}
+
+/// How often watch looks whether a borrowed namespace (`netns:`) is
+/// another one now (a container started again): no event says so.
+const BORROWED_CHECK: Duration = Duration::from_secs(1);
+
+/// Resolves, with the sandbox's name, when the namespace a sandbox of
+/// this machine borrows is found and is not the one recorded (a stopped
+/// container is left to the next resync: it is an error to plan, not a
+/// change to chase); never without borrowed sandboxes.
+async fn borrowed_moved(t: Option<&Topology>) -> String {
+    let refs: Vec<(String, crate::spec::NetnsRef)> = t
+        .map(|t| {
+            t.sandboxes
+                .values()
+                .filter(|s| t.this_host.is_none() || s.host == t.this_host)
+                .filter_map(|s| Some((s.name.clone(), s.netns.clone()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let (Some(t), false) = (t, refs.is_empty()) else {
+        return std::future::pending().await;
+    };
+    let name = t.name.clone();
+    loop {
+        tokio::time::sleep(BORROWED_CHECK).await;
+        let Ok(records) = crate::store::Store::system()
+            .topology(&name)
+            .and_then(|s| s.namespaces())
+        else {
+            continue;
+        };
+        for (sandbox, r) in &refs {
+            // Not attached yet: the reconcile that attaches it is due.
+            let Some(recorded) = records.get(sandbox).and_then(|r| r.ino) else {
+                continue;
+            };
+            if let Ok(now) = crate::netns::borrowed::identity(r).await {
+                if now != recorded {
+                    return sandbox.clone();
+                }
+            }
         }
     }
 }

@@ -112,6 +112,29 @@ in_pid "$WEB2" ping -c1 -W2 -q 10.78.0.10 >/dev/null || fail "new web cannot rea
 got=$(in_pid "$WEB2" dig +short +time=2 +tries=2 @127.0.0.11 own)
 [ "$got" = 10.78.0.10 ] || fail "new web does not resolve own: '$got'"
 
+step "cnm watch attaches a container started again within seconds (no resync)"
+"$CNM" watch "$T" --resync 1h >"$WORK/watch.log" 2>&1 & W=$!; PIDS+=("$W")
+started() { "$CNM" status --topology bn 2>/dev/null | grep -q 'last apply'; }
+for _ in $(seq 100); do started && break; sleep 0.1; done
+started || { cat "$WORK/watch.log"; "$CNM" status --topology bn; fail "watch did not start"; }
+# Let the echoes of the last apply (IPv6 link-local addresses appearing)
+# pass, so the change below is what the watcher reacts to.
+sleep 3
+kill "$DB"; wait "$DB" 2>/dev/null || true
+start; DB=$PID
+echo "$DB" >"$WORK/state/db"
+ok=
+for _ in $(seq 100); do
+  if in_pid "$DB" ip -o addr show eth0 2>/dev/null | grep -q '10.78.0.14/24'; then ok=1; break; fi
+  sleep 0.1
+done
+[ -n "$ok" ] || { cat "$WORK/watch.log"; fail "watch did not attach the new podman:db namespace within 10 s"; }
+in_pid "$DB" ping -c1 -W2 -q 10.78.0.10 >/dev/null || fail "the new db cannot reach own"
+grep -q 'reason="the namespace sandbox db borrows is another one"' "$WORK/watch.log" \
+  || { cat "$WORK/watch.log"; fail "watch did not say why it attached db again"; }
+kill "$W"; wait "$W" 2>/dev/null || true
+converged "$T"
+
 step "an interface removed by hand in a borrowed namespace is drift"
 in_pid "$C1" ip link del eth0
 expect_rc 2 cnm plan --detailed-exitcode "$T"
