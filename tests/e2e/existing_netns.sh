@@ -130,8 +130,10 @@ for _ in $(seq 100); do
 done
 [ -n "$ok" ] || { cat "$WORK/watch.log"; fail "watch did not attach the new podman:db namespace within 10 s"; }
 in_pid "$DB" ping -c1 -W2 -q 10.78.0.10 >/dev/null || fail "the new db cannot reach own"
-grep -q 'reason="the namespace sandbox db borrows is another one"' "$WORK/watch.log" \
-  || { cat "$WORK/watch.log"; fail "watch did not say why it attached db again"; }
+# The line comes when the apply ends (after its verify): wait for it.
+said() { grep -q 'reason="the namespace sandbox db borrows is another one"' "$WORK/watch.log"; }
+for _ in $(seq 50); do said && break; sleep 0.1; done
+said || { cat "$WORK/watch.log"; fail "watch did not say why it attached db again"; }
 kill "$W"; wait "$W" 2>/dev/null || true
 converged "$T"
 
