@@ -74,7 +74,15 @@ pub async fn delete(p: &Plugin, obj: &PluginRes) -> Result<(), PluginError> {
     match obj.call {
         PluginCall::Pool => {
             let Some(id) = obj.returned_str("PoolID") else {
-                return Ok(()); // never answered: nothing known to release
+                // Never answered: nothing known to release. An apply killed
+                // while the plugin answered leaves a pool only the plugin
+                // knows (the IPAM protocol has no way to find it): say so.
+                if obj.pending {
+                    tracing::warn!(
+                        "{what}: an interrupted apply asked for it and never learned its PoolID; the plugin may still hold that pool (release it there)"
+                    );
+                }
+                return Ok(());
             };
             p.call(
                 IPAM_DRIVER,

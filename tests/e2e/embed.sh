@@ -18,6 +18,7 @@ grep -q 'Endpoint Endpoint1 address: 10.99.0.2/24 on eth0' "$WORK/embed.out" || 
 step "the host reaches the sandbox, and its published port"
 ip netns exec embed-container1 hostname >/dev/null
 grep -q 'test.docker.io' /etc/netns/embed-container1/hosts || fail "hostname/domainname not in the sandbox's hosts file"
+for _ in 1 2; do ping -c1 -W1 -q 10.99.0.2 >/dev/null 2>&1 && break; done
 ping -c1 -W2 -q 10.99.0.2 >/dev/null || fail "the host cannot reach the sandbox"
 "$CNM" exec container1 -- socat TCP-LISTEN:80,fork,reuseaddr SYSTEM:'echo from-container1' >/dev/null 2>&1 &
 PIDS+=($!)

@@ -32,6 +32,8 @@ step "traffic and names over IPv6"
 for _ in 1 2 3 4 5; do "$CNM" exec a -- ping -6 -c1 -W1 -q b >/dev/null 2>&1 && break; sleep 0.5; done
 "$CNM" exec a -- ping -6 -c1 -W2 -q b >/dev/null || fail "a cannot reach b over IPv6"
 "$CNM" exec b -- ping -6 -c1 -W2 -q alpha >/dev/null || fail "b cannot reach alpha"
+# The bridge's address may still be tentative (DAD) for a moment.
+for _ in 1 2 3 4 5; do ping -6 -c1 -W1 -q fd00:66::20 >/dev/null 2>&1 && break; sleep 0.5; done
 ping -6 -c1 -W2 -q fd00:66::20 >/dev/null || fail "the host cannot reach b"
 if command -v dig >/dev/null; then
   got=$(ip netns exec six-a dig +short +time=2 +tries=2 @127.0.0.11 b AAAA)

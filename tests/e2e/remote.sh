@@ -28,6 +28,16 @@ stop_plugin() {
   PID=
 }
 endpoints_held() { grep -c '"joined"' "$ST/state.json" || true; }
+# ReleasePool, by hand, for every pool the plugin holds (over its socket).
+release_unknown_pools() {
+  local id body
+  for id in $(grep -oE '"[a-z]+/[0-9a-f.:]+/[0-9]+": \{' "$ST/state.json" | cut -d'"' -f2); do
+    body="{\"PoolID\":\"$id\"}"
+    printf 'POST /IpamDriver.ReleasePool HTTP/1.1\r\nHost: plugin\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s' "${#body}" "$body" \
+      | socat -t2 - UNIX-CONNECT:/run/docker/plugins/cnmp.sock >/dev/null
+  done
+  grep -q '"pools": {}' "$ST/state.json" || { cat "$ST/state.json"; fail "the pool left could not be released by hand"; }
+}
 plugin_links() { ip -o link show | grep -c ' p[cv]-' || true; }
 
 step "no such plugin: plan fails listing the paths searched; nothing changed"
@@ -176,13 +186,23 @@ for i in $(seq 1 8); do
   "$CNM" apply "$T" >/dev/null 2>&1 & pid=$!
   sleep "0.$((RANDOM % 3))$((RANDOM % 10))"; kill -9 "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
   expect_rc 0 "$CNM" apply "$T"
+  cp "$WORK/err" "$WORK/after-kill-$i.err"
   converged "$T"
   reach web db
   "$CNM" destroy "$T" >/dev/null 2>&1 & pid=$!
   sleep "0.0$((RANDOM % 10))$((RANDOM % 10))"; kill -9 "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
   expect_rc 0 "$CNM" destroy "$T"
   for k in networks endpoints pools addresses; do
-    grep -q "\"$k\": {}" "$ST/state.json" || { cat "$ST/state.json"; fail "round $i: after a killed run, the plugin still holds $k"; }
+    grep -q "\"$k\": {}" "$ST/state.json" && continue
+    # The one thing cnm cannot give back: a pool whose RequestPool was
+    # answered as the apply was killed (the protocol cannot find it). The
+    # next apply must have said so; the pool is then released by hand.
+    if [ "$k" = pools ] && grep -q "never learned its PoolID" "$WORK/after-kill-$i.err"; then
+      echo "round $i: a pool asked for by the killed apply is left, as the apply warned"
+      release_unknown_pools
+      continue
+    fi
+    cat "$ST/state.json"; fail "round $i: after a killed run, the plugin still holds $k"
   done
 done
 [ "$before" = "$(snapshot)" ] || { diff <(echo "$before") <(snapshot) || true; fail "killed runs leaked objects"; }
