@@ -30,7 +30,9 @@ fn compare(d: &NamespaceRes, o: &NamespaceRes) -> (Vec<Change>, Option<String>) 
                 "{} is another namespace now (its process or container started again): attach again",
                 x.from
             ),
-            _ => "the namespace it uses changed".to_string(),
+            (Some(x), Some(_)) => format!("it borrows {} now", x.from),
+            (Some(x), None) => format!("it borrows {} now instead of its own", x.from),
+            (None, _) => "it gets a namespace of its own instead of a borrowed one".to_string(),
         };
         return (
             vec![chg("netns", &show(&o.borrowed), &show(&d.borrowed))],
@@ -86,7 +88,7 @@ pub(super) fn cascade(desired: &State, obs: &State, acts: &mut Acts) {
     }
     let reason = |sandbox: &str| {
         Some(format!(
-            "the namespace of sandbox {sandbox} is replaced ({})",
+            "the namespace of sandbox {sandbox} is replaced: {}",
             reasons.get(sandbox).cloned().flatten().unwrap_or_default()
         ))
     };

@@ -146,6 +146,21 @@ cnm apply "$T" >/dev/null
 converged "$T"
 reach own c1
 
+step "a sandbox switched between a borrowed namespace and one of its own, and back"
+sed 's|  c2: { netns: /run/netns/ext }|  c2: {}|' "$T" >"$WORK/own.yaml"
+expect_rc 2 cnm plan --detailed-exitcode "$WORK/own.yaml"
+grep -q 'instead of a borrowed one' "$WORK/out" || { cat "$WORK/out"; fail "plan does not say c2 gets its own namespace"; }
+cnm apply "$WORK/own.yaml" >/dev/null
+converged "$WORK/own.yaml"
+ip netns exec ext ip link show eth0 >/dev/null 2>&1 && fail "eth0 is left in ext after c2 got its own namespace"
+[ -f /etc/netns/bn-c2/hosts ] || fail "c2's own namespace has no hosts file"
+reach own 10.78.0.12
+cnm apply "$T" >/dev/null
+converged "$T"
+[ -e /etc/netns/bn-c2 ] && fail "c2's files are left after it borrows again"
+ip netns exec ext ip -o addr show eth0 | grep -q '10.78.0.12/24' || fail "ext has no eth0 again"
+reach own 10.78.0.12
+
 step "destroy removes only what cnm added; the namespaces live on"
 cnm destroy "$T" >/dev/null
 for p in "$C1" "$WEB2" "$DB" "$P1"; do
