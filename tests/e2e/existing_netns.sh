@@ -176,12 +176,10 @@ ls /run/netns | grep -q '^bn-' && fail "names under /run/netns are left: $(ls /r
 
 step "SIGKILL during apply and destroy: the next one converges, nothing leaks"
 for i in $(seq 1 12); do
-  "$CNM" apply "$T" >/dev/null 2>&1 & pid=$!
-  sleep "0.0$((RANDOM % 10))$((RANDOM % 10))"; kill -9 "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
+  killed_midway "$CNM" apply "$T"
   expect_rc 0 cnm apply "$T"
   converged "$T"
-  "$CNM" destroy "$T" >/dev/null 2>&1 & pid=$!
-  sleep "0.0$((RANDOM % 10))$((RANDOM % 10))"; kill -9 "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
+  killed_midway "$CNM" destroy "$T"
   expect_rc 0 cnm destroy "$T"
 done
 for p in "$C1" "$WEB2" "$DB" "$P1"; do

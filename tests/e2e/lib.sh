@@ -23,6 +23,12 @@ expect_rc() {
 }
 
 converged() { expect_rc 0 "$CNM" plan --detailed-exitcode "$1"; }
+
+# Run a command and SIGKILL it at a random moment of its first 100 ms.
+killed_midway() {
+  "$@" >/dev/null 2>&1 & local pid=$!
+  sleep "0.0$((RANDOM % 10))$((RANDOM % 10))"; kill -9 "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
+}
 pending() { expect_rc 2 "$CNM" plan --detailed-exitcode "$1"; }
 
 # Reachability from inside a sandbox, through cnm exec (uses its hosts file).
