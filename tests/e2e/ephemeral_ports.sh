@@ -11,7 +11,7 @@ bg() { "$@" >/dev/null 2>&1 & PIDS+=($!); }
 # process holding its first port.
 echo "40000 40100" >/proc/sys/net/ipv4/ip_local_port_range
 bg socat TCP-LISTEN:40000,fork,reuseaddr SYSTEM:'echo squatter'
-for _ in $(seq 50); do ss -Hltn | grep -q ':40000 ' && break; sleep 0.05; done
+for _ in $(seq 50); do ss -Hltn | grep >/dev/null ':40000 ' && break; sleep 0.05; done
 
 T="$WORK/eph.yaml"
 cat >"$T" <<'YAML'

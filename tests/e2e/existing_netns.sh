@@ -78,13 +78,13 @@ grep -q "borrowed from docker:web" "$WORK/out" || fail "plan does not say web is
 grep -q "/etc/netns/bn-c1" "$WORK/out" && fail "plan writes files for a borrowed namespace"
 cnm apply "$T" >/dev/null
 converged "$T"
-in_pid "$C1" ip -o addr show eth0 | grep -q '10.78.0.11/24' || fail "c1 has no eth0 with its address"
-ip netns exec ext ip -o addr show eth0 | grep -q '10.78.0.12/24' || fail "ext has no eth0"
-in_pid "$WEB" ip -o addr show eth0 | grep -q '10.78.0.13/24' || fail "docker:web has no eth0"
-in_pid "$DB" ip -o addr show eth0 | grep -q '10.78.0.14/24' || fail "podman:db has no eth0"
-in_pid "$P1" ip -o addr show eth0 | grep -q '10.78.0.15/24' || fail "/proc/P1/ns/net has no eth0"
+in_pid "$C1" ip -o addr show eth0 | grep >/dev/null '10.78.0.11/24' || fail "c1 has no eth0 with its address"
+ip netns exec ext ip -o addr show eth0 | grep >/dev/null '10.78.0.12/24' || fail "ext has no eth0"
+in_pid "$WEB" ip -o addr show eth0 | grep >/dev/null '10.78.0.13/24' || fail "docker:web has no eth0"
+in_pid "$DB" ip -o addr show eth0 | grep >/dev/null '10.78.0.14/24' || fail "podman:db has no eth0"
+in_pid "$P1" ip -o addr show eth0 | grep >/dev/null '10.78.0.15/24' || fail "/proc/P1/ns/net has no eth0"
 in_pid "$C1" ip -o link show fy1 >/dev/null || fail "c1's own interface fy1 is gone"
-in_pid "$C1" ip route show default | grep -q 'via 10.78.0.1' || fail "c1 has no default route"
+in_pid "$C1" ip route show default | grep >/dev/null 'via 10.78.0.1' || fail "c1 has no default route"
 
 step "traffic both ways, and names from the embedded resolver"
 reach own 10.78.0.11
@@ -109,14 +109,14 @@ expect_rc 2 cnm plan --detailed-exitcode "$T"
 grep -q "attach again" "$WORK/out" || { cat "$WORK/out"; fail "plan does not say web is attached again"; }
 cnm apply "$T" >/dev/null
 converged "$T"
-in_pid "$WEB2" ip -o addr show eth0 | grep -q '10.78.0.13/24' || fail "the new web namespace has no eth0"
+in_pid "$WEB2" ip -o addr show eth0 | grep >/dev/null '10.78.0.13/24' || fail "the new web namespace has no eth0"
 ping_in "$WEB2" 10.78.0.10 || fail "new web cannot reach own"
 got=$(in_pid "$WEB2" dig +short +time=2 +tries=2 @127.0.0.11 own)
 [ "$got" = 10.78.0.10 ] || fail "new web does not resolve own: '$got'"
 
 step "cnm watch attaches a container started again within seconds (no resync)"
 "$CNM" watch "$T" --resync 1h >"$WORK/watch.log" 2>&1 & W=$!; PIDS+=("$W")
-started() { "$CNM" status --topology bn 2>/dev/null | grep -q 'last apply'; }
+started() { "$CNM" status --topology bn 2>/dev/null | grep >/dev/null 'last apply'; }
 for _ in $(seq 100); do started && break; sleep 0.1; done
 started || { cat "$WORK/watch.log"; "$CNM" status --topology bn; fail "watch did not start"; }
 # Let the echoes of the last apply (IPv6 link-local addresses appearing)
@@ -127,7 +127,7 @@ start; DB=$PID
 echo "$DB" >"$WORK/state/db"
 ok=
 for _ in $(seq 100); do
-  if in_pid "$DB" ip -o addr show eth0 2>/dev/null | grep -q '10.78.0.14/24'; then ok=1; break; fi
+  if in_pid "$DB" ip -o addr show eth0 2>/dev/null | grep >/dev/null '10.78.0.14/24'; then ok=1; break; fi
   sleep 0.1
 done
 [ -n "$ok" ] || { cat "$WORK/watch.log"; fail "watch did not attach the new podman:db namespace within 10 s"; }
@@ -158,7 +158,7 @@ reach own 10.78.0.12
 cnm apply "$T" >/dev/null
 converged "$T"
 [ -e /etc/netns/bn-c2 ] && fail "c2's files are left after it borrows again"
-ip netns exec ext ip -o addr show eth0 | grep -q '10.78.0.12/24' || fail "ext has no eth0 again"
+ip netns exec ext ip -o addr show eth0 | grep >/dev/null '10.78.0.12/24' || fail "ext has no eth0 again"
 reach own 10.78.0.12
 
 step "destroy removes only what cnm added; the namespaces live on"
@@ -171,8 +171,8 @@ in_pid "$C1" ip -o link show fy1 >/dev/null || fail "destroy removed c1's own in
 [ -e /run/netns/ext ] || fail "destroy deleted /run/netns/ext"
 ip netns exec ext true || fail "/run/netns/ext is no longer a namespace"
 ip netns exec ext ip link show eth0 >/dev/null 2>&1 && fail "eth0 is left in ext"
-ip -o link | grep -q ' ve-' && fail "host ends of veths are left"
-ls /run/netns | grep -q '^bn-' && fail "names under /run/netns are left: $(ls /run/netns)"
+ip -o link | grep >/dev/null ' ve-' && fail "host ends of veths are left"
+ls /run/netns | grep >/dev/null '^bn-' && fail "names under /run/netns are left: $(ls /run/netns)"
 
 step "SIGKILL during apply and destroy: the next one converges, nothing leaks"
 for i in $(seq 1 12); do
@@ -187,8 +187,8 @@ for p in "$C1" "$WEB2" "$DB" "$P1"; do
 done
 in_pid "$C1" ip -o link show fy1 >/dev/null || fail "killed runs removed c1's own interface fy1"
 ip netns exec ext true || fail "/run/netns/ext is gone after killed runs"
-ip -o link | grep -q ' ve-' && fail "host ends of veths are left after killed runs"
-ls /run/netns | grep -q '^bn-' && fail "names under /run/netns are left after killed runs: $(ls /run/netns)"
+ip -o link | grep >/dev/null ' ve-' && fail "host ends of veths are left after killed runs"
+ls /run/netns | grep >/dev/null '^bn-' && fail "names under /run/netns are left after killed runs: $(ls /run/netns)"
 
 step "bad netns: errors before any change"
 before=$(snapshot)

@@ -20,13 +20,13 @@ YAML
 step "apply: IPv6 addresses only"
 cnm apply "$T" >/dev/null
 converged "$T"
-ip netns exec six-a ip -o -6 addr show eth0 scope global | grep -q 'fd00:66::' || fail "a has no IPv6 address"
+ip netns exec six-a ip -o -6 addr show eth0 scope global | grep >/dev/null 'fd00:66::' || fail "a has no IPv6 address"
 [ -z "$(ip netns exec six-a ip -o -4 addr show eth0)" ] || fail "a has an IPv4 address"
 [ -z "$(ip netns exec six-a ip -4 route)" ] || fail "a has IPv4 routes"
-ip netns exec six-a ip -6 route show default | grep -q 'via fd00:66::1' || fail "a has no IPv6 default route"
+ip netns exec six-a ip -6 route show default | grep >/dev/null 'via fd00:66::1' || fail "a has no IPv6 default route"
 ip -o link show br-six-v6net >/dev/null || fail "no bridge br-six-v6net"
 [ -z "$(ip -o -4 addr show dev br-six-v6net)" ] || fail "the bridge has an IPv4 address"
-if grep -vE '^(#|127\.)' /etc/netns/six-a/hosts | grep -qE '^[0-9]+\.[0-9]+\.'; then fail "hosts names an IPv4 address"; fi
+if grep -vE '^(#|127\.)' /etc/netns/six-a/hosts | grep >/dev/null -E '^[0-9]+\.[0-9]+\.'; then fail "hosts names an IPv4 address"; fi
 
 step "traffic and names over IPv6"
 for _ in 1 2 3 4 5; do "$CNM" exec a -- ping -6 -c1 -W1 -q b >/dev/null 2>&1 && break; sleep 0.5; done
