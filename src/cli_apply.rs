@@ -103,14 +103,23 @@ pub async fn destroy(
     topology: Option<String>,
     host: Option<&str>,
 ) -> Result<ExitCode> {
+    let by_name = topology.is_some();
     let (name, label) = match (file, topology) {
         (Some(f), _) => (load_for(&f, host)?.name, f.display().to_string()),
         (None, Some(n)) => (n.clone(), n),
         (None, None) => anyhow::bail!("give a topology file or --topology NAME"),
     };
     // The name becomes part of paths: checked before anything else.
-    Store::system().topology(&name).context("--topology")?;
+    let store = Store::system().topology(&name).context("--topology")?;
     require_privileges()?;
+    if by_name && !applied_here(store).await? {
+        // A typo, like `show --topology`: an error, and nothing written
+        // (not even the lock).
+        anyhow::bail!(
+            "--topology {name}: no topology of that name is applied on this host{}",
+            known_topologies()
+        );
+    }
     warn_if_watched(&name);
     let plan = apply::destroy(&name, &label, |p| {
         out(&p.render_text(&label, color())).map_err(|e| e.to_string())
@@ -124,6 +133,24 @@ pub async fn destroy(
         ))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether topology `store` has records, or objects in the kernel that
+/// carry its mark (records lost); looked at without writing anything.
+async fn applied_here(store: cnm::store::TopologyStore) -> Result<bool> {
+    if store.exists()? {
+        return Ok(true);
+    }
+    let (obs, _) = cnm::observe::observe(&store.reading_only(), &Default::default()).await?;
+    Ok(!obs.state.owns_nothing())
+}
+
+/// `" (applied: a, b)"`, or nothing when none is: for "no such topology".
+pub fn known_topologies() -> String {
+    match Store::system().topologies() {
+        Ok(names) if !names.is_empty() => format!(" (applied: {})", names.join(", ")),
+        _ => String::new(),
+    }
 }
 
 /// `cnm watch FILE`: apply, then keep applying until SIGINT or SIGTERM.
@@ -143,11 +170,8 @@ pub async fn watch(file: PathBuf, resync: Duration, host: Option<String>) -> Res
 /// A manual apply or destroy of a topology a `cnm watch` keeps: it works
 /// (the lock serializes them), but the watcher will converge it back.
 fn warn_if_watched(name: &str) {
-    let watcher = Store::system()
-        .topology(name)
-        .ok()
-        .and_then(|s| s.watcher().ok().flatten())
-        .filter(|w| w.alive() && w.pid != std::process::id());
+    let watcher =
+        cnm::watch::claim::holder(&Store::system(), name).filter(|w| w.pid != std::process::id());
     if let Some(w) = watcher {
         let _ = writeln!(
             std::io::stderr(),

@@ -36,22 +36,31 @@ struct Watcher {
 }
 
 pub fn status(topology: Option<String>, output: StatusFormat) -> Result<ExitCode> {
+    let system = Store::system();
+    // Topologies with records, and those a watcher claims (a destroy by
+    // hand deletes the records, not the watcher's claim).
+    let mut all = system.topologies()?;
+    all.extend(system.watched_topologies()?);
+    all.sort();
+    all.dedup();
     let names = match topology {
         Some(n) => {
-            let store = Store::system().topology(&n).context("--topology")?;
-            if !store.exists()? {
-                anyhow::bail!("--topology {n}: no topology of that name is recorded on this host");
+            system.topology(&n).context("--topology")?;
+            if !all.contains(&n) {
+                anyhow::bail!(
+                    "--topology {n}: no topology of that name is recorded on this host{}",
+                    crate::cli_apply::known_topologies()
+                );
             }
             vec![n]
         }
-        None => Store::system().topologies()?,
+        None => all,
     };
     let mut topologies = Vec::new();
     for name in names {
-        let store = Store::system().topology(&name)?;
-        let rec = store.watcher()?;
+        let rec = cnm::watch::claim::recorded(&system, &name);
         // A status left by an earlier watcher still says how it ended.
-        let st = store.watch_status()?;
+        let st = cnm::watch::status::read(&system, &name);
         let watcher = rec.map(|w| {
             let mine = st.as_ref().filter(|s| s.pid == w.pid);
             Watcher {

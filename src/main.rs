@@ -215,6 +215,18 @@ fn main() -> ExitCode {
     ) {
         cli_common::JSON_ERRORS.store(true, std::sync::atomic::Ordering::Relaxed);
     }
+    // Commands that only read promise it: cnm's files are then never
+    // created, changed or deleted by this process (SPEC §5).
+    if matches!(
+        cli.command,
+        Command::Validate { .. }
+            | Command::Plan { .. }
+            | Command::Show { .. }
+            | Command::Status { .. }
+            | Command::Graph { .. }
+    ) {
+        cnm::store::safe::forbid_writes();
+    }
     // watch runs as a service: its log is its output.
     init_logging(
         cli.verbose

@@ -235,3 +235,8 @@ fn host_resolver() {
 fn dns() {
     run_script("dns");
 }
+
+#[test]
+fn read_only() {
+    run_script("read_only");
+}

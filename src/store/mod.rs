@@ -30,6 +30,11 @@ pub use safe::Kind;
 pub use topology::TopologyStore;
 pub use watcher::{running, start_time, WatcherRecord};
 
+/// Mode of cnm's record files (the watchers' claims are written in place).
+pub const RECORD_FILE_MODE: u32 = FILE_MODE;
+/// Bound on a record read back.
+pub const MAX_RECORD_SIZE: u64 = MAX_RECORD;
+
 use crate::spec::valid_identifier;
 use safe::{Dir, SafeError};
 use serde::Serialize;
@@ -139,6 +144,34 @@ impl Store {
         out.sort();
         out.dedup();
         Ok(out)
+    }
+
+    /// `/run/cnm/watchers/<sub>`, the watchers' own records (claims and
+    /// statuses, kept apart from the topologies' records, which a destroy
+    /// deletes); `None` when it does not exist (nothing is created).
+    pub fn watchers_dir(&self, sub: &str) -> Result<Option<Dir>> {
+        open_trusted(&self.run, &["watchers", sub])
+    }
+
+    /// [`Store::watchers_dir`], created when missing.
+    pub fn watchers_dir_create(&self, sub: &str) -> Result<Dir> {
+        root(&self.run)?;
+        Ok(Dir::create_all(
+            &self.run.join("watchers").join(sub),
+            DIR_MODE,
+        )?)
+    }
+
+    /// Topologies a watcher has claimed, alive or not (see `watch::claim`).
+    pub fn watched_topologies(&self) -> Result<Vec<String>> {
+        Ok(match self.watchers_dir("claims")? {
+            Some(d) => d
+                .list()?
+                .into_iter()
+                .filter(|n| check_topology_name(n).is_ok())
+                .collect(),
+            None => Vec::new(),
+        })
     }
 
     /// The records of one topology; the name is checked first.

@@ -5,7 +5,7 @@ use super::safe::Dir;
 use super::{
     check_object_name, open_trusted, read_json, root, write_json, AppliedRecord, Durable,
     FilesRecord, Journal, JournalLink, LearnedRecord, NsRecord, PluginsRecord, Result, StoreError,
-    WatcherRecord, DIR_MODE, FILE_MODE, MAX_RECORD, RECORD_VERSION,
+    DIR_MODE, FILE_MODE, MAX_RECORD, RECORD_VERSION,
 };
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -24,6 +24,8 @@ pub struct TopologyStore {
     run: PathBuf,
     lib: PathBuf,
     cache: Arc<Mutex<Cache>>,
+    /// Keep no cache on disk (see [`TopologyStore::reading_only`]).
+    reading_only: bool,
 }
 
 /// Per-sandbox records as last read or written; `None`: not read yet.
@@ -49,7 +51,16 @@ impl TopologyStore {
             run: run_root.join("topologies").join(name),
             lib: lib_root.join("topologies").join(name),
             cache: Arc::default(),
+            reading_only: false,
         }
+    }
+
+    /// This store for a look that must leave no trace (is a topology
+    /// applied at all?): what observe would keep to read faster next time
+    /// (the firewall's listing) is not kept.
+    pub fn reading_only(mut self) -> TopologyStore {
+        self.reading_only = true;
+        self
     }
 
     /// The cache, whatever a panicking holder left (it only mirrors disk).
@@ -277,8 +288,12 @@ impl TopologyStore {
         Ok(d.read_string(NFT_KEPT, MAX_KEPT)?.map(|(s, _)| s))
     }
 
-    /// Keep a listing: regenerable, so not synced to disk.
+    /// Keep a listing: regenerable, so not synced to disk. A read-only
+    /// command keeps nothing (it reads the tables each time instead).
     pub fn set_nft_kept(&self, text: &str) -> Result<()> {
+        if self.reading_only || super::safe::read_only() {
+            return Ok(());
+        }
         let d = self.run_dir_create()?;
         d.write(NFT_KEPT, text.as_bytes(), FILE_MODE, None, false)?;
         Ok(())
@@ -322,39 +337,6 @@ impl TopologyStore {
         write_json(&d, "applied", &rec, Durable::Yes)?;
         self.cache().applied = Some(Some(rec));
         Ok(())
-    }
-
-    /// The watcher that holds this topology, if one was recorded.
-    pub fn watcher(&self) -> Result<Option<WatcherRecord>> {
-        match self.run_dir()? {
-            Some(d) => read_json(&d, "watcher"),
-            None => Ok(None),
-        }
-    }
-
-    pub fn record_watcher(&self, w: Option<&WatcherRecord>) -> Result<()> {
-        match w {
-            Some(w) => write_json(&self.run_dir_create()?, "watcher", w, Durable::No),
-            None => {
-                if let Some(d) = self.run_dir()? {
-                    d.remove_file("watcher", None)?;
-                }
-                Ok(())
-            }
-        }
-    }
-
-    /// The last convergence of this topology's watcher (`cnm status`).
-    pub fn watch_status(&self) -> Result<Option<crate::watch::status::WatchStatus>> {
-        match self.run_dir()? {
-            Some(d) => read_json(&d, "watch.status"),
-            None => Ok(None),
-        }
-    }
-
-    /// Regenerated after each of the watcher's applies: not synced.
-    pub fn record_watch_status(&self, s: &crate::watch::status::WatchStatus) -> Result<()> {
-        write_json(&self.run_dir_create()?, "watch.status", s, Durable::No)
     }
 
     fn lib_dir(&self) -> Result<Option<Dir>> {

@@ -4,6 +4,7 @@
 //! cannot show: edited files, flushed tables). An invalid file is logged
 //! and ignored: the last good topology stays the one enforced.
 
+pub mod claim;
 mod file;
 mod kernel;
 mod nft;
@@ -12,7 +13,8 @@ pub mod status;
 use crate::apply::{self, ApplyError};
 use crate::plan::Op;
 use crate::spec::{self, Topology};
-use crate::store::{Store, WatcherRecord};
+use crate::store::Store;
+use claim::Claim;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tokio::signal::unix::{signal, SignalKind};
@@ -54,19 +56,16 @@ pub async fn run(path: PathBuf, opts: Options) -> Result<(), WatchError> {
     let source = std::fs::canonicalize(&path)
         .ok()
         .map(|p| p.display().to_string());
-    let mut held: Option<String> = None;
-    let result = watch_loop(&path, &source, &opts, &mut held).await;
-    if let Some(name) = held {
-        release(&name);
-    }
-    result
+    // The claim is released when it is dropped, however the loop ends.
+    let mut held: Option<Claim> = None;
+    watch_loop(&path, &source, &opts, &mut held).await
 }
 
 async fn watch_loop(
     path: &Path,
     source: &Option<String>,
     opts: &Options,
-    held: &mut Option<String>,
+    held: &mut Option<Claim>,
 ) -> Result<(), WatchError> {
     let path = path.to_path_buf();
     let (tx, mut rx) = mpsc::unbounded_channel();
@@ -110,10 +109,8 @@ async fn watch_loop(
                 }
                 status::notify(&format!("STATUS={}", last.line()));
                 report.last = Some(last);
-                if let Ok(ts) = Store::system().topology(&t.name) {
-                    if let Err(e) = ts.record_watch_status(&report) {
-                        warn!("cannot record the watcher's status: {e}");
-                    }
+                if let Err(e) = status::record(&Store::system(), &t.name, &report) {
+                    warn!("cannot record the watcher's status: {e}");
                 }
                 result
             }
@@ -257,7 +254,7 @@ async fn reload_topology(
     path: &Path,
     source: &Option<String>,
     host: Option<&str>,
-    held: &mut Option<String>,
+    held: &mut Option<Claim>,
     topology: &mut Option<Topology>,
 ) -> Result<(), WatchError> {
     if let Some(t) = load(path, host) {
@@ -330,50 +327,20 @@ async fn gather(
 async fn hold(
     name: &str,
     source: &Option<String>,
-    held: &mut Option<String>,
+    held: &mut Option<Claim>,
 ) -> Result<(), WatchError> {
-    let store = Store::system();
-    let me = WatcherRecord::me(source.as_deref().unwrap_or_default());
-    if held.as_deref() == Some(name) {
+    if held.as_ref().is_some_and(|c| c.topology() == name) {
         return Ok(());
     }
-    if let Ok(ts) = store.topology(name) {
-        if let Some(w) = ts
-            .watcher()
-            .ok()
-            .flatten()
-            .filter(|w| w.alive() && w.pid != std::process::id())
-        {
-            return Err(WatchError::Held(format!(
-                "topology {name} is already kept by cnm watch (pid {}) from {}; stop that watcher first",
-                w.pid, w.file
-            )));
-        }
-        if let Err(e) = ts.record_watcher(me.as_ref()) {
-            warn!("cannot record this watcher for topology {name}: {e}");
-        }
-    }
-    if let Some(old) = held.replace(name.to_string()) {
-        release(&old);
-    }
+    let store = Store::system();
+    let claim = Claim::take(&store, name, source.as_deref().unwrap_or_default())
+        .map_err(|e| WatchError::Held(e.to_string()))?;
+    // The old claim (another name) goes as the new one is taken.
+    *held = Some(claim);
     if let Some(src) = source {
         prune(&store, src, name).await;
     }
     Ok(())
-}
-
-/// Forget this watcher's claim on a topology.
-fn release(name: &str) {
-    if let Ok(ts) = Store::system().topology(name) {
-        let mine = ts
-            .watcher()
-            .ok()
-            .flatten()
-            .is_some_and(|w| w.pid == std::process::id());
-        if mine {
-            let _ = ts.record_watcher(None);
-        }
-    }
 }
 
 /// Destroy topologies last applied from `source` under another name than
@@ -388,11 +355,8 @@ async fn prune(store: &Store, source: &str, keep: &str) {
             .ok()
             .flatten()
             .is_some_and(|r| r.source.as_deref() == Some(source));
-        let kept_elsewhere = ts
-            .watcher()
-            .ok()
-            .flatten()
-            .is_some_and(|w| w.alive() && w.pid != std::process::id());
+        let kept_elsewhere =
+            claim::holder(store, &name).is_some_and(|w| w.pid != std::process::id());
         if name == keep || !from_here || kept_elsewhere {
             continue;
         }

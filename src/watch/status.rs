@@ -1,5 +1,6 @@
-//! What `cnm watch` tells about itself: its last convergence, kept in the
-//! topology's run directory (`watch.status`, read by `cnm status`), and
+//! What `cnm watch` tells about itself: its last convergence, kept beside
+//! its claim (`/run/cnm/watchers/status/<t>`, read by `cnm status`; a
+//! destroy of the topology leaves it), and
 //! systemd's notification protocol (`READY=1` once the first apply has
 //! run, `STATUS=` after each one) when `NOTIFY_SOCKET` is set.
 
@@ -55,6 +56,30 @@ impl Convergence {
         }
         s
     }
+}
+
+const STATUSES: &str = "status";
+
+/// Record a watcher's status for topology `name` (regenerated after each
+/// apply: not synced).
+pub fn record(
+    store: &crate::store::Store,
+    name: &str,
+    s: &WatchStatus,
+) -> Result<(), crate::store::StoreError> {
+    crate::store::check_topology_name(name)?;
+    let d = store.watchers_dir_create(STATUSES)?;
+    let text = serde_json::to_vec(s).unwrap_or_default();
+    d.write(name, &text, crate::store::RECORD_FILE_MODE, None, false)?;
+    Ok(())
+}
+
+/// The last status a watcher of topology `name` recorded.
+pub fn read(store: &crate::store::Store, name: &str) -> Option<WatchStatus> {
+    crate::store::check_topology_name(name).ok()?;
+    let d = store.watchers_dir(STATUSES).ok()??;
+    let (text, _) = d.read_string(name, crate::store::MAX_RECORD_SIZE).ok()??;
+    serde_json::from_str(&text).ok()
 }
 
 pub fn now() -> u64 {

@@ -107,6 +107,21 @@ grep >/dev/null "topology quick is already kept by cnm watch (pid $W)" "$WORK/w2
 expect_rc 0 cnm apply "$T"
 grep >/dev/null "warning: topology quick is kept by cnm watch (pid $W)" "$WORK/err" || fail "no warning: $(cat "$WORK/err")"
 
+step "a manual destroy of the watched topology warns and leaves the watcher's claim"
+expect_rc 0 cnm destroy "$T"
+grep >/dev/null "warning: topology quick is kept by cnm watch (pid $W)" "$WORK/err" || fail "destroy did not warn: $(cat "$WORK/err")"
+expect_rc 0 cnm status --topology quick
+grep >/dev/null "topology quick: watched by cnm watch (pid $W)" "$WORK/out" || fail "status after destroy: $(cat "$WORK/out")"
+set +e
+timeout 10 "$CNM" watch "$WORK/other.yaml" >"$WORK/w2.out" 2>&1; rc=$?
+set -e
+[ "$rc" = 1 ] || fail "a second watcher after the destroy exited $rc: $(cat "$WORK/w2.out")"
+grep >/dev/null "topology quick is already kept by cnm watch (pid $W)" "$WORK/w2.out" || fail "refusal after destroy: $(cat "$WORK/w2.out")"
+# The watcher keeps the file: it builds everything again.
+until_ok test -e /run/netns/quick-alpha
+settled
+reach alpha beta
+
 step "a topology renamed in the file is pruned, the new one applied"
 sed -i 's/^name: quick/name: quick2/' "$T"
 until_ok test -e /run/netns/quick2-alpha

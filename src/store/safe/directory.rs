@@ -67,6 +67,7 @@ impl Dir {
             return Ok((d, false));
         }
         let path = self.join(name);
+        super::writable(&path)?;
         let created = match rustix::fs::mkdirat(&self.fd, name, Mode::from_raw_mode(0o700)) {
             Ok(()) => true,
             Err(Errno::EXIST) => false,
@@ -137,6 +138,7 @@ impl Dir {
             });
         }
         if st.st_mode & 0o7777 != mode {
+            super::writable(&self.path)?;
             rustix::fs::fchmod(&self.fd, Mode::from_raw_mode(mode))
                 .map_err(|e| io_err(&self.path, e))?;
         }

@@ -13,6 +13,9 @@ pub const MARK_XATTR: &str = "trusted.cnm";
 /// Put cnm's mark on a file. Filesystems without trusted attributes simply
 /// do not keep it; the recorded inode still proves ownership there.
 pub fn set_mark(fd: impl AsFd, mark: &str) {
+    if super::read_only() {
+        return;
+    }
     let _ = rustix::fs::fsetxattr(fd, MARK_XATTR, mark.as_bytes(), XattrFlags::empty());
 }
 

@@ -83,9 +83,37 @@ pub enum SafeError {
         path: String,
         source: std::io::Error,
     },
+    /// A command that only reads tried to write (a bug in cnm, caught
+    /// before it changed anything).
+    #[error("{0}: a read-only command may not change cnm's files")]
+    ReadOnly(String),
 }
 
 pub type Result<T> = std::result::Result<T, SafeError>;
+
+/// Set once a process has promised to only read (`plan`, `show`,
+/// `status`, `graph`): from then on every change to cnm's files through
+/// this module is refused, so a read-only command can never leave state
+/// behind, whichever path it takes.
+static READ_ONLY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Refuse every later write, creation and removal (see [`READ_ONLY`]).
+pub fn forbid_writes() {
+    READ_ONLY.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether this process promised to only read.
+pub fn read_only() -> bool {
+    READ_ONLY.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Before a change at `path`: an error in a read-only process.
+fn writable(path: &Path) -> Result<()> {
+    if read_only() {
+        return Err(SafeError::ReadOnly(path.display().to_string()));
+    }
+    Ok(())
+}
 
 fn io_err(path: &Path, e: Errno) -> SafeError {
     SafeError::Io {

@@ -15,6 +15,7 @@ impl Dir {
         let Some(e) = self.stat(name)? else {
             return Ok(true);
         };
+        super::writable(&path)?;
         if e.kind == Kind::Dir || expect.is_some_and(|id| id != e.id) {
             return Ok(false);
         }
@@ -39,6 +40,7 @@ impl Dir {
             Some(e) if e.kind != Kind::Dir || e.id != expect => return Ok(false),
             Some(_) => {}
         }
+        super::writable(&path)?;
         match rustix::fs::unlinkat(&self.fd, name, AtFlags::REMOVEDIR) {
             Ok(()) | Err(Errno::NOENT) => {
                 self.sync();
@@ -56,6 +58,7 @@ impl Dir {
     /// either carries `mark` or is still empty (killed before the mark was
     /// set); anything else is left alone. Returns how many were deleted.
     pub fn remove_own_temps(&self, mark: &str) -> Result<usize> {
+        super::writable(&self.path)?;
         let me = rustix::process::geteuid().as_raw();
         let mut removed = 0;
         for name in self.list()?.into_iter().filter(|n| is_temp_name(n)) {
@@ -82,6 +85,9 @@ impl Dir {
     /// Remove a directory tree of cnm's own records. Links inside are
     /// removed as links, never followed.
     pub fn remove_tree(&self, name: &str) -> Result<()> {
+        if self.stat(name)?.is_some() {
+            super::writable(&self.join(name))?;
+        }
         let Some(sub) = self.subdir(name)? else {
             return match self.stat(name)? {
                 None => Ok(()),

@@ -13,6 +13,7 @@ pub const PROC_SYS: &str = "/proc/sys";
 pub fn write_sysctl(key: &str, value: &str) -> Result<()> {
     let root = Path::new(PROC_SYS);
     let path = root.join(key);
+    super::writable(&path)?;
     for comp in key.split('/') {
         check_component(comp).map_err(|e| io_err(&path, e))?;
     }

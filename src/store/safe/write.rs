@@ -27,6 +27,7 @@ impl Dir {
         durable: bool,
     ) -> Result<FileId> {
         let path = self.join(name);
+        super::writable(&path)?;
         match self.stat(name)? {
             Some(e) if e.kind == Kind::Symlink => {
                 return Err(SafeError::Symlink(path.display().to_string()))
@@ -99,6 +100,7 @@ impl Dir {
     /// Create an empty file that must not exist yet (O_EXCL), with `mode`.
     pub fn create_new(&self, name: &str, mode: u32) -> Result<(OwnedFd, FileId)> {
         let path = self.join(name);
+        super::writable(&path)?;
         check_component(name).map_err(|e| io_err(&path, e))?;
         let fd = rustix::fs::openat2(
             &self.fd,
@@ -116,6 +118,7 @@ impl Dir {
     /// Open (creating if needed) a file that lives on, such as the lock.
     pub fn open_or_create(&self, name: &str, mode: u32) -> Result<std::fs::File> {
         let path = self.join(name);
+        super::writable(&path)?;
         check_component(name).map_err(|e| io_err(&path, e))?;
         let fd = rustix::fs::openat2(
             &self.fd,
