@@ -240,3 +240,8 @@ fn dns() {
 fn read_only() {
     run_script("read_only");
 }
+
+#[test]
+fn records_lost() {
+    run_script("records_lost");
+}

@@ -262,6 +262,7 @@ pub async fn destroy_with(
         verify(reg, &store, &plan).await?;
     }
     forget(name)?;
+    crate::resolver::control::stop_if_idle()?;
     Ok(plan)
 }
 

@@ -139,6 +139,7 @@ pub fn ensure(topology: &str, config: &[u8]) -> Result<(), ControlError> {
             if let Some(id) = dead {
                 store.clear_process_of(&id)?;
             }
+            stop_unrecorded();
             spawn(&store)?;
         }
     }
@@ -179,6 +180,8 @@ pub fn remove(topology: &str) -> Result<(), ControlError> {
         if let Some(id) = &running {
             stop(id);
             store.clear_process_of(id)?;
+        } else {
+            stop_unrecorded();
         }
         store.remove_config(topology)?;
         return Ok(());
@@ -208,6 +211,22 @@ pub fn remove(topology: &str) -> Result<(), ControlError> {
     );
     stop(&id);
     store.clear_process_of(&id)?;
+    Ok(())
+}
+
+/// After a destroy: when no topology gives the resolver a configuration
+/// any more, no resolver of cnm's may run, recorded or not (a destroy
+/// whose records were lost planned no resolver to stop).
+pub fn stop_if_idle() -> Result<(), ControlError> {
+    let store = Store::system().resolver();
+    if !store.topologies()?.is_empty() {
+        return Ok(());
+    }
+    if let Some(id) = store.identity()?.filter(ResolverIdentity::alive) {
+        stop(&id);
+        store.clear_process_of(&id)?;
+    }
+    stop_unrecorded();
     Ok(())
 }
 
@@ -251,6 +270,42 @@ fn stop(id: &ResolverIdentity) {
     }
 }
 
+/// Stop every resolver of cnm's that runs without a record (see
+/// [`super::orphans`]): one resolver per host, whatever was deleted.
+fn stop_unrecorded() {
+    let mut exes = Vec::new();
+    exes.extend(resolver_exe().ok());
+    exes.extend(current_exe().ok());
+    let lock = Store::system().resolver().lock_path();
+    for id in super::orphans::find(&exes, &lock) {
+        tracing::warn!(
+            pid = id.pid,
+            "a resolver of cnm's runs without its record (deleted?); stopping it"
+        );
+        stop(&id);
+    }
+}
+
+/// What `cnm resolver` is started from: this very binary when it is `cnm`,
+/// else `$CNM_RESOLVER_EXE`, else `cnm` on PATH (a program that embeds
+/// cnm's library is not cnm).
+fn resolver_exe() -> Result<std::path::PathBuf, ControlError> {
+    if let Some(p) = std::env::var_os("CNM_RESOLVER_EXE") {
+        return Ok(std::path::PathBuf::from(p));
+    }
+    let me = current_exe()?;
+    if me.file_name().is_some_and(|n| n == "cnm") {
+        return Ok(me);
+    }
+    cnm_on_path().ok_or_else(|| ControlError::Spawn {
+        exe: "cnm".into(),
+        source: std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "the embedded resolver runs as `cnm resolver`: put cnm on PATH or set CNM_RESOLVER_EXE",
+        ),
+    })
+}
+
 /// Start `cnm resolver` from this very binary when it is `cnm` (else
 /// `$CNM_RESOLVER_EXE`, else `cnm` on PATH: a program that embeds cnm's
 /// library is not cnm), in its own process group
@@ -260,23 +315,7 @@ fn stop(id: &ResolverIdentity) {
 fn spawn(store: &ResolverStore) -> Result<(), ControlError> {
     use std::os::unix::process::CommandExt;
     use std::process::{Command, Stdio};
-    let exe = match std::env::var_os("CNM_RESOLVER_EXE") {
-        Some(p) => std::path::PathBuf::from(p),
-        None => {
-            let me = current_exe()?;
-            if me.file_name().is_some_and(|n| n == "cnm") {
-                me
-            } else {
-                cnm_on_path().ok_or_else(|| ControlError::Spawn {
-                    exe: "cnm".into(),
-                    source: std::io::Error::new(
-                        std::io::ErrorKind::NotFound,
-                        "the embedded resolver runs as `cnm resolver`: put cnm on PATH or set CNM_RESOLVER_EXE",
-                    ),
-                })?
-            }
-        }
-    };
+    let exe = resolver_exe()?;
     let log = store.log_file()?;
     let mut cmd = Command::new(&exe);
     cmd.args(["resolver", "-v"])

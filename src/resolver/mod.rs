@@ -10,6 +10,7 @@
 pub mod config;
 pub mod control;
 pub mod lookup;
+mod orphans;
 pub mod serve;
 
 /// Where every sandbox finds its resolver (Docker's address).

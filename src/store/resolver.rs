@@ -184,6 +184,11 @@ impl ResolverStore {
     }
 
     /// The file whose flock makes one resolver per host.
+    /// Where the running resolver's lock is (it holds the file open).
+    pub fn lock_path(&self) -> PathBuf {
+        self.run.join("resolver").join("lock")
+    }
+
     pub fn lock_file(&self) -> Result<std::fs::File> {
         Ok(self.dir()?.open_or_create("lock", FILE_MODE)?)
     }
