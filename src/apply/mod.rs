@@ -279,8 +279,9 @@ pub struct Planned {
     pub learned: BTreeMap<String, crate::drivers::Learned>,
     /// Open netlink connections, handed on to `execute`.
     pub conns: Connections,
-    /// The topology as planned, when cnm chose host ports for it (what is
-    /// recorded as applied); `None`: the file's, as it is.
+    /// The topology as planned, when cnm chose host ports for it or found
+    /// this machine's host by its address (what is recorded as applied);
+    /// `None`: the file's, as it is.
     pub topology: Option<Topology>,
     /// Host ports chosen (recorded to be kept).
     pub chosen_ports: BTreeMap<String, u16>,
@@ -377,10 +378,15 @@ async fn plan_resolved(
     } else {
         None
     };
-    let (topology, chosen_ports) = match with_ports {
+    let (mut topology, chosen_ports) = match with_ports {
         Some((t, c)) => (Some(t), c),
         None => (None, BTreeMap::new()),
     };
+    // A multi-host file applied without --host: the host found by its
+    // address is recorded as this machine's, like one --host names.
+    if let Some(h) = desired::host_found_by_address(t, &observed) {
+        topology.get_or_insert_with(|| t.clone()).this_host = Some(h);
+    }
     let t = topology.as_ref().unwrap_or(t);
     drivers::check_host(reg, t, &observed.host)?;
     let mut learned = store.learned()?;

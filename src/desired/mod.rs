@@ -354,6 +354,16 @@ fn firewall(reg: &Registry, t: &Topology, obs: &Observed, state: &mut State) {
     });
 }
 
+/// The host of a multi-host file whose address is on this machine, when
+/// `--host` did not name one (recorded with the apply, so that `show`
+/// knows which sandboxes are here); `None` otherwise.
+pub fn host_found_by_address(t: &Topology, obs: &Observed) -> Option<String> {
+    if t.this_host.is_some() {
+        return None;
+    }
+    this_host(t, obs).ok().flatten().map(|h| h.name.clone())
+}
+
 /// The host this machine is, in a multi-host file: the one `--host` named,
 /// else the one whose address is on a local interface.
 fn this_host<'a>(t: &'a Topology, obs: &Observed) -> Result<Option<&'a Host>, PlanError> {

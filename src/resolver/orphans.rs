@@ -7,7 +7,9 @@
 //! socket bound to the resolver's address, 127.0.0.11 (looked at through
 //! a duplicate of its descriptor taken with `pidfd_getfd`), or the
 //! resolver's lock file (an idle resolver, whose namespaces are gone, has
-//! no socket left).
+//! no socket left). And it is this host's: it shares this process's mount
+//! and network namespaces (on a machine that runs several private hosts,
+//! each has its own resolver).
 
 use crate::store::ResolverIdentity;
 use std::os::unix::fs::MetadataExt;
@@ -29,6 +31,7 @@ pub fn find(exes: &[PathBuf], lock: &Path) -> Vec<ResolverIdentity> {
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
         .filter(|&pid| pid != me)
         .filter(|&pid| runs_resolver_command(pid))
+        .filter(|&pid| on_this_host(pid))
         .filter(|&pid| runs_cnm(pid, exes, &ids))
         .filter(|&pid| holds_resolver_socket_or(pid, lock))
         .filter_map(|pid| {
@@ -39,6 +42,15 @@ pub fn find(exes: &[PathBuf], lock: &Path) -> Vec<ResolverIdentity> {
             })
         })
         .collect()
+}
+
+/// The same mount and network namespaces as this process.
+fn on_this_host(pid: u32) -> bool {
+    ["mnt", "net"].iter().all(|ns| {
+        let theirs = std::fs::metadata(format!("/proc/{pid}/ns/{ns}"));
+        let mine = std::fs::metadata(format!("/proc/self/ns/{ns}"));
+        matches!((theirs, mine), (Ok(a), Ok(b)) if a.ino() == b.ino() && a.dev() == b.dev())
+    })
 }
 
 /// `argv[1]` is `resolver` (`cnm resolver`, `cnm resolver --wait -v`).

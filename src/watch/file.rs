@@ -5,8 +5,17 @@
 //! Kubernetes ConfigMap mount swaps the `..data` link of the directory. So
 //! every event in the directory compares what the path resolves to now
 //! (device, inode, size, change time) with what it resolved to before.
+//!
+//! A change is sent at once (no fixed debounce), but never while the file
+//! is still open for writing: a file cut at a line break can parse, and
+//! would delete what its second half holds. Whether anyone has it open
+//! for writing is the kernel's answer to a read lease (`F_SETLEASE` with
+//! `F_RDLCK` is refused while any process holds it open for writing);
+//! the writer's close then sends `IN_CLOSE_WRITE`, which is looked at
+//! again. A rename into place (`IN_MOVED_TO`) names a file nobody writes.
 
 use super::{Trigger, WatchError};
+use notify::event::{AccessKind, AccessMode};
 use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -20,13 +29,46 @@ fn identity(path: &Path) -> Option<(u64, u64, u64, i64, i64)> {
     Some((m.dev(), m.ino(), m.size(), m.ctime(), m.ctime_nsec()))
 }
 
-/// Watch `path`; every change to what it names sends [`Trigger::File`].
+/// Whether some process holds the file at `path` open for writing. A
+/// filesystem without leases (or any other failure) answers no: the
+/// change is then applied as soon as it is seen, as before.
+pub fn open_for_writing(path: &Path) -> bool {
+    use std::os::fd::AsRawFd;
+    let Ok(f) = std::fs::File::open(path) else {
+        return false;
+    };
+    let fd = f.as_raw_fd();
+    // SAFETY: fcntl on a descriptor this function owns, with integer
+    // arguments only; the lease (if granted) is released right away.
+    let taken = unsafe { libc::fcntl(fd, libc::F_SETLEASE, libc::F_RDLCK) };
+    if taken == 0 {
+        // SAFETY: as above.
+        unsafe { libc::fcntl(fd, libc::F_SETLEASE, libc::F_UNLCK) };
+        return false;
+    }
+    std::io::Error::last_os_error().raw_os_error() == Some(libc::EAGAIN)
+}
+
+/// A writer opening the file while this process holds its lease for a
+/// moment makes the kernel send SIGIO, whose default action would end
+/// the watcher: ignore it (nothing else here uses it).
+fn ignore_lease_breaks() {
+    // SAFETY: setting a signal's disposition to SIG_IGN has no handler to
+    // run and is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGIO, libc::SIG_IGN);
+    }
+}
+
+/// Watch `path`; every change to what it names sends [`Trigger::File`],
+/// once no process holds it open for writing.
 /// Keep the returned watcher alive for as long as notifications are wanted.
 pub fn watch(path: &Path, tx: UnboundedSender<Trigger>) -> Result<RecommendedWatcher, WatchError> {
     let err = |source| WatchError::Notify {
         path: path.display().to_string(),
         source,
     };
+    ignore_lease_breaks();
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -36,23 +78,38 @@ pub fn watch(path: &Path, tx: UnboundedSender<Trigger>) -> Result<RecommendedWat
         .map(|n| n.to_os_string())
         .unwrap_or_default();
     let target = path.to_path_buf();
-    let last = Mutex::new(identity(path));
+    // What the path was when a change was last sent, and whether a change
+    // is held back until its writer closes the file.
+    let state = Mutex::new((identity(path), false));
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         let Ok(ev) = res else { return };
-        if matches!(ev.kind, EventKind::Access(_)) {
+        let closed_after_writing = matches!(
+            ev.kind,
+            EventKind::Access(AccessKind::Close(AccessMode::Write))
+        );
+        // Opens and reads (cnm's own among them) change nothing.
+        if matches!(ev.kind, EventKind::Access(_)) && !closed_after_writing {
             return;
         }
         let named = ev
             .paths
             .iter()
             .any(|p| p.file_name() == Some(name.as_os_str()));
+        let Ok(mut st) = state.lock() else { return };
         let now = identity(&target);
-        let moved = last.lock().map(|mut l| {
-            let changed = *l != now;
-            *l = now;
-            changed
-        });
-        if named || moved.unwrap_or(true) {
+        let moved = st.0 != now;
+        if !(named || moved || st.1) {
+            return;
+        }
+        if open_for_writing(&target) {
+            st.1 = true;
+            return;
+        }
+        let held = st.1;
+        *st = (now, false);
+        // A write that changed nothing (the same bytes): no apply, unless
+        // one was held back for it.
+        if moved || held || !closed_after_writing {
             let _ = tx.send(Trigger::File);
         }
     })

@@ -1,5 +1,5 @@
 //! `cnm watch`: keep the kernel equal to a file. Applies on start, then again
-//! when the file changes (debounced), when the kernel drifts (netlink
+//! when the file changes (at once, once its writer closed it), when the kernel drifts (netlink
 //! events on owned objects) and on a periodic full resync (for what events
 //! cannot show: edited files, flushed tables). An invalid file is logged
 //! and ignored: the last good topology stays the one enforced.
@@ -35,7 +35,8 @@ pub struct Options {
     pub resync: Duration,
     /// Multi-host files: which host this machine is (`--host`).
     pub host: Option<String>,
-    /// Bursts of triggers within this window become one reconcile.
+    /// Bursts of kernel events within this window become one reconcile
+    /// (file changes are applied at once, see `gather`).
     pub debounce: Duration,
 }
 
@@ -291,8 +292,11 @@ fn drain(rx: &mut mpsc::UnboundedReceiver<Trigger>) -> Option<Trigger> {
     pending
 }
 
-/// Debounce: gather the burst `first` starts, then decide whether to reload
-/// the file, and why. While backing off, a repair waits until `deadline`
+/// Gather the burst `first` starts, then decide whether to reload the
+/// file, and why. Kernel events come in bursts (one change, several
+/// messages): they wait `debounce`. A file change does not wait: it is
+/// sent only once its writer has closed the file or renamed it into place
+/// (see `file`). While backing off, a repair waits until `deadline`
 /// unless the file changed.
 async fn gather(
     rx: &mut mpsc::UnboundedReceiver<Trigger>,
@@ -301,7 +305,9 @@ async fn gather(
     backing_off: bool,
     deadline: Instant,
 ) -> (bool, String) {
-    tokio::time::sleep(debounce).await;
+    if first != Trigger::File {
+        tokio::time::sleep(debounce).await;
+    }
     let mut file = first == Trigger::File;
     let mut what = match &first {
         Trigger::Kernel(w) => w.clone(),

@@ -128,6 +128,12 @@ for h in h1 h3; do
   on "$h" "$CNM" show --topology lab >"$WORK/show-$h.yaml"
   expect_rc 0 on "$h" "$CNM" plan --detailed-exitcode "$WORK/show-$h.yaml"
 done
+# Applied without --host (the host found by its address): show still
+# knows which sandboxes are here and which are the other hosts'.
+expect_rc 0 on h2 "$CNM" apply "$T"
+on h2 "$CNM" show --topology lab >"$WORK/show-h2.yaml"
+grep >/dev/null "host: h1" "$WORK/show-h2.yaml" || fail "show without --host dropped the other hosts: $(cat "$WORK/show-h2.yaml")"
+expect_rc 0 on h2 "$CNM" plan --detailed-exitcode "$WORK/show-h2.yaml"
 
 step "a sandbox added later on h2 is reachable from the others once each re-applies"
 sed -e 's/^sandboxes:$/sandboxes:\n  cache: { host: h2 }/' \

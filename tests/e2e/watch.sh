@@ -56,6 +56,30 @@ sed 's/subnet: 10.88.0.0\/24/subnet: 10.55.0.0\/24/' "$EXAMPLES/quickstart.yaml"
 until_ok addr_is alpha 10.55.0.2
 settled
 
+step "a file still open for writing is never applied, even when what is written so far parses"
+# The new version moves the subnet; cut before its last line it parses
+# and would take beta's endpoint away.
+sed 's/subnet: 10.88.0.0\/24/subnet: 10.56.0.0\/24/' "$EXAMPLES/quickstart.yaml" >"$WORK/next.yaml"
+head -n -1 "$WORK/next.yaml" >"$WORK/half.yaml"
+expect_rc 0 cnm validate "$WORK/half.yaml"
+tail -n 1 "$WORK/next.yaml" | grep >/dev/null "beta-lan" || fail "the example's last line is not beta's endpoint"
+exec 3>"$T"
+cat "$WORK/half.yaml" >&3
+sleep 1.5
+addr_is alpha 10.55.0.2 || fail "a file still open for writing was applied"
+ip netns exec quick-beta ip link show eth0 >/dev/null || fail "half a file was applied: beta lost its endpoint"
+tail -n 1 "$WORK/next.yaml" >&3
+exec 3>&-
+until_ok addr_is alpha 10.56.0.2
+settled
+ip netns exec quick-beta ip link show eth0 >/dev/null || fail "beta's endpoint is gone"
+reach alpha beta
+cp "$WORK/next.yaml" "$WORK/back.yaml"
+sed -i 's/10.56.0.0/10.55.0.0/' "$WORK/back.yaml"
+mv "$WORK/back.yaml" "$T"
+until_ok addr_is alpha 10.55.0.2
+settled
+
 step "an invalid file is logged with its location and ignored"
 printf 'version: 1\nname: quick\nnetworks:\n  lan: { subnet: 10.44.0.0/24, gateway: 10.9.9.9 }\n' >"$WORK/bad.yaml"
 mv "$WORK/bad.yaml" "$T"
