@@ -63,17 +63,17 @@ pub const ERROR_VERSION: u32 = 1;
 
 /// `-o json` errors: one object per problem, `{error_version, message,
 /// file, line, column, key}` (the last four `null` when not known; `key`
-/// is the YAML key path the message is about, such as
-/// `networks.front.subnet`).
+/// is the key path of the file's key or value the problem is at, such as
+/// `networks.front.subnet`, as the diagnostic carries it).
 pub fn error_objects(e: &anyhow::Error) -> Vec<serde_json::Value> {
-    let one = |message: &str, file: Option<&str>, loc: Option<spec::Loc>| {
+    let one = |message: &str, file: Option<&str>, loc: Option<spec::Loc>, key: Option<&str>| {
         serde_json::json!({
             "error_version": ERROR_VERSION,
             "message": message,
             "file": file,
             "line": loc.map(|l| l.line),
             "column": loc.map(|l| l.col),
-            "key": key_of(message),
+            "key": key,
         })
     };
     for cause in e.chain() {
@@ -81,66 +81,14 @@ pub fn error_objects(e: &anyhow::Error) -> Vec<serde_json::Value> {
             return s
                 .diagnostics
                 .iter()
-                .map(|d| one(&d.message, Some(&s.file), Some(d.loc)))
+                .map(|d| one(&d.message, Some(&s.file), Some(d.loc), d.key.as_deref()))
                 .collect();
         }
         if let Some(ApplyError::Plan(p)) = cause.downcast_ref::<ApplyError>() {
-            return vec![one(&p.message, Some(&p.file), p.loc)];
+            return vec![one(&p.message, Some(&p.file), p.loc, p.key.as_deref())];
         }
     }
-    vec![one(&e.to_string(), None, None)]
-}
-
-/// The key path a message names: `network NAME: FIELD ...` is
-/// `networks.NAME.FIELD` (likewise endpoint, sandbox, host).
-fn key_of(message: &str) -> Option<String> {
-    let (head, rest) = message.split_once(": ")?;
-    let (kind, name) = head.split_once(' ')?;
-    let section = match kind {
-        "network" => "networks",
-        "endpoint" => "endpoints",
-        "sandbox" => "sandboxes",
-        "host" => "hosts",
-        _ => return None,
-    };
-    if name.contains(' ') {
-        return None;
-    }
-    let field: String = rest
-        .chars()
-        .take_while(|c| c.is_ascii_lowercase() || *c == '_' || *c == '.' || c.is_ascii_digit())
-        .collect();
-    let field = field.trim_end_matches('.');
-    let known = [
-        "driver",
-        "subnet",
-        "gateway",
-        "ip_range",
-        "ipv6",
-        "internal",
-        "mtu",
-        "options",
-        "ipam",
-        "aux_addresses",
-        "network",
-        "sandbox",
-        "address",
-        "ipv6_address",
-        "mac",
-        "aliases",
-        "ports",
-        "hostname",
-        "domainname",
-        "dns",
-        "host",
-        "extra_hosts",
-    ];
-    let top = field.split('.').next().unwrap_or_default();
-    Some(if known.contains(&top) && !field.is_empty() {
-        format!("{section}.{name}.{field}")
-    } else {
-        format!("{section}.{name}")
-    })
+    vec![one(&e.to_string(), None, None, None)]
 }
 
 /// Kernel work needs CAP_NET_ADMIN (and CAP_SYS_ADMIN to enter namespaces).
@@ -190,32 +138,5 @@ pub fn note_trust(t: &cnm::spec::Topology, trust: &cnm::apply::Trust) {
             std::io::stderr(),
             "note: {n} sandbox(es) unchanged since the last apply are trusted, not read (--trust-unchanged): drift inside them is not shown"
         );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::key_of;
-
-    #[test]
-    fn keys_are_read_from_the_messages_subject() {
-        let k = |m: &str| key_of(m);
-        assert_eq!(
-            k("network n: subnet 'x' is bad").as_deref(),
-            Some("networks.n.subnet")
-        );
-        assert_eq!(
-            k("network n: options.icc must be true or false").as_deref(),
-            Some("networks.n.options.icc")
-        );
-        assert_eq!(
-            k("endpoint e: address 10.0.0.9 is taken").as_deref(),
-            Some("endpoints.e.address")
-        );
-        assert_eq!(
-            k("sandbox s: joins nothing").as_deref(),
-            Some("sandboxes.s")
-        );
-        assert_eq!(k("cannot read x: no such file"), None);
     }
 }

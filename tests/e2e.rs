@@ -245,3 +245,8 @@ fn read_only() {
 fn records_lost() {
     run_script("records_lost");
 }
+
+#[test]
+fn errors() {
+    run_script("errors");
+}

@@ -35,7 +35,7 @@ fn yaml_syntax_unknown_and_duplicate_keys() {
         "version: 1\nname: t\nnetworks: [\n",
         "t.yaml:3:11: expected mapping start",
     );
-    has(&format!("{HEAD}networks:\n  a: {{ subnet: 10.0.0.0/24, bogus: 1 }}\n"), "t.yaml:4:29: unknown field `bogus`, expected one of driver, subnet, gateway, ip_range, ipv6, ipv4, internal, mtu, aux_addresses, options, ipam");
+    has(&format!("{HEAD}networks:\n  a: {{ subnet: 10.0.0.0/24, bogus: 1 }}\n"), "t.yaml:4:29: networks.a: unknown key 'bogus'; known keys: aux_addresses, driver, gateway, internal, ip_range, ipam, ipv4, ipv6, mtu, options, subnet");
     has(
         &format!("{HEAD}networks:\n  a: {{}}\n  a: {{}}\n"),
         "t.yaml:5:3: duplicate mapping key: a",
@@ -334,4 +334,81 @@ fn aux_addresses_are_hosts_of_the_subnet_and_no_endpoint_takes_one() {
         "{HEAD}{net}      r: 10.0.0.9\n      v6: \"fd00::9\"\n"
     ))
     .is_empty());
+}
+
+/// Every unknown key in one run, each with a suggestion when a known key
+/// is close; each diagnostic carries its key path.
+#[test]
+fn every_unknown_key_at_once_with_suggestions() {
+    let yaml = format!(
+        "{HEAD}networks:\n  n: {{ subnett: 10.1.0.0/24, drivr: bridge }}\nsandboxes:\n  s: {{ hostnme: x }}\nendpoints:\n  e: {{ netwrok: n, sandbox: s }}\n"
+    );
+    assert_eq!(
+        errors(&yaml),
+        vec![
+            "t.yaml:4:8: networks.n: unknown key 'subnett'; did you mean 'subnet'?",
+            "t.yaml:4:30: networks.n: unknown key 'drivr'; did you mean 'driver'?",
+            "t.yaml:6:8: sandboxes.s: unknown key 'hostnme'; did you mean 'hostname'?",
+            "t.yaml:8:8: endpoints.e: unknown key 'netwrok'; did you mean 'network'?",
+        ]
+    );
+    let Err(e) = spec::parse("t.yaml", &yaml) else {
+        panic!("valid")
+    };
+    let keys: Vec<Option<&str>> = e.diagnostics.iter().map(|d| d.key.as_deref()).collect();
+    assert_eq!(
+        keys,
+        vec![
+            Some("networks.n.subnett"),
+            Some("networks.n.drivr"),
+            Some("sandboxes.s.hostnme"),
+            Some("endpoints.e.netwrok"),
+        ]
+    );
+}
+
+/// A syntax error carries the key path of where the parser was; a value's
+/// error, the key path of the value.
+#[test]
+fn diagnostics_carry_key_paths() {
+    let Err(e) = spec::parse(
+        "t.yaml",
+        &format!("{HEAD}networks:\n  n:\n    subnet: 10.1.0.0/24\n   driver: bridge\n"),
+    ) else {
+        panic!("valid")
+    };
+    assert_eq!(e.diagnostics[0].key.as_deref(), Some("networks"));
+    let Err(e) = spec::parse(
+        "t.yaml",
+        &format!("{HEAD}networks:\n  n: {{ subnet: 10.1.0.0/24, mtu: 9 }}\n"),
+    ) else {
+        panic!("valid")
+    };
+    assert_eq!(e.diagnostics[0].key.as_deref(), Some("networks.n.mtu"));
+}
+
+/// An invalid value gives one error, not errors about what depends on it.
+#[test]
+fn no_follow_on_errors() {
+    let one = |yaml: &str, want: &str| {
+        let got = errors(yaml);
+        assert_eq!(got, vec![want.to_string()], "for {yaml}");
+    };
+    let tail = "sandboxes:\n  s: {}\nendpoints:\n  e: { network: n, sandbox: s, address: 10.1.0.5, ipv6_address: \"fd00::5\" }\n";
+    one(
+        &format!("{HEAD}networks:\n  n: {{ subnet: 10.1.0.0/33, ipv6: {{ subnet: \"fd00::/64\" }} }}\n{tail}"),
+        "t.yaml:4:16: network n: subnet '10.1.0.0/33' is not a CIDR network like 10.0.0.0/24",
+    );
+    one(
+        &format!("{HEAD}networks:\n  n: {{ subnet: 10.1.0.0/24, ipv6: {{ subnet: \"fd00::/6x\" }} }}\n{tail}"),
+        "t.yaml:4:45: network n: ipv6 subnet 'fd00::/6x' is not an IPv6 CIDR network like fd00::/64",
+    );
+    one(
+        &format!("{HEAD}networks:\n  \"n x\": {{ subnet: 10.1.0.0/24 }}\nsandboxes:\n  s: {{}}\nendpoints:\n  e: {{ network: \"n x\", sandbox: s }}\n"),
+        "t.yaml:4:10: network 'n x': name contains whitespace; only letters, digits, '_', '.' and '-' are allowed",
+    );
+    one(
+        &format!("{HEAD}hosts:\n  h1: {{ address: 1.2.3 }}\nnetworks:\n  n: {{ driver: overlay, subnet: 10.1.0.0/24, options: {{ vni: 77 }} }}\nsandboxes:\n  s: {{ host: h1 }}\nendpoints:\n  e: {{ network: n, sandbox: s }}\n"),
+        "t.yaml:4:18: host h1: address: '1.2.3' is not valid",
+    );
 }

@@ -146,11 +146,7 @@ pub fn check(
     before: Option<&Claims>,
     store: &Store,
 ) -> Result<(), PlanError> {
-    let fail = |loc: Loc, message: String| PlanError {
-        file: t.file.clone(),
-        loc: Some(loc),
-        message,
-    };
+    let fail = |loc: Loc, message: String| PlanError::at(t, loc, message);
     for other in store.topologies().unwrap_or_default() {
         if other == t.name {
             continue;

@@ -69,11 +69,7 @@ pub async fn resolve(
         if !seen.insert((name, role == Role::Driver)) {
             continue;
         }
-        let err = |message: String| PlanError {
-            file: t.file.clone(),
-            loc: Some(loc),
-            message: format!("network {network}: {message}"),
-        };
+        let err = |message: String| PlanError::at(t, loc, format!("network {network}: {message}"));
         if role == Role::Driver {
             if let Some(kind) = LINK_DRIVERS.iter().find(|k| **k == name) {
                 let kinds: BTreeSet<String> = [kind.to_string()].into();
@@ -88,40 +84,54 @@ pub async fn resolve(
             }
         }
         let known = recorded.contains(name);
+        let what = match role {
+            Role::Driver => format!(
+                "driver '{name}' is neither built in ({}) nor a plugin",
+                reg.names().join(", ")
+            ),
+            Role::Ipam => format!("ipam driver '{name}' is not a plugin"),
+        };
+        let hint = did_you_mean(reg, name, role);
         // One plugin may be both a driver and an IPAM: found once.
-        // An apply waits for any plugin to appear, as Docker's lookup does.
+        // An apply waits for any plugin to appear, as Docker's lookup does,
+        // and says so at once.
         let found = match out.plugin(name).flatten() {
-            Some(p) => Ok(Some(p.clone())),
-            None => find(name, patience, true).await,
+            Some(p) => Ok((Some(p.clone()), std::time::Duration::ZERO)),
+            None => {
+                find(name, patience, |left| {
+                    use std::io::Write as _;
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "cnm: network {network}: no driver or plugin named '{name}' yet{hint}; waiting up to {} s for plugin {name} to start, as Docker does",
+                        left.as_secs_f64().round(),
+                    );
+                })
+                .await
+            }
+        };
+        let waited = |d: std::time::Duration| match d.as_secs_f64().round() as u64 {
+            0 => String::new(),
+            s => format!("; waited {s} s"),
         };
         let plugin = match found {
-            Ok(Some(p)) => Some(p),
-            Ok(None) if known && patience == Patience::Plan => None,
+            Ok((Some(p), _)) => Some(p),
+            Ok((None, _)) if known && patience == Patience::Plan => None,
             Err(e) if e.unreachable() && known && patience == Patience::Plan => {
                 tracing::debug!("{e}");
                 None
             }
-            Ok(None) if known => {
+            Ok((None, d)) if known => {
                 return Err(err(format!(
-                    "plugin {name}, which the records of this topology name, is not running (waited 30 s): looked for {}",
+                    "plugin {name}, which the records of this topology name, is not running{}; looked for {}",
+                    waited(d),
                     plugin_paths(name).join(", ")
                 ))
                 .into());
             }
-            Ok(None) => {
-                let what = match role {
-                    Role::Driver => format!(
-                        "driver '{name}' is neither built in ({}) nor a plugin",
-                        reg.names().join(", ")
-                    ),
-                    Role::Ipam => format!("ipam driver '{name}' is not a plugin"),
-                };
-                let waited = match patience {
-                    Patience::Apply => " (waited 30 s)",
-                    Patience::Plan => "",
-                };
+            Ok((None, d)) => {
                 return Err(err(format!(
-                    "{what}{waited}: looked for {}",
+                    "{what}{hint}{}; looked for {}",
+                    waited(d),
                     plugin_paths(name).join(", ")
                 ))
                 .into());
@@ -163,35 +173,65 @@ pub async fn resolve(
     // A plan (`Patience::Plan`) goes on from the records without them.
     with_recorded(&out, rest, &recorded_drivers(store), patience)
         .await
-        .map_err(|e| {
-            ApplyError::Plan(PlanError {
-                file: t.file.clone(),
-                loc: None,
-                message: e.to_string(),
-            })
-        })
+        .map_err(|e| ApplyError::Plan(PlanError::of_file(&t.file, e.to_string())))
 }
 
-/// Find and activate plugin `name`. An apply (`wait_for_it`) waits for it
-/// to appear, with libnetwork's backoff for up to 30 s (as Docker's lookup
-/// does while a plugin starts); a plan does not.
+/// How long an apply waits for a plugin to appear, as Docker's lookup
+/// does while a plugin starts (`CNM_PLUGIN_WAIT`, in seconds, changes it).
+fn plugin_wait() -> std::time::Duration {
+    std::env::var("CNM_PLUGIN_WAIT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(
+            std::time::Duration::from_secs(30),
+            std::time::Duration::from_secs,
+        )
+}
+
+/// Find and activate plugin `name`. An apply waits for it to appear, with
+/// libnetwork's backoff, for up to [`plugin_wait`], first saying so on
+/// standard error (`notice`); a plan does not wait. Returns what was
+/// found and how long it waited.
 async fn find(
     name: &str,
     patience: Patience,
-    wait_for_it: bool,
-) -> Result<Option<Plugin>, PluginError> {
+    notice: impl FnOnce(std::time::Duration),
+) -> Result<(Option<Plugin>, std::time::Duration), PluginError> {
     let started = std::time::Instant::now();
-    let mut wait = std::time::Duration::from_secs(1);
+    let deadline = started + plugin_wait();
+    let mut notice = Some(notice);
+    let mut backoff = std::time::Duration::from_secs(1);
     loop {
         let found = plugins::connect(name, patience).await?;
-        let waited = started.elapsed() + wait > std::time::Duration::from_secs(30);
-        if found.is_some() || !wait_for_it || patience == Patience::Plan || waited {
-            return Ok(found);
+        let now = std::time::Instant::now();
+        if found.is_some() || patience == Patience::Plan || now >= deadline {
+            return Ok((found, started.elapsed()));
         }
-        tracing::info!(plugin = name, retry_in = ?wait, "plugin not found yet");
-        tokio::time::sleep(wait).await;
-        wait *= 2;
+        if let Some(say) = notice.take() {
+            say(deadline - now);
+        }
+        tracing::info!(plugin = name, retry_in = ?backoff, "plugin not found yet");
+        tokio::time::sleep(backoff.min(deadline - now)).await;
+        backoff *= 2;
     }
+}
+
+/// " (did you mean 'bridge'?)" when `name` is close to a built-in driver
+/// or to a plugin present where Docker looks (nothing otherwise).
+fn did_you_mean(reg: &Registry, name: &str, role: Role) -> String {
+    let mut known: Vec<String> = match role {
+        Role::Driver => reg.names().into_iter().map(str::to_string).collect(),
+        Role::Ipam => vec!["default".to_string()],
+    };
+    known.extend(plugins::discovery::present());
+    let known: Vec<&str> = known
+        .iter()
+        .map(String::as_str)
+        .filter(|k| *k != name)
+        .collect();
+    crate::spec::closest(name, &known)
+        .map(|k| format!(" (did you mean '{k}'?)"))
+        .unwrap_or_default()
 }
 
 /// The plugin implements what it is needed as; an IPAM plugin's default
@@ -320,7 +360,16 @@ async fn with_recorded(
             continue;
         }
         let found = match patience {
-            Patience::Apply => find(&name, patience, true).await,
+            Patience::Apply => find(&name, patience, |left| {
+                use std::io::Write as _;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "cnm: plugin {name} holds objects of this topology and is not running yet; waiting up to {} s for it to start",
+                    left.as_secs_f64().round()
+                );
+            })
+            .await
+            .map(|(p, _)| p),
             Patience::Plan => plugins::connect(&name, patience).await,
         };
         let plugin = match found {
@@ -349,12 +398,9 @@ async fn with_recorded(
 pub fn check_host(reg: &Registry, t: &Topology, facts: &HostFacts) -> Result<(), PlanError> {
     for net in t.networks.values() {
         if let Some(d) = reg.get(&net.driver) {
-            d.check_host(net, facts)
-                .map_err(|(loc, message)| PlanError {
-                    file: t.file.clone(),
-                    loc: Some(loc),
-                    message: format!("network {}: {message}", net.name),
-                })?;
+            d.check_host(net, facts).map_err(|(loc, message)| {
+                PlanError::at(t, loc, format!("network {}: {message}", net.name))
+            })?;
         }
     }
     Ok(())

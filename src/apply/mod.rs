@@ -357,11 +357,7 @@ async fn plan_resolved(
     observed.host.borrowed = observe::borrowed(t).await;
     // Host ports for `ports: ["80"]`: the topology planned is then `t`
     // with them filled in.
-    let fail = |message: String| PlanError {
-        file: t.file.clone(),
-        loc: None,
-        message,
-    };
+    let fail = |message: String| PlanError::of_file(&t.file, message);
     // (What is busy on the host is read only when a port needs a choice.)
     let needs_choice = t
         .endpoints

@@ -15,11 +15,7 @@ use std::collections::BTreeSet;
 /// Check what `plan` needs of the host: the `nft` command, and kernel
 /// support for every link kind it creates. Errors name `file`.
 pub async fn check(file: &str, plan: &Plan, obs: &Observed) -> Result<(), PlanError> {
-    let fail = |message: String| PlanError {
-        file: file.to_string(),
-        loc: None,
-        message,
-    };
+    let fail = |message: String| PlanError::of_file(file, message);
     let touches_firewall = plan
         .actions
         .iter()

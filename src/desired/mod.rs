@@ -28,6 +28,30 @@ pub struct PlanError {
     pub file: String,
     pub loc: Option<Loc>,
     pub message: String,
+    /// The key path of the file's key or value at `loc`, if any.
+    pub key: Option<String>,
+}
+
+impl PlanError {
+    /// A problem at `loc` in `t`'s file (its key path found there).
+    pub fn at(t: &Topology, loc: Loc, message: impl Into<String>) -> PlanError {
+        PlanError {
+            file: t.file.clone(),
+            loc: Some(loc),
+            message: message.into(),
+            key: t.key_at(loc),
+        }
+    }
+
+    /// A problem of the file as a whole (or of the host).
+    pub fn of_file(file: &str, message: impl Into<String>) -> PlanError {
+        PlanError {
+            file: file.to_string(),
+            loc: None,
+            message: message.into(),
+            key: None,
+        }
+    }
 }
 
 fn render(file: &str, loc: &Option<Loc>, message: &str) -> String {
@@ -58,11 +82,7 @@ pub fn build_with(
     obs: &Observed,
     learned: &BTreeMap<String, Learned>,
 ) -> Result<State, PlanError> {
-    let err = |(loc, message): (Loc, String)| PlanError {
-        file: full.file.clone(),
-        loc: Some(loc),
-        message,
-    };
+    let err = |(loc, message): (Loc, String)| PlanError::at(full, loc, message);
     // A multi-host file: this machine realizes its own share only.
     let me = this_host(full, obs)?;
     let share;
@@ -380,10 +400,9 @@ fn this_host<'a>(t: &'a Topology, obs: &Observed) -> Result<Option<&'a Host>, Pl
         .collect();
     match mine.as_slice() {
         [h] => Ok(Some(h)),
-        _ => Err(PlanError {
-            file: t.file.clone(),
-            loc: None,
-            message: format!(
+        _ => Err(PlanError::of_file(
+            &t.file,
+            format!(
                 "the file declares hosts ({}) and {}; say which one this machine is with --host NAME",
                 t.hosts.keys().cloned().collect::<Vec<_>>().join(", "),
                 if mine.is_empty() {
@@ -392,6 +411,6 @@ fn this_host<'a>(t: &'a Topology, obs: &Observed) -> Result<Option<&'a Host>, Pl
                     "several of their addresses are on this machine"
                 }
             ),
-        }),
+        )),
     }
 }

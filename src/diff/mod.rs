@@ -33,11 +33,7 @@ pub fn diff(
     observed: &Observed,
 ) -> Result<Plan, PlanError> {
     let obs = &observed.state;
-    let fail = |message: String| PlanError {
-        file: file.to_string(),
-        loc: None,
-        message,
-    };
+    let fail = |message: String| PlanError::of_file(file, message);
     checks::check_foreign(topology, desired, observed).map_err(fail)?;
     let mut acts = Acts {
         deletes: Vec::new(),

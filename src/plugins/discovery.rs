@@ -51,6 +51,35 @@ pub fn paths(name: &str) -> Vec<PathBuf> {
     out
 }
 
+/// Names of the plugins present where Docker looks (for "did you mean").
+pub fn present() -> Vec<String> {
+    let mut out = Vec::new();
+    for (dir, exts) in [
+        ("/run/docker/plugins", &["sock"][..]),
+        ("/etc/docker/plugins", &["spec", "json"][..]),
+        ("/usr/lib/docker/plugins", &["spec", "json"][..]),
+    ] {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        for e in entries.filter_map(Result::ok) {
+            let name = e.file_name().to_string_lossy().to_string();
+            let stem = match name.rsplit_once('.') {
+                Some((stem, ext)) if exts.contains(&ext) => stem.to_string(),
+                // `N/N.sock`: a directory named after its plugin.
+                _ if e.path().is_dir() => name,
+                _ => continue,
+            };
+            if crate::spec::valid_identifier(&stem, 64).is_ok() {
+                out.push(stem);
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// Find plugin `name`. `Ok(None)`: none of [`paths`] exists. The name
 /// becomes part of paths: it passes the identifier check first.
 pub fn find(name: &str) -> Result<Option<Found>, PluginError> {

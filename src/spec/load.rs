@@ -58,6 +58,7 @@ pub fn load_with(reg: &Registry, path: &Path) -> Result<Topology, LoadError> {
                         "the file is not UTF-8 text (byte 0x{:02x}); save it as UTF-8",
                         bytes[at]
                     ),
+                    key: None,
                 }],
             }));
         }

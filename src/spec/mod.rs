@@ -5,6 +5,7 @@
 //! reported together, in file order.
 
 pub mod file;
+mod keys;
 mod load;
 mod names;
 mod netns_ref;
@@ -16,6 +17,7 @@ pub mod schema;
 mod topology;
 mod validate;
 
+pub use keys::closest;
 pub use load::{load, load_with, LoadError};
 pub use names::{is_hostname, valid_identifier, valid_kernel_name};
 pub use netns_ref::NetnsRef;
@@ -57,6 +59,9 @@ pub struct Diagnostic {
     pub loc: Loc,
     /// What is wrong, naming the object and key (`network front: ...`).
     pub message: String,
+    /// The key path of what is wrong (`networks.front.subnet`), when the
+    /// problem sits at a key or value of the file.
+    pub key: Option<String>,
 }
 
 /// Every problem found in one file, sorted by position.

@@ -1,7 +1,7 @@
 //! Topology text to a validated topology: the YAML parser's budget, one
 //! topology per file, and the parser's errors in the file's own terms.
 
-use super::{raw, validate, Diagnostic, Loc, SpecError, Topology, MAX_FILE_BYTES};
+use super::{keys, raw, validate, Diagnostic, Loc, SpecError, Topology, MAX_FILE_BYTES};
 use crate::drivers::Registry;
 
 /// The parser's budget: generous for 10,000 endpoints and more, bounded
@@ -31,6 +31,7 @@ pub fn parse_with(reg: &Registry, file: &str, text: &str) -> Result<Topology, Sp
             diagnostics: vec![Diagnostic {
                 loc: Loc { line: 1, col: 1 },
                 message: "the file is empty; a topology starts with version: 1 and name:".into(),
+                key: None,
             }],
         });
     }
@@ -40,12 +41,37 @@ pub fn parse_with(reg: &Registry, file: &str, text: &str) -> Result<Topology, Sp
             diagnostics: vec![d],
         });
     }
-    let raw: raw::RawTopology =
-        serde_saphyr::from_str_with_options(text, yaml_options()).map_err(|e| SpecError {
+    // Every unknown key at once (serde stops at the first), and the key
+    // path of every position, for the diagnostics below.
+    let walked = keys::walk(text, &super::schema::schema(reg));
+    let fail = |mut diagnostics: Vec<Diagnostic>| {
+        for d in &mut diagnostics {
+            if d.key.is_none() {
+                d.key = walked.path_at(d.loc).map(str::to_string);
+            }
+        }
+        SpecError {
             file: file.to_string(),
-            diagnostics: vec![yaml_diagnostic(&e, text)],
+            diagnostics,
+        }
+    };
+    if !walked.unknown.is_empty() {
+        return Err(fail(walked.unknown.clone()));
+    }
+    let raw: raw::RawTopology =
+        serde_saphyr::from_str_with_options(text, yaml_options()).map_err(|e| {
+            let mut d = yaml_diagnostic(&e, text);
+            // A syntax error: the key path of where the parser stopped.
+            if let Some((loc, path)) = &walked.syntax {
+                if *loc == d.loc {
+                    d.key = path.clone();
+                }
+            }
+            fail(vec![d])
         })?;
-    validate::validate(file, raw, reg)
+    let mut t = validate::validate(file, raw, reg).map_err(|e| fail(e.diagnostics))?;
+    t.key_paths = std::sync::Arc::new(walked.paths);
+    Ok(t)
 }
 
 /// A list of topologies (`cnm show -o json` without `--topology`) or
@@ -66,6 +92,7 @@ fn several_topologies(text: &str) -> Option<Diagnostic> {
                 col: 1,
             },
             message: format!("this file holds a list of topologies{hint}"),
+            key: None,
         });
     }
     let starts_with_marker = first.trim_end() == "---";
@@ -78,6 +105,7 @@ fn several_topologies(text: &str) -> Option<Diagnostic> {
                 col: 1,
             },
             message: format!("this file holds several YAML documents{hint}"),
+            key: None,
         })
 }
 
@@ -108,7 +136,11 @@ fn yaml_diagnostic(e: &serde_saphyr::Error, text: &str) -> Diagnostic {
         Some(k) if plain != message => format!("{k}: {plain}"),
         _ => plain,
     };
-    Diagnostic { loc, message }
+    Diagnostic {
+        loc,
+        message,
+        key: None,
+    }
 }
 
 /// The parser's messages about Rust types, said in the file's terms.

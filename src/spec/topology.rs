@@ -189,6 +189,9 @@ pub struct Topology {
     /// Endpoint names by sandbox, built on first use (queries per sandbox
     /// would otherwise scan every endpoint: O(N²) at scale).
     pub by_sandbox: std::sync::OnceLock<BTreeMap<String, Vec<String>>>,
+    /// The key path of each key and value position in the file, so that a
+    /// problem found later (at plan time) names its key as data.
+    pub key_paths: std::sync::Arc<BTreeMap<super::Loc, String>>,
 }
 
 impl Topology {
@@ -274,7 +277,14 @@ impl Topology {
             sandboxes,
             endpoints,
             by_sandbox: Default::default(),
+            key_paths: self.key_paths.clone(),
         }
+    }
+
+    /// The key path of the key or value at `loc` in the file
+    /// (`networks.front.driver`).
+    pub fn key_at(&self, loc: super::Loc) -> Option<String> {
+        self.key_paths.get(&loc).cloned()
     }
 
     /// The sandbox shares the host's network stack (joined to a `host` network).

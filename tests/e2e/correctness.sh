@@ -25,7 +25,7 @@ printf 'version: 1\nname: drv\nnetworks:\n  n: { driver: warp, subnet: 10.31.0.0
 expect_rc 0 cnm validate "$D"
 snapshot >"$WORK/before"
 expect_rc 1 cnm plan "$D"
-grep >/dev/null "$D:5:16: network m: driver 'warp' is neither built in ([a-z, ]*overlay[a-z, ]*) nor a plugin: looked for /run/docker/plugins/warp.sock" "$WORK/err" \
+grep >/dev/null "$D:5:16: network m: driver 'warp' is neither built in ([a-z, ]*overlay[a-z, ]*) nor a plugin; looked for /run/docker/plugins/warp.sock" "$WORK/err" \
   || grep >/dev/null "$D:4:16: network n: driver 'warp' is neither built in" "$WORK/err" || fail "unknown driver: $(cat "$WORK/err")"
 [ "$(grep -c 'driver' "$WORK/err")" = 1 ] || fail "more than one error: $(cat "$WORK/err")"
 sed -i 's/warp/ipvlan/' "$D"

@@ -43,7 +43,7 @@ plugin_links() { ip -o link show | grep -c ' p[cv]-' || true; }
 step "no such plugin: plan fails listing the paths searched; nothing changed"
 before=$(snapshot)
 expect_rc 1 "$CNM" plan "$T"
-grep -q "remote.yaml:[0-9]*:[0-9]*: network back: driver 'cnmp' is neither built in (.*) nor a plugin: looked for /run/docker/plugins/cnmp.sock, /run/docker/plugins/cnmp/cnmp.sock, /etc/docker/plugins/cnmp.spec, .*/usr/lib/docker/plugins/cnmp/cnmp.json" "$WORK/err" \
+grep -q "remote.yaml:[0-9]*:[0-9]*: network back: driver 'cnmp' is neither built in (.*) nor a plugin; looked for /run/docker/plugins/cnmp.sock, /run/docker/plugins/cnmp/cnmp.sock, /etc/docker/plugins/cnmp.spec, .*/usr/lib/docker/plugins/cnmp/cnmp.json" "$WORK/err" \
   || { cat "$WORK/err"; fail "the unknown driver is not reported with the paths searched"; }
 [ "$before" = "$(snapshot)" ] || fail "a failed plan changed the host"
 

@@ -62,7 +62,8 @@ fn check_references<'a>(
     sandboxes: &BTreeMap<String, Sandbox>,
 ) -> Option<&'a Network> {
     let net = networks.get(&e.network.value);
-    if net.is_none() {
+    // A network or sandbox that was refused has its own error.
+    if net.is_none() && !c.is_refused("network", &e.network.value) {
         c.err(
             &e.network,
             format!(
@@ -72,7 +73,7 @@ fn check_references<'a>(
             ),
         );
     }
-    if !sandboxes.contains_key(&e.sandbox.value) {
+    if !sandboxes.contains_key(&e.sandbox.value) && !c.is_refused("sandbox", &e.sandbox.value) {
         c.err(
             &e.sandbox,
             format!(
@@ -99,6 +100,10 @@ fn check_address(
     let Some(ip) = c.parse::<Ipv4Addr>(a, &format!("endpoint {name}: address")) else {
         return;
     };
+    // The network's subnet was refused: that error says it all.
+    if net.is_some_and(|n| c.is_addressing_broken(&n.name)) {
+        return;
+    }
     match net {
         Some(n) if !n.caps.interfaces || n.caps.ipam == Ipam::None => c.err(
             a,
@@ -166,6 +171,9 @@ fn check_ipv6_address(
     let Some(ip) = c.parse::<Ipv6Addr>(a, &format!("endpoint {name}: ipv6_address")) else {
         return;
     };
+    if net.is_some_and(|n| c.is_addressing_broken(&n.name)) {
+        return;
+    }
     match net.map(|n| (n, &n.ipv6)) {
         Some((n, None)) => c.err(
             a,

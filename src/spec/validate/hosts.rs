@@ -207,6 +207,8 @@ fn check_sandbox_host(
 ) {
     match host {
         Some(h) if hosts.contains_key(&h.value) => sb.host = Some(h.value.clone()),
+        // Refused itself: its own error says why.
+        Some(h) if c.is_refused("host", &h.value) => {}
         Some(h) if hosts.is_empty() => c.err(
             h,
             format!(
@@ -222,7 +224,7 @@ fn check_sandbox_host(
                 known(hosts.keys())
             ),
         ),
-        None if !hosts.is_empty() => c.err(
+        None if !hosts.is_empty() || c.any_refused("host") => c.err(
             spanned,
             format!(
                 "sandbox {name}: needs host: (one of {}): the file declares hosts, so every sandbox names the machine that runs it",

@@ -25,6 +25,13 @@ const MAX_OBJECT_NAME: usize = crate::store::MAX_OBJECT_NAME;
 #[derive(Debug, Default)]
 pub struct Diagnostics {
     diags: Vec<Diagnostic>,
+    /// Networks whose addressing (a subnet) was refused: what depends on
+    /// it (an endpoint's address in that subnet) is not judged against it,
+    /// so one mistake gives one error, not a cascade.
+    broken: std::collections::BTreeSet<String>,
+    /// Objects the file declares that were refused (kind → names): a
+    /// reference to one is not "not defined", its own error says why.
+    refused: std::collections::BTreeMap<&'static str, std::collections::BTreeSet<String>>,
 }
 
 impl Diagnostics {
@@ -33,7 +40,45 @@ impl Diagnostics {
         self.diags.push(Diagnostic {
             loc: loc.into(),
             message: message.into(),
+            key: None,
         });
+    }
+
+    /// Network `name`'s addressing was refused (see `broken`).
+    pub fn addressing_broken(&mut self, name: &str) {
+        self.broken.insert(name.to_string());
+    }
+
+    /// Whether network `name`'s addressing was refused.
+    pub fn is_addressing_broken(&self, name: &str) -> bool {
+        self.broken.contains(name)
+    }
+
+    /// Note which of the `declared` objects of `kind` were refused (not
+    /// among `valid`).
+    pub fn note_refused<'a, V>(
+        &mut self,
+        kind: &'static str,
+        declared: impl IntoIterator<Item = &'a String>,
+        valid: &std::collections::BTreeMap<String, V>,
+    ) {
+        let refused = self.refused.entry(kind).or_default();
+        refused.extend(
+            declared
+                .into_iter()
+                .filter(|n| !valid.contains_key(*n))
+                .cloned(),
+        );
+    }
+
+    /// Whether object `name` of `kind` is declared but was refused.
+    pub fn is_refused(&self, kind: &str, name: &str) -> bool {
+        self.refused.get(kind).is_some_and(|r| r.contains(name))
+    }
+
+    /// Whether any object of `kind` was refused.
+    pub fn any_refused(&self, kind: &str) -> bool {
+        self.refused.get(kind).is_some_and(|r| !r.is_empty())
     }
 
     /// Parse a located string, or record that it is not valid.
@@ -53,6 +98,7 @@ impl<T> From<&Spanned<T>> for Diagnostic {
         Diagnostic {
             loc: s.into(),
             message: String::new(),
+            key: None,
         }
     }
 }
@@ -77,8 +123,11 @@ pub fn validate(file: &str, raw: RawTopology, reg: &Registry) -> Result<Topology
     }
     check_sizes(&mut c, &raw);
     let hosts = hosts::check_hosts(&mut c, &raw.hosts);
+    c.note_refused("host", raw.hosts.keys(), &hosts);
     let networks = networks::check_networks(&mut c, &raw.name.value, &raw.networks, &hosts, reg);
+    c.note_refused("network", raw.networks.keys(), &networks);
     let sandboxes = hosts::check_sandboxes(&mut c, &raw.sandboxes, &hosts);
+    c.note_refused("sandbox", raw.sandboxes.keys(), &sandboxes);
     let endpoints = endpoints::check_endpoints(&mut c, &raw.endpoints, &networks, &sandboxes);
 
     let topo = Topology {
@@ -96,6 +145,7 @@ pub fn validate(file: &str, raw: RawTopology, reg: &Registry) -> Result<Topology
             .and_then(|d| d.value.embedded.as_ref())
             .is_none_or(|e| e.value),
         by_sandbox: Default::default(),
+        key_paths: Default::default(),
     };
     cross::check_cross(&mut c, &topo, &raw.endpoints);
 

@@ -243,7 +243,7 @@ fn check_keys(
     hosts: &BTreeMap<String, Host>,
     caps: Caps,
 ) {
-    if caps.spans_hosts && hosts.is_empty() {
+    if caps.spans_hosts && hosts.is_empty() && !c.any_refused("host") {
         c.err(
             driver_loc,
             format!("network {name}: driver {driver} spans machines; declare them under hosts: (name: {{ address: <underlay IP> }})"),
@@ -427,6 +427,9 @@ fn check_ipv4(c: &mut Diagnostics, name: &str, n: &RawNetwork, net: &mut Network
             }
             Err(_) => c.err(s, format!("network {name}: subnet '{}' is not a CIDR network like 10.0.0.0/24", s.value)),
         }
+        if net.subnet.is_none() {
+            c.addressing_broken(name);
+        }
     }
     if let Some(g) = n
         .gateway
@@ -478,6 +481,14 @@ fn check_ipv4(c: &mut Diagnostics, name: &str, n: &RawNetwork, net: &mut Network
 }
 
 fn check_ipv6(c: &mut Diagnostics, name: &str, v6: &RawIpv6) -> Option<Ipv6Config> {
+    let cfg = check_ipv6_config(c, name, v6);
+    if cfg.is_none() {
+        c.addressing_broken(name);
+    }
+    cfg
+}
+
+fn check_ipv6_config(c: &mut Diagnostics, name: &str, v6: &RawIpv6) -> Option<Ipv6Config> {
     let subnet = match v6.subnet.value.parse::<ipnetwork::IpNetwork>() {
         Ok(ipnetwork::IpNetwork::V6(s)) if s.ip() != s.network() => {
             c.err(
