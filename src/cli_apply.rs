@@ -1,7 +1,9 @@
 //! `cnm apply`, `cnm destroy` and `cnm watch`: commands that change the
 //! kernel.
 
-use crate::cli_common::{color, explain, load_for, out, require_privileges};
+use crate::cli_common::{
+    color, explain, label, load_for, load_source, out, require_privileges, Source,
+};
 use anyhow::{Context, Result};
 use cnm::apply;
 use cnm::store::Store;
@@ -10,29 +12,113 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-/// `cnm apply FILE`: print the plan, execute it, verify.
+/// `cnm apply FILE` (or `--topology NAME`, or a saved PLANFILE): print the
+/// plan, execute it, verify.
 pub async fn apply(
-    file: &Path,
+    src: &Source,
     output: crate::PlanFormat,
     host: Option<&str>,
     trust: apply::Trust,
 ) -> Result<ExitCode> {
-    let t = load_for(file, host)?;
+    if let Source::File(f) = src {
+        if let Some(saved) = saved_plan(f)? {
+            return apply_saved(f, &saved, output).await;
+        }
+    }
+    let t = load_source(src, host)?;
     require_privileges()?;
     warn_if_watched(&t.name);
     crate::cli_common::note_trust(&t, &trust);
+    let shown = label(src);
+    let reg = cnm::drivers::Registry::builtin();
+    match src {
+        // The record is read again under the lock: a runtime's change
+        // between this read and the apply is not undone.
+        Source::Record(n) => {
+            run_apply(
+                output,
+                |show| async move {
+                    apply::converge_recorded(reg, n, host, trust, show)
+                        .await
+                        .map(|(p, _)| p)
+                },
+                &shown,
+            )
+            .await
+        }
+        Source::File(_) => {
+            run_apply(
+                output,
+                |show| async move { apply::converge_trusting(reg, &t, trust, show).await },
+                &shown,
+            )
+            .await
+        }
+    }
+}
+
+/// A plan file (`cnm plan --out`) at `path`, or `None` for anything else
+/// (a topology file).
+fn saved_plan(path: &Path) -> Result<Option<apply::saved::SavedPlan>> {
+    if path.as_os_str() == "-" || !path.is_file() {
+        return Ok(None);
+    }
+    let meta = std::fs::metadata(path)?;
+    if meta.len() > cnm::spec::MAX_FILE_BYTES * 4 {
+        return Ok(None);
+    }
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    match apply::saved::SavedPlan::detect(&bytes) {
+        None => Ok(None),
+        Some(Ok(p)) => Ok(Some(p)),
+        Some(Err(e)) => anyhow::bail!("{}: {e}", path.display()),
+    }
+}
+
+/// `cnm apply PLANFILE`: exactly the saved plan, or nothing (stale).
+async fn apply_saved(
+    path: &Path,
+    saved: &apply::saved::SavedPlan,
+    output: crate::PlanFormat,
+) -> Result<ExitCode> {
+    require_privileges()?;
+    let name = saved
+        .plan
+        .get("topology")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_string();
+    warn_if_watched(&name);
+    let shown = path.display().to_string();
+    let label = shown.clone();
+    run_apply(
+        output,
+        |show| async move {
+            apply::saved::converge_saved(cnm::drivers::Registry::builtin(), saved, &label, show)
+                .await
+        },
+        &shown,
+    )
+    .await
+}
+
+/// Print the plan before anything changes (a failure to print it stops the
+/// apply there), run `converge`, print how it went.
+async fn run_apply<F, Fut>(output: crate::PlanFormat, converge: F, shown: &str) -> Result<ExitCode>
+where
+    F: FnOnce(Box<dyn FnOnce(&cnm::plan::Plan) -> Result<(), String> + Send>) -> Fut,
+    Fut: std::future::Future<Output = Result<cnm::plan::Plan, apply::ApplyError>>,
+{
     let start = Instant::now();
-    let shown = file.display().to_string();
     let json = matches!(output, crate::PlanFormat::Json);
     let progress = !json && show_progress(start);
-    // The plan is printed before anything changes; a failure to
-    // print it (a full disk) stops the apply there.
-    let plan = apply::converge_trusting(cnm::drivers::Registry::builtin(), &t, trust, |p| {
+    let shown_text = shown.to_string();
+    let plan = converge(Box::new(move |p: &cnm::plan::Plan| {
         if json {
             return Ok(());
         }
-        out(&p.render_text(&shown, color())).map_err(|e| e.to_string())
-    })
+        out(&p.render_text(&shown_text, color())).map_err(|e| e.to_string())
+    }))
     .await;
     if progress {
         cnm::apply::progress::set(None);
@@ -153,17 +239,19 @@ pub fn known_topologies() -> String {
     }
 }
 
-/// `cnm watch FILE`: apply, then keep applying until SIGINT or SIGTERM.
-pub async fn watch(file: PathBuf, resync: Duration, host: Option<String>) -> Result<ExitCode> {
-    // A wrong --host is an error now, not a log line forever after.
-    load_for(&file, host.as_deref())?;
+/// `cnm watch FILE` (or `--topology NAME`): apply, then keep applying
+/// until SIGINT or SIGTERM.
+pub async fn watch(src: Source, resync: Duration, host: Option<String>) -> Result<ExitCode> {
+    // A wrong --host (or an unknown topology) is an error now, not a log
+    // line forever after.
+    load_source(&src, host.as_deref())?;
     require_privileges()?;
     let opts = cnm::watch::Options {
         host,
         resync,
         debounce: Duration::from_millis(50),
     };
-    cnm::watch::run(file, opts).await?;
+    cnm::watch::run(src, opts).await?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,7 +1,7 @@
 //! What the subcommands share: standard output, loading a topology file,
 //! the privilege check, and the wording of a failed apply.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use cnm::apply::ApplyError;
 use cnm::spec::{self, LoadError, Topology};
 use std::io::{IsTerminal, Write as _};
@@ -28,6 +28,52 @@ pub fn out(text: &str) -> Result<()> {
 
 pub fn color() -> bool {
     std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal()
+}
+
+pub use cnm::watch::Source;
+
+/// The FILE argument or `--topology NAME` (clap requires exactly one).
+pub fn source(file: Option<std::path::PathBuf>, topology: Option<String>) -> Result<Source> {
+    match (file, topology) {
+        (Some(f), _) => Ok(Source::File(f)),
+        (None, Some(n)) => {
+            // The name becomes part of paths: checked before anything else.
+            cnm::store::Store::system()
+                .topology(&n)
+                .context("--topology")?;
+            Ok(Source::Record(n))
+        }
+        (None, None) => anyhow::bail!("give a topology file or --topology NAME"),
+    }
+}
+
+/// How plan and apply name the source in their output: the file as given,
+/// or `topology NAME (as last applied)`.
+pub fn label(src: &Source) -> String {
+    match src {
+        Source::File(f) => f.display().to_string(),
+        Source::Record(n) => format!("topology {n} (as last applied)"),
+    }
+}
+
+/// Load the source (a file, or a topology's applied record) and pick this
+/// machine's host; invalid input prints every located error and exits 1.
+pub fn load_source(src: &Source, host: Option<&str>) -> Result<Topology> {
+    match src {
+        Source::File(f) => load_for(f, host),
+        Source::Record(n) => {
+            let Some(mut t) = cnm::apply::recorded_topology(n)? else {
+                anyhow::bail!(
+                    "--topology {n}: no topology of that name is applied on this host{}",
+                    crate::cli_apply::known_topologies()
+                );
+            };
+            if host.is_some() {
+                t.select_host(host).map_err(|e| anyhow::anyhow!(e))?;
+            }
+            Ok(t)
+        }
+    }
 }
 
 /// Load a file and pick this machine's host; invalid input prints every

@@ -1,18 +1,17 @@
 //! `cnm graph FILE`: the topology as DOT (default), Mermaid, or, through
 //! Graphviz's `dot`, SVG or PNG.
 
-use crate::cli_common::{load, out, require_privileges};
+use crate::cli_common::{load_source, out, require_privileges, Source};
 use crate::GraphFormat;
 use anyhow::{bail, Context, Result};
 use cnm::observe;
 use cnm::store::Store;
 use std::io::{IsTerminal, Write as _};
-use std::path::Path;
 use std::process::{ExitCode, Stdio};
 
-/// `cnm graph FILE [-o FORMAT] [--observed]`.
-pub async fn graph(file: &Path, format: GraphFormat, observed: bool) -> Result<ExitCode> {
-    let t = load(file)?;
+/// `cnm graph FILE [-o FORMAT] [--observed]` (or `--topology NAME`).
+pub async fn graph(src: &Source, format: GraphFormat, observed: bool) -> Result<ExitCode> {
+    let t = load_source(src, None)?;
     // Checked before any work: a PNG is never written to a terminal.
     if matches!(format, GraphFormat::Png) && std::io::stdout().is_terminal() {
         bail!(

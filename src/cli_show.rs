@@ -43,3 +43,42 @@ pub async fn show(topology: Option<String>, output: ShowFormat) -> Result<ExitCo
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// `cnm show PLANFILE`: a saved plan, for review: where and when it was
+/// made, then the plan as `cnm plan` printed it (`-o json`: the whole
+/// plan file).
+pub fn show_plan(path: &std::path::Path, output: ShowFormat) -> Result<ExitCode> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let saved = match cnm::apply::saved::SavedPlan::detect(&bytes) {
+        Some(Ok(p)) => p,
+        Some(Err(e)) => anyhow::bail!("{}: {e}", path.display()),
+        None => anyhow::bail!(
+            "{} is not a plan file (cnm plan --out writes them); for a topology, see cnm show --topology NAME",
+            path.display()
+        ),
+    };
+    if matches!(output, ShowFormat::Json) {
+        out(&format!("{}\n", serde_json::to_string_pretty(&saved)?))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let when = humantime::format_rfc3339_seconds(
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(saved.created),
+    );
+    let from = saved
+        .source
+        .clone()
+        .unwrap_or_else(|| "a topology's record".into());
+    let host = saved
+        .host
+        .as_deref()
+        .map(|h| format!(", host {h}"))
+        .unwrap_or_default();
+    out(&format!(
+        "Saved plan {} (cnm {}), planned at {when} from {from}{host}.\ncnm apply {} runs exactly this, or refuses it as stale if the host has changed since.\n\n{}",
+        path.display(),
+        saved.cnm_version,
+        path.display(),
+        saved.text
+    ))?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -61,7 +61,17 @@ enum Command {
     Validate { file: PathBuf },
     /// Show what apply would change; changes nothing.
     Plan {
-        file: PathBuf,
+        /// The topology file (`-`: standard input).
+        #[arg(required_unless_present = "topology", conflicts_with = "topology")]
+        file: Option<PathBuf>,
+        /// Plan a topology's applied record instead of a file (drift
+        /// repair when the file is not at hand).
+        #[arg(long, value_name = "NAME")]
+        topology: Option<String>,
+        /// Save the plan to PLANFILE (JSON, `"cnm_plan": 1`) for `cnm
+        /// apply PLANFILE`, which runs exactly it or refuses it as stale.
+        #[arg(long, value_name = "PLANFILE")]
+        out: Option<PathBuf>,
         /// Exit 0 when converged, 2 when changes are pending, 1 on error.
         #[arg(long)]
         detailed_exitcode: bool,
@@ -80,7 +90,14 @@ enum Command {
     },
     /// Make the kernel match the file, then verify it does.
     Apply {
-        file: PathBuf,
+        /// The topology file (`-`: standard input), or a plan saved with
+        /// `cnm plan --out`.
+        #[arg(required_unless_present = "topology", conflicts_with = "topology")]
+        file: Option<PathBuf>,
+        /// Apply a topology's applied record instead of a file (repairs
+        /// drift without the file).
+        #[arg(long, value_name = "NAME")]
+        topology: Option<String>,
         /// `json`: no text plan; one JSON object at the end, the plan as
         /// executed (plan's format) with `result` and `ms`.
         #[arg(short, long, value_enum, default_value = "text")]
@@ -109,8 +126,12 @@ enum Command {
         #[arg(long, value_name = "NAME")]
         host: Option<String>,
     },
-    /// Print the observed state of what cnm owns, as a topology.
+    /// Print the observed state of what cnm owns, as a topology; or a
+    /// saved plan, for review.
     Show {
+        /// A plan saved with `cnm plan --out`.
+        #[arg(conflicts_with = "topology")]
+        planfile: Option<PathBuf>,
         #[arg(long)]
         topology: Option<String>,
         #[arg(short, long, value_enum, default_value = "yaml")]
@@ -120,7 +141,12 @@ enum Command {
     /// published ports, overlay hosts. DOT by default; SVG and PNG through
     /// Graphviz's dot (PNG only to a file or a pipe).
     Graph {
-        file: PathBuf,
+        /// The topology file (`-`: standard input).
+        #[arg(required_unless_present = "topology", conflicts_with = "topology")]
+        file: Option<PathBuf>,
+        /// Draw a topology's applied record instead of a file.
+        #[arg(long, value_name = "NAME")]
+        topology: Option<String>,
         #[arg(short, long, value_enum, default_value = "dot")]
         output: GraphFormat,
         /// Draw what is applied on this host (as `show` reads it) instead
@@ -131,7 +157,13 @@ enum Command {
     /// Apply, then re-apply on every file change and on kernel drift, until
     /// SIGINT or SIGTERM (which leave the network in place).
     Watch {
-        file: PathBuf,
+        /// The topology file.
+        #[arg(required_unless_present = "topology", conflicts_with = "topology")]
+        file: Option<PathBuf>,
+        /// Keep a topology's applied record instead of a file (re-planned
+        /// when the record changes: topologies a runtime edits).
+        #[arg(long, value_name = "NAME")]
+        topology: Option<String>,
         /// Full re-plan at least this often (e.g. 30s, 500ms, 2m).
         #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
         resync: std::time::Duration,
@@ -363,33 +395,60 @@ async fn run(cmd: Command) -> Result<ExitCode> {
         Command::Validate { file } => cli_plan::validate(&file),
         Command::Plan {
             file,
+            topology,
+            out,
             detailed_exitcode,
             output,
             host,
             trust_unchanged,
         } => {
+            let src = cli_common::source(file, topology)?;
             let trust = trust_of(trust_unchanged);
-            cli_plan::plan(&file, detailed_exitcode, output, host.as_deref(), trust).await
+            let opts = cli_plan::PlanOptions {
+                detailed_exitcode,
+                output,
+                host: host.as_deref(),
+                trust,
+                out: out.as_deref(),
+            };
+            cli_plan::plan(&src, opts).await
         }
         Command::Apply {
             file,
+            topology,
             output,
             host,
             trust_unchanged,
-        } => cli_apply::apply(&file, output, host.as_deref(), trust_of(trust_unchanged)).await,
+        } => {
+            let src = cli_common::source(file, topology)?;
+            cli_apply::apply(&src, output, host.as_deref(), trust_of(trust_unchanged)).await
+        }
         Command::Destroy {
             file,
             topology,
             host,
         } => cli_apply::destroy(file, topology, host.as_deref()).await,
-        Command::Show { topology, output } => cli_show::show(topology, output).await,
+        Command::Show {
+            planfile: Some(p),
+            output,
+            ..
+        } => cli_show::show_plan(&p, output),
+        Command::Show {
+            topology, output, ..
+        } => cli_show::show(topology, output).await,
         Command::Graph {
             file,
+            topology,
             output,
             observed,
-        } => cli_graph::graph(&file, output, observed).await,
+        } => cli_graph::graph(&cli_common::source(file, topology)?, output, observed).await,
         Command::Status { topology, output } => cli_status::status(topology, output),
-        Command::Watch { file, resync, host } => cli_apply::watch(file, resync, host).await,
+        Command::Watch {
+            file,
+            topology,
+            resync,
+            host,
+        } => cli_apply::watch(cli_common::source(file, topology)?, resync, host).await,
         Command::Exec { .. }
         | Command::Resolver { .. }
         | Command::Completions { .. }

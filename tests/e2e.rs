@@ -250,3 +250,13 @@ fn records_lost() {
 fn errors() {
     run_script("errors");
 }
+
+#[test]
+fn saved_plan() {
+    run_script("saved_plan");
+}
+
+#[test]
+fn record_topology() {
+    run_script("record_topology");
+}

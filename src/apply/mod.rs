@@ -8,6 +8,7 @@ mod exec;
 pub mod learned;
 pub mod prereq;
 pub mod progress;
+pub mod saved;
 pub mod trust;
 
 use crate::desired::{self, PlanError};
@@ -69,6 +70,9 @@ pub enum ApplyError {
     /// The front end could not show the plan.
     #[error("{0}")]
     Output(String),
+    /// A saved plan that no longer describes what applying would do.
+    #[error("{0}")]
+    Stale(String),
     /// Something that should not happen (a poisoned lock, a plugin gone
     /// during apply).
     #[error("internal error: {0}")]
@@ -88,6 +92,7 @@ impl ApplyError {
             ApplyError::Plan(_)
                 | ApplyError::Observe(_)
                 | ApplyError::Output(_)
+                | ApplyError::Stale(_)
                 | ApplyError::Store(StoreError::BadName { .. })
         )
     }
@@ -153,11 +158,61 @@ pub async fn converge_trusting(
     trust: Trust,
     show: impl FnOnce(&Plan) -> Result<(), String>,
 ) -> Result<Plan, ApplyError> {
+    converge_checked(reg, t, trust, |_, _| Ok(()), show).await
+}
+
+/// [`converge_trusting`], with `check` judging the plan (and what it was
+/// computed from) before it is shown and executed: a saved plan is
+/// refused there when it is stale.
+pub async fn converge_checked(
+    reg: &Registry,
+    t: &Topology,
+    trust: Trust,
+    check: impl FnOnce(&Planned, &TopologyStore) -> Result<(), ApplyError>,
+    show: impl FnOnce(&Plan) -> Result<(), String>,
+) -> Result<Plan, ApplyError> {
     let _lock = lock().await?;
+    converge_locked(reg, t, trust, check, show).await
+}
+
+/// [`converge_trusting`] of topology `name` as its record holds it, read
+/// under the lock (a runtime that changes the record between the read and
+/// the apply could otherwise be undone). Returns the topology applied too.
+pub async fn converge_recorded(
+    reg: &Registry,
+    name: &str,
+    host: Option<&str>,
+    trust: Trust,
+    show: impl FnOnce(&Plan) -> Result<(), String>,
+) -> Result<(Plan, Topology), ApplyError> {
+    let _lock = lock().await?;
+    let Some(mut t) = recorded_topology(name)? else {
+        return Err(ApplyError::Plan(PlanError::of_file(
+            &format!("--topology {name}"),
+            "no topology of that name is applied on this host",
+        )));
+    };
+    if host.is_some() {
+        t.select_host(host)
+            .map_err(|e| ApplyError::Plan(PlanError::of_file(&t.file, e)))?;
+    }
+    let plan = converge_locked(reg, &t, trust, |_, _| Ok(()), show).await?;
+    Ok((plan, t))
+}
+
+/// [`converge_checked`] with cnm's lock held.
+async fn converge_locked(
+    reg: &Registry,
+    t: &Topology,
+    trust: Trust,
+    check: impl FnOnce(&Planned, &TopologyStore) -> Result<(), ApplyError>,
+    show: impl FnOnce(&Plan) -> Result<(), String>,
+) -> Result<Plan, ApplyError> {
     let store = Store::system().topology(&t.name)?;
     let reg = &drivers::resolve(reg, t, &store, Patience::Apply).await?;
     let trusted = trust.sandboxes(t, &store);
     let mut p = plan_resolved(reg, t, &store, &trusted).await?;
+    check(&p, &store)?;
     show(&p.plan).map_err(ApplyError::Output)?;
     let shown = p.plan.clone();
     let mut executed = Vec::new();
@@ -557,6 +612,33 @@ fn settle_records(
         crate::firewall::nft::record(store)?;
     }
     Ok(())
+}
+
+/// The topology `name` as last applied on this machine, read from its
+/// record: the desired state of `--topology NAME` (drift repair without
+/// the file; topologies a runtime edits). `None`: nothing is applied under
+/// that name. The record's source and host are kept.
+pub fn recorded_topology(name: &str) -> Result<Option<Topology>, ApplyError> {
+    let store = Store::system().topology(name)?;
+    let Some(rec) = store.applied()? else {
+        return Ok(None);
+    };
+    let text = serde_json::to_string(&rec.topology).unwrap_or_default();
+    let label = format!("the record of topology {name}");
+    let mut t = crate::spec::parse(&label, &text).map_err(|e| {
+        ApplyError::Internal(format!(
+            "{label} no longer validates (written by another cnm?): {e}"
+        ))
+    })?;
+    if t.name != name {
+        return Err(ApplyError::Internal(format!(
+            "{label} names topology {}",
+            t.name
+        )));
+    }
+    t.source = rec.source.clone();
+    t.this_host = rec.this_host.clone().filter(|h| t.hosts.contains_key(h));
+    Ok(Some(t))
 }
 
 /// Forget a destroyed topology's records.

@@ -339,6 +339,15 @@ impl TopologyStore {
         Ok(())
     }
 
+    /// The applied record's file as it is now (identity, size, change
+    /// time): watch compares it to see the record change.
+    pub fn applied_stamp(&self) -> Result<Option<super::safe::Entry>> {
+        match self.lib_dir()? {
+            Some(d) => Ok(d.stat("applied")?),
+            None => Ok(None),
+        }
+    }
+
     fn lib_dir(&self) -> Result<Option<Dir>> {
         open_trusted(&self.lib_root, &["topologies", &self.name])
     }

@@ -1,30 +1,35 @@
-//! `cnm watch`: keep the kernel equal to a file. Applies on start, then again
-//! when the file changes (at once, once its writer closed it), when the kernel drifts (netlink
-//! events on owned objects) and on a periodic full resync (for what events
-//! cannot show: edited files, flushed tables). An invalid file is logged
-//! and ignored: the last good topology stays the one enforced.
+//! `cnm watch`: keep the kernel equal to a file (or to a topology's record,
+//! `--topology`). Applies on start, then again when the file changes (at
+//! once, once its writer closed it), when the kernel drifts (netlink events
+//! on owned objects) and on a periodic full resync (for what events cannot
+//! show: edited files, flushed tables). An invalid file is logged and
+//! ignored: the last good topology stays the one enforced.
 
+mod checks;
 pub mod claim;
 mod file;
 mod kernel;
 mod nft;
+mod reconcile;
+mod source;
 pub mod status;
 
+pub use source::Source;
+
 use crate::apply::{self, ApplyError};
-use crate::plan::Op;
-use crate::spec::{self, Topology};
+use crate::spec::file::FileTopology;
+use crate::spec::Topology;
 use crate::store::Store;
 use claim::Claim;
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use tokio::signal::unix::{signal, SignalKind};
+use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
 /// Why a reconcile runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Trigger {
-    /// The topology file changed.
+    /// The topology file (or record) changed.
     File,
     /// Something owned changed in the kernel (description for the log).
     Kernel(String),
@@ -48,130 +53,270 @@ pub enum WatchError {
     Signal(std::io::Error),
     #[error("{0}")]
     Held(String),
+    #[error("{0}")]
+    NoTopology(String),
 }
 
 /// Longest pause between retries of a reconcile that keeps failing.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
-pub async fn run(path: PathBuf, opts: Options) -> Result<(), WatchError> {
-    let source = std::fs::canonicalize(&path)
-        .ok()
-        .map(|p| p.display().to_string());
-    // The claim is released when it is dropped, however the loop ends.
-    let mut held: Option<Claim> = None;
-    watch_loop(&path, &source, &opts, &mut held).await
+/// Watch `source` until SIGINT or SIGTERM.
+pub async fn run(source: Source, opts: Options) -> Result<(), WatchError> {
+    let mut w = Watch::new(source, opts)?;
+    w.run().await
 }
 
-async fn watch_loop(
-    path: &Path,
-    source: &Option<String>,
-    opts: &Options,
-    held: &mut Option<Claim>,
-) -> Result<(), WatchError> {
-    let path = path.to_path_buf();
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let _watcher = file::watch(&path, tx.clone())?;
-    let mut monitors = kernel::Monitors::new(tx);
-    let mut sigterm = signal(SignalKind::terminate()).map_err(WatchError::Signal)?;
-    let mut sigint = signal(SignalKind::interrupt()).map_err(WatchError::Signal)?;
+/// The next round: whether to load the source again, and why it runs.
+struct Round {
+    reload: bool,
+    why: String,
+}
 
-    let mut topology: Option<Topology> = None;
-    let mut report = status::WatchStatus {
-        version: crate::store::RECORD_VERSION,
-        pid: std::process::id(),
-        file: source.clone().unwrap_or_else(|| path.display().to_string()),
-        started: status::now(),
-        applies: 0,
-        last: None,
-    };
-    let mut reload = true;
-    let mut backoff: Option<Duration> = None;
-    let mut why = "start".to_string();
-    let mut raced = 0;
-    loop {
-        if reload {
-            reload_topology(&path, source, opts.host.as_deref(), held, &mut topology).await?;
+/// A watcher's state between rounds.
+struct Watch {
+    source: Source,
+    opts: Options,
+    rx: mpsc::UnboundedReceiver<Trigger>,
+    /// Kept alive for the file's notifications (none for a record).
+    _file: Option<notify::RecommendedWatcher>,
+    monitors: kernel::Monitors,
+    sigterm: Signal,
+    sigint: Signal,
+    /// The claim on the topology, released when dropped.
+    held: Option<Claim>,
+    /// The topology enforced, and the form it was loaded in (a reload
+    /// that finds the same one applies nothing).
+    topology: Option<Topology>,
+    loaded: Option<FileTopology>,
+    /// A record's file as last loaded (`--topology`).
+    record_seen: Option<crate::store::safe::Entry>,
+    report: status::WatchStatus,
+    backoff: Option<Duration>,
+    raced: u32,
+}
+
+impl Watch {
+    fn new(source: Source, opts: Options) -> Result<Watch, WatchError> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let file = match &source {
+            Source::File(p) => Some(file::watch(p, tx.clone())?),
+            Source::Record(_) => None,
+        };
+        let sig = |k| signal(k).map_err(WatchError::Signal);
+        Ok(Watch {
+            report: status::WatchStatus {
+                version: crate::store::RECORD_VERSION,
+                pid: std::process::id(),
+                file: source.shown(),
+                started: status::now(),
+                applies: 0,
+                last: None,
+            },
+            source,
+            opts,
+            rx,
+            _file: file,
+            monitors: kernel::Monitors::new(tx),
+            sigterm: sig(SignalKind::terminate())?,
+            sigint: sig(SignalKind::interrupt())?,
+            held: None,
+            topology: None,
+            loaded: None,
+            record_seen: None,
+            backoff: None,
+            raced: 0,
+        })
+    }
+
+    async fn run(&mut self) -> Result<(), WatchError> {
+        let mut round = Round {
+            reload: true,
+            why: "start".into(),
+        };
+        loop {
+            let changed = !round.reload || self.reload().await?;
+            if changed || round.why != "file changed" {
+                if let Some(next) = self.reconcile_round(&round.why).await {
+                    round = next;
+                    continue;
+                }
+            }
+            match self.wait().await {
+                Some(next) => round = next,
+                None => break,
+            }
         }
+        info!("stopping; the network stays as it is");
+        Ok(())
+    }
+
+    /// Load the source again and take its topology; the last valid one
+    /// stays enforced when that fails (an error only when there is none
+    /// yet). Returns whether the topology changed.
+    async fn reload(&mut self) -> Result<bool, WatchError> {
+        if let Source::Record(n) = &self.source {
+            let store = Store::system().topology(n).ok();
+            self.record_seen = store.and_then(|s| s.applied_stamp().ok().flatten());
+        }
+        let Some(t) = self.source.load(self.opts.host.as_deref()) else {
+            if self.topology.is_none() {
+                if let Source::Record(n) = &self.source {
+                    return Err(WatchError::NoTopology(format!(
+                        "--topology {n}: no topology of that name is applied on this host"
+                    )));
+                }
+            }
+            return Ok(false);
+        };
+        let form = FileTopology::from_spec(&t);
+        if self.loaded.as_ref() == Some(&form) && self.topology.is_some() {
+            return Ok(false);
+        }
+        match source::hold(&t.name, &self.source, &mut self.held).await {
+            Ok(()) => {
+                self.topology = Some(t);
+                self.loaded = Some(form);
+                Ok(true)
+            }
+            Err(e) if self.topology.is_none() => Err(e),
+            Err(e) => {
+                error!("{e}; the last valid topology stays applied");
+                Ok(false)
+            }
+        }
+    }
+
+    /// One reconcile and what follows at once: `Some` round when it must
+    /// run again without waiting (drift raced the repair, events came in
+    /// meanwhile).
+    async fn reconcile_round(&mut self, why: &str) -> Option<Round> {
         // Namespaces and files that sent no event since they were last
         // read need not be read again; a resync and the round after a
         // failure read everything.
-        let quiet = monitors.take_quiet();
-        let trust = if why == "resync" || why == "start" || backoff.is_some() || raced > 0 {
+        let quiet = self.monitors.take_quiet();
+        let read_all =
+            matches!(why, "resync" | "start") || self.backoff.is_some() || self.raced > 0;
+        let trust = if read_all {
             apply::Trust::Nothing
         } else {
             apply::Trust::UnchangedAmong(quiet)
         };
-        let result = match &topology {
-            Some(t) => {
-                let (result, last) = reconcile(t, &why, trust).await;
-                report.applies += 1;
-                if report.last.is_none() {
-                    status::notify("READY=1");
-                }
-                status::notify(&format!("STATUS={}", last.line()));
-                report.last = Some(last);
-                if let Err(e) = status::record(&Store::system(), &t.name, &report) {
-                    warn!("cannot record the watcher's status: {e}");
-                }
-                result
-            }
-            None => Ok(()),
-        };
+        let result = self.reconcile(why, trust).await;
         // Something changed again while the apply verified its work (drift
         // racing the repair): plan again at once, a few times, before
         // backing off.
-        if matches!(result, Err(ApplyError::NotConverged(_))) && raced < 3 {
-            raced += 1;
-            reload = false;
-            why = "changed again during apply".into();
-            continue;
+        if matches!(result, Err(ApplyError::NotConverged(_))) && self.raced < 3 {
+            self.raced += 1;
+            return Some(Round {
+                reload: false,
+                why: "changed again during apply".into(),
+            });
         }
-        raced = 0;
-        backoff = next_backoff(backoff, result.is_err());
-        if let Some(t) = &topology {
-            monitors.refresh(&t.name).await;
+        self.raced = 0;
+        self.backoff = next_backoff(self.backoff, result.is_err());
+        if let Some(t) = &self.topology {
+            self.monitors.refresh(&t.name).await;
         }
         release_memory();
         // Events that arrived meanwhile are mostly echoes of our own changes,
         // but a real drift may hide among them: look again (a no-op plan is
         // cheap and changes nothing, so this settles).
-        if let Some(trig) = drain(&mut rx).filter(|t| *t == Trigger::File || backoff.is_none()) {
-            reload = trig == Trigger::File;
-            why = match trig {
-                Trigger::File => "file changed".into(),
-                Trigger::Kernel(w) => w,
-            };
-            continue;
-        }
+        let backing_off = self.backoff.is_some();
+        drain(&mut self.rx)
+            .filter(|t| *t == Trigger::File || !backing_off)
+            .map(round_of)
+    }
 
-        let quiet = backoff.unwrap_or(opts.resync);
+    /// Apply the enforced topology, and tell how it went.
+    async fn reconcile(&mut self, why: &str, trust: apply::Trust) -> Result<(), ApplyError> {
+        let Some(t) = &self.topology else {
+            return Ok(());
+        };
+        let record = match &self.source {
+            Source::Record(n) => Some((n.as_str(), self.opts.host.as_deref())),
+            Source::File(_) => None,
+        };
+        let (result, last) = reconcile::reconcile(t, record, why, trust).await;
+        self.report.applies += 1;
+        if self.report.last.is_none() {
+            status::notify("READY=1");
+        }
+        status::notify(&format!("STATUS={}", last.line()));
+        self.report.last = Some(last);
+        if let Err(e) = status::record(&Store::system(), &t.name, &self.report) {
+            warn!("cannot record the watcher's status: {e}");
+        }
+        // A record read under the lock is the topology enforced now.
+        result.map(|applied| {
+            if let Some(t) = applied {
+                self.loaded = Some(FileTopology::from_spec(&t));
+                self.topology = Some(t);
+            }
+        })
+    }
+
+    /// Wait for the next reason to reconcile; `None` on SIGTERM or SIGINT.
+    async fn wait(&mut self) -> Option<Round> {
+        let quiet = self.backoff.unwrap_or(self.opts.resync);
         let deadline = Instant::now() + quiet;
+        let t = self.topology.as_ref();
+        let record = match &self.source {
+            Source::Record(n) => Some(n.as_str()),
+            Source::File(_) => None,
+        };
         let trig = tokio::select! {
-            _ = sigterm.recv() => break,
-            _ = sigint.recv() => break,
+            _ = self.sigterm.recv() => return None,
+            _ = self.sigint.recv() => return None,
             _ = tokio::time::sleep(quiet) => None,
-            t = rx.recv() => t,
-            _ = resolver_gone(topology.as_ref()) => {
+            t = self.rx.recv() => t,
+            _ = checks::resolver_gone(t) => {
                 Some(Trigger::Kernel("the resolver is not running".into()))
             }
-            sandbox = borrowed_moved(topology.as_ref()) => {
+            sandbox = checks::borrowed_moved(t) => {
                 Some(Trigger::Kernel(format!("the namespace sandbox {sandbox} borrows is another one")))
             }
+            _ = record_changed(record, self.record_seen) => Some(Trigger::File),
         };
-        (reload, why) = match trig {
-            None => (
-                backoff.is_some(),
-                if backoff.is_some() {
-                    "retry".into()
-                } else {
-                    "resync".into()
-                },
-            ),
-            Some(first) => gather(&mut rx, first, opts.debounce, backoff.is_some(), deadline).await,
-        };
+        let backing_off = self.backoff.is_some();
+        Some(match trig {
+            None => Round {
+                reload: backing_off,
+                why: if backing_off { "retry" } else { "resync" }.into(),
+            },
+            Some(first) => {
+                gather(
+                    &mut self.rx,
+                    first,
+                    self.opts.debounce,
+                    backing_off,
+                    deadline,
+                )
+                .await
+            }
+        })
     }
-    info!("stopping; the network stays as it is");
-    Ok(())
+}
+
+/// For `--topology`: resolves when the record changed; never for a file.
+async fn record_changed(name: Option<&str>, seen: Option<crate::store::safe::Entry>) {
+    match name {
+        Some(n) => checks::record_moved(n, seen).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The round a trigger starts.
+fn round_of(trig: Trigger) -> Round {
+    match trig {
+        Trigger::File => Round {
+            reload: true,
+            why: "file changed".into(),
+        },
+        Trigger::Kernel(w) => Round {
+            reload: false,
+            why: w,
+        },
+    }
 }
 
 /// Hand the heap pages freed after a reconcile back to the kernel. glibc
@@ -185,87 +330,6 @@ fn release_memory() {
     unsafe {
         nix::libc::malloc_trim(0);
     }
-}
-
-/// How often watch looks whether the embedded resolver still runs.
-const RESOLVER_CHECK: Duration = Duration::from_secs(1);
-
-/// Resolves when the resolver this topology was given has died (checked
-/// every second: a look at /proc); never without a topology.
-async fn resolver_gone(t: Option<&Topology>) {
-    let Some(name) = t.map(|t| t.name.clone()) else {
-        return std::future::pending().await;
-    };
-    loop {
-        tokio::time::sleep(RESOLVER_CHECK).await;
-        if crate::resolver::control::needs_restart(&name) {
-            return;
-        }
-    }
-}
-
-/// How often watch looks whether a borrowed namespace (`netns:`) is
-/// another one now (a container started again): no event says so.
-const BORROWED_CHECK: Duration = Duration::from_secs(1);
-
-/// Resolves, with the sandbox's name, when the namespace a sandbox of
-/// this machine borrows is found and is not the one recorded (a stopped
-/// container is left to the next resync: it is an error to plan, not a
-/// change to chase); never without borrowed sandboxes.
-async fn borrowed_moved(t: Option<&Topology>) -> String {
-    let refs: Vec<(String, crate::spec::NetnsRef)> = t
-        .map(|t| {
-            t.sandboxes
-                .values()
-                .filter(|s| t.this_host.is_none() || s.host == t.this_host)
-                .filter_map(|s| Some((s.name.clone(), s.netns.clone()?)))
-                .collect()
-        })
-        .unwrap_or_default();
-    let (Some(t), false) = (t, refs.is_empty()) else {
-        return std::future::pending().await;
-    };
-    let name = t.name.clone();
-    loop {
-        tokio::time::sleep(BORROWED_CHECK).await;
-        let Ok(records) = crate::store::Store::system()
-            .topology(&name)
-            .and_then(|s| s.namespaces())
-        else {
-            continue;
-        };
-        for (sandbox, r) in &refs {
-            // Not attached yet: the reconcile that attaches it is due.
-            let Some(recorded) = records.get(sandbox).and_then(|r| r.ino) else {
-                continue;
-            };
-            if let Ok(now) = crate::netns::borrowed::identity(r).await {
-                if now != recorded {
-                    return sandbox.clone();
-                }
-            }
-        }
-    }
-}
-
-/// Load the file again and take its topology for this watcher; the last
-/// valid topology stays the enforced one when that fails. An error only
-/// when there is none yet.
-async fn reload_topology(
-    path: &Path,
-    source: &Option<String>,
-    host: Option<&str>,
-    held: &mut Option<Claim>,
-    topology: &mut Option<Topology>,
-) -> Result<(), WatchError> {
-    if let Some(t) = load(path, host) {
-        match hold(&t.name, source, held).await {
-            Ok(()) => *topology = Some(t),
-            Err(e) if topology.is_none() => return Err(e),
-            Err(e) => error!("{e}; the last valid topology stays applied"),
-        }
-    }
-    Ok(())
 }
 
 /// The pause before the next attempt: after a failure, 1 s doubling up to
@@ -304,161 +368,19 @@ async fn gather(
     debounce: Duration,
     backing_off: bool,
     deadline: Instant,
-) -> (bool, String) {
+) -> Round {
     if first != Trigger::File {
         tokio::time::sleep(debounce).await;
     }
-    let mut file = first == Trigger::File;
-    let mut what = match &first {
-        Trigger::Kernel(w) => w.clone(),
-        Trigger::File => "file changed".into(),
-    };
+    let mut round = round_of(first);
     while let Ok(t) = rx.try_recv() {
         if t == Trigger::File {
-            file = true;
-            what = "file changed".into();
+            round = round_of(t);
         }
     }
     // A failing repair waits out its backoff unless the file changed.
-    if !file && backing_off {
+    if !round.reload && backing_off {
         tokio::time::sleep_until(deadline.into()).await;
     }
-    (file, what)
-}
-
-/// Take topology `name` for this watcher: refused while another running
-/// watcher holds it. A new name (the file renamed its topology) releases
-/// the old one, and topologies this file applied before under other names
-/// are pruned (GitOps: what the source no longer describes goes).
-async fn hold(
-    name: &str,
-    source: &Option<String>,
-    held: &mut Option<Claim>,
-) -> Result<(), WatchError> {
-    if held.as_ref().is_some_and(|c| c.topology() == name) {
-        return Ok(());
-    }
-    let store = Store::system();
-    let claim = Claim::take(&store, name, source.as_deref().unwrap_or_default())
-        .map_err(|e| WatchError::Held(e.to_string()))?;
-    // The old claim (another name) goes as the new one is taken.
-    *held = Some(claim);
-    if let Some(src) = source {
-        prune(&store, src, name).await;
-    }
-    Ok(())
-}
-
-/// Destroy topologies last applied from `source` under another name than
-/// `keep`, unless another running watcher holds them.
-async fn prune(store: &Store, source: &str, keep: &str) {
-    for name in store.topologies().unwrap_or_default() {
-        let Ok(ts) = store.topology(&name) else {
-            continue;
-        };
-        let from_here = ts
-            .applied()
-            .ok()
-            .flatten()
-            .is_some_and(|r| r.source.as_deref() == Some(source));
-        let kept_elsewhere =
-            claim::holder(store, &name).is_some_and(|w| w.pid != std::process::id());
-        if name == keep || !from_here || kept_elsewhere {
-            continue;
-        }
-        warn!(topology = %name, "no longer in {source} (its topology is now {keep}): destroying it");
-        match apply::destroy(&name, &name, |_| Ok(())).await {
-            Ok(plan) => info!(topology = %name, destroyed = plan.summary().destroy, "pruned"),
-            Err(e) => error!(topology = %name, "cannot prune: {e}"),
-        }
-    }
-}
-
-/// Parse the file; on error log every located problem and keep the old one.
-fn load(path: &Path, host: Option<&str>) -> Option<Topology> {
-    let loaded = spec::load(path)
-        .map_err(|e| e.to_string())
-        .and_then(|mut t| {
-            t.select_host(host)?;
-            Ok(t)
-        });
-    match loaded {
-        Ok(t) => Some(t),
-        Err(e) => {
-            for line in e.to_string().lines() {
-                error!("{line}");
-            }
-            error!(
-                "ignoring this version of {}; the last valid one stays applied",
-                path.display()
-            );
-            None
-        }
-    }
-}
-
-/// One apply, and how it went (for `cnm status` and systemd).
-async fn reconcile(
-    t: &Topology,
-    why: &str,
-    trust: apply::Trust,
-) -> (Result<(), ApplyError>, status::Convergence) {
-    let start = Instant::now();
-    let result = converge(t, why, trust, start).await;
-    let (summary, error) = match &result {
-        Ok(s) => (s.clone(), None),
-        Err(e) => (Default::default(), Some(e.to_string())),
-    };
-    let last = status::Convergence {
-        at: status::now(),
-        result: if error.is_none() {
-            "converged"
-        } else {
-            "failed"
-        }
-        .into(),
-        reason: why.to_string(),
-        added: summary.add,
-        changed: summary.change,
-        destroyed: summary.destroy,
-        ms: start.elapsed().as_millis() as u64,
-        error,
-    };
-    (result.map(|_| ()), last)
-}
-
-async fn converge(
-    t: &Topology,
-    why: &str,
-    trust: apply::Trust,
-    start: Instant,
-) -> Result<crate::plan::Summary, ApplyError> {
-    let reg = crate::drivers::Registry::builtin();
-    match apply::converge_trusting(reg, t, trust, |_| Ok(())).await {
-        Ok(plan) if plan.is_empty() => {
-            tracing::debug!(topology = %t.name, reason = why, "converged, nothing to do");
-            Ok(plan.summary())
-        }
-        Ok(plan) => {
-            for a in &plan.actions {
-                let op = match a.op {
-                    Op::Create => "create",
-                    Op::Update => "update",
-                    Op::Delete => "delete",
-                    Op::Replace => "replace",
-                };
-                info!(topology = %t.name, op, object = %a.resource.label(), "applied");
-            }
-            let s = plan.summary();
-            info!(
-                topology = %t.name, reason = why, added = s.add, changed = s.change, destroyed = s.destroy,
-                ms = start.elapsed().as_millis() as u64, "converged"
-            );
-            Ok(s)
-        }
-        Err(e) => {
-            error!(topology = %t.name, reason = why, "{e}");
-            Err(e)
-        }
-    }
+    round
 }

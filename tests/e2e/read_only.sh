@@ -33,6 +33,10 @@ read_only_commands() {
   expect_rc 1 cnm plan -o json "$MV"
   expect_rc 1 cnm show --topology nosuch
   expect_rc 1 cnm status --topology nosuch
+  expect_rc 1 cnm plan --topology nosuch
+  expect_rc 1 cnm graph --topology nosuch
+  expect_rc 0 cnm plan "$Q" --out "$WORK/saved.json"
+  expect_rc 0 cnm show "$WORK/saved.json"
   if [ "$applied" = yes ]; then
     expect_rc 0 cnm plan --detailed-exitcode "$Q"
     expect_rc 0 cnm plan -o json "$Q"
@@ -42,6 +46,8 @@ read_only_commands() {
     expect_rc 0 cnm status
     expect_rc 0 cnm status --topology quick
     expect_rc 0 cnm graph --observed "$Q"
+    expect_rc 0 cnm plan --detailed-exitcode --topology quick
+    expect_rc 0 cnm graph --topology quick
   else
     expect_rc 2 cnm plan --detailed-exitcode "$Q"
     expect_rc 0 cnm plan -o json "$Q"
