@@ -57,4 +57,13 @@ fn the_man_page_has_a_section_per_subcommand() {
         text.contains("\\-\\-detailed\\-exitcode"),
         "plan's flags are missing"
     );
+    // It names no other page: there is only cnm(1).
+    let refs: Vec<&str> = text
+        .split(|c: char| c.is_whitespace())
+        .filter(|w| w.contains("(1)") && !w.starts_with("cnm(1)"))
+        .collect();
+    assert!(
+        refs.is_empty(),
+        "the man page names pages that do not exist: {refs:?}"
+    );
 }
