@@ -114,6 +114,7 @@ where
     let progress = !json && show_progress(start);
     let shown_text = shown.to_string();
     let plan = converge(Box::new(move |p: &cnm::plan::Plan| {
+        crate::cli_common::print_notes(p);
         if json {
             return Ok(());
         }

@@ -186,3 +186,13 @@ pub fn note_trust(t: &cnm::spec::Topology, trust: &cnm::apply::Trust) {
         );
     }
 }
+
+/// A plan's notes (warnings about the host, what cnm leaves alone), one
+/// line each on standard error, before anything changes.
+pub fn print_notes(plan: &cnm::plan::Plan) {
+    use std::io::Write as _;
+    for n in &plan.notes {
+        // A closed stderr is no reason to stop.
+        let _ = writeln!(std::io::stderr(), "cnm: {n}");
+    }
+}

@@ -58,6 +58,7 @@ pub async fn plan(src: &Source, o: PlanOptions<'_>) -> Result<ExitCode> {
             .with_context(|| format!("cannot write the plan to {}", path.display()))?;
     }
     let plan = planned.plan;
+    crate::cli_common::print_notes(&plan);
     match o.output {
         PlanFormat::Text => {
             out(&plan.render_text(&shown, color()))?;

@@ -36,6 +36,14 @@ pub fn header(topology: &str, sandbox: &str) -> String {
     format!("# Managed by cnm (topology {topology}, sandbox {sandbox}); edits are overwritten.\n")
 }
 
+/// The lines Docker starts every container's hosts file with.
+pub const DOCKER_HOSTS_HEAD: &str = "127.0.0.1\tlocalhost\n\
+    ::1\tlocalhost ip6-localhost ip6-loopback\n\
+    fe00::0\tip6-localnet\n\
+    ff00::0\tip6-mcastprefix\n\
+    ff02::1\tip6-allnodes\n\
+    ff02::2\tip6-allrouters\n";
+
 pub fn render_hosts(h: &HostsContent) -> String {
     let mut s = header(&h.topology, &h.sandbox);
     if let Some(n) = &h.hostname {
@@ -47,7 +55,7 @@ pub fn render_hosts(h: &HostsContent) -> String {
     for (ep, aliases) in &h.aliases {
         let _ = writeln!(s, "# cnm-aliases: {ep} {}", aliases.join(" "));
     }
-    s.push_str("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+    s.push_str(DOCKER_HOSTS_HEAD);
     for e in h.own.iter().chain(&h.extra) {
         s.push_str(&render_entry(e));
     }
@@ -101,13 +109,14 @@ pub struct Resolv {
     pub options: Vec<String>,
 }
 
+/// A resolv.conf in Docker's order: search, nameservers, options.
 pub fn render_resolv(topology: &str, sandbox: &str, r: &Resolv) -> String {
     let mut s = header(topology, sandbox);
-    for ns in &r.nameservers {
-        let _ = writeln!(s, "nameserver {ns}");
-    }
     if !r.search.is_empty() {
         let _ = writeln!(s, "search {}", r.search.join(" "));
+    }
+    for ns in &r.nameservers {
+        let _ = writeln!(s, "nameserver {ns}");
     }
     if !r.options.is_empty() {
         let _ = writeln!(s, "options {}", r.options.join(" "));

@@ -2,6 +2,7 @@
 //! namespace, each driven by a task on the current tokio runtime.
 
 pub mod lean;
+pub mod nft;
 
 use futures::TryStreamExt;
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
@@ -117,6 +118,19 @@ pub fn links(
             .set_filter_mask(AddressFamily::Unspec, vec![LinkExtentMask::SkipStats])
             .execute(),
     )
+}
+
+/// The main table's routes of one family (IPv6 when `v6`).
+pub fn routes(
+    h: &Handle,
+    v6: bool,
+) -> impl futures::Stream<Item = Result<RouteMessage, rtnetlink::Error>> + Unpin {
+    let msg = if v6 {
+        rtnetlink::RouteMessageBuilder::<std::net::Ipv6Addr>::new().build()
+    } else {
+        rtnetlink::RouteMessageBuilder::<std::net::Ipv4Addr>::new().build()
+    };
+    Box::pin(h.route().get(msg).execute())
 }
 
 /// Every link, collected (for namespaces with few links).

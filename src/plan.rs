@@ -2,7 +2,7 @@
 //! as Terraform-like text or stable JSON, and `apply` executes exactly it.
 
 use crate::model::{
-    fmt_mac, EndpointRes, FdbRes, FileRes, FirewallRes, LinkRes, NamespaceRes, NeighRes,
+    fmt_mac, DnsRes, EndpointRes, FdbRes, FileRes, FirewallRes, LinkRes, NamespaceRes, NeighRes,
     PluginCall, PluginRes, ResolverRes, RouteRes, StrayKind, StrayRes, SysctlRes,
 };
 use crate::naming::MarkKind;
@@ -56,6 +56,8 @@ pub enum Resource {
     Plugin(PluginRes),
     /// The embedded resolver serving the topology's sandboxes.
     Resolver(ResolverRes),
+    /// A sandbox's redirect of 127.0.0.11:53 to the resolver's port.
+    Dns(DnsRes),
 }
 
 impl Resource {
@@ -128,8 +130,14 @@ impl Resource {
             Resource::File(f) => format!("file {}", f.path),
             Resource::Firewall(f) => format!("firewall table {}", f.table),
             Resource::Sysctl(s) => format!("sysctl {} = {}", s.key.replace('/', "."), s.value),
+            Resource::Dns(d) => format!(
+                "dns {}: {a}:53 → {a}:{}",
+                d.sandbox,
+                d.port,
+                a = crate::resolver::ADDRESS
+            ),
             Resource::Resolver(r) => format!(
-                "resolver {}:53 in {} sandbox{}",
+                "resolver {} in {} sandbox{}",
                 crate::resolver::ADDRESS,
                 r.sandboxes,
                 if r.sandboxes == 1 { "" } else { "es" }
@@ -214,6 +222,7 @@ impl Resource {
                 format!("{}, {}", rules(f.rules.len()), elements(f.elements()))
             }
             Resource::Sysctl(_) | Resource::Stray(_) => String::new(),
+            Resource::Dns(_) => "udp, tcp".into(),
             Resource::Plugin(p) => plugin_summary(p),
             Resource::Resolver(r) => format!("{} names", r.names),
         }
@@ -238,7 +247,7 @@ impl Resource {
             Resource::Fdb(_) => 10,
             Resource::Neigh(_) => 11,
             Resource::Route(_) => 12,
-            Resource::Firewall(_) => 13,
+            Resource::Firewall(_) | Resource::Dns(_) => 13,
             Resource::File(_) => 14,
             // After the namespaces it listens in and the files naming it.
             Resource::Resolver(_) => 15,
@@ -295,6 +304,11 @@ pub struct Plan {
     pub topology: String,
     /// In execution order.
     pub actions: Vec<Action>,
+    /// What the plan wants its reader to know besides the actions, each a
+    /// sentence (`parent lan0 of network lan is down; …`): printed on
+    /// standard error by plan and apply.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl Plan {

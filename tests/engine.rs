@@ -434,6 +434,7 @@ fn a_removed_sandbox_is_deleted_dependents_first() {
         .iter()
         .map(|a| match &a.resource {
             Resource::File(_) => "file",
+            Resource::Dns(_) => "dns",
             Resource::Route(_) => "route",
             Resource::Endpoint(_) => "endpoint",
             Resource::Namespace(_) => "namespace",
@@ -442,12 +443,13 @@ fn a_removed_sandbox_is_deleted_dependents_first() {
         .collect();
     assert_eq!(
         kinds,
-        ["file", "file", "route", "endpoint", "namespace"],
+        ["file", "file", "dns", "route", "endpoint", "namespace"],
         "{:#?}",
         ops(&p)
     );
     assert!(deletes.iter().all(|a| match &a.resource {
         Resource::File(f) => f.sandbox == "beta",
+        Resource::Dns(d) => d.sandbox == "beta",
         Resource::Route(r) => r.sandbox == "beta",
         Resource::Endpoint(e) => e.endpoint == "beta-lan",
         Resource::Namespace(n) => n.sandbox == "beta" && n.netns == "eng-beta",

@@ -394,6 +394,16 @@ async fn with_recorded(
     Ok(out)
 }
 
+/// What each driver wants a user to know about the host (a parent link
+/// that is down), as warnings.
+pub fn host_warnings(reg: &Registry, t: &Topology, facts: &HostFacts) -> Vec<String> {
+    t.networks
+        .values()
+        .filter_map(|net| Some(reg.get(&net.driver)?.host_warnings(net, facts)))
+        .flatten()
+        .collect()
+}
+
 /// What each driver needs of the host (a parent link, ...).
 pub fn check_host(reg: &Registry, t: &Topology, facts: &HostFacts) -> Result<(), PlanError> {
     for net in t.networks.values() {

@@ -199,6 +199,7 @@ mod tests {
             format_version: 2,
             topology: "t".into(),
             actions: vec![action(Op::Replace), action(Op::Update)],
+            notes: Vec::new(),
         };
         relearned(&mut plan, &learned);
         let unknown = |i: usize| match &plan.actions[i].resource {

@@ -410,6 +410,7 @@ async fn plan_resolved(
         .collect();
     trust::leave_out(&mut observed.state, trusted, &trusted_endpoints);
     observed.host.borrowed = observe::borrowed(t).await;
+    let mut notes = foreign_dns(t, &mut observed.host);
     // Host ports for `ports: ["80"]`: the topology planned is then `t`
     // with them filled in.
     let fail = |message: String| PlanError::of_file(&t.file, message);
@@ -459,6 +460,12 @@ async fn plan_resolved(
     };
     learned::relearned(&mut plan, &learned);
     prereq::check(&t.file, &plan, &observed).await?;
+    notes.extend(
+        drivers::host_warnings(reg, t, &observed.host)
+            .into_iter()
+            .map(|w| format!("warning: {w}")),
+    );
+    plan.notes = notes;
     tracing::debug!(
         observe = ?observed_at,
         desired = ?desired_at - observed_at,
@@ -474,6 +481,32 @@ async fn plan_resolved(
         topology,
         chosen_ports,
     })
+}
+
+/// Borrowed sandboxes whose 127.0.0.11 something else serves (a
+/// container's runtime: a socket there that is not cnm's resolver, or a
+/// NAT rule for it in a table that is not cnm's): noted in the host facts
+/// (cnm adds no resolver there), each said in one line.
+fn foreign_dns(t: &Topology, host: &mut crate::model::HostFacts) -> Vec<String> {
+    let mut notes = Vec::new();
+    for (sb, found) in &host.borrowed {
+        let Ok(found) = found else { continue };
+        let ours = host
+            .allocated
+            .dns_ports
+            .get(sb)
+            .copied()
+            .unwrap_or_else(|| crate::resolver::redirect::port_for(&t.name, sb));
+        if found.dns_served_by_others(ours) {
+            host.foreign_dns.insert(sb.clone());
+            let from = t.sandboxes.get(sb).and_then(|s| s.netns.as_ref());
+            notes.push(format!(
+                "note: sandbox {sb}: 127.0.0.11 is already served in the namespace it borrows ({}); cnm adds no resolver there",
+                from.map_or_else(|| found.path.clone(), |r| r.to_string())
+            ));
+        }
+    }
+    notes
 }
 
 /// The plan that removes everything topology `name` owns.

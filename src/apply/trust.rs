@@ -64,7 +64,7 @@ fn by_sandbox(f: &FileTopology) -> BTreeMap<&str, BTreeMap<&str, &FileEndpoint>>
 }
 
 /// Leave out of `state` what belongs to the trusted sandboxes (their
-/// namespace, endpoints, routes and files), in both the desired and the
+/// namespace, endpoints, routes, files and DNS redirect), in both the desired and the
 /// observed state, so the diff compares only what was read. `endpoints`:
 /// the trusted sandboxes' endpoints by name (an endpoint seen only by its
 /// host end has no sandbox).
@@ -75,4 +75,5 @@ pub fn leave_out(state: &mut State, trusted: &BTreeSet<String>, endpoints: &BTre
     });
     state.routes.retain(|(s, _), _| !trusted.contains(s));
     state.files.retain(|_, f| !trusted.contains(&f.sandbox));
+    state.dns.retain(|s, _| !trusted.contains(s));
 }

@@ -357,7 +357,10 @@ fn no_free(e: &Endpoint, network: &str, family: &str, range: &str) -> (Loc, Stri
 }
 
 /// Interface names inside each sandbox: an endpoint that exists keeps its
-/// `ethN`; new endpoints take the lowest free `ethN`, in endpoint-name order.
+/// `ethN`; new endpoints take the lowest free `ethN`, in endpoint-name
+/// order. In a borrowed namespace the names its own interfaces have are
+/// not free (a Docker container's `eth0`: cnm's endpoint is `eth1`, as
+/// `docker network connect` would name it).
 pub(super) fn resolve_ifnames(t: &Topology, obs: &Observed) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for sb in t.sandboxes.values() {
@@ -366,7 +369,7 @@ pub(super) fn resolve_ifnames(t: &Topology, obs: &Observed) -> BTreeMap<String, 
             .endpoints_of_sandbox(&sb.name)
             .filter(|e| t.networks[&e.network].caps.interfaces)
             .collect();
-        let mut used = BTreeSet::new();
+        let mut used = foreign_names(t, obs, &sb.name);
         let mut pending = Vec::new();
         for e in &eps {
             let seen = match obs.state.endpoints.get(&e.name) {
@@ -401,6 +404,25 @@ pub(super) fn resolve_ifnames(t: &Topology, obs: &Observed) -> BTreeMap<String, 
         }
     }
     out
+}
+
+/// The interface names in sandbox `sandbox`'s borrowed namespace that are
+/// not this topology's (none for a namespace of cnm's own).
+fn foreign_names(t: &Topology, obs: &Observed, sandbox: &str) -> BTreeSet<String> {
+    let Some(Ok(found)) = obs.host.borrowed.get(sandbox) else {
+        return BTreeSet::new();
+    };
+    found
+        .links
+        .iter()
+        .filter(|(_, alias)| {
+            !alias
+                .as_deref()
+                .and_then(naming::parse_mark)
+                .is_some_and(|m| m.topology == t.name && m.kind == naming::MarkKind::Endpoint)
+        })
+        .map(|(name, _)| name.clone())
+        .collect()
 }
 
 /// A MAC derived from an address may collide with one given explicitly.

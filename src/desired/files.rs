@@ -217,13 +217,14 @@ fn ips_of(addrs: &BTreeMap<String, EndpointAddr>, e: &Endpoint) -> Vec<IpAddr> {
         .collect()
 }
 
-/// resolv.conf for the embedded resolver, as Docker writes it: 127.0.0.11
-/// only (the servers become its upstreams), the search list kept, and
-/// `ndots:0` unless an ndots option is given.
+/// resolv.conf for the embedded resolver, as dockerd 20.10 writes it:
+/// 127.0.0.11 only (the servers become its upstreams), the search list and
+/// options kept in order, and `ndots:0` last unless an ndots option is
+/// given.
 fn embedded_resolv(r: Resolv) -> Resolv {
     let mut options = r.options;
     if !options.iter().any(|o| o.starts_with("ndots:")) {
-        options.insert(0, "ndots:0".to_string());
+        options.push("ndots:0".to_string());
     }
     Resolv {
         nameservers: vec![IpAddr::V4(crate::resolver::ADDRESS)],

@@ -106,6 +106,9 @@ pub fn build_with(
     addressing::check_derived_macs(t, &state).map_err(err)?;
     let dns = resolver_config(&p);
     add_routes_and_files(&p, learned, dns.as_ref(), &mut state);
+    if let Some(c) = &dns {
+        state.dns = dns_redirects(c);
+    }
     state.resolver = dns.map(|c| crate::resolver::control::desired(&t.name, &c));
     firewall(reg, t, obs, &mut state);
     Ok(state)
@@ -281,7 +284,37 @@ fn resolver_config(p: &Plan<'_>) -> Option<crate::resolver::config::Config> {
         .iter()
         .map(|(k, a)| (k.clone(), (a.v4, a.v6)))
         .collect();
-    crate::resolver::config::build(p.full, p.t, &addrs, &p.obs.host.nameservers)
+    let served_elsewhere = &p.obs.host.foreign_dns;
+    let allocated = &p.obs.host.allocated.dns_ports;
+    let port_of = |sandbox: &str| {
+        allocated
+            .get(sandbox)
+            .copied()
+            .unwrap_or_else(|| crate::resolver::redirect::port_for(&p.t.name, sandbox))
+    };
+    crate::resolver::config::build(
+        p.full,
+        p.t,
+        &addrs,
+        &p.obs.host.nameservers,
+        &|sandbox: &str| (!served_elsewhere.contains(sandbox)).then(|| port_of(sandbox)),
+    )
+}
+
+/// Each served sandbox's redirect of 127.0.0.11:53 to its resolver port.
+fn dns_redirects(c: &crate::resolver::config::Config) -> BTreeMap<String, crate::model::DnsRes> {
+    c.sandboxes
+        .iter()
+        .map(|(netns, s)| {
+            let d = crate::model::DnsRes {
+                sandbox: s.sandbox.clone(),
+                netns: netns.clone(),
+                port: s.port,
+                intact: true,
+            };
+            (s.sandbox.clone(), d)
+        })
+        .collect()
 }
 
 /// Every namespace's default routes and its hosts and resolv.conf files
@@ -303,12 +336,17 @@ fn add_routes_and_files(
                 .is_some_and(|n| n.caps.spans_hosts)
     });
     for ns in state.namespaces.values() {
+        let theirs = match p.obs.host.borrowed.get(&ns.sandbox) {
+            Some(Ok(found)) => found.foreign_default.clone(),
+            _ => Default::default(),
+        };
         routes::add_routes(
             t,
             &p.subnets,
             &state.endpoints,
             learned,
             &ns.sandbox,
+            &theirs,
             &mut state.routes,
         );
         // A borrowed namespace's process keeps its own hosts and

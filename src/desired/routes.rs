@@ -27,12 +27,16 @@ pub fn gateway_endpoint<'a>(t: &'a Topology, sandbox: &'a str) -> Option<&'a End
 /// (empty: none), overriding its network's (a plugin's Join answer).
 pub const LEARNED_GATEWAY: [&str; 2] = ["gateway", "gateway6"];
 
+/// The sandbox's default routes. `theirs`: families whose default route in
+/// a borrowed namespace goes through a link that is not cnm's: cnm never
+/// replaces it.
 pub(super) fn add_routes(
     t: &Topology,
     addressing: &BTreeMap<String, Addressing>,
     endpoints: &BTreeMap<String, EndpointRes>,
     learned: &BTreeMap<String, crate::drivers::Learned>,
     sandbox: &str,
+    theirs: &std::collections::BTreeSet<u8>,
     out: &mut BTreeMap<(String, IpNetwork), RouteRes>,
 ) {
     let Some(ep) = gateway_endpoint(t, sandbox) else {
@@ -58,7 +62,8 @@ pub(super) fn add_routes(
         ),
     ];
     for (family, gw) in gateways {
-        if let Some(gateway) = gw {
+        let taken = theirs.contains(&if family == Family::V4 { 4 } else { 6 });
+        if let (Some(gateway), false) = (gw, taken) {
             let dst = crate::model::default_dst(family);
             out.insert(
                 (sandbox.to_string(), dst),

@@ -49,6 +49,15 @@ pub(super) fn check_foreign(
             return Err(format!("sandbox {}: {why}", f.sandbox));
         }
     }
+    for d in desired.dns.values() {
+        if host.foreign_dns_tables.contains(&d.sandbox) {
+            return Err(format!(
+                "sandbox {}: nftables table ip {} already exists in its namespace and cnm did not create it; cnm will not touch it",
+                d.sandbox,
+                crate::resolver::redirect::TABLE
+            ));
+        }
+    }
     if desired.firewall.is_some() {
         if let Some(t) = host.foreign_tables.first() {
             return Err(format!(

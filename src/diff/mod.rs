@@ -71,6 +71,18 @@ pub fn diff(
             )
         },
     );
+    pair(&desired.dns, &obs.dns, &mut acts, Resource::Dns, |d, o| {
+        if !o.intact {
+            (
+                vec![chg("rules", &"changed by hand", &"as cnm writes them")],
+                None,
+            )
+        } else if d.port != o.port {
+            (vec![chg("port", &o.port, &d.port)], None)
+        } else {
+            (Vec::new(), None)
+        }
+    });
     namespaces::cascade(desired, obs, &mut acts);
     resolver(desired, obs, &mut acts);
 
@@ -87,6 +99,7 @@ pub fn diff(
         format_version: FORMAT_VERSION,
         topology: topology.to_string(),
         actions: deletes,
+        notes: Vec::new(),
     })
 }
 

@@ -78,6 +78,7 @@ pub(super) fn cascade(desired: &State, obs: &State, acts: &mut Acts) {
         Resource::Namespace(n) => replaced.contains(&n.sandbox),
         Resource::Endpoint(e) => replaced.contains(&e.sandbox),
         Resource::Route(r) => replaced.contains(&r.sandbox),
+        Resource::Dns(d) => replaced.contains(&d.sandbox),
         _ => false,
     };
     let mut reasons = std::collections::BTreeMap::new();
@@ -178,6 +179,20 @@ pub(super) fn cascade(desired: &State, obs: &State, acts: &mut Acts) {
             Op::Create,
             Resource::Route(r.clone()),
             &r.sandbox,
+            Vec::new(),
+        );
+    }
+    // The old namespace's table goes with it; the new one gets its own.
+    for d in desired
+        .dns
+        .values()
+        .filter(|d| replaced.contains(&d.sandbox))
+    {
+        push(
+            acts,
+            Op::Create,
+            Resource::Dns(d.clone()),
+            &d.sandbox,
             Vec::new(),
         );
     }

@@ -49,6 +49,7 @@ pub fn sandboxes_touched(plan: &Plan) -> crate::observe::Scope {
             Resource::Endpoint(e) => out.insert(e.sandbox.clone()),
             Resource::Route(r) => out.insert(r.sandbox.clone()),
             Resource::File(f) => out.insert(f.sandbox.clone()),
+            Resource::Dns(d) => out.insert(d.sandbox.clone()),
             Resource::Stray(_) => return crate::observe::Scope::All,
             // Host objects (the host is always read), and the resolver.
             Resource::Link(_)
@@ -71,6 +72,7 @@ fn key(r: &Resource) -> String {
         Resource::Endpoint(e) => format!("endpoint {}", e.endpoint),
         Resource::Route(x) => format!("route {} {}", x.sandbox, x.dst),
         Resource::Plugin(p) => format!("plugin {}", p.key),
+        Resource::Dns(d) => format!("dns {}", d.sandbox),
         other => other.label(),
     }
 }
@@ -90,6 +92,7 @@ fn lookup(s: &State, r: &Resource) -> Option<Resource> {
         Resource::Stray(x) => Resource::Stray(s.strays.values().find(|o| o == &x)?.clone()),
         Resource::Plugin(p) => Resource::Plugin(s.plugins.get(&p.key)?.clone()),
         Resource::Resolver(_) => Resource::Resolver(s.resolver.clone()?),
+        Resource::Dns(d) => Resource::Dns(s.dns.get(&d.sandbox)?.clone()),
     })
 }
 
@@ -110,6 +113,10 @@ fn differences(want: &Resource, got: &Resource) -> Vec<String> {
         (Resource::Firewall(d), Resource::Firewall(o)) if d.maps != o.maps => {
             return vec!["map elements: not as written".into()];
         }
+        (Resource::Dns(d), Resource::Dns(o)) if d.port != o.port || !o.intact => {
+            return vec![format!("rules: not as written (port {})", o.port)];
+        }
+        (Resource::Dns(_), Resource::Dns(_)) => Vec::new(),
         (d, o) if d == o => Vec::new(),
         _ => return vec!["differs".into()],
     };

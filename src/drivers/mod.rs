@@ -294,6 +294,11 @@ pub trait Driver: Send + Sync {
     fn check_host(&self, _net: &Network, _facts: &HostFacts) -> Result<(), (Loc, String)> {
         Ok(())
     }
+    /// What a user should know about a network before applying it, each a
+    /// sentence (a parent link that is down): warnings, not errors.
+    fn host_warnings(&self, _net: &Network, _facts: &HostFacts) -> Vec<String> {
+        Vec::new()
+    }
     /// Kernel link kinds it makes (probed before the first change).
     fn link_kinds(&self) -> &'static [&'static str] {
         &[]

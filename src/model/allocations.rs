@@ -23,6 +23,10 @@ pub struct Allocations {
     /// [`crate::desired::host_ports::key`].
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub ports: BTreeMap<String, u16>,
+    /// The resolver's port in each sandbox (`resolver::redirect`), by
+    /// sandbox: kept, so that a restart rewrites no rule.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub dns_ports: BTreeMap<String, u16>,
 }
 
 /// What one endpoint was given.
@@ -72,6 +76,11 @@ impl Allocations {
                 },
             );
         }
+        a.dns_ports = state
+            .dns
+            .values()
+            .map(|d| (d.sandbox.clone(), d.port))
+            .collect();
         a
     }
 }

@@ -339,6 +339,22 @@ pub struct ResolverRes {
     pub current: bool,
 }
 
+/// 127.0.0.11:53 sent to the resolver's port inside a sandbox: the
+/// `cnm-dns` table of its namespace (see `resolver::redirect`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DnsRes {
+    /// The sandbox's name in the file.
+    pub sandbox: String,
+    /// Its namespace under /run/netns.
+    pub netns: String,
+    /// Where the resolver listens on 127.0.0.11 there (UDP and TCP).
+    pub port: u16,
+    /// Observed only: the table holds exactly cnm's rules for `port`
+    /// (desired: always true).
+    #[serde(skip)]
+    pub intact: bool,
+}
+
 /// Something an interrupted apply left behind, found through the journal:
 /// a link still under its temporary name, or the empty mount point of a
 /// namespace. Only ever deleted.
@@ -421,6 +437,8 @@ pub struct State {
     pub plugins: BTreeMap<String, PluginRes>,
     /// The embedded resolver's part for this topology.
     pub resolver: Option<ResolverRes>,
+    /// Port 53 redirects to the resolver, by sandbox.
+    pub dns: BTreeMap<String, DnsRes>,
 }
 
 impl State {
@@ -437,6 +455,7 @@ impl State {
             && self.strays.is_empty()
             && self.plugins.is_empty()
             && self.resolver.is_none()
+            && self.dns.is_empty()
     }
 }
 
@@ -451,6 +470,8 @@ pub struct HostFacts {
     pub links: BTreeMap<String, Option<String>>,
     /// The MTU of every link in the host namespace (a parent's MTU).
     pub link_mtu: BTreeMap<String, u32>,
+    /// Links of the host namespace that are down or have no carrier.
+    pub links_down: BTreeSet<String>,
     /// Every name under /run/netns.
     pub netns: BTreeSet<String>,
     /// Namespaces (by netns name) this topology owns.
@@ -484,6 +505,12 @@ pub struct HostFacts {
     /// The namespaces the file's `netns:` keys name, found now (by
     /// sandbox), or why not. Absent: not looked up (`cnm graph`).
     pub borrowed: BTreeMap<String, Result<crate::netns::borrowed::Target, String>>,
+    /// Borrowed sandboxes whose 127.0.0.11 something other than cnm
+    /// serves (a container runtime's own DNS): cnm adds no resolver there.
+    pub foreign_dns: BTreeSet<String>,
+    /// Sandboxes whose namespace holds a `cnm-dns` table without cnm's
+    /// mark: a name clash, refused before any change.
+    pub foreign_dns_tables: BTreeSet<String>,
 }
 
 /// The result of observing one topology.

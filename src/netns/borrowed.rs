@@ -21,6 +21,23 @@ pub struct Target {
     /// The links in it now, with their aliases: cnm's (marked) and the
     /// others', whose names cnm must not take.
     pub links: BTreeMap<String, Option<String>>,
+    /// Ports of the sockets bound to 127.0.0.11 in it (a container
+    /// runtime's DNS, or cnm's resolver).
+    pub dns_sockets: std::collections::BTreeSet<u16>,
+    /// An nftables rule for 127.0.0.11 in a table that is not cnm's
+    /// (dockerd's DOCKER_OUTPUT through iptables-nft).
+    pub dns_nat: bool,
+    /// Families (4, 6) with a default route through a link that is not
+    /// cnm's: cnm adds no default route of its own there.
+    pub foreign_default: std::collections::BTreeSet<u8>,
+}
+
+impl Target {
+    /// Whether 127.0.0.11 is served there by something other than cnm's
+    /// resolver at `ours` (its port in this sandbox).
+    pub fn dns_served_by_others(&self, ours: u16) -> bool {
+        self.dns_nat || self.dns_sockets.iter().any(|p| *p != ours)
+    }
 }
 
 /// How long `docker inspect` / `podman inspect` may take.
@@ -67,7 +84,80 @@ pub async fn resolve(r: &NetnsRef) -> Result<Target, String> {
             links.insert(n, alias);
         }
     }
-    Ok(Target { path, ino, links })
+    let foreign_default = foreign_defaults(&handle, &links).await?;
+    let (dns_sockets, dns_nat) = super::inside(&file, dns_served)
+        .map_err(|e| format!("cannot enter namespace {path}: {e}"))?;
+    Ok(Target {
+        path,
+        ino,
+        links,
+        dns_sockets,
+        dns_nat,
+        foreign_default,
+    })
+}
+
+/// Run inside the namespace: the ports of sockets on 127.0.0.11, and
+/// whether a table other than cnm's has a rule for 127.0.0.11.
+fn dns_served() -> (std::collections::BTreeSet<u16>, bool) {
+    let sockets = crate::observe::listeners::dump()
+        .into_iter()
+        .filter(|l| l.addr == std::net::IpAddr::from(crate::resolver::ADDRESS))
+        .map(|l| l.port)
+        .collect();
+    let nat = crate::netlink::nft::rules_matching(
+        crate::resolver::redirect::LOCAL_HEX,
+        crate::resolver::redirect::TABLE,
+    )
+    .unwrap_or(false);
+    (sockets, nat)
+}
+
+/// Families whose default route goes through a link not marked by cnm.
+async fn foreign_defaults(
+    handle: &rtnetlink::Handle,
+    links: &BTreeMap<String, Option<String>>,
+) -> Result<std::collections::BTreeSet<u8>, String> {
+    use netlink_packet_route::route::{RouteAttribute, RouteMessage};
+    let mut out = std::collections::BTreeSet::new();
+    let index_names: BTreeMap<u32, String> = {
+        let msgs: Vec<_> = futures::TryStreamExt::try_collect(crate::netlink::links(handle))
+            .await
+            .map_err(|e| format!("cannot list links: {e}"))?;
+        msgs.into_iter()
+            .filter_map(|m| {
+                let name = m.attributes.into_iter().find_map(|a| match a {
+                    netlink_packet_route::link::LinkAttribute::IfName(n) => Some(n),
+                    _ => None,
+                })?;
+                Some((m.header.index, name))
+            })
+            .collect()
+    };
+    for v6 in [false, true] {
+        let routes: Vec<RouteMessage> =
+            futures::TryStreamExt::try_collect(crate::netlink::routes(handle, v6))
+                .await
+                .map_err(|e| format!("cannot list routes: {e}"))?;
+        for r in routes
+            .iter()
+            .filter(|r| r.header.destination_prefix_length == 0)
+        {
+            let oif = r.attributes.iter().find_map(|a| match a {
+                RouteAttribute::Oif(i) => Some(*i),
+                _ => None,
+            });
+            let name = oif.and_then(|i| index_names.get(&i));
+            let ours = name
+                .and_then(|n| links.get(n))
+                .and_then(|a| a.as_deref())
+                .is_some_and(|a| a.starts_with("cnm:"));
+            if name.is_some() && !ours {
+                out.insert(if v6 { 6 } else { 4 });
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Open a namespace file: it must be on nsfs (statfs) and a network

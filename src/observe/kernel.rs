@@ -33,6 +33,8 @@ pub struct Route {
 pub struct NsView {
     pub table: LinkTable,
     pub routes: Vec<Route>,
+    /// A sandbox's `cnm-dns` table, when it has one (not read for the host).
+    pub dns: Option<crate::resolver::redirect::Found>,
 }
 
 /// An FDB or neighbour entry.

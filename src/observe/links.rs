@@ -18,6 +18,8 @@ pub struct Link {
     pub kind: Option<String>,
     pub mtu: u32,
     pub up: bool,
+    /// The link has a carrier (IFF_LOWER_UP): traffic can pass.
+    pub carrier: bool,
     pub master: Option<u32>,
     pub mac: Option<Mac>,
     /// As a bridge port: hairpin mode (frames may leave by the port they
@@ -40,6 +42,7 @@ impl Link {
             kind: None,
             mtu: 0,
             up: m.header.flags.contains(LinkFlags::Up),
+            carrier: m.header.flags.contains(LinkFlags::LowerUp),
             master: None,
             mac: None,
             hairpin: false,

@@ -92,6 +92,7 @@ async fn ns_view(
     Ok(NsView {
         table,
         routes: routes.iter().filter_map(route_of).collect(),
+        dns: None,
     })
 }
 
@@ -161,7 +162,11 @@ fn read_on_own_thread(
                     source: e,
                 })?;
             drop(f);
-            let view = ns_view(&lean, Some(&netns)).await?;
+            // The port 53 redirect table, read while this thread is in the
+            // namespace (a kernel without nf_tables has none).
+            let dns = crate::resolver::redirect::read().ok().flatten();
+            let mut view = ns_view(&lean, Some(&netns)).await?;
+            view.dns = dns;
             Ok::<_, ObserveError>(Candidate { netns, ino, view })
         }))
         .buffered(IN_FLIGHT)

@@ -34,8 +34,8 @@ pub struct NetworkNames {
     /// Name → its addresses on this network, sorted (a shared alias has
     /// several).
     pub names: BTreeMap<String, Vec<IpAddr>>,
-    /// Address → the name a reverse lookup gives: its sandbox's name (as
-    /// the first name of its hosts-file line would).
+    /// Address → the name a reverse lookup gives: `<sandbox>.<network>`,
+    /// as Docker answers (never a hostname or alias).
     pub ptr: BTreeMap<IpAddr, String>,
 }
 
@@ -49,6 +49,16 @@ pub struct SandboxDns {
     /// internal (as Docker's).
     pub forward: bool,
     pub upstreams: Vec<IpAddr>,
+    /// Where the resolver listens on 127.0.0.11 in this sandbox (UDP and
+    /// TCP); the sandbox's `cnm-dns` table sends port 53 there.
+    #[serde(default = "dns_port")]
+    pub port: u16,
+}
+
+/// Port of configurations written before redirects (the resolver listened
+/// on 53 itself).
+fn dns_port() -> u16 {
+    53
 }
 
 impl Config {
@@ -71,12 +81,15 @@ pub type Addresses = BTreeMap<String, (Option<Ipv4Network>, Option<Ipv6Network>)
 /// with its own namespace and at least one endpoint. Names come from
 /// every sandbox here and, on networks that span hosts, from the other
 /// hosts' sandboxes too. `upstreams`: the host's, for sandboxes without
-/// `dns: { servers }`.
+/// `dns: { servers }`. `port`: where the resolver listens in a sandbox;
+/// `None` for one whose 127.0.0.11 something else serves (a container's
+/// own runtime): it is left out.
 pub fn build(
     full: &Topology,
     local: &Topology,
     addrs: &Addresses,
     upstreams: &[IpAddr],
+    port: &dyn Fn(&str) -> Option<u16>,
 ) -> Option<Config> {
     if !full.embedded_dns {
         return None;
@@ -99,6 +112,9 @@ pub fn build(
         if networks.is_empty() {
             continue;
         }
+        let Some(port) = port(&sb.name) else {
+            continue;
+        };
         let forward = networks.iter().any(|n| !local.networks[n].internal);
         let mut ups: Vec<IpAddr> = match &sb.dns {
             Some(d) if !d.servers.is_empty() => d.servers.clone(),
@@ -113,6 +129,7 @@ pub fn build(
                 networks,
                 forward,
                 upstreams: ups,
+                port,
             },
         );
     }
@@ -160,7 +177,9 @@ fn network_names<'a>(
             }
         }
         for ip in ips {
-            out.ptr.entry(ip).or_insert_with(|| sb.name.clone());
+            out.ptr
+                .entry(ip)
+                .or_insert_with(|| format!("{}.{net}", sb.name).to_ascii_lowercase());
         }
     }
     out

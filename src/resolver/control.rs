@@ -98,14 +98,14 @@ fn serves(
     if st.topologies.get(topology).map(String::as_str) != Some(digest) {
         return Ok(false);
     }
-    for netns in cfg.sandboxes.keys() {
+    for (netns, s) in &cfg.sandboxes {
         let Some(b) = st.sandboxes.get(netns) else {
             return Ok(false);
         };
         if let Some(e) = &b.error {
             return Err(e.clone());
         }
-        if b.ino.is_none() || b.ino != ino_of(netns) {
+        if b.ino.is_none() || b.ino != ino_of(netns) || b.port.unwrap_or(53) != s.port {
             return Ok(false);
         }
     }

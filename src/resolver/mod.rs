@@ -11,6 +11,7 @@ pub mod config;
 pub mod control;
 pub mod lookup;
 mod orphans;
+pub mod redirect;
 pub mod serve;
 
 /// Where every sandbox finds its resolver (Docker's address).

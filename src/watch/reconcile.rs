@@ -8,6 +8,14 @@ use crate::spec::Topology;
 use std::time::Instant;
 use tracing::{error, info};
 
+/// A plan's notes, in the watcher's log.
+fn log_notes(p: &crate::plan::Plan) -> Result<(), String> {
+    for n in &p.notes {
+        tracing::warn!("{n}");
+    }
+    Ok(())
+}
+
 /// One apply, and how it went (for `cnm status` and systemd). `record`:
 /// the topology is its record's (`--topology`), read again under the lock;
 /// the topology applied then comes back.
@@ -50,10 +58,10 @@ async fn converge(
 ) -> Result<(crate::plan::Summary, Option<Topology>), ApplyError> {
     let reg = crate::drivers::Registry::builtin();
     let done = match record {
-        Some((name, host)) => apply::converge_recorded(reg, name, host, trust, |_| Ok(()))
+        Some((name, host)) => apply::converge_recorded(reg, name, host, trust, log_notes)
             .await
             .map(|(p, t)| (p, Some(t))),
-        None => apply::converge_trusting(reg, t, trust, |_| Ok(()))
+        None => apply::converge_trusting(reg, t, trust, log_notes)
             .await
             .map(|p| (p, None)),
     };

@@ -125,7 +125,8 @@ grep -q 'Queries completed' "$WORK/flood.out" || fail "the flood did not run: $(
 step "PTR"
 db1_ip=$(q web db1)
 ptr=$(q web -x "$db1_ip")
-[ "$ptr" = "db1." ] || fail "PTR of $db1_ip: '$ptr'"
+# Docker's answer: <sandbox>.<network of that address>.
+[ "$ptr" = "db1.back." ] || fail "PTR of $db1_ip: '$ptr'"
 
 step "names on networks the asker does not share: NXDOMAIN"
 [ "$(status_of web lone)" = NXDOMAIN ] || fail "lone from web is not NXDOMAIN"

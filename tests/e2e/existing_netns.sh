@@ -199,11 +199,19 @@ for bad in "$WORK/plain" "docker:nosuch" "podman:nosuch" "pid:999999" /proc/self
   grep -q "sandbox c1: netns" "$WORK/err" || { cat "$WORK/err"; fail "no clear error for netns $bad"; }
 done
 grep -q "not a network namespace" "$WORK/err" || { cat "$WORK/err"; fail "a mount namespace is not refused as such"; }
-# Someone's eth0 where cnm would add its own: a plan error.
-ip link add fz0 type veth peer name eth0
-ip link set eth0 netns "$C1"
-expect_rc 1 cnm apply "$T"
-grep -q "interface eth0 already exists" "$WORK/err" || { cat "$WORK/err"; fail "a foreign eth0 is not refused"; }
-ip link del fz0
 [ "$(snapshot)" = "$before" ] || fail "a refused netns changed the kernel"
+
+step "a container's own eth0: cnm's endpoint takes the lowest free name, eth1, and keeps it"
+start; C3=$PID
+ip link add fz0 type veth peer name eth0
+ip link set eth0 netns "$C3"
+printf 'version: 1\nname: b3\nnetworks:\n  n: { subnet: 10.79.0.0/24 }\nsandboxes:\n  c3: { netns: "pid:%s" }\n  p: {}\nendpoints:\n  c3-n: { network: n, sandbox: c3 }\n  p-n: { network: n, sandbox: p }\n' "$C3" >"$WORK/b3.yaml"
+expect_rc 0 cnm apply "$WORK/b3.yaml"
+grep >/dev/null "endpoint c3-n (c3 eth1" "$WORK/out" || fail "not eth1: $(cat "$WORK/out")"
+in_pid "$C3" ip -o link show eth0 >/dev/null || fail "the container's eth0 is gone"
+ping_in "$C3" 10.79.0.3 || fail "c3 cannot reach p over eth1"
+# Its own interface goes away (with its host end): cnm's keeps its name.
+ip link del fz0
+converged "$WORK/b3.yaml"
+expect_rc 0 cnm destroy "$WORK/b3.yaml"
 echo PASS

@@ -70,6 +70,7 @@ impl Sim {
             kind: (kind != "loopback").then(|| kind.to_string()),
             mtu: 1500,
             up: false,
+            carrier: false,
             master: None,
             mac: None,
             hairpin: false,
@@ -195,6 +196,19 @@ impl Sim {
             Resource::Stray(_) => {}
             // The resolver serves what it was given.
             Resource::Resolver(r) => self.resolver = Some(r.clone()),
+            Resource::Dns(d) => self.set_dns(d),
+        }
+    }
+
+    /// The sandbox's `cnm-dns` table, as cnm writes it.
+    fn set_dns(&mut self, d: &cnm::model::DnsRes) {
+        let mark = naming::mark(&self.topology, MarkKind::Sandbox, &d.sandbox);
+        if let Some(v) = self.namespaces.get_mut(&d.netns) {
+            v.dns = Some(cnm::resolver::redirect::Found {
+                mark: Some(mark),
+                port: Some(d.port),
+                intact: true,
+            });
         }
     }
 
@@ -243,6 +257,11 @@ impl Sim {
             Resource::Sysctl(_) => {}
             Resource::Fdb(_) | Resource::Neigh(_) | Resource::Stray(_) | Resource::Plugin(_) => {}
             Resource::Resolver(_) => self.resolver = None,
+            Resource::Dns(d) => {
+                if let Some(v) = self.namespaces.get_mut(&d.netns) {
+                    v.dns = None;
+                }
+            }
         }
     }
 
@@ -386,6 +405,7 @@ impl Sim {
         let l = v.table.links.get_mut(&idx).expect("link");
         let was = l.up;
         l.up = up;
+        l.carrier = up;
         let is_lo = l.name == "lo";
         if up && !was && is_lo {
             let addrs = v.table.addrs.entry(idx).or_default();

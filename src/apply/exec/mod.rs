@@ -155,10 +155,22 @@ impl Executor {
                 })
                 .collect();
             self.create_namespaces(&created).await?;
+            // Port 53 redirects: one thread visits every namespace in turn.
+            let dns: Vec<(&crate::model::DnsRes, bool)> = step
+                .iter()
+                .filter_map(|a| match (&a.resource, a.op) {
+                    (Resource::Dns(d), Op::Delete) if self.doomed(&d.netns) => None,
+                    (Resource::Dns(d), op) => Some((d, op != Op::Delete)),
+                    _ => None,
+                })
+                .collect();
+            self.set_dns(&dns).await?;
             let results = join_all(
                 step.iter()
                     .filter(|a| {
-                        !(a.op == Op::Create && matches!(a.resource, Resource::Namespace(_)))
+                        let made_above = matches!(a.resource, Resource::Dns(_))
+                            || (a.op == Op::Create && matches!(a.resource, Resource::Namespace(_)));
+                        !made_above
                     })
                     .map(|a| self.one(a)),
             )
@@ -326,6 +338,7 @@ impl Executor {
             Resource::Sysctl(s) => write_sysctl(s),
             Resource::Stray(_) => Ok(()),
             Resource::Resolver(r) => resolver_ensure(r).await,
+            Resource::Dns(d) => self.set_dns(&[(d, true)]).await,
         }
     }
 
@@ -377,6 +390,9 @@ impl Executor {
             Resource::File(f) => self.remove_file(f),
             Resource::Firewall(f) => self.set_firewall(Some(f), None).await,
             Resource::Sysctl(_) => Ok(()),
+            // In a namespace that goes, the table goes with it.
+            Resource::Dns(d) if self.doomed(&d.netns) => Ok(()),
+            Resource::Dns(d) => self.set_dns(&[(d, false)]).await,
             Resource::Plugin(p) => self.delete_plugin_object(p).await,
             Resource::Resolver(r) => {
                 let t = r.topology.clone();
@@ -446,11 +462,36 @@ impl Executor {
             }
             (Resource::Sysctl(_), Resource::Sysctl(s)) => write_sysctl(s),
             (Resource::Resolver(_), Resource::Resolver(r)) => resolver_ensure(r).await,
+            (Resource::Dns(_), Resource::Dns(d)) => self.set_dns(&[(d, true)]).await,
             _ => Err(ApplyError::Internal(format!(
                 "update changes the kind of {}",
                 new.label()
             ))),
         }
+    }
+
+    /// Write (`true`) or delete (`false`) the port 53 redirect table of
+    /// each sandbox, from one thread that enters each namespace in turn
+    /// (an nftables transaction over netlink each; no process is started).
+    async fn set_dns(&self, todo: &[(&crate::model::DnsRes, bool)]) -> R {
+        if todo.is_empty() {
+            return Ok(());
+        }
+        let jobs: Vec<(String, String, u16, bool)> = todo
+            .iter()
+            .map(|(d, write)| {
+                let mark = naming::mark(&self.topology, MarkKind::Sandbox, &d.sandbox);
+                (d.netns.clone(), mark, d.port, *write)
+            })
+            .collect();
+        // A thread of its own, never reused: it ends in the last
+        // namespace it entered.
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(dns_in_each(&jobs));
+        });
+        rx.await
+            .map_err(|_| ApplyError::Internal("the DNS redirect thread panicked".into()))?
     }
 
     /// Replace the topology's tables in one nft transaction, then record
@@ -667,6 +708,30 @@ fn missing_ns(netns: &str) -> ApplyError {
 /// Deletes of one kind run before creates; kinds keep their order.
 fn step_key(a: &Action) -> (bool, u8) {
     (a.op == Op::Delete, a.resource.rank())
+}
+
+/// [`Executor::set_dns`]'s thread: enter each namespace, write or delete
+/// its table. A namespace that is gone has no table to delete.
+fn dns_in_each(jobs: &[(String, String, u16, bool)]) -> R {
+    for (netns, mark, port, write) in jobs {
+        let file = match netns::open(netns) {
+            Ok(Some(f)) => f,
+            Ok(None) if !write => continue,
+            Ok(None) => return Err(missing_ns(netns)),
+            Err(e) => return Err(io(format!("cannot open namespace {netns}"))(e)),
+        };
+        netns::enter(&file).map_err(io(format!("cannot enter namespace {netns}")))?;
+        let done = if *write {
+            crate::resolver::redirect::write(mark, *port)
+        } else {
+            crate::resolver::redirect::remove()
+        };
+        done.map_err(io(format!(
+            "cannot {} the DNS redirect table in namespace {netns}",
+            if *write { "write" } else { "delete" }
+        )))?;
+    }
+    Ok(())
 }
 
 fn write_sysctl(s: &crate::model::SysctlRes) -> R {

@@ -97,6 +97,19 @@ impl Driver for MacvlanDriver {
         }
     }
 
+    /// A parent that is down (or has no carrier) passes nothing; cnm
+    /// never sets up a link it does not own, so it says so instead.
+    fn host_warnings(&self, net: &Network, facts: &HostFacts) -> Vec<String> {
+        match opts(net) {
+            Some(o) if facts.links_down.contains(&o.parent) => vec![format!(
+                "parent {} of network {n} is down; {n} passes no traffic until it is up",
+                o.parent,
+                n = net.name
+            )],
+            _ => Vec::new(),
+        }
+    }
+
     fn link_kinds(&self) -> &'static [&'static str] {
         &["macvlan"]
     }

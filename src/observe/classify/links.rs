@@ -15,6 +15,9 @@ pub fn host_facts(host: &NsView, facts: &mut HostFacts) {
     for l in host.table.links.values() {
         facts.links.insert(l.name.clone(), l.alias.clone());
         facts.link_mtu.insert(l.name.clone(), l.mtu);
+        if !(l.up && l.carrier) {
+            facts.links_down.insert(l.name.clone());
+        }
         for a in host.table.addrs_of(l.index) {
             facts.local_addrs.insert(a.ip(), (l.name.clone(), l.mtu));
         }

@@ -104,6 +104,9 @@ pub fn kernel(inp: &Inputs<'_>, view: KernelView) -> Classified {
         );
     }
     for ns in out.owned.values() {
+        dns_of(inp.topology, ns, &mut out.state, &mut out.facts);
+    }
+    for ns in out.owned.values() {
         out.facts.owned_netns.insert(ns.netns.clone());
         out.state.namespaces.insert(
             ns.sandbox.clone(),
@@ -111,6 +114,29 @@ pub fn kernel(inp: &Inputs<'_>, view: KernelView) -> Classified {
         );
     }
     out
+}
+
+/// A sandbox's port 53 redirect: cnm's when the table carries its mark; a
+/// table of that name without it is someone else's (a host fact: cnm
+/// must not replace it).
+fn dns_of(topology: &str, ns: &OwnedNs, state: &mut State, facts: &mut HostFacts) {
+    let Some(found) = &ns.view.dns else {
+        return;
+    };
+    let mark = crate::naming::mark(topology, crate::naming::MarkKind::Sandbox, &ns.sandbox);
+    if found.mark.as_deref() != Some(mark.as_str()) {
+        facts.foreign_dns_tables.insert(ns.sandbox.clone());
+        return;
+    }
+    state.dns.insert(
+        ns.sandbox.clone(),
+        crate::model::DnsRes {
+            sandbox: ns.sandbox.clone(),
+            netns: ns.netns.clone(),
+            port: found.port.unwrap_or(0),
+            intact: found.intact,
+        },
+    );
 }
 
 /// A namespace's own state: its loopback, and, for a borrowed one, what

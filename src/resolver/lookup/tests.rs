@@ -43,7 +43,7 @@ fn setup() -> Result<Config, Box<dyn std::error::Error>> {
         );
     }
     let up: IpAddr = "198.51.100.1".parse()?;
-    build(&t, &t, &a, &[up, up]).ok_or_else(|| "no config".into())
+    build(&t, &t, &a, &[up, up], &|_| Some(61000)).ok_or_else(|| "no config".into())
 }
 
 fn view(cfg: &Config, sandbox: &str) -> SandboxView {
@@ -111,15 +111,15 @@ fn internal_only_sandboxes_do_not_forward() -> TestResult {
 }
 
 #[test]
-fn reverse_lookups_name_the_sandbox() -> TestResult {
+fn reverse_lookups_name_the_sandbox_on_its_network() -> TestResult {
     let cfg = setup()?;
     let web = view(&cfg, "web");
     assert_eq!(
         web.answer("3.0.2.10.in-addr.arpa.", Kind::Ptr),
-        Answer::Ptr("db".into())
+        Answer::Ptr("db.back".into())
     );
     let v6 = "2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.1.0.0.0.0.0.d.f.ip6.arpa";
-    assert_eq!(web.answer(v6, Kind::Ptr), Answer::Ptr("web".into()));
+    assert_eq!(web.answer(v6, Kind::Ptr), Answer::Ptr("web.front".into()));
     assert_eq!(
         web.answer("2.0.3.10.in-addr.arpa", Kind::Ptr),
         Answer::NxDomain
@@ -148,7 +148,7 @@ fn upstreams_served_sandboxes_and_their_networks() -> TestResult {
 fn off_when_the_file_says_so() -> TestResult {
     let file = FILE.replace("name: t\n", "name: t\ndns: { embedded: false }\n");
     let t = crate::spec::parse("t.yaml", &file)?;
-    assert!(build(&t, &t, &Addresses::new(), &[]).is_none());
+    assert!(build(&t, &t, &Addresses::new(), &[], &|_| Some(61000)).is_none());
     Ok(())
 }
 

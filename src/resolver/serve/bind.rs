@@ -1,8 +1,9 @@
 //! Sockets inside sandboxes: a socket belongs to the namespace of the
 //! thread that made it, so one short-lived thread enters each namespace in
-//! turn and binds 127.0.0.11:53 there. The namespace's inode tells a
-//! sandbox that was made again (same name, new namespace) from one that
-//! still has its sockets.
+//! turn and binds 127.0.0.11 there, at the sandbox's port (its `cnm-dns`
+//! table sends port 53 to it). The namespace's inode tells a sandbox that
+//! was made again (same name, new namespace) from one that still has its
+//! sockets.
 
 use crate::resolver::ADDRESS;
 use std::collections::BTreeMap;
@@ -19,17 +20,22 @@ pub enum Outcome {
 
 /// For each namespace (with the inode cnm recorded making it), in order:
 /// its sockets, or why not. `known`: the inode each one is served in now.
-pub fn bind_all(
-    netns: &[(String, Option<u64>)],
-    known: &BTreeMap<String, u64>,
-) -> Vec<(String, Outcome)> {
+/// What to bind in one namespace: its name, the inode cnm recorded making
+/// it with, the port.
+pub type Wanted = (String, Option<u64>, u16);
+
+/// For each namespace, in order: its sockets, or why not. `known`: the
+/// inode and port each one is served at now.
+pub fn bind_all(netns: &[Wanted], known: &BTreeMap<String, (u64, u16)>) -> Vec<(String, Outcome)> {
     let list = netns.to_vec();
     let known = known.clone();
     // A thread of its own, which ends inside the last namespace it entered.
     let worker = std::thread::spawn(move || {
         list.into_iter()
-            .map(|(n, made)| {
-                let o = bind_one(&n, made, known.get(&n).copied());
+            .map(|(n, made, port)| {
+                // Served at another port: bound again.
+                let same = known.get(&n).filter(|(_, p)| *p == port).map(|(i, _)| *i);
+                let o = bind_one(&n, made, same, port);
                 (n, o)
             })
             .collect::<Vec<_>>()
@@ -37,7 +43,7 @@ pub fn bind_all(
     worker.join().unwrap_or_default()
 }
 
-fn bind_one(netns: &str, made: Option<u64>, known: Option<u64>) -> Outcome {
+fn bind_one(netns: &str, made: Option<u64>, known: Option<u64>, port: u16) -> Outcome {
     // Served in the namespace cnm still records: nothing to look at (one
     // deleted meanwhile was let go when its name went, see `serve`; one
     // made again has a new recorded inode).
@@ -66,7 +72,7 @@ fn bind_one(netns: &str, made: Option<u64>, known: Option<u64>) -> Outcome {
     if let Err(e) = crate::netns::enter(&file) {
         return Outcome::Failed(format!("cannot enter namespace {netns}: {e}"));
     }
-    let addr = SocketAddr::from((ADDRESS, 53));
+    let addr = SocketAddr::from((ADDRESS, port));
     let sockets = (|| -> std::io::Result<(UdpSocket, TcpListener)> {
         let u = udp_reusable(addr)?;
         let t = TcpListener::bind(addr)?;
@@ -79,10 +85,9 @@ fn bind_one(netns: &str, made: Option<u64>, known: Option<u64>) -> Outcome {
     }
 }
 
-/// A UDP socket on `addr` with SO_REUSEADDR, so that a DNS server the
-/// sandbox runs itself can still bind the wildcard address on port 53
-/// (with SO_REUSEADDR too, as dnsmasq and socat's `reuseaddr` do): queries
-/// to 127.0.0.11 reach the resolver, the others that server.
+/// A UDP socket on `addr` with SO_REUSEADDR (a server of the sandbox's
+/// own that binds the wildcard address at the same port with it still
+/// can).
 fn udp_reusable(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     use rustix::net::{sockopt, AddressFamily, SocketFlags, SocketType};
     let fd = rustix::net::socket_with(

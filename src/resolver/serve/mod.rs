@@ -2,7 +2,8 @@
 //!
 //! It holds `/run/cnm/resolver/lock` (one per host), records its identity,
 //! loads every topology's configuration and, for each sandbox, binds
-//! 127.0.0.11:53 (UDP and TCP) inside the sandbox's namespace from a thread
+//! 127.0.0.11 at the sandbox's port (UDP and TCP; its `cnm-dns` table sends
+//! port 53 there) inside the sandbox's namespace from a thread
 //! that entered it, then serves those sockets (`listen`: UDP in bursts,
 //! TCP per connection; `answer`: the reply to one query). SIGHUP reloads: sandboxes whose namespace is unchanged keep
 //! their sockets and get the new names in place (no query is dropped);
@@ -74,6 +75,8 @@ fn raise_fd_limit() {
 
 struct Served {
     ino: u64,
+    /// Where its sockets listen on 127.0.0.11.
+    port: u16,
     topology: String,
     slot: Slot,
     /// Its tasks; dropped, they stop and close its sockets.
@@ -183,8 +186,8 @@ async fn reload(
             return None;
         }
     };
-    // netns → (topology, view, the inode cnm recorded making it with).
-    let mut wanted: BTreeMap<String, (String, SandboxView, Option<u64>)> = BTreeMap::new();
+    // netns → (topology, view, the inode cnm recorded making it with, port).
+    let mut wanted: BTreeMap<String, (String, SandboxView, Option<u64>, u16)> = BTreeMap::new();
     let mut kept: BTreeSet<String> = BTreeSet::new();
     for topology in topologies {
         match load(store, &topology) {
@@ -194,7 +197,7 @@ async fn reload(
                 for (netns, s) in &cfg.sandboxes {
                     let view = SandboxView::new(names.clone(), s);
                     let ino = made.get(netns).copied();
-                    wanted.insert(netns.clone(), (topology.clone(), view, ino));
+                    wanted.insert(netns.clone(), (topology.clone(), view, ino, s.port));
                 }
                 status.topologies.insert(topology, digest);
             }
@@ -207,12 +210,15 @@ async fn reload(
     // Gone sandboxes first: their sockets close.
     served.retain(|n, s| wanted.contains_key(n) || kept.contains(&s.topology));
     for (n, s) in served.iter().filter(|(_, s)| kept.contains(&s.topology)) {
-        status.sandboxes.insert(n.clone(), bound_at(s.ino));
+        status.sandboxes.insert(n.clone(), bound_at(s.ino, s.port));
     }
-    let known: BTreeMap<String, u64> = served.iter().map(|(n, s)| (n.clone(), s.ino)).collect();
-    let asked: Vec<(String, Option<u64>)> = wanted
+    let known: BTreeMap<String, (u64, u16)> = served
         .iter()
-        .map(|(n, (_, _, ino))| (n.clone(), *ino))
+        .map(|(n, s)| (n.clone(), (s.ino, s.port)))
+        .collect();
+    let asked: Vec<bind::Wanted> = wanted
+        .iter()
+        .map(|(n, (_, _, ino, port))| (n.clone(), *ino, *port))
         .collect();
     let bound = match tokio::task::spawn_blocking(move || bind::bind_all(&asked, &known)).await {
         Ok(b) => b,
@@ -222,7 +228,7 @@ async fn reload(
         }
     };
     for (netns, outcome) in bound {
-        let Some((topology, view, _)) = wanted.remove(&netns) else {
+        let Some((topology, view, _, port)) = wanted.remove(&netns) else {
             continue;
         };
         let view = Arc::new(view);
@@ -234,7 +240,7 @@ async fn reload(
                         Err(p) => *p.into_inner() = view,
                     }
                 }
-                status.sandboxes.insert(netns, bound_at(ino));
+                status.sandboxes.insert(netns, bound_at(ino, port));
             }
             bind::Outcome::New(ino, ns, udp, tcp) => {
                 served.remove(&netns);
@@ -243,12 +249,13 @@ async fn reload(
                     Ok(running) => {
                         let s = Served {
                             ino,
+                            port,
                             topology,
                             slot,
                             _running: running,
                         };
                         served.insert(netns.clone(), s);
-                        status.sandboxes.insert(netns, bound_at(ino));
+                        status.sandboxes.insert(netns, bound_at(ino, port));
                     }
                     Err(e) => {
                         status.sandboxes.insert(netns, failed(e.to_string()));
@@ -285,17 +292,18 @@ fn made_inodes(topology: &str) -> BTreeMap<String, u64> {
         .collect()
 }
 
-fn bound_at(ino: u64) -> Bound {
+fn bound_at(ino: u64, port: u16) -> Bound {
     Bound {
         ino: Some(ino),
+        port: Some(port),
         error: None,
     }
 }
 
 fn failed(e: String) -> Bound {
     Bound {
-        ino: None,
         error: Some(e),
+        ..Bound::default()
     }
 }
 

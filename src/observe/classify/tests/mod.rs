@@ -59,6 +59,7 @@ fn link(index: u32, name: &str, kind: Option<&str>, alias: Option<String>) -> Li
         kind: kind.map(str::to_string),
         mtu: 1500,
         up: true,
+        carrier: true,
         master: None,
         mac: None,
         hairpin: false,

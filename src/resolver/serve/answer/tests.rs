@@ -24,6 +24,7 @@ fn view(names: &[(&str, &[&str])], forward: bool) -> SandboxView {
         networks: vec!["lan".into()],
         forward,
         upstreams: vec!["192.0.2.53".parse().unwrap_or(IpAddr::from([0, 0, 0, 0]))],
+        port: 61000,
     };
     SandboxView::new(TopologyNames::new(&cfg), &s)
 }
