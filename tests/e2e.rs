@@ -260,3 +260,8 @@ fn saved_plan() {
 fn record_topology() {
     run_script("record_topology");
 }
+
+#[test]
+fn resolver_hostile() {
+    run_script("resolver_hostile");
+}

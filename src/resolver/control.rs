@@ -122,54 +122,141 @@ fn reloads_of(store: &ResolverStore, id: &ResolverIdentity) -> Option<u64> {
         .map(|s| s.reloads)
 }
 
+/// How long a running resolver gets to confirm a reload (it swaps names
+/// in place: milliseconds, even at thousands of sandboxes). One that has
+/// not confirmed by then is hung, and replaced.
+const RELOAD_PATIENCE: Duration = Duration::from_secs(1);
+
+/// How often a resolver that dies or hangs is replaced within one apply.
+const REPLACEMENTS: usize = 3;
+
+/// Why waiting for the resolver ended without it serving.
+enum Waited {
+    /// It said it cannot serve (a bind failed).
+    Failed(String),
+    /// The process died, or did not confirm in time: replace it.
+    Gone(Option<ResolverIdentity>),
+}
+
 /// Give the resolver `topology`'s configuration and wait until it serves
-/// it: write it, then reload the running resolver or start one.
+/// it: write it, then reload the running resolver or start one. A
+/// resolver that dies while being waited for, or does not confirm a
+/// reload within [`RELOAD_PATIENCE`] (frozen), is killed and replaced by
+/// one that loads every topology's configuration.
 pub fn ensure(topology: &str, config: &[u8]) -> Result<(), ControlError> {
     let store = Store::system().resolver();
     store.write_config(topology, config)?;
     let cfg: Config = serde_json::from_slice(config)
         .map_err(|e| ControlError::NotServing(format!("cannot read its configuration: {e}")))?;
-    let mut after = None;
-    match store.identity()? {
-        Some(id) if id.alive() => {
-            after = reloads_of(&store, &id);
-            signal(&id, nix::sys::signal::Signal::SIGHUP);
-        }
-        dead => {
-            if let Some(id) = dead {
-                store.clear_process_of(&id)?;
+    let want = Want {
+        topology,
+        digest: digest(config),
+        cfg: &cfg,
+    };
+    for _ in 0..REPLACEMENTS {
+        let (asked, after, patience) = match store.identity()? {
+            Some(id) if id.alive() => {
+                let after = reloads_of(&store, &id);
+                signal(&id, nix::sys::signal::Signal::SIGHUP);
+                (Some(id), after, RELOAD_PATIENCE)
             }
-            stop_unrecorded();
-            spawn(&store)?;
+            dead => {
+                if let Some(id) = dead {
+                    store.clear_process_of(&id)?;
+                }
+                stop_unrecorded();
+                spawn(&store)?;
+                (None, None, WAIT)
+            }
+        };
+        match wait_serving(&store, asked.as_ref(), after, &want, patience) {
+            Ok(()) => return Ok(()),
+            Err(Waited::Failed(e)) => {
+                return Err(ControlError::NotServing(format!("cannot serve: {e}")))
+            }
+            Err(Waited::Gone(id)) => replace(&store, id.as_ref())?,
         }
     }
-    let sum = digest(config);
-    let deadline = Instant::now() + WAIT;
+    Err(ControlError::NotServing(format!(
+        "did not load the configuration after {REPLACEMENTS} starts (its log: {}{})",
+        store.log_path(),
+        log_tail(&store)
+    )))
+}
+
+/// What a resolver must serve to count.
+struct Want<'a> {
+    topology: &'a str,
+    digest: String,
+    cfg: &'a Config,
+}
+
+/// Wait until a resolver serves `want` (in a load after `after` when it
+/// was `asked` to reload), checking all the while that the process is
+/// alive: one that dies, or says nothing within `patience`, is
+/// `Waited::Gone`.
+fn wait_serving(
+    store: &ResolverStore,
+    asked: Option<&ResolverIdentity>,
+    after: Option<u64>,
+    want: &Want<'_>,
+    patience: Duration,
+) -> Result<(), Waited> {
+    let deadline = Instant::now() + patience;
     loop {
-        if let Some(id) = store.identity().ok().flatten().filter(|i| i.alive()) {
-            match serves(&store, &id, after, topology, &sum, &cfg, current_ino) {
+        let current = store.identity().ok().flatten();
+        // The one signalled is gone, or another took its place.
+        if let Some(a) = asked {
+            if !a.alive() || current.as_ref() != Some(a) {
+                return Err(Waited::Gone(current.filter(ResolverIdentity::alive)));
+            }
+        }
+        if let Some(id) = current.as_ref().filter(|i| i.alive()) {
+            let after = if asked == Some(id) { after } else { None };
+            match serves(
+                store,
+                id,
+                after,
+                want.topology,
+                &want.digest,
+                want.cfg,
+                current_ino,
+            ) {
                 Ok(true) => return Ok(()),
                 Ok(false) => {}
-                Err(e) => return Err(ControlError::NotServing(format!("cannot serve: {e}"))),
+                Err(e) => return Err(Waited::Failed(e)),
             }
         }
         if Instant::now() > deadline {
-            return Err(ControlError::NotServing(format!(
-                "did not load the configuration within {} s (its log: {}{})",
-                WAIT.as_secs(),
-                store.log_path(),
-                log_tail(&store)
-            )));
+            tracing::warn!(
+                "the resolver did not load the configuration within {} ms; replacing it",
+                patience.as_millis()
+            );
+            return Err(Waited::Gone(current.or_else(|| asked.cloned())));
         }
         std::thread::sleep(POLL);
     }
 }
 
+/// Kill a resolver that died or hung (SIGKILL: a frozen process does not
+/// act on SIGTERM) and forget it; the caller starts another.
+fn replace(store: &ResolverStore, id: Option<&ResolverIdentity>) -> Result<(), ControlError> {
+    if let Some(id) = id {
+        signal(id, nix::sys::signal::Signal::SIGKILL);
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while id.alive() && Instant::now() < deadline {
+            std::thread::sleep(POLL);
+        }
+        store.clear_process_of(id)?;
+    }
+    Ok(())
+}
+
 /// Take `topology`'s configuration away: the resolver reloads without it,
 /// or stops when no topology needs it any more. A resolver that does not
-/// confirm the reload is stopped (the next apply or watch of the other
-/// topologies starts a fresh one): it must not keep the sockets, and so
-/// the namespaces, of what is being destroyed.
+/// confirm the reload within [`RELOAD_PATIENCE`] is killed, and a new one
+/// serves the other topologies: it must not keep the sockets, and so the
+/// namespaces, of what is being destroyed.
 pub fn remove(topology: &str) -> Result<(), ControlError> {
     let store = Store::system().resolver();
     let running = store.identity()?.filter(ResolverIdentity::alive);
@@ -192,7 +279,7 @@ pub fn remove(topology: &str) -> Result<(), ControlError> {
     };
     let after = reloads_of(&store, &id);
     signal(&id, nix::sys::signal::Signal::SIGHUP);
-    let deadline = Instant::now() + WAIT;
+    let deadline = Instant::now() + RELOAD_PATIENCE;
     while Instant::now() < deadline && id.alive() {
         let st = store.status().ok().flatten();
         let done = st.is_some_and(|s| {
@@ -206,12 +293,13 @@ pub fn remove(topology: &str) -> Result<(), ControlError> {
         std::thread::sleep(POLL);
     }
     tracing::warn!(
-        "the resolver did not reload within {} s; stopping it",
-        WAIT.as_secs()
+        "the resolver did not reload within {} ms; replacing it",
+        RELOAD_PATIENCE.as_millis()
     );
-    stop(&id);
-    store.clear_process_of(&id)?;
-    Ok(())
+    replace(&store, Some(&id))?;
+    // The other topologies' names are back as soon as a new one binds.
+    stop_unrecorded();
+    spawn(&store)
 }
 
 /// After a destroy: when no topology gives the resolver a configuration

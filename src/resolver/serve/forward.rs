@@ -16,34 +16,97 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpStream, UdpSocket};
 
-/// How long one upstream gets before the next is asked. Below glibc's 5 s
-/// per try, so a client still hears the answer of a second upstream.
+/// How long one upstream gets before the next is asked (an unanswered
+/// query is dropped then). Below glibc's 5 s per try, so a client still
+/// hears the answer of a second upstream.
 const TRY_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Counts forwarded queries in flight, up to a bound (past it: REFUSED,
-/// as Docker's resolver answers).
-pub struct Limit(AtomicUsize, usize);
+/// The largest UDP answer read from an upstream. A client may claim up
+/// to 65,535 bytes (EDNS), but the buffer is sized by what an answer
+/// needs, not by the claim: a longer one is asked again over TCP (where
+/// it is read at its own length).
+const UDP_READ: usize = 4096;
+
+/// The forwarded queries in flight over all sandboxes, bounded, and each
+/// sandbox's fair share of that budget: a sandbox may hold at most the
+/// budget divided among the sandboxes that have queries in flight plus one
+/// (so there is always room for one more sandbox to start), and never more
+/// than Docker's 1,024. Past it the sandbox's query is REFUSED, as
+/// Docker's resolver answers; no group of sandboxes can starve the others.
+pub struct Budget {
+    in_flight: AtomicUsize,
+    active: AtomicUsize,
+    max: usize,
+}
+
+/// A sandbox's account on the [`Budget`].
+pub struct Account {
+    budget: Arc<Budget>,
+    mine: AtomicUsize,
+}
 
 /// One forwarded query in flight, until dropped.
-pub struct Permit(Arc<Limit>);
+pub struct Permit(Arc<Account>);
 
-impl Drop for Permit {
-    fn drop(&mut self) {
-        (self.0).0.fetch_sub(1, Ordering::Relaxed);
+/// A sandbox's share never drops below this, nor rises above Docker's
+/// bound per container.
+const MIN_SHARE: usize = 16;
+const MAX_SHARE: usize = 1024;
+
+impl Budget {
+    pub fn new(max: usize) -> Arc<Budget> {
+        Arc::new(Budget {
+            in_flight: AtomicUsize::new(0),
+            active: AtomicUsize::new(0),
+            max,
+        })
+    }
+
+    /// What one sandbox may hold now.
+    fn share(&self) -> usize {
+        (self.max / (self.active.load(Ordering::Relaxed) + 1)).clamp(MIN_SHARE, MAX_SHARE)
+    }
+
+    /// Queries in flight over all sandboxes.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// A new sandbox's account.
+    pub fn account(self: &Arc<Self>) -> Arc<Account> {
+        Arc::new(Account {
+            budget: self.clone(),
+            mine: AtomicUsize::new(0),
+        })
     }
 }
 
-impl Limit {
-    pub fn new(max: usize) -> Limit {
-        Limit(AtomicUsize::new(0), max)
-    }
-
+impl Account {
+    /// A place for one more forwarded query, within the sandbox's share
+    /// and the budget.
     pub fn enter(self: &Arc<Self>) -> Option<Permit> {
-        if self.0.fetch_add(1, Ordering::Relaxed) >= self.1 {
-            self.0.fetch_sub(1, Ordering::Relaxed);
+        let b = &self.budget;
+        if self.mine.load(Ordering::Relaxed) >= b.share() {
             return None;
         }
+        if b.in_flight.fetch_add(1, Ordering::Relaxed) >= b.max {
+            b.in_flight.fetch_sub(1, Ordering::Relaxed);
+            return None;
+        }
+        if self.mine.fetch_add(1, Ordering::Relaxed) == 0 {
+            b.active.fetch_add(1, Ordering::Relaxed);
+        }
         Some(Permit(self.clone()))
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        let a = &self.0;
+        a.budget.in_flight.fetch_sub(1, Ordering::Relaxed);
+        if a.mine.fetch_sub(1, Ordering::Relaxed) == 1 {
+            a.budget.active.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -151,11 +214,9 @@ pub async fn forward(raw: &[u8], upstreams: &[IpAddr], from: &Origin<'_>) -> Opt
     for ip in upstreams {
         let up = SocketAddr::new(*ip, 53);
         let tried = tokio::time::timeout(TRY_TIMEOUT, async {
-            let m = exchange_udp(&q, up, from, cap).await?;
-            if m.metadata.truncation {
-                exchange_tcp(&q, up, from).await
-            } else {
-                Ok(m)
+            match exchange_udp(&q, up, from, cap).await? {
+                Some(m) if !m.metadata.truncation => Ok(m),
+                _ => exchange_tcp(&q, up, from).await,
             }
         })
         .await;
@@ -176,12 +237,14 @@ pub async fn forward(raw: &[u8], upstreams: &[IpAddr], from: &Origin<'_>) -> Opt
     None
 }
 
+/// The upstream's answer over UDP; `None` when it is longer than cnm reads
+/// over UDP (ask again over TCP).
 async fn exchange_udp(
     q: &[u8],
     up: SocketAddr,
     from: &Origin<'_>,
     cap: usize,
-) -> io::Result<Message> {
+) -> io::Result<Option<Message>> {
     let v6 = up.is_ipv6();
     let inside = from.inside(up);
     let s = match inside {
@@ -202,15 +265,23 @@ async fn exchange_udp(
     // Connected: only replies from `up` arrive.
     s.connect(up).await?;
     s.send(q).await?;
-    // One byte more than allowed: a longer datagram shows as cut.
-    let mut buf = vec![0u8; cap + 1];
+    // One byte more than read: a longer datagram shows as cut.
+    let read = cap.min(UDP_READ);
+    let mut buf = vec![0u8; read + 1];
     loop {
         let n = s.recv(&mut buf).await?;
         if n >= 2 && buf[..2] == q[..2] {
+            if n > read && read < cap {
+                // Within what the client takes, but longer than cnm reads
+                // over UDP: asked again over TCP.
+                return Ok(None);
+            }
             if n > cap {
                 return Err(io::Error::other("upstream answered over the size asked"));
             }
-            return Message::from_vec(&buf[..n]).map_err(io::Error::other);
+            return Message::from_vec(&buf[..n])
+                .map(Some)
+                .map_err(io::Error::other);
         }
     }
 }

@@ -6,7 +6,7 @@
 
 use super::answer::{self, Reply};
 use super::batch;
-use super::forward::{self, Limit, Maker, Permit};
+use super::forward::{self, Account, Budget, Maker, Permit};
 use crate::resolver::lookup::SandboxView;
 use std::fs::File;
 use std::net::SocketAddr;
@@ -30,15 +30,14 @@ const TCP_MAX_CONNS: usize = 64;
 /// busy sandbox must not stall the others on the resolver's one thread.
 const ROUNDS_BEFORE_YIELD: usize = 64;
 
-/// Forwarded queries in flight: per sandbox, Docker's bound; over all
-/// sandboxes, a bound on the sockets they hold.
-const MAX_IN_FLIGHT: usize = 1024;
+/// Forwarded queries in flight over all sandboxes (a bound on the sockets
+/// they hold); each sandbox gets its fair share (see [`Budget`]).
 pub const MAX_IN_FLIGHT_ALL: usize = 8192;
 
 /// What every sandbox's server shares.
 #[derive(Clone)]
 pub struct Shared {
-    pub limit: Arc<Limit>,
+    pub budget: Arc<Budget>,
     pub maker: Maker,
 }
 
@@ -49,7 +48,7 @@ struct Sandbox {
     rr: AtomicUsize,
     /// Its namespace, where forwarded queries leave from.
     ns: Arc<File>,
-    limit: Arc<Limit>,
+    account: Arc<Account>,
     conns: AtomicUsize,
     /// Set when the sandbox is no longer served: TCP connections end.
     gone: Arc<AtomicBool>,
@@ -68,13 +67,13 @@ impl Sandbox {
         answer::reply(&self.view(), &self.rr, raw, udp)
     }
 
-    /// A place for one more forwarded query, if within both bounds.
-    fn admit(&self) -> Option<(Permit, Permit)> {
-        Some((self.limit.enter()?, self.shared.limit.enter()?))
+    /// A place for one more forwarded query, within the sandbox's share.
+    fn admit(&self) -> Option<Permit> {
+        self.account.enter()
     }
 
-    /// Ask upstream; the permits are held until the answer is in.
-    async fn forward(&self, f: answer::Forwarded, raw: &[u8], _held: (Permit, Permit)) -> Vec<u8> {
+    /// Ask upstream; the permit is held until the answer is in.
+    async fn forward(&self, f: answer::Forwarded, raw: &[u8], _held: Permit) -> Vec<u8> {
         let from = forward::Origin {
             ns: Some(&self.ns),
             maker: &self.shared.maker,
@@ -112,7 +111,7 @@ pub fn start(
         view,
         rr: AtomicUsize::new(0),
         ns,
-        limit: Arc::new(Limit::new(MAX_IN_FLIGHT)),
+        account: shared.budget.account(),
         conns: AtomicUsize::new(0),
         gone: gone.clone(),
         shared: shared.clone(),

@@ -98,9 +98,10 @@ async fn serve(store: ResolverStore) -> Result<(), ServeError> {
         start,
     })?;
     let shared = Shared {
-        limit: Arc::new(forward::Limit::new(listen::MAX_IN_FLIGHT_ALL)),
+        budget: forward::Budget::new(listen::MAX_IN_FLIGHT_ALL),
         maker: forward::Maker::start(),
     };
+    let mut trim = tokio::time::interval(TRIM_EVERY);
     let me = ResolverIdentity {
         version: RECORD_VERSION,
         pid,
@@ -137,6 +138,7 @@ async fn serve(store: ResolverStore) -> Result<(), ServeError> {
                 _ = term.recv() => break true,
                 _ = int.recv() => break true,
                 Some(name) = names_rx.recv() => release_if_gone(&mut served, &name),
+                _ = trim.tick() => trim_when_quiet(&shared),
             }
         };
         if stop {
@@ -149,6 +151,24 @@ async fn serve(store: ResolverStore) -> Result<(), ServeError> {
     store.clear_process_of(&me)?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How often the resolver gives freed memory back when it is quiet.
+const TRIM_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// After a burst (a flood of forwarded queries that has drained), hand
+/// the freed heap pages back to the kernel: glibc keeps them otherwise,
+/// and the resolver would stay the size of its worst moment.
+fn trim_when_quiet(shared: &Shared) {
+    if shared.budget.in_flight() > 64 {
+        return;
+    }
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim takes no pointers and only rearranges the
+    // allocator's own free lists; it is safe to call at any time.
+    unsafe {
+        nix::libc::malloc_trim(0);
+    }
 }
 
 /// Close the sockets of `netns` when the namespace it named is gone (or
