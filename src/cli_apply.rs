@@ -189,6 +189,7 @@ pub async fn destroy(
     file: Option<PathBuf>,
     topology: Option<String>,
     host: Option<&str>,
+    opts: apply::DestroyOptions,
 ) -> Result<ExitCode> {
     let by_name = topology.is_some();
     let (name, label) = match (file, topology) {
@@ -208,7 +209,8 @@ pub async fn destroy(
         );
     }
     warn_if_watched(&name);
-    let plan = apply::destroy(&name, &label, |p| {
+    let reg = cnm::drivers::Registry::builtin();
+    let plan = apply::destroy_opts(reg, &name, &label, opts, |p| {
         out(&p.render_text(&label, color())).map_err(|e| e.to_string())
     })
     .await

@@ -156,7 +156,10 @@ pub fn require_privileges() -> Result<()> {
 /// A failed apply leaves a state the next apply converges from; say so.
 /// The error keeps the [`ApplyError`] (for `-o json`).
 pub fn explain(e: ApplyError) -> anyhow::Error {
-    let text = if e.before_changes() {
+    let text = if matches!(e, ApplyError::Unreleased { .. }) {
+        // It says what was done and what to do.
+        e.to_string()
+    } else if e.before_changes() {
         // Refused while planning: nothing was executed.
         format!("{e}\nnothing was changed")
     } else {

@@ -125,6 +125,11 @@ enum Command {
         /// machine holds, whichever host it is.
         #[arg(long, value_name = "NAME")]
         host: Option<String>,
+        /// When a plugin cannot be reached to give back what it holds
+        /// (a pool, a network, an endpoint), forget it anyway (the plugin
+        /// may keep it) instead of keeping its records and exiting 1.
+        #[arg(long)]
+        forget_unreachable: bool,
     },
     /// Print the observed state of what cnm owns, as a topology; or a
     /// saved plan, for review.
@@ -455,7 +460,11 @@ async fn run(cmd: Command) -> Result<ExitCode> {
             file,
             topology,
             host,
-        } => cli_apply::destroy(file, topology, host.as_deref()).await,
+            forget_unreachable,
+        } => {
+            let opts = cnm::apply::DestroyOptions { forget_unreachable };
+            cli_apply::destroy(file, topology, host.as_deref(), opts).await
+        }
         Command::Show {
             planfile: Some(p),
             output,

@@ -265,3 +265,13 @@ fn record_topology() {
 fn resolver_hostile() {
     run_script("resolver_hostile");
 }
+
+#[test]
+fn plugin_restart() {
+    let env = if nix::unistd::geteuid().is_root() {
+        vec![("CNM_PLUGIN", example_binary("cnm-plugin").into_os_string())]
+    } else {
+        Vec::new()
+    };
+    run_script_with("plugin_restart", &env);
+}

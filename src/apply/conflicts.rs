@@ -137,6 +137,63 @@ pub fn busy_ports(t: &Topology, store: &Store) -> impl Fn(crate::spec::Protocol,
     }
 }
 
+/// Before any plugin is asked anything: a subnet the file gives (whatever
+/// the network's driver) that overlaps one another applied topology holds
+/// is a plan error.
+pub fn check_file_subnets(t: &Topology, store: &Store) -> Result<(), PlanError> {
+    for (other, claims) in others(t, store) {
+        for net in t.networks.values() {
+            let mine = net
+                .subnet
+                .map(IpNetwork::V4)
+                .into_iter()
+                .chain(net.ipv6.as_ref().map(|v| IpNetwork::V6(v.subnet)));
+            for s in mine {
+                if let Some(o) = claims.subnets.iter().find(|o| overlap(&s, o)) {
+                    return Err(PlanError::at(
+                        t,
+                        net.loc,
+                        format!(
+                            "network {}: subnet {s} overlaps subnet {o} of topology {other}, applied on this host; choose another",
+                            net.name
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The topology (other than `topology`) whose subnet `s` overlaps, with
+/// that subnet: for a pool an IPAM plugin returns.
+pub fn subnet_taken(topology: &str, s: &IpNetwork, store: &Store) -> Option<(String, IpNetwork)> {
+    store
+        .topologies()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|o| o != topology)
+        .find_map(|o| {
+            let rec = store.topology(&o).ok()?.applied().ok()??;
+            let theirs = rec.claims.subnets.iter().find(|x| overlap(s, x))?;
+            Some((o, *theirs))
+        })
+}
+
+/// Every other applied topology's claims.
+fn others(t: &Topology, store: &Store) -> Vec<(String, Claims)> {
+    store
+        .topologies()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|o| *o != t.name)
+        .filter_map(|o| {
+            let rec = store.topology(&o).ok()?.applied().ok()??;
+            Some((o, rec.claims))
+        })
+        .collect()
+}
+
 /// Refuse what another applied topology already holds, and new host ports
 /// something already listens on. `before`: what this topology held after
 /// its last apply (its own ports are no conflict).

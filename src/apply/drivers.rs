@@ -331,17 +331,58 @@ fn recorded_drivers(store: &TopologyStore) -> BTreeSet<String> {
 }
 
 /// The registry to destroy topology `store.name()` with: the plugins its
-/// records name, reached if they can be (one attempt each); the others
-/// are forgotten with a warning.
+/// records name, reached if they can be. A plugin whose socket or spec
+/// file is there but refuses (restarting) is waited for with libnetwork's
+/// backoff, up to [`plugin_wait`]; one still unreachable then (or with no
+/// file at all) is left out: what it holds is kept in the records (see
+/// `exec`). Called without cnm's lock: waiting never holds it.
 pub async fn for_destroy(reg: &Registry, store: &TopologyStore) -> Registry {
     let drivers = recorded_drivers(store);
-    let names: Vec<String> = recorded_plugins(store)
+    let mut out = reg.clone();
+    for name in recorded_plugins(store)
         .into_iter()
         .filter(|n| reg.get(n).is_none() && reg.plugin(n).is_none())
-        .collect();
-    with_recorded(reg, names, &drivers, Patience::Plan)
-        .await
-        .unwrap_or_else(|_| reg.clone())
+        .filter(|n| crate::spec::valid_identifier(n, 64).is_ok())
+    {
+        let plugin = reach_restarting(&name).await;
+        if drivers.contains(&name) {
+            out = out.with_plugin_driver(&name, plugin.clone(), "local");
+        }
+        out = out.with_plugin(&name, plugin);
+    }
+    out
+}
+
+/// Plugin `name`, activated; waited for while its socket or spec file is
+/// there but refuses.
+async fn reach_restarting(name: &str) -> Option<Plugin> {
+    let started = std::time::Instant::now();
+    let deadline = started + plugin_wait();
+    let mut backoff = std::time::Duration::from_secs(1);
+    let mut said = false;
+    loop {
+        match plugins::connect(name, Patience::Plan).await {
+            Ok(found) => return found,
+            Err(e) => {
+                let now = std::time::Instant::now();
+                if !e.unreachable() || now >= deadline {
+                    tracing::warn!("{e}");
+                    return None;
+                }
+                if !said {
+                    use std::io::Write as _;
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "cnm: plugin {name} does not answer (restarting?); waiting up to {} s for it, as Docker does",
+                        (deadline - now).as_secs_f64().round()
+                    );
+                    said = true;
+                }
+                tokio::time::sleep(backoff.min(deadline - now)).await;
+                backoff = (backoff * 2).min(std::time::Duration::from_secs(8));
+            }
+        }
+    }
 }
 
 /// `reg` plus the plugins `names` (recorded, not in the file). Destroy

@@ -73,6 +73,15 @@ pub enum ApplyError {
     /// A saved plan that no longer describes what applying would do.
     #[error("{0}")]
     Stale(String),
+    /// A destroy removed the kernel objects, but plugins could not be
+    /// reached to give back what they hold: its records are kept.
+    #[error("topology {topology}: its kernel objects are gone, but these could not be given back to their plugins, which may still hold them (cnm keeps their records): {}; run `cnm destroy --topology {topology}` again once the plugins answer, or add --forget-unreachable to forget them", kept.join(", "))]
+    Unreleased {
+        /// The topology.
+        topology: String,
+        /// What was kept, described.
+        kept: Vec<String>,
+    },
     /// Something that should not happen (a poisoned lock, a plugin gone
     /// during apply).
     #[error("internal error: {0}")]
@@ -171,6 +180,11 @@ pub async fn converge_checked(
     check: impl FnOnce(&Planned, &TopologyStore) -> Result<(), ApplyError>,
     show: impl FnOnce(&Plan) -> Result<(), String>,
 ) -> Result<Plan, ApplyError> {
+    // Plugins are found (and waited for) before the lock: waiting for
+    // one never holds every other cnm on the host.
+    conflicts::check_file_subnets(t, &Store::system())?;
+    let reg =
+        &drivers::resolve(reg, t, &Store::system().topology(&t.name)?, Patience::Apply).await?;
     let _lock = lock().await?;
     converge_locked(reg, t, trust, check, show).await
 }
@@ -185,31 +199,47 @@ pub async fn converge_recorded(
     trust: Trust,
     show: impl FnOnce(&Plan) -> Result<(), String>,
 ) -> Result<(Plan, Topology), ApplyError> {
-    let _lock = lock().await?;
-    let Some(mut t) = recorded_topology(name)? else {
-        return Err(ApplyError::Plan(PlanError::of_file(
-            &format!("--topology {name}"),
-            "no topology of that name is applied on this host",
-        )));
+    let load = || -> Result<Topology, ApplyError> {
+        let Some(mut t) = recorded_topology(name)? else {
+            return Err(ApplyError::Plan(PlanError::of_file(
+                &format!("--topology {name}"),
+                "no topology of that name is applied on this host",
+            )));
+        };
+        if host.is_some() {
+            t.select_host(host)
+                .map_err(|e| ApplyError::Plan(PlanError::of_file(&t.file, e)))?;
+        }
+        Ok(t)
     };
-    if host.is_some() {
-        t.select_host(host)
-            .map_err(|e| ApplyError::Plan(PlanError::of_file(&t.file, e)))?;
-    }
+    // Its plugins, found (and waited for) before the lock; the record
+    // read again under it.
+    let first = load()?;
+    let reg = &drivers::resolve(
+        reg,
+        &first,
+        &Store::system().topology(name)?,
+        Patience::Apply,
+    )
+    .await?;
+    let _lock = lock().await?;
+    let t = load()?;
     let plan = converge_locked(reg, &t, trust, |_, _| Ok(()), show).await?;
     Ok((plan, t))
 }
 
-/// [`converge_checked`] with cnm's lock held.
+/// [`converge_checked`] with cnm's lock held and `resolved` holding the
+/// plugins (a plugin the topology names that is not there yet, when the
+/// record changed meanwhile, is looked up once, without waiting).
 async fn converge_locked(
-    reg: &Registry,
+    resolved: &Registry,
     t: &Topology,
     trust: Trust,
     check: impl FnOnce(&Planned, &TopologyStore) -> Result<(), ApplyError>,
     show: impl FnOnce(&Plan) -> Result<(), String>,
 ) -> Result<Plan, ApplyError> {
     let store = Store::system().topology(&t.name)?;
-    let reg = &drivers::resolve(reg, t, &store, Patience::Apply).await?;
+    let reg = &drivers::resolve(resolved, t, &store, Patience::Plan).await?;
     let trusted = trust.sandboxes(t, &store);
     let mut p = plan_resolved(reg, t, &store, &trusted).await?;
     check(&p, &store)?;
@@ -298,23 +328,65 @@ pub async fn destroy(
     destroy_with(Registry::builtin(), name, label, show).await
 }
 
-/// The whole destroy: take the lock, plan the removal of everything the
-/// topology owns (handed to `show` first; an error from it stops there),
-/// execute, verify, forget the records. Returns the executed plan.
+/// The whole destroy: reach the plugins it needs (waiting for one that
+/// restarts, without the lock), take the lock, plan the removal of
+/// everything the topology owns (handed to `show` first; an error from it
+/// stops there), execute, verify, forget the records. Returns the executed
+/// plan.
 pub async fn destroy_with(
     reg: &Registry,
     name: &str,
     label: &str,
     show: impl FnOnce(&Plan) -> Result<(), String>,
 ) -> Result<Plan, ApplyError> {
+    destroy_opts(reg, name, label, DestroyOptions::default(), show).await
+}
+
+/// How a destroy treats what it cannot give back.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DestroyOptions {
+    /// Forget what unreachable plugins may still hold, instead of keeping
+    /// its records and failing (`--forget-unreachable`).
+    pub forget_unreachable: bool,
+}
+
+/// [`destroy_with`], with options. When a plugin cannot be reached to give
+/// back what it holds, the kernel objects still go, the records of what
+/// it holds are kept, and the error names them: a later destroy releases
+/// them once the plugin is back.
+pub async fn destroy_opts(
+    reg: &Registry,
+    name: &str,
+    label: &str,
+    opts: DestroyOptions,
+    show: impl FnOnce(&Plan) -> Result<(), String>,
+) -> Result<Plan, ApplyError> {
+    let reg = &drivers::for_destroy(reg, &Store::system().topology(name)?).await;
     let _lock = lock().await?;
     let store = Store::system().topology(name)?;
-    let reg = &drivers::for_destroy(reg, &store).await;
     let (plan, conns) = destroy_plan_with(reg, name, label).await?;
     show(&plan).map_err(ApplyError::Output)?;
+    let mut kept = Vec::new();
     if !plan.is_empty() {
-        execute_with(reg, &store, &plan, conns).await?;
-        verify(reg, &store, &plan).await?;
+        let ex = exec::Executor::new(reg, store.clone(), conns)?
+            .forgetting_unreachable(opts.forget_unreachable);
+        ex.run(&plan).await?;
+        kept = ex.kept();
+        // Plugin objects kept in the records are still observed there.
+        let mut checked = plan.clone();
+        if !kept.is_empty() {
+            checked
+                .actions
+                .retain(|a| !matches!(a.resource, crate::plan::Resource::Plugin(_)));
+        }
+        verify(reg, &store, &checked).await?;
+    }
+    if !kept.is_empty() {
+        store.forget_all_but_plugins()?;
+        return Err(ApplyError::Unreleased {
+            topology: name.to_string(),
+            kept,
+        });
     }
     forget(name)?;
     crate::resolver::control::stop_if_idle()?;
@@ -378,6 +450,7 @@ pub async fn plan_trusting(
     t: &Topology,
     trust: Trust,
 ) -> Result<Planned, ApplyError> {
+    conflicts::check_file_subnets(t, &Store::system())?;
     let store = Store::system().topology(&t.name)?;
     let reg = &drivers::resolve(reg, t, &store, Patience::Plan).await?;
     let trusted = trust.sandboxes(t, &store);

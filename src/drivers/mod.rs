@@ -249,6 +249,12 @@ pub trait Kernel: Send + Sync {
     /// that talks to a plugin notes what the plugin holds before and after
     /// each call, so a crash in between is cleaned up next time).
     fn note(&self, endpoint: &str, values: &Learned) -> Result<(), ApplyError>;
+    /// A plugin could not be reached to give back `what`: whether its
+    /// record is kept (the destroy then says so and exits 1; a later one
+    /// gives it back) rather than forgotten (`--forget-unreachable`).
+    fn keep_unreleased(&self, _plugin: &str, _what: &str) -> bool {
+        false
+    }
     /// The index of a link in the host namespace (a bridge that endpoints
     /// join: an executor may look it up once for all of them).
     fn host_index<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<u32, rtnetlink::Error>> {

@@ -441,6 +441,33 @@ impl TopologyStore {
         Ok(())
     }
 
+    /// After a destroy that could not give everything back to its plugins:
+    /// drop every record but what plugins may still hold (their objects,
+    /// and what endpoints noted), so that a later destroy releases it.
+    pub fn forget_all_but_plugins(&self) -> Result<()> {
+        *self.cache() = Cache::default();
+        if let (Some(parent), Some(name)) = (self.run.parent(), self.run.file_name()) {
+            if let Some(d) = Dir::open(parent)? {
+                d.remove_tree(&name.to_string_lossy())?;
+            }
+        }
+        if let Some(d) = self.lib_dir()? {
+            for entry in d.list()? {
+                if entry == "plugins" || entry == "learned" {
+                    continue;
+                }
+                match d.stat(&entry)? {
+                    Some(e) if e.kind == super::Kind::Dir => d.remove_tree(&entry)?,
+                    Some(_) => {
+                        d.remove_file(&entry, None)?;
+                    }
+                    None => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Whether any record of this topology exists.
     pub fn exists(&self) -> Result<bool> {
         Ok(Dir::open(&self.run)?.is_some() || Dir::open(&self.lib)?.is_some())

@@ -48,6 +48,12 @@ pub struct Executor {
     /// Host link indices looked up (bridges endpoints join), by name:
     /// filled while endpoints are made, after every bridge change.
     host_indices: Mutex<BTreeMap<String, u32>>,
+    /// Forget what an unreachable plugin may still hold (`destroy
+    /// --forget-unreachable`) instead of keeping its records.
+    forget_unreachable: bool,
+    /// What plugins could not be reached to give back (kept in the
+    /// records), described.
+    kept: Mutex<Vec<String>>,
 }
 
 /// How a run of the executor ended.
@@ -108,7 +114,22 @@ impl Executor {
             doomed: Mutex::new(BTreeSet::new()),
             host_indices: Mutex::new(BTreeMap::new()),
             with_namespace: Mutex::new(Vec::new()),
+            forget_unreachable: false,
+            kept: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Forget what unreachable plugins may still hold instead of keeping
+    /// its records (`destroy --forget-unreachable`).
+    pub fn forgetting_unreachable(mut self, forget: bool) -> Self {
+        self.forget_unreachable = forget;
+        self
+    }
+
+    /// What plugins could not be reached to give back, kept in the
+    /// records.
+    pub fn kept(&self) -> Vec<String> {
+        self.kept.lock().map(|k| k.clone()).unwrap_or_default()
     }
 
     /// Run the actions step by step. A step is a run of actions of the
@@ -595,7 +616,8 @@ impl Executor {
             Ok(returned) => {
                 let mut done = p.clone();
                 done.returned = returned;
-                self.record_plugin(&p.key, Some(done))?;
+                self.record_plugin(&p.key, Some(done.clone()))?;
+                self.refuse_taken_pool(plugin, &done).await?;
                 self.learned_now
                     .store(true, std::sync::atomic::Ordering::SeqCst);
                 Ok(())
@@ -611,20 +633,59 @@ impl Executor {
         }
     }
 
-    /// Give an object back to its plugin. A plugin that is gone, or that
-    /// no longer knows the object, cannot stop a destroy: warn, forget.
+    /// A pool an IPAM plugin returned that overlaps a subnet another
+    /// topology holds is given back at once and refused, before any
+    /// network is asked of a driver with it.
+    async fn refuse_taken_pool(
+        &self,
+        plugin: &crate::plugins::Plugin,
+        done: &crate::model::PluginRes,
+    ) -> R {
+        if done.call != crate::model::PluginCall::Pool {
+            return Ok(());
+        }
+        let Some(pool) = done
+            .returned_str("Pool")
+            .and_then(|p| p.parse::<ipnetwork::IpNetwork>().ok())
+        else {
+            return Ok(());
+        };
+        let store = crate::store::Store::system();
+        let Some((other, theirs)) = super::conflicts::subnet_taken(&self.topology, &pool, &store)
+        else {
+            return Ok(());
+        };
+        if let Err(e) = crate::plugins::objects::delete(plugin, done).await {
+            tracing::warn!("{e}");
+        }
+        self.record_plugin(&done.key, None)?;
+        Err(ApplyError::Plan(crate::desired::PlanError::of_file(
+            &self.topology,
+            format!(
+                "network {}: the pool {pool} that IPAM plugin {} returned overlaps subnet {theirs} of topology {other}, applied on this host; cnm gave it back (ask the plugin for another pool, or give the network a subnet)",
+                done.network, done.plugin
+            ),
+        )))
+    }
+
+    /// Give an object back to its plugin. A plugin that no longer knows
+    /// the object holds nothing: forgotten. One that cannot be reached may
+    /// still hold it: its record is kept (see [`Kernel::keep_unreleased`]).
     async fn delete_plugin_object(&self, p: &crate::model::PluginRes) -> R {
         let what = crate::plugins::objects::describe(p);
-        match self.reg.plugin(&p.plugin) {
-            Some(Some(plugin)) => {
-                if let Err(e) = crate::plugins::objects::delete(plugin, p).await {
-                    tracing::warn!("{e}; cnm forgets {what} (the plugin may still hold it)");
+        let unreachable = match self.reg.plugin(&p.plugin) {
+            Some(Some(plugin)) => match crate::plugins::objects::delete(plugin, p).await {
+                Ok(()) => false,
+                Err(e) if e.unreachable() => true,
+                Err(e) => {
+                    tracing::warn!("{e}; cnm forgets {what}");
+                    false
                 }
-            }
-            _ => tracing::warn!(
-                "plugin {} is not reachable; cnm forgets {what} (the plugin may still hold it)",
-                p.plugin
-            ),
+            },
+            _ => true,
+        };
+        if unreachable && Kernel::keep_unreleased(self, &p.plugin, &what) {
+            return Ok(());
         }
         self.record_plugin(&p.key, None)
     }
@@ -642,6 +703,18 @@ impl Executor {
 impl Kernel for Executor {
     fn topology(&self) -> &str {
         &self.topology
+    }
+    fn keep_unreleased(&self, plugin: &str, what: &str) -> bool {
+        if self.forget_unreachable {
+            tracing::warn!(
+                "plugin {plugin} is not reachable; cnm forgets {what} as asked (the plugin may still hold it)"
+            );
+            return false;
+        }
+        if let Ok(mut k) = self.kept.lock() {
+            k.push(format!("{what} (plugin {plugin})"));
+        }
+        true
     }
     fn host(&self) -> &Handle {
         &self.host

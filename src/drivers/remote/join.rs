@@ -501,7 +501,14 @@ async fn move_in(
 /// Take endpoint `e` away from `plugin`: Revoke (if ports were
 /// programmed), its interface back to the host under its own name, Leave,
 /// DeleteEndpoint. The plugin's answers are warnings: destroy completes.
-pub(super) async fn delete(plugin: &Plugin, e: &EndpointRes, k: &dyn Kernel, learned: &Learned) {
+/// Returns false when the plugin could not be reached for DeleteEndpoint
+/// (it may still hold the endpoint).
+pub(super) async fn delete(
+    plugin: &Plugin,
+    e: &EndpointRes,
+    k: &dyn Kernel,
+    learned: &Learned,
+) -> bool {
     let id = ids(k, e);
     let back = async {
         if let Some(src) = learned.get(SRC_NAME) {
@@ -510,7 +517,7 @@ pub(super) async fn delete(plugin: &Plugin, e: &EndpointRes, k: &dyn Kernel, lea
             }
         }
     };
-    release_then(plugin, &id, learned, false, back).await;
+    let released = release_then(plugin, &id, learned, false, back).await;
     // A plugin that left the interface behind: it carries cnm's mark.
     if let Some(src) = learned.get(SRC_NAME) {
         let mark = naming::mark(k.topology(), MarkKind::Endpoint, &e.endpoint);
@@ -525,6 +532,7 @@ pub(super) async fn delete(plugin: &Plugin, e: &EndpointRes, k: &dyn Kernel, lea
             }
         }
     }
+    released
 }
 
 /// Revoke (when programmed), Leave, DeleteEndpoint; failures are
@@ -532,7 +540,7 @@ pub(super) async fn delete(plugin: &Plugin, e: &EndpointRes, k: &dyn Kernel, lea
 /// Between Leave and DeleteEndpoint the interface goes back to the host
 /// under its own name, as Docker does.
 async fn release(plugin: &Plugin, id: &Ids, learned: &Learned, quiet: bool) {
-    release_then(plugin, id, learned, quiet, async {}).await
+    release_then(plugin, id, learned, quiet, async {}).await;
 }
 
 async fn release_then(
@@ -541,7 +549,7 @@ async fn release_then(
     learned: &Learned,
     quiet: bool,
     after_leave: impl std::future::Future<Output = ()>,
-) {
+) -> bool {
     let ids = json!({ "NetworkID": id.network, "EndpointID": id.endpoint });
     let mut calls = Vec::new();
     if learned.contains_key(PORTS) {
@@ -575,9 +583,19 @@ async fn release_then(
         .call(NETWORK_DRIVER, "DeleteEndpoint", Some(&ids), &id.what)
         .await
     {
-        Ok(_) | Err(PluginError::NotImplemented { .. }) => {}
-        Err(err) if quiet => tracing::debug!("{err}"),
-        Err(err) => tracing::warn!("{err}"),
+        Ok(_) | Err(PluginError::NotImplemented { .. }) => true,
+        Err(err) if err.unreachable() => {
+            tracing::warn!("{err}");
+            false
+        }
+        Err(err) if quiet => {
+            tracing::debug!("{err}");
+            true
+        }
+        Err(err) => {
+            tracing::warn!("{err}");
+            true
+        }
     }
 }
 

@@ -225,15 +225,15 @@ impl Driver for RemoteDriver {
         Box::pin(async move {
             let _turn = self.turn.lock().await;
             let learned = k.learned(&e.endpoint);
-            match &self.plugin {
+            let released = match &self.plugin {
                 Some(p) => join::delete(p, e, k, &learned).await,
-                None => {
-                    tracing::warn!(
-                        "plugin {} is not reachable; endpoint {} is removed from its sandbox, and the plugin may still hold it",
-                        self.name,
-                        e.endpoint
-                    );
-                }
+                None => false,
+            };
+            let what = format!("endpoint {}", e.endpoint);
+            // What was noted of it stays while the plugin may hold it: a
+            // later destroy finds it again (a stray endpoint) and lets go.
+            if !released && k.keep_unreleased(&self.name, &what) {
+                return Ok(());
             }
             k.note(&e.endpoint, &Learned::new())
         })
