@@ -232,7 +232,7 @@ impl Driver for RemoteDriver {
             let what = format!("endpoint {}", e.endpoint);
             // What was noted of it stays while the plugin may hold it: a
             // later destroy finds it again (a stray endpoint) and lets go.
-            if !released && k.keep_unreleased(&self.name, &what) {
+            if !released && k.keep_unreleased(self.name, &what) {
                 return Ok(());
             }
             k.note(&e.endpoint, &Learned::new())
