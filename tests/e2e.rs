@@ -16,7 +16,7 @@ fn run_script(name: &str) {
 /// The commands the scripts use, with the Debian package of each: all
 /// missing ones in one line (what `.ci/run` installs).
 fn prerequisites() -> Result<(), String> {
-    const NEEDED: [(&str, &str); 9] = [
+    const NEEDED: [(&str, &str); 12] = [
         ("unshare", "util-linux"),
         ("nsenter", "util-linux"),
         ("ip", "iproute2"),
@@ -26,6 +26,9 @@ fn prerequisites() -> Result<(), String> {
         ("socat", "socat"),
         ("dig", "bind9-dnsutils"),
         ("dnsmasq", "dnsmasq-base"),
+        ("dockerd", "docker.io"),
+        ("busybox", "busybox-static"),
+        ("python3", "python3"),
     ];
     let on_path = |cmd: &str| {
         std::env::var_os("PATH").is_some_and(|p| {
@@ -274,4 +277,9 @@ fn plugin_restart() {
         Vec::new()
     };
     run_script_with("plugin_restart", &env);
+}
+
+#[test]
+fn docker_parity() {
+    run_script("docker_parity");
 }

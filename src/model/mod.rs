@@ -77,7 +77,9 @@ impl PartialEq for NamespaceRes {
             && self.borrowed == o.borrowed
             && self.sysctls == o.sysctls
             && self.lo_up == o.lo_up
-            && self.lo_addrs == o.lo_addrs
+            // A borrowed namespace's loopback addresses are its owner's (a
+            // container with IPv6 off has no ::1).
+            && (self.lo_addrs == o.lo_addrs || self.borrowed.is_some())
     }
 }
 impl Eq for NamespaceRes {}
