@@ -5,17 +5,16 @@
 //! ```text
 //! table ip cnm-dns {                      # comment "cnm:<t>:sandbox:<s>"
 //!   chain output      { type nat hook output priority -100
-//!     ip daddr 127.0.0.11 udp dport 53 dnat to 127.0.0.11:PORT
-//!     ip daddr 127.0.0.11 tcp dport 53 dnat to 127.0.0.11:PORT }
+//!     ip daddr 127.0.0.11 th dport 53 dnat to 127.0.0.11:PORT }
 //!   chain postrouting { type nat hook postrouting priority 100
-//!     ip saddr 127.0.0.11 udp sport PORT snat to :53
-//!     ip saddr 127.0.0.11 tcp sport PORT snat to :53 }
+//!     ip saddr 127.0.0.11 th sport PORT snat to :53 }
 //! }
 //! ```
 //!
 //! Conntrack turns the replies' source back to :53; the `snat` rules do it
 //! for a reply whose connection entry is gone (as Docker's
-//! DOCKER_POSTROUTING does). One port serves both protocols. It is chosen
+//! DOCKER_POSTROUTING does). One port serves UDP and TCP, so one rule a
+//! chain covers both (`th`: the transport header's ports). It is chosen
 //! once per sandbox, above the kernel's default ephemeral range (so no
 //! outgoing connection of the sandbox takes it), recorded, and given to
 //! every later resolver: a restart rewrites no rule. The functions that
@@ -61,8 +60,6 @@ fn mark_of(userdata: &[u8]) -> Option<String> {
 const LOCAL: [u8; 4] = [127, 0, 0, 11];
 /// 127.0.0.11 as a rule's compared value reads back.
 pub const LOCAL_HEX: &str = "7f00000b";
-const UDP: u8 = 17;
-const TCP: u8 = 6;
 
 fn chains() -> [NatChain; 2] {
     [
@@ -79,11 +76,14 @@ fn chains() -> [NatChain; 2] {
     ]
 }
 
-/// Each chain's rules for `port`.
+/// Each chain's rules for `port`: one rule a chain, for UDP and TCP alike
+/// (their ports sit at the same place in the transport header, and one
+/// port serves both). A NAT rule costs the kernel some 80 µs to take in,
+/// per namespace: two rules instead of four keep a thousand sandboxes'
+/// tables within a tenth of their apply.
 fn rules(port: u16) -> Vec<(&'static str, Vec<Expr>)> {
-    let mut out = Vec::new();
-    for proto in [UDP, TCP] {
-        out.push((
+    vec![
+        (
             "output",
             vec![
                 Expr::Payload {
@@ -92,8 +92,6 @@ fn rules(port: u16) -> Vec<(&'static str, Vec<Expr>)> {
                     len: 4,
                 },
                 Expr::Eq(LOCAL.to_vec()),
-                Expr::L4Proto,
-                Expr::Eq(vec![proto]),
                 Expr::Payload {
                     base: nft::TRANSPORT_HEADER,
                     offset: 2,
@@ -114,10 +112,8 @@ fn rules(port: u16) -> Vec<(&'static str, Vec<Expr>)> {
                     port_reg: 2,
                 },
             ],
-        ));
-    }
-    for proto in [UDP, TCP] {
-        out.push((
+        ),
+        (
             "postrouting",
             vec![
                 Expr::Payload {
@@ -126,8 +122,6 @@ fn rules(port: u16) -> Vec<(&'static str, Vec<Expr>)> {
                     len: 4,
                 },
                 Expr::Eq(LOCAL.to_vec()),
-                Expr::L4Proto,
-                Expr::Eq(vec![proto]),
                 Expr::Payload {
                     base: nft::TRANSPORT_HEADER,
                     offset: 0,
@@ -144,16 +138,20 @@ fn rules(port: u16) -> Vec<(&'static str, Vec<Expr>)> {
                     port_reg: 1,
                 },
             ],
-        ));
-    }
-    out
+        ),
+    ]
 }
 
-/// Write (or rewrite) the table for `port`, marked `mark`, in one
-/// transaction.
-pub fn write(mark: &str, port: u16) -> std::io::Result<()> {
+/// Write the table for `port`, marked `mark`, in one transaction: made
+/// anew (`fresh`: there is none yet), or replacing one (a repair; the
+/// kernel then waits out a grace period for the old hooks, ~15 ms).
+pub fn write(mark: &str, port: u16, fresh: bool) -> std::io::Result<()> {
     let mut b = Batch::default();
-    b.replace_table(TABLE, &comment(mark));
+    if fresh {
+        b.create_table(TABLE, &comment(mark));
+    } else {
+        b.replace_table(TABLE, &comment(mark));
+    }
     for c in chains() {
         b.add_chain(TABLE, &c);
     }
@@ -248,7 +246,7 @@ mod tests {
             nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| e.to_string())?;
             let e = |e: std::io::Error| e.to_string();
             assert_eq!(read().map_err(e)?, None);
-            write("cnm:t:sandbox:s", 61001).map_err(e)?;
+            write("cnm:t:sandbox:s", 61001, true).map_err(e)?;
             let found = read().map_err(e)?.ok_or("no table")?;
             assert_eq!(
                 found,
@@ -258,7 +256,7 @@ mod tests {
                     intact: true
                 }
             );
-            write("cnm:t:sandbox:s", 61002).map_err(e)?;
+            write("cnm:t:sandbox:s", 61002, false).map_err(e)?;
             assert_eq!(read().map_err(e)?.and_then(|f| f.port), Some(61002));
             remove().map_err(e)?;
             remove().map_err(e)?;

@@ -177,11 +177,13 @@ impl Executor {
                 .collect();
             self.create_namespaces(&created).await?;
             // Port 53 redirects: one thread visits every namespace in turn.
-            let dns: Vec<(&crate::model::DnsRes, bool)> = step
+            let dns: Vec<(&crate::model::DnsRes, DnsOp)> = step
                 .iter()
                 .filter_map(|a| match (&a.resource, a.op) {
                     (Resource::Dns(d), Op::Delete) if self.doomed(&d.netns) => None,
-                    (Resource::Dns(d), op) => Some((d, op != Op::Delete)),
+                    (Resource::Dns(d), Op::Delete) => Some((d, DnsOp::Delete)),
+                    (Resource::Dns(d), Op::Create) => Some((d, DnsOp::Create)),
+                    (Resource::Dns(d), _) => Some((d, DnsOp::Replace)),
                     _ => None,
                 })
                 .collect();
@@ -359,7 +361,7 @@ impl Executor {
             Resource::Sysctl(s) => write_sysctl(s),
             Resource::Stray(_) => Ok(()),
             Resource::Resolver(r) => resolver_ensure(r).await,
-            Resource::Dns(d) => self.set_dns(&[(d, true)]).await,
+            Resource::Dns(d) => self.set_dns(&[(d, DnsOp::Create)]).await,
         }
     }
 
@@ -413,7 +415,7 @@ impl Executor {
             Resource::Sysctl(_) => Ok(()),
             // In a namespace that goes, the table goes with it.
             Resource::Dns(d) if self.doomed(&d.netns) => Ok(()),
-            Resource::Dns(d) => self.set_dns(&[(d, false)]).await,
+            Resource::Dns(d) => self.set_dns(&[(d, DnsOp::Delete)]).await,
             Resource::Plugin(p) => self.delete_plugin_object(p).await,
             Resource::Resolver(r) => {
                 let t = r.topology.clone();
@@ -483,7 +485,7 @@ impl Executor {
             }
             (Resource::Sysctl(_), Resource::Sysctl(s)) => write_sysctl(s),
             (Resource::Resolver(_), Resource::Resolver(r)) => resolver_ensure(r).await,
-            (Resource::Dns(_), Resource::Dns(d)) => self.set_dns(&[(d, true)]).await,
+            (Resource::Dns(_), Resource::Dns(d)) => self.set_dns(&[(d, DnsOp::Replace)]).await,
             _ => Err(ApplyError::Internal(format!(
                 "update changes the kind of {}",
                 new.label()
@@ -491,28 +493,46 @@ impl Executor {
         }
     }
 
-    /// Write (`true`) or delete (`false`) the port 53 redirect table of
-    /// each sandbox, from one thread that enters each namespace in turn
-    /// (an nftables transaction over netlink each; no process is started).
-    async fn set_dns(&self, todo: &[(&crate::model::DnsRes, bool)]) -> R {
+    /// Make, rewrite or delete the port 53 redirect table of each
+    /// sandbox: an nftables transaction over netlink each (no process is
+    /// started), from threads of their own that enter each namespace in
+    /// turn, one a core (the kernel's part is most of the cost).
+    async fn set_dns(&self, todo: &[(&crate::model::DnsRes, DnsOp)]) -> R {
         if todo.is_empty() {
             return Ok(());
         }
-        let jobs: Vec<(String, String, u16, bool)> = todo
+        let jobs: Vec<DnsJob> = todo
             .iter()
-            .map(|(d, write)| {
-                let mark = naming::mark(&self.topology, MarkKind::Sandbox, &d.sandbox);
-                (d.netns.clone(), mark, d.port, *write)
+            .map(|(d, op)| DnsJob {
+                netns: d.netns.clone(),
+                mark: naming::mark(&self.topology, MarkKind::Sandbox, &d.sandbox),
+                port: d.port,
+                op: *op,
             })
             .collect();
-        // A thread of its own, never reused: it ends in the last
-        // namespace it entered.
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        std::thread::spawn(move || {
-            let _ = tx.send(dns_in_each(&jobs));
-        });
-        rx.await
-            .map_err(|_| ApplyError::Internal("the DNS redirect thread panicked".into()))?
+        let started = std::time::Instant::now();
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .clamp(1, 4);
+        let per = jobs.len().div_ceil(threads);
+        let mut waits = Vec::new();
+        for chunk in jobs.chunks(per.max(1)) {
+            let chunk = chunk.to_vec();
+            // Threads of their own, never reused: each ends in the last
+            // namespace it entered.
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            std::thread::spawn(move || {
+                let _ = tx.send(dns_in_each(&chunk));
+            });
+            waits.push(rx);
+        }
+        for rx in waits {
+            rx.await
+                .map_err(|_| ApplyError::Internal("a DNS redirect thread panicked".into()))??;
+        }
+        tracing::debug!(tables = todo.len(), took = ?started.elapsed(), "dns redirect tables");
+        Ok(())
     }
 
     /// Replace the topology's tables in one nft transaction, then record
@@ -783,25 +803,52 @@ fn step_key(a: &Action) -> (bool, u8) {
     (a.op == Op::Delete, a.resource.rank())
 }
 
-/// [`Executor::set_dns`]'s thread: enter each namespace, write or delete
-/// its table. A namespace that is gone has no table to delete.
-fn dns_in_each(jobs: &[(String, String, u16, bool)]) -> R {
-    for (netns, mark, port, write) in jobs {
+/// What to do with one sandbox's port 53 redirect table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DnsOp {
+    /// Make it (there is none).
+    Create,
+    /// Replace what is there (a repair, another port).
+    Replace,
+    Delete,
+}
+
+#[derive(Debug, Clone)]
+struct DnsJob {
+    netns: String,
+    mark: String,
+    port: u16,
+    op: DnsOp,
+}
+
+/// [`Executor::set_dns`]'s threads: enter each namespace, make, replace or
+/// delete its table. A namespace that is gone has no table to delete.
+fn dns_in_each(jobs: &[DnsJob]) -> R {
+    use crate::resolver::redirect;
+    for j in jobs {
+        let netns = &j.netns;
         let file = match netns::open(netns) {
             Ok(Some(f)) => f,
-            Ok(None) if !write => continue,
+            Ok(None) if j.op == DnsOp::Delete => continue,
             Ok(None) => return Err(missing_ns(netns)),
             Err(e) => return Err(io(format!("cannot open namespace {netns}"))(e)),
         };
         netns::enter(&file).map_err(io(format!("cannot enter namespace {netns}")))?;
-        let done = if *write {
-            crate::resolver::redirect::write(mark, *port)
-        } else {
-            crate::resolver::redirect::remove()
+        let done = match j.op {
+            // One made since it was observed: replaced instead.
+            DnsOp::Create => redirect::write(&j.mark, j.port, true).or_else(|e| {
+                if e.raw_os_error() == Some(libc::EEXIST) {
+                    redirect::write(&j.mark, j.port, false)
+                } else {
+                    Err(e)
+                }
+            }),
+            DnsOp::Replace => redirect::write(&j.mark, j.port, false),
+            DnsOp::Delete => redirect::remove(),
         };
         done.map_err(io(format!(
             "cannot {} the DNS redirect table in namespace {netns}",
-            if *write { "write" } else { "delete" }
+            if j.op == DnsOp::Delete { "delete" } else { "write" }
         )))?;
     }
     Ok(())

@@ -122,7 +122,9 @@ struct Job {
     ns: Arc<File>,
     tcp: bool,
     v6: bool,
-    reply: tokio::sync::oneshot::Sender<io::Result<OwnedFd>>,
+    /// How many sockets to make.
+    count: usize,
+    reply: tokio::sync::oneshot::Sender<io::Result<Vec<OwnedFd>>>,
 }
 
 impl Maker {
@@ -134,7 +136,11 @@ impl Maker {
             // devices) alive after cnm deletes it.
             let home = std::fs::File::open("/proc/thread-self/ns/net");
             for job in rx {
-                let made = crate::netns::enter(&job.ns).and_then(|()| socket(job.tcp, job.v6));
+                let made = crate::netns::enter(&job.ns).and_then(|()| {
+                    (0..job.count.max(1))
+                        .map(|_| socket(job.tcp, job.v6))
+                        .collect::<io::Result<Vec<_>>>()
+                });
                 if let Ok(h) = &home {
                     if let Err(e) = crate::netns::enter(h) {
                         tracing::warn!(
@@ -149,11 +155,27 @@ impl Maker {
     }
 
     async fn make(&self, ns: &Arc<File>, tcp: bool, v6: bool) -> io::Result<OwnedFd> {
+        self.make_many(ns, tcp, v6, 1)
+            .await?
+            .pop()
+            .ok_or_else(|| io::Error::other("no socket made"))
+    }
+
+    /// `count` sockets in the namespace behind `ns`, in one trip of the
+    /// socket thread (entering a namespace costs more than a socket).
+    async fn make_many(
+        &self,
+        ns: &Arc<File>,
+        tcp: bool,
+        v6: bool,
+        count: usize,
+    ) -> io::Result<Vec<OwnedFd>> {
         let (reply, rx) = tokio::sync::oneshot::channel();
         let job = Job {
             ns: ns.clone(),
             tcp,
             v6,
+            count,
             reply,
         };
         self.tx
@@ -161,6 +183,31 @@ impl Maker {
             .map_err(|_| io::Error::other("the socket thread is gone"))?;
         rx.await
             .map_err(|_| io::Error::other("the socket thread is gone"))?
+    }
+}
+
+/// A sandbox's UDP/IPv4 sockets made ahead, each used for one query only
+/// (so each query still leaves from a fresh source port, chosen when it
+/// connects, as Docker's do): made a few at a time, the namespace entered
+/// once for all of them.
+#[derive(Default)]
+pub struct Spares(std::sync::Mutex<Vec<OwnedFd>>);
+
+/// How many sockets are made ahead at once, and kept at most.
+const SPARES: usize = 16;
+
+impl Spares {
+    async fn take(&self, ns: &Arc<File>, maker: &Maker) -> io::Result<OwnedFd> {
+        if let Some(fd) = self.0.lock().ok().and_then(|mut v| v.pop()) {
+            return Ok(fd);
+        }
+        let mut made = maker.make_many(ns, false, false, SPARES).await?;
+        let fd = made.pop().ok_or_else(|| io::Error::other("no socket made"))?;
+        if let Ok(mut v) = self.0.lock() {
+            made.truncate(SPARES.saturating_sub(v.len()));
+            v.extend(made);
+        }
+        Ok(fd)
     }
 }
 
@@ -189,6 +236,8 @@ fn socket(tcp: bool, v6: bool) -> io::Result<OwnedFd> {
 pub struct Origin<'a> {
     pub ns: Option<&'a Arc<File>>,
     pub maker: &'a Maker,
+    /// The sandbox's sockets made ahead.
+    pub spares: Option<&'a Spares>,
 }
 
 impl Origin<'_> {
@@ -250,7 +299,10 @@ async fn exchange_udp(
     let s = match inside {
         // A fresh socket (a fresh source port) per query, as Docker's.
         Some(ns) => {
-            let fd = from.maker.make(ns, false, v6).await?;
+            let fd = match (from.spares, v6) {
+                (Some(spares), false) => spares.take(ns, from.maker).await?,
+                _ => from.maker.make(ns, false, v6).await?,
+            };
             UdpSocket::from_std(std::net::UdpSocket::from(fd))?
         }
         None => {

@@ -48,6 +48,8 @@ struct Sandbox {
     rr: AtomicUsize,
     /// Its namespace, where forwarded queries leave from.
     ns: Arc<File>,
+    /// Sockets made ahead in its namespace, for forwarded queries.
+    spares: forward::Spares,
     account: Arc<Account>,
     conns: AtomicUsize,
     /// Set when the sandbox is no longer served: TCP connections end.
@@ -77,6 +79,7 @@ impl Sandbox {
         let from = forward::Origin {
             ns: Some(&self.ns),
             maker: &self.shared.maker,
+            spares: Some(&self.spares),
         };
         let got = forward::forward(raw, &f.upstreams, &from).await;
         f.finish(got)
@@ -111,6 +114,7 @@ pub fn start(
         view,
         rr: AtomicUsize::new(0),
         ns,
+        spares: forward::Spares::default(),
         account: shared.budget.account(),
         conns: AtomicUsize::new(0),
         gone: gone.clone(),
