@@ -248,7 +248,7 @@ async fn ready(mut p: Plugin, role: Role) -> Result<Plugin, PluginError> {
             ),
         });
     }
-    if role == Role::Ipam {
+    if role == Role::Ipam && !p.ipam_ready {
         // Docker registers an IPAM plugin that has no capabilities to tell.
         match p
             .call(IPAM_DRIVER, "GetCapabilities", None, "capabilities")
@@ -270,6 +270,7 @@ async fn ready(mut p: Plugin, role: Role) -> Result<Plugin, PluginError> {
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
             .map(str::to_string);
+        p.ipam_ready = true;
     }
     Ok(p)
 }

@@ -65,6 +65,9 @@ pub struct Plugin {
     pub implements: Vec<String>,
     /// An IPAM plugin's default local address space.
     pub address_space: Option<String>,
+    /// The IPAM handshake (capabilities, address spaces) is done: a
+    /// plugin found again under the lock is not asked twice.
+    pub ipam_ready: bool,
     /// One call at a time, in the order they are made (FIFO): a plugin
     /// sees the same sequence for the same plan, as with Docker.
     turn: std::sync::Arc<tokio::sync::Mutex<()>>,
@@ -134,6 +137,7 @@ pub async fn connect(name: &str, patience: Patience) -> Result<Option<Plugin>, P
         via: found.via,
         implements,
         address_space: None,
+        ipam_ready: false,
         turn: Default::default(),
     }))
 }

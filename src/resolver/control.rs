@@ -10,6 +10,8 @@ use crate::resolver::config::Config;
 use crate::store::{ResolverIdentity, ResolverStore, Store, StoreError};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
@@ -165,11 +167,21 @@ pub fn ensure(topology: &str, config: &[u8]) -> Result<(), ControlError> {
                     store.clear_process_of(&id)?;
                 }
                 stop_unrecorded();
-                spawn(&store)?;
                 (None, None, WAIT)
             }
         };
-        match wait_serving(&store, asked.as_ref(), after, &want, patience) {
+        let spawned = match asked {
+            Some(_) => None,
+            None => Some(spawn(&store)?),
+        };
+        match wait_serving(
+            &store,
+            asked.as_ref(),
+            after,
+            &want,
+            patience,
+            spawned.as_deref(),
+        ) {
             Ok(()) => return Ok(()),
             Err(Waited::Failed(e)) => {
                 return Err(ControlError::NotServing(format!("cannot serve: {e}")))
@@ -194,17 +206,24 @@ struct Want<'a> {
 /// Wait until a resolver serves `want` (in a load after `after` when it
 /// was `asked` to reload), checking all the while that the process is
 /// alive: one that dies, or says nothing within `patience`, is
-/// `Waited::Gone`.
+/// `Waited::Gone`; so is a process just `spawned` that left before any
+/// resolver ran (it found the lock still held).
 fn wait_serving(
     store: &ResolverStore,
     asked: Option<&ResolverIdentity>,
     after: Option<u64>,
     want: &Want<'_>,
     patience: Duration,
+    spawned: Option<&AtomicBool>,
 ) -> Result<(), Waited> {
     let deadline = Instant::now() + patience;
     loop {
         let current = store.identity().ok().flatten();
+        let running = current.as_ref().is_some_and(ResolverIdentity::alive);
+        if !running && spawned.is_some_and(|s| s.load(Ordering::Acquire)) {
+            tracing::debug!("the resolver started left at once; starting another");
+            return Err(Waited::Gone(None));
+        }
         // The one signalled is gone, or another took its place.
         if let Some(a) = asked {
             if !a.alive() || current.as_ref() != Some(a) {
@@ -247,9 +266,30 @@ fn replace(store: &ResolverStore, id: Option<&ResolverIdentity>) -> Result<(), C
         while id.alive() && Instant::now() < deadline {
             std::thread::sleep(POLL);
         }
+        // Its first thread is a zombie before the others have closed the
+        // files they share: the successor needs the lock free.
+        lock_released(store, deadline);
         store.clear_process_of(id)?;
     }
     Ok(())
+}
+
+/// Wait until no process holds the resolver's lock, or `deadline`.
+fn lock_released(store: &ResolverStore, deadline: Instant) {
+    use nix::fcntl::{Flock, FlockArg};
+    let Ok(mut file) = store.lock_file() else {
+        return;
+    };
+    loop {
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(_released_on_drop) => return,
+            Err((f, nix::errno::Errno::EWOULDBLOCK)) if Instant::now() < deadline => {
+                file = f;
+                std::thread::sleep(POLL);
+            }
+            Err(_) => return,
+        }
+    }
 }
 
 /// Take `topology`'s configuration away: the resolver reloads without it,
@@ -299,7 +339,7 @@ pub fn remove(topology: &str) -> Result<(), ControlError> {
     replace(&store, Some(&id))?;
     // The other topologies' names are back as soon as a new one binds.
     stop_unrecorded();
-    spawn(&store)
+    spawn(&store).map(drop)
 }
 
 /// After a destroy: when no topology gives the resolver a configuration
@@ -400,7 +440,8 @@ fn resolver_exe() -> Result<std::path::PathBuf, ControlError> {
 /// (a terminal's Ctrl-C to `cnm watch` must not stop it), its standard
 /// error to the log. A thread reaps it should it die while this process
 /// lives (watch); otherwise it outlives this process.
-fn spawn(store: &ResolverStore) -> Result<(), ControlError> {
+/// Start a resolver; the flag says when that process has ended.
+fn spawn(store: &ResolverStore) -> Result<Arc<AtomicBool>, ControlError> {
     use std::os::unix::process::CommandExt;
     use std::process::{Command, Stdio};
     let exe = resolver_exe()?;
@@ -419,10 +460,13 @@ fn spawn(store: &ResolverStore) -> Result<(), ControlError> {
         exe: exe.display().to_string(),
         source,
     })?;
+    let exited = Arc::new(AtomicBool::new(false));
+    let flag = exited.clone();
     std::thread::spawn(move || {
         let _ = child.wait();
+        flag.store(true, Ordering::Release);
     });
-    Ok(())
+    Ok(exited)
 }
 
 /// The first executable `cnm` on PATH.

@@ -848,7 +848,11 @@ fn dns_in_each(jobs: &[DnsJob]) -> R {
         };
         done.map_err(io(format!(
             "cannot {} the DNS redirect table in namespace {netns}",
-            if j.op == DnsOp::Delete { "delete" } else { "write" }
+            if j.op == DnsOp::Delete {
+                "delete"
+            } else {
+                "write"
+            }
         )))?;
     }
     Ok(())

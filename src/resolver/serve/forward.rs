@@ -202,7 +202,9 @@ impl Spares {
             return Ok(fd);
         }
         let mut made = maker.make_many(ns, false, false, SPARES).await?;
-        let fd = made.pop().ok_or_else(|| io::Error::other("no socket made"))?;
+        let fd = made
+            .pop()
+            .ok_or_else(|| io::Error::other("no socket made"))?;
         if let Ok(mut v) = self.0.lock() {
             made.truncate(SPARES.saturating_sub(v.len()));
             v.extend(made);
