@@ -69,11 +69,16 @@ struct Sub {
     ino: u64,
     /// Owns the socket.
     events: JoinHandle<()>,
+    /// Its nftables events (cnm's port-53 redirect table there).
+    nft: Option<JoinHandle<()>>,
 }
 
 impl Drop for Sub {
     fn drop(&mut self) {
         self.events.abort();
+        if let Some(n) = &self.nft {
+            n.abort();
+        }
     }
 }
 
@@ -253,7 +258,7 @@ impl Monitors {
                 continue;
             }
             match subscribe_sandbox(&ns) {
-                Ok(socket) => {
+                Ok((socket, nft)) => {
                     // Read once more after subscribing: what changed before
                     // sent no event here.
                     if let Ok(mut d) = self.dirty.lock() {
@@ -265,7 +270,15 @@ impl Monitors {
                         self.tx.clone(),
                         self.dirty.clone(),
                     ));
-                    subs.insert(ns, Sub { ino, events });
+                    let nft = nft.map(|n| {
+                        tokio::spawn(sandbox_nft_events(
+                            n,
+                            ns.clone(),
+                            self.tx.clone(),
+                            self.dirty.clone(),
+                        ))
+                    });
+                    subs.insert(ns, Sub { ino, events, nft });
                     new += 1;
                 }
                 Err(e) => warn!("cannot subscribe to netlink events in {ns}: {e}"),
@@ -381,22 +394,33 @@ const SANDBOX_GROUPS: [u32; 5] = [1, 5, 7, 9, 11];
 
 /// A bare multicast socket inside `netns`. Not an rtnetlink connection:
 /// each of those keeps 72 KiB of buffers, and a sandbox's events are only
-/// counted, never decoded (see [`sandbox_events`]). Made on a short-lived
-/// thread that entered the namespace; the socket stays bound to it.
-fn subscribe_sandbox(netns: &str) -> std::io::Result<TokioSocket> {
+/// counted, never decoded (see [`sandbox_events`]). With it, one for the
+/// namespace's nftables events (none when nftables is missing). Made on a
+/// short-lived thread that entered the namespace; the sockets stay bound
+/// to it.
+fn subscribe_sandbox(netns: &str) -> std::io::Result<(TokioSocket, Option<TokioSocket>)> {
     let file =
         netns::open(netns)?.ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))?;
     let rt = tokio::runtime::Handle::current();
-    std::thread::spawn(move || -> std::io::Result<TokioSocket> {
-        netns::enter(&file)?;
-        let _guard = rt.enter();
-        let mut s = TokioSocket::new(NETLINK_ROUTE)?;
-        s.socket_mut().bind_auto()?;
-        for g in SANDBOX_GROUPS {
-            s.socket_mut().add_membership(g)?;
-        }
-        Ok(s)
-    })
+    std::thread::spawn(
+        move || -> std::io::Result<(TokioSocket, Option<TokioSocket>)> {
+            netns::enter(&file)?;
+            let _guard = rt.enter();
+            let mut s = TokioSocket::new(NETLINK_ROUTE)?;
+            s.socket_mut().bind_auto()?;
+            for g in SANDBOX_GROUPS {
+                s.socket_mut().add_membership(g)?;
+            }
+            let nft = (|| -> std::io::Result<TokioSocket> {
+                let mut n = TokioSocket::new(netlink_sys::protocols::NETLINK_NETFILTER)?;
+                n.socket_mut().bind_auto()?;
+                n.socket_mut()
+                    .add_membership(super::nft::NFNLGRP_NFTABLES)?;
+                Ok(n)
+            })();
+            Ok((s, nft.ok()))
+        },
+    )
     .join()
     .map_err(|_| std::io::Error::other("netlink thread panicked"))?
 }
@@ -428,6 +452,42 @@ async fn sandbox_events(
             .send(Trigger::Kernel(format!("drift: {what} in {netns}")))
             .is_err()
         {
+            return;
+        }
+    }
+}
+
+/// Changes to cnm's redirect table in a sandbox (a workload's own
+/// tables there are not cnm's business). A datagram is read whole only
+/// while it is read.
+async fn sandbox_nft_events(
+    socket: TokioSocket,
+    netns: String,
+    tx: UnboundedSender<Trigger>,
+    dirty: Arc<Mutex<BTreeSet<String>>>,
+) {
+    loop {
+        let ours = match socket.recv_from_full().await {
+            Ok((bytes, _)) => super::nft::tables_in(&bytes)
+                .iter()
+                .any(|t| t == crate::resolver::redirect::TABLE),
+            Err(e) if e.raw_os_error() == Some(nix::libc::ENOBUFS) => true,
+            Err(e) => {
+                warn!("nftables events in {netns}: {e}; no longer followed");
+                return;
+            }
+        };
+        if !ours {
+            continue;
+        }
+        if let Ok(mut d) = dirty.lock() {
+            d.insert(netns.clone());
+        }
+        let what = format!(
+            "drift: nftables table {} changed in {netns}",
+            crate::resolver::redirect::TABLE
+        );
+        if tx.send(Trigger::Kernel(what)).is_err() {
             return;
         }
     }

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc::UnboundedSender;
 
 /// NFNLGRP_NFTABLES (include/uapi/linux/netfilter/nfnetlink.h).
-const NFNLGRP_NFTABLES: u32 = 7;
+pub(super) const NFNLGRP_NFTABLES: u32 = 7;
 
 /// Start listening; `topology` names the tables to care about (it may be
 /// renamed while watching).
@@ -50,7 +50,7 @@ pub fn spawn(topology: Arc<Mutex<String>>, tx: UnboundedSender<Trigger>) -> std:
 }
 
 /// Table names of the nftables messages in one datagram.
-fn tables_in(mut bytes: &[u8]) -> Vec<String> {
+pub(super) fn tables_in(mut bytes: &[u8]) -> Vec<String> {
     let mut out = Vec::new();
     while bytes.len() >= 16 {
         let len = u32::from_ne_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;

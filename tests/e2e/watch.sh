@@ -107,7 +107,7 @@ grep 'op="create" object=endpoint' "$LOG" >/dev/null || fail "no per-change log 
 
 # (Repair latency, about 50 ms here, is measured by bench/watch-latency.sh;
 # the test allows 5 s, as CI runs every test at once.)
-step "drift of every kind is repaired: nft table, files, sysctls"
+step "drift of every kind is repaired: nft tables (host, and the port-53 redirect in a sandbox), files, sysctls"
 nft flush table inet cnm-quick
 until_ok "$CNM" plan --detailed-exitcode "$T"
 nft delete table inet cnm-quick
@@ -120,6 +120,13 @@ until_ok "$CNM" plan --detailed-exitcode "$T"
 echo 0 >/proc/sys/net/ipv4/ip_forward
 until_ok "$CNM" plan --detailed-exitcode "$T"
 [ "$(cat /proc/sys/net/ipv4/ip_forward)" = 1 ] || fail "ip_forward not repaired"
+# The port-53 redirect inside a sandbox (resync is 30 s: an event did it).
+ip netns exec quick-alpha nft delete table ip cnm-dns
+until_ok "$CNM" plan --detailed-exitcode "$T"
+ip netns exec quick-alpha nft list table ip cnm-dns | grep -q "dnat to 127.0.0.11" || fail "the redirect table was not repaired"
+ip netns exec quick-beta nft flush chain ip cnm-dns output
+until_ok "$CNM" plan --detailed-exitcode "$T"
+grep -q "nftables table cnm-dns changed in quick-alpha" "$LOG" || fail "no event for the redirect table in the log"
 
 step "a second watcher for the same topology refuses; a manual apply warns"
 cp "$T" "$WORK/other.yaml"
