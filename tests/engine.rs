@@ -517,7 +517,7 @@ fn a_dead_resolver_is_drift_and_a_remade_namespace_rebinds() {
         r.current = false;
     }
     let p = plan(&t, &obs);
-    let a = only(&p, "resolver 127.0.0.11:53 in 2 sandboxes");
+    let a = only(&p, "resolver 127.0.0.11 in 2 sandboxes");
     assert_eq!(a.op, Op::Update);
     assert_eq!(a.changes[0].field, "process");
     // A namespace made again: same names, but the resolver must listen
@@ -525,7 +525,7 @@ fn a_dead_resolver_is_drift_and_a_remade_namespace_rebinds() {
     let mut obs = converged(&t);
     obs.state.namespaces.remove("beta");
     let p = plan(&t, &obs);
-    let a = only(&p, "resolver 127.0.0.11:53 in 2 sandboxes");
+    let a = only(&p, "resolver 127.0.0.11 in 2 sandboxes");
     assert!(
         a.reason.as_deref().is_some_and(|r| r.contains("beta")),
         "{a:#?}"
