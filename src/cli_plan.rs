@@ -95,7 +95,7 @@ fn write_plan_file(path: &Path, data: &[u8]) -> std::io::Result<()> {
     let tmp = dir.join(format!(
         ".{}.{}.tmp",
         name.to_string_lossy(),
-        cnm::store::safe::random_hex(8)
+        cnm::safe::random_hex(8)
     ));
     let fd = rustix::fs::open(
         &tmp,

@@ -118,7 +118,7 @@ impl Controller {
     /// A controller for topology `name`, starting from what was last
     /// applied under that name on this host (nothing, the first time).
     pub fn new(name: &str) -> Result<Controller, Error> {
-        crate::spec::valid_identifier(name, crate::store::MAX_TOPOLOGY_NAME)
+        crate::naming::valid_identifier(name, crate::store::MAX_TOPOLOGY_NAME)
             .map_err(|e| Error::Usage(format!("topology name '{name}' {e}")))?;
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -1,5 +1,5 @@
 //! The per-sandbox files cnm writes: `/etc/netns/<netns>/hosts` and
-//! `resolv.conf`. Rendering and parsing only; `store::safe` writes them.
+//! `resolv.conf`. Rendering and parsing only; `safe` writes them.
 
 use std::fmt::Write as _;
 use std::net::IpAddr;

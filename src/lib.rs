@@ -47,6 +47,8 @@ pub mod diff;
 #[doc(hidden)]
 pub mod drivers;
 #[doc(hidden)]
+pub mod errors;
+#[doc(hidden)]
 pub mod files;
 #[doc(hidden)]
 pub mod firewall;
@@ -66,6 +68,8 @@ pub mod observe;
 pub mod plugins;
 #[doc(hidden)]
 pub mod resolver;
+#[doc(hidden)]
+pub mod safe;
 #[doc(hidden)]
 pub mod show;
 #[doc(hidden)]

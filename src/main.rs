@@ -262,7 +262,7 @@ fn main() -> ExitCode {
             | Command::Status { .. }
             | Command::Graph { .. }
     ) {
-        cnm::store::safe::forbid_writes();
+        cnm::safe::forbid_writes();
     }
     // watch runs as a service: its log is its output.
     init_logging(

@@ -134,11 +134,11 @@ impl Resource {
                 "dns {}: {a}:53 → {a}:{}",
                 d.sandbox,
                 d.port,
-                a = crate::resolver::ADDRESS
+                a = crate::model::RESOLVER_ADDRESS
             ),
             Resource::Resolver(r) => format!(
                 "resolver {} in {} sandbox{}",
-                crate::resolver::ADDRESS,
+                crate::model::RESOLVER_ADDRESS,
                 r.sandboxes,
                 if r.sandboxes == 1 { "" } else { "es" }
             ),

@@ -4,7 +4,7 @@
 //! listens on (as Docker refuses with "address already in use", cnm never
 //! silently redirects a port away from a running service).
 
-use crate::desired::PlanError;
+use crate::errors::PlanError;
 use crate::model::{LinkRes, State};
 use crate::naming::MarkKind;
 use crate::observe::listeners::{self, Listener};

@@ -9,8 +9,8 @@
 //! they work from the records, with a warning.
 
 use super::ApplyError;
-use crate::desired::PlanError;
 use crate::drivers::Registry;
+use crate::errors::PlanError;
 use crate::model::HostFacts;
 use crate::plugins::{self, Patience, Plugin, PluginError, IPAM_DRIVER, NETWORK_DRIVER};
 use crate::spec::{Loc, Topology};
@@ -343,7 +343,7 @@ pub async fn for_destroy(reg: &Registry, store: &TopologyStore) -> Registry {
     for name in recorded_plugins(store)
         .into_iter()
         .filter(|n| reg.get(n).is_none() && reg.plugin(n).is_none())
-        .filter(|n| crate::spec::valid_identifier(n, 64).is_ok())
+        .filter(|n| crate::naming::valid_identifier(n, 64).is_ok())
     {
         let plugin = reach_restarting(&name).await;
         if drivers.contains(&name) {
@@ -398,7 +398,7 @@ async fn with_recorded(
 ) -> Result<Registry, PluginError> {
     let mut out = reg.clone();
     for name in names {
-        if crate::spec::valid_identifier(&name, 64).is_err() {
+        if crate::naming::valid_identifier(&name, 64).is_err() {
             continue;
         }
         let found = match patience {

@@ -4,7 +4,7 @@
 //! kind of link the plan creates, probed by creating one in a throwaway
 //! namespace (so a module the kernel can load on demand counts as there).
 
-use crate::desired::PlanError;
+use crate::errors::PlanError;
 use crate::firewall::nft;
 use crate::model::Observed;
 use crate::plan::{Op, Plan, Resource};

@@ -227,7 +227,7 @@ fn embedded_resolv(r: Resolv) -> Resolv {
         options.push("ndots:0".to_string());
     }
     Resolv {
-        nameservers: vec![IpAddr::V4(crate::resolver::ADDRESS)],
+        nameservers: vec![IpAddr::V4(crate::model::RESOLVER_ADDRESS)],
         search: r.search,
         options,
     }

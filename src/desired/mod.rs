@@ -19,47 +19,8 @@ use crate::spec::{Host, Loc, Topology};
 use ipnetwork::{Ipv4Network, Ipv6Network};
 use std::collections::BTreeMap;
 
+pub use crate::errors::PlanError;
 pub use routes::gateway_endpoint;
-
-/// A problem found while planning, located in the file when it can be.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}", render(.file, .loc, .message))]
-pub struct PlanError {
-    pub file: String,
-    pub loc: Option<Loc>,
-    pub message: String,
-    /// The key path of the file's key or value at `loc`, if any.
-    pub key: Option<String>,
-}
-
-impl PlanError {
-    /// A problem at `loc` in `t`'s file (its key path found there).
-    pub fn at(t: &Topology, loc: Loc, message: impl Into<String>) -> PlanError {
-        PlanError {
-            file: t.file.clone(),
-            loc: Some(loc),
-            message: message.into(),
-            key: t.key_at(loc),
-        }
-    }
-
-    /// A problem of the file as a whole (or of the host).
-    pub fn of_file(file: &str, message: impl Into<String>) -> PlanError {
-        PlanError {
-            file: file.to_string(),
-            loc: None,
-            message: message.into(),
-            key: None,
-        }
-    }
-}
-
-fn render(file: &str, loc: &Option<Loc>, message: &str) -> String {
-    match loc {
-        Some(l) => format!("{file}:{}:{}: {message}", l.line, l.col),
-        None => format!("{file}: {message}"),
-    }
-}
 
 /// Addresses chosen for one endpoint.
 #[derive(Debug, Clone, Default)]

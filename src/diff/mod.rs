@@ -11,7 +11,7 @@ mod namespaces;
 mod objects;
 pub mod verify;
 
-use crate::desired::PlanError;
+use crate::errors::PlanError;
 use crate::model::{Observed, State};
 use crate::plan::{Action, Change, Op, Plan, Resource};
 use std::collections::{BTreeMap, BTreeSet};

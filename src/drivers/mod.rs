@@ -18,7 +18,7 @@ mod overlay;
 pub mod remote;
 mod veth;
 
-use crate::apply::ApplyError;
+use crate::errors::ApplyError;
 use crate::model::{EndpointRes, FwRule, HostFacts, LinkRes, Mac, State, SysctlRes};
 use crate::spec::file::FileNetwork;
 use crate::spec::raw::RawNetwork;

@@ -3,7 +3,7 @@
 //! the other `ethN` in the sandbox.
 
 use super::{Effect, Kernel, Learned, NetworkCtx};
-use crate::apply::ApplyError;
+use crate::errors::ApplyError;
 use crate::model::{EndpointRes, HostEnd, LinkRes, State};
 use crate::naming::{self, MarkKind};
 use crate::netlink::{add_marked, has_ipv6, index_of, ipv6_link_local, set_hairpin, sync_addrs};
@@ -11,13 +11,6 @@ use ipnetwork::IpNetwork;
 use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth};
 use rtnetlink::{LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth};
 use std::collections::BTreeSet;
-
-fn kernel(action: &str) -> impl Fn(rtnetlink::Error) -> ApplyError + '_ {
-    move |source| ApplyError::Kernel {
-        action: action.to_string(),
-        source,
-    }
-}
 
 /// A network's bridge in the host namespace.
 pub fn bridge_link(
@@ -46,7 +39,7 @@ pub fn bridge_link(
 pub fn create_bridge<'a>(l: &'a LinkRes, k: &'a dyn Kernel) -> Effect<'a, ()> {
     Box::pin(async move {
         let what = format!("create bridge {}", l.ifname);
-        let err = kernel(&what);
+        let err = ApplyError::kernel(&what);
         let tmp = k.temp_name(&l.ifname)?;
         let msg = LinkBridge::new(&tmp).mtu(l.mtu).down().build();
         let mark = naming::mark(k.topology(), l.role, &l.network);
@@ -111,7 +104,7 @@ pub fn endpoints(
 pub fn create<'a>(e: &'a EndpointRes, k: &'a dyn Kernel) -> Effect<'a, Learned> {
     Box::pin(async move {
         let what = format!("create endpoint {}", e.endpoint);
-        let err = kernel(&what);
+        let err = ApplyError::kernel(&what);
         let host_end = e.host.as_ref().ok_or_else(|| {
             ApplyError::Internal(format!("endpoint {} has no host end", e.endpoint))
         })?;

@@ -21,14 +21,7 @@ use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
 use std::borrow::Cow;
 
 pub use super::observe::{listing, observe, record, record_elements, Seen};
-
-#[derive(Debug, thiserror::Error)]
-pub enum NftError {
-    #[error("nftables: {0}")]
-    Nft(String),
-    #[error("cannot record the firewall digest: {0}")]
-    Record(#[from] crate::store::StoreError),
-}
+pub use crate::errors::NftError;
 
 /// The oldest nft this cnm is tested with (Debian 12's).
 pub const MIN_NFT_VERSION: (u32, u32, u32) = (1, 0, 6);

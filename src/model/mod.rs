@@ -3,7 +3,7 @@
 //! the diff compares the two field by field.
 
 use crate::naming::MarkKind;
-use crate::store::safe::FileId;
+use crate::safe::FileId;
 
 mod allocations;
 mod firewall;
@@ -15,6 +15,9 @@ pub use plugin::{PluginCall, PluginRes};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+
+/// Where every sandbox finds its resolver (Docker's address).
+pub const RESOLVER_ADDRESS: std::net::Ipv4Addr = std::net::Ipv4Addr::new(127, 0, 0, 11);
 
 /// A MAC address, as its six bytes.
 pub type Mac = [u8; 6];

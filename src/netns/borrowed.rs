@@ -102,7 +102,7 @@ pub async fn resolve(r: &NetnsRef) -> Result<Target, String> {
 fn dns_served() -> (std::collections::BTreeSet<u16>, bool) {
     let sockets = crate::observe::listeners::dump()
         .into_iter()
-        .filter(|l| l.addr == std::net::IpAddr::from(crate::resolver::ADDRESS))
+        .filter(|l| l.addr == std::net::IpAddr::from(crate::model::RESOLVER_ADDRESS))
         .map(|l| l.port)
         .collect();
     let nat = crate::netlink::nft::rules_matching(

@@ -1,6 +1,6 @@
 //! Named network namespaces under /run/netns, made the way iproute2 makes
 //! them (so `ip netns exec` works on them), without spawning `ip`, and
-//! without following a link anywhere on the way (see [`crate::store::safe`]).
+//! without following a link anywhere on the way (see [`crate::safe`]).
 //!
 //! A namespace is created unmounted (on a short-lived thread that
 //! unshares), marked while nobody can see it (its loopback's IFLA_IFALIAS,
@@ -9,7 +9,7 @@
 
 pub mod borrowed;
 
-use crate::store::safe::{Dir, FileId, Kind, SafeError};
+use crate::safe::{Dir, FileId, Kind, SafeError};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{setns, unshare, CloneFlags};
 use std::collections::BTreeSet;
@@ -18,8 +18,7 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
-/// Where iproute2 keeps named network namespaces.
-pub const NETNS_DIR: &str = "/run/netns";
+pub use crate::naming::NETNS_DIR;
 
 pub fn path(name: &str) -> PathBuf {
     Path::new(NETNS_DIR).join(name)

@@ -8,7 +8,7 @@
 use crate::files;
 use crate::model::FileRes;
 use crate::naming::{self, MarkKind};
-use crate::store::safe::{Dir, FileId, Kind, SafeError};
+use crate::safe::{Dir, FileId, Kind, SafeError};
 use crate::store::FilesRecord;
 use std::collections::BTreeMap;
 use std::path::Path;

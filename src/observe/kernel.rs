@@ -7,7 +7,7 @@
 
 pub use super::links::{Link, LinkTable};
 use crate::model::Mac;
-use crate::store::safe::FileId;
+use crate::safe::FileId;
 use ipnetwork::IpNetwork;
 use netlink_packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,

@@ -21,34 +21,8 @@ use crate::store::{StoreError, TopologyStore};
 use classify::{Classified, OwnedNs, TempLinks};
 use std::collections::{BTreeMap, BTreeSet};
 
+pub use crate::errors::ObserveError;
 pub use files::FILE_NAMES;
-
-#[derive(Debug, thiserror::Error)]
-pub enum ObserveError {
-    #[error("cannot read the kernel's {what} over netlink{}: {source}", ns_suffix(.netns))]
-    Netlink {
-        what: &'static str,
-        netns: Option<String>,
-        source: rtnetlink::Error,
-    },
-    #[error("{context}: {source}")]
-    Io {
-        context: String,
-        source: std::io::Error,
-    },
-    #[error(transparent)]
-    Firewall(#[from] crate::firewall::nft::NftError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Safe(#[from] crate::store::safe::SafeError),
-}
-
-fn ns_suffix(ns: &Option<String>) -> String {
-    ns.as_ref()
-        .map(|n| format!(" in namespace {n}"))
-        .unwrap_or_default()
-}
 
 /// Open netlink connections, reused by `apply` so each namespace gets one.
 pub struct Connections {

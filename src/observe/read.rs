@@ -9,7 +9,7 @@ use crate::netlink;
 use crate::netns::{self, Found};
 use netlink_packet_route::AddressFamily;
 
-fn io(context: String) -> impl Fn(crate::store::safe::SafeError) -> ObserveError {
+fn io(context: String) -> impl Fn(crate::safe::SafeError) -> ObserveError {
     move |e| ObserveError::Io {
         context: context.clone(),
         source: std::io::Error::other(e),

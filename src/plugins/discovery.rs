@@ -70,7 +70,7 @@ pub fn present() -> Vec<String> {
                 _ if e.path().is_dir() => name,
                 _ => continue,
             };
-            if crate::spec::valid_identifier(&stem, 64).is_ok() {
+            if crate::naming::valid_identifier(&stem, 64).is_ok() {
                 out.push(stem);
             }
         }
@@ -83,7 +83,7 @@ pub fn present() -> Vec<String> {
 /// Find plugin `name`. `Ok(None)`: none of [`paths`] exists. The name
 /// becomes part of paths: it passes the identifier check first.
 pub fn find(name: &str) -> Result<Option<Found>, PluginError> {
-    crate::spec::valid_identifier(name, 64).map_err(|why| PluginError::Discovery {
+    crate::naming::valid_identifier(name, 64).map_err(|why| PluginError::Discovery {
         plugin: name.to_string(),
         message: format!("the plugin name {why}"),
     })?;

@@ -12,6 +12,7 @@ pub mod objects;
 pub use client::{Client, Patience};
 pub use discovery::{Addr, Found};
 
+pub use crate::errors::PluginError;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -19,41 +20,6 @@ use std::sync::Mutex;
 /// The subsystem of network drivers and of IPAM drivers.
 pub const NETWORK_DRIVER: &str = "NetworkDriver";
 pub const IPAM_DRIVER: &str = "IpamDriver";
-
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum PluginError {
-    #[error("plugin {plugin}: {message}")]
-    Discovery { plugin: String, message: String },
-    #[error("plugin {plugin} at {addr} is unreachable ({call}): {message}")]
-    Unreachable {
-        plugin: String,
-        addr: String,
-        call: String,
-        message: String,
-    },
-    #[error("plugin {plugin}: {call} for {what} failed: {message}")]
-    Failed {
-        plugin: String,
-        call: String,
-        what: String,
-        message: String,
-    },
-    #[error("plugin {plugin} does not implement {call}")]
-    NotImplemented { plugin: String, call: String },
-    #[error("plugin {plugin}: {call}: {message}")]
-    Protocol {
-        plugin: String,
-        call: String,
-        message: String,
-    },
-}
-
-impl PluginError {
-    /// The plugin could not be reached at all (gone, not started).
-    pub fn unreachable(&self) -> bool {
-        matches!(self, PluginError::Unreachable { .. })
-    }
-}
 
 /// An activated plugin.
 #[derive(Debug, Clone)]

@@ -5,6 +5,7 @@
 //! whether it runs (pid and start time, never a pid alone) and whether it
 //! serves this topology's configuration in the namespaces that exist now.
 
+pub use crate::errors::ControlError;
 use crate::model::ResolverRes;
 use crate::resolver::config::Config;
 use crate::store::{ResolverIdentity, ResolverStore, Store, StoreError};
@@ -13,16 +14,6 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-#[derive(Debug, thiserror::Error)]
-pub enum ControlError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("cannot start the resolver ({exe}): {source}")]
-    Spawn { exe: String, source: std::io::Error },
-    #[error("the resolver {0}")]
-    NotServing(String),
-}
 
 /// How long apply waits for the resolver to serve what it was given
 /// (binding in thousands of namespaces takes a moment).

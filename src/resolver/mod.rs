@@ -14,5 +14,4 @@ mod orphans;
 pub mod redirect;
 pub mod serve;
 
-/// Where every sandbox finds its resolver (Docker's address).
-pub const ADDRESS: std::net::Ipv4Addr = std::net::Ipv4Addr::new(127, 0, 0, 11);
+pub use crate::model::RESOLVER_ADDRESS as ADDRESS;

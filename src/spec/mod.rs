@@ -7,7 +7,6 @@
 pub mod file;
 mod keys;
 mod load;
-mod names;
 mod netns_ref;
 mod parse;
 mod ports;
@@ -17,9 +16,9 @@ pub mod schema;
 mod topology;
 mod validate;
 
+pub use crate::naming::{is_hostname, valid_identifier, valid_kernel_name};
 pub use keys::closest;
 pub use load::{load, load_with, LoadError};
-pub use names::{is_hostname, valid_identifier, valid_kernel_name};
 pub use netns_ref::NetnsRef;
 pub use parse::{parse, parse_with};
 pub use ports::{PortMapping, Protocol};
@@ -32,62 +31,7 @@ pub use validate::{format_mac, limits, parse_mac, reserved, Diagnostics};
 use ipnetwork::{Ipv4Network, Ipv6Network};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use std::fmt;
-
-/// A position in the topology file (1-based).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Loc {
-    /// Line, from 1.
-    pub line: u64,
-    /// Column, from 1.
-    pub col: u64,
-}
-
-impl<T> From<&serde_saphyr::Spanned<T>> for Loc {
-    fn from(s: &serde_saphyr::Spanned<T>) -> Self {
-        Loc {
-            line: s.referenced.line(),
-            col: s.referenced.column(),
-        }
-    }
-}
-
-/// One problem in the file.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Diagnostic {
-    /// Where in the file.
-    pub loc: Loc,
-    /// What is wrong, naming the object and key (`network front: ...`).
-    pub message: String,
-    /// The key path of what is wrong (`networks.front.subnet`), when the
-    /// problem sits at a key or value of the file.
-    pub key: Option<String>,
-}
-
-/// Every problem found in one file, sorted by position.
-#[derive(Debug, Clone, thiserror::Error)]
-pub struct SpecError {
-    /// The file name as given, for messages.
-    pub file: String,
-    /// The problems, sorted by position.
-    pub diagnostics: Vec<Diagnostic>,
-}
-
-impl fmt::Display for SpecError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, d) in self.diagnostics.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(
-                f,
-                "{}:{}:{}: {}",
-                self.file, d.loc.line, d.loc.col, d.message
-            )?;
-        }
-        Ok(())
-    }
-}
+pub use crate::errors::{Diagnostic, Loc, SpecError};
 
 /// The driver of a network that names none (Docker's default).
 pub const DEFAULT_DRIVER: &str = "bridge";

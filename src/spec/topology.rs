@@ -3,6 +3,7 @@
 
 use super::{Loc, PortMapping};
 use crate::drivers::{Caps, Options};
+use crate::errors::PlanError;
 use ipnetwork::{Ipv4Network, Ipv6Network};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -291,5 +292,18 @@ impl Topology {
     pub fn sandbox_uses_host_stack(&self, sandbox: &str) -> bool {
         self.endpoints_of_sandbox(sandbox)
             .any(|e| self.networks[&e.network].caps.host_stack)
+    }
+}
+
+/// Errors located in a topology's file.
+impl PlanError {
+    /// A problem at `loc` in `t`'s file (its key path found there).
+    pub fn at(t: &Topology, loc: Loc, message: impl Into<String>) -> PlanError {
+        PlanError {
+            file: t.file.clone(),
+            loc: Some(loc),
+            message: message.into(),
+            key: t.key_at(loc),
+        }
     }
 }

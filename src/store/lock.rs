@@ -1,6 +1,6 @@
 //! The host-wide apply lock.
 
-use super::safe::SafeError;
+use crate::safe::SafeError;
 use std::io::Write as _;
 use std::path::Path;
 

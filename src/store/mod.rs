@@ -1,4 +1,4 @@
-//! Everything cnm keeps on disk, in one place, on the rules of [`safe`]:
+//! Everything cnm keeps on disk, in one place, on the rules of [`crate::safe`]:
 //!
 //! - `/run/cnm` (runtime; gone after a reboot, like what it describes):
 //!   the lock, and per topology the namespaces cnm created (with their
@@ -8,11 +8,9 @@
 //!   topology, the identity of the files cnm wrote under `/etc/netns`.
 //!
 //! Directories are 0700 and files 0600. Every name that becomes part of a
-//! path here (topology, sandbox) passes [`crate::spec::valid_identifier`]
+//! path here (topology, sandbox) passes [`crate::naming::valid_identifier`]
 //! first, and names read back from the directories are checked again;
 //! record contents are data, never paths.
-
-pub mod safe;
 
 mod lock;
 mod records;
@@ -20,13 +18,13 @@ mod resolver;
 mod topology;
 mod watcher;
 
+pub use crate::safe::Kind;
 pub use lock::Lock;
 pub use records::{
     AppliedRecord, Claims, FileStamp, FilesRecord, Journal, JournalLink, LearnedRecord, NsRecord,
     PluginsRecord, PortClaim, RECORD_VERSION,
 };
 pub use resolver::{Bound, ResolverIdentity, ResolverStatus, ResolverStore};
-pub use safe::Kind;
 pub use topology::TopologyStore;
 pub use watcher::{running, start_time, WatcherRecord};
 
@@ -35,8 +33,9 @@ pub const RECORD_FILE_MODE: u32 = FILE_MODE;
 /// Bound on a record read back.
 pub const MAX_RECORD_SIZE: u64 = MAX_RECORD;
 
-use crate::spec::valid_identifier;
-use safe::{Dir, SafeError};
+pub use crate::errors::StoreError;
+use crate::naming::valid_identifier;
+use crate::safe::Dir;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -56,20 +55,6 @@ const MAX_RECORD: u64 = 1 << 20;
 pub const MAX_TOPOLOGY_NAME: usize = 32;
 /// Longest network, sandbox, endpoint or host name.
 pub const MAX_OBJECT_NAME: usize = 64;
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error(transparent)]
-    Safe(#[from] SafeError),
-    #[error("{what} '{}' {why}", .name.escape_debug())]
-    BadName {
-        what: &'static str,
-        name: String,
-        why: String,
-    },
-    #[error("{path}: not a record cnm can read ({why})")]
-    Corrupt { path: String, why: String },
-}
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
@@ -305,7 +290,7 @@ mod tests {
         assert_eq!(ts.namespaces()?["web"], ns("shop-web"));
         let rec = FilesRecord {
             dir: None,
-            files: [("hosts".to_string(), safe::FileId { dev: 1, ino: 2 })].into(),
+            files: [("hosts".to_string(), crate::safe::FileId { dev: 1, ino: 2 })].into(),
             ..FilesRecord::default()
         };
         assert!(ts.files()?.is_empty());

@@ -1,7 +1,7 @@
 //! The records cnm keeps per topology, as serialized: namespaces, files,
 //! the journal, the last apply with its claims, learned values.
 
-use super::safe::FileId;
+use crate::safe::FileId;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

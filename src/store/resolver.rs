@@ -13,7 +13,7 @@ use super::{
     check_topology_name, read_json, root, write_json, Durable, Result, DIR_MODE, FILE_MODE,
 };
 
-use crate::store::safe::Dir;
+use crate::safe::Dir;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;

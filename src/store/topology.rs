@@ -1,12 +1,12 @@
 //! The records of one topology: reading and writing each kind under the
 //! run and lib roots.
 
-use super::safe::Dir;
 use super::{
     check_object_name, open_trusted, read_json, root, write_json, AppliedRecord, Durable,
     FilesRecord, Journal, JournalLink, LearnedRecord, NsRecord, PluginsRecord, Result, StoreError,
     DIR_MODE, FILE_MODE, MAX_RECORD, RECORD_VERSION,
 };
+use crate::safe::Dir;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -291,7 +291,7 @@ impl TopologyStore {
     /// Keep a listing: regenerable, so not synced to disk. A read-only
     /// command keeps nothing (it reads the tables each time instead).
     pub fn set_nft_kept(&self, text: &str) -> Result<()> {
-        if self.reading_only || super::safe::read_only() {
+        if self.reading_only || crate::safe::read_only() {
             return Ok(());
         }
         let d = self.run_dir_create()?;
@@ -341,7 +341,7 @@ impl TopologyStore {
 
     /// The applied record's file as it is now (identity, size, change
     /// time): watch compares it to see the record change.
-    pub fn applied_stamp(&self) -> Result<Option<super::safe::Entry>> {
+    pub fn applied_stamp(&self) -> Result<Option<crate::safe::Entry>> {
         match self.lib_dir()? {
             Some(d) => Ok(d.stat("applied")?),
             None => Ok(None),

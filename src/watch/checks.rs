@@ -72,7 +72,7 @@ const RECORD_CHECK: Duration = Duration::from_millis(200);
 
 /// Resolves when the record of topology `name` is another file, or the
 /// same file changed, since `seen` (what it was when last loaded).
-pub(super) async fn record_moved(name: &str, seen: Option<crate::store::safe::Entry>) {
+pub(super) async fn record_moved(name: &str, seen: Option<crate::safe::Entry>) {
     let Ok(store) = crate::store::Store::system().topology(name) else {
         return std::future::pending().await;
     };
@@ -85,6 +85,6 @@ pub(super) async fn record_moved(name: &str, seen: Option<crate::store::safe::En
     }
 }
 
-fn stamp(e: crate::store::safe::Entry) -> (crate::store::safe::FileId, u64, (i64, i64)) {
+fn stamp(e: crate::safe::Entry) -> (crate::safe::FileId, u64, (i64, i64)) {
     (e.id, e.size, e.ctime)
 }

@@ -6,7 +6,8 @@
 //! warning of a manual apply) believe the content only while that pid
 //! with that start time runs.
 
-use crate::store::{self, safe::Dir, Store, StoreError, WatcherRecord};
+use crate::safe::Dir;
+use crate::store::{self, Store, StoreError, WatcherRecord};
 use nix::fcntl::{Flock, FlockArg};
 use std::io::{Seek, Write};
 
@@ -93,7 +94,7 @@ impl Drop for Claim {
     /// with the descriptor right after).
     fn drop(&mut self) {
         if let Ok(st) = rustix::fs::fstat(&*self.file) {
-            let id = store::safe::FileId {
+            let id = crate::safe::FileId {
                 dev: st.st_dev,
                 ino: st.st_ino,
             };
@@ -139,7 +140,7 @@ fn unknown(file: &str) -> WatcherRecord {
 }
 
 fn io(dir: &Dir, name: &str, source: std::io::Error) -> StoreError {
-    StoreError::Safe(store::safe::SafeError::Io {
+    StoreError::Safe(crate::safe::SafeError::Io {
         path: dir.join(name).display().to_string(),
         source,
     })

@@ -89,7 +89,7 @@ struct Watch {
     topology: Option<Topology>,
     loaded: Option<FileTopology>,
     /// A record's file as last loaded (`--topology`).
-    record_seen: Option<crate::store::safe::Entry>,
+    record_seen: Option<crate::safe::Entry>,
     report: status::WatchStatus,
     backoff: Option<Duration>,
     raced: u32,
@@ -298,7 +298,7 @@ impl Watch {
 }
 
 /// For `--topology`: resolves when the record changed; never for a file.
-async fn record_changed(name: Option<&str>, seen: Option<crate::store::safe::Entry>) {
+async fn record_changed(name: Option<&str>, seen: Option<crate::safe::Entry>) {
     match name {
         Some(n) => checks::record_moved(n, seen).await,
         None => std::future::pending().await,

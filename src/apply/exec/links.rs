@@ -3,7 +3,8 @@
 //! and routes cnm keeps: FDB and neighbour entries on tunnel devices,
 //! routes in sandboxes.
 
-use super::{kernel, Executor, R};
+use super::{Executor, R};
+use crate::errors::ApplyError;
 use crate::model::{EndpointRes, FdbRes, LinkRes, NeighRes, RouteRes};
 use crate::netlink::{self, has_ipv6, index_of, ipv6_link_local, set_hairpin, sync_addrs};
 use crate::plan::Resource;
@@ -25,7 +26,7 @@ impl Executor {
     /// MTU, master, up and addresses of a network's link.
     pub(super) async fn update_link(&self, o: &LinkRes, l: &LinkRes) -> R {
         let what = Resource::Link(l.clone()).label();
-        let k = kernel(&what);
+        let k = ApplyError::kernel(&what);
         let mut msg = LinkUnspec::new_with_name(&l.ifname).mtu(l.mtu);
         if o.master != l.master && !l.master.is_empty() {
             let m = index_of(&self.host, &l.master).await.map_err(&k)?;
@@ -53,7 +54,7 @@ impl Executor {
     /// interface (MAC, MTU, up, addresses).
     pub(super) async fn update_endpoint(&self, o: &EndpointRes, v: &EndpointRes) -> R {
         let what = Resource::Endpoint(v.clone()).label();
-        let k = kernel(&what);
+        let k = ApplyError::kernel(&what);
         if let Some(end) = &v.host {
             let mut host_msg = LinkUnspec::new_with_name(&end.ifname).mtu(v.mtu);
             if o.master() != end.master {
@@ -118,7 +119,7 @@ impl Executor {
     /// by hand.
     pub(super) async fn add_fdb(&self, f: &FdbRes) -> R {
         let what = Resource::Fdb(f.clone()).label();
-        let k = kernel(&what);
+        let k = ApplyError::kernel(&what);
         let idx = index_of(&self.host, &f.dev).await.map_err(&k)?;
         let mut req = NetlinkMessage::from(RouteNetlinkMessage::NewNeighbour(fdb_message(idx, f)));
         req.header.flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_APPEND;
@@ -144,7 +145,7 @@ impl Executor {
             .execute()
             .await
         {
-            Err(e) if !netlink::is_gone(&e) => Err(kernel(&what)(e)),
+            Err(e) if !netlink::is_gone(&e) => Err(ApplyError::kernel(&what)(e)),
             _ => Ok(()),
         }
     }
@@ -152,7 +153,7 @@ impl Executor {
     /// `ip neigh replace IP lladdr MAC dev VXLAN nud permanent`.
     pub(super) async fn set_neigh(&self, n: &NeighRes) -> R {
         let what = Resource::Neigh(n.clone()).label();
-        let k = kernel(&what);
+        let k = ApplyError::kernel(&what);
         let idx = index_of(&self.host, &n.dev).await.map_err(&k)?;
         self.host
             .neighbours()
@@ -179,14 +180,14 @@ impl Executor {
         msg.attributes
             .push(NeighbourAttribute::Destination(neigh_addr(n.ip)));
         match self.host.neighbours().del(msg).execute().await {
-            Err(e) if !netlink::is_gone(&e) => Err(kernel(&what)(e)),
+            Err(e) if !netlink::is_gone(&e) => Err(ApplyError::kernel(&what)(e)),
             _ => Ok(()),
         }
     }
 
     pub(super) async fn set_route(&self, r: &RouteRes) -> R {
         let what = format!("route in sandbox {}", r.sandbox);
-        let k = kernel(&what);
+        let k = ApplyError::kernel(&what);
         let h = self.sandbox_handle(&r.netns)?;
         let dev = index_of(&h, &r.dev).await.map_err(&k)?;
         h.route()
@@ -207,9 +208,10 @@ impl Executor {
         msg.header.protocol = netlink_packet_route::route::RouteProtocol::Unspec;
         msg.header.scope = netlink_packet_route::route::RouteScope::NoWhere;
         match h.route().del(msg).execute().await {
-            Err(e) if !netlink::is_gone(&e) => {
-                Err(kernel(&format!("delete route in sandbox {}", r.sandbox))(e))
-            }
+            Err(e) if !netlink::is_gone(&e) => Err(ApplyError::kernel(&format!(
+                "delete route in sandbox {}",
+                r.sandbox
+            ))(e)),
             _ => Ok(()),
         }
     }

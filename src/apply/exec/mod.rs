@@ -68,20 +68,6 @@ pub enum Ran {
 
 type R = Result<(), ApplyError>;
 
-fn kernel(action: &str) -> impl Fn(rtnetlink::Error) -> ApplyError + '_ {
-    move |source| ApplyError::Kernel {
-        action: action.to_string(),
-        source,
-    }
-}
-
-fn io(context: String) -> impl Fn(std::io::Error) -> ApplyError {
-    move |source| ApplyError::Io {
-        context: context.clone(),
-        source,
-    }
-}
-
 fn lock<T>(m: &Mutex<T>) -> Result<std::sync::MutexGuard<'_, T>, ApplyError> {
     m.lock()
         .map_err(|_| ApplyError::Internal("lock poisoned".into()))
@@ -261,7 +247,7 @@ impl Executor {
             }
             let present = netlink::lean_link_names()
                 .await
-                .map_err(io("list host links".into()))?;
+                .map_err(ApplyError::io("list host links".into()))?;
             waiting.retain(|name, _| present.contains(name));
             if !waiting.is_empty() {
                 tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -270,7 +256,7 @@ impl Executor {
         for (name, mark) in waiting {
             links::delete_marked(&self.host, &name, Some(&mark))
                 .await
-                .map_err(kernel(&format!("delete {name}")))?;
+                .map_err(ApplyError::kernel(&format!("delete {name}")))?;
         }
         Ok(())
     }
@@ -336,10 +322,10 @@ impl Executor {
             return Ok(h.clone());
         }
         let file = netns::open(netns)
-            .map_err(io(format!("cannot open namespace {netns}")))?
+            .map_err(ApplyError::io(format!("cannot open namespace {netns}")))?
             .ok_or_else(|| missing_ns(netns))?;
-        let h =
-            netlink::connect_in(&file).map_err(io(format!("cannot enter namespace {netns}")))?;
+        let h = netlink::connect_in(&file)
+            .map_err(ApplyError::io(format!("cannot enter namespace {netns}")))?;
         lock(&self.sandboxes)?.insert(netns.to_string(), h.clone());
         Ok(h)
     }
@@ -374,7 +360,7 @@ impl Executor {
                 let m = mark(l.role, &l.network);
                 links::delete_marked(&self.host, &l.ifname, Some(&m))
                     .await
-                    .map_err(kernel(&what))
+                    .map_err(ApplyError::kernel(&what))
             }
             Resource::Endpoint(e) => {
                 // The driver that made it: the records' word, else what the
@@ -403,7 +389,7 @@ impl Executor {
                         Err(_) => Ok(()), // the namespace is gone, and the interface with it
                     },
                 }
-                .map_err(kernel(&what))
+                .map_err(ApplyError::kernel(&what))
             }
             Resource::Fdb(f) => self.del_fdb(f).await,
             Resource::Neigh(n) => self.del_neigh(n).await,
@@ -434,7 +420,7 @@ impl Executor {
                     };
                     links::delete_marked(&h, ifname, None)
                         .await
-                        .map_err(kernel(&what))
+                        .map_err(ApplyError::kernel(&what))
                 }
                 StrayKind::Mountpoint { netns, id } => sandbox::remove_mountpoint(netns, *id),
                 StrayKind::Endpoint {
@@ -679,7 +665,7 @@ impl Executor {
             tracing::warn!("{e}");
         }
         self.record_plugin(&done.key, None)?;
-        Err(ApplyError::Plan(crate::desired::PlanError::of_file(
+        Err(ApplyError::Plan(crate::errors::PlanError::of_file(
             &self.topology,
             format!(
                 "network {}: the pool {pool} that IPAM plugin {} returned overlaps subnet {theirs} of topology {other}, applied on this host; cnm gave it back (ask the plugin for another pool, or give the network a subnet)",
@@ -744,7 +730,7 @@ impl Kernel for Executor {
     }
     fn netns_file(&self, netns: &str) -> Result<std::fs::File, ApplyError> {
         netns::open(netns)
-            .map_err(io(format!("cannot open namespace {netns}")))?
+            .map_err(ApplyError::io(format!("cannot open namespace {netns}")))?
             .ok_or_else(|| missing_ns(netns))
     }
     fn learned(&self, endpoint: &str) -> crate::drivers::Learned {
@@ -831,9 +817,9 @@ fn dns_in_each(jobs: &[DnsJob]) -> R {
             Ok(Some(f)) => f,
             Ok(None) if j.op == DnsOp::Delete => continue,
             Ok(None) => return Err(missing_ns(netns)),
-            Err(e) => return Err(io(format!("cannot open namespace {netns}"))(e)),
+            Err(e) => return Err(ApplyError::io(format!("cannot open namespace {netns}"))(e)),
         };
-        netns::enter(&file).map_err(io(format!("cannot enter namespace {netns}")))?;
+        netns::enter(&file).map_err(ApplyError::io(format!("cannot enter namespace {netns}")))?;
         let done = match j.op {
             // One made since it was observed: replaced instead.
             DnsOp::Create => redirect::write(&j.mark, j.port, true).or_else(|e| {
@@ -846,7 +832,7 @@ fn dns_in_each(jobs: &[DnsJob]) -> R {
             DnsOp::Replace => redirect::write(&j.mark, j.port, false),
             DnsOp::Delete => redirect::remove(),
         };
-        done.map_err(io(format!(
+        done.map_err(ApplyError::io(format!(
             "cannot {} the DNS redirect table in namespace {netns}",
             if j.op == DnsOp::Delete {
                 "delete"
@@ -859,7 +845,7 @@ fn dns_in_each(jobs: &[DnsJob]) -> R {
 }
 
 fn write_sysctl(s: &crate::model::SysctlRes) -> R {
-    crate::store::safe::write_sysctl(&s.key, &s.value).map_err(|e| ApplyError::Io {
+    crate::safe::write_sysctl(&s.key, &s.value).map_err(|e| ApplyError::Io {
         context: format!("cannot set sysctl {}", s.key),
         source: std::io::Error::other(e),
     })

@@ -3,17 +3,17 @@
 //! A namespace is created unnamed, its loopback marked and brought up, and
 //! only then bound to `/run/netns/<netns>` (O_EXCL: nothing there is taken
 //! over); its inode is recorded. Files are written through
-//! [`crate::store::safe`] (no links followed, fixed modes, atomic), marked,
+//! [`crate::safe`] (no links followed, fixed modes, atomic), marked,
 //! and their identities recorded; they are deleted only while they are
 //! still the recorded ones.
 
-use super::{io, kernel, lock, Executor, R};
+use super::{lock, Executor, R};
 use crate::model::{FileRes, NamespaceRes};
 use crate::naming::{self, MarkKind};
 use crate::netlink;
 use crate::netns;
 use crate::observe::FILE_NAMES;
-use crate::store::safe::{Dir, FileId};
+use crate::safe::{Dir, FileId};
 use crate::store::{FileStamp, NsRecord, RECORD_VERSION};
 use rtnetlink::LinkUnspec;
 use std::path::Path;
@@ -25,7 +25,7 @@ const ETC_DIR_MODE: u32 = 0o755;
 /// Mode of hosts and resolv.conf: readable by every process in the sandbox.
 const ETC_FILE_MODE: u32 = 0o644;
 
-fn safe_err(context: String) -> impl Fn(crate::store::safe::SafeError) -> ApplyError {
+fn safe_err(context: String) -> impl Fn(crate::safe::SafeError) -> ApplyError {
     move |e| ApplyError::Io {
         context: context.clone(),
         source: std::io::Error::other(e),
@@ -56,14 +56,14 @@ impl Executor {
             return Ok(());
         }
         let files = netns::create_unnamed(wanted.len())
-            .map_err(io("cannot create network namespaces".into()))?;
+            .map_err(ApplyError::io("cannot create network namespaces".into()))?;
         let clones = files
             .iter()
             .map(|f| f.try_clone())
             .collect::<Result<Vec<_>, _>>()
-            .map_err(io("cannot create network namespaces".into()))?;
+            .map_err(ApplyError::io("cannot create network namespaces".into()))?;
         let handles = netlink::connect_in_each(clones)
-            .map_err(io("cannot enter the new namespaces".into()))?;
+            .map_err(ApplyError::io("cannot enter the new namespaces".into()))?;
         let marks = futures::future::join_all(wanted.iter().zip(&handles).map(|(n, h)| {
             let mark = naming::mark(&self.topology, MarkKind::Sandbox, &n.sandbox);
             h.link()
@@ -72,7 +72,10 @@ impl Executor {
         }))
         .await;
         for (n, r) in wanted.iter().zip(marks) {
-            r.map_err(kernel(&format!("mark the loopback of {}", n.netns)))?;
+            r.map_err(ApplyError::kernel(&format!(
+                "mark the loopback of {}",
+                n.netns
+            )))?;
         }
         let dir = netns::prepare_dir()
             .map_err(safe_err(format!("cannot prepare {}", netns::NETNS_DIR)))?;
@@ -128,13 +131,15 @@ impl Executor {
             .map_err(safe_err(format!("cannot prepare {}", netns::NETNS_DIR)))?;
         netns::bind(&dir, &n.netns, &file)
             .map_err(safe_err(format!("cannot name namespace {}", n.netns)))?;
-        let h = netlink::connect_in(&file)
-            .map_err(io(format!("cannot enter namespace {}", n.netns)))?;
+        let h = netlink::connect_in(&file).map_err(ApplyError::io(format!(
+            "cannot enter namespace {}",
+            n.netns
+        )))?;
         h.link()
             .set(LinkUnspec::new_with_name("lo").up().build())
             .execute()
             .await
-            .map_err(kernel(&format!("loopback in {}", n.netns)))?;
+            .map_err(ApplyError::kernel(&format!("loopback in {}", n.netns)))?;
         lock(&self.sandboxes)?.insert(n.netns.clone(), h);
         Ok(())
     }
@@ -156,7 +161,7 @@ impl Executor {
             return Ok(());
         }
         let file = netns::open(&n.netns)
-            .map_err(io(format!("cannot open namespace {}", n.netns)))?
+            .map_err(ApplyError::io(format!("cannot open namespace {}", n.netns)))?
             .ok_or_else(|| super::missing_ns(&n.netns))?;
         let mut rec = self
             .store
@@ -173,12 +178,15 @@ impl Executor {
         }
         netns::inside(&file, move || -> Result<(), String> {
             for (k, v) in &changed {
-                crate::store::safe::write_sysctl(k, v)
+                crate::safe::write_sysctl(k, v)
                     .map_err(|e| format!("sysctl {}: {e}", k.replace('/', ".")))?;
             }
             Ok(())
         })
-        .map_err(io(format!("cannot enter namespace {}", n.netns)))?
+        .map_err(ApplyError::io(format!(
+            "cannot enter namespace {}",
+            n.netns
+        )))?
         .map_err(|e| ApplyError::Io {
             context: format!("sandbox {}", n.sandbox),
             source: std::io::Error::other(e),
@@ -197,14 +205,14 @@ impl Executor {
             .set(LinkUnspec::new_with_name("lo").up().build())
             .execute()
             .await
-            .map_err(kernel(&what))?;
+            .map_err(ApplyError::kernel(&what))?;
         if o.lo_addrs != n.lo_addrs && n.borrowed.is_none() {
             let idx = crate::netlink::index_of(&h, "lo")
                 .await
-                .map_err(kernel(&what))?;
+                .map_err(ApplyError::kernel(&what))?;
             crate::netlink::sync_addrs(&h, idx, &o.lo_addrs, &n.lo_addrs)
                 .await
-                .map_err(kernel(&what))?;
+                .map_err(ApplyError::kernel(&what))?;
         }
         Ok(())
     }
@@ -283,7 +291,8 @@ fn split(path: &str) -> Result<(&str, &str), ApplyError> {
         .and_then(|r| r.strip_prefix('/'))
         .ok_or_else(bad)?;
     let (netns, name) = rest.split_once('/').ok_or_else(bad)?;
-    let netns_ok = crate::spec::valid_identifier(netns, 2 * crate::store::MAX_OBJECT_NAME).is_ok();
+    let netns_ok =
+        crate::naming::valid_identifier(netns, 2 * crate::store::MAX_OBJECT_NAME).is_ok();
     if !netns_ok || !FILE_NAMES.contains(&name) {
         return Err(bad());
     }

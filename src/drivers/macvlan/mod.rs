@@ -11,7 +11,7 @@ use super::{
     Caps, Diagnostics, Driver, Effect, Gateway, Ipam, Kernel, Learned, LinkView, NetworkCtx,
     NetworkInput, Options, ShowCtx, DEFAULT_MTU,
 };
-use crate::apply::ApplyError;
+use crate::errors::ApplyError;
 use crate::model::{EndpointRes, HostFacts, State};
 use crate::naming::{self, MarkKind};
 use crate::netlink::{index_of, sync_addrs};

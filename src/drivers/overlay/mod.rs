@@ -11,7 +11,7 @@ use super::{
     veth, Caps, Diagnostics, Driver, Effect, Gateway, Ipam, Kernel, Learned, LinkView, NetworkCtx,
     NetworkInput, Options, ShowCtx,
 };
-use crate::apply::ApplyError;
+use crate::errors::ApplyError;
 use crate::model::{EndpointRes, FdbRes, LinkRes, Mac, NeighRes, State};
 use crate::naming::{self, MarkKind};
 use crate::netlink::{add_marked, index_of};

@@ -5,8 +5,8 @@
 //! records first, so a crash is cleaned up by the next create.
 
 use super::{EndpointPlan, DRIVER, KIND, PORTS, ROUTES, SRC_NAME, STATE};
-use crate::apply::ApplyError;
 use crate::drivers::{Kernel, Learned};
+use crate::errors::ApplyError;
 use crate::model::{fmt_mac, EndpointRes, Mac};
 use crate::naming::{self, MarkKind};
 use crate::netlink::{dump_links, index_of, sync_addrs};
@@ -32,13 +32,6 @@ fn ids(k: &dyn Kernel, e: &EndpointRes) -> Ids {
         network: stable_id(k.topology(), "network", &e.network),
         endpoint: stable_id(k.topology(), "endpoint", &e.endpoint),
         what: format!("endpoint {}", e.endpoint),
-    }
-}
-
-fn kernel(what: &str) -> impl Fn(rtnetlink::Error) -> ApplyError + '_ {
-    move |source| ApplyError::Kernel {
-        action: what.to_string(),
-        source,
     }
 }
 
@@ -197,7 +190,7 @@ fn network_lost(err: &PluginError) -> bool {
 async fn host_links(k: &dyn Kernel) -> Result<BTreeSet<u32>, ApplyError> {
     Ok(dump_links(k.host())
         .await
-        .map_err(kernel("list the host's links"))?
+        .map_err(ApplyError::kernel("list the host's links"))?
         .iter()
         .map(|m| m.header.index)
         .collect())
@@ -275,7 +268,7 @@ async fn join(
     };
     let (src, prefix) = (name("SrcName"), name("DstPrefix"));
     for (what, n) in [("SrcName", &src), ("DstPrefix", &prefix)] {
-        if let Err(why) = crate::spec::valid_kernel_name(if n.is_empty() { "" } else { n }) {
+        if let Err(why) = crate::naming::valid_kernel_name(if n.is_empty() { "" } else { n }) {
             return Err(PluginError::Failed {
                 plugin: plugin.name.clone(),
                 call: "NetworkDriver.Join".into(),
@@ -299,7 +292,7 @@ async fn join(
     };
     let theirs = dump_links(k.host())
         .await
-        .map_err(kernel("list the host's links"))?
+        .map_err(ApplyError::kernel("list the host's links"))?
         .iter()
         .map(Link::from_msg)
         .find(|l| l.name == src);
@@ -431,7 +424,7 @@ async fn move_in(
         "take the interface of endpoint {} into its sandbox",
         e.endpoint
     );
-    let err = kernel(&what);
+    let err = ApplyError::kernel(&what);
     let host = k.host();
     let idx = index_of(host, src).await.map_err(&err)?;
     let ns = k.netns_file(&e.netns)?;
@@ -605,7 +598,7 @@ async fn move_out(e: &EndpointRes, k: &dyn Kernel, src: &str) -> Result<(), Appl
         "return the interface of endpoint {} to the host",
         e.endpoint
     );
-    let err = kernel(&what);
+    let err = ApplyError::kernel(&what);
     if e.netns.is_empty() || e.ifname.is_empty() {
         return Ok(());
     }

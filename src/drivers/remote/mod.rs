@@ -81,9 +81,9 @@ impl RemoteDriver {
         })
     }
 
-    fn plugin(&self) -> Result<&Plugin, crate::apply::ApplyError> {
+    fn plugin(&self) -> Result<&Plugin, crate::errors::ApplyError> {
         self.plugin.as_ref().ok_or_else(|| {
-            crate::apply::ApplyError::Internal(format!("plugin {} is not reachable", self.name))
+            crate::errors::ApplyError::Internal(format!("plugin {} is not reachable", self.name))
         })
     }
 }

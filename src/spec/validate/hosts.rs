@@ -1,9 +1,9 @@
 //! `hosts:` and `sandboxes:`.
 
-use super::super::names::{is_hostname, valid_identifier};
 use super::super::raw::*;
 use super::super::*;
 use super::{known, Diagnostics, MAX_OBJECT_NAME};
+use crate::naming::{is_hostname, valid_identifier};
 use serde_saphyr::Spanned;
 use std::collections::BTreeMap;
 use std::net::IpAddr;

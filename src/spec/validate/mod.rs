@@ -9,10 +9,10 @@ mod networks;
 mod sysctls;
 pub use networks::reserved;
 
-use super::names::valid_identifier;
 use super::raw::*;
 use super::*;
 use crate::drivers::Registry;
+use crate::naming::valid_identifier;
 use serde_saphyr::Spanned;
 use std::net::IpAddr;
 
@@ -89,16 +89,6 @@ impl Diagnostics {
                 self.err(s, format!("{what}: '{}' is not valid", s.value));
                 None
             }
-        }
-    }
-}
-
-impl<T> From<&Spanned<T>> for Diagnostic {
-    fn from(s: &Spanned<T>) -> Self {
-        Diagnostic {
-            loc: s.into(),
-            message: String::new(),
-            key: None,
         }
     }
 }

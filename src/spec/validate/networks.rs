@@ -2,11 +2,11 @@
 //! may be a plugin), the keys the driver's [`Caps`] allow, addressing, and
 //! the driver's own options, checked by the driver.
 
-use super::super::names::valid_identifier;
 use super::super::raw::*;
 use super::super::*;
 use super::{host_problem, Diagnostics, MAX_OBJECT_NAME};
 use crate::drivers::{Caps, Gateway, NetworkInput, Opaque, Options, Registry};
+use crate::naming::valid_identifier;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;

@@ -13,7 +13,7 @@ use crate::drivers::Registry;
 use crate::model::{default_dst, Family, HostEnd, StrayKind};
 use crate::naming::{self, MarkKind};
 use crate::observe::kernel::{Candidate, Entry, KernelView, Link, NsView, Route};
-use crate::store::safe::FileId;
+use crate::safe::FileId;
 use crate::store::NsRecord;
 use ipnetwork::IpNetwork;
 use std::collections::{BTreeMap, BTreeSet};

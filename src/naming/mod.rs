@@ -3,7 +3,11 @@
 
 use sha2::{Digest, Sha256};
 
-pub use crate::netns::NETNS_DIR;
+/// Where named network namespaces live (iproute2's and Docker's).
+pub const NETNS_DIR: &str = "/run/netns";
+
+mod rules;
+pub use rules::{is_hostname, valid_identifier, valid_kernel_name};
 /// Where iproute2 looks for per-namespace hosts and resolv.conf files.
 pub const ETC_NETNS_DIR: &str = "/etc/netns";
 
@@ -130,10 +134,7 @@ pub const TEMP_LINK_PREFIX: &str = "cnt";
 /// real name, so a crash never leaves an unmarked link under a name that
 /// someone else could also have chosen.
 pub fn temp_link_name() -> String {
-    format!(
-        "{TEMP_LINK_PREFIX}{}",
-        &crate::store::safe::random_hex(6)[..12]
-    )
+    format!("{TEMP_LINK_PREFIX}{}", &crate::safe::random_hex(6)[..12])
 }
 
 #[cfg(test)]
