@@ -205,7 +205,7 @@ pub async fn destroy(
         // (not even the lock).
         anyhow::bail!(
             "--topology {name}: no topology of that name is applied on this host{}",
-            known_topologies()
+            crate::cli_common::known_topologies()
         );
     }
     warn_if_watched(&name);
@@ -232,14 +232,6 @@ async fn applied_here(store: cnm::store::TopologyStore) -> Result<bool> {
     }
     let (obs, _) = cnm::observe::observe(&store.reading_only(), &Default::default()).await?;
     Ok(!obs.state.owns_nothing())
-}
-
-/// `" (applied: a, b)"`, or nothing when none is: for "no such topology".
-pub fn known_topologies() -> String {
-    match Store::system().topologies() {
-        Ok(names) if !names.is_empty() => format!(" (applied: {})", names.join(", ")),
-        _ => String::new(),
-    }
 }
 
 /// `cnm watch FILE` (or `--topology NAME`): apply, then keep applying

@@ -65,7 +65,7 @@ pub fn load_source(src: &Source, host: Option<&str>) -> Result<Topology> {
             let Some(mut t) = cnm::apply::recorded_topology(n)? else {
                 anyhow::bail!(
                     "--topology {n}: no topology of that name is applied on this host{}",
-                    crate::cli_apply::known_topologies()
+                    known_topologies()
                 );
             };
             if host.is_some() {
@@ -197,5 +197,13 @@ pub fn print_notes(plan: &cnm::plan::Plan) {
     for n in &plan.notes {
         // A closed stderr is no reason to stop.
         let _ = writeln!(std::io::stderr(), "cnm: {n}");
+    }
+}
+
+/// `" (applied: a, b)"`, or nothing when none is: for "no such topology".
+pub fn known_topologies() -> String {
+    match cnm::store::Store::system().topologies() {
+        Ok(names) if !names.is_empty() => format!(" (applied: {})", names.join(", ")),
+        _ => String::new(),
     }
 }

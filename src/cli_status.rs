@@ -49,7 +49,7 @@ pub fn status(topology: Option<String>, output: StatusFormat) -> Result<ExitCode
             if !all.contains(&n) {
                 anyhow::bail!(
                     "--topology {n}: no topology of that name is recorded on this host{}",
-                    crate::cli_apply::known_topologies()
+                    crate::cli_common::known_topologies()
                 );
             }
             vec![n]

@@ -75,6 +75,8 @@ pub mod show;
 #[doc(hidden)]
 pub mod store;
 #[doc(hidden)]
+pub mod topology;
+#[doc(hidden)]
 pub mod watch;
 
 pub use apply::ApplyError;

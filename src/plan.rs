@@ -9,9 +9,7 @@ use crate::naming::MarkKind;
 use serde::Serialize;
 use std::fmt::Write as _;
 
-/// How plan shows a value a driver learns only during apply (Terraform's
-/// wording).
-pub const KNOWN_AFTER_APPLY: &str = "(known after apply)";
+pub use crate::model::KNOWN_AFTER_APPLY;
 
 /// What an action does to its object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -11,7 +11,7 @@ use crate::drivers::{Addressing, Gateway, Ipam};
 use crate::ipam;
 use crate::model::{Observed, State};
 use crate::naming;
-use crate::spec::{Endpoint, Loc, Topology};
+use crate::topology::{Endpoint, Loc, Topology};
 use ipnetwork::{IpNetwork, Ipv4Network, Ipv6Network};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, Ipv6Addr};

@@ -4,7 +4,7 @@ use super::EndpointAddr;
 use crate::files::{self, HostsContent, HostsEntry, Resolv};
 use crate::model::{FileRes, Observed};
 use crate::naming;
-use crate::spec::{Endpoint, Sandbox, Topology};
+use crate::topology::{Endpoint, Sandbox, Topology};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 

@@ -2,7 +2,7 @@
 //! such port, from the kernel's ephemeral range, kept stable through the
 //! records. Pure: what is busy on the host is given.
 
-use crate::spec::{PortMapping, Protocol, Topology};
+use crate::topology::{PortMapping, Protocol, Topology};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What identifies a port to choose across applies: its endpoint,

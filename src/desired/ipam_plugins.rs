@@ -8,7 +8,7 @@ use super::EndpointAddr;
 use crate::drivers::{Addressing, Gateway, Registry};
 use crate::model::{Observed, PluginCall, PluginRes};
 use crate::plan::KNOWN_AFTER_APPLY;
-use crate::spec::{Loc, Network, Topology};
+use crate::topology::{Loc, Network, Topology};
 use ipnetwork::IpNetwork;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -153,7 +153,7 @@ impl Asker<'_> {
         pool: Option<String>,
         sub_pool: Option<String>,
         gateway: Option<String>,
-        address_of: impl Fn(&crate::spec::Endpoint) -> Option<String>,
+        address_of: impl Fn(&crate::topology::Endpoint) -> Option<String>,
     ) -> Result<Family, String> {
         let fam = if v6 { "v6" } else { "v4" };
         let net = self.net;

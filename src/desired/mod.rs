@@ -15,7 +15,7 @@ mod routes;
 use crate::drivers::{Addressing, FirewallCtx, Learned, NetworkCtx, Registry, ResolvedEndpoint};
 use crate::model::{FirewallRes, NamespaceRes, Observed, State};
 use crate::naming;
-use crate::spec::{Host, Loc, Topology};
+use crate::topology::{Host, Loc, Topology};
 use ipnetwork::{Ipv4Network, Ipv6Network};
 use std::collections::BTreeMap;
 

@@ -5,7 +5,7 @@
 use crate::drivers::{Addressing, Gateway};
 use crate::model::{EndpointRes, Family, RouteRes};
 use crate::naming;
-use crate::spec::{Endpoint, Topology};
+use crate::topology::{Endpoint, Topology};
 use ipnetwork::IpNetwork;
 use std::collections::BTreeMap;
 use std::net::IpAddr;

@@ -19,114 +19,18 @@ pub mod remote;
 mod veth;
 
 use crate::errors::ApplyError;
+pub use crate::model::ips;
 use crate::model::{EndpointRes, FwRule, HostFacts, LinkRes, Mac, State, SysctlRes};
-use crate::spec::file::FileNetwork;
-use crate::spec::raw::RawNetwork;
-use crate::spec::{Diagnostics, Host, Loc, Network, Topology};
+use crate::topology::file::FileNetwork;
+use crate::topology::raw::RawNetwork;
+pub use crate::topology::{Caps, DriverOptions, Gateway, Ipam, Options};
+use crate::topology::{Diagnostics, Host, Loc, Network, Topology};
 use futures::future::BoxFuture;
 use ipnetwork::{Ipv4Network, Ipv6Network};
 use netlink_packet_route::link::LinkInfo;
 use std::any::Any;
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
-
-/// How cnm chooses endpoint addresses on a driver's networks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ipam {
-    /// No addresses (null, host).
-    None,
-    /// Lowest free address, kept while the endpoint exists.
-    Lowest,
-    /// A pure function of the file (hash of the endpoint's name), so that
-    /// every host of a multi-host topology derives the same one.
-    Hashed,
-}
-
-/// Where a network's gateway is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Gateway {
-    /// None: endpoints carry no default route.
-    None,
-    /// On a host link cnm makes (a bridge holds the gateway address).
-    OnHost,
-    /// A router outside cnm's objects (macvlan): the default route points
-    /// at it, nothing of cnm's holds the address.
-    Outside,
-}
-
-/// What a driver's networks and endpoints are like. The engine validates,
-/// addresses and routes by these, not by driver names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Caps {
-    /// Endpoints get an interface in the sandbox.
-    pub interfaces: bool,
-    pub ipam: Ipam,
-    pub gateway: Gateway,
-    /// `subnet`, `gateway`, `ip_range`, `ipv6`, `mtu` apply.
-    pub addressing: bool,
-    /// `subnet:` must be given.
-    pub needs_subnet: bool,
-    /// `internal:` applies.
-    pub internal: bool,
-    /// Endpoints may publish ports.
-    pub ports: bool,
-    /// A sandbox joined to such a network joins no other.
-    pub exclusive: bool,
-    /// Sandboxes share the host's stack: no namespace, no files.
-    pub host_stack: bool,
-    /// Spans the machines of `hosts:`; addresses over the whole file.
-    pub spans_hosts: bool,
-    /// A network has a host link of its own (a bridge): without it, the
-    /// network is not there. Without one (macvlan, null), its endpoints
-    /// are all the kernel shows of it.
-    pub network_link: bool,
-}
-
-impl Caps {
-    /// A network whose driver cnm does not know: a libnetwork plugin (or
-    /// nothing, which `plan` finds out). Addressed by cnm's IPAM (or an
-    /// IPAM plugin), its gateway a router the plugin provides; the plugin
-    /// programs published ports.
-    pub const UNKNOWN: Caps = Caps {
-        interfaces: true,
-        ipam: Ipam::Lowest,
-        gateway: Gateway::Outside,
-        addressing: true,
-        needs_subnet: false,
-        internal: true,
-        ports: true,
-        exclusive: false,
-        host_stack: false,
-        spans_hosts: false,
-        network_link: false,
-    };
-}
-
-/// A driver's typed options, held by the engine without knowing the type.
-pub trait DriverOptions: std::fmt::Debug + Send + Sync {
-    fn as_any(&self) -> &dyn Any;
-    /// The options as a file writes them (for `show` and the records).
-    fn to_file(&self) -> BTreeMap<String, serde_json::Value>;
-}
-
-/// Options of one network.
-#[derive(Debug, Clone)]
-pub struct Options(pub Arc<dyn DriverOptions>);
-
-impl PartialEq for Options {
-    fn eq(&self, o: &Options) -> bool {
-        self.0.to_file() == o.0.to_file()
-    }
-}
-impl Eq for Options {}
-
-impl Options {
-    /// The driver's own type, when it is that.
-    pub fn get<T: 'static>(&self) -> Option<&T> {
-        self.0.as_any().downcast_ref::<T>()
-    }
-}
 
 /// Options of a driver cnm does not interpret: kept as written.
 #[derive(Debug, Clone, Default)]
@@ -172,7 +76,7 @@ pub struct Addressing {
 /// One endpoint with everything IPAM and interface naming decided.
 #[derive(Debug, Clone)]
 pub struct ResolvedEndpoint<'a> {
-    pub spec: &'a crate::spec::Endpoint,
+    pub spec: &'a crate::topology::Endpoint,
     pub ipv4: Option<Ipv4Network>,
     pub ipv6: Option<Ipv6Network>,
     pub mac: Option<Mac>,
@@ -291,7 +195,7 @@ pub trait Driver: Send + Sync {
     fn check(&self, net: &NetworkInput<'_>, d: &mut Diagnostics) -> Options;
     /// The JSON Schema of its `options` (for `cnm schema`).
     fn options_schema(&self) -> serde_json::Value {
-        crate::spec::schema::no_options()
+        crate::topology::schema::no_options()
     }
     /// Checks over all of the file's networks of this driver (unique VNIs).
     fn check_together(&self, _nets: &[&Network], _d: &mut Diagnostics) {}
@@ -426,11 +330,3 @@ impl Registry {
 
 /// Default MTU of networks (Docker's).
 pub const DEFAULT_MTU: u32 = 1500;
-
-/// The IPs of an endpoint's addresses.
-pub fn ips(v4: Option<Ipv4Network>, v6: Option<Ipv6Network>) -> Vec<IpAddr> {
-    v4.map(|v| IpAddr::V4(v.ip()))
-        .into_iter()
-        .chain(v6.map(|v| IpAddr::V6(v.ip())))
-        .collect()
-}

@@ -12,8 +12,7 @@ use nftables::stmt::{Match, NATFamily, Operator, Statement, NAT};
 use std::borrow::Cow;
 use std::net::IpAddr;
 
-/// One rule's statements.
-pub type Body = Vec<Statement<'static>>;
+pub use crate::model::Body;
 
 fn s(v: &str) -> Expression<'static> {
     Expression::String(Cow::Owned(v.to_string()))

@@ -4,6 +4,9 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// One rule's statements (typed nftables).
+pub type Body = Vec<nftables::stmt::Statement<'static>>;
+
 /// One nftables rule cnm owns. Its identity is its chain and a digest of
 /// what it does (chain and body), so a rule whose body changes (say, one
 /// more port in an `icc: false` set) is a different rule, even when its
@@ -20,7 +23,7 @@ pub struct FwRule {
     /// What the rule does, as typed nftables statements (absent on
     /// observed rules).
     #[serde(skip)]
-    pub body: crate::firewall::rules::Body,
+    pub body: Body,
     /// Observed rules in chains cnm does not own: the rule's handle there.
     #[serde(skip)]
     pub handle: Option<u64>,
@@ -28,7 +31,7 @@ pub struct FwRule {
 
 impl FwRule {
     /// A rule in `chain` doing `body`, its digest computed from both.
-    pub fn new(chain: &str, label: String, body: crate::firewall::rules::Body) -> FwRule {
+    pub fn new(chain: &str, label: String, body: Body) -> FwRule {
         let text = serde_json::to_string(&(chain, &body)).unwrap_or_default();
         let digest = crate::naming::short_hash(&[&text], 12);
         FwRule {

@@ -6,15 +6,23 @@ use crate::naming::MarkKind;
 use crate::safe::FileId;
 
 mod allocations;
+mod borrowed;
 mod firewall;
+mod link;
 mod plugin;
 pub use allocations::{Allocations, EndpointAlloc};
-pub use firewall::{cut, Atom, FirewallRes, FwMap, FwRule};
+pub use borrowed::Target;
+pub use firewall::{cut, Atom, Body, FirewallRes, FwMap, FwRule};
 use ipnetwork::IpNetwork;
+pub use link::Link;
 pub use plugin::{PluginCall, PluginRes};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+
+/// How plan shows a value a driver learns only during apply (Terraform's
+/// wording).
+pub const KNOWN_AFTER_APPLY: &str = "(known after apply)";
 
 /// Where every sandbox finds its resolver (Docker's address).
 pub const RESOLVER_ADDRESS: std::net::Ipv4Addr = std::net::Ipv4Addr::new(127, 0, 0, 11);
@@ -509,7 +517,7 @@ pub struct HostFacts {
     pub allocated: Allocations,
     /// The namespaces the file's `netns:` keys name, found now (by
     /// sandbox), or why not. Absent: not looked up (`cnm graph`).
-    pub borrowed: BTreeMap<String, Result<crate::netns::borrowed::Target, String>>,
+    pub borrowed: BTreeMap<String, Result<crate::model::Target, String>>,
     /// Borrowed sandboxes whose 127.0.0.11 something other than cnm
     /// serves (a container runtime's own DNS): cnm adds no resolver there.
     pub foreign_dns: BTreeSet<String>,
@@ -529,7 +537,7 @@ pub struct Observed {
 
 /// A MAC as colon-separated lowercase hex (`02:42:0a:58:00:02`).
 pub fn fmt_mac(m: &Mac) -> String {
-    crate::spec::format_mac(m)
+    crate::topology::format_mac(m)
 }
 
 fn ser_mac_plain<S: serde::Serializer>(m: &Mac, s: S) -> Result<S::Ok, S::Error> {
@@ -541,4 +549,12 @@ fn ser_mac<S: serde::Serializer>(m: &Option<Mac>, s: S) -> Result<S::Ok, S::Erro
         Some(m) => s.serialize_str(&fmt_mac(m)),
         None => s.serialize_none(),
     }
+}
+
+/// The IPs of an endpoint's addresses.
+pub fn ips(v4: Option<ipnetwork::Ipv4Network>, v6: Option<ipnetwork::Ipv6Network>) -> Vec<IpAddr> {
+    v4.map(|v| IpAddr::V4(v.ip()))
+        .into_iter()
+        .chain(v6.map(|v| IpAddr::V6(v.ip())))
+        .collect()
 }

@@ -40,7 +40,7 @@ pub struct PluginRes {
     pub endpoint: String,
     /// The request's body: what is asked for. A change means a replace.
     /// Values not known before an earlier object is made are
-    /// [`crate::plan::KNOWN_AFTER_APPLY`].
+    /// [`crate::model::KNOWN_AFTER_APPLY`].
     pub request: Value,
     /// Observed only: the plugin's answer (`PoolID`, `Pool`, `Address`).
     #[serde(default, skip_serializing_if = "Value::is_null")]
@@ -56,7 +56,7 @@ impl PluginRes {
     pub fn waits(&self) -> bool {
         fn has(v: &Value) -> bool {
             match v {
-                Value::String(s) => s == crate::plan::KNOWN_AFTER_APPLY,
+                Value::String(s) => s == crate::model::KNOWN_AFTER_APPLY,
                 Value::Array(a) => a.iter().any(has),
                 Value::Object(o) => o.values().any(has),
                 _ => false,

@@ -7,7 +7,8 @@
 //! set by the caller), and only then bound to `/run/netns/<name>`: a
 //! namespace there either carries cnm's mark or is not cnm's.
 
-pub mod borrowed;
+mod checked;
+pub use checked::open_checked;
 
 use crate::safe::{Dir, FileId, Kind, SafeError};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};

@@ -4,6 +4,7 @@
 //! compare them. Reads only; decides ownership (see `namespaces`, `files`
 //! and `host`), never changes anything.
 
+pub mod borrowed;
 pub mod classify;
 mod files;
 pub mod kernel;
@@ -223,7 +224,7 @@ pub async fn observe_scoped(
 /// network the last apply put it on. A stale record (a crash before it was
 /// written) only costs the endpoint its kept address.
 fn networks_from_record(rec: &crate::store::AppliedRecord, state: &mut State) {
-    let file = serde_json::from_value::<crate::spec::file::FileTopology>(rec.topology.clone())
+    let file = serde_json::from_value::<crate::topology::file::FileTopology>(rec.topology.clone())
         .unwrap_or_default();
     for e in state
         .endpoints
@@ -252,7 +253,7 @@ fn networks_from_record(rec: &crate::store::AppliedRecord, state: &mut State) {
             e.driver = n
                 .driver
                 .clone()
-                .unwrap_or_else(|| crate::spec::DEFAULT_DRIVER.to_string());
+                .unwrap_or_else(|| crate::topology::DEFAULT_DRIVER.to_string());
         }
     }
 }
@@ -320,15 +321,15 @@ fn observe_files(
 /// The namespaces `t`'s sandboxes borrow (`netns:`), found now, by
 /// sandbox; in a multi-host file, those of this machine's sandboxes.
 pub async fn borrowed(
-    t: &crate::spec::Topology,
-) -> BTreeMap<String, Result<crate::netns::borrowed::Target, String>> {
+    t: &crate::topology::Topology,
+) -> BTreeMap<String, Result<crate::model::Target, String>> {
     let mut out = BTreeMap::new();
     for sb in t.sandboxes.values() {
         let Some(r) = &sb.netns else { continue };
         if t.this_host.is_some() && sb.host != t.this_host {
             continue;
         }
-        out.insert(sb.name.clone(), crate::netns::borrowed::resolve(r).await);
+        out.insert(sb.name.clone(), crate::observe::borrowed::resolve(r).await);
     }
     out
 }

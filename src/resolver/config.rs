@@ -4,7 +4,7 @@
 //! and writes it where the resolver reads it; the resolver never reads a
 //! topology file.
 
-use crate::spec::Topology;
+use crate::topology::Topology;
 use ipnetwork::{Ipv4Network, Ipv6Network};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -155,7 +155,7 @@ pub fn build(
 fn network_names<'a>(
     t: &Topology,
     net: &str,
-    peers: impl Iterator<Item = &'a crate::spec::Endpoint>,
+    peers: impl Iterator<Item = &'a crate::topology::Endpoint>,
     addrs: &Addresses,
 ) -> NetworkNames {
     let mut out = NetworkNames::default();
@@ -163,7 +163,7 @@ fn network_names<'a>(
         let sb = &t.sandboxes[&e.sandbox];
         let ips = addrs
             .get(&e.name)
-            .map(|(v4, v6)| crate::drivers::ips(*v4, *v6))
+            .map(|(v4, v6)| crate::model::ips(*v4, *v6))
             .unwrap_or_default();
         let mut labels = vec![sb.name.clone()];
         labels.extend(sb.hostname.clone());

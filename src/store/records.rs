@@ -90,7 +90,7 @@ pub struct AppliedRecord {
     #[serde(default)]
     pub this_host: Option<String>,
     /// The topology as applied, in the file's form
-    /// ([`crate::spec::file::FileTopology`]).
+    /// ([`crate::topology::file::FileTopology`]).
     pub topology: serde_json::Value,
     #[serde(default)]
     pub claims: Claims,

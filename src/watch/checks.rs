@@ -57,7 +57,7 @@ pub(super) async fn borrowed_moved(t: Option<&Topology>) -> String {
             let Some(recorded) = records.get(sandbox).and_then(|r| r.ino) else {
                 continue;
             };
-            if let Ok(now) = crate::netns::borrowed::identity(r).await {
+            if let Ok(now) = crate::observe::borrowed::identity(r).await {
                 if now != recorded {
                     return sandbox.clone();
                 }

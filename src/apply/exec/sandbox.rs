@@ -109,7 +109,7 @@ impl Executor {
             context: format!("sandbox {}: netns {}", n.sandbox, b.from),
             source: std::io::Error::other(message),
         };
-        let (file, ino) = netns::borrowed::open_checked(Path::new(&b.path)).map_err(fail)?;
+        let (file, ino) = netns::open_checked(Path::new(&b.path)).map_err(fail)?;
         if ino != b.ino {
             return Err(fail(format!(
                 "{} is another namespace than when the plan was made; plan again",

@@ -12,7 +12,7 @@ use crate::firewall::{
 };
 use crate::model::{Atom, FwMap, FwRule, LinkRes, SysctlRes};
 use crate::naming::MarkKind;
-use crate::spec::{Network, PortMapping};
+use crate::topology::{Network, PortMapping};
 use ipnetwork::IpNetwork;
 use std::net::IpAddr;
 

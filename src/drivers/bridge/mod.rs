@@ -11,8 +11,8 @@ use super::{
 };
 use crate::model::{EndpointRes, LinkRes, State};
 use crate::naming::{self, MarkKind};
-use crate::spec::file::FileNetwork;
-use crate::spec::{Loc, Network};
+use crate::topology::file::FileNetwork;
+use crate::topology::{Loc, Network};
 use ipnetwork::IpNetwork;
 use std::collections::BTreeSet;
 
@@ -119,7 +119,7 @@ impl Driver for BridgeDriver {
                     net.ip_range = range.clone();
                 }
                 IpNetwork::V6(v) => {
-                    net.ipv6 = Some(crate::spec::file::FileIpv6 {
+                    net.ipv6 = Some(crate::topology::file::FileIpv6 {
                         subnet: format!("{}/{}", v.network(), v.prefix()),
                         gateway: Some(v.ip().to_string()),
                         ip_range: range6.clone(),

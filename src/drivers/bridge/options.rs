@@ -5,7 +5,8 @@
 //! values (`"false"`) accepted as well as YAML's.
 
 use crate::drivers::{DriverOptions, NetworkInput, Options};
-use crate::spec::{valid_kernel_name, Diagnostics, Network};
+use crate::naming::valid_kernel_name;
+use crate::topology::{Diagnostics, Network};
 use std::any::Any;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -82,7 +83,7 @@ fn boolean(v: &serde_json::Value) -> Option<bool> {
 
 /// The JSON Schema of bridge options, short and Docker names alike.
 pub fn schema() -> serde_json::Value {
-    use crate::spec::schema as s;
+    use crate::topology::schema as s;
     let mut props = serde_json::Map::new();
     for (short, value) in [
         ("bridge_name", s::ifname()),

@@ -5,7 +5,7 @@
 use super::null::{no_options, BARE};
 use super::{Caps, Diagnostics, Driver, NetworkCtx, NetworkInput, Options};
 use crate::model::State;
-use crate::spec::Loc;
+use crate::topology::Loc;
 
 pub struct HostDriver;
 

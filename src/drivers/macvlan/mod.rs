@@ -15,8 +15,8 @@ use crate::errors::ApplyError;
 use crate::model::{EndpointRes, HostFacts, State};
 use crate::naming::{self, MarkKind};
 use crate::netlink::{index_of, sync_addrs};
-use crate::spec::file::FileNetwork;
-use crate::spec::{Loc, Network};
+use crate::topology::file::FileNetwork;
+use crate::topology::{Loc, Network};
 use ipnetwork::IpNetwork;
 use netlink_packet_route::link::{InfoData, InfoMacVlan, LinkInfo};
 use rtnetlink::{LinkMacVlan, LinkUnspec};
@@ -38,9 +38,9 @@ impl Driver for MacvlanDriver {
             "additionalProperties": false,
             "required": ["parent"],
             "properties": {
-                "parent": crate::spec::schema::ifname(),
+                "parent": crate::topology::schema::ifname(),
                 "macvlan_mode": { "enum": options::Mode::NAMES },
-                (super::DOCKER_MTU_OPTION): crate::spec::schema::docker_mtu()
+                (super::DOCKER_MTU_OPTION): crate::topology::schema::docker_mtu()
             }
         })
     }

@@ -2,7 +2,8 @@
 //! interface the endpoints share) and `macvlan_mode`.
 
 use crate::drivers::{DriverOptions, NetworkInput, Options};
-use crate::spec::{valid_kernel_name, Diagnostics, Loc, Network};
+use crate::naming::valid_kernel_name;
+use crate::topology::{Diagnostics, Loc, Network};
 use netlink_packet_route::link::MacVlanMode;
 use std::any::Any;
 use std::collections::BTreeMap;

@@ -3,7 +3,7 @@
 
 use super::{Caps, Diagnostics, Driver, Gateway, Ipam, NetworkCtx, NetworkInput, Options};
 use crate::model::State;
-use crate::spec::Loc;
+use crate::topology::Loc;
 
 pub struct NullDriver;
 

@@ -15,8 +15,8 @@ use crate::errors::ApplyError;
 use crate::model::{EndpointRes, FdbRes, LinkRes, Mac, NeighRes, State};
 use crate::naming::{self, MarkKind};
 use crate::netlink::{add_marked, index_of};
-use crate::spec::file::FileNetwork;
-use crate::spec::{Host, Loc, Network};
+use crate::topology::file::FileNetwork;
+use crate::topology::{Host, Loc, Network};
 use netlink_packet_route::link::{InfoData, InfoVxlan, LinkInfo};
 use rtnetlink::LinkVxlan;
 use std::collections::BTreeSet;
@@ -53,7 +53,7 @@ impl Driver for OverlayDriver {
             "additionalProperties": false,
             "properties": {
                 "vni": { "type": "integer", "minimum": 1, "maximum": 16777215 },
-                (super::DOCKER_MTU_OPTION): crate::spec::schema::docker_mtu()
+                (super::DOCKER_MTU_OPTION): crate::topology::schema::docker_mtu()
             }
         })
     }
@@ -176,7 +176,7 @@ impl Driver for OverlayDriver {
                         net.subnet = Some(format!("{}/{}", x.network(), x.prefix()))
                     }
                     ipnetwork::IpNetwork::V6(x) if net.ipv6.is_none() => {
-                        net.ipv6 = Some(crate::spec::file::FileIpv6 {
+                        net.ipv6 = Some(crate::topology::file::FileIpv6 {
                             subnet: format!("{}/{}", x.network(), x.prefix()),
                             ..Default::default()
                         })

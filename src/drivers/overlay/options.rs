@@ -2,7 +2,7 @@
 //! topology's and network's names (so every host derives the same one).
 
 use crate::drivers::{DriverOptions, NetworkInput, Options};
-use crate::spec::{Diagnostics, Network};
+use crate::topology::{Diagnostics, Network};
 use std::any::Any;
 use std::collections::BTreeMap;
 use std::sync::Arc;

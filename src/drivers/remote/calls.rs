@@ -1,6 +1,6 @@
 //! Request bodies of the endpoint calls, as Docker builds them.
 
-use crate::spec::{Endpoint, PortMapping};
+use crate::topology::{Endpoint, PortMapping};
 use serde_json::{json, Value};
 
 /// Docker's protocol numbers in port maps.

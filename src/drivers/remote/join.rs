@@ -7,10 +7,10 @@
 use super::{EndpointPlan, DRIVER, KIND, PORTS, ROUTES, SRC_NAME, STATE};
 use crate::drivers::{Kernel, Learned};
 use crate::errors::ApplyError;
+use crate::model::Link;
 use crate::model::{fmt_mac, EndpointRes, Mac};
 use crate::naming::{self, MarkKind};
 use crate::netlink::{dump_links, index_of, sync_addrs};
-use crate::observe::kernel::Link;
 use crate::plugins::{stable_id, Plugin, PluginError, NETWORK_DRIVER};
 use ipnetwork::IpNetwork;
 use rtnetlink::LinkUnspec;
@@ -228,7 +228,7 @@ fn returned_mac(
         (Some(_), Some(_)) => {
             Err(refuse("the reply sets MacAddress, which cnm had set".into()).into())
         }
-        (Some(m), None) => crate::spec::parse_mac(m)
+        (Some(m), None) => crate::topology::parse_mac(m)
             .map(Some)
             .map_err(|why| refuse(format!("MacAddress {m}: {why}")).into()),
         (None, mac) => Ok(mac),

@@ -14,10 +14,10 @@ use super::{
     Caps, Diagnostics, Driver, Effect, Kernel, Learned, NetworkCtx, NetworkInput, Opaque, Options,
     DEFAULT_MTU,
 };
+use crate::model::KNOWN_AFTER_APPLY;
 use crate::model::{EndpointRes, PluginCall, PluginRes, RouteRes, State};
-use crate::plan::KNOWN_AFTER_APPLY;
 use crate::plugins::{stable_id, Plugin};
-use crate::spec::Loc;
+use crate::topology::Loc;
 use ipnetwork::IpNetwork;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -147,7 +147,7 @@ impl Driver for RemoteDriver {
             let mac = ep
                 .spec
                 .mac
-                .or_else(|| known("mac").and_then(|m| crate::spec::parse_mac(&m).ok()));
+                .or_else(|| known("mac").and_then(|m| crate::topology::parse_mac(&m).ok()));
             if ep.spec.mac.is_some() {
                 unknown.retain(|u| u != "mac");
             }

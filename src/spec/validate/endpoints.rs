@@ -1,12 +1,12 @@
 //! `endpoints:`: references, addresses, MACs, aliases, ports.
 
-use super::super::ports::parse_port;
 use super::super::raw::*;
 use super::super::*;
 use super::networks::article;
 use super::{gateway_v4, gateway_v6, host_problem, known, Diagnostics, MAX_OBJECT_NAME};
 use crate::drivers::{Gateway, Ipam};
 use crate::naming::{is_hostname, valid_identifier};
+use crate::topology::parse_port;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 

@@ -21,78 +21,6 @@ const MAX_TOPOLOGY_NAME: usize = crate::store::MAX_TOPOLOGY_NAME;
 /// Longest network, sandbox or endpoint name.
 const MAX_OBJECT_NAME: usize = crate::store::MAX_OBJECT_NAME;
 
-/// Every problem found so far, each with its location.
-#[derive(Debug, Default)]
-pub struct Diagnostics {
-    diags: Vec<Diagnostic>,
-    /// Networks whose addressing (a subnet) was refused: what depends on
-    /// it (an endpoint's address in that subnet) is not judged against it,
-    /// so one mistake gives one error, not a cascade.
-    broken: std::collections::BTreeSet<String>,
-    /// Objects the file declares that were refused (kind → names): a
-    /// reference to one is not "not defined", its own error says why.
-    refused: std::collections::BTreeMap<&'static str, std::collections::BTreeSet<String>>,
-}
-
-impl Diagnostics {
-    /// Record a problem at `loc`.
-    pub fn err(&mut self, loc: impl Into<Loc>, message: impl Into<String>) {
-        self.diags.push(Diagnostic {
-            loc: loc.into(),
-            message: message.into(),
-            key: None,
-        });
-    }
-
-    /// Network `name`'s addressing was refused (see `broken`).
-    pub fn addressing_broken(&mut self, name: &str) {
-        self.broken.insert(name.to_string());
-    }
-
-    /// Whether network `name`'s addressing was refused.
-    pub fn is_addressing_broken(&self, name: &str) -> bool {
-        self.broken.contains(name)
-    }
-
-    /// Note which of the `declared` objects of `kind` were refused (not
-    /// among `valid`).
-    pub fn note_refused<'a, V>(
-        &mut self,
-        kind: &'static str,
-        declared: impl IntoIterator<Item = &'a String>,
-        valid: &std::collections::BTreeMap<String, V>,
-    ) {
-        let refused = self.refused.entry(kind).or_default();
-        refused.extend(
-            declared
-                .into_iter()
-                .filter(|n| !valid.contains_key(*n))
-                .cloned(),
-        );
-    }
-
-    /// Whether object `name` of `kind` is declared but was refused.
-    pub fn is_refused(&self, kind: &str, name: &str) -> bool {
-        self.refused.get(kind).is_some_and(|r| r.contains(name))
-    }
-
-    /// Whether any object of `kind` was refused.
-    pub fn any_refused(&self, kind: &str) -> bool {
-        self.refused.get(kind).is_some_and(|r| !r.is_empty())
-    }
-
-    /// Parse a located string, or record that it is not valid.
-    pub fn parse<T: std::str::FromStr>(&mut self, s: &Spanned<String>, what: &str) -> Option<T> {
-        match s.value.parse::<T>() {
-            Ok(v) => Some(v),
-            Err(_) => {
-                self.err(s, format!("{what}: '{}' is not valid", s.value));
-                None
-            }
-        }
-    }
-}
-
 pub fn validate(file: &str, raw: RawTopology, reg: &Registry) -> Result<Topology, SpecError> {
     let mut c = Diagnostics::default();
 
@@ -139,15 +67,12 @@ pub fn validate(file: &str, raw: RawTopology, reg: &Registry) -> Result<Topology
     };
     cross::check_cross(&mut c, &topo, &raw.endpoints);
 
-    if c.diags.is_empty() {
-        Ok(topo)
-    } else {
-        c.diags.sort();
-        c.diags.dedup();
-        Err(SpecError {
+    match c.into_sorted() {
+        diagnostics if diagnostics.is_empty() => Ok(topo),
+        diagnostics => Err(SpecError {
             file: file.to_string(),
-            diagnostics: c.diags,
-        })
+            diagnostics,
+        }),
     }
 }
 
@@ -301,36 +226,4 @@ fn known<'a>(names: impl Iterator<Item = &'a String>) -> String {
     } else {
         format!(" (defined: {})", list.join(", "))
     }
-}
-
-/// Parse a MAC written `02:42:0a:00:00:02`: a unicast MAC, not all zeros.
-/// The error reads after the value ("is all zeros").
-pub fn parse_mac(s: &str) -> Result<[u8; 6], &'static str> {
-    let parts: Vec<&str> = s.split(':').collect();
-    if parts.len() != 6 {
-        return Err("is not a MAC address like 02:42:0a:00:00:02");
-    }
-    let mut mac = [0u8; 6];
-    for (slot, p) in mac.iter_mut().zip(parts) {
-        if p.len() != 2 {
-            return Err("is not a MAC address like 02:42:0a:00:00:02");
-        }
-        *slot =
-            u8::from_str_radix(p, 16).map_err(|_| "is not a MAC address like 02:42:0a:00:00:02")?;
-    }
-    if mac[0] & 1 == 1 {
-        return Err("is a multicast address; an interface needs a unicast MAC");
-    }
-    if mac == [0; 6] {
-        return Err("is all zeros");
-    }
-    Ok(mac)
-}
-
-/// A MAC as colon-separated lowercase hex (`02:42:0a:00:00:02`).
-pub fn format_mac(m: &[u8; 6]) -> String {
-    m.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
 }

@@ -4,41 +4,12 @@
 //! `ip netns attach` and Docker's own `/run/docker/netns` do), so it is
 //! reached like any sandbox; only that name is removed again.
 
-use crate::spec::NetnsRef;
+use crate::model::Target;
+use crate::netns::open_checked;
+use crate::topology::NetnsRef;
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::time::Duration;
-
-/// A borrowed namespace, found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    /// The namespace file it was found at.
-    pub path: String,
-    /// Its identity (nsfs inode).
-    pub ino: u64,
-    /// The links in it now, with their aliases: cnm's (marked) and the
-    /// others', whose names cnm must not take.
-    pub links: BTreeMap<String, Option<String>>,
-    /// Ports of the sockets bound to 127.0.0.11 in it (a container
-    /// runtime's DNS, or cnm's resolver).
-    pub dns_sockets: std::collections::BTreeSet<u16>,
-    /// An nftables rule for 127.0.0.11 in a table that is not cnm's
-    /// (dockerd's DOCKER_OUTPUT through iptables-nft).
-    pub dns_nat: bool,
-    /// Families (4, 6) with a default route through a link that is not
-    /// cnm's: cnm adds no default route of its own there.
-    pub foreign_default: std::collections::BTreeSet<u8>,
-}
-
-impl Target {
-    /// Whether 127.0.0.11 is served there by something other than cnm's
-    /// resolver at `ours` (its port in this sandbox).
-    pub fn dns_served_by_others(&self, ours: u16) -> bool {
-        self.dns_nat || self.dns_sockets.iter().any(|p| *p != ours)
-    }
-}
 
 /// How long `docker inspect` / `podman inspect` may take.
 const CLI_TIMEOUT: Duration = Duration::from_secs(15);
@@ -85,7 +56,7 @@ pub async fn resolve(r: &NetnsRef) -> Result<Target, String> {
         }
     }
     let foreign_default = foreign_defaults(&handle, &links).await?;
-    let (dns_sockets, dns_nat) = super::inside(&file, dns_served)
+    let (dns_sockets, dns_nat) = crate::netns::inside(&file, dns_served)
         .map_err(|e| format!("cannot enter namespace {path}: {e}"))?;
     Ok(Target {
         path,
@@ -100,7 +71,7 @@ pub async fn resolve(r: &NetnsRef) -> Result<Target, String> {
 /// Run inside the namespace: the ports of sockets on 127.0.0.11, and
 /// whether a table other than cnm's has a rule for 127.0.0.11.
 fn dns_served() -> (std::collections::BTreeSet<u16>, bool) {
-    let sockets = crate::observe::listeners::dump()
+    let sockets = super::listeners::dump()
         .into_iter()
         .filter(|l| l.addr == std::net::IpAddr::from(crate::model::RESOLVER_ADDRESS))
         .map(|l| l.port)
@@ -158,43 +129,6 @@ async fn foreign_defaults(
         }
     }
     Ok(out)
-}
-
-/// Open a namespace file: it must be on nsfs (statfs) and a network
-/// namespace, and not the one cnm runs in (that is the host's).
-pub fn open_checked(path: &Path) -> Result<(File, u64), String> {
-    let shown = path.display();
-    let file = File::open(path).map_err(|e| format!("cannot open {shown}: {e}"))?;
-    let on_nsfs = nix::sys::statfs::fstatfs(&file)
-        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::NSFS_MAGIC);
-    if !on_nsfs {
-        return Err(format!("{shown} is not a namespace (not on nsfs)"));
-    }
-    if !is_net_namespace(&file) {
-        return Err(format!(
-            "{shown} is a namespace, but not a network namespace"
-        ));
-    }
-    let ino = super::id_of(&file).map_err(|e| format!("cannot stat {shown}: {e}"))?;
-    let own = File::open("/proc/self/ns/net")
-        .and_then(|f| super::id_of(&f))
-        .map_err(|e| format!("cannot stat this process's namespace: {e}"))?;
-    if ino == own {
-        return Err(format!(
-            "{shown} is the host's own network namespace; a sandbox needs one of its own"
-        ));
-    }
-    Ok((file, ino))
-}
-
-/// NS_GET_NSTYPE (linux/nsfs.h: `_IO(0xb7, 0x3)`) says which kind of
-/// namespace a file is. Hand-rolled: no maintained crate wraps this ioctl.
-fn is_net_namespace(f: &File) -> bool {
-    const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
-    // SAFETY: the fd is open for the call's duration; the ioctl takes no
-    // argument and only returns a value.
-    let kind = unsafe { libc::ioctl(f.as_raw_fd(), NS_GET_NSTYPE as _) };
-    kind == libc::CLONE_NEWNET
 }
 
 /// The namespace file of a running container, from `CLI inspect`: its

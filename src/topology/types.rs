@@ -1,8 +1,8 @@
 //! The validated topology: hosts, networks, sandboxes, endpoints, and the
 //! queries over them.
 
+use super::{Caps, Options};
 use super::{Loc, PortMapping};
-use crate::drivers::{Caps, Options};
 use crate::errors::PlanError;
 use ipnetwork::{Ipv4Network, Ipv6Network};
 use std::collections::BTreeMap;
