@@ -30,18 +30,14 @@ pub async fn apply(
     warn_if_watched(&t.name);
     crate::cli_common::note_trust(&t, &trust);
     let shown = label(src);
-    let reg = cnm::drivers::Registry::builtin();
+    let engine = &apply::Engine::default().trusting(trust).on_host(host);
     match src {
         // The record is read again under the lock: a runtime's change
         // between this read and the apply is not undone.
         Source::Record(n) => {
             run_apply(
                 output,
-                |show| async move {
-                    apply::converge_recorded(reg, n, host, trust, show)
-                        .await
-                        .map(|(p, _)| p)
-                },
+                |show| async move { engine.apply_recorded(n, show).await.map(|(p, _)| p) },
                 &shown,
             )
             .await
@@ -49,7 +45,7 @@ pub async fn apply(
         Source::File(_) => {
             run_apply(
                 output,
-                |show| async move { apply::converge_trusting(reg, &t, trust, show).await },
+                |show| async move { engine.apply(&t, show).await },
                 &shown,
             )
             .await
@@ -94,8 +90,7 @@ async fn apply_saved(
     run_apply(
         output,
         |show| async move {
-            apply::saved::converge_saved(cnm::drivers::Registry::builtin(), saved, &label, show)
-                .await
+            apply::saved::converge_saved(&apply::Engine::default(), saved, &label, show).await
         },
         &shown,
     )
@@ -189,7 +184,7 @@ pub async fn destroy(
     file: Option<PathBuf>,
     topology: Option<String>,
     host: Option<&str>,
-    opts: apply::DestroyOptions,
+    forget_unreachable: bool,
 ) -> Result<ExitCode> {
     let by_name = topology.is_some();
     let (name, label) = match (file, topology) {
@@ -209,12 +204,13 @@ pub async fn destroy(
         );
     }
     warn_if_watched(&name);
-    let reg = cnm::drivers::Registry::builtin();
-    let plan = apply::destroy_opts(reg, &name, &label, opts, |p| {
-        out(&p.render_text(&label, color())).map_err(|e| e.to_string())
-    })
-    .await
-    .map_err(explain)?;
+    let engine = apply::Engine::default().forgetting_unreachable(forget_unreachable);
+    let plan = engine
+        .destroy(&name, &label, |p| {
+            out(&p.render_text(&label, color())).map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(explain)?;
     if !plan.is_empty() {
         out(&format!(
             "\nDestroy complete! Resources: {} destroyed.\n",

@@ -44,7 +44,9 @@ pub async fn plan(src: &Source, o: PlanOptions<'_>) -> Result<ExitCode> {
     }
     crate::cli_common::note_trust(&t, &o.trust);
     let shown = label(src);
-    let planned = apply::plan_trusting(cnm::drivers::Registry::builtin(), &t, o.trust)
+    let planned = apply::Engine::default()
+        .trusting(o.trust)
+        .plan(&t)
         .await
         .map_err(explain)?;
     if let Some(path) = o.out {

@@ -275,7 +275,7 @@ impl Controller {
             });
         }
         let t = self.validated()?;
-        let planned = self.rt.block_on(apply::plan(&t))?;
+        let planned = self.rt.block_on(apply::Engine::default().plan(&t))?;
         let t = planned.topology.as_ref().unwrap_or(&t);
         let Some(e) = t.endpoints.get(endpoint) else {
             return Err(Error::Usage(format!("no endpoint {endpoint}")));
@@ -309,7 +309,8 @@ impl Controller {
     /// its records.
     pub fn destroy(self) -> Result<(), Error> {
         let name = self.file.name.clone();
-        self.rt.block_on(apply::destroy(&name, &name, |_| Ok(())))?;
+        self.rt
+            .block_on(apply::Engine::default().destroy(&name, &name, |_| Ok(())))?;
         Ok(())
     }
 
@@ -335,9 +336,11 @@ impl Controller {
     fn change(&mut self, edit: impl FnOnce(&mut FileTopology)) -> Result<(), Error> {
         let before = self.file.clone();
         edit(&mut self.file);
-        let result = self
-            .validated()
-            .and_then(|t| Ok(self.rt.block_on(apply::converge(&t, |_| Ok(())))?));
+        let result = self.validated().and_then(|t| {
+            Ok(self
+                .rt
+                .block_on(apply::Engine::default().apply(&t, |_| Ok(())))?)
+        });
         if result.is_err() {
             self.file = before;
         }

@@ -79,7 +79,7 @@ pub mod topology;
 #[doc(hidden)]
 pub mod watch;
 
-pub use apply::ApplyError;
+pub use apply::{ApplyError, Engine};
 pub use controller::Controller;
 pub use plan::Plan;
 pub use spec::{load, parse, Topology};
@@ -87,18 +87,18 @@ pub use spec::{load, parse, Topology};
 /// Plan `t` on this host: observe the kernel, compute the desired state,
 /// diff. Changes nothing; reading the sandboxes' namespaces needs root.
 pub async fn plan_for(t: &Topology) -> Result<Plan, ApplyError> {
-    Ok(apply::plan(t).await?.plan)
+    Ok(Engine::default().plan(t).await?.plan)
 }
 
 /// Apply `t` on this host: plan, execute, re-observe what the plan
 /// touched and verify it. Returns the plan as executed (empty when the
 /// kernel already matched).
 pub async fn converge(t: &Topology) -> Result<Plan, ApplyError> {
-    apply::converge(t, |_| Ok(())).await
+    Engine::default().apply(t, |_| Ok(())).await
 }
 
 /// Remove everything topology `name` owns on this host, and its records.
 /// Returns the plan as executed.
 pub async fn destroy(name: &str) -> Result<Plan, ApplyError> {
-    apply::destroy(name, name, |_| Ok(())).await
+    Engine::default().destroy(name, name, |_| Ok(())).await
 }

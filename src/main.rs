@@ -461,10 +461,7 @@ async fn run(cmd: Command) -> Result<ExitCode> {
             topology,
             host,
             forget_unreachable,
-        } => {
-            let opts = cnm::apply::DestroyOptions { forget_unreachable };
-            cli_apply::destroy(file, topology, host.as_deref(), opts).await
-        }
+        } => cli_apply::destroy(file, topology, host.as_deref(), forget_unreachable).await,
         Command::Show {
             planfile: Some(p),
             output,

@@ -243,11 +243,12 @@ fn ping(netns: &str, ip: &str) {
 }
 
 async fn plan(t: &Topology) -> apply::Planned {
-    apply::plan_with(&registry(), t).await.expect("plan")
+    apply::Engine::new(registry()).plan(t).await.expect("plan")
 }
 
 async fn converge(t: &Topology) {
-    apply::converge_with(&registry(), t, |_| Ok(()))
+    apply::Engine::new(registry())
+        .apply(t, |_| Ok(()))
         .await
         .expect("apply");
 }
@@ -340,7 +341,8 @@ async fn inner() {
     ping("ext-a", "10.66.0.4");
 
     // Destroy: every interface goes (with its host end); the bridge stays.
-    apply::destroy_with(&registry(), "ext", "ext", |_| Ok(()))
+    apply::Engine::new(registry())
+        .destroy("ext", "ext", |_| Ok(()))
         .await
         .expect("destroy");
     let links = sh("ip -o link show");

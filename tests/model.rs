@@ -334,10 +334,11 @@ async fn replay_inner() {
     for (i, (a, b)) in cases.enumerate() {
         for g in [a, b] {
             let t = g.topology();
-            cnm::apply::converge(&t, |_| Ok(()))
+            cnm::Engine::default()
+                .apply(&t, |_| Ok(()))
                 .await
                 .unwrap_or_else(|e| panic!("case {i}: apply: {e}\n{}", g.yaml()));
-            let again = cnm::apply::plan(&t).await.expect("plan");
+            let again = cnm::Engine::default().plan(&t).await.expect("plan");
             assert!(
                 again.plan.is_empty(),
                 "case {i}: one apply did not converge the real kernel:\n{}\nfile:\n{}",

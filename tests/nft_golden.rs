@@ -129,7 +129,10 @@ async fn inner() {
     }
     for name in LIVE {
         let t = example(name);
-        cnm::apply::converge(&t, |_| Ok(())).await.expect("apply");
+        cnm::Engine::default()
+            .apply(&t, |_| Ok(()))
+            .await
+            .expect("apply");
         let live = listing::live(&t.name).expect("nft list");
         let want = golden(name);
         let (live, want) = (

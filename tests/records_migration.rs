@@ -72,20 +72,29 @@ async fn inner() {
         .map(|e| cnm::spec::load(&root().join("examples/topologies").join(e)).unwrap())
         .collect();
     for t in &topologies {
-        cnm::apply::converge(t, |_| Ok(())).await.expect("apply");
+        cnm::Engine::default()
+            .apply(t, |_| Ok(()))
+            .await
+            .expect("apply");
     }
     for t in &topologies {
         downgrade(&t.name);
     }
     for t in &topologies {
-        let p = cnm::apply::plan(t).await.expect("plan over old records");
+        let p = cnm::Engine::default()
+            .plan(t)
+            .await
+            .expect("plan over old records");
         assert!(
             p.plan.is_empty(),
             "{}: old records do not plan nothing:\n{}",
             t.name,
             p.plan.render_text(&t.file, false)
         );
-        cnm::apply::converge(t, |_| Ok(())).await.expect("apply");
+        cnm::Engine::default()
+            .apply(t, |_| Ok(()))
+            .await
+            .expect("apply");
         let store = Store::system().topology(&t.name).unwrap();
         assert!(
             store.applied().unwrap().is_some(),
@@ -101,12 +110,13 @@ async fn inner() {
             "{}: namespace records not upgraded",
             t.name
         );
-        let again = cnm::apply::plan(t).await.expect("plan");
+        let again = cnm::Engine::default().plan(t).await.expect("plan");
         assert!(again.plan.is_empty(), "{}: not converged", t.name);
     }
     // The upgraded records still own everything: destroy leaves nothing.
     for t in &topologies {
-        cnm::apply::destroy(&t.name, &t.file, |_| Ok(()))
+        cnm::Engine::default()
+            .destroy(&t.name, &t.file, |_| Ok(()))
             .await
             .expect("destroy");
     }

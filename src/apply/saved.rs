@@ -215,12 +215,12 @@ fn digest(v: &impl std::fmt::Debug) -> String {
 /// as stale unless the new plan and its fingerprint are the saved ones,
 /// then run it (`show` sees it first, as for any apply).
 pub async fn converge_saved(
-    reg: &crate::drivers::Registry,
+    engine: &super::Engine,
     saved: &SavedPlan,
     label: &str,
     show: impl FnOnce(&crate::plan::Plan) -> Result<(), String>,
 ) -> Result<crate::plan::Plan, ApplyError> {
     let t = saved.topology(label)?;
     let check = |p: &Planned, store: &TopologyStore| saved.check(label, p, store);
-    super::converge_checked(reg, &t, super::Trust::Nothing, check, show).await
+    engine.apply_checked(&t, check, show).await
 }

@@ -56,14 +56,14 @@ async fn converge(
     trust: apply::Trust,
     start: Instant,
 ) -> Result<(crate::plan::Summary, Option<Topology>), ApplyError> {
-    let reg = crate::drivers::Registry::builtin();
+    let engine = apply::Engine::default().trusting(trust);
     let done = match record {
-        Some((name, host)) => apply::converge_recorded(reg, name, host, trust, log_notes)
+        Some((name, host)) => engine
+            .on_host(host)
+            .apply_recorded(name, log_notes)
             .await
             .map(|(p, t)| (p, Some(t))),
-        None => apply::converge_trusting(reg, t, trust, log_notes)
-            .await
-            .map(|p| (p, None)),
+        None => engine.apply(t, log_notes).await.map(|p| (p, None)),
     };
     match done {
         Ok((plan, applied)) if plan.is_empty() => {

@@ -115,7 +115,10 @@ async fn prune(store: &Store, source: &str, keep: &str) {
             continue;
         }
         warn!(topology = %name, "no longer in {source} (its topology is now {keep}): destroying it");
-        match apply::destroy(&name, &name, |_| Ok(())).await {
+        match apply::Engine::default()
+            .destroy(&name, &name, |_| Ok(()))
+            .await
+        {
             Ok(plan) => info!(topology = %name, destroyed = plan.summary().destroy, "pruned"),
             Err(e) => error!(topology = %name, "cannot prune: {e}"),
         }
