@@ -108,11 +108,17 @@ pub static JSON_ERRORS: std::sync::atomic::AtomicBool = std::sync::atomic::Atomi
 pub const ERROR_VERSION: u32 = 1;
 
 /// `-o json` errors: one object per problem, `{error_version, message,
-/// file, line, column, key}` (the last four `null` when not known; `key`
-/// is the key path of the file's key or value the problem is at, such as
-/// `networks.front.subnet`, as the diagnostic carries it).
+/// file, line, column, key, kind}` (the last five `null` when not known;
+/// `key` is the key path of the file's key or value the problem is at,
+/// such as `networks.front.subnet`, and `kind` what sort of problem it is,
+/// `syntax`, `unknown_key`, `invalid`, `host` or `driver`, as the
+/// diagnostic carries them).
 pub fn error_objects(e: &anyhow::Error) -> Vec<serde_json::Value> {
-    let one = |message: &str, file: Option<&str>, loc: Option<spec::Loc>, key: Option<&str>| {
+    let one = |message: &str,
+               file: Option<&str>,
+               loc: Option<spec::Loc>,
+               key: Option<&str>,
+               kind: Option<cnm::errors::ErrorKind>| {
         serde_json::json!({
             "error_version": ERROR_VERSION,
             "message": message,
@@ -120,6 +126,7 @@ pub fn error_objects(e: &anyhow::Error) -> Vec<serde_json::Value> {
             "line": loc.map(|l| l.line),
             "column": loc.map(|l| l.col),
             "key": key,
+            "kind": kind.map(|k| k.name()),
         })
     };
     for cause in e.chain() {
@@ -127,14 +134,28 @@ pub fn error_objects(e: &anyhow::Error) -> Vec<serde_json::Value> {
             return s
                 .diagnostics
                 .iter()
-                .map(|d| one(&d.message, Some(&s.file), Some(d.loc), d.key.as_deref()))
+                .map(|d| {
+                    one(
+                        &d.message,
+                        Some(&s.file),
+                        Some(d.loc),
+                        d.key.as_deref(),
+                        Some(d.kind),
+                    )
+                })
                 .collect();
         }
         if let Some(ApplyError::Plan(p)) = cause.downcast_ref::<ApplyError>() {
-            return vec![one(&p.message, Some(&p.file), p.loc, p.key.as_deref())];
+            return vec![one(
+                &p.message,
+                Some(&p.file),
+                p.loc,
+                p.key.as_deref(),
+                Some(p.kind),
+            )];
         }
     }
-    vec![one(&e.to_string(), None, None, None)]
+    vec![one(&e.to_string(), None, None, None, None)]
 }
 
 /// Kernel work needs CAP_NET_ADMIN (and CAP_SYS_ADMIN to enter namespaces).

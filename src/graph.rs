@@ -89,7 +89,10 @@ fn dot_str(s: &str) -> String {
 /// What a network's node says: name, driver, subnets, internal.
 fn network_label(name: &str, n: &FileNetwork) -> Vec<String> {
     let mut lines = vec![name.to_string()];
-    let mut second = n.driver.clone().unwrap_or_else(|| "bridge".into());
+    let mut second = n
+        .driver
+        .clone()
+        .unwrap_or_else(|| crate::topology::DEFAULT_DRIVER.into());
     if n.internal {
         second.push_str(", internal");
     }

@@ -4,7 +4,8 @@
 //! listens on (as Docker refuses with "address already in use", cnm never
 //! silently redirects a port away from a running service).
 
-use crate::errors::PlanError;
+use crate::drivers::Registry;
+use crate::errors::{ErrorKind, PlanError};
 use crate::model::{LinkRes, State};
 use crate::naming::MarkKind;
 use crate::observe::listeners::{self, Listener};
@@ -16,12 +17,12 @@ use std::net::IpAddr;
 /// What the desired state holds host-wide: the subnets of networks on
 /// links cnm makes (their addresses, or the file's subnets for links
 /// without one), link names, VNIs, published ports.
-pub fn claims_of(t: &Topology, desired: &State) -> Claims {
+pub fn claims_of(reg: &Registry, t: &Topology, desired: &State) -> Claims {
     let mut c = Claims::default();
     for l in desired.links.values() {
         c.bridges.push(l.ifname.clone());
-        if let Some(vni) = l.settings.iter().find(|(k, _)| k == "vni") {
-            c.vnis.extend(vni.1.parse::<u32>().ok());
+        for (kind, value) in driver_claims(reg, t, l) {
+            c.held.entry(kind.to_string()).or_default().push(value);
         }
         if l.role == MarkKind::Network {
             c.subnets.extend(subnets_of(t, l));
@@ -39,6 +40,15 @@ pub fn claims_of(t: &Topology, desired: &State) -> Claims {
         c.ports.extend(e.ports.iter().map(port_claim));
     }
     c
+}
+
+/// What the driver of `l`'s network claims for it.
+fn driver_claims(reg: &Registry, t: &Topology, l: &LinkRes) -> Vec<(&'static str, String)> {
+    t.networks
+        .get(&l.network)
+        .and_then(|n| reg.get(&n.driver))
+        .map(|d| d.claims(l))
+        .unwrap_or_default()
 }
 
 /// Subnets of networks without a link of their own (macvlan, a plugin's),
@@ -157,7 +167,8 @@ pub fn check_file_subnets(t: &Topology, store: &Store) -> Result<(), PlanError> 
                             "network {}: subnet {s} overlaps subnet {o} of topology {other}, applied on this host; choose another",
                             net.name
                         ),
-                    ));
+                    )
+                    .of_kind(ErrorKind::Host));
                 }
             }
         }
@@ -198,12 +209,13 @@ fn others(t: &Topology, store: &Store) -> Vec<(String, Claims)> {
 /// something already listens on. `before`: what this topology held after
 /// its last apply (its own ports are no conflict).
 pub fn check(
+    reg: &Registry,
     t: &Topology,
     desired: &State,
     before: Option<&Claims>,
     store: &Store,
 ) -> Result<(), PlanError> {
-    let fail = |loc: Loc, message: String| PlanError::at(t, loc, message);
+    let fail = |loc: Loc, message: String| PlanError::at(t, loc, message).of_kind(ErrorKind::Host);
     for other in store.topologies().unwrap_or_default() {
         if other == t.name {
             continue;
@@ -215,7 +227,7 @@ pub fn check(
         else {
             continue;
         };
-        if let Some((loc, what)) = clash(t, desired, &rec.claims) {
+        if let Some((loc, what)) = clash(reg, t, desired, &rec.claims) {
             return Err(fail(
                 loc,
                 format!("{what} of topology {other}, applied on this host; choose another"),
@@ -252,7 +264,7 @@ pub fn check(
 }
 
 /// The first thing of this topology's another topology's `theirs` holds.
-fn clash(t: &Topology, desired: &State, theirs: &Claims) -> Option<(Loc, String)> {
+fn clash(reg: &Registry, t: &Topology, desired: &State, theirs: &Claims) -> Option<(Loc, String)> {
     for l in desired.links.values() {
         let loc = t
             .networks
@@ -268,9 +280,12 @@ fn clash(t: &Topology, desired: &State, theirs: &Claims) -> Option<(Loc, String)
                 ),
             ));
         }
-        if let Some((_, vni)) = l.settings.iter().find(|(k, _)| k == "vni") {
-            if vni.parse::<u32>().is_ok_and(|v| theirs.vnis.contains(&v)) {
-                return Some((loc, format!("network {}: vni {vni} is the vni", l.network)));
+        for (kind, value) in driver_claims(reg, t, l) {
+            if theirs.holds(kind, &value) {
+                return Some((
+                    loc,
+                    format!("network {}: {kind} {value} is the {kind}", l.network),
+                ));
             }
         }
         if l.role != MarkKind::Network {

@@ -39,7 +39,7 @@ pub(super) async fn converge(
     let (last, after, executed) = run_rounds(reg, t, &store, &trusted, first).await?;
     let t = last.topology.as_ref().unwrap_or(t);
     records::settle(&store, t, &after, &last.learned)?;
-    record_applied(&store, t, &last)?;
+    record_applied(reg, &store, t, &last)?;
     // What ran, over every round (the first plan's "known after apply"
     // values as they turned out).
     Ok(Plan {
@@ -128,7 +128,12 @@ async fn plans_nothing(
 
 /// The record of what was applied: the file as planned, its claims on
 /// host-wide names and numbers, and what was allocated.
-fn record_applied(store: &TopologyStore, t: &Topology, p: &Planned) -> Result<(), ApplyError> {
+fn record_applied(
+    reg: &Registry,
+    store: &TopologyStore,
+    t: &Topology,
+    p: &Planned,
+) -> Result<(), ApplyError> {
     let mut allocations = crate::model::Allocations::of(&p.desired);
     allocations.ports = p.chosen_ports.clone();
     store.record_applied(&AppliedRecord {
@@ -136,7 +141,7 @@ fn record_applied(store: &TopologyStore, t: &Topology, p: &Planned) -> Result<()
         source: t.source.clone(),
         this_host: t.this_host.clone(),
         topology: serde_json::to_value(FileTopology::from_spec(t)).unwrap_or_default(),
-        claims: conflicts::claims_of(t, &p.desired),
+        claims: conflicts::claims_of(reg, t, &p.desired),
         allocations,
     })?;
     Ok(())

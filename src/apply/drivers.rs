@@ -10,16 +10,13 @@
 
 use super::ApplyError;
 use crate::drivers::Registry;
-use crate::errors::PlanError;
+use crate::errors::{ErrorKind, PlanError};
 use crate::model::HostFacts;
 use crate::plugins::{self, Patience, Plugin, PluginError, IPAM_DRIVER, NETWORK_DRIVER};
 use crate::spec::{Loc, Topology};
 use crate::store::TopologyStore;
 use serde_json::Value;
 use std::collections::BTreeSet;
-
-/// Docker's Linux link kinds behind drivers of the same name.
-const LINK_DRIVERS: [&str; 2] = ["ipvlan", "macvlan"];
 
 /// Where Docker finds legacy plugins, for a plugin named `name`.
 pub fn plugin_paths(name: &str) -> Vec<String> {
@@ -69,10 +66,13 @@ pub async fn resolve(
         if !seen.insert((name, role == Role::Driver)) {
             continue;
         }
-        let err = |message: String| PlanError::at(t, loc, format!("network {network}: {message}"));
+        let err = |message: String| {
+            PlanError::at(t, loc, format!("network {network}: {message}"))
+                .of_kind(ErrorKind::Driver)
+        };
         if role == Role::Driver {
-            if let Some(kind) = LINK_DRIVERS.iter().find(|k| **k == name) {
-                let kinds: BTreeSet<String> = [kind.to_string()].into();
+            if let Some(d) = reg.not_built(name) {
+                let kinds: BTreeSet<String> = [d.link_kind.to_string()].into();
                 if let Some(missing) = super::prereq::probe(&kinds).await.first() {
                     return Err(err(super::prereq::missing_kind(missing)).into());
                 }
@@ -452,6 +452,7 @@ pub fn check_host(reg: &Registry, t: &Topology, facts: &HostFacts) -> Result<(),
         if let Some(d) = reg.get(&net.driver) {
             d.check_host(net, facts).map_err(|(loc, message)| {
                 PlanError::at(t, loc, format!("network {}: {message}", net.name))
+                    .of_kind(ErrorKind::Host)
             })?;
         }
     }

@@ -83,7 +83,7 @@ pub(super) async fn plan(
     }
     observe::wanted_sysctls(&desired, &mut observed.state);
     let before = store.applied()?.map(|r| r.claims);
-    conflicts::check(t, &desired, before.as_ref(), &Store::system())?;
+    conflicts::check(reg, t, &desired, before.as_ref(), &Store::system())?;
     let desired_at = started.elapsed();
     let mut plan = if trusted.is_empty() {
         diff::diff(&t.name, &t.file, &desired, &observed)?

@@ -4,7 +4,7 @@
 //! kind of link the plan creates, probed by creating one in a throwaway
 //! namespace (so a module the kernel can load on demand counts as there).
 
-use crate::errors::PlanError;
+use crate::errors::{ErrorKind, PlanError};
 use crate::firewall::nft;
 use crate::model::Observed;
 use crate::plan::{Op, Plan, Resource};
@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 /// Check what `plan` needs of the host: the `nft` command, and kernel
 /// support for every link kind it creates. Errors name `file`.
 pub async fn check(file: &str, plan: &Plan, obs: &Observed) -> Result<(), PlanError> {
-    let fail = |message: String| PlanError::of_file(file, message);
+    let fail = |message: String| PlanError::of_file(file, message).of_kind(ErrorKind::Host);
     let touches_firewall = plan
         .actions
         .iter()

@@ -366,7 +366,7 @@ fn firewall(reg: &Registry, t: &Topology, obs: &Observed, state: &mut State) {
     rules.extend(crate::firewall::sorted_foreign(foreign));
     state.firewall = Some(FirewallRes {
         table: crate::firewall::table_name(&t.name),
-        bridge_table: rules.iter().any(|r| r.chain == crate::firewall::ICC_CHAIN),
+        bridge_table: crate::firewall::needs_bridge_table(&rules),
         rules,
         maps: crate::firewall::merge_maps(maps),
         intact: true,

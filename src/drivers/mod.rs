@@ -12,6 +12,7 @@
 
 mod bridge;
 mod host;
+mod ipvlan;
 mod macvlan;
 mod null;
 mod overlay;
@@ -209,6 +210,13 @@ pub trait Driver: Send + Sync {
     fn host_warnings(&self, _net: &Network, _facts: &HostFacts) -> Vec<String> {
         Vec::new()
     }
+    /// What one of its links holds host-wide beyond its name (which the
+    /// engine claims for every link cnm makes), as (kind, value): another
+    /// topology's claim of the same is a plan error (`network N: vni 7000
+    /// is the vni of topology T`).
+    fn claims(&self, _link: &LinkRes) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
     /// Kernel link kinds it makes (probed before the first change).
     fn link_kinds(&self) -> &'static [&'static str] {
         &[]
@@ -256,6 +264,18 @@ pub struct Registry {
     /// Plugins by name; `None`: recorded by an earlier apply but not
     /// reachable now (plan works from the records, destroy forgets).
     plugins: BTreeMap<String, Option<crate::plugins::Plugin>>,
+    /// Docker drivers cnm knows of but has not built.
+    not_built: Vec<NotBuilt>,
+}
+
+/// A Docker driver cnm has not built, named so that a file naming it gets
+/// the true reason (the kernel's support of its link kind, first).
+#[derive(Debug, Clone, Copy)]
+pub struct NotBuilt {
+    /// The driver's name in a file.
+    pub name: &'static str,
+    /// The Linux link kind its networks need.
+    pub link_kind: &'static str,
 }
 
 impl Registry {
@@ -271,6 +291,7 @@ impl Registry {
                 Arc::new(macvlan::MacvlanDriver),
             ],
             plugins: BTreeMap::new(),
+            not_built: vec![ipvlan::IPVLAN],
         })
     }
 
@@ -311,6 +332,11 @@ impl Registry {
             .iter()
             .find(|d| d.name() == name)
             .map(|d| d.as_ref())
+    }
+
+    /// `name`, when it is a Docker driver cnm has not built.
+    pub fn not_built(&self, name: &str) -> Option<NotBuilt> {
+        self.not_built.iter().find(|d| d.name == name).copied()
     }
 
     /// Driver names, for messages.

@@ -21,6 +21,37 @@ impl<T> From<&serde_saphyr::Spanned<T>> for Loc {
     }
 }
 
+/// What sort of problem a located error is (`kind` in `-o json`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ErrorKind {
+    /// Not a topology file at all: not UTF-8, not YAML, empty, several
+    /// documents.
+    Syntax,
+    /// A key the file format does not have.
+    UnknownKey,
+    /// A value that is not valid where it is, or with the rest.
+    #[default]
+    Invalid,
+    /// The host refuses it: another topology holds it, a port is in use,
+    /// a link, a kernel feature or a program is missing.
+    Host,
+    /// A driver or plugin that cannot be found or reached.
+    Driver,
+}
+
+impl ErrorKind {
+    /// Its name in `-o json` errors.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::Syntax => "syntax",
+            ErrorKind::UnknownKey => "unknown_key",
+            ErrorKind::Invalid => "invalid",
+            ErrorKind::Host => "host",
+            ErrorKind::Driver => "driver",
+        }
+    }
+}
+
 /// One problem in the file.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Diagnostic {
@@ -31,15 +62,25 @@ pub struct Diagnostic {
     /// The key path of what is wrong (`networks.front.subnet`), when the
     /// problem sits at a key or value of the file.
     pub key: Option<String>,
+    /// What sort of problem it is.
+    pub kind: ErrorKind,
+}
+
+impl Diagnostic {
+    /// A problem of `kind` at `loc` (its key path filled in later).
+    pub fn new(kind: ErrorKind, loc: Loc, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            loc,
+            message: message.into(),
+            key: None,
+            kind,
+        }
+    }
 }
 
 impl<T> From<&Spanned<T>> for Diagnostic {
     fn from(s: &Spanned<T>) -> Self {
-        Diagnostic {
-            loc: s.into(),
-            message: String::new(),
-            key: None,
-        }
+        Diagnostic::new(ErrorKind::Invalid, s.into(), String::new())
     }
 }
 
@@ -77,6 +118,8 @@ pub struct PlanError {
     pub message: String,
     /// The key path of the file's key or value at `loc`, if any.
     pub key: Option<String>,
+    /// What sort of problem it is.
+    pub kind: ErrorKind,
 }
 
 impl PlanError {
@@ -87,7 +130,14 @@ impl PlanError {
             loc: None,
             message: message.into(),
             key: None,
+            kind: ErrorKind::Invalid,
         }
+    }
+
+    /// The same problem, of `kind`.
+    pub fn of_kind(mut self, kind: ErrorKind) -> PlanError {
+        self.kind = kind;
+        self
     }
 }
 

@@ -7,5 +7,5 @@ mod location;
 mod services;
 
 pub use apply::ApplyError;
-pub use location::{Diagnostic, Loc, PlanError, SpecError};
+pub use location::{Diagnostic, ErrorKind, Loc, PlanError, SpecError};
 pub use services::{ControlError, NftError, ObserveError, PluginError, StoreError};

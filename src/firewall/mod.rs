@@ -35,6 +35,12 @@ pub fn forward_chain(family: &str) -> String {
 }
 pub const FOREIGN_PREFIX: &str = "iptables-forward-";
 
+/// Whether `rules` need cnm's table in the bridge family (a rule in the
+/// ICC chain, which filters between ports of one bridge).
+pub fn needs_bridge_table(rules: &[FwRule]) -> bool {
+    rules.iter().any(|r| r.chain == ICC_CHAIN)
+}
+
 /// cnm's rules in foreign chains, in one order (inserting puts each on
 /// top, so the kernel lists them reversed; their order does not matter).
 pub fn sorted_foreign(mut rules: Vec<FwRule>) -> Vec<FwRule> {

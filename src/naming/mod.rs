@@ -78,28 +78,6 @@ pub fn short_hash(parts: &[&str], n: usize) -> String {
         .to_string()
 }
 
-/// Default bridge name: `br-<topology>-<network>` when that fits in 15 bytes,
-/// else `br-` and 12 hex digits of a hash (Docker's `br-<id>` shape).
-pub fn bridge_name(topology: &str, network: &str) -> String {
-    let readable = format!("br-{topology}-{network}");
-    if readable.len() <= 15 {
-        readable
-    } else {
-        format!("br-{}", short_hash(&[topology, network], 12))
-    }
-}
-
-/// VXLAN device of an overlay network: `vx-<topology>-<network>` when that
-/// fits in 15 bytes, else `vx-` and 12 hex digits of a hash.
-pub fn vxlan_name(topology: &str, network: &str) -> String {
-    let readable = format!("vx-{topology}-{network}");
-    if readable.len() <= 15 {
-        readable
-    } else {
-        format!("vx-{}", short_hash(&[topology, network, "vxlan"], 12))
-    }
-}
-
 /// Host end of an endpoint's veth: `ve-` and 12 hex digits, derived from the
 /// topology and endpoint names so a crashed apply finds it again.
 pub fn host_veth_name(topology: &str, endpoint: &str) -> String {
@@ -159,9 +137,6 @@ mod tests {
 
     #[test]
     fn kernel_names_fit() {
-        assert_eq!(bridge_name("shop", "front"), "br-shop-front");
-        let long = bridge_name("a-long-topology", "network");
-        assert!(long.starts_with("br-") && long.len() == 15);
         assert_eq!(host_veth_name("shop", "web-front").len(), 15);
         assert_ne!(host_veth_name("shop", "a"), host_veth_name("shop", "b"));
     }

@@ -199,9 +199,8 @@ fn unknown_key(loc: Loc, path: &str, name: &str, known: &[&str]) -> Diagnostic {
         None => message.push_str(&format!("; known keys: {}", known.join(", "))),
     }
     Diagnostic {
-        loc,
-        message,
         key: Some(join(path, name)),
+        ..Diagnostic::new(crate::errors::ErrorKind::UnknownKey, loc, message)
     }
 }
 

@@ -52,14 +52,14 @@ pub fn load_with(reg: &Registry, path: &Path) -> Result<Topology, LoadError> {
             let at = e.utf8_error().valid_up_to();
             return Err(LoadError::Invalid(SpecError {
                 file: shown,
-                diagnostics: vec![Diagnostic {
-                    loc: loc_of_offset(bytes, at),
-                    message: format!(
+                diagnostics: vec![Diagnostic::new(
+                    crate::errors::ErrorKind::Syntax,
+                    loc_of_offset(bytes, at),
+                    format!(
                         "the file is not UTF-8 text (byte 0x{:02x}); save it as UTF-8",
                         bytes[at]
                     ),
-                    key: None,
-                }],
+                )],
             }));
         }
     };

@@ -3,6 +3,7 @@
 
 use super::{keys, raw, validate, Diagnostic, Loc, SpecError, Topology, MAX_FILE_BYTES};
 use crate::drivers::Registry;
+use crate::errors::ErrorKind;
 
 /// The parser's budget: generous for 10,000 endpoints and more, bounded
 /// against documents that expand (aliases) or nest without end.
@@ -28,11 +29,11 @@ pub fn parse_with(reg: &Registry, file: &str, text: &str) -> Result<Topology, Sp
     if text.trim().is_empty() {
         return Err(SpecError {
             file: file.to_string(),
-            diagnostics: vec![Diagnostic {
-                loc: Loc { line: 1, col: 1 },
-                message: "the file is empty; a topology starts with version: 1 and name:".into(),
-                key: None,
-            }],
+            diagnostics: vec![Diagnostic::new(
+                ErrorKind::Syntax,
+                Loc { line: 1, col: 1 },
+                "the file is empty; a topology starts with version: 1 and name:",
+            )],
         });
     }
     if let Some(d) = several_topologies(text) {
@@ -86,26 +87,28 @@ fn several_topologies(text: &str) -> Option<Diagnostic> {
     });
     let (first_no, first) = lines.next()?;
     if first.trim_start().starts_with('[') {
-        return Some(Diagnostic {
-            loc: Loc {
+        return Some(Diagnostic::new(
+            ErrorKind::Syntax,
+            Loc {
                 line: first_no as u64 + 1,
                 col: 1,
             },
-            message: format!("this file holds a list of topologies{hint}"),
-            key: None,
-        });
+            format!("this file holds a list of topologies{hint}"),
+        ));
     }
     let starts_with_marker = first.trim_end() == "---";
     lines
         .filter(|(_, l)| l.trim_end() == "---" || l.starts_with("--- "))
         .nth(usize::from(starts_with_marker).saturating_sub(1))
-        .map(|(no, _)| Diagnostic {
-            loc: Loc {
-                line: no as u64 + 1,
-                col: 1,
-            },
-            message: format!("this file holds several YAML documents{hint}"),
-            key: None,
+        .map(|(no, _)| {
+            Diagnostic::new(
+                ErrorKind::Syntax,
+                Loc {
+                    line: no as u64 + 1,
+                    col: 1,
+                },
+                format!("this file holds several YAML documents{hint}"),
+            )
         })
 }
 
@@ -136,11 +139,7 @@ fn yaml_diagnostic(e: &serde_saphyr::Error, text: &str) -> Diagnostic {
         Some(k) if plain != message => format!("{k}: {plain}"),
         _ => plain,
     };
-    Diagnostic {
-        loc,
-        message,
-        key: None,
-    }
+    Diagnostic::new(ErrorKind::Syntax, loc, message)
 }
 
 /// The parser's messages about Rust types, said in the file's terms.

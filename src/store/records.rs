@@ -105,12 +105,27 @@ pub struct AppliedRecord {
 pub struct Claims {
     /// Subnets of its networks (both families), `10.0.0.0/24`.
     pub subnets: Vec<ipnetwork::IpNetwork>,
-    /// Bridge names.
+    /// Names of the links it makes (bridges, VXLAN devices).
     pub bridges: Vec<String>,
-    /// VXLAN network identifiers.
-    pub vnis: Vec<u32>,
+    /// What its drivers claim beyond link names, by kind (`vni` → `7000`).
+    #[serde(default)]
+    pub held: BTreeMap<String, Vec<String>>,
     /// Published host ports.
     pub ports: Vec<PortClaim>,
+    /// VXLAN identifiers, as cnm recorded them before drivers made their
+    /// own claims: read as `held["vni"]`, never written.
+    #[serde(default, skip_serializing)]
+    pub vnis: Vec<u32>,
+}
+
+impl Claims {
+    /// The values of `kind` held (with those of older records).
+    pub fn holds(&self, kind: &str, value: &str) -> bool {
+        self.held
+            .get(kind)
+            .is_some_and(|v| v.iter().any(|x| x == value))
+            || (kind == "vni" && self.vnis.iter().any(|v| v.to_string() == value))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

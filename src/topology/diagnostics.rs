@@ -27,11 +27,11 @@ impl Diagnostics {
 
     /// Record a problem at `loc`.
     pub fn err(&mut self, loc: impl Into<Loc>, message: impl Into<String>) {
-        self.diags.push(Diagnostic {
-            loc: loc.into(),
-            message: message.into(),
-            key: None,
-        });
+        self.diags.push(Diagnostic::new(
+            crate::errors::ErrorKind::Invalid,
+            loc.into(),
+            message,
+        ));
     }
 
     /// Network `name`'s addressing was refused (see `broken`).

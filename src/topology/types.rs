@@ -304,6 +304,7 @@ impl PlanError {
             loc: Some(loc),
             message: message.into(),
             key: t.key_at(loc),
+            kind: crate::errors::ErrorKind::Invalid,
         }
     }
 }

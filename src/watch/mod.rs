@@ -10,6 +10,7 @@ pub mod claim;
 mod file;
 mod kernel;
 mod nft;
+mod reason;
 mod reconcile;
 mod source;
 pub mod status;
@@ -21,6 +22,7 @@ use crate::spec::file::FileTopology;
 use crate::spec::Topology;
 use crate::store::Store;
 use claim::Claim;
+use reason::Reason;
 use std::time::{Duration, Instant};
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::mpsc;
@@ -69,7 +71,7 @@ pub async fn run(source: Source, opts: Options) -> Result<(), WatchError> {
 /// The next round: whether to load the source again, and why it runs.
 struct Round {
     reload: bool,
-    why: String,
+    why: Reason,
 }
 
 /// A watcher's state between rounds.
@@ -131,11 +133,11 @@ impl Watch {
     async fn run(&mut self) -> Result<(), WatchError> {
         let mut round = Round {
             reload: true,
-            why: "start".into(),
+            why: Reason::Start,
         };
         loop {
             let changed = !round.reload || self.reload().await?;
-            if changed || round.why != "file changed" {
+            if changed || round.why != Reason::FileChanged {
                 if let Some(next) = self.reconcile_round(&round.why).await {
                     round = next;
                     continue;
@@ -189,13 +191,12 @@ impl Watch {
     /// One reconcile and what follows at once: `Some` round when it must
     /// run again without waiting (drift raced the repair, events came in
     /// meanwhile).
-    async fn reconcile_round(&mut self, why: &str) -> Option<Round> {
+    async fn reconcile_round(&mut self, why: &Reason) -> Option<Round> {
         // Namespaces and files that sent no event since they were last
         // read need not be read again; a resync and the round after a
         // failure read everything.
         let quiet = self.monitors.take_quiet();
-        let read_all =
-            matches!(why, "resync" | "start") || self.backoff.is_some() || self.raced > 0;
+        let read_all = why.reads_all() || self.backoff.is_some() || self.raced > 0;
         let trust = if read_all {
             apply::Trust::Nothing
         } else {
@@ -209,7 +210,7 @@ impl Watch {
             self.raced += 1;
             return Some(Round {
                 reload: false,
-                why: "changed again during apply".into(),
+                why: Reason::RacedApply,
             });
         }
         self.raced = 0;
@@ -228,7 +229,7 @@ impl Watch {
     }
 
     /// Apply the enforced topology, and tell how it went.
-    async fn reconcile(&mut self, why: &str, trust: apply::Trust) -> Result<(), ApplyError> {
+    async fn reconcile(&mut self, why: &Reason, trust: apply::Trust) -> Result<(), ApplyError> {
         let Some(t) = &self.topology else {
             return Ok(());
         };
@@ -281,7 +282,11 @@ impl Watch {
         Some(match trig {
             None => Round {
                 reload: backing_off,
-                why: if backing_off { "retry" } else { "resync" }.into(),
+                why: if backing_off {
+                    Reason::Retry
+                } else {
+                    Reason::Resync
+                },
             },
             Some(first) => {
                 gather(
@@ -310,11 +315,11 @@ fn round_of(trig: Trigger) -> Round {
     match trig {
         Trigger::File => Round {
             reload: true,
-            why: "file changed".into(),
+            why: Reason::FileChanged,
         },
         Trigger::Kernel(w) => Round {
             reload: false,
-            why: w,
+            why: Reason::Kernel(w),
         },
     }
 }

@@ -1,6 +1,7 @@
 //! One apply of a watcher, and how it went (for the log, `cnm status` and
 //! systemd).
 
+use super::reason::Reason;
 use super::status;
 use crate::apply::{self, ApplyError};
 use crate::plan::Op;
@@ -22,7 +23,7 @@ fn log_notes(p: &crate::plan::Plan) -> Result<(), String> {
 pub(super) async fn reconcile(
     t: &Topology,
     record: Option<(&str, Option<&str>)>,
-    why: &str,
+    why: &Reason,
     trust: apply::Trust,
 ) -> (Result<Option<Topology>, ApplyError>, status::Convergence) {
     let start = Instant::now();
@@ -52,7 +53,7 @@ pub(super) async fn reconcile(
 async fn converge(
     t: &Topology,
     record: Option<(&str, Option<&str>)>,
-    why: &str,
+    why: &Reason,
     trust: apply::Trust,
     start: Instant,
 ) -> Result<(crate::plan::Summary, Option<Topology>), ApplyError> {
@@ -67,7 +68,7 @@ async fn converge(
     };
     match done {
         Ok((plan, applied)) if plan.is_empty() => {
-            tracing::debug!(topology = %t.name, reason = why, "converged, nothing to do");
+            tracing::debug!(topology = %t.name, reason = %why, "converged, nothing to do");
             Ok((plan.summary(), applied))
         }
         Ok((plan, applied)) => {
@@ -82,13 +83,13 @@ async fn converge(
             }
             let s = plan.summary();
             info!(
-                topology = %t.name, reason = why, added = s.add, changed = s.change, destroyed = s.destroy,
+                topology = %t.name, reason = %why, added = s.add, changed = s.change, destroyed = s.destroy,
                 ms = start.elapsed().as_millis() as u64, "converged"
             );
             Ok((s, applied))
         }
         Err(e) => {
-            error!(topology = %t.name, reason = why, "{e}");
+            error!(topology = %t.name, reason = %why, "{e}");
             Err(e)
         }
     }

@@ -19,12 +19,14 @@ grep >/dev/null "4 problem(s)" "$WORK/err" || fail "not four problems: $(cat "$W
 expect_rc 1 cnm plan -o json "$K"
 [ "$(grep -c '"key":"networks.n.subnett"\|"key":"networks.n.drivr"\|"key":"sandboxes.s.hostnme"\|"key":"endpoints.e.netwrok"' "$WORK/out")" = 4 ] \
   || fail "JSON errors lack their keys: $(cat "$WORK/out")"
+[ "$(grep -c '"kind":"unknown_key"' "$WORK/out")" = 4 ] || fail "JSON errors lack their kind: $(cat "$WORK/out")"
 
 step "a syntax error's JSON object names the key path where it is"
 S="$WORK/syntax.yaml"
 printf 'version: 1\nname: t\nnetworks:\n  n:\n    subnet: 10.1.0.0/24\n   driver: bridge\n' >"$S"
 expect_rc 1 cnm plan -o json "$S"
 grep >/dev/null '"key":"networks"' "$WORK/out" || fail "syntax error without a key: $(cat "$WORK/out")"
+grep >/dev/null '"kind":"syntax"' "$WORK/out" || fail "syntax error without its kind: $(cat "$WORK/out")"
 
 step "an invalid subnet: one error, no follow-on about the address in it"
 B="$WORK/bad.yaml"
@@ -43,6 +45,8 @@ ms=$(( ($(date +%s%N) - start) / 1000000 ))
 grep >/dev/null "$D:4:16: network n: driver 'bridg' is neither built in (.*) nor a plugin (did you mean 'bridge'?)" "$WORK/err" \
   || fail "no suggestion on the error's line: $(cat "$WORK/err")"
 grep >/dev/null "waited" "$WORK/err" && fail "plan says it waited: $(cat "$WORK/err")"
+expect_rc 1 cnm plan -o json "$D"
+grep >/dev/null '"kind":"driver"' "$WORK/out" || fail "an unknown driver's JSON error is not of kind driver: $(cat "$WORK/out")"
 
 step "apply says at once that it waits, and how long; the wait it reports is the one it made"
 start=$(date +%s%N)

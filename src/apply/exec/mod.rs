@@ -671,7 +671,8 @@ impl Executor {
                 "network {}: the pool {pool} that IPAM plugin {} returned overlaps subnet {theirs} of topology {other}, applied on this host; cnm gave it back (ask the plugin for another pool, or give the network a subnet)",
                 done.network, done.plugin
             ),
-        )))
+        )
+        .of_kind(crate::errors::ErrorKind::Host)))
     }
 
     /// Give an object back to its plugin. A plugin that no longer knows

@@ -27,7 +27,7 @@ pub fn bridge_ifname(topology: &str, network: &Network) -> String {
         .options
         .get::<BridgeOptions>()
         .and_then(|o| o.bridge_name.clone())
-        .unwrap_or_else(|| naming::bridge_name(topology, &network.name))
+        .unwrap_or_else(|| bridge_name(topology, &network.name))
 }
 
 impl Driver for BridgeDriver {
@@ -103,7 +103,7 @@ impl Driver for BridgeDriver {
         else {
             return;
         };
-        if b.ifname != naming::bridge_name(ctx.topology, ctx.network) {
+        if b.ifname != bridge_name(ctx.topology, ctx.network) {
             net.options
                 .insert("bridge_name".into(), b.ifname.clone().into());
         }
@@ -150,5 +150,28 @@ impl Driver for BridgeDriver {
                 net.options.insert("masquerade".into(), false.into());
             }
         }
+    }
+}
+
+/// Default bridge name: `br-<topology>-<network>` when that fits in 15 bytes,
+/// else `br-` and 12 hex digits of a hash (Docker's `br-<id>` shape).
+pub fn bridge_name(topology: &str, network: &str) -> String {
+    let readable = format!("br-{topology}-{network}");
+    if readable.len() <= 15 {
+        readable
+    } else {
+        format!("br-{}", naming::short_hash(&[topology, network], 12))
+    }
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::bridge_name;
+
+    #[test]
+    fn bridge_names_fit() {
+        assert_eq!(bridge_name("shop", "front"), "br-shop-front");
+        let long = bridge_name("a-long-topology", "network");
+        assert!(long.starts_with("br-") && long.len() == 15);
     }
 }

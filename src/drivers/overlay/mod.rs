@@ -47,6 +47,14 @@ struct Remote {
 }
 
 impl Driver for OverlayDriver {
+    fn claims(&self, link: &LinkRes) -> Vec<(&'static str, String)> {
+        link.settings
+            .iter()
+            .filter(|(k, _)| k == "vni")
+            .map(|(_, v)| ("vni", v.clone()))
+            .collect()
+    }
+
     fn options_schema(&self) -> serde_json::Value {
         serde_json::json!({
             "type": "object",
@@ -96,7 +104,7 @@ impl Driver for OverlayDriver {
         let net = ctx.network;
         let mtu = mtu(net, me, ctx)?;
         let bridge = super::bridge::bridge_ifname(ctx.topology, net);
-        let dev = naming::vxlan_name(ctx.topology, &net.name);
+        let dev = vxlan_name(ctx.topology, &net.name);
         let link = veth::bridge_link(self.name(), &net.name, &bridge, mtu, BTreeSet::new());
         out.links.insert(link.key(), link);
         let vni = net.options.get::<OverlayOptions>().map_or(0, |o| o.vni);
@@ -321,4 +329,18 @@ async fn create_vxlan(l: &LinkRes, k: &dyn Kernel) -> Result<(), ApplyError> {
         .await
         .map(|_| ())
         .map_err(err)
+}
+
+/// VXLAN device of an overlay network: `vx-<topology>-<network>` when that
+/// fits in 15 bytes, else `vx-` and 12 hex digits of a hash.
+pub fn vxlan_name(topology: &str, network: &str) -> String {
+    let readable = format!("vx-{topology}-{network}");
+    if readable.len() <= 15 {
+        readable
+    } else {
+        format!(
+            "vx-{}",
+            naming::short_hash(&[topology, network, "vxlan"], 12)
+        )
+    }
 }
