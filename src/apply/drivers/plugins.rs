@@ -1,19 +1,10 @@
-//! Drivers and IPAM plugins named in the file, found while planning,
-//! before anything else: `validate` accepts any name (it reads nothing but
-//! the file); a driver in the registry is checked against the host (its
-//! parent link exists, ...); a Linux link kind cnm has no driver for yet is
-//! probed in the kernel first, so the message says what is really missing;
-//! any other name is a libnetwork plugin, found where Docker looks and
-//! activated. A plugin that cannot be reached is fatal to `apply` (before
-//! any change) but not to `plan` or `destroy` when the records know it:
-//! they work from the records, with a warning.
+//! Finding plugins: where Docker looks, waiting for one that starts or
+//! restarts, activating it for what it is needed as, and the plugins a
+//! topology's records name.
 
-use super::ApplyError;
+use super::Role;
 use crate::drivers::Registry;
-use crate::errors::{ErrorKind, PlanError};
-use crate::model::HostFacts;
 use crate::plugins::{self, Patience, Plugin, PluginError, IPAM_DRIVER, NETWORK_DRIVER};
-use crate::spec::{Loc, Topology};
 use crate::store::TopologyStore;
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -26,159 +17,9 @@ pub fn plugin_paths(name: &str) -> Vec<String> {
         .collect()
 }
 
-/// What a plugin is needed as.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Role {
-    Driver,
-    Ipam,
-}
-
-impl Role {
-    fn subsystem(self) -> &'static str {
-        match self {
-            Role::Driver => NETWORK_DRIVER,
-            Role::Ipam => IPAM_DRIVER,
-        }
-    }
-}
-
-/// `reg` plus every plugin `t` names (drivers and IPAM), found and
-/// activated; errors located at the name in the file.
-pub async fn resolve(
-    reg: &Registry,
-    t: &Topology,
-    store: &TopologyStore,
-    patience: Patience,
-) -> Result<Registry, ApplyError> {
-    let recorded = recorded_plugins(store);
-    let mut out = reg.clone();
-    let mut seen = BTreeSet::new();
-    let mut wanted: Vec<(&str, Role, Loc, &str)> = Vec::new();
-    for net in t.networks.values() {
-        if reg.get(&net.driver).is_none() {
-            wanted.push((&net.driver, Role::Driver, net.driver_loc, &net.name));
-        }
-        if let Some(i) = &net.ipam {
-            wanted.push((&i.driver, Role::Ipam, i.loc, &net.name));
-        }
-    }
-    for (name, role, loc, network) in wanted {
-        if !seen.insert((name, role == Role::Driver)) {
-            continue;
-        }
-        let err = |message: String| {
-            PlanError::at(t, loc, format!("network {network}: {message}"))
-                .of_kind(ErrorKind::Driver)
-        };
-        if role == Role::Driver {
-            if let Some(d) = reg.not_built(name) {
-                let kinds: BTreeSet<String> = [d.link_kind.to_string()].into();
-                if let Some(missing) = super::prereq::probe(&kinds).await.first() {
-                    return Err(err(super::prereq::missing_kind(missing)).into());
-                }
-                return Err(err(format!(
-                    "driver '{name}' is not built into this cnm yet (built in: {})",
-                    reg.names().join(", ")
-                ))
-                .into());
-            }
-        }
-        let known = recorded.contains(name);
-        let what = match role {
-            Role::Driver => format!(
-                "driver '{name}' is neither built in ({}) nor a plugin",
-                reg.names().join(", ")
-            ),
-            Role::Ipam => format!("ipam driver '{name}' is not a plugin"),
-        };
-        let hint = did_you_mean(reg, name, role);
-        // One plugin may be both a driver and an IPAM: found once.
-        // An apply waits for any plugin to appear, as Docker's lookup does,
-        // and says so at once.
-        let found = match out.plugin(name).flatten() {
-            Some(p) => Ok((Some(p.clone()), std::time::Duration::ZERO)),
-            None => {
-                find(name, patience, |left| {
-                    use std::io::Write as _;
-                    let _ = writeln!(
-                        std::io::stderr(),
-                        "cnm: network {network}: no driver or plugin named '{name}' yet{hint}; waiting up to {} s for plugin {name} to start, as Docker does",
-                        left.as_secs_f64().round(),
-                    );
-                })
-                .await
-            }
-        };
-        let waited = |d: std::time::Duration| match d.as_secs_f64().round() as u64 {
-            0 => String::new(),
-            s => format!("; waited {s} s"),
-        };
-        let plugin = match found {
-            Ok((Some(p), _)) => Some(p),
-            Ok((None, _)) if known && patience == Patience::Plan => None,
-            Err(e) if e.unreachable() && known && patience == Patience::Plan => {
-                tracing::debug!("{e}");
-                None
-            }
-            Ok((None, d)) if known => {
-                return Err(err(format!(
-                    "plugin {name}, which the records of this topology name, is not running{}; looked for {}",
-                    waited(d),
-                    plugin_paths(name).join(", ")
-                ))
-                .into());
-            }
-            Ok((None, d)) => {
-                return Err(err(format!(
-                    "{what}{hint}{}; looked for {}",
-                    waited(d),
-                    plugin_paths(name).join(", ")
-                ))
-                .into());
-            }
-            Err(e) => return Err(err(e.to_string()).into()),
-        };
-        let plugin = match plugin {
-            Some(p) => Some(ready(p, role).await.map_err(|e| err(e.to_string()))?),
-            None => {
-                tracing::warn!(
-                    "plugin {name} is not reachable; planning from what cnm recorded of it"
-                );
-                None
-            }
-        };
-        if role == Role::Driver {
-            let scope = match &plugin {
-                Some(p) => scope(p).await.map_err(|e| err(e.to_string()))?,
-                None => "local".to_string(),
-            };
-            out = out.with_plugin_driver(name, plugin.clone(), &scope);
-        }
-        let merged = match (out.plugin(name).flatten(), plugin) {
-            (Some(old), Some(mut new)) => {
-                new.address_space = new.address_space.or(old.address_space.clone());
-                Some(new)
-            }
-            (old, new) => new.or(old.cloned()),
-        };
-        out = out.with_plugin(name, merged);
-    }
-    // Plugins the records name and the file no longer does: what they hold
-    // is to be given back.
-    let rest: Vec<String> = recorded
-        .iter()
-        .filter(|n| out.get(n).is_none() && out.plugin(n).is_none())
-        .cloned()
-        .collect();
-    // A plan (`Patience::Plan`) goes on from the records without them.
-    with_recorded(&out, rest, &recorded_drivers(store), patience)
-        .await
-        .map_err(|e| ApplyError::Plan(PlanError::of_file(&t.file, e.to_string())))
-}
-
 /// How long an apply waits for a plugin to appear, as Docker's lookup
 /// does while a plugin starts (`CNM_PLUGIN_WAIT`, in seconds, changes it).
-fn plugin_wait() -> std::time::Duration {
+pub(super) fn plugin_wait() -> std::time::Duration {
     std::env::var("CNM_PLUGIN_WAIT")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -192,7 +33,7 @@ fn plugin_wait() -> std::time::Duration {
 /// libnetwork's backoff, for up to [`plugin_wait`], first saying so on
 /// standard error (`notice`); a plan does not wait. Returns what was
 /// found and how long it waited.
-async fn find(
+pub(super) async fn find(
     name: &str,
     patience: Patience,
     notice: impl FnOnce(std::time::Duration),
@@ -218,7 +59,7 @@ async fn find(
 
 /// " (did you mean 'bridge'?)" when `name` is close to a built-in driver
 /// or to a plugin present where Docker looks (nothing otherwise).
-fn did_you_mean(reg: &Registry, name: &str, role: Role) -> String {
+pub(super) fn did_you_mean(reg: &Registry, name: &str, role: Role) -> String {
     let mut known: Vec<String> = match role {
         Role::Driver => reg.names().into_iter().map(str::to_string).collect(),
         Role::Ipam => vec!["default".to_string()],
@@ -236,7 +77,7 @@ fn did_you_mean(reg: &Registry, name: &str, role: Role) -> String {
 
 /// The plugin implements what it is needed as; an IPAM plugin's default
 /// local address space is asked once.
-async fn ready(mut p: Plugin, role: Role) -> Result<Plugin, PluginError> {
+pub(super) async fn ready(mut p: Plugin, role: Role) -> Result<Plugin, PluginError> {
     let sub = role.subsystem();
     if !p.implements(sub) {
         return Err(PluginError::Discovery {
@@ -276,7 +117,7 @@ async fn ready(mut p: Plugin, role: Role) -> Result<Plugin, PluginError> {
 }
 
 /// A network driver's scope (`GetCapabilities`): local or global.
-async fn scope(p: &Plugin) -> Result<String, PluginError> {
+pub(super) async fn scope(p: &Plugin) -> Result<String, PluginError> {
     let caps = p
         .call(NETWORK_DRIVER, "GetCapabilities", None, "capabilities")
         .await?;
@@ -293,7 +134,7 @@ async fn scope(p: &Plugin) -> Result<String, PluginError> {
 
 /// Plugins the records of this topology mention (objects held, or
 /// drivers of the applied file).
-fn recorded_plugins(store: &TopologyStore) -> BTreeSet<String> {
+pub(super) fn recorded_plugins(store: &TopologyStore) -> BTreeSet<String> {
     let mut out: BTreeSet<String> = store
         .plugin_objects()
         .unwrap_or_default()
@@ -316,7 +157,7 @@ fn recorded_plugins(store: &TopologyStore) -> BTreeSet<String> {
 /// Network drivers the records say made this topology's networks and
 /// endpoints (the applied file, and what endpoints noted, which survives a
 /// first apply that failed before its record).
-fn recorded_drivers(store: &TopologyStore) -> BTreeSet<String> {
+pub(super) fn recorded_drivers(store: &TopologyStore) -> BTreeSet<String> {
     let mut out: BTreeSet<String> = store
         .learned()
         .unwrap_or_default()
@@ -390,7 +231,7 @@ async fn reach_restarting(name: &str) -> Option<Plugin> {
 /// (`Patience::Plan`) reaches them if it can, else forgets what they hold
 /// with a warning; an apply waits for them and stops before any change
 /// without them (it would forget what they hold for good).
-async fn with_recorded(
+pub(super) async fn with_recorded(
     reg: &Registry,
     names: Vec<String>,
     drivers: &BTreeSet<String>,
@@ -434,27 +275,4 @@ async fn with_recorded(
         out = out.with_plugin(&name, plugin);
     }
     Ok(out)
-}
-
-/// What each driver wants a user to know about the host (a parent link
-/// that is down), as warnings.
-pub fn host_warnings(reg: &Registry, t: &Topology, facts: &HostFacts) -> Vec<String> {
-    t.networks
-        .values()
-        .filter_map(|net| Some(reg.get(&net.driver)?.host_warnings(net, facts)))
-        .flatten()
-        .collect()
-}
-
-/// What each driver needs of the host (a parent link, ...).
-pub fn check_host(reg: &Registry, t: &Topology, facts: &HostFacts) -> Result<(), PlanError> {
-    for net in t.networks.values() {
-        if let Some(d) = reg.get(&net.driver) {
-            d.check_host(net, facts).map_err(|(loc, message)| {
-                PlanError::at(t, loc, format!("network {}: {message}", net.name))
-                    .of_kind(ErrorKind::Host)
-            })?;
-        }
-    }
-    Ok(())
 }
