@@ -4,12 +4,19 @@
 //! the plan did not say; it only re-checks, right before each delete, that
 //! the object is still the one the plan saw (its mark or identity).
 
+mod dns;
+mod kernel;
 mod links;
+mod objects;
+mod plugins;
 mod sandbox;
 
+use dns::DnsOp;
+use kernel::missing_ns;
+
 use super::ApplyError;
-use crate::drivers::{Driver, Kernel, Registry};
-use crate::model::{FileRes, StrayKind};
+use crate::drivers::{Driver, Registry};
+
 use crate::naming::{self, MarkKind};
 use crate::netlink;
 use crate::netns;
@@ -144,49 +151,7 @@ impl Executor {
             let step = &plan.actions[i..j];
             super::progress::step(i, plan.actions.len(), &plan.actions[i].resource.label());
             let started = std::time::Instant::now();
-            self.journal(step)?;
-            // Replaced objects go first, so a name they free can be reused.
-            let olds = join_all(
-                step.iter()
-                    .filter(|a| a.op == Op::Replace)
-                    .map(|a| self.remove(a.before.as_ref().unwrap_or(&a.resource))),
-            )
-            .await;
-            olds.into_iter().collect::<R>()?;
-            let created: Vec<&crate::model::NamespaceRes> = step
-                .iter()
-                .filter(|a| a.op == Op::Create)
-                .filter_map(|a| match &a.resource {
-                    Resource::Namespace(n) => Some(n),
-                    _ => None,
-                })
-                .collect();
-            self.create_namespaces(&created).await?;
-            // Port 53 redirects: one thread visits every namespace in turn.
-            let dns: Vec<(&crate::model::DnsRes, DnsOp)> = step
-                .iter()
-                .filter_map(|a| match (&a.resource, a.op) {
-                    (Resource::Dns(d), Op::Delete) if self.doomed(&d.netns) => None,
-                    (Resource::Dns(d), Op::Delete) => Some((d, DnsOp::Delete)),
-                    (Resource::Dns(d), Op::Create) => Some((d, DnsOp::Create)),
-                    (Resource::Dns(d), _) => Some((d, DnsOp::Replace)),
-                    _ => None,
-                })
-                .collect();
-            self.set_dns(&dns).await?;
-            let results = join_all(
-                step.iter()
-                    .filter(|a| {
-                        let made_above = matches!(a.resource, Resource::Dns(_))
-                            || (a.op == Op::Create && matches!(a.resource, Resource::Namespace(_)));
-                        !made_above
-                    })
-                    .map(|a| self.one(a)),
-            )
-            .await;
-            let saved = self.save_records();
-            results.into_iter().collect::<R>()?;
-            saved?;
+            self.run_step(step).await?;
             tracing::debug!(
                 step = %plan.actions[i].resource.label(),
                 actions = j - i,
@@ -217,6 +182,54 @@ impl Executor {
         self.gone_with_namespaces().await?;
         self.store.journal_clear()?;
         Ok(Ran::Done)
+    }
+
+    /// One step: journaled first; replaced objects removed, new namespaces
+    /// made, port 53 redirects written, then every other action at once.
+    async fn run_step(&self, step: &[Action]) -> R {
+        self.journal(step)?;
+        // Replaced objects go first, so a name they free can be reused.
+        let olds = join_all(
+            step.iter()
+                .filter(|a| a.op == Op::Replace)
+                .map(|a| self.remove(a.before.as_ref().unwrap_or(&a.resource))),
+        )
+        .await;
+        olds.into_iter().collect::<R>()?;
+        let created: Vec<&crate::model::NamespaceRes> = step
+            .iter()
+            .filter(|a| a.op == Op::Create)
+            .filter_map(|a| match &a.resource {
+                Resource::Namespace(n) => Some(n),
+                _ => None,
+            })
+            .collect();
+        self.create_namespaces(&created).await?;
+        // Port 53 redirects: one thread visits every namespace in turn.
+        let dns: Vec<(&crate::model::DnsRes, DnsOp)> = step
+            .iter()
+            .filter_map(|a| match (&a.resource, a.op) {
+                (Resource::Dns(d), Op::Delete) if self.doomed(&d.netns) => None,
+                (Resource::Dns(d), Op::Delete) => Some((d, DnsOp::Delete)),
+                (Resource::Dns(d), Op::Create) => Some((d, DnsOp::Create)),
+                (Resource::Dns(d), _) => Some((d, DnsOp::Replace)),
+                _ => None,
+            })
+            .collect();
+        self.set_dns(&dns).await?;
+        let results = join_all(
+            step.iter()
+                .filter(|a| {
+                    let made_above = matches!(a.resource, Resource::Dns(_))
+                        || (a.op == Op::Create && matches!(a.resource, Resource::Namespace(_)));
+                    !made_above
+                })
+                .map(|a| self.one(a)),
+        )
+        .await;
+        let saved = self.save_records();
+        results.into_iter().collect::<R>()?;
+        saved
     }
 
     /// Whether `netns` is deleted by this plan (what is only inside it
@@ -330,232 +343,6 @@ impl Executor {
         Ok(h)
     }
 
-    async fn create(&self, r: &Resource) -> R {
-        match r {
-            Resource::Namespace(n) => self.create_namespaces(&[n]).await,
-            Resource::Link(l) => self.driver(&l.driver)?.create_link(l, self).await,
-            Resource::Endpoint(e) => {
-                let learned = self.driver(&e.driver)?.create_endpoint(e, self).await?;
-                self.learned(&e.endpoint, learned)
-            }
-            Resource::Plugin(p) => self.create_plugin_object(p).await,
-            Resource::Fdb(f) => self.add_fdb(f).await,
-            Resource::Neigh(n) => self.set_neigh(n).await,
-            Resource::Route(rt) => self.set_route(rt).await,
-            Resource::File(f) => self.write_file(f),
-            Resource::Firewall(f) => self.set_firewall(None, Some(f)).await,
-            Resource::Sysctl(s) => write_sysctl(s),
-            Resource::Stray(_) => Ok(()),
-            Resource::Resolver(r) => resolver_ensure(r).await,
-            Resource::Dns(d) => self.set_dns(&[(d, DnsOp::Create)]).await,
-        }
-    }
-
-    async fn remove(&self, r: &Resource) -> R {
-        let what = format!("delete {}", r.label());
-        let mark = |kind, name: &str| naming::mark(&self.topology, kind, name);
-        match r {
-            Resource::Namespace(n) => self.delete_namespace(n),
-            Resource::Link(l) => {
-                let m = mark(l.role, &l.network);
-                links::delete_marked(&self.host, &l.ifname, Some(&m))
-                    .await
-                    .map_err(ApplyError::kernel(&what))
-            }
-            Resource::Endpoint(e) => {
-                // The driver that made it: the records' word, else what the
-                // endpoint noted while being made.
-                let noted = Kernel::learned(self, &e.endpoint)
-                    .get(crate::drivers::LEARNED_DRIVER)
-                    .cloned();
-                let driver = self
-                    .reg
-                    .get(&e.driver)
-                    .or_else(|| noted.and_then(|n| self.reg.get(&n)));
-                if let Some(d) = driver {
-                    d.delete_endpoint(e, self).await?;
-                }
-                let m = mark(MarkKind::Endpoint, &e.endpoint);
-                match &e.host {
-                    // Its namespace goes in this plan, and the veth with it.
-                    Some(h) if self.doomed(&e.netns) => {
-                        lock(&self.with_namespace)?.push((h.ifname.clone(), m));
-                        Ok(())
-                    }
-                    Some(h) => links::delete_marked(&self.host, &h.ifname, Some(&m)).await,
-                    None if e.netns.is_empty() => Ok(()),
-                    None => match self.sandbox_handle(&e.netns) {
-                        Ok(h) => links::delete_marked(&h, &e.ifname, Some(&m)).await,
-                        Err(_) => Ok(()), // the namespace is gone, and the interface with it
-                    },
-                }
-                .map_err(ApplyError::kernel(&what))
-            }
-            Resource::Fdb(f) => self.del_fdb(f).await,
-            Resource::Neigh(n) => self.del_neigh(n).await,
-            // Routes inside a namespace that goes go with it.
-            Resource::Route(rt) if self.doomed(&rt.netns) => Ok(()),
-            Resource::Route(rt) => self.delete_route(rt).await,
-            Resource::File(f) => self.remove_file(f),
-            Resource::Firewall(f) => self.set_firewall(Some(f), None).await,
-            Resource::Sysctl(_) => Ok(()),
-            // In a namespace that goes, the table goes with it.
-            Resource::Dns(d) if self.doomed(&d.netns) => Ok(()),
-            Resource::Dns(d) => self.set_dns(&[(d, DnsOp::Delete)]).await,
-            Resource::Plugin(p) => self.delete_plugin_object(p).await,
-            Resource::Resolver(r) => {
-                let t = r.topology.clone();
-                blocking(move || crate::resolver::control::remove(&t)).await
-            }
-            Resource::Stray(s) => match &s.what {
-                // Unmarked or marked with the journaled mark: either way
-                // the unique temporary name is cnm's.
-                StrayKind::Link { ifname, netns, .. } => {
-                    let h = match netns {
-                        Some(ns) => match self.sandbox_handle(ns.as_str()) {
-                            Ok(h) => h,
-                            Err(_) => return Ok(()),
-                        },
-                        None => self.host.clone(),
-                    };
-                    links::delete_marked(&h, ifname, None)
-                        .await
-                        .map_err(ApplyError::kernel(&what))
-                }
-                StrayKind::Mountpoint { netns, id } => sandbox::remove_mountpoint(netns, *id),
-                StrayKind::Endpoint {
-                    endpoint,
-                    network,
-                    driver,
-                } => match self.reg.get(driver) {
-                    Some(d) => {
-                        let gone = crate::model::EndpointRes {
-                            endpoint: endpoint.clone(),
-                            network: network.clone(),
-                            sandbox: String::new(),
-                            netns: String::new(),
-                            kind: String::new(),
-                            ifname: String::new(),
-                            mac: None,
-                            mtu: 0,
-                            addrs: Default::default(),
-                            up: false,
-                            host: None,
-                            settings: Vec::new(),
-                            unknown: Vec::new(),
-                            made_with: String::new(),
-                            driver: driver.clone(),
-                        };
-                        d.delete_endpoint(&gone, self).await
-                    }
-                    None => {
-                        tracing::warn!("no driver {driver} to let endpoint {endpoint} go");
-                        Kernel::note(self, endpoint, &Default::default())
-                    }
-                },
-            },
-        }
-    }
-
-    async fn update(&self, old: &Resource, new: &Resource) -> R {
-        match (old, new) {
-            (Resource::Namespace(o), Resource::Namespace(n)) => self.namespace_up(o, n).await,
-            (Resource::Link(o), Resource::Link(l)) => self.update_link(o, l).await,
-            (Resource::Endpoint(o), Resource::Endpoint(e)) => self.update_endpoint(o, e).await,
-            (Resource::Neigh(_), Resource::Neigh(n)) => self.set_neigh(n).await,
-            (Resource::Fdb(_), Resource::Fdb(f)) => self.add_fdb(f).await,
-            (Resource::Route(_), Resource::Route(rt)) => self.set_route(rt).await,
-            (Resource::File(_), Resource::File(f)) => self.write_file(f),
-            (Resource::Firewall(o), Resource::Firewall(f)) => {
-                self.set_firewall(Some(o), Some(f)).await
-            }
-            (Resource::Sysctl(_), Resource::Sysctl(s)) => write_sysctl(s),
-            (Resource::Resolver(_), Resource::Resolver(r)) => resolver_ensure(r).await,
-            (Resource::Dns(_), Resource::Dns(d)) => self.set_dns(&[(d, DnsOp::Replace)]).await,
-            _ => Err(ApplyError::Internal(format!(
-                "update changes the kind of {}",
-                new.label()
-            ))),
-        }
-    }
-
-    /// Make, rewrite or delete the port 53 redirect table of each
-    /// sandbox: an nftables transaction over netlink each (no process is
-    /// started), from threads of their own that enter each namespace in
-    /// turn, one a core (the kernel's part is most of the cost).
-    async fn set_dns(&self, todo: &[(&crate::model::DnsRes, DnsOp)]) -> R {
-        if todo.is_empty() {
-            return Ok(());
-        }
-        let jobs: Vec<DnsJob> = todo
-            .iter()
-            .map(|(d, op)| DnsJob {
-                netns: d.netns.clone(),
-                mark: naming::mark(&self.topology, MarkKind::Sandbox, &d.sandbox),
-                port: d.port,
-                op: *op,
-            })
-            .collect();
-        let started = std::time::Instant::now();
-        let threads = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-            .clamp(1, 4);
-        let per = jobs.len().div_ceil(threads);
-        let mut waits = Vec::new();
-        for chunk in jobs.chunks(per.max(1)) {
-            let chunk = chunk.to_vec();
-            // Threads of their own, never reused: each ends in the last
-            // namespace it entered.
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            std::thread::spawn(move || {
-                let _ = tx.send(dns_in_each(&chunk));
-            });
-            waits.push(rx);
-        }
-        for rx in waits {
-            rx.await
-                .map_err(|_| ApplyError::Internal("a DNS redirect thread panicked".into()))??;
-        }
-        tracing::debug!(tables = todo.len(), took = ?started.elapsed(), "dns redirect tables");
-        Ok(())
-    }
-
-    /// Replace the topology's tables in one nft transaction, then record
-    /// their fingerprint. `nft` is a process: run it off the runtime.
-    async fn set_firewall(
-        &self,
-        before: Option<&crate::model::FirewallRes>,
-        fw: Option<&crate::model::FirewallRes>,
-    ) -> R {
-        let doc = crate::firewall::nft::document(&self.topology, before, fw);
-        let rules = fw.map_or(0, |f| f.rules.len());
-        // Elements alone: the fingerprint follows without listing again.
-        let elements = match (before, fw) {
-            (Some(b), Some(f)) if b.elements_only_to(f) => Some((b.clone(), f.clone())),
-            _ => None,
-        };
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || {
-            let start = std::time::Instant::now();
-            crate::firewall::nft::apply(&doc)?;
-            tracing::debug!(
-                rules,
-                us = start.elapsed().as_micros() as u64,
-                "nft transaction"
-            );
-            if let Some((b, f)) = &elements {
-                if crate::firewall::nft::record_elements(&store, b, f)? {
-                    return Ok(());
-                }
-            }
-            crate::firewall::nft::record(&store)
-        })
-        .await
-        .map_err(|e| ApplyError::Internal(e.to_string()))?
-        .map_err(ApplyError::Firewall)
-    }
-
     /// Write the files records of the sandboxes touched in this step.
     fn save_records(&self) -> R {
         let dirty: Vec<String> = std::mem::take(&mut *lock(&self.dirty)?)
@@ -571,205 +358,6 @@ impl Executor {
             .collect();
         Ok(self.store.record_files_all(&recs)?)
     }
-
-    /// Keep what a driver learned making an endpoint (next plans use it).
-    fn learned(&self, endpoint: &str, learned: crate::drivers::Learned) -> R {
-        if learned.is_empty() {
-            return Ok(());
-        }
-        self.learned_now
-            .store(true, std::sync::atomic::Ordering::SeqCst);
-        Ok(self.store.record_learned(endpoint, &learned)?)
-    }
-
-    /// Record the plugin objects now (`key` set to `obj`, or removed).
-    fn record_plugin(&self, key: &str, obj: Option<crate::model::PluginRes>) -> R {
-        let mut guard = lock(&self.plugins)?;
-        let all = guard.as_mut().map_err(|e| {
-            ApplyError::Internal(format!(
-                "{e}: cnm will not overwrite what it recorded of plugins"
-            ))
-        })?;
-        match obj {
-            Some(o) => all.insert(key.to_string(), o),
-            None => all.remove(key),
-        };
-        Ok(self.store.record_plugin_objects(all)?)
-    }
-
-    /// Ask a plugin for an object: recorded as pending first, so that a
-    /// crash during the call is seen (and cleaned up) by the next plan.
-    async fn create_plugin_object(&self, p: &crate::model::PluginRes) -> R {
-        let plugin = match self.reg.plugin(&p.plugin) {
-            Some(Some(plugin)) => plugin,
-            _ => {
-                return Err(ApplyError::Internal(format!(
-                    "plugin {} is not reachable to make {}",
-                    p.plugin, p.key
-                )))
-            }
-        };
-        if p.waits() {
-            return Err(ApplyError::Internal(format!(
-                "{} was to be asked before what it depends on was known",
-                p.key
-            )));
-        }
-        let mut pending = p.clone();
-        pending.pending = true;
-        self.record_plugin(&p.key, Some(pending))?;
-        match crate::plugins::objects::create(plugin, p).await {
-            Ok(returned) => {
-                let mut done = p.clone();
-                done.returned = returned;
-                self.record_plugin(&p.key, Some(done.clone()))?;
-                self.refuse_taken_pool(plugin, &done).await?;
-                self.learned_now
-                    .store(true, std::sync::atomic::Ordering::SeqCst);
-                Ok(())
-            }
-            Err(e) => {
-                // The plugin refused: it holds nothing. Anything else (the
-                // connection broke after sending) stays pending.
-                if matches!(e, crate::plugins::PluginError::Failed { .. }) {
-                    self.record_plugin(&p.key, None)?;
-                }
-                Err(e.into())
-            }
-        }
-    }
-
-    /// A pool an IPAM plugin returned that overlaps a subnet another
-    /// topology holds is given back at once and refused, before any
-    /// network is asked of a driver with it.
-    async fn refuse_taken_pool(
-        &self,
-        plugin: &crate::plugins::Plugin,
-        done: &crate::model::PluginRes,
-    ) -> R {
-        if done.call != crate::model::PluginCall::Pool {
-            return Ok(());
-        }
-        let Some(pool) = done
-            .returned_str("Pool")
-            .and_then(|p| p.parse::<ipnetwork::IpNetwork>().ok())
-        else {
-            return Ok(());
-        };
-        let store = crate::store::Store::system();
-        let Some((other, theirs)) = super::conflicts::subnet_taken(&self.topology, &pool, &store)
-        else {
-            return Ok(());
-        };
-        if let Err(e) = crate::plugins::objects::delete(plugin, done).await {
-            tracing::warn!("{e}");
-        }
-        self.record_plugin(&done.key, None)?;
-        Err(ApplyError::Plan(crate::errors::PlanError::of_file(
-            &self.topology,
-            format!(
-                "network {}: the pool {pool} that IPAM plugin {} returned overlaps subnet {theirs} of topology {other}, applied on this host; cnm gave it back (ask the plugin for another pool, or give the network a subnet)",
-                done.network, done.plugin
-            ),
-        )
-        .of_kind(crate::errors::ErrorKind::Host)))
-    }
-
-    /// Give an object back to its plugin. A plugin that no longer knows
-    /// the object holds nothing: forgotten. One that cannot be reached may
-    /// still hold it: its record is kept (see [`Kernel::keep_unreleased`]).
-    async fn delete_plugin_object(&self, p: &crate::model::PluginRes) -> R {
-        let what = crate::plugins::objects::describe(p);
-        let unreachable = match self.reg.plugin(&p.plugin) {
-            Some(Some(plugin)) => match crate::plugins::objects::delete(plugin, p).await {
-                Ok(()) => false,
-                Err(e) if e.unreachable() => true,
-                Err(e) => {
-                    tracing::warn!("{e}; cnm forgets {what}");
-                    false
-                }
-            },
-            _ => true,
-        };
-        if unreachable && Kernel::keep_unreleased(self, &p.plugin, &what) {
-            return Ok(());
-        }
-        self.record_plugin(&p.key, None)
-    }
-
-    fn write_file(&self, f: &FileRes) -> R {
-        sandbox::write_file(self, f)
-    }
-
-    fn remove_file(&self, f: &FileRes) -> R {
-        sandbox::remove_file(self, f)
-    }
-}
-
-/// The kernel work drivers do goes through the executor's connections.
-impl Kernel for Executor {
-    fn topology(&self) -> &str {
-        &self.topology
-    }
-    fn keep_unreleased(&self, plugin: &str, what: &str) -> bool {
-        if self.forget_unreachable {
-            tracing::warn!(
-                "plugin {plugin} is not reachable; cnm forgets {what} as asked (the plugin may still hold it)"
-            );
-            return false;
-        }
-        if let Ok(mut k) = self.kept.lock() {
-            k.push(format!("{what} (plugin {plugin})"));
-        }
-        true
-    }
-    fn host(&self) -> &Handle {
-        &self.host
-    }
-    fn sandbox(&self, netns: &str) -> Result<Handle, ApplyError> {
-        self.sandbox_handle(netns)
-    }
-    fn netns_file(&self, netns: &str) -> Result<std::fs::File, ApplyError> {
-        netns::open(netns)
-            .map_err(ApplyError::io(format!("cannot open namespace {netns}")))?
-            .ok_or_else(|| missing_ns(netns))
-    }
-    fn learned(&self, endpoint: &str) -> crate::drivers::Learned {
-        self.store
-            .learned()
-            .ok()
-            .and_then(|mut l| l.remove(endpoint))
-            .unwrap_or_default()
-    }
-    fn note(&self, endpoint: &str, values: &crate::drivers::Learned) -> Result<(), ApplyError> {
-        Ok(self.store.record_learned(endpoint, values)?)
-    }
-    fn host_index<'a>(
-        &'a self,
-        name: &'a str,
-    ) -> futures::future::BoxFuture<'a, Result<u32, rtnetlink::Error>> {
-        Box::pin(async move {
-            if let Some(i) = self
-                .host_indices
-                .lock()
-                .ok()
-                .and_then(|m| m.get(name).copied())
-            {
-                return Ok(i);
-            }
-            let i = netlink::index_of(&self.host, name).await?;
-            if let Ok(mut m) = self.host_indices.lock() {
-                m.insert(name.to_string(), i);
-            }
-            Ok(i)
-        })
-    }
-    fn temp_name(&self, key: &str) -> Result<String, ApplyError> {
-        lock(&self.temp)?
-            .get(key)
-            .cloned()
-            .ok_or_else(|| ApplyError::Internal(format!("no temporary name for {key}")))
-    }
 }
 
 /// How long the host ends of a deleted namespace's veths may take to go,
@@ -777,93 +365,7 @@ impl Kernel for Executor {
 const WITH_NAMESPACE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 const WITH_NAMESPACE_STALL: std::time::Duration = std::time::Duration::from_millis(300);
 
-/// A namespace the plan relies on is not there (any more).
-fn missing_ns(netns: &str) -> ApplyError {
-    ApplyError::Io {
-        context: format!("cannot open namespace {netns}"),
-        source: std::io::Error::from(std::io::ErrorKind::NotFound),
-    }
-}
-
 /// Deletes of one kind run before creates; kinds keep their order.
 fn step_key(a: &Action) -> (bool, u8) {
     (a.op == Op::Delete, a.resource.rank())
-}
-
-/// What to do with one sandbox's port 53 redirect table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum DnsOp {
-    /// Make it (there is none).
-    Create,
-    /// Replace what is there (a repair, another port).
-    Replace,
-    Delete,
-}
-
-#[derive(Debug, Clone)]
-struct DnsJob {
-    netns: String,
-    mark: String,
-    port: u16,
-    op: DnsOp,
-}
-
-/// [`Executor::set_dns`]'s threads: enter each namespace, make, replace or
-/// delete its table. A namespace that is gone has no table to delete.
-fn dns_in_each(jobs: &[DnsJob]) -> R {
-    use crate::resolver::redirect;
-    for j in jobs {
-        let netns = &j.netns;
-        let file = match netns::open(netns) {
-            Ok(Some(f)) => f,
-            Ok(None) if j.op == DnsOp::Delete => continue,
-            Ok(None) => return Err(missing_ns(netns)),
-            Err(e) => return Err(ApplyError::io(format!("cannot open namespace {netns}"))(e)),
-        };
-        netns::enter(&file).map_err(ApplyError::io(format!("cannot enter namespace {netns}")))?;
-        let done = match j.op {
-            // One made since it was observed: replaced instead.
-            DnsOp::Create => redirect::write(&j.mark, j.port, true).or_else(|e| {
-                if e.raw_os_error() == Some(libc::EEXIST) {
-                    redirect::write(&j.mark, j.port, false)
-                } else {
-                    Err(e)
-                }
-            }),
-            DnsOp::Replace => redirect::write(&j.mark, j.port, false),
-            DnsOp::Delete => redirect::remove(),
-        };
-        done.map_err(ApplyError::io(format!(
-            "cannot {} the DNS redirect table in namespace {netns}",
-            if j.op == DnsOp::Delete {
-                "delete"
-            } else {
-                "write"
-            }
-        )))?;
-    }
-    Ok(())
-}
-
-fn write_sysctl(s: &crate::model::SysctlRes) -> R {
-    crate::safe::write_sysctl(&s.key, &s.value).map_err(|e| ApplyError::Io {
-        context: format!("cannot set sysctl {}", s.key),
-        source: std::io::Error::other(e),
-    })
-}
-
-/// Give the resolver the topology's names and wait until it serves them
-/// (it polls files and sleeps: off the runtime).
-async fn resolver_ensure(r: &crate::model::ResolverRes) -> R {
-    let (t, config) = (r.topology.clone(), r.config.clone());
-    blocking(move || crate::resolver::control::ensure(&t, &config)).await
-}
-
-async fn blocking(
-    f: impl FnOnce() -> Result<(), crate::resolver::control::ControlError> + Send + 'static,
-) -> R {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApplyError::Internal(e.to_string()))?
-        .map_err(ApplyError::from)
 }
