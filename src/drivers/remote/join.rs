@@ -4,30 +4,26 @@
 //! under its own name, Leave, DeleteEndpoint. The endpoint is noted in the
 //! records first, so a crash is cleaned up by the next create.
 
+use super::leave::release;
+use super::moves::{move_in, move_out};
 use super::{EndpointPlan, DRIVER, KIND, PORTS, ROUTES, SRC_NAME, STATE};
 use crate::drivers::{Kernel, Learned};
 use crate::errors::ApplyError;
 use crate::model::Link;
 use crate::model::{fmt_mac, EndpointRes, Mac};
-use crate::naming::{self, MarkKind};
-use crate::netlink::{dump_links, index_of, sync_addrs};
+use crate::netlink::dump_links;
 use crate::plugins::{stable_id, Plugin, PluginError, NETWORK_DRIVER};
 use ipnetwork::IpNetwork;
-use rtnetlink::LinkUnspec;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::os::fd::AsRawFd;
 
-/// The highest index tried after a plugin's `DstPrefix`.
-const MAX_INDEX: u32 = 4096;
-
-struct Ids {
-    network: String,
-    endpoint: String,
-    what: String,
+pub(super) struct Ids {
+    pub(super) network: String,
+    pub(super) endpoint: String,
+    pub(super) what: String,
 }
 
-fn ids(k: &dyn Kernel, e: &EndpointRes) -> Ids {
+pub(super) fn ids(k: &dyn Kernel, e: &EndpointRes) -> Ids {
     Ids {
         network: stable_id(k.topology(), "network", &e.network),
         endpoint: stable_id(k.topology(), "endpoint", &e.endpoint),
@@ -77,7 +73,7 @@ pub(super) async fn create(
 }
 
 /// What Join gave, for taking the interface in.
-struct Joined {
+pub(super) struct Joined {
     src: String,
     prefix: String,
     mac: Option<Mac>,
@@ -267,7 +263,26 @@ async fn join(
             .to_string()
     };
     let (src, prefix) = (name("SrcName"), name("DstPrefix"));
-    for (what, n) in [("SrcName", &src), ("DstPrefix", &prefix)] {
+    check_src(plugin, k, id, (&src, &prefix), before).await?;
+    learned.insert(SRC_NAME.into(), src.clone());
+    learn_gateways(&reply, learned);
+    if plan.has_ports {
+        program_ports(plugin, plan, id, learned).await?;
+    }
+    Ok(Joined { src, prefix, mac })
+}
+
+/// The interface names Join gave are valid, and `src` is one the plugin
+/// just made: never one that was on the host before (the uplink, another
+/// container's), nor one that carries someone's mark.
+async fn check_src(
+    plugin: &Plugin,
+    k: &dyn Kernel,
+    id: &Ids,
+    (src, prefix): (&str, &str),
+    before: &BTreeSet<u32>,
+) -> Result<(), ApplyError> {
+    for (what, n) in [("SrcName", src), ("DstPrefix", prefix)] {
         if let Err(why) = crate::naming::valid_kernel_name(if n.is_empty() { "" } else { n }) {
             return Err(PluginError::Failed {
                 plugin: plugin.name.clone(),
@@ -278,9 +293,6 @@ async fn join(
             .into());
         }
     }
-    // Only an interface the plugin just made is taken: never one that was
-    // on the host before (the uplink, another container's), nor one that
-    // carries someone's mark.
     let refuse = |message: String| -> ApplyError {
         PluginError::Failed {
             plugin: plugin.name.clone(),
@@ -297,22 +309,20 @@ async fn join(
         .map(Link::from_msg)
         .find(|l| l.name == src);
     match theirs {
-        None => return Err(refuse(format!("SrcName {src} is not an interface on the host"))),
-        Some(l) if before.contains(&l.index) => {
-            return Err(refuse(format!(
-                "SrcName {src} was on the host before the endpoint was made; cnm takes only an interface the plugin makes"
-            )))
-        }
-        Some(l) if l.alias.is_some() || l.kind.is_none() => {
-            return Err(refuse(format!(
-                "SrcName {src} carries a mark, or is not a virtual interface; cnm does not take it"
-            )))
-        }
-        Some(_) => {}
+        None => Err(refuse(format!("SrcName {src} is not an interface on the host"))),
+        Some(l) if before.contains(&l.index) => Err(refuse(format!(
+            "SrcName {src} was on the host before the endpoint was made; cnm takes only an interface the plugin makes"
+        ))),
+        Some(l) if l.alias.is_some() || l.kind.is_none() => Err(refuse(format!(
+            "SrcName {src} carries a mark, or is not a virtual interface; cnm does not take it"
+        ))),
+        Some(_) => Ok(()),
     }
-    learned.insert(SRC_NAME.into(), src.clone());
-    // The sandbox's gateway through this endpoint is the one Join gives
-    // (none when it gives none), as in Docker.
+}
+
+/// The sandbox's gateways through this endpoint are the ones Join gives
+/// (none when it gives none), as in Docker; its static routes too.
+fn learn_gateways(reply: &Value, learned: &mut Learned) {
     for (key, field, v6) in [
         ("gateway", "Gateway", false),
         ("gateway6", "GatewayIPv6", true),
@@ -327,36 +337,43 @@ async fn join(
             .unwrap_or_default();
         learned.insert(key.into(), gw);
     }
-    let routes = static_routes(&reply);
+    let routes = static_routes(reply);
     if !routes.is_empty() {
         learned.insert(
             ROUTES.into(),
             serde_json::to_string(&routes).unwrap_or_default(),
         );
     }
-    if plan.has_ports {
-        let req = json!({
-            "NetworkID": id.network,
-            "EndpointID": id.endpoint,
-            "Options": plan.options,
-        });
-        match plugin
-            .call(
-                NETWORK_DRIVER,
-                "ProgramExternalConnectivity",
-                Some(&req),
-                &id.what,
-            )
-            .await
-        {
-            Ok(_) => {
-                learned.insert(PORTS.into(), "programmed".into());
-            }
-            Err(PluginError::NotImplemented { .. }) => {}
-            Err(err) => return Err(err.into()),
+}
+
+/// ProgramExternalConnectivity, for an endpoint that publishes ports.
+async fn program_ports(
+    plugin: &Plugin,
+    plan: &EndpointPlan,
+    id: &Ids,
+    learned: &mut Learned,
+) -> Result<(), ApplyError> {
+    let req = json!({
+        "NetworkID": id.network,
+        "EndpointID": id.endpoint,
+        "Options": plan.options,
+    });
+    match plugin
+        .call(
+            NETWORK_DRIVER,
+            "ProgramExternalConnectivity",
+            Some(&req),
+            &id.what,
+        )
+        .await
+    {
+        Ok(_) => {
+            learned.insert(PORTS.into(), "programmed".into());
+            Ok(())
         }
+        Err(PluginError::NotImplemented { .. }) => Ok(()),
+        Err(err) => Err(err.into()),
     }
-    Ok(Joined { src, prefix, mac })
 }
 
 /// Take the plugin's interface into the sandbox; learn what it became.
@@ -406,226 +423,4 @@ fn static_routes(reply: &Value) -> Vec<(IpNetwork, Option<std::net::IpAddr>)> {
         })
         .take(MAX_STATIC_ROUTES)
         .collect()
-}
-
-/// As Docker does: move the plugin's interface into the sandbox, set it
-/// down, name it `DstPrefix` + an index, set MAC, MTU, mark and
-/// addresses, set it up. With Docker's usual prefix `eth` the index is the
-/// one cnm gave the endpoint (the lowest not used by the sandbox's other
-/// endpoints); another prefix takes the lowest index free in the sandbox.
-async fn move_in(
-    e: &EndpointRes,
-    k: &dyn Kernel,
-    src: &str,
-    prefix: &str,
-    mac: Option<Mac>,
-) -> Result<Link, ApplyError> {
-    let what = format!(
-        "take the interface of endpoint {} into its sandbox",
-        e.endpoint
-    );
-    let err = ApplyError::kernel(&what);
-    let host = k.host();
-    let idx = index_of(host, src).await.map_err(&err)?;
-    let ns = k.netns_file(&e.netns)?;
-    host.link()
-        .set(
-            LinkUnspec::new_with_index(idx)
-                .down()
-                .setns_by_fd(ns.as_raw_fd())
-                .build(),
-        )
-        .execute()
-        .await
-        .map_err(&err)?;
-    drop(ns);
-    let h = k.sandbox(&e.netns)?;
-    let idx = index_of(&h, src).await.map_err(&err)?;
-    let present: BTreeSet<String> = dump_links(&h)
-        .await
-        .map_err(&err)?
-        .iter()
-        .map(|m| Link::from_msg(m).name)
-        .collect();
-    let ifname = if prefix == "eth" && !e.ifname.is_empty() {
-        e.ifname.clone()
-    } else {
-        // Bounded: a long prefix leaves few (or no) names under 16 bytes.
-        (0..MAX_INDEX)
-            .map(|i| format!("{prefix}{i}"))
-            .find(|n| !present.contains(n) && n.len() <= 15)
-            .ok_or_else(|| {
-                ApplyError::Internal(format!(
-                    "no free interface name {prefix}N in the sandbox of endpoint {}",
-                    e.endpoint
-                ))
-            })?
-    };
-    let mark = naming::mark(k.topology(), MarkKind::Endpoint, &e.endpoint);
-    h.link()
-        .set(LinkUnspec::new_with_index(idx).alias(mark).build())
-        .execute()
-        .await
-        .map_err(&err)?;
-    let mut set = LinkUnspec::new_with_index(idx)
-        .name(ifname.clone())
-        .mtu(e.mtu);
-    if let Some(m) = mac {
-        set = set.address(m.to_vec());
-    }
-    h.link().set(set.build()).execute().await.map_err(&err)?;
-    h.link()
-        .set(LinkUnspec::new_with_index(idx).up().build())
-        .execute()
-        .await
-        .map_err(&err)?;
-    sync_addrs(&h, idx, &BTreeSet::new(), &e.addrs)
-        .await
-        .map_err(&err)?;
-    dump_links(&h)
-        .await
-        .map_err(&err)?
-        .iter()
-        .map(Link::from_msg)
-        .find(|l| l.index == idx)
-        .ok_or_else(|| ApplyError::Internal(format!("{ifname} vanished in {}", e.netns)))
-}
-
-/// Take endpoint `e` away from `plugin`: Revoke (if ports were
-/// programmed), its interface back to the host under its own name, Leave,
-/// DeleteEndpoint. The plugin's answers are warnings: destroy completes.
-/// Returns false when the plugin could not be reached for DeleteEndpoint
-/// (it may still hold the endpoint).
-pub(super) async fn delete(
-    plugin: &Plugin,
-    e: &EndpointRes,
-    k: &dyn Kernel,
-    learned: &Learned,
-) -> bool {
-    let id = ids(k, e);
-    let back = async {
-        if let Some(src) = learned.get(SRC_NAME) {
-            if let Err(err) = move_out(e, k, src).await {
-                tracing::debug!(endpoint = %e.endpoint, "interface left in its sandbox: {err}");
-            }
-        }
-    };
-    let released = release_then(plugin, &id, learned, false, back).await;
-    // A plugin that left the interface behind: it carries cnm's mark.
-    if let Some(src) = learned.get(SRC_NAME) {
-        let mark = naming::mark(k.topology(), MarkKind::Endpoint, &e.endpoint);
-        if let Ok(idx) = index_of(k.host(), src).await {
-            let marked = dump_links(k.host()).await.ok().and_then(|all| {
-                all.iter()
-                    .map(Link::from_msg)
-                    .find(|l| l.index == idx && l.alias.as_deref() == Some(mark.as_str()))
-            });
-            if marked.is_some() {
-                let _ = k.host().link().del(idx).execute().await;
-            }
-        }
-    }
-    released
-}
-
-/// Revoke (when programmed), Leave, DeleteEndpoint; failures are
-/// warnings (`quiet`: debug only, for cleaning up an earlier incarnation).
-/// Between Leave and DeleteEndpoint the interface goes back to the host
-/// under its own name, as Docker does.
-async fn release(plugin: &Plugin, id: &Ids, learned: &Learned, quiet: bool) {
-    release_then(plugin, id, learned, quiet, async {}).await;
-}
-
-async fn release_then(
-    plugin: &Plugin,
-    id: &Ids,
-    learned: &Learned,
-    quiet: bool,
-    after_leave: impl std::future::Future<Output = ()>,
-) -> bool {
-    let ids = json!({ "NetworkID": id.network, "EndpointID": id.endpoint });
-    let mut calls = Vec::new();
-    if learned.contains_key(PORTS) {
-        calls.push("RevokeExternalConnectivity");
-    }
-    // Noted before CreateEndpoint and recorded after Join: an endpoint
-    // still "creating" after a crash may have been joined too.
-    if learned.get(STATE).is_some_and(|s| s != "created") || !quiet {
-        calls.push("Leave");
-    }
-    let mut after_leave = Some(after_leave);
-    for call in calls {
-        match plugin
-            .call(NETWORK_DRIVER, call, Some(&ids), &id.what)
-            .await
-        {
-            Ok(_) | Err(PluginError::NotImplemented { .. }) => {}
-            Err(err) if quiet => tracing::debug!("{err}"),
-            Err(err) => tracing::warn!("{err}"),
-        }
-        if call == "Leave" {
-            if let Some(f) = after_leave.take() {
-                f.await;
-            }
-        }
-    }
-    if let Some(f) = after_leave.take() {
-        f.await;
-    }
-    match plugin
-        .call(NETWORK_DRIVER, "DeleteEndpoint", Some(&ids), &id.what)
-        .await
-    {
-        Ok(_) | Err(PluginError::NotImplemented { .. }) => true,
-        Err(err) if err.unreachable() => {
-            tracing::warn!("{err}");
-            false
-        }
-        Err(err) if quiet => {
-            tracing::debug!("{err}");
-            true
-        }
-        Err(err) => {
-            tracing::warn!("{err}");
-            true
-        }
-    }
-}
-
-/// The interface back to the host namespace under its plugin name.
-async fn move_out(e: &EndpointRes, k: &dyn Kernel, src: &str) -> Result<(), ApplyError> {
-    let what = format!(
-        "return the interface of endpoint {} to the host",
-        e.endpoint
-    );
-    let err = ApplyError::kernel(&what);
-    if e.netns.is_empty() || e.ifname.is_empty() {
-        return Ok(());
-    }
-    let h = k.sandbox(&e.netns)?;
-    // Renamed, or still under the plugin's name (a move that failed
-    // half-way); only cnm's, by its mark, or the plugin's, by its name.
-    let idx = match index_of(&h, &e.ifname).await {
-        Ok(i) => i,
-        Err(_) => index_of(&h, src).await.map_err(&err)?,
-    };
-    let host_ns = std::fs::File::open("/proc/self/ns/net").map_err(|source| ApplyError::Io {
-        context: "cannot open the host's namespace".into(),
-        source,
-    })?;
-    h.link()
-        .set(LinkUnspec::new_with_index(idx).down().build())
-        .execute()
-        .await
-        .map_err(&err)?;
-    h.link()
-        .set(
-            LinkUnspec::new_with_index(idx)
-                .name(src.to_string())
-                .setns_by_fd(host_ns.as_raw_fd())
-                .build(),
-        )
-        .execute()
-        .await
-        .map_err(&err)
 }

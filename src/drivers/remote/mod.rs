@@ -9,6 +9,8 @@
 
 mod calls;
 mod join;
+mod leave;
+mod moves;
 
 use super::{
     Caps, Diagnostics, Driver, Effect, Kernel, Learned, NetworkCtx, NetworkInput, Opaque, Options,
@@ -226,7 +228,7 @@ impl Driver for RemoteDriver {
             let _turn = self.turn.lock().await;
             let learned = k.learned(&e.endpoint);
             let released = match &self.plugin {
-                Some(p) => join::delete(p, e, k, &learned).await,
+                Some(p) => leave::delete(p, e, k, &learned).await,
                 None => false,
             };
             let what = format!("endpoint {}", e.endpoint);
