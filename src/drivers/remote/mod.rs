@@ -11,6 +11,7 @@ mod calls;
 mod join;
 mod leave;
 mod moves;
+mod reply;
 
 use super::{
     Caps, Diagnostics, Driver, Effect, Kernel, Learned, NetworkCtx, NetworkInput, Opaque, Options,
@@ -137,75 +138,9 @@ impl Driver for RemoteDriver {
             .lock()
             .map_err(|_| (net.loc, "lock poisoned".to_string()))?;
         for ep in &ctx.endpoints {
-            let name = &ep.spec.name;
-            let learned = ctx.learned.get(name).cloned().unwrap_or_default();
-            let known = |field: &str| learned.get(field).filter(|v| !v.is_empty()).cloned();
-            let mut unknown: Vec<String> = ["ifname", "mac", KIND]
-                .into_iter()
-                .filter(|f| known(f).is_none())
-                .map(str::to_string)
-                .collect();
-            let ifname = known("ifname").unwrap_or_else(|| ep.ifname.clone());
-            let mac = ep
-                .spec
-                .mac
-                .or_else(|| known("mac").and_then(|m| crate::topology::parse_mac(&m).ok()));
-            if ep.spec.mac.is_some() {
-                unknown.retain(|u| u != "mac");
-            }
-            let kind = known(KIND).unwrap_or_else(|| "veth".into());
-            // The plugin's interface may be of any kind: its settings (a
-            // macvlan's parent, ...) are not cnm's to compare.
-            unknown.push("settings".into());
-            let addrs: BTreeSet<IpNetwork> = ep
-                .ipv4
-                .map(IpNetwork::V4)
-                .into_iter()
-                .chain(ep.ipv6.map(IpNetwork::V6))
-                .collect();
-            for r in learned_routes(&learned) {
-                out.routes.insert(
-                    (ep.spec.sandbox.clone(), r.0),
-                    RouteRes {
-                        sandbox: ep.spec.sandbox.clone(),
-                        netns: ep.netns.clone(),
-                        dst: r.0,
-                        gateway: r.1,
-                        dev: ifname.clone(),
-                    },
-                );
-            }
-            let (options, has_ports) = calls::endpoint_options(ep.spec);
-            // What the plugin is told: a change means a new endpoint.
-            let made_with = made_with(&addrs, ep.spec.mac, &options);
-            plans.insert(
-                name.clone(),
-                EndpointPlan {
-                    network: network.clone(),
-                    options,
-                    has_ports,
-                },
-            );
-            out.endpoints.insert(
-                name.clone(),
-                EndpointRes {
-                    endpoint: name.clone(),
-                    network: net.name.clone(),
-                    sandbox: ep.spec.sandbox.clone(),
-                    netns: ep.netns.clone(),
-                    kind,
-                    ifname,
-                    mac,
-                    mtu,
-                    addrs,
-                    up: true,
-                    host: None,
-                    settings: Vec::new(),
-                    unknown,
-                    made_with,
-                    driver: self.name.to_string(),
-                },
-            );
+            let (plan, endpoint) = self.endpoint(ep, ctx, network.clone(), mtu, out);
+            plans.insert(ep.spec.name.clone(), plan);
+            out.endpoints.insert(ep.spec.name.clone(), endpoint);
         }
         Ok(())
     }
@@ -349,4 +284,84 @@ fn learned_routes(learned: &Learned) -> Vec<(IpNetwork, Option<std::net::IpAddr>
         return Vec::new();
     };
     serde_json::from_str::<Vec<(IpNetwork, Option<std::net::IpAddr>)>>(text).unwrap_or_default()
+}
+
+impl RemoteDriver {
+    /// One endpoint of the network: what the plugin is to be told, and the
+    /// interface as cnm can know it before Join (what only the plugin
+    /// decides is unknown until then). Its static routes, learned from an
+    /// earlier Join, go to `out`.
+    fn endpoint(
+        &self,
+        ep: &crate::drivers::ResolvedEndpoint<'_>,
+        ctx: &NetworkCtx<'_>,
+        network: Value,
+        mtu: u32,
+        out: &mut State,
+    ) -> (EndpointPlan, EndpointRes) {
+        let name = &ep.spec.name;
+        let learned = ctx.learned.get(name).cloned().unwrap_or_default();
+        let known = |field: &str| learned.get(field).filter(|v| !v.is_empty()).cloned();
+        let mut unknown: Vec<String> = ["ifname", "mac", KIND]
+            .into_iter()
+            .filter(|f| known(f).is_none())
+            .map(str::to_string)
+            .collect();
+        let ifname = known("ifname").unwrap_or_else(|| ep.ifname.clone());
+        let mac = ep
+            .spec
+            .mac
+            .or_else(|| known("mac").and_then(|m| crate::topology::parse_mac(&m).ok()));
+        if ep.spec.mac.is_some() {
+            unknown.retain(|u| u != "mac");
+        }
+        let kind = known(KIND).unwrap_or_else(|| "veth".into());
+        // The plugin's interface may be of any kind: its settings (a
+        // macvlan's parent, ...) are not cnm's to compare.
+        unknown.push("settings".into());
+        let addrs: BTreeSet<IpNetwork> = ep
+            .ipv4
+            .map(IpNetwork::V4)
+            .into_iter()
+            .chain(ep.ipv6.map(IpNetwork::V6))
+            .collect();
+        for r in learned_routes(&learned) {
+            out.routes.insert(
+                (ep.spec.sandbox.clone(), r.0),
+                RouteRes {
+                    sandbox: ep.spec.sandbox.clone(),
+                    netns: ep.netns.clone(),
+                    dst: r.0,
+                    gateway: r.1,
+                    dev: ifname.clone(),
+                },
+            );
+        }
+        let (options, has_ports) = calls::endpoint_options(ep.spec);
+        // What the plugin is told: a change means a new endpoint.
+        let made_with = made_with(&addrs, ep.spec.mac, &options);
+        let plan = EndpointPlan {
+            network,
+            options,
+            has_ports,
+        };
+        let endpoint = EndpointRes {
+            endpoint: name.clone(),
+            network: ctx.network.name.clone(),
+            sandbox: ep.spec.sandbox.clone(),
+            netns: ep.netns.clone(),
+            kind,
+            ifname,
+            mac,
+            mtu,
+            addrs,
+            up: true,
+            host: None,
+            settings: Vec::new(),
+            unknown,
+            made_with,
+            driver: self.name.to_string(),
+        };
+        (plan, endpoint)
+    }
 }
