@@ -16,9 +16,40 @@ pub const ID: &str = "urn:cnm:schema:topology:1";
 pub fn schema(reg: &Registry) -> Value {
     use crate::spec::limits;
     let obj = crate::store::MAX_OBJECT_NAME;
+    let (network, sandbox, endpoint) = (network(reg), sandbox(), endpoint());
+    json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": ID,
+        "title": "cnm topology",
+        "description": "A cnm topology file (version 1): networks, sandboxes and the endpoints joining them.",
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["version", "name"],
+        "properties": {
+            "version": { "const": 1 },
+            "name": identifier(crate::store::MAX_TOPOLOGY_NAME),
+            "hosts": map_of(obj, json!({
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["address"],
+                "properties": { "address": ip() }
+            }), limits::HOSTS),
+            "networks": map_of(obj, network, limits::NETWORKS),
+            "sandboxes": map_of(obj, sandbox, limits::SANDBOXES),
+            "endpoints": map_of(obj, endpoint, limits::ENDPOINTS),
+            "dns": {
+                "type": "object",
+                "additionalProperties": false,
+                "properties": { "embedded": { "type": "boolean" } }
+            }
+        }
+    })
+}
+
+/// Each driver's options, when the network names it (`bridge` when it
+/// names none); any other driver is a plugin's, with its own options.
+fn per_driver(reg: &Registry) -> Vec<Value> {
     let builtin: Vec<&str> = reg.names();
-    // Each driver's options, when the network names it (`bridge` when it
-    // names none); any other driver is a plugin's, with its own options.
     let mut per_driver = Vec::new();
     for name in &builtin {
         let Some(d) = reg.get(name) else { continue };
@@ -42,7 +73,12 @@ pub fn schema(reg: &Registry) -> Value {
             "then": { "required": required, "properties": { "options": options } }
         }));
     }
-    let port = json!({
+    per_driver
+}
+
+/// A published port: Docker's short syntax, a port alone, or the long form.
+fn port() -> Value {
+    json!({
         "description": "Docker's short syntax [HOST_IP:][HOST_PORT:]PORT[/PROTOCOL] (no host port: cnm chooses one from the ephemeral range), a container port alone, or the long form",
         "anyOf": [
             { "type": "string", "pattern": "^(\\[[0-9A-Fa-f:.]+\\]:|[0-9.]+:)?([0-9]{0,5}(-[0-9]{1,5})?:)?[0-9]{1,5}(-[0-9]{1,5})?(/(tcp|udp|sctp))?$" },
@@ -59,8 +95,15 @@ pub fn schema(reg: &Registry) -> Value {
                 }
             }
         ]
-    });
-    let network = json!({
+    })
+}
+
+/// A network: its driver, addressing, and its driver's options.
+fn network(reg: &Registry) -> Value {
+    let obj = crate::store::MAX_OBJECT_NAME;
+    let builtin: Vec<&str> = reg.names();
+    let per_driver = per_driver(reg);
+    json!({
         "type": ["object", "null"],
         "additionalProperties": false,
         "properties": {
@@ -97,7 +140,13 @@ pub fn schema(reg: &Registry) -> Value {
             }
         },
         "allOf": per_driver
-    });
+    })
+}
+
+/// A sandbox: names, DNS, an existing namespace, sysctls.
+fn sandbox() -> Value {
+    use crate::spec::limits;
+    let obj = crate::store::MAX_OBJECT_NAME;
     let dns = json!({
         "type": "object",
         "additionalProperties": false,
@@ -107,7 +156,7 @@ pub fn schema(reg: &Registry) -> Value {
             "options": strings(limits::DNS_OPTIONS)
         }
     });
-    let sandbox = json!({
+    json!({
         "type": ["object", "null"],
         "additionalProperties": false,
         "properties": {
@@ -133,8 +182,15 @@ pub fn schema(reg: &Registry) -> Value {
                 "additionalProperties": { "type": ["string", "number", "boolean"] }
             }
         }
-    });
-    let endpoint = json!({
+    })
+}
+
+/// An endpoint: a sandbox joined to a network.
+fn endpoint() -> Value {
+    use crate::spec::limits;
+    let obj = crate::store::MAX_OBJECT_NAME;
+    let port = port();
+    json!({
         "type": "object",
         "additionalProperties": false,
         "required": ["network", "sandbox"],
@@ -147,33 +203,6 @@ pub fn schema(reg: &Registry) -> Value {
             "aliases": { "type": "array", "items": { "type": "string" }, "maxItems": limits::ALIASES },
             "ports": { "type": "array", "items": port, "maxItems": limits::PORTS },
             "gateway": { "type": "boolean", "description": "the sandbox's default route goes through this endpoint" }
-        }
-    });
-    json!({
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": ID,
-        "title": "cnm topology",
-        "description": "A cnm topology file (version 1): networks, sandboxes and the endpoints joining them.",
-        "type": "object",
-        "additionalProperties": false,
-        "required": ["version", "name"],
-        "properties": {
-            "version": { "const": 1 },
-            "name": identifier(crate::store::MAX_TOPOLOGY_NAME),
-            "hosts": map_of(obj, json!({
-                "type": "object",
-                "additionalProperties": false,
-                "required": ["address"],
-                "properties": { "address": ip() }
-            }), limits::HOSTS),
-            "networks": map_of(obj, network, limits::NETWORKS),
-            "sandboxes": map_of(obj, sandbox, limits::SANDBOXES),
-            "endpoints": map_of(obj, endpoint, limits::ENDPOINTS),
-            "dns": {
-                "type": "object",
-                "additionalProperties": false,
-                "properties": { "embedded": { "type": "boolean" } }
-            }
         }
     })
 }
