@@ -98,6 +98,15 @@ pub(super) fn resolve(
     Ok(out)
 }
 
+/// What one family's pool request settled: the family's name in keys,
+/// the pool (when the plugin gave one) and its id.
+struct Asked<'a> {
+    fam: &'a str,
+    v6: bool,
+    cidr: Option<IpNetwork>,
+    id: String,
+}
+
 /// One family's outcome.
 struct Family {
     gateway: Option<IpNetwork>,
@@ -144,6 +153,8 @@ impl Asker<'_> {
         obj
     }
 
+    /// Ask for one family: the pool, the gateway, each endpoint's address
+    /// (what was asked exactly so before is taken from the records).
     #[allow(clippy::too_many_arguments)]
     fn family(
         &mut self,
@@ -181,64 +192,79 @@ impl Asker<'_> {
             Some(p) => Some(self.check_pool(p, v6)?),
             None => None,
         };
-        let plugin = self.plugin;
-        let inside = |what: &str, a: IpNetwork| -> Result<IpNetwork, String> {
-            match cidr {
-                Some(c) if usable(c, a) => Ok(a),
-                Some(c) => Err(format!(
-                    "network {}: IPAM plugin {plugin} gave {what} {a}, which is not a usable address of its pool {c}",
-                    net.name
-                )),
-                None => Ok(a),
-            }
-        };
         let pool_id = pool
             .as_ref()
             .and_then(|p| p.returned_str("PoolID"))
             .map(str::to_string);
-        let id = pool_id.clone().unwrap_or_else(|| KNOWN_AFTER_APPLY.into());
-        let mut pending = pool_id.is_none();
+        let asked = Asked {
+            fam,
+            v6,
+            cidr,
+            id: pool_id.clone().unwrap_or_else(|| KNOWN_AFTER_APPLY.into()),
+        };
+        let (gw, gw_pending) = match net.caps.gateway {
+            Gateway::None => (None, false),
+            _ => self.gateway(&asked, pool.as_ref(), gateway)?,
+        };
+        self.addresses(t, &asked, address_of)?;
+        Ok(Family {
+            gateway: gw,
+            pending: pool_id.is_none() || gw_pending,
+        })
+    }
 
-        // The gateway: given in the pool's data, or asked for.
-        let mut gw = None;
-        if net.caps.gateway != Gateway::None {
-            let in_data = pool.as_ref().and_then(|p| {
-                p.returned
-                    .get("Data")
-                    .and_then(|d| d.get(GATEWAY_OPTION))
-                    .and_then(Value::as_str)
-                    .and_then(|g| g.parse::<IpNetwork>().ok())
-            });
-            gw = match in_data {
-                Some(g) => Some(inside("gateway", g)?),
-                None => {
-                    let obj = self.object(
-                        format!("gateway {} {fam}", net.name),
-                        PluginCall::Gateway,
-                        "",
-                        json!({
-                            "PoolID": id,
-                            "Address": gateway.unwrap_or_default(),
-                            "Options": { "RequestAddressType": GATEWAY_OPTION },
-                        }),
-                    );
-                    let got = self
-                        .answer(&obj)
-                        .and_then(|o| o.returned_str("Address").map(str::to_string))
-                        .and_then(|a| a.parse::<IpNetwork>().ok());
-                    pending |= got.is_none();
-                    got.map(|g| inside("gateway", g)).transpose()?
-                }
-            };
+    /// The gateway: given in the pool's data, or asked for. Whether it is
+    /// still to be asked.
+    fn gateway(
+        &mut self,
+        asked: &Asked<'_>,
+        pool: Option<&PluginRes>,
+        gateway: Option<String>,
+    ) -> Result<(Option<IpNetwork>, bool), String> {
+        let in_data = pool.and_then(|p| {
+            p.returned
+                .get("Data")
+                .and_then(|d| d.get(GATEWAY_OPTION))
+                .and_then(Value::as_str)
+                .and_then(|g| g.parse::<IpNetwork>().ok())
+        });
+        if let Some(g) = in_data {
+            return Ok((Some(self.inside(asked, "gateway", g)?), false));
         }
+        let obj = self.object(
+            format!("gateway {} {}", self.net.name, asked.fam),
+            PluginCall::Gateway,
+            "",
+            json!({
+                "PoolID": asked.id,
+                "Address": gateway.unwrap_or_default(),
+                "Options": { "RequestAddressType": GATEWAY_OPTION },
+            }),
+        );
+        let got = self
+            .answer(&obj)
+            .and_then(|o| o.returned_str("Address").map(str::to_string))
+            .and_then(|a| a.parse::<IpNetwork>().ok());
+        let pending = got.is_none();
+        let gw = got.map(|g| self.inside(asked, "gateway", g)).transpose()?;
+        Ok((gw, pending))
+    }
 
-        for e in t.endpoints_on_network(&net.name) {
+    /// Each endpoint's address of this family; those not known yet are
+    /// pending.
+    fn addresses(
+        &mut self,
+        t: &Topology,
+        asked: &Asked<'_>,
+        address_of: impl Fn(&crate::topology::Endpoint) -> Option<String>,
+    ) -> Result<(), String> {
+        for e in t.endpoints_on_network(&self.net.name) {
             let obj = self.object(
-                format!("address {} {fam}", e.name),
+                format!("address {} {}", e.name, asked.fam),
                 PluginCall::Address,
                 &e.name,
                 json!({
-                    "PoolID": id,
+                    "PoolID": asked.id,
                     "Address": address_of(e).unwrap_or_default(),
                     "Options": {},
                 }),
@@ -247,21 +273,30 @@ impl Asker<'_> {
                 .answer(&obj)
                 .and_then(|o| o.returned_str("Address").map(str::to_string))
                 .and_then(|a| a.parse::<IpNetwork>().ok())
-                .map(|a| inside(&format!("endpoint {} the address", e.name), a))
+                .map(|a| self.inside(asked, &format!("endpoint {} the address", e.name), a))
                 .transpose()?;
             let slot = self.out.addrs.entry(e.name.clone()).or_default();
             match got {
-                Some(IpNetwork::V4(a)) if !v6 => slot.v4 = Some(a),
-                Some(IpNetwork::V6(a)) if v6 => slot.v6 = Some(a),
+                Some(IpNetwork::V4(a)) if !asked.v6 => slot.v4 = Some(a),
+                Some(IpNetwork::V6(a)) if asked.v6 => slot.v6 = Some(a),
                 _ => {
                     self.out.pending.insert(e.name.clone());
                 }
             }
         }
-        Ok(Family {
-            gateway: gw,
-            pending,
-        })
+        Ok(())
+    }
+
+    /// `a`, when it is a usable address of the pool the plugin gave.
+    fn inside(&self, asked: &Asked<'_>, what: &str, a: IpNetwork) -> Result<IpNetwork, String> {
+        match asked.cidr {
+            Some(c) if usable(c, a) => Ok(a),
+            Some(c) => Err(format!(
+                "network {}: IPAM plugin {} gave {what} {a}, which is not a usable address of its pool {c}",
+                self.net.name, self.plugin
+            )),
+            None => Ok(a),
+        }
     }
 
     /// A pool the plugin gave: of the family asked, not reserved, not

@@ -6,7 +6,7 @@
 use super::{chg, field, list, pair, Acts};
 use crate::model::{Borrowed, NamespaceRes, State};
 use crate::plan::{Action, Change, Op, Resource};
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 pub(super) fn namespaces(desired: &State, obs: &State, acts: &mut Acts) {
     pair(
@@ -62,36 +62,25 @@ fn compare(d: &NamespaceRes, o: &NamespaceRes) -> (Vec<Change>, Option<String>) 
 /// endpoints and routes in it go and come back with it (they live in the
 /// namespace that goes).
 pub(super) fn cascade(desired: &State, obs: &State, acts: &mut Acts) {
-    let replaced: BTreeSet<String> = acts
+    let reasons: BTreeMap<String, Option<String>> = acts
         .ups
         .iter()
         .filter(|a| a.op == Op::Replace)
         .filter_map(|a| match &a.resource {
-            Resource::Namespace(n) => Some(n.sandbox.clone()),
+            Resource::Namespace(n) => Some((n.sandbox.clone(), a.reason.clone())),
             _ => None,
         })
         .collect();
-    if replaced.is_empty() {
+    if reasons.is_empty() {
         return;
     }
+    let replaced = |sandbox: &str| reasons.contains_key(sandbox);
     let inside = |r: &Resource| match r {
-        Resource::Namespace(n) => replaced.contains(&n.sandbox),
-        Resource::Endpoint(e) => replaced.contains(&e.sandbox),
-        Resource::Route(r) => replaced.contains(&r.sandbox),
-        Resource::Dns(d) => replaced.contains(&d.sandbox),
+        Resource::Namespace(n) => replaced(&n.sandbox),
+        Resource::Endpoint(e) => replaced(&e.sandbox),
+        Resource::Route(r) => replaced(&r.sandbox),
+        Resource::Dns(d) => replaced(&d.sandbox),
         _ => false,
-    };
-    let mut reasons = std::collections::BTreeMap::new();
-    for a in &acts.ups {
-        if let (Resource::Namespace(n), Op::Replace) = (&a.resource, a.op) {
-            reasons.insert(n.sandbox.clone(), a.reason.clone());
-        }
-    }
-    let reason = |sandbox: &str| {
-        Some(format!(
-            "the namespace of sandbox {sandbox} is replaced: {}",
-            reasons.get(sandbox).cloned().flatten().unwrap_or_default()
-        ))
     };
     let mut namespace_changes = Vec::new();
     acts.deletes.retain(|a| !inside(&a.resource));
@@ -101,99 +90,85 @@ pub(super) fn cascade(desired: &State, obs: &State, acts: &mut Acts) {
         }
         !inside(&a.resource)
     });
-    let push = |acts: &mut Acts, op: Op, r: Resource, sandbox: &str, changes: Vec<Change>| {
+    let mut changes = namespace_changes.into_iter();
+    let mut moves: Vec<(Op, Resource, Vec<Change>)> = Vec::new();
+    for s in reasons.keys() {
+        if let Some(o) = obs.namespaces.get(s) {
+            moves.push((Op::Delete, Resource::Namespace(o.clone()), Vec::new()));
+        }
+        if let Some(d) = desired.namespaces.get(s) {
+            let c = changes.next().unwrap_or_default();
+            moves.push((Op::Create, Resource::Namespace(d.clone()), c));
+        }
+    }
+    moves.extend(inside_replaced(desired, obs, &replaced));
+    for (op, resource, changes) in moves {
+        let sandbox = sandbox_of(&resource);
         let a = Action {
             op,
-            resource: r,
+            resource,
             before: None,
             changes,
-            reason: reason(sandbox),
+            reason: Some(format!(
+                "the namespace of sandbox {sandbox} is replaced: {}",
+                reasons.get(&sandbox).cloned().flatten().unwrap_or_default()
+            )),
         };
         match op {
             Op::Delete => acts.deletes.push(a),
             _ => acts.ups.push(a),
         }
-    };
-    let mut changes = namespace_changes.into_iter();
-    for s in &replaced {
-        if let Some(o) = obs.namespaces.get(s) {
-            push(
-                acts,
-                Op::Delete,
-                Resource::Namespace(o.clone()),
-                s,
-                Vec::new(),
-            );
-        }
-        if let Some(d) = desired.namespaces.get(s) {
-            let c = changes.next().unwrap_or_default();
-            push(acts, Op::Create, Resource::Namespace(d.clone()), s, c);
-        }
     }
-    for e in obs
+}
+
+/// What lives in a replaced namespace: its endpoints and routes go with
+/// the old one and come back in the new one; the old namespace's port 53
+/// table goes with it, and the new one gets its own.
+fn inside_replaced(
+    desired: &State,
+    obs: &State,
+    replaced: &dyn Fn(&str) -> bool,
+) -> Vec<(Op, Resource, Vec<Change>)> {
+    let gone = obs
         .endpoints
         .values()
-        .filter(|e| replaced.contains(&e.sandbox))
-    {
-        push(
-            acts,
-            Op::Delete,
-            Resource::Endpoint(e.clone()),
-            &e.sandbox,
-            Vec::new(),
+        .filter(|e| replaced(&e.sandbox))
+        .map(|e| (Op::Delete, Resource::Endpoint(e.clone())))
+        .chain(
+            obs.routes
+                .values()
+                .filter(|r| replaced(&r.sandbox))
+                .map(|r| (Op::Delete, Resource::Route(r.clone()))),
         );
-    }
-    for e in desired
+    let back = desired
         .endpoints
         .values()
-        .filter(|e| replaced.contains(&e.sandbox))
-    {
-        push(
-            acts,
-            Op::Create,
-            Resource::Endpoint(e.clone()),
-            &e.sandbox,
-            Vec::new(),
+        .filter(|e| replaced(&e.sandbox))
+        .map(|e| (Op::Create, Resource::Endpoint(e.clone())))
+        .chain(
+            desired
+                .routes
+                .values()
+                .filter(|r| replaced(&r.sandbox))
+                .map(|r| (Op::Create, Resource::Route(r.clone()))),
+        )
+        .chain(
+            desired
+                .dns
+                .values()
+                .filter(|d| replaced(&d.sandbox))
+                .map(|d| (Op::Create, Resource::Dns(d.clone()))),
         );
-    }
-    for r in obs
-        .routes
-        .values()
-        .filter(|r| replaced.contains(&r.sandbox))
-    {
-        push(
-            acts,
-            Op::Delete,
-            Resource::Route(r.clone()),
-            &r.sandbox,
-            Vec::new(),
-        );
-    }
-    for r in desired
-        .routes
-        .values()
-        .filter(|r| replaced.contains(&r.sandbox))
-    {
-        push(
-            acts,
-            Op::Create,
-            Resource::Route(r.clone()),
-            &r.sandbox,
-            Vec::new(),
-        );
-    }
-    // The old namespace's table goes with it; the new one gets its own.
-    for d in desired
-        .dns
-        .values()
-        .filter(|d| replaced.contains(&d.sandbox))
-    {
-        push(
-            acts,
-            Op::Create,
-            Resource::Dns(d.clone()),
-            &d.sandbox,
-            Vec::new(),
-        );
+    gone.chain(back).map(|(op, r)| (op, r, Vec::new())).collect()
+}
+
+/// The sandbox a namespace, endpoint, route or port 53 table is in.
+fn sandbox_of(r: &Resource) -> String {
+    match r {
+        Resource::Namespace(n) => n.sandbox.clone(),
+        Resource::Endpoint(e) => e.sandbox.clone(),
+        Resource::Route(r) => r.sandbox.clone(),
+        Resource::Dns(d) => d.sandbox.clone(),
+        _ => String::new(),
     }
 }

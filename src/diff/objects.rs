@@ -78,7 +78,19 @@ pub(super) fn plugin_cascade(desired: &State, obs: &State, acts: &mut Acts) {
         Resource::Endpoint(e) => nets.contains(&e.network),
         _ => false,
     };
+    split_dependents(acts, &depends, &why);
+    untouched_dependents(desired, obs, acts, &depends, &why);
+}
+
+/// Replaced plugin objects, and dependents replaced or updated, become a
+/// delete and a create.
+fn split_dependents(
+    acts: &mut Acts,
+    depends: &dyn Fn(&Resource) -> bool,
+    why: &dyn Fn(&str) -> String,
+) {
     let mut ups = Vec::new();
+    let mut deletes = Vec::new();
     for a in std::mem::take(&mut acts.ups) {
         let split = match (&a.resource, a.op) {
             (Resource::Plugin(_), Op::Replace) => true,
@@ -95,23 +107,21 @@ pub(super) fn plugin_cascade(desired: &State, obs: &State, acts: &mut Acts) {
             _ => None,
         });
         let old = a.before.clone().unwrap_or_else(|| a.resource.clone());
-        acts.deletes.push(Action {
-            op: Op::Delete,
-            resource: old,
-            before: None,
-            changes: Vec::new(),
-            reason: reason.clone(),
-        });
-        ups.push(Action {
-            op: Op::Create,
-            resource: a.resource,
-            before: None,
-            changes: a.changes,
-            reason,
-        });
+        deletes.push(anew(Op::Delete, old, Vec::new(), reason.clone()));
+        ups.push(anew(Op::Create, a.resource, a.changes, reason));
     }
     acts.ups = ups;
-    // Dependents nothing else touches.
+    acts.deletes.extend(deletes);
+}
+
+/// Dependents nothing else touches go and come back too.
+fn untouched_dependents(
+    desired: &State,
+    obs: &State,
+    acts: &mut Acts,
+    depends: &dyn Fn(&Resource) -> bool,
+    why: &dyn Fn(&str) -> String,
+) {
     let touched = |r: &Resource| {
         acts.ups
             .iter()
@@ -134,22 +144,22 @@ pub(super) fn plugin_cascade(desired: &State, obs: &State, acts: &mut Acts) {
         }
     }
     for (old, again, reason) in more {
-        acts.deletes.push(Action {
-            op: Op::Delete,
-            resource: old,
-            before: None,
-            changes: Vec::new(),
-            reason: Some(reason.clone()),
-        });
+        acts.deletes
+            .push(anew(Op::Delete, old, Vec::new(), Some(reason.clone())));
         if let Some(r) = again {
-            acts.ups.push(Action {
-                op: Op::Create,
-                resource: r,
-                before: None,
-                changes: Vec::new(),
-                reason: Some(reason),
-            });
+            acts.ups.push(anew(Op::Create, r, Vec::new(), Some(reason)));
         }
+    }
+}
+
+/// An action with no object before it.
+fn anew(op: Op, resource: Resource, changes: Vec<Change>, reason: Option<String>) -> Action {
+    Action {
+        op,
+        resource,
+        before: None,
+        changes,
+        reason,
     }
 }
 
