@@ -9,8 +9,10 @@
 mod addressing;
 mod files;
 pub mod host_ports;
+mod ifnames;
 mod ipam_plugins;
 mod routes;
+mod subnets;
 
 use crate::drivers::{Addressing, FirewallCtx, Learned, NetworkCtx, Registry, ResolvedEndpoint};
 use crate::model::{FirewallRes, NamespaceRes, Observed, State};
@@ -64,7 +66,7 @@ pub fn build_with(
             e.unknown.push(ADDRS.to_string());
         }
     }
-    addressing::check_derived_macs(t, &state).map_err(err)?;
+    ifnames::check_derived_macs(t, &state).map_err(err)?;
     let dns = resolver_config(&p);
     add_routes_and_files(&p, learned, dns.as_ref(), &mut state);
     if let Some(c) = &dns {
@@ -105,14 +107,14 @@ impl<'a> Plan<'a> {
         obs: &'a Observed,
     ) -> Result<Self, (Loc, String)> {
         let plugged = ipam_plugins::resolve(reg, t, obs)?;
-        let mut subnets = addressing::resolve_subnets(t, obs)?;
+        let mut subnets = subnets::resolve_subnets(t, obs)?;
         subnets.extend(plugged.subnets);
         let mut addrs = addressing::resolve_addresses(t, obs, &subnets)?;
         addrs.extend(plugged.addrs);
         // Hashed addresses are computed over the whole file, so every host
         // derives the same ones, remote endpoints included.
         addrs.extend(addressing::hashed_addresses(full)?);
-        let ifnames = addressing::resolve_ifnames(t, obs);
+        let ifnames = ifnames::resolve_ifnames(t, obs);
         Ok(Plan {
             full,
             t,

@@ -159,7 +159,9 @@ fn inside_replaced(
                 .filter(|d| replaced(&d.sandbox))
                 .map(|d| (Op::Create, Resource::Dns(d.clone()))),
         );
-    gone.chain(back).map(|(op, r)| (op, r, Vec::new())).collect()
+    gone.chain(back)
+        .map(|(op, r)| (op, r, Vec::new()))
+        .collect()
 }
 
 /// The sandbox a namespace, endpoint, route or port 53 table is in.
