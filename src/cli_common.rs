@@ -5,6 +5,7 @@ use anyhow::{Context, Result};
 use cnm::apply::ApplyError;
 use cnm::spec::{self, LoadError, Topology};
 use std::io::{IsTerminal, Write as _};
+use std::process::ExitCode;
 
 /// Write to standard output. A reader that stops early (`cnm plan | head`)
 /// closes the pipe: the rest of the output is dropped quietly, as other
@@ -227,4 +228,45 @@ pub fn known_topologies() -> String {
         Ok(names) if !names.is_empty() => format!(" (applied: {})", names.join(", ")),
         _ => String::new(),
     }
+}
+
+pub fn report(r: Result<ExitCode>) -> ExitCode {
+    match r {
+        Ok(code) => code,
+        Err(e) => {
+            if JSON_ERRORS.load(std::sync::atomic::Ordering::Relaxed) {
+                let lines: String = error_objects(&e).iter().map(|o| format!("{o}\n")).collect();
+                let _ = out(&lines);
+            }
+            // Library errors already quote their cause; add only what is new.
+            let mut msg = e.to_string();
+            for cause in e.chain().skip(1) {
+                let c = cause.to_string();
+                if !msg.contains(&c) {
+                    msg = format!("{msg}: {c}");
+                }
+            }
+            let _ = writeln!(std::io::stderr(), "cnm: {msg}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+pub fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    // hickory logs every query at info: only its warnings are news.
+    let default = format!("{default},hickory_server=warn,hickory_proto=warn");
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // Colour only on a terminal, never with NO_COLOR (SPEC §4).
+    let ansi = std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr)
+        .init();
 }

@@ -72,17 +72,17 @@ fn on_host<'a>(
 /// A quoted DOT string.
 fn dot_str(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
+    out.push('\u{22}');
     for c in s.chars() {
         match c {
-            '"' => out.push_str("\\\""),
+            '\u{22}' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
             c if c.is_control() => {}
             c => out.push(c),
         }
     }
-    out.push('"');
+    out.push('\u{22}');
     out
 }
 
@@ -183,7 +183,7 @@ fn mermaid_str(lines: &[String]) -> String {
         .iter()
         .map(|l| {
             l.replace('&', "&amp;")
-                .replace('"', "#quot;")
+                .replace('\u{22}', "#quot;")
                 .replace('<', "&lt;")
                 .replace('>', "&gt;")
         })

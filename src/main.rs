@@ -4,6 +4,7 @@
 mod cli_apply;
 mod cli_common;
 mod cli_exec;
+mod cli_generated;
 mod cli_graph;
 mod cli_plan;
 mod cli_show;
@@ -11,7 +12,6 @@ mod cli_status;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
-use std::io::{IsTerminal, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -229,13 +229,54 @@ fn main() -> ExitCode {
     };
     // Generated from the CLI definition; no runtime, no logging needed.
     match &cli.command {
-        Command::Completions { shell } => return completions(*shell),
-        Command::Man => return man_page(),
-        Command::Schema => return print_generated(cnm::spec::schema::text().as_bytes()),
+        Command::Completions { shell } => return cli_generated::completions(*shell),
+        Command::Man => return cli_generated::man_page(),
+        Command::Schema => {
+            return cli_generated::print_generated(cnm::spec::schema::text().as_bytes())
+        }
         _ => {}
     }
+    set_modes(&cli.command);
+    // watch runs as a service: its log is its output.
+    cli_common::init_logging(
+        cli.verbose
+            + u8::from(matches!(
+                cli.command,
+                Command::Watch { .. } | Command::Resolver { .. }
+            )),
+    );
+    // exec replaces this process and must run before any thread exists.
+    if let Command::Exec {
+        sandbox,
+        topology,
+        command,
+    } = &cli.command
+    {
+        return cli_common::report(cli_exec::exec(sandbox, topology.as_deref(), command));
+    }
+    // The resolver runs its own runtime until it is stopped.
+    if let Command::Resolver { wait } = &cli.command {
+        return cli_common::report(
+            cnm::resolver::serve::run(*wait)
+                .map_err(Into::into)
+                .map(|()| ExitCode::SUCCESS),
+        );
+    }
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return cli_common::report(Err(anyhow::anyhow!("cannot start the runtime: {e}"))),
+    };
+    cli_common::report(rt.block_on(run(cli.command)))
+}
+
+/// What the command promises for the whole process: errors as JSON too
+/// (`-o json`), and no write to cnm's files (commands that only read).
+fn set_modes(command: &Command) {
     if matches!(
-        cli.command,
+        command,
         Command::Plan {
             output: PlanFormat::Json,
             ..
@@ -255,7 +296,7 @@ fn main() -> ExitCode {
     // Commands that only read promise it: cnm's files are then never
     // created, changed or deleted by this process (SPEC §5).
     if matches!(
-        cli.command,
+        command,
         Command::Validate { .. }
             | Command::Plan { .. }
             | Command::Show { .. }
@@ -263,154 +304,6 @@ fn main() -> ExitCode {
             | Command::Graph { .. }
     ) {
         cnm::safe::forbid_writes();
-    }
-    // watch runs as a service: its log is its output.
-    init_logging(
-        cli.verbose
-            + u8::from(matches!(
-                cli.command,
-                Command::Watch { .. } | Command::Resolver { .. }
-            )),
-    );
-    // exec replaces this process and must run before any thread exists.
-    if let Command::Exec {
-        sandbox,
-        topology,
-        command,
-    } = &cli.command
-    {
-        return report(cli_exec::exec(sandbox, topology.as_deref(), command));
-    }
-    // The resolver runs its own runtime until it is stopped.
-    if let Command::Resolver { wait } = &cli.command {
-        return report(
-            cnm::resolver::serve::run(*wait)
-                .map_err(Into::into)
-                .map(|()| ExitCode::SUCCESS),
-        );
-    }
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => return report(Err(anyhow::anyhow!("cannot start the runtime: {e}"))),
-    };
-    report(rt.block_on(run(cli.command)))
-}
-
-fn report(r: Result<ExitCode>) -> ExitCode {
-    match r {
-        Ok(code) => code,
-        Err(e) => {
-            if cli_common::JSON_ERRORS.load(std::sync::atomic::Ordering::Relaxed) {
-                let lines: String = cli_common::error_objects(&e)
-                    .iter()
-                    .map(|o| format!("{o}\n"))
-                    .collect();
-                let _ = cli_common::out(&lines);
-            }
-            // Library errors already quote their cause; add only what is new.
-            let mut msg = e.to_string();
-            for cause in e.chain().skip(1) {
-                let c = cause.to_string();
-                if !msg.contains(&c) {
-                    msg = format!("{msg}: {c}");
-                }
-            }
-            let _ = writeln!(std::io::stderr(), "cnm: {msg}");
-            ExitCode::from(1)
-        }
-    }
-}
-
-fn init_logging(verbose: u8) {
-    let default = match verbose {
-        0 => "warn",
-        1 => "info",
-        _ => "debug",
-    };
-    // hickory logs every query at info: only its warnings are news.
-    let default = format!("{default},hickory_server=warn,hickory_proto=warn");
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    // Colour only on a terminal, never with NO_COLOR (SPEC §4).
-    let ansi = std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(std::io::stderr)
-        .init();
-}
-
-/// `cnm completions SHELL`.
-fn completions(shell: clap_complete::Shell) -> ExitCode {
-    use clap::CommandFactory;
-    let mut buf = Vec::new();
-    clap_complete::generate(shell, &mut Cli::command(), "cnm", &mut buf);
-    print_generated(&buf)
-}
-
-/// `cnm man`: cnm(1), with a section per subcommand. clap_mangen's own
-/// subcommand section names `cnm-plan(1)` pages, which do not exist: the
-/// page is put together from its other sections instead, and lists the
-/// subcommands in its own words.
-fn man_page() -> ExitCode {
-    use clap::CommandFactory;
-    let cmd = Cli::command();
-    let mut buf = Vec::new();
-    let man = clap_mangen::Man::new(cmd.clone());
-    let rendered = man
-        .render_title(&mut buf)
-        .and_then(|()| man.render_name_section(&mut buf))
-        .and_then(|()| man.render_synopsis_section(&mut buf))
-        .and_then(|()| man.render_description_section(&mut buf))
-        .and_then(|()| man.render_options_section(&mut buf))
-        .and_then(|()| {
-            buf.extend_from_slice(b".SH SUBCOMMANDS\nEach has a section of its own below.\n");
-            for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
-                let about = sub.get_about().map(|a| a.to_string()).unwrap_or_default();
-                let line = format!(
-                    ".TP\n\\fBcnm {}\\fR\n{}\n",
-                    sub.get_name(),
-                    roff_escape(&about)
-                );
-                buf.extend_from_slice(line.as_bytes());
-            }
-            for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
-                let name = sub.get_name();
-                buf.extend_from_slice(format!(".SH \"CNM {}\"\n", name.to_uppercase()).as_bytes());
-                let man = clap_mangen::Man::new(sub.clone().bin_name(format!("cnm {name}")));
-                man.render_synopsis_section(&mut buf)?;
-                man.render_description_section(&mut buf)?;
-                man.render_options_section(&mut buf)?;
-            }
-            man.render_version_section(&mut buf)
-        });
-    if let Err(e) = rendered {
-        eprintln!("cnm: cannot render the man page: {e}");
-        return ExitCode::from(1);
-    }
-    print_generated(&buf)
-}
-
-/// Text for a roff paragraph: backslashes and hyphens escaped, and no
-/// line starting with a control character.
-fn roff_escape(text: &str) -> String {
-    let s = text.replace('\\', "\\\\").replace('-', "\\-");
-    match s.strip_prefix(['.', '\'']) {
-        Some(_) => format!("\\&{s}"),
-        None => s,
-    }
-}
-
-fn print_generated(buf: &[u8]) -> ExitCode {
-    match cli_common::out(&String::from_utf8_lossy(buf)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("cnm: {e}");
-            ExitCode::from(1)
-        }
     }
 }
 

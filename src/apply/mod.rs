@@ -1,8 +1,8 @@
 //! The engine: plan, apply and destroy, through one value ([`Engine`]).
-//! An apply reads top to bottom in [`converge`] (`converge::converge`):
-//! plan (observe → desired → diff → prerequisites, in [`planning`]),
+//! An apply reads top to bottom in `converge` (`converge::converge`):
+//! plan (observe → desired → diff → prerequisites, in `planning`),
 //! show, execute (`exec`), plan again with what drivers learned, verify,
-//! record ([`records`]); a destroy in `destroy`.
+//! record (`records`); a destroy in `destroy`.
 
 pub mod conflicts;
 mod converge;

@@ -83,6 +83,30 @@ pub fn document(
     }
     let table = super::table_name(topology);
     let mut batch = Batch::new();
+    swap_foreign_rules(&mut batch, before, fw);
+    for (family, wanted) in families(fw.is_some_and(|f| f.bridge_table)) {
+        let t = Table {
+            family,
+            name: Cow::Owned(table.clone()),
+            handle: None,
+        };
+        batch.add(NfListObject::Table(t.clone()));
+        batch.delete(NfListObject::Table(t.clone()));
+        if let Some(fw) = fw.filter(|_| wanted) {
+            batch.add(NfListObject::Table(t));
+            fill_table(&mut batch, topology, &table, family, fw);
+        }
+    }
+    batch.to_nftables()
+}
+
+/// cnm's rules in iptables' `filter FORWARD` chains: `before`'s deleted
+/// (by handle), `fw`'s inserted.
+fn swap_foreign_rules(
+    batch: &mut Batch<'static>,
+    before: Option<&FirewallRes>,
+    fw: Option<&FirewallRes>,
+) {
     for r in before.into_iter().flat_map(|b| &b.rules) {
         if let (Some(family), Some(handle)) = (foreign_family(&r.chain), r.handle) {
             let mut old = rule(nf_family(family), "filter", "FORWARD", Vec::new(), None);
@@ -102,64 +126,61 @@ pub fn document(
             batch.add_cmd(NfCmd::Insert(NfListObject::Rule(new)));
         }
     }
-    for (family, wanted) in families(fw.is_some_and(|f| f.bridge_table)) {
-        let t = Table {
-            family,
-            name: Cow::Owned(table.clone()),
-            handle: None,
-        };
-        batch.add(NfListObject::Table(t.clone()));
-        batch.delete(NfListObject::Table(t.clone()));
-        let Some(fw) = fw.filter(|_| wanted) else {
-            continue;
-        };
-        batch.add(NfListObject::Table(t));
-        let chain = |name: &str| Chain {
-            family,
-            table: Cow::Owned(table.clone()),
-            name: Cow::Owned(name.to_string()),
-            ..Chain::default()
-        };
-        batch.add(NfListObject::Chain(chain(OWNER_CHAIN)));
-        batch.add(NfListObject::Rule(rule(
-            family,
-            &table,
-            OWNER_CHAIN,
-            vec![Statement::Return(None)],
-            Some(owner_mark(topology)),
-        )));
-        if family == NfFamily::INet {
-            for m in &fw.maps {
-                batch.add(NfListObject::Map(Box::new(map_object(&table, m))));
-            }
-        }
-        let chains: Vec<(&str, NfChainType, NfHook, i32)> = if family == NfFamily::INet {
-            INET_CHAINS.to_vec()
-        } else {
-            vec![(ICC_CHAIN, NfChainType::Filter, NfHook::Forward, 0)]
-        };
-        for (name, kind, hook, prio) in &chains {
-            batch.add(NfListObject::Chain(Chain {
-                _type: Some(*kind),
-                hook: Some(*hook),
-                prio: Some(*prio),
-                policy: Some(NfChainPolicy::Accept),
-                ..chain(name)
-            }));
-        }
-        for (name, ..) in &chains {
-            for r in fw.rules.iter().filter(|r| r.chain == *name) {
-                batch.add(NfListObject::Rule(rule(
-                    family,
-                    &table,
-                    name,
-                    r.body.clone(),
-                    Some(r.comment()),
-                )));
-            }
+}
+
+/// A table of `family` made anew: its owner chain and mark, its maps (inet),
+/// its chains and rules.
+fn fill_table(
+    batch: &mut Batch<'static>,
+    topology: &str,
+    table: &str,
+    family: NfFamily,
+    fw: &FirewallRes,
+) {
+    let chain = |name: &str| Chain {
+        family,
+        table: Cow::Owned(table.to_string()),
+        name: Cow::Owned(name.to_string()),
+        ..Chain::default()
+    };
+    batch.add(NfListObject::Chain(chain(OWNER_CHAIN)));
+    batch.add(NfListObject::Rule(rule(
+        family,
+        table,
+        OWNER_CHAIN,
+        vec![Statement::Return(None)],
+        Some(owner_mark(topology)),
+    )));
+    if family == NfFamily::INet {
+        for m in &fw.maps {
+            batch.add(NfListObject::Map(Box::new(map_object(table, m))));
         }
     }
-    batch.to_nftables()
+    let chains: Vec<(&str, NfChainType, NfHook, i32)> = if family == NfFamily::INet {
+        INET_CHAINS.to_vec()
+    } else {
+        vec![(ICC_CHAIN, NfChainType::Filter, NfHook::Forward, 0)]
+    };
+    for (name, kind, hook, prio) in &chains {
+        batch.add(NfListObject::Chain(Chain {
+            _type: Some(*kind),
+            hook: Some(*hook),
+            prio: Some(*prio),
+            policy: Some(NfChainPolicy::Accept),
+            ..chain(name)
+        }));
+    }
+    for (name, ..) in &chains {
+        for r in fw.rules.iter().filter(|r| r.chain == *name) {
+            batch.add(NfListObject::Rule(rule(
+                family,
+                table,
+                name,
+                r.body.clone(),
+                Some(r.comment()),
+            )));
+        }
+    }
 }
 
 /// The transaction when only map elements change: the elements `before`

@@ -92,64 +92,79 @@ fn look(
         seen.dirs.insert(w.netns.to_string(), dir_id);
     }
     for name in FILE_NAMES {
-        let path = dir.join(name).display().to_string();
-        let Some(entry) = dir.stat(name)? else {
-            continue;
-        };
-        let why = match entry.kind {
-            Kind::Symlink => Some(SafeError::Symlink(path.clone()).to_string()),
-            Kind::File => None,
-            _ => Some(format!(
-                "{path} is not a regular file; cnm will not replace it"
-            )),
-        };
-        if let Some(why) = why {
-            seen.blocked.insert(path, why);
-            continue;
-        }
-        let foreign = format!(
-            "{path} exists and cnm did not write it; cnm will not overwrite it: remove it or rename the sandbox"
-        );
-        // Unchanged since cnm wrote it: its content is the recorded one.
-        if let Some(stamp) = rec.written.get(name).filter(|st| {
-            st.id == entry.id
-                && st.ctime == entry.ctime
-                && st.size == entry.size
-                && rec.files.get(name) == Some(&entry.id)
-        }) {
-            seen.files.push(FileRes {
-                path,
-                sandbox: w.sandbox.to_string(),
-                content: stamp.content.clone(),
-                id: Some(entry.id),
-            });
-            continue;
-        }
-        let by_id = rec.files.get(name) == Some(&entry.id)
-            || dir.mark_of(name).as_deref() == Some(mark.as_str());
-        if !by_id && !w.legacy {
-            seen.blocked.insert(path, foreign);
-            continue;
-        }
-        let read = match dir.read_string(name, MAX_FILE) {
-            Ok(r) => r,
-            Err(SafeError::WrongType { .. } | SafeError::TooLarge { .. }) => None,
-            Err(e) => return Err(e),
-        };
-        let Some((content, id)) = read.filter(|(_, id)| *id == entry.id) else {
-            seen.blocked.insert(path, foreign);
-            continue;
-        };
-        if by_id || content.starts_with(&files::header(topology, w.sandbox)) {
-            seen.files.push(FileRes {
-                path,
-                sandbox: w.sandbox.to_string(),
-                content,
-                id: Some(id),
-            });
-        } else {
-            seen.blocked.insert(path, foreign);
-        }
+        look_at(&dir, topology, w, rec, &mark, name, seen)?;
+    }
+    Ok(())
+}
+
+/// One file of a sandbox directory: cnm's (recorded identity or mark,
+/// or unchanged since written), else blocked, with the reason.
+fn look_at(
+    dir: &Dir,
+    topology: &str,
+    w: &Want<'_>,
+    rec: &FilesRecord,
+    mark: &str,
+    name: &str,
+    seen: &mut Seen,
+) -> Result<(), SafeError> {
+    let path = dir.join(name).display().to_string();
+    let Some(entry) = dir.stat(name)? else {
+        return Ok(());
+    };
+    let why = match entry.kind {
+        Kind::Symlink => Some(SafeError::Symlink(path.clone()).to_string()),
+        Kind::File => None,
+        _ => Some(format!(
+            "{path} is not a regular file; cnm will not replace it"
+        )),
+    };
+    if let Some(why) = why {
+        seen.blocked.insert(path, why);
+        return Ok(());
+    }
+    let foreign = format!(
+        "{path} exists and cnm did not write it; cnm will not overwrite it: remove it or rename the sandbox"
+    );
+    // Unchanged since cnm wrote it: its content is the recorded one.
+    if let Some(stamp) = rec.written.get(name).filter(|st| {
+        st.id == entry.id
+            && st.ctime == entry.ctime
+            && st.size == entry.size
+            && rec.files.get(name) == Some(&entry.id)
+    }) {
+        seen.files.push(FileRes {
+            path,
+            sandbox: w.sandbox.to_string(),
+            content: stamp.content.clone(),
+            id: Some(entry.id),
+        });
+        return Ok(());
+    }
+    let by_id =
+        rec.files.get(name) == Some(&entry.id) || dir.mark_of(name).as_deref() == Some(mark);
+    if !by_id && !w.legacy {
+        seen.blocked.insert(path, foreign);
+        return Ok(());
+    }
+    let read = match dir.read_string(name, MAX_FILE) {
+        Ok(r) => r,
+        Err(SafeError::WrongType { .. } | SafeError::TooLarge { .. }) => None,
+        Err(e) => return Err(e),
+    };
+    let Some((content, id)) = read.filter(|(_, id)| *id == entry.id) else {
+        seen.blocked.insert(path, foreign);
+        return Ok(());
+    };
+    if by_id || content.starts_with(&files::header(topology, w.sandbox)) {
+        seen.files.push(FileRes {
+            path,
+            sandbox: w.sandbox.to_string(),
+            content,
+            id: Some(id),
+        });
+    } else {
+        seen.blocked.insert(path, foreign);
     }
     Ok(())
 }

@@ -134,7 +134,7 @@ enum Waited {
 /// Give the resolver `topology`'s configuration and wait until it serves
 /// it: write it, then reload the running resolver or start one. A
 /// resolver that dies while being waited for, or does not confirm a
-/// reload within [`RELOAD_PATIENCE`] (frozen), is killed and replaced by
+/// reload within `RELOAD_PATIENCE` (frozen), is killed and replaced by
 /// one that loads every topology's configuration.
 pub fn ensure(topology: &str, config: &[u8]) -> Result<(), ControlError> {
     let store = Store::system().resolver();
@@ -285,7 +285,7 @@ fn lock_released(store: &ResolverStore, deadline: Instant) {
 
 /// Take `topology`'s configuration away: the resolver reloads without it,
 /// or stops when no topology needs it any more. A resolver that does not
-/// confirm the reload within [`RELOAD_PATIENCE`] is killed, and a new one
+/// confirm the reload within `RELOAD_PATIENCE` is killed, and a new one
 /// serves the other topologies: it must not keep the sockets, and so the
 /// namespaces, of what is being destroyed.
 pub fn remove(topology: &str) -> Result<(), ControlError> {

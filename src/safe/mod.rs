@@ -97,7 +97,7 @@ pub type Result<T> = std::result::Result<T, SafeError>;
 /// behind, whichever path it takes.
 static READ_ONLY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// Refuse every later write, creation and removal (see [`READ_ONLY`]).
+/// Refuse every later write, creation and removal (see `READ_ONLY`).
 pub fn forbid_writes() {
     READ_ONLY.store(true, std::sync::atomic::Ordering::Relaxed);
 }

@@ -1,5 +1,5 @@
 //! A topology as the file writes it: a value that serializes to the file
-//! format (YAML or JSON) and reads back with [`super::parse`]. `apply`
+//! format (YAML or JSON) and reads back with `spec::parse`. `apply`
 //! records the one it applied (what the kernel cannot hold: names of
 //! remote endpoints, hostnames, aliases, how ports and DNS were written);
 //! `show` prints one, from that record corrected by what it observes.

@@ -5,7 +5,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 /// Where a borrowed namespace is found. Resolved to a namespace file when
-/// planning (see [`crate::observe::borrowed`]), never at load time.
+/// planning (see `observe::borrowed`), never at load time.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum NetnsRef {
     /// An absolute path to a namespace file (`/run/netns/x`,

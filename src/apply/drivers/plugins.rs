@@ -175,7 +175,7 @@ pub(super) fn recorded_drivers(store: &TopologyStore) -> BTreeSet<String> {
 /// The registry to destroy topology `store.name()` with: the plugins its
 /// records name, reached if they can be. A plugin whose socket or spec
 /// file is there but refuses (restarting) is waited for with libnetwork's
-/// backoff, up to [`plugin_wait`]; one still unreachable then (or with no
+/// backoff, up to `plugin_wait`; one still unreachable then (or with no
 /// file at all) is left out: what it holds is kept in the records (see
 /// `exec`). Called without cnm's lock: waiting never holds it.
 pub async fn for_destroy(reg: &Registry, store: &TopologyStore) -> Registry {

@@ -206,27 +206,7 @@ async fn reload(
             return None;
         }
     };
-    // netns → (topology, view, the inode cnm recorded making it with, port).
-    let mut wanted: BTreeMap<String, (String, SandboxView, Option<u64>, u16)> = BTreeMap::new();
-    let mut kept: BTreeSet<String> = BTreeSet::new();
-    for topology in topologies {
-        match load(store, &topology) {
-            Ok((cfg, digest)) => {
-                let names = TopologyNames::new(&cfg);
-                let made = made_inodes(&topology);
-                for (netns, s) in &cfg.sandboxes {
-                    let view = SandboxView::new(names.clone(), s);
-                    let ino = made.get(netns).copied();
-                    wanted.insert(netns.clone(), (topology.clone(), view, ino, s.port));
-                }
-                status.topologies.insert(topology, digest);
-            }
-            Err(e) => {
-                tracing::warn!("topology {topology}: {e}; its sandboxes keep what they had");
-                kept.insert(topology);
-            }
-        }
-    }
+    let (mut wanted, kept) = wanted_sandboxes(store, topologies, &mut status);
     // Gone sandboxes first: their sockets close.
     served.retain(|n, s| wanted.contains_key(n) || kept.contains(&s.topology));
     for (n, s) in served.iter().filter(|(_, s)| kept.contains(&s.topology)) {
@@ -251,43 +231,8 @@ async fn reload(
         let Some((topology, view, _, port)) = wanted.remove(&netns) else {
             continue;
         };
-        let view = Arc::new(view);
-        match outcome {
-            bind::Outcome::Same(ino) => {
-                if let Some(s) = served.get(&netns) {
-                    match s.slot.write() {
-                        Ok(mut v) => *v = view,
-                        Err(p) => *p.into_inner() = view,
-                    }
-                }
-                status.sandboxes.insert(netns, bound_at(ino, port));
-            }
-            bind::Outcome::New(ino, ns, udp, tcp) => {
-                served.remove(&netns);
-                let slot: Slot = Arc::new(RwLock::new(view));
-                match listen::start(slot.clone(), ns, shared, udp, tcp) {
-                    Ok(running) => {
-                        let s = Served {
-                            ino,
-                            port,
-                            topology,
-                            slot,
-                            _running: running,
-                        };
-                        served.insert(netns.clone(), s);
-                        status.sandboxes.insert(netns, bound_at(ino, port));
-                    }
-                    Err(e) => {
-                        status.sandboxes.insert(netns, failed(e.to_string()));
-                    }
-                }
-            }
-            bind::Outcome::Failed(e) => {
-                tracing::warn!("{netns}: {e}");
-                served.remove(&netns);
-                status.sandboxes.insert(netns, failed(e));
-            }
-        }
+        let bound = settle(served, shared, &netns, outcome, (topology, view, port));
+        status.sandboxes.insert(netns, bound);
     }
     tracing::info!(
         sandboxes = served.len(),
@@ -295,6 +240,85 @@ async fn reload(
         "serving"
     );
     Some(status)
+}
+
+/// netns → (topology, view, the inode cnm recorded making it with, port).
+type Wanted = BTreeMap<String, (String, SandboxView, Option<u64>, u16)>;
+
+/// The sandboxes every readable configuration asks for, and the topologies
+/// whose configuration cannot be read (their sandboxes keep what they had).
+fn wanted_sandboxes(
+    store: &ResolverStore,
+    topologies: Vec<String>,
+    status: &mut ResolverStatus,
+) -> (Wanted, BTreeSet<String>) {
+    let mut wanted: Wanted = BTreeMap::new();
+    let mut kept: BTreeSet<String> = BTreeSet::new();
+    for topology in topologies {
+        match load(store, &topology) {
+            Ok((cfg, digest)) => {
+                let names = TopologyNames::new(&cfg);
+                let made = made_inodes(&topology);
+                for (netns, s) in &cfg.sandboxes {
+                    let view = SandboxView::new(names.clone(), s);
+                    let ino = made.get(netns).copied();
+                    wanted.insert(netns.clone(), (topology.clone(), view, ino, s.port));
+                }
+                status.topologies.insert(topology, digest);
+            }
+            Err(e) => {
+                tracing::warn!("topology {topology}: {e}; its sandboxes keep what they had");
+                kept.insert(topology);
+            }
+        }
+    }
+    (wanted, kept)
+}
+
+/// Serve sandbox `netns` as binding it turned out: the same sockets with
+/// the new names, new sockets, or none. What the status says of it.
+fn settle(
+    served: &mut BTreeMap<String, Served>,
+    shared: &Shared,
+    netns: &str,
+    outcome: bind::Outcome,
+    (topology, view, port): (String, SandboxView, u16),
+) -> Bound {
+    let view = Arc::new(view);
+    match outcome {
+        bind::Outcome::Same(ino) => {
+            if let Some(s) = served.get(netns) {
+                match s.slot.write() {
+                    Ok(mut v) => *v = view,
+                    Err(p) => *p.into_inner() = view,
+                }
+            }
+            bound_at(ino, port)
+        }
+        bind::Outcome::New(ino, ns, udp, tcp) => {
+            served.remove(netns);
+            let slot: Slot = Arc::new(RwLock::new(view));
+            match listen::start(slot.clone(), ns, shared, udp, tcp) {
+                Ok(running) => {
+                    let s = Served {
+                        ino,
+                        port,
+                        topology,
+                        slot,
+                        _running: running,
+                    };
+                    served.insert(netns.to_string(), s);
+                    bound_at(ino, port)
+                }
+                Err(e) => failed(e.to_string()),
+            }
+        }
+        bind::Outcome::Failed(e) => {
+            tracing::warn!("{netns}: {e}");
+            served.remove(netns);
+            failed(e)
+        }
+    }
 }
 
 /// The namespaces cnm recorded making for `topology`, with their inodes:
