@@ -2,12 +2,13 @@
 //! Generic checks here (names, addressing, references, what relates several
 //! objects); each driver checks its own options, through the registry.
 
+mod addressing;
 mod cross;
 mod endpoints;
 mod hosts;
 mod networks;
 mod sysctls;
-pub use networks::reserved;
+pub use addressing::reserved;
 
 use super::raw::*;
 use super::*;

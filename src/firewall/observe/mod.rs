@@ -9,7 +9,12 @@ use super::{ICC_CHAIN, INET_CHAINS};
 use crate::model::{Atom, FirewallRes, FwMap, FwRule};
 use crate::store::TopologyStore;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
+
+mod fingerprint;
+mod kept;
+mod record;
+use fingerprint::matches;
+pub use record::{record, record_elements};
 
 /// What the kernel has under the topology's table name.
 #[derive(Debug, Default)]
@@ -117,65 +122,6 @@ fn forward_rules(topology: &str, tables: &Value) -> Result<(Vec<String>, Vec<FwR
     Ok((families, rules))
 }
 
-/// The fingerprint of cnm's tables as listed: `BASE.SUM`, BASE the SHA-256
-/// of the listing with the maps' elements left out, SUM the wrapping sum
-/// of one hash per element (its map's name and its JSON). Adding or
-/// deleting elements moves SUM alone, so an apply that only did that
-/// updates the fingerprint without listing again ([`record_elements`]).
-fn fingerprint(tables: &[Value]) -> Option<String> {
-    if tables.is_empty() {
-        return None;
-    }
-    let mut base = tables.to_vec();
-    let mut sum = 0u64;
-    let maps = base
-        .iter_mut()
-        .filter_map(|t| t["objects"].as_array_mut())
-        .flatten()
-        .filter_map(|o| o.get_mut("map").and_then(Value::as_object_mut));
-    for m in maps {
-        let name = m
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        if let Some(Value::Array(elems)) = m.remove("elem") {
-            for e in &elems {
-                sum = sum.wrapping_add(element_hash(&name, e));
-            }
-        }
-    }
-    Some(format!(
-        "{}.{sum:016x}",
-        hex(&serde_json::to_string(&base).unwrap_or_default())
-    ))
-}
-
-/// The fingerprint an older cnm recorded: SHA-256 of the whole listing.
-/// Still accepted, so an upgrade does not see its own tables as edited.
-fn legacy_fingerprint(tables: &[Value]) -> Option<String> {
-    (!tables.is_empty()).then(|| hex(&serde_json::to_string(tables).unwrap_or_default()))
-}
-
-fn hex(text: &str) -> String {
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// One element's share of a fingerprint's SUM.
-fn element_hash(map: &str, element: &Value) -> u64 {
-    let d = Sha256::digest(format!("{map}\n{element}").as_bytes());
-    u64::from_be_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
-}
-
-/// Whether the recorded fingerprint is the listing's.
-fn matches(recorded: &str, tables: &[Value]) -> bool {
-    fingerprint(tables).as_deref() == Some(recorded)
-        || legacy_fingerprint(tables).as_deref() == Some(recorded)
-}
-
 fn strip(v: &mut Value) {
     match v {
         Value::Object(map) => {
@@ -185,77 +131,6 @@ fn strip(v: &mut Value) {
         Value::Array(items) => items.iter_mut().for_each(strip),
         _ => {}
     }
-}
-
-/// After an apply: remember what the tables look like, so drift in rule
-/// bodies (not only in labels) shows up later.
-/// The same listing is kept for observe (verify, next plan), which then
-/// need not list again while nothing changes.
-pub fn record(store: &TopologyStore) -> Result<(), NftError> {
-    let key = super::generation::current().zip(super::generation::netns_ino());
-    let Some(all) = nft_json(&["list", "tables"])? else {
-        store.set_nft_digest(None)?;
-        return Ok(());
-    };
-    let tables = listing_of(store.name(), &all)?;
-    store.set_nft_digest(fingerprint(&tables).as_deref())?;
-    if let Some(key) = key {
-        kept::save(store, key, &seen_of(store, &all, tables)?);
-    }
-    Ok(())
-}
-
-/// After a transaction that only added and deleted map elements (`before`
-/// as observed, `after` as now written): the fingerprint and the kept
-/// listing follow from what it did, without listing again. Only when the
-/// ruleset moved by that one transaction since the kept listing (its
-/// generation id is one higher) and the recorded fingerprint has a SUM;
-/// otherwise false, and the caller lists ([`record`]).
-pub fn record_elements(
-    store: &TopologyStore,
-    before: &FirewallRes,
-    after: &FirewallRes,
-) -> Result<bool, NftError> {
-    let Some((generation, netns)) =
-        super::generation::current().zip(super::generation::netns_ino())
-    else {
-        return Ok(false);
-    };
-    let Some((key, mut seen)) = kept::load_unchecked(store) else {
-        tracing::debug!("no kept listing: the firewall is listed again");
-        return Ok(false);
-    };
-    if key != (generation.wrapping_sub(1), netns) {
-        tracing::debug!(kept = ?key, now = generation, "the ruleset moved more than this transaction: listed again");
-        return Ok(false);
-    }
-    let Some((base, sum)) = store.nft_digest()?.and_then(|d| {
-        let (base, sum) = d.split_once('.')?;
-        Some((base.to_string(), u64::from_str_radix(sum, 16).ok()?))
-    }) else {
-        return Ok(false);
-    };
-    let mut sum = sum;
-    for (old, new) in before.maps.iter().zip(&after.maps) {
-        for (k, v) in &old.elements {
-            if new.elements.get(k) != Some(v) {
-                let listed = super::nft::listed_element(k, v, old.labels.get(k));
-                sum = sum.wrapping_sub(element_hash(&old.name, &listed));
-            }
-        }
-        for (k, v) in &new.elements {
-            if old.elements.get(k) != Some(v) {
-                let listed = super::nft::listed_element(k, v, new.labels.get(k));
-                sum = sum.wrapping_add(element_hash(&new.name, &listed));
-            }
-        }
-    }
-    store.set_nft_digest(Some(&format!("{base}.{sum:016x}")))?;
-    if let Some(fw) = seen.firewall.as_mut() {
-        fw.maps = after.maps.clone();
-    }
-    kept::save(store, (generation, netns), &seen);
-    Ok(true)
 }
 
 fn is_marked(table: &Value, mark: &str) -> bool {
@@ -416,138 +291,5 @@ fn map_of(m: &Value) -> FwMap {
         value_type: types(&m["map"]),
         elements,
         labels,
-    }
-}
-
-/// The last listing, as observe made it, with the generation id and the
-/// namespace it was read at. Regenerable: written without fsync, and any
-/// doubt (unreadable, another id) means listing again.
-mod kept {
-    use super::Seen;
-    use crate::model::{FirewallRes, FwMap, FwRule};
-    use crate::store::TopologyStore;
-    use serde::{Deserialize, Serialize};
-
-    #[derive(Serialize, Deserialize)]
-    struct Kept {
-        generation: u32,
-        netns: u64,
-        /// The fingerprint recorded when it was listed (it decides `intact`).
-        recorded: Option<String>,
-        firewall: Option<KeptFirewall>,
-        foreign: Vec<String>,
-        forward_chains: Vec<String>,
-    }
-
-    #[derive(Serialize, Deserialize)]
-    struct KeptFirewall {
-        table: String,
-        bridge_table: bool,
-        intact: bool,
-        rules: Vec<(String, String, String, Option<u64>)>,
-        #[serde(default)]
-        maps: Vec<FwMap>,
-    }
-
-    pub fn load(store: &TopologyStore, key: (u32, u64)) -> Option<Seen> {
-        let (at, seen) = load_unchecked(store)?;
-        (at == key).then_some(seen)
-    }
-
-    /// The kept listing and the (generation, namespace) it was read at,
-    /// if it was kept under the fingerprint recorded now.
-    pub fn load_unchecked(store: &TopologyStore) -> Option<((u32, u64), Seen)> {
-        let k: Kept = serde_json::from_str(&store.nft_kept().ok()??).ok()?;
-        if k.recorded != store.nft_digest().ok()? {
-            return None;
-        }
-        let key = (k.generation, k.netns);
-        Some((
-            key,
-            Seen {
-                firewall: k.firewall.map(|f| FirewallRes {
-                    table: f.table,
-                    bridge_table: f.bridge_table,
-                    intact: f.intact,
-                    maps: f.maps,
-                    rules: f
-                        .rules
-                        .into_iter()
-                        .map(|(chain, label, digest, handle)| FwRule {
-                            chain,
-                            label,
-                            digest,
-                            body: Default::default(),
-                            handle,
-                        })
-                        .collect(),
-                }),
-                foreign: k.foreign,
-                forward_chains: k.forward_chains,
-            },
-        ))
-    }
-
-    pub fn save(store: &TopologyStore, (generation, netns): (u32, u64), seen: &Seen) {
-        let Ok(recorded) = store.nft_digest() else {
-            return;
-        };
-        let k = Kept {
-            generation,
-            netns,
-            recorded,
-            firewall: seen.firewall.as_ref().map(|f| KeptFirewall {
-                table: f.table.clone(),
-                bridge_table: f.bridge_table,
-                intact: f.intact,
-                rules: f
-                    .rules
-                    .iter()
-                    .map(|r| (r.chain.clone(), r.label.clone(), r.digest.clone(), r.handle))
-                    .collect(),
-                maps: f.maps.clone(),
-            }),
-            foreign: seen.foreign.clone(),
-            forward_chains: seen.forward_chains.clone(),
-        };
-        if let Ok(text) = serde_json::to_string(&k) {
-            if let Err(e) = store.set_nft_kept(&text) {
-                tracing::debug!("cannot keep the nftables listing: {e}");
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::Atom;
-
-    fn table(elems: &[Value]) -> Vec<Value> {
-        vec![json!({"family": "inet", "objects": [
-            {"table": {"family": "inet", "name": "cnm-t"}},
-            {"map": {"family": "inet", "name": "ports_ip_addr", "table": "cnm-t",
-                     "type": ["inet_proto", "inet_service"], "map": "ipv4_addr", "elem": elems}},
-        ]})]
-    }
-
-    #[test]
-    fn element_changes_move_the_fingerprint_as_a_new_listing_would() {
-        let key = |p: u32| vec![Atom::Text("tcp".into()), Atom::Num(p)];
-        let value = vec![Atom::Text("10.0.0.2".into())];
-        let label = "port 0.0.0.0:8080/tcp → web 10.0.0.2:80".to_string();
-        let a = super::super::nft::listed_element(&key(8080), &value, Some(&label));
-        let b = super::super::nft::listed_element(&key(9090), &value, None);
-        let both = fingerprint(&table(&[a.clone(), b.clone()])).unwrap();
-        let one = fingerprint(&table(std::slice::from_ref(&a))).unwrap();
-        let (base, sum) = both.split_once('.').unwrap();
-        let sum = u64::from_str_radix(sum, 16).unwrap();
-        let less = sum.wrapping_sub(element_hash("ports_ip_addr", &b));
-        assert_eq!(format!("{base}.{less:016x}"), one);
-        // Order does not count; an older cnm's fingerprint still matches.
-        assert_eq!(fingerprint(&table(&[b, a.clone()])).unwrap(), both);
-        let t = table(&[a]);
-        assert!(matches(&legacy_fingerprint(&t).unwrap(), &t));
-        assert!(!matches(&both, &t));
     }
 }
