@@ -7,8 +7,10 @@
 //! already exists (see `addressing`).
 
 mod addressing;
+mod dns;
 mod files;
 pub mod host_ports;
+mod hosts;
 mod ifnames;
 mod ipam_plugins;
 mod routes;
@@ -22,6 +24,9 @@ use ipnetwork::{Ipv4Network, Ipv6Network};
 use std::collections::BTreeMap;
 
 pub use crate::errors::PlanError;
+use dns::{dns_redirects, resolver_config};
+pub use hosts::host_found_by_address;
+use hosts::this_host;
 pub use routes::gateway_endpoint;
 
 /// Addresses chosen for one endpoint.
@@ -239,47 +244,6 @@ fn resolved_endpoints<'a>(p: &Plan<'a>, network: &'a str) -> Vec<ResolvedEndpoin
         .collect()
 }
 
-/// What the embedded resolver answers for this machine's sandboxes, when
-/// it is on and some sandbox needs it.
-fn resolver_config(p: &Plan<'_>) -> Option<crate::resolver::config::Config> {
-    let addrs: crate::resolver::config::Addresses = p
-        .addrs
-        .iter()
-        .map(|(k, a)| (k.clone(), (a.v4, a.v6)))
-        .collect();
-    let served_elsewhere = &p.obs.host.foreign_dns;
-    let allocated = &p.obs.host.allocated.dns_ports;
-    let port_of = |sandbox: &str| {
-        allocated
-            .get(sandbox)
-            .copied()
-            .unwrap_or_else(|| crate::resolver::redirect::port_for(&p.t.name, sandbox))
-    };
-    crate::resolver::config::build(
-        p.full,
-        p.t,
-        &addrs,
-        &p.obs.host.nameservers,
-        &|sandbox: &str| (!served_elsewhere.contains(sandbox)).then(|| port_of(sandbox)),
-    )
-}
-
-/// Each served sandbox's redirect of 127.0.0.11:53 to its resolver port.
-fn dns_redirects(c: &crate::resolver::config::Config) -> BTreeMap<String, crate::model::DnsRes> {
-    c.sandboxes
-        .iter()
-        .map(|(netns, s)| {
-            let d = crate::model::DnsRes {
-                sandbox: s.sandbox.clone(),
-                netns: netns.clone(),
-                port: s.port,
-                intact: true,
-            };
-            (s.sandbox.clone(), d)
-        })
-        .collect()
-}
-
 /// Every namespace's default routes and its hosts and resolv.conf files
 /// (`dns`: the sandboxes the embedded resolver serves name it instead of
 /// their peers).
@@ -373,45 +337,4 @@ fn firewall(reg: &Registry, t: &Topology, obs: &Observed, state: &mut State) {
         maps: crate::firewall::merge_maps(maps),
         intact: true,
     });
-}
-
-/// The host of a multi-host file whose address is on this machine, when
-/// `--host` did not name one (recorded with the apply, so that `show`
-/// knows which sandboxes are here); `None` otherwise.
-pub fn host_found_by_address(t: &Topology, obs: &Observed) -> Option<String> {
-    if t.this_host.is_some() {
-        return None;
-    }
-    this_host(t, obs).ok().flatten().map(|h| h.name.clone())
-}
-
-/// The host this machine is, in a multi-host file: the one `--host` named,
-/// else the one whose address is on a local interface.
-fn this_host<'a>(t: &'a Topology, obs: &Observed) -> Result<Option<&'a Host>, PlanError> {
-    if t.hosts.is_empty() {
-        return Ok(None);
-    }
-    if let Some(h) = t.this_host.as_ref().and_then(|h| t.hosts.get(h)) {
-        return Ok(Some(h));
-    }
-    let mine: Vec<&Host> = t
-        .hosts
-        .values()
-        .filter(|h| obs.host.local_addrs.contains_key(&h.address))
-        .collect();
-    match mine.as_slice() {
-        [h] => Ok(Some(h)),
-        _ => Err(PlanError::of_file(
-            &t.file,
-            format!(
-                "the file declares hosts ({}) and {}; say which one this machine is with --host NAME",
-                t.hosts.keys().cloned().collect::<Vec<_>>().join(", "),
-                if mine.is_empty() {
-                    "none of their addresses is on this machine"
-                } else {
-                    "several of their addresses are on this machine"
-                }
-            ),
-        )),
-    }
 }
