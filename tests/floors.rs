@@ -409,6 +409,75 @@ fn no_reference_climbs_a_floor() {
     );
 }
 
+/// The engine's modules (SPEC's design: spec, observe, diff, apply, and
+/// desired between them) reach drivers only through the trait and the
+/// registry: they name no driver's module.
+const ENGINE: [&str; 5] = ["spec", "desired", "observe", "diff", "apply"];
+
+/// The drivers' own modules: the folders and files under `src/drivers/`.
+fn driver_modules() -> Vec<String> {
+    let dir = root().join("src/drivers");
+    let mut out: Vec<String> = std::fs::read_dir(&dir)
+        .expect("src/drivers is readable")
+        .flatten()
+        .map(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .trim_end_matches(".rs")
+                .to_string()
+        })
+        .filter(|n| n != "mod")
+        .collect();
+    out.sort();
+    out
+}
+
+/// Where `code` names `drivers::NAME` (or `drivers::{.., NAME, ..}`) for a
+/// NAME in `modules`: (line, name).
+fn driver_names_in(code: &str, modules: &[String]) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    for (pos, _) in code.match_indices("drivers::") {
+        let before = code[..pos].chars().next_back();
+        if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') {
+            continue;
+        }
+        let after = &code[pos + "drivers::".len()..];
+        let named: Vec<&str> = match after.strip_prefix('{') {
+            Some(group) => group_heads(group),
+            None => ident_at(after).into_iter().collect(),
+        };
+        let line = code[..pos].matches('\n').count() + 1;
+        for n in named.into_iter().filter(|n| modules.iter().any(|m| m == n)) {
+            out.push((line, n.to_string()));
+        }
+    }
+    out
+}
+
+#[test]
+fn the_engine_names_no_driver() {
+    let modules = driver_modules();
+    assert!(
+        modules.iter().any(|m| m == "bridge"),
+        "drivers found: {modules:?}"
+    );
+    let mut named = Vec::new();
+    for file in sources() {
+        if !ENGINE.contains(&top_module(&file).as_str()) || is_test_file(&file) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).expect("readable");
+        for (line, name) in driver_names_in(&code_only(&text), &modules) {
+            named.push(format!("{}:{line}: drivers::{name}", file.display()));
+        }
+    }
+    assert!(
+        named.is_empty(),
+        "the engine names drivers:\n{}",
+        named.join("\n")
+    );
+}
+
 #[test]
 fn no_cycle_on_a_floor() {
     let (of, _) = floors();
@@ -542,4 +611,10 @@ fn the_checker_sees_what_it_must() {
         .map(str::to_string)
         .collect();
     assert_eq!(functions(&lines), [(0, "long".to_string(), 3)]);
+    let modules = vec!["bridge".to_string(), "overlay".to_string()];
+    let code = code_only("use crate::drivers::{Registry, bridge::X};\n// drivers::overlay\nlet a = drivers::overlay::f();\nlet b = crate::drivers::Caps;\n");
+    assert_eq!(
+        driver_names_in(&code, &modules),
+        [(1, "bridge".to_string()), (3, "overlay".to_string())]
+    );
 }

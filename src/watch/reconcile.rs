@@ -68,7 +68,7 @@ async fn converge(
     };
     match done {
         Ok((plan, applied)) if plan.is_empty() => {
-            tracing::debug!(topology = %t.name, reason = %why, "converged, nothing to do");
+            tracing::debug!(topology = %t.name, reason = ?why.to_string(), "converged, nothing to do");
             Ok((plan.summary(), applied))
         }
         Ok((plan, applied)) => {
@@ -83,13 +83,13 @@ async fn converge(
             }
             let s = plan.summary();
             info!(
-                topology = %t.name, reason = %why, added = s.add, changed = s.change, destroyed = s.destroy,
+                topology = %t.name, reason = ?why.to_string(), added = s.add, changed = s.change, destroyed = s.destroy,
                 ms = start.elapsed().as_millis() as u64, "converged"
             );
             Ok((s, applied))
         }
         Err(e) => {
-            error!(topology = %t.name, reason = %why, "{e}");
+            error!(topology = %t.name, reason = ?why.to_string(), "{e}");
             Err(e)
         }
     }
