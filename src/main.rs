@@ -77,16 +77,8 @@ enum Command {
         detailed_exitcode: bool,
         #[arg(short, long, value_enum, default_value = "text")]
         output: PlanFormat,
-        /// Multi-host files: which of `hosts:` this machine is (default:
-        /// the one whose address is on a local interface).
-        #[arg(long, value_name = "NAME")]
-        host: Option<String>,
-        /// Trust sandboxes whose definition is unchanged since the last
-        /// apply to be as it left them: their namespaces and files are not
-        /// read, so drift inside them goes unseen (faster at thousands of
-        /// sandboxes; a plan without it reads everything).
-        #[arg(long)]
-        trust_unchanged: bool,
+        #[command(flatten)]
+        at: Targeting,
     },
     /// Make the kernel match the file, then verify it does.
     Apply {
@@ -102,16 +94,8 @@ enum Command {
         /// executed (plan's format) with `result` and `ms`.
         #[arg(short, long, value_enum, default_value = "text")]
         output: PlanFormat,
-        /// Multi-host files: which of `hosts:` this machine is (default:
-        /// the one whose address is on a local interface).
-        #[arg(long, value_name = "NAME")]
-        host: Option<String>,
-        /// Trust sandboxes whose definition is unchanged since the last
-        /// apply to be as it left them: their namespaces and files are not
-        /// read, so drift inside them goes unseen (faster at thousands of
-        /// sandboxes; a plan without it reads everything).
-        #[arg(long)]
-        trust_unchanged: bool,
+        #[command(flatten)]
+        at: Targeting,
     },
     /// Remove everything a topology owns.
     Destroy {
@@ -307,11 +291,28 @@ fn set_modes(command: &Command) {
     }
 }
 
-fn trust_of(trust_unchanged: bool) -> cnm::apply::Trust {
-    if trust_unchanged {
-        cnm::apply::Trust::Unchanged
-    } else {
-        cnm::apply::Trust::Nothing
+/// Where and how plan and apply look: the flags they share.
+#[derive(clap::Args, Debug)]
+struct Targeting {
+    /// Multi-host files: which of `hosts:` this machine is (default:
+    /// the one whose address is on a local interface).
+    #[arg(long, value_name = "NAME")]
+    host: Option<String>,
+    /// Trust sandboxes whose definition is unchanged since the last
+    /// apply to be as it left them: their namespaces and files are not
+    /// read, so drift inside them goes unseen (faster at thousands of
+    /// sandboxes; a plan without it reads everything).
+    #[arg(long)]
+    trust_unchanged: bool,
+}
+
+impl Targeting {
+    fn trust(&self) -> cnm::apply::Trust {
+        if self.trust_unchanged {
+            cnm::apply::Trust::Unchanged
+        } else {
+            cnm::apply::Trust::Nothing
+        }
     }
 }
 
@@ -325,16 +326,14 @@ async fn run(cmd: Command) -> Result<ExitCode> {
             out,
             detailed_exitcode,
             output,
-            host,
-            trust_unchanged,
+            at,
         } => {
             let src = cli_common::source(file, topology)?;
-            let trust = trust_of(trust_unchanged);
             let opts = cli_plan::PlanOptions {
                 detailed_exitcode,
                 output,
-                host: host.as_deref(),
-                trust,
+                host: at.host.as_deref(),
+                trust: at.trust(),
                 out: out.as_deref(),
             };
             cli_plan::plan(&src, opts).await
@@ -343,11 +342,10 @@ async fn run(cmd: Command) -> Result<ExitCode> {
             file,
             topology,
             output,
-            host,
-            trust_unchanged,
+            at,
         } => {
             let src = cli_common::source(file, topology)?;
-            cli_apply::apply(&src, output, host.as_deref(), trust_of(trust_unchanged)).await
+            cli_apply::apply(&src, output, at.host.as_deref(), at.trust()).await
         }
         Command::Destroy {
             file,

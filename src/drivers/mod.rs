@@ -30,7 +30,7 @@ use futures::future::BoxFuture;
 use ipnetwork::{Ipv4Network, Ipv6Network};
 use netlink_packet_route::link::LinkInfo;
 use std::any::Any;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, OnceLock};
 
 /// Options of a driver cnm does not interpret: kept as written.
@@ -85,6 +85,16 @@ pub struct ResolvedEndpoint<'a> {
     pub ifname: String,
     /// The sandbox's namespace.
     pub netns: String,
+}
+
+impl ResolvedEndpoint<'_> {
+    /// Its addresses, both families, as the interface carries them.
+    pub fn addrs(&self) -> BTreeSet<ipnetwork::IpNetwork> {
+        let v4 = self.ipv4.map(ipnetwork::IpNetwork::V4);
+        v4.into_iter()
+            .chain(self.ipv6.map(ipnetwork::IpNetwork::V6))
+            .collect()
+    }
 }
 
 /// Values a driver learned while making an endpoint (Terraform's "known

@@ -60,22 +60,32 @@ pub struct Caps {
 }
 
 impl Caps {
+    /// What most drivers start from: endpoints with an interface and
+    /// addresses from cnm's IPAM (lowest free), a gateway on a host link,
+    /// and no more. Drivers write what differs (`..Caps::ADDRESSED`).
+    pub const ADDRESSED: Caps = Caps {
+        interfaces: true,
+        ipam: Ipam::Lowest,
+        gateway: Gateway::OnHost,
+        addressing: true,
+        needs_subnet: false,
+        internal: false,
+        ports: false,
+        exclusive: false,
+        host_stack: false,
+        spans_hosts: false,
+        network_link: false,
+    };
+
     /// A network whose driver cnm does not know: a libnetwork plugin (or
     /// nothing, which `plan` finds out). Addressed by cnm's IPAM (or an
     /// IPAM plugin), its gateway a router the plugin provides; the plugin
     /// programs published ports.
     pub const UNKNOWN: Caps = Caps {
-        interfaces: true,
-        ipam: Ipam::Lowest,
         gateway: Gateway::Outside,
-        addressing: true,
-        needs_subnet: false,
         internal: true,
         ports: true,
-        exclusive: false,
-        host_stack: false,
-        spans_hosts: false,
-        network_link: false,
+        ..Caps::ADDRESSED
     };
 }
 

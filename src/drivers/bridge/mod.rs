@@ -6,8 +6,8 @@ mod firewall;
 mod options;
 
 use super::{
-    veth, Caps, Diagnostics, Driver, Effect, FirewallCtx, FirewallPart, Gateway, Ipam, Kernel,
-    Learned, NetworkCtx, NetworkInput, Options, ShowCtx, DEFAULT_MTU,
+    veth, Caps, Diagnostics, Driver, Effect, FirewallCtx, FirewallPart, Kernel, Learned,
+    NetworkCtx, NetworkInput, Options, ShowCtx, DEFAULT_MTU,
 };
 use crate::model::{EndpointRes, LinkRes, State};
 use crate::naming::{self, MarkKind};
@@ -40,17 +40,10 @@ impl Driver for BridgeDriver {
 
     fn caps(&self) -> Caps {
         Caps {
-            interfaces: true,
-            ipam: Ipam::Lowest,
-            gateway: Gateway::OnHost,
-            addressing: true,
-            needs_subnet: false,
             internal: true,
             ports: true,
-            exclusive: false,
-            host_stack: false,
-            spans_hosts: false,
             network_link: true,
+            ..Caps::ADDRESSED
         }
     }
 

@@ -8,7 +8,7 @@
 mod options;
 
 use super::{
-    Caps, Diagnostics, Driver, Effect, Gateway, Ipam, Kernel, Learned, LinkView, NetworkCtx,
+    Caps, Diagnostics, Driver, Effect, Gateway, Kernel, Learned, LinkView, NetworkCtx,
     NetworkInput, Options, ShowCtx, DEFAULT_MTU,
 };
 use crate::errors::ApplyError;
@@ -17,7 +17,6 @@ use crate::naming::{self, MarkKind};
 use crate::netlink::{index_of, sync_addrs};
 use crate::topology::file::FileNetwork;
 use crate::topology::{Loc, Network};
-use ipnetwork::IpNetwork;
 use netlink_packet_route::link::{InfoData, InfoMacVlan, LinkInfo};
 use rtnetlink::{LinkMacVlan, LinkUnspec};
 use std::collections::BTreeSet;
@@ -50,17 +49,9 @@ impl Driver for MacvlanDriver {
 
     fn caps(&self) -> Caps {
         Caps {
-            interfaces: true,
-            ipam: Ipam::Lowest,
             gateway: Gateway::Outside,
-            addressing: true,
-            needs_subnet: false,
             internal: true,
-            ports: false,
-            exclusive: false,
-            host_stack: false,
-            spans_hosts: false,
-            network_link: false,
+            ..Caps::ADDRESSED
         }
     }
 
@@ -151,12 +142,7 @@ impl Driver for MacvlanDriver {
                 (Mode::Passthru, None) => None,
                 _ => ep.mac,
             };
-            let addrs: BTreeSet<IpNetwork> = ep
-                .ipv4
-                .map(IpNetwork::V4)
-                .into_iter()
-                .chain(ep.ipv6.map(IpNetwork::V6))
-                .collect();
+            let addrs = ep.addrs();
             out.endpoints.insert(
                 ep.spec.name.clone(),
                 EndpointRes {

@@ -71,17 +71,12 @@ impl Driver for OverlayDriver {
 
     fn caps(&self) -> Caps {
         Caps {
-            interfaces: true,
             ipam: Ipam::Hashed,
             gateway: Gateway::None,
-            addressing: true,
             needs_subnet: true,
-            internal: false,
-            ports: false,
-            exclusive: false,
-            host_stack: false,
             spans_hosts: true,
             network_link: true,
+            ..Caps::ADDRESSED
         }
     }
 

@@ -319,12 +319,7 @@ impl RemoteDriver {
         // The plugin's interface may be of any kind: its settings (a
         // macvlan's parent, ...) are not cnm's to compare.
         unknown.push("settings".into());
-        let addrs: BTreeSet<IpNetwork> = ep
-            .ipv4
-            .map(IpNetwork::V4)
-            .into_iter()
-            .chain(ep.ipv6.map(IpNetwork::V6))
-            .collect();
+        let addrs = ep.addrs();
         for r in learned_routes(&learned) {
             out.routes.insert(
                 (ep.spec.sandbox.clone(), r.0),

@@ -6,15 +6,13 @@ use super::*;
 impl TopologyStore {
     /// What the last successful apply applied.
     pub fn applied(&self) -> Result<Option<AppliedRecord>> {
-        if let Some(c) = &self.cache().applied {
-            return Ok(c.clone());
-        }
-        let read: Option<AppliedRecord> = match self.lib_dir()? {
-            Some(d) => read_json(&d, "applied")?,
-            None => None,
-        };
-        self.cache().applied = Some(read.clone());
-        Ok(read)
+        self.cached(
+            |c| &mut c.applied,
+            || match self.lib_dir()? {
+                Some(d) => read_json(&d, "applied"),
+                None => Ok(None),
+            },
+        )
     }
 
     pub fn record_applied(&self, rec: &AppliedRecord) -> Result<()> {
@@ -60,15 +58,7 @@ impl TopologyStore {
         let mut all = self.learned()?;
         all.insert(endpoint.to_string(), values.clone());
         self.roots()?;
-        let d = Dir::create_all(&self.lib, DIR_MODE)?;
-        write_json_lib(
-            &d,
-            "learned",
-            &LearnedRecord {
-                version: RECORD_VERSION,
-                endpoints: all,
-            },
-        )
+        self.write_learned(all)
     }
 
     /// Forget what was learned about endpoints no longer there.
@@ -79,15 +69,16 @@ impl TopologyStore {
         if all.len() == before {
             return Ok(());
         }
+        self.write_learned(all)
+    }
+
+    fn write_learned(&self, all: BTreeMap<String, BTreeMap<String, String>>) -> Result<()> {
         let d = Dir::create_all(&self.lib, DIR_MODE)?;
-        write_json_lib(
-            &d,
-            "learned",
-            &LearnedRecord {
-                version: RECORD_VERSION,
-                endpoints: all,
-            },
-        )
+        let rec = LearnedRecord {
+            version: RECORD_VERSION,
+            endpoints: all,
+        };
+        write_json_lib(&d, "learned", &rec)
     }
 
     /// Objects held by plugins for this topology, by key.

@@ -72,6 +72,20 @@ impl TopologyStore {
         self.cache.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// A cached record: the cache's copy, or `read` once and kept.
+    fn cached<T: Clone>(
+        &self,
+        slot: fn(&mut Cache) -> &mut Option<T>,
+        read: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
+        if let Some(c) = slot(&mut self.cache()) {
+            return Ok(c.clone());
+        }
+        let value = read()?;
+        *slot(&mut self.cache()) = Some(value.clone());
+        Ok(value)
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }

@@ -5,12 +5,7 @@ use super::*;
 impl TopologyStore {
     /// Namespaces cnm created for this topology: sandbox → record.
     pub fn namespaces(&self) -> Result<BTreeMap<String, NsRecord>> {
-        if let Some(c) = &self.cache().namespaces {
-            return Ok(c.clone());
-        }
-        let read = self.read_namespaces()?;
-        self.cache().namespaces = Some(read.clone());
-        Ok(read)
+        self.cached(|c| &mut c.namespaces, || self.read_namespaces())
     }
 
     fn read_namespaces(&self) -> Result<BTreeMap<String, NsRecord>> {
@@ -69,12 +64,7 @@ impl TopologyStore {
 
     /// Files cnm wrote, per sandbox.
     pub fn files(&self) -> Result<BTreeMap<String, FilesRecord>> {
-        if let Some(c) = &self.cache().files {
-            return Ok(c.clone());
-        }
-        let read = self.read_files()?;
-        self.cache().files = Some(read.clone());
-        Ok(read)
+        self.cached(|c| &mut c.files, || self.read_files())
     }
 
     fn read_files(&self) -> Result<BTreeMap<String, FilesRecord>> {
