@@ -4,6 +4,12 @@
 //! `cnm schema` prints it; `schema/topology.schema.json` is the committed
 //! copy, and a test keeps the two equal. Checks the schema cannot express
 //! (overlaps, references between objects, what the host has) are cnm's.
+//!
+//! Written by hand, not derived (schemars): its limits, patterns, formats
+//! and per-driver `options` are most of it, and the file's types carry
+//! spans. What a derive would guarantee is tested instead: for every
+//! object of the file, the keys here are exactly the fields serde reads
+//! (`the_schema_lists_every_key_the_parser_reads`).
 
 use crate::drivers::Registry;
 use crate::topology::schema::*;
@@ -212,4 +218,81 @@ pub fn text() -> String {
     let mut s = serde_json::to_string_pretty(&schema(Registry::builtin())).unwrap_or_default();
     s.push('\n');
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::topology::raw::*;
+    use serde::de::{self, value::Error, Deserialize, Visitor};
+    use std::collections::BTreeSet;
+
+    /// A deserializer that answers every request with an error naming the
+    /// fields a struct asked for: serde's own list of the keys a type
+    /// reads, which the schema must list too.
+    struct FieldsOf;
+
+    impl<'de> de::Deserializer<'de> for FieldsOf {
+        type Error = Error;
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Error> {
+            Err(de::Error::custom("not a struct"))
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Error> {
+            Err(de::Error::custom(fields.join(",")))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+            bytes byte_buf option unit unit_struct newtype_struct seq tuple
+            tuple_struct map enum identifier ignored_any
+        }
+    }
+
+    fn fields<'de, T: Deserialize<'de>>() -> BTreeSet<String> {
+        match T::deserialize(FieldsOf) {
+            Err(e) => e.to_string().split(',').map(str::to_string).collect(),
+            Ok(_) => panic!("a struct was expected"),
+        }
+    }
+
+    fn keys(schema: &serde_json::Value, pointer: &str) -> BTreeSet<String> {
+        let props = schema
+            .pointer(pointer)
+            .and_then(|p| p.as_object())
+            .unwrap_or_else(|| panic!("no properties at {pointer}"));
+        props.keys().cloned().collect()
+    }
+
+    /// The hand-written schema lists exactly the keys the parser reads, for
+    /// every object of the file: a key added to one and not the other
+    /// fails here (and `tests/schema.rs` keeps the committed copy equal).
+    #[test]
+    fn the_schema_lists_every_key_the_parser_reads() {
+        let s = super::schema(crate::drivers::Registry::builtin());
+        let net = "/properties/networks/additionalProperties/properties";
+        let sandbox = "/properties/sandboxes/additionalProperties/properties";
+        let pairs: [(BTreeSet<String>, String); 9] = [
+            (fields::<RawTopology>(), "/properties".into()),
+            (fields::<RawTopDns>(), "/properties/dns/properties".into()),
+            (
+                fields::<RawHost>(),
+                "/properties/hosts/additionalProperties/properties".into(),
+            ),
+            (fields::<RawNetwork>(), net.into()),
+            (fields::<RawIpam>(), format!("{net}/ipam/properties")),
+            (fields::<RawIpv6>(), format!("{net}/ipv6/properties")),
+            (fields::<RawSandbox>(), sandbox.into()),
+            (fields::<RawDns>(), format!("{sandbox}/dns/properties")),
+            (
+                fields::<RawEndpoint>(),
+                "/properties/endpoints/additionalProperties/properties".into(),
+            ),
+        ];
+        for (read, pointer) in pairs {
+            assert_eq!(read, keys(&s, &pointer), "keys at {pointer}");
+        }
+    }
 }
