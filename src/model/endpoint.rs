@@ -50,7 +50,10 @@ pub struct HostEnd {
     pub master: String,
     /// As a bridge port, frames may leave by the port they came in through,
     /// so a sandbox reaches its own published ports through a host address
-    /// (as Docker does without its userland proxy).
+    /// (as Docker does without its userland proxy). A kernel attribute of
+    /// the port (IFLA_BRPORT_MODE), compared and changed like its MTU; which
+    /// value an endpoint wants is its driver's choice (bridge: on, overlay:
+    /// off), and plan JSON (`schema/plan.schema.json`) carries it.
     pub hairpin: bool,
 }
 

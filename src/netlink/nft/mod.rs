@@ -159,17 +159,8 @@ impl Batch {
     /// Create table `table` (IPv4) with `userdata` (an error when it
     /// exists): a new namespace's.
     pub fn create_table(&mut self, table: &str, userdata: &[u8]) {
-        let mut m = message(
-            NetfilterProtoFamily::IPv4,
-            NfTablesMessage::NewTable(TableMessage {
-                attributes: vec![
-                    TableAttribute::Name(table.to_string()),
-                    TableAttribute::UserData(userdata.to_vec()),
-                ],
-            }),
-        );
-        m.header.flags |= NLM_F_CREATE | NLM_F_EXCL;
-        self.msgs.push(m);
+        self.msgs
+            .push(new_table(table, userdata, NLM_F_CREATE | NLM_F_EXCL));
     }
 
     /// Create table `table` (IPv4) with `userdata`, whether or not it
@@ -177,22 +168,9 @@ impl Batch {
     /// the batch replaces it whole. (The delete costs the kernel a grace
     /// period, some 15 ms: for repairs, not for new namespaces.)
     pub fn replace_table(&mut self, table: &str, userdata: &[u8]) {
-        let new = || {
-            let mut m = message(
-                NetfilterProtoFamily::IPv4,
-                NfTablesMessage::NewTable(TableMessage {
-                    attributes: vec![
-                        TableAttribute::Name(table.to_string()),
-                        TableAttribute::UserData(userdata.to_vec()),
-                    ],
-                }),
-            );
-            m.header.flags |= NLM_F_CREATE;
-            m
-        };
-        self.msgs.push(new());
+        self.msgs.push(new_table(table, userdata, NLM_F_CREATE));
         self.delete_table(table);
-        self.msgs.push(new());
+        self.msgs.push(new_table(table, userdata, NLM_F_CREATE));
     }
 
     /// Delete IPv4 table `table` (an error when it does not exist).
@@ -270,25 +248,49 @@ impl Batch {
         let mut rx = vec![0u8; 1 << 16];
         while acks < count - 2 {
             let n = socket.recv(&mut &mut rx[..], 0)?;
-            let mut offset = 0;
-            while offset < n {
-                let msg = NetlinkMessage::<NetfilterMessage>::deserialize(&rx[offset..n])
-                    .map_err(|e| io::Error::other(e.to_string()))?;
-                let len = msg.header.length as usize;
+            for msg in messages(&rx[..n])? {
                 if let NetlinkPayload::Error(e) = msg.payload {
                     if let Some(code) = e.code {
                         return Err(io::Error::from_raw_os_error(-code.get()));
                     }
                     acks += 1;
                 }
-                if len == 0 {
-                    break;
-                }
-                offset += len;
             }
         }
         Ok(())
     }
+}
+
+/// The messages of one datagram from the kernel, in order.
+fn messages(rx: &[u8]) -> io::Result<Vec<NetlinkMessage<NetfilterMessage>>> {
+    let mut out = Vec::new();
+    let mut offset = 0;
+    while offset < rx.len() {
+        let msg = NetlinkMessage::<NetfilterMessage>::deserialize(&rx[offset..])
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        let len = msg.header.length as usize;
+        if len == 0 {
+            return Err(io::Error::other("a netlink message of length 0"));
+        }
+        out.push(msg);
+        offset += len;
+    }
+    Ok(out)
+}
+
+/// A NEWTABLE message for IPv4 table `table` with `userdata`.
+fn new_table(table: &str, userdata: &[u8], flags: u16) -> NetlinkMessage<NetfilterMessage> {
+    let mut m = message(
+        NetfilterProtoFamily::IPv4,
+        NfTablesMessage::NewTable(TableMessage {
+            attributes: vec![
+                TableAttribute::Name(table.to_string()),
+                TableAttribute::UserData(userdata.to_vec()),
+            ],
+        }),
+    );
+    m.header.flags |= flags;
+    m
 }
 
 fn socket_here() -> io::Result<Socket> {

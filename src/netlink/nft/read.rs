@@ -99,11 +99,7 @@ fn dump(request: NfTablesMessage) -> io::Result<Vec<NfTablesMessage>> {
     let mut rx = vec![0u8; 1 << 16];
     loop {
         let n = socket.recv(&mut &mut rx[..], 0)?;
-        let mut offset = 0;
-        while offset < n {
-            let msg = NetlinkMessage::<NetfilterMessage>::deserialize(&rx[offset..n])
-                .map_err(|e| io::Error::other(e.to_string()))?;
-            let len = msg.header.length as usize;
+        for msg in messages(&rx[..n])? {
             match msg.payload {
                 NetlinkPayload::Done(_) => return Ok(out),
                 NetlinkPayload::Error(e) => match e.code {
@@ -118,10 +114,6 @@ fn dump(request: NfTablesMessage) -> io::Result<Vec<NfTablesMessage>> {
                 }) => out.push(t),
                 _ => {}
             }
-            if len == 0 {
-                return Ok(out);
-            }
-            offset += len;
         }
     }
 }
