@@ -196,6 +196,11 @@ fn correctness() {
 }
 
 #[test]
+fn ipvlan() {
+    run_script("ipvlan");
+}
+
+#[test]
 fn macvlan() {
     run_script("macvlan");
 }

@@ -82,6 +82,7 @@ fn examples_on_an_empty_host() {
             "two-tier.yaml",
             "null-host.yaml",
             "macvlan.yaml",
+            "ipvlan.yaml",
         ] {
             let t = example(name);
             insta::assert_snapshot!(
@@ -99,6 +100,7 @@ fn converged_examples_plan_nothing() {
         "two-tier.yaml",
         "null-host.yaml",
         "macvlan.yaml",
+        "ipvlan.yaml",
     ] {
         let t = example(name);
         let obs = converged(&t, &empty_host());
@@ -494,4 +496,21 @@ fn ipam_plugin_answers_are_checked() {
         "{overlap}"
     );
     answered("10.199.0.0/24", "10.199.0.1/24").expect("a sound answer is used");
+}
+
+#[test]
+fn ipvlan_endpoints_have_their_parents_mac() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/topologies/ipvlan.yaml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let t = spec::parse("ipv.yaml", &text).unwrap();
+    let want = desired::build(&t, &empty_host()).unwrap();
+    assert!(want.endpoints.values().all(|e| e.mac.is_none()));
+    let with_mac = text.replace("address: 10.79.0.20", "mac: \"02:00:00:00:00:01\"");
+    let t = spec::parse("ipv.yaml", &with_mac).unwrap();
+    let err = desired::build(&t, &empty_host()).unwrap_err().to_string();
+    assert!(
+        err.starts_with("ipv.yaml:24:")
+            && err.contains("endpoint db-routed: ipvlan endpoints have the MAC of their parent (lan1); remove mac:"),
+        "{err}"
+    );
 }

@@ -260,6 +260,58 @@ fn the_simulation_carries_kernel_side_effects() {
     assert_eq!(sim.observe(reg).state.routes.len(), 1);
 }
 
+/// ipvlan, which the CI machines' kernel lacks, against the simulation:
+/// the example (an l2 and an l3 network) converges in one apply, the l3
+/// sandbox's default route goes out of its interface with no next hop,
+/// the endpoints share their parent's MAC, and destroy leaves nothing.
+#[test]
+fn ipvlan_converges_the_simulated_kernel() -> Result<(), TestCaseError> {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/topologies/ipvlan.yaml");
+    let yaml = std::fs::read_to_string(path)
+        .unwrap()
+        .replace("name: ipv", "name: gen");
+    let t = spec::parse("gen.yaml", &yaml).unwrap();
+    let reg = Registry::builtin();
+    let mut sim = Sim::new(NAME);
+    sim.add_host_link("lan0", [2, 0, 0, 0, 0, 0x10]);
+    sim.add_host_link("lan1", [2, 0, 0, 0, 0, 0x11]);
+    converge(&mut sim, &t, &yaml)?;
+    let state = sim.observe(reg).state;
+    let db = &state.endpoints["db-routed"];
+    assert_eq!(db.kind, "ipvlan");
+    assert_eq!(db.mac, Some([2, 0, 0, 0, 0, 0x11]));
+    assert!(
+        db.settings.contains(&("mode".into(), "l3".into())),
+        "{:?}",
+        db.settings
+    );
+    let routes: Vec<_> = state
+        .routes
+        .values()
+        .map(|r| (r.sandbox.as_str(), r.gateway))
+        .collect();
+    assert_eq!(
+        routes,
+        [("db", None), ("web", Some("10.78.0.1".parse().unwrap()))]
+    );
+    // Another mode is another interface: replaced, and converged again.
+    let l3s = yaml.replace(
+        "ipvlan_mode: l3 }",
+        "ipvlan_mode: l3s, ipvlan_flag: private }",
+    );
+    let t2 = spec::parse("gen.yaml", &l3s).unwrap();
+    let p = plan(&t2, &sim.observe(reg));
+    assert!(
+        p.render_text("gen.yaml", false)
+            .contains("! endpoint db-routed (db eth0, ipvlan) (its ipvlan settings changed)"),
+        "{}",
+        p.render_text("gen.yaml", false)
+    );
+    converge(&mut sim, &t2, &l3s)?;
+    destroy(&mut sim)
+}
+
 // --- the replay on the real kernel ---
 
 const INNER: &str = "CNM_MODEL_REPLAY_INNER";

@@ -159,7 +159,7 @@ fn host_and_null_networks_are_exclusive() {
 /// (tests/e2e/correctness.sh). Only names that could escape a path fail.
 #[test]
 fn any_driver_name_is_valid_until_plan() {
-    for d in ["ipvlan", "warp", "weave.net"] {
+    for d in ["cni", "warp", "weave.net"] {
         let y = format!("{HEAD}networks:\n  v: {{ driver: {d}, subnet: 10.0.0.0/24 }}\nsandboxes: {{ s: {{}} }}\nendpoints:\n  e: {{ network: v, sandbox: s, address: 10.0.0.5 }}\n");
         assert_eq!(errors(&y), Vec::<String>::new(), "{d}");
     }
@@ -278,6 +278,41 @@ fn macvlan_options() {
     has(
         &format!("{HEAD}networks:\n  m: {{ driver: macvlan, options: {{ parent: eth0 }} }}\nsandboxes: {{ s: {{}} }}\nendpoints:\n  e: {{ network: m, sandbox: s, ports: [\"80:80\"] }}\n"),
         "t.yaml:7:40: endpoint e: ports cannot be published on a macvlan network; publish them on a bridge endpoint of sandbox s",
+    );
+}
+
+#[test]
+fn ipvlan_options() {
+    let net =
+        |opts: &str| format!("{HEAD}networks:\n  m:\n    driver: ipvlan\n    options: {opts}\n");
+    has(
+        &format!("{HEAD}networks:\n  m: {{ driver: ipvlan }}\n"),
+        "t.yaml:4:6: network m: an ipvlan network needs options.parent, the host interface its endpoints share",
+    );
+    has(
+        &net("{ parent: eth0, ipvlan_mode: bridge }"),
+        "t.yaml:6:43: network m: options.ipvlan_mode must be one of l2, l3, l3s",
+    );
+    has(
+        &net("{ parent: eth0, ipvlan_flag: l3 }"),
+        "t.yaml:6:43: network m: options.ipvlan_flag must be one of bridge, private, vepa",
+    );
+    has(
+        &net("{ parent: eth0, macvlan_mode: bridge }"),
+        "t.yaml:6:44: network m: unknown ipvlan option 'macvlan_mode' (known: parent, ipvlan_mode, ipvlan_flag)",
+    );
+    has(
+        &format!("{HEAD}networks:\n  a: {{ driver: ipvlan, options: {{ parent: eth0 }} }}\n  b: {{ driver: ipvlan, options: {{ parent: eth0 }} }}\n"),
+        "t.yaml:5:43: network b: parent eth0 is already the parent of ipvlan network a",
+    );
+    // l3: the parent routes; a gateway is refused, l2 takes one.
+    has(
+        &format!("{HEAD}networks:\n  m: {{ driver: ipvlan, subnet: 10.9.0.0/24, gateway: 10.9.0.1, options: {{ parent: eth0, ipvlan_mode: l3 }} }}\n"),
+        "t.yaml:4:54: network m: gateway does not apply to an ipvlan network: its default route goes out of the endpoint's interface, with no next hop",
+    );
+    assert_eq!(
+        errors(&format!("{HEAD}networks:\n  m: {{ driver: ipvlan, subnet: 10.9.0.0/24, gateway: 10.9.0.1, options: {{ parent: eth0 }} }}\n")),
+        Vec::<String>::new()
     );
 }
 

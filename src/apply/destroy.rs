@@ -65,6 +65,6 @@ pub(super) async fn plan(
     let store = Store::system().topology(name)?;
     let (obs, conns) = observe::observe_with(reg, &store, &BTreeMap::new()).await?;
     let plan = crate::diff::diff(name, file, &State::default(), &obs)?;
-    prereq::check(file, &plan, &obs).await?;
+    prereq::check(file, None, &plan, &obs).await?;
     Ok((plan, conns))
 }

@@ -94,7 +94,7 @@ pub(super) async fn plan(
         diff::diff(&t.name, &t.file, &read, &observed)?
     };
     learned::relearned(&mut plan, &learned);
-    prereq::check(&t.file, &plan, &observed).await?;
+    prereq::check(&t.file, Some(t), &plan, &observed).await?;
     notes.extend(
         drivers::host_warnings(reg, t, &observed.host)
             .into_iter()

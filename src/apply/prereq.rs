@@ -8,13 +8,19 @@ use crate::errors::{ErrorKind, PlanError};
 use crate::firewall::nft;
 use crate::model::Observed;
 use crate::plan::{Op, Plan, Resource};
+use crate::topology::Topology;
 use nix::sched::{unshare, CloneFlags};
 use rtnetlink::{LinkBridge, LinkMessageBuilder, LinkVeth, LinkVxlan};
 use std::collections::BTreeSet;
 
 /// Check what `plan` needs of the host: the `nft` command, and kernel
 /// support for every link kind it creates. Errors name `file`.
-pub async fn check(file: &str, plan: &Plan, obs: &Observed) -> Result<(), PlanError> {
+pub async fn check(
+    file: &str,
+    topology: Option<&Topology>,
+    plan: &Plan,
+    obs: &Observed,
+) -> Result<(), PlanError> {
     let fail = |message: String| PlanError::of_file(file, message).of_kind(ErrorKind::Host);
     let touches_firewall = plan
         .actions
@@ -62,9 +68,25 @@ pub async fn check(file: &str, plan: &Plan, obs: &Observed) -> Result<(), PlanEr
         .flat_map(|a| link_kinds(&a.resource))
         .collect();
     match probe(&kinds).await.first() {
-        Some(kind) => Err(fail(missing_kind(kind))),
+        Some(kind) => {
+            Err(located(topology, plan, kind).unwrap_or_else(|| fail(missing_kind(kind))))
+        }
         None => Ok(()),
     }
+}
+
+/// A missing link kind, located at the `driver:` of the first network the
+/// plan would make one for.
+fn located(t: Option<&Topology>, plan: &Plan, kind: &str) -> Option<PlanError> {
+    let network = plan.actions.iter().find_map(|a| match &a.resource {
+        Resource::Link(l) if l.kind == kind => Some(&l.network),
+        Resource::Endpoint(e) if e.kind == kind => Some(&e.network),
+        _ => None,
+    })?;
+    let t = t?;
+    let net = t.networks.get(network)?;
+    let message = format!("network {network}: {}", missing_kind(kind));
+    Some(PlanError::at(t, net.driver_loc, message).of_kind(ErrorKind::Host))
 }
 
 /// The kernel link kinds a resource is made of.
@@ -137,10 +159,21 @@ fn rename(
 
 /// "the kernel cannot create ipvlan links: load its module (modprobe ipvlan)".
 pub fn missing_kind(kind: &str) -> String {
-    let module = module_for(kind).unwrap_or_else(|| format!("rtnl-link-{kind}"));
+    let module = module_for(kind).unwrap_or_else(|| usual_module(kind).to_string());
     format!(
         "this kernel cannot create {kind} links (the module is neither loaded nor loadable here): load it with `modprobe {module}`, or use another driver"
     )
+}
+
+/// The module that usually provides link kind `kind`, when the kernel's
+/// own list does not say (it is not installed): the kind's name, but for
+/// the kinds whose module is named otherwise.
+fn usual_module(kind: &str) -> &str {
+    match kind {
+        "vlan" => "8021q",
+        "bond" => "bonding",
+        other => other,
+    }
 }
 
 /// The module that provides link kind `kind`, from the kernel's

@@ -203,7 +203,7 @@ impl Asker<'_> {
             id: pool_id.clone().unwrap_or_else(|| KNOWN_AFTER_APPLY.into()),
         };
         let (gw, gw_pending) = match net.caps.gateway {
-            Gateway::None => (None, false),
+            Gateway::None | Gateway::Device => (None, false),
             _ => self.gateway(&asked, pool.as_ref(), gateway)?,
         };
         self.addresses(t, &asked, address_of)?;

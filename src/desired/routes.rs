@@ -61,9 +61,17 @@ pub(super) fn add_routes(
             gateway(LEARNED_GATEWAY[1], a.gateway_v6.map(|g| IpAddr::V6(g.ip()))),
         ),
     ];
+    // No next hop: each family the endpoint has an address of goes out of
+    // its interface.
+    let on_device = t.networks[&ep.network].caps.gateway == Gateway::Device;
+    let has = |f: Family| veth.addrs.iter().any(|a| a.is_ipv4() == (f == Family::V4));
     for (family, gw) in gateways {
         let taken = theirs.contains(&if family == Family::V4 { 4 } else { 6 });
-        if let (Some(gateway), false) = (gw, taken) {
+        let next_hop = match (on_device, gw) {
+            (true, _) => has(family).then_some(None),
+            (false, gw) => gw.map(Some),
+        };
+        if let (Some(gateway), false) = (next_hop, taken) {
             let dst = crate::model::default_dst(family);
             out.insert(
                 (sandbox.to_string(), dst),
@@ -71,7 +79,7 @@ pub(super) fn add_routes(
                     sandbox: sandbox.to_string(),
                     netns: netns.clone(),
                     dst,
-                    gateway: Some(gateway),
+                    gateway,
                     dev: veth.ifname.clone(),
                 },
             );

@@ -11,11 +11,13 @@
 //! one line in [`Registry::builtin`]. See docs/DESIGN.md.
 
 mod bridge;
+mod cni;
 mod host;
 mod ipvlan;
 mod macvlan;
 mod null;
 mod overlay;
+mod parent;
 pub mod remote;
 mod veth;
 
@@ -201,6 +203,11 @@ pub trait Driver: Send + Sync {
     /// The name topology files use (`driver: NAME`).
     fn name(&self) -> &'static str;
     fn caps(&self) -> Caps;
+    /// The caps of one network, given its checked options (ipvlan's mode
+    /// decides where the gateway is); by default the driver's.
+    fn network_caps(&self, _options: &Options) -> Caps {
+        self.caps()
+    }
     /// Parse and check this network's `options` (and what else in the
     /// file concerns this driver only), errors located.
     fn check(&self, net: &NetworkInput<'_>, d: &mut Diagnostics) -> Options;
@@ -284,8 +291,9 @@ pub struct Registry {
 pub struct NotBuilt {
     /// The driver's name in a file.
     pub name: &'static str,
-    /// The Linux link kind its networks need.
-    pub link_kind: &'static str,
+    /// The Linux link kind its networks need, if any (checked first: a
+    /// kernel without it is the first thing to fix).
+    pub link_kind: Option<&'static str>,
 }
 
 impl Registry {
@@ -299,9 +307,10 @@ impl Registry {
                 Arc::new(host::HostDriver),
                 Arc::new(overlay::OverlayDriver),
                 Arc::new(macvlan::MacvlanDriver),
+                Arc::new(ipvlan::IpvlanDriver),
             ],
             plugins: BTreeMap::new(),
-            not_built: vec![ipvlan::IPVLAN],
+            not_built: vec![cni::CNI],
         })
     }
 

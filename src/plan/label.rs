@@ -81,7 +81,7 @@ impl Resource {
                 } else {
                     e.mac
                         .map(|m| fmt_mac(&m))
-                        .unwrap_or_else(|| "random".into())
+                        .unwrap_or_else(|| "from the kernel".into())
                 };
                 let mut s = if e.unknown.iter().any(|u| u == "addrs") {
                     format!("addresses {KNOWN_AFTER_APPLY}")

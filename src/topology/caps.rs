@@ -29,6 +29,9 @@ pub enum Gateway {
     /// A router outside cnm's objects (macvlan): the default route points
     /// at it, nothing of cnm's holds the address.
     Outside,
+    /// No gateway address: the default route goes out of the endpoint's
+    /// interface itself (ipvlan in l3 mode, where the parent routes).
+    Device,
 }
 
 /// What a driver's networks and endpoints are like. The engine validates,

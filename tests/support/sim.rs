@@ -1,5 +1,6 @@
 //! A simulated kernel for the property test: the namespaces, links,
-//! addresses and routes cnm's bridge-network plans touch, with the side
+//! addresses and routes cnm's bridge- and ipvlan-network plans touch (the
+//! machines this project's CI runs on have no ipvlan), with the side
 //! effects the real kernel has and the engine must live with:
 //!
 //! - deleting a namespace deletes its interfaces, and a veth's peer with
@@ -312,8 +313,72 @@ impl Sim {
         self.sync_addrs(&None, idx, &l.addrs);
     }
 
+    /// A host interface cnm does not own (a parent for ipvlan), up.
+    pub fn add_host_link(&mut self, name: &str, mac: [u8; 6]) {
+        let mut l = self.link(name, "veth");
+        l.mac = Some(mac);
+        let idx = l.index;
+        self.host.table.links.insert(idx, l);
+        self.set_up(&None, idx, true);
+    }
+
+    /// An ipvlan endpoint: born in its sandbox on its parent, with the
+    /// parent's MAC and the mode and flag its settings ask for (what the
+    /// kernel reports back in the link's info).
+    fn create_ipvlan(&mut self, e: &EndpointRes) {
+        use netlink_packet_route::link::{
+            InfoData, InfoIpVlan, InfoKind, IpVlanFlags, IpVlanMode, LinkInfo,
+        };
+        let setting = |k: &str| {
+            e.settings
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        let parent = self.require(&None, &setting("parent"));
+        let mode = match setting("mode").as_str() {
+            "l3" => IpVlanMode::L3,
+            "l3s" => IpVlanMode::L3S,
+            _ => IpVlanMode::L2,
+        };
+        let flags = match setting("flag").as_str() {
+            "private" => IpVlanFlags::Private,
+            "vepa" => IpVlanFlags::Vepa,
+            _ => IpVlanFlags::empty(),
+        };
+        let ns = Some(e.netns.clone());
+        let mut child = self.link(&e.ifname, "ipvlan");
+        child.alias = Some(naming::mark(
+            &self.topology,
+            MarkKind::Endpoint,
+            &e.endpoint,
+        ));
+        child.mtu = e.mtu;
+        child.mac = self.host.table.links[&parent].mac;
+        child.lower = Some(parent);
+        child.lower_elsewhere = true;
+        child.info = vec![
+            LinkInfo::Kind(InfoKind::IpVlan),
+            LinkInfo::Data(InfoData::IpVlan(vec![
+                InfoIpVlan::Mode(mode),
+                InfoIpVlan::Flags(flags),
+            ])),
+        ];
+        let idx = child.index;
+        self.ns_mut(&ns).table.links.insert(idx, child);
+        self.set_up(&ns, idx, e.up);
+        self.sync_addrs(&ns, idx, &e.addrs);
+    }
+
     fn create_endpoint(&mut self, e: &EndpointRes) {
-        assert_eq!(e.kind, "veth", "the simulation makes veth endpoints only");
+        if e.kind == "ipvlan" {
+            return self.create_ipvlan(e);
+        }
+        assert_eq!(
+            e.kind, "veth",
+            "the simulation makes veth and ipvlan endpoints only"
+        );
         let h = e.host.as_ref().expect("a veth endpoint has a host end");
         let ns = Some(e.netns.clone());
         assert!(

@@ -105,7 +105,7 @@ fn wanted<'a>(reg: &Registry, t: &'a Topology) -> Vec<(&'a str, Role, Loc, &'a s
 /// Why a Docker driver cnm has not built cannot be used: the kernel's
 /// support of its link kind first.
 async fn not_built(reg: &Registry, d: NotBuilt) -> String {
-    let kinds: BTreeSet<String> = [d.link_kind.to_string()].into();
+    let kinds: BTreeSet<String> = d.link_kind.map(str::to_string).into_iter().collect();
     if let Some(missing) = super::prereq::probe(&kinds).await.first() {
         return super::prereq::missing_kind(missing);
     }

@@ -223,8 +223,10 @@ fn route_message(r: &RouteRes, dev: Option<u32>) -> netlink_packet_route::route:
         (IpNetwork::V4(d), gw) => {
             let mut b = RouteMessageBuilder::<std::net::Ipv4Addr>::new()
                 .destination_prefix(d.ip(), d.prefix());
-            if let Some(IpAddr::V4(g)) = gw {
-                b = b.gateway(g);
+            match gw {
+                Some(IpAddr::V4(g)) => b = b.gateway(g),
+                // No next hop: on the link (as `ip route add … dev` makes it).
+                _ => b = b.scope(netlink_packet_route::route::RouteScope::Link),
             }
             if let Some(i) = dev {
                 b = b.output_interface(i);
@@ -234,8 +236,10 @@ fn route_message(r: &RouteRes, dev: Option<u32>) -> netlink_packet_route::route:
         (IpNetwork::V6(d), gw) => {
             let mut b = RouteMessageBuilder::<std::net::Ipv6Addr>::new()
                 .destination_prefix(d.ip(), d.prefix());
-            if let Some(IpAddr::V6(g)) = gw {
-                b = b.gateway(g);
+            match gw {
+                Some(IpAddr::V6(g)) => b = b.gateway(g),
+                // No next hop: on the link (as `ip route add … dev` makes it).
+                _ => b = b.scope(netlink_packet_route::route::RouteScope::Link),
             }
             if let Some(i) = dev {
                 b = b.output_interface(i);

@@ -7,19 +7,18 @@
 
 mod options;
 
+use super::parent::{self, setting};
 use super::{
     Caps, Diagnostics, Driver, Effect, Gateway, Kernel, Learned, LinkView, NetworkCtx,
-    NetworkInput, Options, ShowCtx, DEFAULT_MTU,
+    NetworkInput, Options, ShowCtx,
 };
 use crate::errors::ApplyError;
 use crate::model::{EndpointRes, HostFacts, State};
-use crate::naming::{self, MarkKind};
-use crate::netlink::{index_of, sync_addrs};
+use crate::netlink::index_of;
 use crate::topology::file::FileNetwork;
 use crate::topology::{Loc, Network};
 use netlink_packet_route::link::{InfoData, InfoMacVlan, LinkInfo};
-use rtnetlink::{LinkMacVlan, LinkUnspec};
-use std::collections::BTreeSet;
+use rtnetlink::LinkMacVlan;
 use std::os::fd::AsRawFd;
 
 pub use options::{MacvlanOptions, Mode};
@@ -64,41 +63,14 @@ impl Driver for MacvlanDriver {
     }
 
     fn check_host(&self, net: &Network, facts: &HostFacts) -> Result<(), (Loc, String)> {
-        let Some(o) = opts(net) else {
-            return Ok(());
-        };
-        let Some(&parent_mtu) = facts.link_mtu.get(&o.parent) else {
-            return Err((
-                o.parent_loc,
-                format!(
-                    "parent {} does not exist on this host (cnm does not create it: make the interface, a VLAN sub-interface included, first)",
-                    o.parent
-                ),
-            ));
-        };
-        match net.mtu {
-            Some(m) if m > parent_mtu => Err((
-                net.loc,
-                format!(
-                    "mtu {m} is larger than the MTU of parent {} ({parent_mtu})",
-                    o.parent
-                ),
-            )),
-            _ => Ok(()),
+        match opts(net) {
+            Some(o) => parent::check_host(net, &o.parent, o.parent_loc, facts),
+            None => Ok(()),
         }
     }
 
-    /// A parent that is down (or has no carrier) passes nothing; cnm
-    /// never sets up a link it does not own, so it says so instead.
     fn host_warnings(&self, net: &Network, facts: &HostFacts) -> Vec<String> {
-        match opts(net) {
-            Some(o) if facts.links_down.contains(&o.parent) => vec![format!(
-                "parent {} of network {n} is down; {n} passes no traffic until it is up",
-                o.parent,
-                n = net.name
-            )],
-            _ => Vec::new(),
-        }
+        opts(net).map_or_else(Vec::new, |o| parent::warnings(net, &o.parent, facts))
     }
 
     fn link_kinds(&self) -> &'static [&'static str] {
@@ -121,11 +93,7 @@ impl Driver for MacvlanDriver {
                 ));
             }
         }
-        // Children follow their parent's MTU unless the file sets one.
-        let mtu = net
-            .mtu
-            .or_else(|| ctx.facts.link_mtu.get(&o.parent).copied())
-            .unwrap_or(DEFAULT_MTU);
+        let mtu = parent::mtu(net, &o.parent, ctx.facts);
         for ep in &ctx.endpoints {
             // A passthru interface takes the parent's MAC, and setting its
             // MAC would set the parent's: cnm asks for none.
@@ -222,13 +190,6 @@ fn settings(parent: &str, mode: &str) -> Vec<(String, String)> {
     ]
 }
 
-fn setting<'a>(e: &'a EndpointRes, key: &str) -> Option<&'a str> {
-    e.settings
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
-}
-
 /// The interface is born inside the sandbox (IFLA_NET_NS_FD; the parent
 /// is looked up in the host, where the request is made) under its
 /// temporary name; there it is marked, renamed, brought up and addressed.
@@ -261,21 +222,5 @@ async fn create(e: &EndpointRes, k: &dyn Kernel) -> Result<Learned, ApplyError> 
         .await
         .map_err(err)?;
     drop(ns);
-    let h = k.sandbox(&e.netns)?;
-    let idx = index_of(&h, &tmp).await.map_err(err)?;
-    let mark = naming::mark(k.topology(), MarkKind::Endpoint, &e.endpoint);
-    h.link()
-        .set(LinkUnspec::new_with_index(idx).alias(mark).build())
-        .execute()
-        .await
-        .map_err(err)?;
-    let mut rename = LinkUnspec::new_with_index(idx).name(e.ifname.clone());
-    if e.up {
-        rename = rename.up();
-    }
-    h.link().set(rename.build()).execute().await.map_err(err)?;
-    sync_addrs(&h, idx, &BTreeSet::new(), &e.addrs)
-        .await
-        .map_err(err)?;
-    Ok(Learned::new())
+    parent::finish(e, k, &tmp).await
 }

@@ -1,8 +1,7 @@
 //! The macvlan driver's options, with Docker's names: `parent` (the host
 //! interface the endpoints share) and `macvlan_mode`.
 
-use crate::drivers::{DriverOptions, NetworkInput, Options};
-use crate::naming::valid_kernel_name;
+use crate::drivers::{parent, DriverOptions, NetworkInput, Options};
 use crate::topology::{Diagnostics, Loc, Network};
 use netlink_packet_route::link::MacVlanMode;
 use std::any::Any;
@@ -99,23 +98,9 @@ pub fn check(net: &NetworkInput<'_>, c: &mut Diagnostics) -> Options {
         match key.as_str() {
             "parent" => {
                 has_parent = true;
-                match v.value.as_str() {
-                    // Docker refuses the loopback as a parent too.
-                    Some("lo") => c.err(
-                        v,
-                        format!("network {name}: options.parent cannot be the loopback interface"),
-                    ),
-                    Some(s) => match valid_kernel_name(s) {
-                        Ok(()) => {
-                            o.parent = s.to_string();
-                            o.parent_loc = Loc::from(v);
-                        }
-                        Err(e) => c.err(v, format!("network {name}: options.parent '{s}' {e}")),
-                    },
-                    None => c.err(
-                        v,
-                        format!("network {name}: options.parent must be an interface name"),
-                    ),
+                if let Some((parent, at)) = parent::parse(name, v, c) {
+                    o.parent = parent;
+                    o.parent_loc = at;
                 }
             }
             "macvlan_mode" => match v.value.as_str().and_then(Mode::parse) {
@@ -138,37 +123,21 @@ pub fn check(net: &NetworkInput<'_>, c: &mut Diagnostics) -> Options {
         }
     }
     if !has_parent {
-        // Docker would make a dummy parent and force the network internal;
-        // cnm makes no link the user did not ask for.
-        c.err(
-            net.loc,
-            format!(
-                "network {name}: a macvlan network needs options.parent, the host interface its endpoints share"
-            ),
-        );
+        parent::missing("macvlan", name, net.loc, c);
     }
     Options(Arc::new(o))
 }
 
-/// Docker's rule: one macvlan network per parent (two would share a
-/// segment while looking isolated).
+/// Docker's rule: one macvlan network per parent.
 pub fn check_parents(nets: &[&Network], c: &mut Diagnostics) {
-    let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
-    for n in nets {
-        let Some(o) = n.options.get::<MacvlanOptions>() else {
-            continue;
-        };
-        if o.parent.is_empty() {
-            continue;
-        }
-        if let Some(first) = seen.insert(&o.parent, &n.name) {
-            c.err(
-                o.parent_loc,
-                format!(
-                    "network {}: parent {} is already the parent of macvlan network {first}",
-                    n.name, o.parent
-                ),
-            );
-        }
-    }
+    parent::one_network_each(
+        "macvlan",
+        nets,
+        |n| {
+            n.options
+                .get::<MacvlanOptions>()
+                .map(|o| (o.parent.as_str(), o.parent_loc))
+        },
+        c,
+    );
 }

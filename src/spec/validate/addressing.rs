@@ -141,7 +141,7 @@ fn check_ipv4(c: &mut Diagnostics, name: &str, n: &RawNetwork, net: &mut Network
     if let Some(g) = n
         .gateway
         .as_ref()
-        .filter(|_| net.caps.gateway != Gateway::None)
+        .filter(|_| matches!(net.caps.gateway, Gateway::OnHost | Gateway::Outside))
     {
         if let Some(ip) = c.parse::<Ipv4Addr>(g, &format!("network {name}: gateway")) {
             match net.subnet {

@@ -74,31 +74,8 @@ fn check_network(
         return None;
     }
     let driver = reg.get(driver_name);
-    let caps = driver.map_or(Caps::UNKNOWN, |d| d.caps());
-    let mut net = Network {
-        name: name.to_string(),
-        loc,
-        driver: driver_name.to_string(),
-        driver_loc,
-        caps,
-        subnet: None,
-        gateway: None,
-        ip_range: None,
-        ipv6: None,
-        ipv4: n.ipv4.as_ref().is_none_or(|b| b.value),
-        internal: n.internal.as_ref().map(|b| b.value).unwrap_or(false),
-        mtu: n.mtu.as_ref().map(|m| m.value),
-        aux_addresses: BTreeMap::new(),
-        options: Options(Arc::new(Opaque::default())),
-        ipam: None,
-    };
-    check_keys(c, name, driver_name, driver_loc, n, hosts, caps);
-    net.ipam = check_ipam(c, name, driver_name, n, caps);
-    if caps.addressing {
-        check_addressing(c, name, n, &mut net);
-    }
-    check_ipv6_only(c, name, driver_name, n, &net);
-    net.options = match driver {
+    // Options first: they may decide the network's caps (ipvlan's mode).
+    let options = match driver {
         Some(d) => d.check(
             &NetworkInput {
                 topology,
@@ -116,6 +93,30 @@ fn check_network(
                 .collect(),
         ))),
     };
+    let caps = driver.map_or(Caps::UNKNOWN, |d| d.network_caps(&options));
+    let mut net = Network {
+        name: name.to_string(),
+        loc,
+        driver: driver_name.to_string(),
+        driver_loc,
+        caps,
+        subnet: None,
+        gateway: None,
+        ip_range: None,
+        ipv6: None,
+        ipv4: n.ipv4.as_ref().is_none_or(|b| b.value),
+        internal: n.internal.as_ref().map(|b| b.value).unwrap_or(false),
+        mtu: n.mtu.as_ref().map(|m| m.value),
+        aux_addresses: BTreeMap::new(),
+        options,
+        ipam: None,
+    };
+    check_keys(c, name, driver_name, driver_loc, n, hosts, caps);
+    net.ipam = check_ipam(c, name, driver_name, n, caps);
+    if caps.addressing {
+        check_addressing(c, name, n, &mut net);
+    }
+    check_ipv6_only(c, name, driver_name, n, &net);
     Some(net)
 }
 
@@ -285,7 +286,12 @@ fn check_keys(
             c.err(at, format!("network {name}: {why}"));
         }
     }
-    if caps.addressing && caps.gateway == Gateway::None {
+    let no_gateway = match caps.gateway {
+        Gateway::None => Some("it carries traffic between its sandboxes only; give a sandbox a bridge endpoint to reach outside"),
+        Gateway::Device => Some("its default route goes out of the endpoint's interface, with no next hop"),
+        Gateway::OnHost | Gateway::Outside => None,
+    };
+    if let (true, Some(why)) = (caps.addressing, no_gateway) {
         let v6_gateway = n
             .ipv6
             .as_ref()
@@ -295,7 +301,13 @@ fn check_keys(
             ("ipv6 gateway", v6_gateway),
         ] {
             if let Some(at) = at {
-                c.err(at, format!("network {name}: {key} does not apply to {} {driver} network: it carries traffic between its sandboxes only; give a sandbox a bridge endpoint to reach outside", article(driver)));
+                c.err(
+                    at,
+                    format!(
+                        "network {name}: {key} does not apply to {} {driver} network: {why}",
+                        article(driver)
+                    ),
+                );
             }
         }
     }
