@@ -77,6 +77,11 @@ fn run_script_with(name: &str, env: &[(&str, std::ffi::OsString)]) {
         .expect("cannot start the private host");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
+    // A part a script could not run here (a kernel feature no privilege
+    // brings) is said loudly, as a skip for want of root is.
+    for line in stdout.lines().filter(|l| l.starts_with("SKIPPED")) {
+        eprintln!("\n!!!!!!!! e2e {name}: {line} !!!!!!!!\n");
+    }
     assert!(
         out.status.success() && stdout.contains("PASS"),
         "e2e {name} failed ({})\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
