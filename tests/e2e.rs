@@ -201,6 +201,11 @@ fn correctness() {
 }
 
 #[test]
+fn ifname() {
+    run_script("ifname");
+}
+
+#[test]
 fn ipvlan() {
     run_script("ipvlan");
 }

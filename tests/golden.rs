@@ -514,3 +514,21 @@ fn ipvlan_endpoints_have_their_parents_mac() {
         "{err}"
     );
 }
+
+/// `ifname:` names the interface in the sandbox; the sandbox's other
+/// endpoints still take the lowest free `ethN`, and its route uses it.
+#[test]
+fn an_endpoint_named_by_the_file() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/topologies/two-tier.yaml");
+    let text = std::fs::read_to_string(path).unwrap().replace(
+        "  web-back: { network: back, sandbox: web }",
+        "  web-back: { network: back, sandbox: web, ifname: data0 }",
+    );
+    let t = spec::parse("shop.yaml", &text).unwrap();
+    let want = desired::build(&t, &empty_host()).unwrap();
+    assert_eq!(want.endpoints["web-back"].ifname, "data0");
+    assert_eq!(want.endpoints["web-front"].ifname, "eth0");
+    assert_eq!(want.endpoints["api-back"].ifname, "eth0");
+    let text = plan_text(&t, &empty_host());
+    assert!(text.contains("+ endpoint web-back (web data0 ↔ "), "{text}");
+}

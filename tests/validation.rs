@@ -282,6 +282,30 @@ fn macvlan_options() {
 }
 
 #[test]
+fn endpoint_ifname() {
+    let y = |ifname: &str, more: &str| {
+        format!("{HEAD}networks:\n  n: {{ subnet: 10.9.0.0/24 }}\n  z: {{ driver: \"null\" }}\nsandboxes: {{ s: {{}} }}\nendpoints:\n  e: {{ network: n, sandbox: s, ifname: {ifname} }}\n{more}")
+    };
+    has(
+        &y("lo", ""),
+        "t.yaml:8:40: endpoint e: ifname 'lo' is the loopback's",
+    );
+    has(
+        &y("a-very-long-name0", ""),
+        "t.yaml:8:40: endpoint e: ifname 'a-very-long-name0' is 17 bytes long; Linux interface names have at most 15",
+    );
+    has(
+        &y("lan0", "  f: { network: n, sandbox: s, ifname: lan0 }\n"),
+        "t.yaml:9:40: endpoint f: sandbox s already has an interface lan0 (endpoint e)",
+    );
+    has(
+        &y("lan0", "  g: { network: z, sandbox: s, ifname: x0 }\n"),
+        "t.yaml:9:40: endpoint g: ifname does not apply to a null network: it makes no interface",
+    );
+    assert_eq!(errors(&y("lan0", "")), Vec::<String>::new());
+}
+
+#[test]
 fn ipvlan_options() {
     let net =
         |opts: &str| format!("{HEAD}networks:\n  m:\n    driver: ipvlan\n    options: {opts}\n");

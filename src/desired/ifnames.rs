@@ -6,9 +6,9 @@ use crate::naming;
 use crate::topology::{Endpoint, Loc, Topology};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Interface names inside each sandbox: an endpoint that exists keeps its
-/// `ethN`; new endpoints take the lowest free `ethN`, in endpoint-name
-/// order. In a borrowed namespace the names its own interfaces have are
+/// Interface names inside each sandbox: an endpoint's `ifname:` when the
+/// file gives one; else an endpoint that exists keeps its `ethN`; new
+/// endpoints take the lowest free `ethN`, in endpoint-name order. In a borrowed namespace the names its own interfaces have are
 /// not free (a Docker container's `eth0`: cnm's endpoint is `eth1`, as
 /// `docker network connect` would name it).
 pub(super) fn resolve_ifnames(t: &Topology, obs: &Observed) -> BTreeMap<String, String> {
@@ -20,8 +20,14 @@ pub(super) fn resolve_ifnames(t: &Topology, obs: &Observed) -> BTreeMap<String, 
             .filter(|e| t.networks[&e.network].caps.interfaces)
             .collect();
         let mut used = foreign_names(t, obs, &sb.name);
-        let mut pending = Vec::new();
         for e in &eps {
+            if let Some(name) = &e.ifname {
+                used.insert(name.clone());
+                out.insert(e.name.clone(), name.clone());
+            }
+        }
+        let mut pending = Vec::new();
+        for e in eps.iter().filter(|e| e.ifname.is_none()) {
             let seen = match obs.state.endpoints.get(&e.name) {
                 Some(v) => Some((&v.netns, &v.ifname)),
                 // Not in the kernel: what was recorded (a reboot).

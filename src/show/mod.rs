@@ -269,6 +269,10 @@ fn endpoint(
             .mac
             .filter(|m| v.mac.map(|o| fmt_mac(&o)).as_deref() == Some(m.as_str())),
     };
+    // A name the file gave is shown as the kernel has it.
+    if ep.ifname.is_some() && !v.ifname.is_empty() {
+        ep.ifname = Some(v.ifname.clone());
+    }
     if base.is_none() {
         ep.aliases = s
             .files

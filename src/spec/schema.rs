@@ -206,6 +206,7 @@ fn endpoint() -> Value {
             "address": ipv4(),
             "ipv6_address": ipv6(),
             "mac": { "type": "string", "pattern": "^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$" },
+            "ifname": ifname(),
             "aliases": { "type": "array", "items": { "type": "string" }, "maxItems": limits::ALIASES },
             "ports": { "type": "array", "items": port, "maxItems": limits::PORTS },
             "gateway": { "type": "boolean", "description": "the sandbox's default route goes through this endpoint" }

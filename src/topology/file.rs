@@ -165,6 +165,9 @@ pub struct FileEndpoint {
     /// MAC (`02:42:0a:0a:00:0a`); absent: chosen by cnm or the driver.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mac: Option<String>,
+    /// The interface's name in the sandbox; absent: the lowest free `ethN`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ifname: Option<String>,
     /// More names its peers know the sandbox by on this network.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub aliases: Vec<String>,
@@ -239,6 +242,7 @@ impl FileTopology {
                             address: e.address.map(|a| a.to_string()),
                             ipv6_address: e.ipv6_address.map(|a| a.to_string()),
                             mac: e.mac.map(|m| super::format_mac(&m)),
+                            ifname: e.ifname.clone(),
                             aliases: e.aliases.clone(),
                             ports: e.ports.iter().map(|p| p.to_string()).collect(),
                             gateway: e.gateway,

@@ -128,6 +128,7 @@ pub struct RawEndpoint {
     pub address: Option<Spanned<String>>,
     pub ipv6_address: Option<Spanned<String>>,
     pub mac: Option<Spanned<String>>,
+    pub ifname: Option<Spanned<String>>,
     #[serde(default)]
     pub aliases: Vec<Spanned<String>>,
     /// Short strings or long-form maps; parsed by hand in `ports.rs` so that

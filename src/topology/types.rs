@@ -155,6 +155,8 @@ pub struct Endpoint {
     pub ipv6_address: Option<Ipv6Addr>,
     /// Static MAC; `None`: chosen by cnm or the driver.
     pub mac: Option<[u8; 6]>,
+    /// The interface's name in the sandbox; `None`: the lowest free `ethN`.
+    pub ifname: Option<String>,
     /// More names its peers know the sandbox by on this network.
     pub aliases: Vec<String>,
     /// Published ports.

@@ -302,12 +302,17 @@ impl RemoteDriver {
         let name = &ep.spec.name;
         let learned = ctx.learned.get(name).cloned().unwrap_or_default();
         let known = |field: &str| learned.get(field).filter(|v| !v.is_empty()).cloned();
+        // A name the file gives is known: it beats the plugin's prefix.
+        let named = ep.spec.ifname.is_some();
         let mut unknown: Vec<String> = ["ifname", "mac", KIND]
             .into_iter()
-            .filter(|f| known(f).is_none())
+            .filter(|f| known(f).is_none() && !(named && *f == "ifname"))
             .map(str::to_string)
             .collect();
-        let ifname = known("ifname").unwrap_or_else(|| ep.ifname.clone());
+        let ifname = match named {
+            true => ep.ifname.clone(),
+            false => known("ifname").unwrap_or_else(|| ep.ifname.clone()),
+        };
         let mac = ep
             .spec
             .mac

@@ -5,7 +5,7 @@ use super::super::*;
 use super::networks::article;
 use super::{gateway_v4, gateway_v6, host_problem, known, Diagnostics, MAX_OBJECT_NAME};
 use crate::drivers::{Gateway, Ipam};
-use crate::naming::{is_hostname, valid_identifier};
+use crate::naming::{is_hostname, valid_identifier, valid_kernel_name};
 use crate::topology::parse_port;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -38,6 +38,7 @@ pub(super) fn check_endpoints(
             address: None,
             ipv6_address: None,
             mac: None,
+            ifname: None,
             aliases: Vec::new(),
             ports: Vec::new(),
             gateway: e.gateway.as_ref().map(|g| g.value).unwrap_or(false),
@@ -45,11 +46,13 @@ pub(super) fn check_endpoints(
         check_address(c, name, e, net, &mut ep);
         check_ipv6_address(c, name, e, net, &mut ep);
         check_mac(c, name, e, net, &mut ep);
+        check_ifname(c, name, e, net, &mut ep);
         check_aliases(c, name, e, &mut ep);
         check_ports(c, name, e, net, &mut ep);
         check_gateway(c, name, e, net);
         out.insert(name.clone(), ep);
     }
+    check_ifnames_unique(c, raw, &out);
     out
 }
 
@@ -234,6 +237,63 @@ fn check_mac(
         }
         Ok(mac) => ep.mac = Some(mac),
         Err(why) => c.err(m, format!("endpoint {name}: mac '{}' {why}", m.value)),
+    }
+}
+
+/// `ifname:`: the interface's name in the sandbox (Docker's
+/// `com.docker.network.endpoint.ifname`, compose's `interface_name`), for
+/// drivers that make one; not `lo`.
+fn check_ifname(
+    c: &mut Diagnostics,
+    name: &str,
+    e: &RawEndpoint,
+    net: Option<&Network>,
+    ep: &mut Endpoint,
+) {
+    let Some(i) = &e.ifname else {
+        return;
+    };
+    let why = match valid_kernel_name(&i.value) {
+        Err(why) => why,
+        Ok(()) if i.value == "lo" => "is the loopback's".to_string(),
+        Ok(()) => match net {
+            Some(n) if !n.caps.interfaces => {
+                let d = n.driver.as_str();
+                return c.err(
+                    i,
+                    format!("endpoint {name}: ifname does not apply to {} {d} network: it makes no interface", article(d)),
+                );
+            }
+            _ => {
+                ep.ifname = Some(i.value.clone());
+                return;
+            }
+        },
+    };
+    c.err(i, format!("endpoint {name}: ifname '{}' {why}", i.value));
+}
+
+/// Two endpoints of one sandbox cannot have the same interface name.
+fn check_ifnames_unique(
+    c: &mut Diagnostics,
+    raw: &Map<Option<RawEndpoint>>,
+    eps: &BTreeMap<String, Endpoint>,
+) {
+    let mut seen: BTreeMap<(&str, &str), &str> = BTreeMap::new();
+    for e in eps.values() {
+        let Some(ifname) = &e.ifname else { continue };
+        if let Some(first) = seen.insert((&e.sandbox, ifname), &e.name) {
+            let at = raw[&e.name].value.as_ref().and_then(|r| r.ifname.as_ref());
+            if let Some(at) = at {
+                c.err(
+                    at,
+                    format!(
+                        "endpoint {}: sandbox {} already has an interface {ifname} (endpoint {first})",
+                        e.name, e.sandbox
+                    ),
+                );
+            }
+        }
     }
 }
 
