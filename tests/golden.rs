@@ -532,3 +532,27 @@ fn an_endpoint_named_by_the_file() {
     let text = plan_text(&t, &empty_host());
     assert!(text.contains("+ endpoint web-back (web data0 ↔ "), "{text}");
 }
+
+/// A plugin names the interfaces of its networks: `ifname:` there is a
+/// plan error, located at the endpoint.
+#[test]
+fn a_plugin_network_takes_no_ifname() {
+    use cnm::drivers::{remote::RemoteDriver, Registry};
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/topologies/remote.yaml");
+    let text = std::fs::read_to_string(path).unwrap().replace(
+        "  db-front: { network: front, sandbox: db }",
+        "  db-front: { network: front, sandbox: db, ifname: data0 }",
+    );
+    let t = spec::parse("r.yaml", &text).unwrap();
+    let reg = Registry::builtin()
+        .with(RemoteDriver::new("cnmp", None, "local"))
+        .with_plugin("cnmp", None);
+    let err = desired::build_with(&reg, &t, &empty_host(), &Default::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("r.yaml:22:")
+            && err.contains("endpoint db-front: ifname does not apply to a network of plugin cnmp"),
+        "{err}"
+    );
+}

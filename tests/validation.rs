@@ -338,6 +338,19 @@ fn ipvlan_options() {
         errors(&format!("{HEAD}networks:\n  m: {{ driver: ipvlan, subnet: 10.9.0.0/24, gateway: 10.9.0.1, options: {{ parent: eth0 }} }}\n")),
         Vec::<String>::new()
     );
+    // No gateway address in l3: host-gateway has nothing to name.
+    let hosts = |mode: &str| {
+        format!("{HEAD}networks:\n  m: {{ driver: ipvlan, subnet: 10.9.0.0/24, options: {{ parent: eth0, ipvlan_mode: {mode} }} }}\nsandboxes:\n  s: {{ extra_hosts: [\"gw:host-gateway\"] }}\nendpoints:\n  e: {{ network: m, sandbox: s }}\n")
+    };
+    assert_eq!(errors(&hosts("l2")), Vec::<String>::new());
+    let got = errors(&hosts("l3"));
+    assert!(
+        got.len() == 1
+            && got[0].contains(
+                "host-gateway is the gateway of the sandbox's default route, and it has none"
+            ),
+        "{got:?}"
+    );
 }
 
 #[test]

@@ -78,7 +78,11 @@ pub async fn check(
 /// A missing link kind, located at the `driver:` of the first network the
 /// plan would make one for.
 fn located(t: Option<&Topology>, plan: &Plan, kind: &str) -> Option<PlanError> {
-    let network = plan.actions.iter().find_map(|a| match &a.resource {
+    let mut made = plan
+        .actions
+        .iter()
+        .filter(|a| matches!(a.op, Op::Create | Op::Replace));
+    let network = made.find_map(|a| match &a.resource {
         Resource::Link(l) if l.kind == kind => Some(&l.network),
         Resource::Endpoint(e) if e.kind == kind => Some(&e.network),
         _ => None,

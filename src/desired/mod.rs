@@ -283,6 +283,7 @@ fn add_routes_and_files(
         }
         let embedded = dns.is_some_and(|c| c.sandboxes.contains_key(&ns.netns));
         let host_gateway = routes::gateway_endpoint(t, &ns.sandbox)
+            .filter(|e| t.networks[&e.network].caps.gateway.has_address())
             .and_then(|e| p.subnets.get(&e.network))
             .and_then(|a| a.gateway_v4)
             .map(|g| g.ip());

@@ -268,6 +268,9 @@ pub trait Driver: Send + Sync {
     }
     /// Its part of a network in `show` (options, subnets it alone knows).
     fn show(&self, _net: &mut FileNetwork, _ctx: &ShowCtx<'_>) {}
+    /// Its part of an endpoint in `show` (`v`: as observed), so that
+    /// applying what `show` prints changes nothing.
+    fn show_endpoint(&self, _ep: &mut crate::topology::file::FileEndpoint, _v: &EndpointRes) {}
 }
 
 fn unsupported(driver: &str, what: &str) -> ApplyError {

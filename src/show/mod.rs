@@ -65,10 +65,15 @@ pub fn show_with(
                     .is_none()
             }),
         };
-        out.endpoints.insert(
-            e.endpoint.clone(),
-            endpoint(base.endpoints.get(&e.endpoint), e, s, plugin),
-        );
+        let mut shown = endpoint(base.endpoints.get(&e.endpoint), e, s, plugin);
+        let driver = out
+            .networks
+            .get(&shown.network)
+            .map(|n| n.driver.as_deref());
+        if let Some(d) = driver.and_then(|d| reg.get(d.unwrap_or(DEFAULT_DRIVER))) {
+            d.show_endpoint(&mut shown, e);
+        }
+        out.endpoints.insert(e.endpoint.clone(), shown);
     }
     kernel_less(reg, &base, s, &local, &mut out);
     if applied.is_none() {

@@ -34,6 +34,14 @@ pub enum Gateway {
     Device,
 }
 
+impl Gateway {
+    /// The default route goes to a gateway address (on a host link or
+    /// outside), which `host-gateway` then names.
+    pub fn has_address(self) -> bool {
+        matches!(self, Gateway::OnHost | Gateway::Outside)
+    }
+}
+
 /// What a driver's networks and endpoints are like. The engine validates,
 /// addresses and routes by these, not by driver names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

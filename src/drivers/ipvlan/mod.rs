@@ -16,7 +16,7 @@ use super::{
 use crate::errors::ApplyError;
 use crate::model::{EndpointRes, HostFacts, State};
 use crate::netlink::index_of;
-use crate::topology::file::FileNetwork;
+use crate::topology::file::{FileEndpoint, FileNetwork};
 use crate::topology::{Loc, Network};
 use netlink_packet_route::link::{InfoData, InfoIpVlan, LinkInfo};
 use rtnetlink::LinkIpVlan;
@@ -160,6 +160,11 @@ impl Driver for IpvlanDriver {
             &mode.unwrap_or_default(),
             flag.unwrap_or("bridge"),
         ))
+    }
+
+    /// The MAC seen is the parent's, which the file cannot ask for.
+    fn show_endpoint(&self, ep: &mut FileEndpoint, _v: &EndpointRes) {
+        ep.mac = None;
     }
 
     fn show(&self, net: &mut FileNetwork, ctx: &ShowCtx<'_>) {

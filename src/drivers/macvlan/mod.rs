@@ -15,7 +15,7 @@ use super::{
 use crate::errors::ApplyError;
 use crate::model::{EndpointRes, HostFacts, State};
 use crate::netlink::index_of;
-use crate::topology::file::FileNetwork;
+use crate::topology::file::{FileEndpoint, FileNetwork};
 use crate::topology::{Loc, Network};
 use netlink_packet_route::link::{InfoData, InfoMacVlan, LinkInfo};
 use rtnetlink::LinkMacVlan;
@@ -155,6 +155,14 @@ impl Driver for MacvlanDriver {
             })
             .unwrap_or_default();
         Some(settings(link.lower.unwrap_or(""), &mode))
+    }
+
+    /// A passthru endpoint's MAC is the parent's, which the file cannot
+    /// ask for.
+    fn show_endpoint(&self, ep: &mut FileEndpoint, v: &EndpointRes) {
+        if setting(v, "mode") == Some("passthru") {
+            ep.mac = None;
+        }
     }
 
     fn show(&self, net: &mut FileNetwork, ctx: &ShowCtx<'_>) {

@@ -132,6 +132,16 @@ impl Driver for RemoteDriver {
         if self.global {
             nodes(self.name, ctx, out);
         }
+        // The plugin names the interface (Join's DstPrefix).
+        if let Some(ep) = ctx.endpoints.iter().find(|e| e.spec.ifname.is_some()) {
+            return Err((
+                ep.spec.loc,
+                format!(
+                    "endpoint {}: ifname does not apply to a network of plugin {}: the plugin names the interface (DstPrefix)",
+                    ep.spec.name, self.name
+                ),
+            ));
+        }
         let mtu = net.mtu.unwrap_or(DEFAULT_MTU);
         let mut plans = self
             .plans
@@ -302,17 +312,12 @@ impl RemoteDriver {
         let name = &ep.spec.name;
         let learned = ctx.learned.get(name).cloned().unwrap_or_default();
         let known = |field: &str| learned.get(field).filter(|v| !v.is_empty()).cloned();
-        // A name the file gives is known: it beats the plugin's prefix.
-        let named = ep.spec.ifname.is_some();
         let mut unknown: Vec<String> = ["ifname", "mac", KIND]
             .into_iter()
-            .filter(|f| known(f).is_none() && !(named && *f == "ifname"))
+            .filter(|f| known(f).is_none())
             .map(str::to_string)
             .collect();
-        let ifname = match named {
-            true => ep.ifname.clone(),
-            false => known("ifname").unwrap_or_else(|| ep.ifname.clone()),
-        };
+        let ifname = known("ifname").unwrap_or_else(|| ep.ifname.clone());
         let mac = ep
             .spec
             .mac

@@ -52,10 +52,7 @@ pub(super) async fn move_in(
         .iter()
         .map(|m| Link::from_msg(m).name)
         .collect();
-    // `eth` (the engine's `ethN`) or a name the file gives (then not
-    // left unknown): the planned name; any other prefix: its lowest free.
-    let planned = prefix == "eth" || !e.unknown.iter().any(|u| u == "ifname");
-    let ifname = if planned && !e.ifname.is_empty() {
+    let ifname = if prefix == "eth" && !e.ifname.is_empty() {
         e.ifname.clone()
     } else {
         // Bounded: a long prefix leaves few (or no) names under 16 bytes.

@@ -197,7 +197,7 @@ fn check_sandbox_rules(c: &mut Diagnostics, t: &Topology, loc_of: impl Fn(&str) 
             let routed = eps.iter().any(|e| {
                 t.networks
                     .get(&e.network)
-                    .is_some_and(|n| n.caps.gateway != crate::drivers::Gateway::None && !n.internal)
+                    .is_some_and(|n| n.caps.gateway.has_address() && !n.internal)
             });
             if !routed {
                 c.err(
