@@ -26,6 +26,17 @@ pub(super) async fn destroy(
 ) -> Result<Plan, ApplyError> {
     let reg = &drivers::for_destroy(reg, &Store::system().topology(name)?).await;
     let _lock = lock().await?;
+    destroy_locked(reg, name, label, forget_unreachable, show).await
+}
+
+/// [`destroy`], with its plugins reached and cnm's lock held.
+pub(super) async fn destroy_locked(
+    reg: &Registry,
+    name: &str,
+    label: &str,
+    forget_unreachable: bool,
+    show: impl FnOnce(&Plan) -> Result<(), String>,
+) -> Result<Plan, ApplyError> {
     let store = Store::system().topology(name)?;
     let (plan, conns) = self::plan(reg, name, label).await?;
     show(&plan).map_err(ApplyError::Output)?;

@@ -1,6 +1,7 @@
 //! [`Engine`]: the one value through which everything plans, applies and
 //! destroys (the `cnm` commands, `watch`, the library, `Controller`).
 
+use super::edit::{self, Edit, Edited};
 use super::planning::{self, Planned, Trust};
 use super::{conflicts, converge, destroy, drivers, lock, records, ApplyError};
 use crate::drivers::Registry;
@@ -114,6 +115,18 @@ impl Engine {
         let t = self.recorded(name)?;
         let plan = converge::converge(&reg, &t, &self.trust, |_, _| Ok(()), show).await?;
         Ok((plan, t))
+    }
+
+    /// Read-modify-apply of topology `name`'s record under one hold of
+    /// cnm's lock (see [`Edited`]): concurrent edits of one topology (a
+    /// runtime's parallel calls) all land, each on top of the last.
+    pub async fn apply_edited(
+        &self,
+        name: &str,
+        edit: &Edit<'_>,
+        show: impl FnOnce(&Plan) -> Result<(), String>,
+    ) -> Result<Edited, ApplyError> {
+        edit::apply_edited(&self.registry, &self.trust, name, edit, show).await
     }
 
     /// The record of `name`, on this engine's host.

@@ -8,6 +8,7 @@ pub mod conflicts;
 mod converge;
 mod destroy;
 pub mod drivers;
+mod edit;
 mod engine;
 mod exec;
 pub mod learned;
@@ -22,6 +23,7 @@ use crate::store::Store;
 
 pub use crate::errors::ApplyError;
 pub use crate::store::Lock;
+pub use edit::{Edit, Edited};
 pub use engine::Engine;
 pub use exec::Ran;
 pub use planning::{Planned, Trust};
