@@ -35,11 +35,15 @@
 #![warn(missing_docs)]
 
 pub mod apply;
+/// cnm as a CNI plugin: each CNI network the topology `cni-<name>`.
+pub mod cni_plugin;
 pub mod controller;
 pub mod model;
 pub mod plan;
 pub mod spec;
 
+/// CNI's protocol: environment, configuration, results and errors.
+pub mod cni;
 #[doc(hidden)]
 pub mod desired;
 #[doc(hidden)]

@@ -2,6 +2,7 @@
 //! choose the exit code (SPEC §4).
 
 mod cli_apply;
+mod cli_cni;
 mod cli_common;
 mod cli_exec;
 mod cli_generated;
@@ -201,6 +202,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Run by a container runtime as a CNI plugin: no arguments to parse.
+    if cli_cni::is_cni_call() {
+        return cli_cni::run();
+    }
     // Usage errors exit 1: clap's 2 means "changes pending" under
     // `plan --detailed-exitcode`.
     let cli = match Cli::try_parse() {

@@ -7,7 +7,9 @@ use sha2::{Digest, Sha256};
 pub const NETNS_DIR: &str = "/run/netns";
 
 mod rules;
-pub use rules::{is_hostname, valid_identifier, valid_kernel_name};
+pub use rules::{
+    is_hostname, valid_container_id, valid_identifier, valid_kernel_name, MAX_CONTAINER_ID,
+};
 /// Where iproute2 looks for per-namespace hosts and resolv.conf files.
 pub const ETC_NETNS_DIR: &str = "/etc/netns";
 

@@ -34,6 +34,28 @@ pub fn valid_identifier(name: &str, max: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// Longest container ID accepted (Docker's and CRI's are 64 hex digits).
+pub const MAX_CONTAINER_ID: usize = 256;
+
+/// A container ID as CNI defines `CNI_CONTAINERID` (and `container_id:`
+/// holds it): a letter or digit, then letters, digits, `_`, `.` and `-`.
+pub fn valid_container_id(id: &str) -> Result<(), String> {
+    if id.is_empty() || id.len() > MAX_CONTAINER_ID {
+        return Err(format!("must be 1 to {MAX_CONTAINER_ID} bytes long"));
+    }
+    if !id.as_bytes()[0].is_ascii_alphanumeric()
+        || id
+            .chars()
+            .any(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
+    {
+        return Err(format!(
+            "'{}' must start with a letter or digit and hold only letters, digits, '_', '.' and '-'",
+            id.escape_debug()
+        ));
+    }
+    Ok(())
+}
+
 /// A Linux interface name (the kernel's `dev_valid_name`): 1..=15 bytes, not
 /// `.` or `..`, no `/`, `:`, whitespace or control characters.
 pub fn valid_kernel_name(name: &str) -> Result<(), String> {

@@ -180,6 +180,12 @@ fn sandbox() -> Value {
                 "type": "string",
                 "pattern": "^(/.*|pid:[1-9][0-9]*|(docker|podman):[A-Za-z0-9][A-Za-z0-9_.-]*)$"
             },
+            "container_id": {
+                "description": "the runtime's ID of the container this sandbox is (CNI_CONTAINERID), kept verbatim",
+                "type": "string",
+                "maxLength": 256,
+                "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+            },
             "sysctls": {
                 "description": "namespaced net.* sysctls set inside the sandbox",
                 "type": "object",

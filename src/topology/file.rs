@@ -130,6 +130,9 @@ pub struct FileSandbox {
     /// a path); absent: cnm makes one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub netns: Option<String>,
+    /// The runtime's ID of the container this sandbox is, verbatim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_id: Option<String>,
     /// By key as written (`net.ipv4.ip_forward`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub sysctls: BTreeMap<String, String>,
@@ -221,6 +224,7 @@ impl FileTopology {
                             host: s.host.clone(),
                             extra_hosts: s.extra_hosts.iter().map(ToString::to_string).collect(),
                             netns: s.netns.as_ref().map(ToString::to_string),
+                            container_id: s.container_id.clone(),
                             sysctls: s
                                 .sysctls
                                 .iter()

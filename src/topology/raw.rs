@@ -104,6 +104,8 @@ pub struct RawSandbox {
     /// An existing namespace to borrow: a path, `pid:N`, `docker:NAME`,
     /// `podman:NAME`.
     pub netns: Option<Spanned<String>>,
+    /// The container the sandbox is (a runtime's full container ID).
+    pub container_id: Option<Spanned<String>>,
     /// Namespaced `net.*` sysctls set inside the sandbox (`--sysctl`).
     #[serde(default)]
     pub sysctls: Map<serde_json::Value>,

@@ -110,6 +110,9 @@ pub struct Sandbox {
     /// `netns:`: an existing namespace cnm borrows (never makes, writes
     /// files for, or deletes) instead of one of its own.
     pub netns: Option<super::NetnsRef>,
+    /// `container_id:`: the runtime's ID of the container this sandbox is
+    /// (libnetwork's `Sandbox.ContainerID`), recorded and shown verbatim.
+    pub container_id: Option<String>,
     /// `sysctls:`: `net.*` sysctls set inside the sandbox's namespace, by
     /// path under /proc/sys (`net/ipv4/conf/all/forwarding`).
     pub sysctls: BTreeMap<String, String>,

@@ -18,9 +18,9 @@ done
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "private-host.sh: missing packages: ${missing[*]} (Debian: apt-get install -y ${missing[*]})" >&2; exit 1
 fi
-mkdir -p /run/netns /run/cnm /etc/netns /var/lib/cnm /run/docker /etc/docker /usr/lib/docker /run/systemd
+mkdir -p /run/netns /run/cnm /etc/netns /var/lib/cnm /run/docker /etc/docker /usr/lib/docker /run/systemd /var/lib/cni /etc/cni
 exec unshare --net --mount --propagation private --pid --fork --mount-proc -- bash -c '
   set -e
-  for d in /run/netns /run/cnm /etc/netns /var/lib/cnm /run/docker /etc/docker /usr/lib/docker /run/systemd; do mount -t tmpfs tmpfs "$d"; done
+  for d in /run/netns /run/cnm /etc/netns /var/lib/cnm /run/docker /etc/docker /usr/lib/docker /run/systemd /var/lib/cni /etc/cni; do mount -t tmpfs tmpfs "$d"; done
   ip link set lo up
   exec "$@"' private-host "$@"

@@ -93,11 +93,18 @@ pub(super) fn check_sandboxes(
             host: None,
             extra_hosts: Vec::new(),
             netns: None,
+            container_id: None,
             sysctls: BTreeMap::new(),
         };
         check_sandbox_host(c, name, spanned, s.host.as_ref(), hosts, &mut sb);
         check_extra_hosts(c, name, &s.extra_hosts, &mut sb);
         check_netns(c, name, s, &mut sb);
+        if let Some(v) = &s.container_id {
+            match crate::naming::valid_container_id(&v.value) {
+                Ok(()) => sb.container_id = Some(v.value.clone()),
+                Err(e) => c.err(v, format!("sandbox {name}: container_id {e}")),
+            }
+        }
         sb.sysctls = super::sysctls::check(c, name, &s.sysctls);
         for (key, field, slot) in [
             ("hostname", &s.hostname, &mut sb.hostname),
