@@ -16,7 +16,7 @@ fn run_script(name: &str) {
 /// The commands the scripts use, with the Debian package of each: all
 /// missing ones in one line (what `.ci/run` installs).
 fn prerequisites() -> Result<(), String> {
-    const NEEDED: [(&str, &str); 12] = [
+    const NEEDED: [(&str, &str); 13] = [
         ("unshare", "util-linux"),
         ("nsenter", "util-linux"),
         ("ip", "iproute2"),
@@ -29,6 +29,7 @@ fn prerequisites() -> Result<(), String> {
         ("dockerd", "docker.io"),
         ("busybox", "busybox-static"),
         ("python3", "python3"),
+        ("podman", "podman"),
     ];
     let on_path = |cmd: &str| {
         std::env::var_os("PATH").is_some_and(|p| {
@@ -43,6 +44,10 @@ fn prerequisites() -> Result<(), String> {
         .filter(|(cmd, _)| !on_path(cmd))
         .map(|(_, pkg)| *pkg)
         .collect();
+    // The CNI reference plugins are not on PATH.
+    if !Path::new("/usr/lib/cni/bridge").is_file() {
+        missing.push("containernetworking-plugins");
+    }
     missing.dedup();
     if missing.is_empty() {
         return Ok(());
@@ -108,6 +113,18 @@ fn idempotent() {
 #[test]
 fn drift() {
     run_script("drift");
+}
+
+/// cnm as a CNI plugin, driven by a runtime written from the spec.
+#[test]
+fn cni_plugin() {
+    run_script("cni_plugin");
+}
+
+/// cnm as a CNI plugin under podman (CNI backend, runc).
+#[test]
+fn cni_podman() {
+    run_script("cni_podman");
 }
 
 #[test]
