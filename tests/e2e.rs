@@ -115,6 +115,12 @@ fn drift() {
     run_script("drift");
 }
 
+/// driver: cni, with Debian's reference plugins.
+#[test]
+fn cni_delegation() {
+    run_script("cni_delegation");
+}
+
 /// cnm as a CNI plugin, driven by a runtime written from the spec.
 #[test]
 fn cni_plugin() {

@@ -159,7 +159,7 @@ fn host_and_null_networks_are_exclusive() {
 /// (tests/e2e/correctness.sh). Only names that could escape a path fail.
 #[test]
 fn any_driver_name_is_valid_until_plan() {
-    for d in ["cni", "warp", "weave.net"] {
+    for d in ["calico", "warp", "weave.net"] {
         let y = format!("{HEAD}networks:\n  v: {{ driver: {d}, subnet: 10.0.0.0/24 }}\nsandboxes: {{ s: {{}} }}\nendpoints:\n  e: {{ network: v, sandbox: s, address: 10.0.0.5 }}\n");
         assert_eq!(errors(&y), Vec::<String>::new(), "{d}");
     }
@@ -483,4 +483,24 @@ fn no_follow_on_errors() {
         &format!("{HEAD}hosts:\n  h1: {{ address: 1.2.3 }}\nnetworks:\n  n: {{ driver: overlay, subnet: 10.1.0.0/24, options: {{ vni: 77 }} }}\nsandboxes:\n  s: {{ host: h1 }}\nendpoints:\n  e: {{ network: n, sandbox: s }}\n"),
         "t.yaml:4:18: host h1: address: '1.2.3' is not valid",
     );
+}
+
+/// `driver: cni` needs its chain: inline or a conflist's name, not both; a
+/// chain with its own IPAM takes no subnet.
+#[test]
+fn cni_networks_need_a_chain() {
+    has(
+        &format!("{HEAD}networks:\n  p: {{ driver: cni }}\n"),
+        "t.yaml:4:6: network p: driver cni needs options.plugins (a chain of CNI plugins) or options.conflist (a name in /etc/cni/net.d)",
+    );
+    has(
+        &format!("{HEAD}networks:\n  p: {{ driver: cni, options: {{ plugins: [ {{ bridge: x }} ] }} }}\n"),
+        "t.yaml:4:41: network p: options.plugins[0] must be an object with a type (bridge, macvlan, ...)",
+    );
+    has(
+        &format!("{HEAD}networks:\n  p: {{ driver: cni, subnet: 10.9.0.0/24, options: {{ plugins: [ {{ type: bridge, ipam: {{ type: host-local }} }} ] }} }}\n"),
+        "t.yaml:4:29: network p: subnet does not apply to driver cni",
+    );
+    let ok = format!("{HEAD}networks:\n  p: {{ driver: cni, subnet: 10.9.0.0/24, options: {{ plugins: [ {{ type: macvlan, master: lan0 }} ] }} }}\n  n: {{ driver: cni, options: {{ conflist: mynet }} }}\n");
+    assert_eq!(errors(&ok), Vec::<String>::new());
 }

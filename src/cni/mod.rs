@@ -1,5 +1,5 @@
-//! CNI, the Container Network Interface (containernetworking/cni
-//! `SPEC.md`, versions 0.4.0, 1.0.0 and 1.1.0): the protocol's values as
+//! CNI, the Container Network Interface (the containernetworking/cni
+//! specification, versions 0.4.0, 1.0.0 and 1.1.0): the protocol's values as
 //! cnm speaks it, both as a plugin that runtimes call and as a runtime
 //! that calls plugins. The protocol is small (an environment, a JSON
 //! configuration on standard input, a JSON result or error object on
@@ -9,6 +9,7 @@
 
 mod env;
 mod error;
+pub mod exec;
 mod result;
 mod version;
 

@@ -61,7 +61,8 @@ pub fn build_with(
         }
         None => full,
     };
-    let p = Plan::resolve(reg, full, t, me, obs).map_err(err)?;
+    let mut p = Plan::resolve(reg, full, t, me, obs).map_err(err)?;
+    p.learned_addresses(learned);
     let mut state = State::default();
     add_namespaces(t, obs, &mut state).map_err(err)?;
     add_network_objects(reg, &p, learned, &mut state).map_err(err)?;
@@ -98,6 +99,32 @@ struct Plan<'a> {
     /// they have not given yet.
     plugin_objects: BTreeMap<String, crate::model::PluginRes>,
     pending: std::collections::BTreeSet<String>,
+}
+
+impl Plan<'_> {
+    /// Addresses drivers learned (a CNI chain's own IPAM) for endpoints
+    /// cnm's IPAM gave none: peers find them by name.
+    fn learned_addresses(&mut self, learned: &BTreeMap<String, Learned>) {
+        for (endpoint, l) in learned {
+            let Some(text) = l.get(crate::drivers::LEARNED_ADDRS) else {
+                continue;
+            };
+            if !self.t.endpoints.contains_key(endpoint) {
+                continue;
+            }
+            let a = self.addrs.entry(endpoint.clone()).or_default();
+            for net in text
+                .split(',')
+                .filter_map(|x| x.parse::<ipnetwork::IpNetwork>().ok())
+            {
+                match net {
+                    ipnetwork::IpNetwork::V4(v4) if a.v4.is_none() => a.v4 = Some(v4),
+                    ipnetwork::IpNetwork::V6(v6) if a.v6.is_none() => a.v6 = Some(v6),
+                    _ => {}
+                }
+            }
+        }
+    }
 }
 
 /// The unknown-field name of an endpoint's addresses.

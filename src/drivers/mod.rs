@@ -110,6 +110,10 @@ pub type Learned = BTreeMap<String, String>;
 pub const LEARNED_DRIVER: &str = "driver";
 /// The learned key naming the network of such an endpoint.
 pub const LEARNED_NETWORK: &str = "network";
+/// The learned key of the addresses a driver's plugins gave an endpoint
+/// (comma-separated CIDRs) when cnm's IPAM gave none: the engine names
+/// the endpoint by them in hosts files and the resolver.
+pub const LEARNED_ADDRS: &str = "addrs";
 /// The learned key holding an endpoint's `made_with` when it was made.
 pub const LEARNED_MADE_WITH: &str = "made_with";
 
@@ -268,9 +272,16 @@ pub trait Driver: Send + Sync {
     }
     /// Its part of a network in `show` (options, subnets it alone knows).
     fn show(&self, _net: &mut FileNetwork, _ctx: &ShowCtx<'_>) {}
-    /// Its part of an endpoint in `show` (`v`: as observed), so that
-    /// applying what `show` prints changes nothing.
-    fn show_endpoint(&self, _ep: &mut crate::topology::file::FileEndpoint, _v: &EndpointRes) {}
+    /// Its part of an endpoint in `show` (`v`: as observed; `net`: its
+    /// network as shown), so that applying what `show` prints changes
+    /// nothing.
+    fn show_endpoint(
+        &self,
+        _net: &FileNetwork,
+        _ep: &mut crate::topology::file::FileEndpoint,
+        _v: &EndpointRes,
+    ) {
+    }
 }
 
 fn unsupported(driver: &str, what: &str) -> ApplyError {
@@ -284,19 +295,6 @@ pub struct Registry {
     /// Plugins by name; `None`: recorded by an earlier apply but not
     /// reachable now (plan works from the records, destroy forgets).
     plugins: BTreeMap<String, Option<crate::plugins::Plugin>>,
-    /// Docker drivers cnm knows of but has not built.
-    not_built: Vec<NotBuilt>,
-}
-
-/// A Docker driver cnm has not built, named so that a file naming it gets
-/// the true reason (the kernel's support of its link kind, first).
-#[derive(Debug, Clone, Copy)]
-pub struct NotBuilt {
-    /// The driver's name in a file.
-    pub name: &'static str,
-    /// The Linux link kind its networks need, if any (checked first: a
-    /// kernel without it is the first thing to fix).
-    pub link_kind: Option<&'static str>,
 }
 
 impl Registry {
@@ -311,9 +309,9 @@ impl Registry {
                 Arc::new(overlay::OverlayDriver),
                 Arc::new(macvlan::MacvlanDriver),
                 Arc::new(ipvlan::IpvlanDriver),
+                Arc::new(cni::CniDriver::default()),
             ],
             plugins: BTreeMap::new(),
-            not_built: vec![cni::CNI],
         })
     }
 
@@ -354,11 +352,6 @@ impl Registry {
             .iter()
             .find(|d| d.name() == name)
             .map(|d| d.as_ref())
-    }
-
-    /// `name`, when it is a Docker driver cnm has not built.
-    pub fn not_built(&self, name: &str) -> Option<NotBuilt> {
-        self.not_built.iter().find(|d| d.name == name).copied()
     }
 
     /// Driver names, for messages.

@@ -46,6 +46,10 @@ pub enum ApplyError {
     /// The front end could not show the plan.
     #[error("{0}")]
     Output(String),
+    /// A CNI plugin of a delegated network failed (one line naming the
+    /// network, endpoint, plugin and its error object).
+    #[error("{0}")]
+    Cni(String),
     /// A saved plan that no longer describes what applying would do.
     #[error("{0}")]
     Stale(String),

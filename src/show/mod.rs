@@ -66,12 +66,10 @@ pub fn show_with(
             }),
         };
         let mut shown = endpoint(base.endpoints.get(&e.endpoint), e, s, plugin);
-        let driver = out
-            .networks
-            .get(&shown.network)
-            .map(|n| n.driver.as_deref());
-        if let Some(d) = driver.and_then(|d| reg.get(d.unwrap_or(DEFAULT_DRIVER))) {
-            d.show_endpoint(&mut shown, e);
+        if let Some(n) = out.networks.get(&shown.network) {
+            if let Some(d) = reg.get(n.driver.as_deref().unwrap_or(DEFAULT_DRIVER)) {
+                d.show_endpoint(n, &mut shown, e);
+            }
         }
         out.endpoints.insert(e.endpoint.clone(), shown);
     }

@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # cnm as a CNI plugin under a real libcni client: podman 4 with its CNI
-# backend and runc (see ../shared/NOTES-runtimes.md for the flags these
-# machines need). podman writes "cniVersion": "0.4.0" conflists. Two
+# backend and runc (these machines need both --ulimit flags for runc). podman writes "cniVersion": "0.4.0" conflists. Two
 # containers on a cnm network reach each other; `podman rm` leaves nothing
 # in cnm's records; the CNI calls podman made are logged and printed.
 source "$(dirname "$0")/lib.sh"

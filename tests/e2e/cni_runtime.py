@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A small CNI runtime, written from the CNI specification (SPEC.md 1.1.0,
+"""A small CNI runtime, written from the CNI specification (1.1.0,
 "Section 4: Plugin Delegation" and "Section 5: Result Types"), not from
 cnm's code: it runs a network configuration list's plugins as libcni does.
 

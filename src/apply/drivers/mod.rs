@@ -1,17 +1,15 @@
 //! Drivers and IPAM plugins named in the file, found while planning,
 //! before anything else: `validate` accepts any name (it reads nothing but
 //! the file); a driver in the registry is checked against the host (its
-//! parent link exists, ...); a Docker driver cnm has not built is probed in
-//! the kernel first (its link kind), so the message says what is really
-//! missing; any other name is a libnetwork plugin, found where Docker
-//! looks and activated. A plugin that cannot be reached is fatal to
+//! parent link exists, ...); any other name is a libnetwork plugin, found
+//! where Docker looks and activated. A plugin that cannot be reached is fatal to
 //! `apply` (before any change) but not to `plan` or `destroy` when the
 //! records know it: they work from the records, with a warning.
 
 mod plugins;
 
 use super::ApplyError;
-use crate::drivers::{NotBuilt, Registry};
+use crate::drivers::Registry;
 use crate::errors::{ErrorKind, PlanError};
 use crate::model::HostFacts;
 use crate::plugins::{Patience, Plugin, IPAM_DRIVER, NETWORK_DRIVER};
@@ -58,11 +56,6 @@ pub async fn resolve(
             PlanError::at(t, loc, format!("network {network}: {message}"))
                 .of_kind(ErrorKind::Driver)
         };
-        if role == Role::Driver {
-            if let Some(d) = reg.not_built(name) {
-                return Err(err(not_built(reg, d).await).into());
-            }
-        }
         let known = recorded.contains(name);
         let plugin = found(&out, reg, (name, role, network), known, patience)
             .await
@@ -100,20 +93,6 @@ fn wanted<'a>(reg: &Registry, t: &'a Topology) -> Vec<(&'a str, Role, Loc, &'a s
         }
     }
     wanted
-}
-
-/// Why a Docker driver cnm has not built cannot be used: the kernel's
-/// support of its link kind first.
-async fn not_built(reg: &Registry, d: NotBuilt) -> String {
-    let kinds: BTreeSet<String> = d.link_kind.map(str::to_string).into_iter().collect();
-    if let Some(missing) = super::prereq::probe(&kinds).await.first() {
-        return super::prereq::missing_kind(missing);
-    }
-    format!(
-        "driver '{}' is not built into this cnm yet (built in: {})",
-        d.name,
-        reg.names().join(", ")
-    )
 }
 
 /// Plugin `name`, needed as `role` by `network`: found (one plugin may be

@@ -173,7 +173,10 @@ impl Executor {
             let learned = self
                 .learned_now
                 .swap(false, std::sync::atomic::Ordering::SeqCst);
-            if learned && i < plan.actions.len() {
+            // Even after the last step: what was planned from the old
+            // values (an address a plugin gave anew, the names peers find
+            // it by) is planned again.
+            if learned {
                 self.gone_with_namespaces().await?;
                 self.store.journal_clear()?;
                 return Ok(Ran::Replan(i));

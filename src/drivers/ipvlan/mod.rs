@@ -163,7 +163,7 @@ impl Driver for IpvlanDriver {
     }
 
     /// The MAC seen is the parent's, which the file cannot ask for.
-    fn show_endpoint(&self, ep: &mut FileEndpoint, _v: &EndpointRes) {
+    fn show_endpoint(&self, _net: &FileNetwork, ep: &mut FileEndpoint, _v: &EndpointRes) {
         ep.mac = None;
     }
 

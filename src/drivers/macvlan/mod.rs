@@ -159,7 +159,7 @@ impl Driver for MacvlanDriver {
 
     /// A passthru endpoint's MAC is the parent's, which the file cannot
     /// ask for.
-    fn show_endpoint(&self, ep: &mut FileEndpoint, v: &EndpointRes) {
+    fn show_endpoint(&self, _net: &FileNetwork, ep: &mut FileEndpoint, v: &EndpointRes) {
         if setting(v, "mode") == Some("passthru") {
             ep.mac = None;
         }
