@@ -83,6 +83,7 @@ fn examples_on_an_empty_host() {
             "null-host.yaml",
             "macvlan.yaml",
             "ipvlan.yaml",
+            "cni.yaml",
         ] {
             let t = example(name);
             insta::assert_snapshot!(
@@ -101,6 +102,7 @@ fn converged_examples_plan_nothing() {
         "null-host.yaml",
         "macvlan.yaml",
         "ipvlan.yaml",
+        "cni.yaml",
     ] {
         let t = example(name);
         let obs = converged(&t, &empty_host());
