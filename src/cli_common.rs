@@ -201,7 +201,7 @@ pub fn note_trust(t: &cnm::spec::Topology, trust: &cnm::apply::Trust) {
     let Ok(store) = cnm::store::Store::system().topology(&t.name) else {
         return;
     };
-    let n = cnm::apply::trust::unchanged_since_applied(t, &store).len();
+    let n = cnm::apply::trust::unchanged_since_applied(t, &store, false).len();
     if n > 0 {
         use std::io::Write as _;
         // A closed stderr is no reason to stop.

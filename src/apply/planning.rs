@@ -25,14 +25,18 @@ pub enum Trust {
     Unchanged,
     /// Of those, only these (watch: no event came from them).
     UnchangedAmong(BTreeSet<String>),
+    /// As `Unchanged`, borrowed namespaces too: a runtime's edit (a CNI
+    /// ADD), whose runtime says when its other containers change.
+    UnchangedBorrowed,
 }
 
 impl Trust {
     pub(super) fn sandboxes(&self, t: &Topology, store: &TopologyStore) -> BTreeSet<String> {
         match self {
             Trust::Nothing => BTreeSet::new(),
-            Trust::Unchanged => trust::unchanged_since_applied(t, store),
-            Trust::UnchangedAmong(quiet) => trust::unchanged_since_applied(t, store)
+            Trust::Unchanged => trust::unchanged_since_applied(t, store, false),
+            Trust::UnchangedBorrowed => trust::unchanged_since_applied(t, store, true),
+            Trust::UnchangedAmong(quiet) => trust::unchanged_since_applied(t, store, false)
                 .into_iter()
                 .filter(|s| quiet.contains(s))
                 .collect(),

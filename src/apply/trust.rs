@@ -12,11 +12,18 @@ use crate::store::TopologyStore;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The sandboxes of `t` whose definition is the one last applied. None
-/// when the resolver is off (a hosts file then names every peer, so any
-/// change touches them all), for multi-host files, or without a record.
-pub fn unchanged_since_applied(t: &Topology, store: &TopologyStore) -> BTreeSet<String> {
+/// when the resolver is off and cnm writes hosts files (one then names
+/// every peer, so any change touches them all), for multi-host files, or
+/// without a record. Borrowed namespaces change with their containers:
+/// trusted only when `borrowed` (a runtime's own edit).
+pub fn unchanged_since_applied(
+    t: &Topology,
+    store: &TopologyStore,
+    borrowed: bool,
+) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
-    if !t.embedded_dns || t.this_host.is_some() {
+    let writes_hosts = t.sandboxes.values().any(|s| s.netns.is_none());
+    if (!t.embedded_dns && writes_hosts) || t.this_host.is_some() {
         return out;
     }
     let Some(before) = store
@@ -36,8 +43,9 @@ pub fn unchanged_since_applied(t: &Topology, store: &TopologyStore) -> BTreeSet<
     let (was, is) = (by_sandbox(&before), by_sandbox(&now));
     let none = BTreeMap::new();
     for (name, sb) in &now.sandboxes {
-        // A borrowed namespace changes with its container: always read.
-        if sb.netns.is_some() {
+        // A borrowed namespace changes with its container: read, unless
+        // the container's runtime is the one editing.
+        if sb.netns.is_some() && !borrowed {
             continue;
         }
         let mine = is.get(name.as_str()).unwrap_or(&none);

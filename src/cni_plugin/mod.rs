@@ -91,7 +91,7 @@ async fn add(env: &Env, conf: &NetConf, a: &Attachment, v: Version) -> Result<Va
             },
         )))
     };
-    Engine::default()
+    engine()
         .apply_edited(&conf.topology, &edit, |_| Ok(()))
         .await
         .map_err(|e| {
@@ -135,13 +135,20 @@ async fn edit_or_fail(
     edit: &crate::apply::Edit<'_>,
     what: &str,
 ) -> Result<(), CniError> {
-    match Engine::default()
+    match engine()
         .apply_edited(&conf.topology, edit, |_| Ok(()))
         .await
     {
         Ok(Edited::Applied(..) | Edited::Destroyed(_) | Edited::Absent) => Ok(()),
         Err(e) => Err(failed(&format!("{what} on {}", conf.name), e)),
     }
+}
+
+/// The engine of an edit: the other attachments' namespaces are left
+/// unread (the runtime calls when they change), so an ADD costs what it
+/// adds, not what the network holds.
+fn engine() -> Engine {
+    Engine::default().trusting(crate::apply::Trust::UnchangedBorrowed)
 }
 
 /// An engine error as a CNI error: a plan error is the configuration's
