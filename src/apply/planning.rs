@@ -144,7 +144,7 @@ async fn observe_for(
         .flat_map(|s| t.endpoints_of_sandbox(s).map(|e| e.name.clone()))
         .collect();
     trust::leave_out(&mut observed.state, trusted, &trusted_endpoints);
-    observed.host.borrowed = observe::borrowed(t).await;
+    observed.host.borrowed = observe::borrowed(t, trusted, store).await;
     Ok((observed, conns, trusted_endpoints))
 }
 

@@ -116,16 +116,23 @@ impl Env {
                 .as_deref()
                 .ok_or_else(|| bad("CNI_IFNAME", "is not set".into()))?;
             crate::naming::valid_kernel_name(ifname).map_err(|e| bad("CNI_IFNAME", e))?;
+            if ifname == "lo" {
+                return Err(bad("CNI_IFNAME", "is the loopback interface".into()));
+            }
         }
         if command.needs_netns() {
             let ns = env
                 .netns
                 .as_deref()
                 .ok_or_else(|| bad("CNI_NETNS", "is not set".into()))?;
-            if !ns.starts_with('/') || ns.contains('\0') || ns.len() > 4096 {
+            let dotdot = ns.split('/').any(|p| p == "..");
+            if !ns.starts_with('/') || ns.contains('\0') || ns.len() > 4096 || dotdot {
                 return Err(bad(
                     "CNI_NETNS",
-                    format!("'{}' is not an absolute path", ns.escape_debug()),
+                    format!(
+                        "'{}' is not an absolute path without '..'",
+                        ns.escape_debug()
+                    ),
                 ));
             }
         } else if env.netns.as_deref().is_some_and(|ns| !ns.starts_with('/')) {

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 /// A borrowed namespace, found.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Target {
     /// The namespace file it was found at.
     pub path: String,

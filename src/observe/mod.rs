@@ -75,17 +75,45 @@ impl Scope {
 
 /// Sandbox records of a topology, as (sandbox → netns), for `exec`.
 /// The namespaces `t`'s sandboxes borrow (`netns:`), found now, by
-/// sandbox; in a multi-host file, those of this machine's sandboxes.
+/// sandbox; in a multi-host file, those of this machine's sandboxes. A
+/// `trusted` sandbox is not entered: its namespace is the one its record
+/// names (its links and routes are left unread with it).
 pub async fn borrowed(
     t: &crate::topology::Topology,
+    trusted: &std::collections::BTreeSet<String>,
+    store: &TopologyStore,
 ) -> BTreeMap<String, Result<crate::model::Target, String>> {
+    let recorded = if trusted.is_empty() {
+        BTreeMap::new()
+    } else {
+        store.namespaces().unwrap_or_default()
+    };
     let mut out = BTreeMap::new();
     for sb in t.sandboxes.values() {
         let Some(r) = &sb.netns else { continue };
         if t.this_host.is_some() && sb.host != t.this_host {
             continue;
         }
-        out.insert(sb.name.clone(), crate::observe::borrowed::resolve(r).await);
+        let as_recorded = recorded
+            .get(&sb.name)
+            .filter(|_| trusted.contains(&sb.name))
+            .filter(|rec| rec.borrowed.as_deref() == Some(r.to_string().as_str()))
+            .and_then(|rec| {
+                let path = match r {
+                    crate::topology::NetnsRef::Path(p) => p.clone(),
+                    _ => crate::netns::path(&rec.netns),
+                };
+                Some(crate::model::Target {
+                    path: path.display().to_string(),
+                    ino: rec.ino?,
+                    ..Default::default()
+                })
+            });
+        let found = match as_recorded {
+            Some(target) => Ok(target),
+            None => crate::observe::borrowed::resolve(r).await,
+        };
+        out.insert(sb.name.clone(), found);
     }
     out
 }
