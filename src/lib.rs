@@ -38,6 +38,8 @@ pub mod apply;
 /// cnm as a CNI plugin: each CNI network the topology `cni-<name>`.
 pub mod cni_plugin;
 pub mod controller;
+/// cnm as Docker's network driver: Docker's networks are the topology `docker`.
+pub mod docker_plugin;
 pub mod model;
 pub mod plan;
 pub mod spec;

@@ -4,6 +4,7 @@
 mod cli_apply;
 mod cli_cni;
 mod cli_common;
+mod cli_docker;
 mod cli_exec;
 mod cli_generated;
 mod cli_graph;
@@ -171,6 +172,12 @@ enum Command {
         #[arg(long)]
         wait: bool,
     },
+    /// Serve libnetwork's NetworkDriver to dockerd (`docker network
+    /// create -d cnm`); Docker's networks live in the topology `docker`.
+    DockerPlugin {
+        #[arg(long, default_value = cli_docker::DEFAULT_SOCKET)]
+        socket: PathBuf,
+    },
     /// Whether a `cnm watch` keeps each topology, and how its last apply
     /// went.
     Status {
@@ -231,7 +238,7 @@ fn main() -> ExitCode {
         cli.verbose
             + u8::from(matches!(
                 cli.command,
-                Command::Watch { .. } | Command::Resolver { .. }
+                Command::Watch { .. } | Command::Resolver { .. } | Command::DockerPlugin { .. }
             )),
     );
     // exec replaces this process and must run before any thread exists.
@@ -373,6 +380,9 @@ async fn run(cmd: Command) -> Result<ExitCode> {
             observed,
         } => cli_graph::graph(&cli_common::source(file, topology)?, output, observed).await,
         Command::Status { topology, output } => cli_status::status(topology, output),
+        Command::DockerPlugin { socket } => {
+            cli_docker::run(&socket).await.map(|()| ExitCode::SUCCESS)
+        }
         Command::Watch {
             file,
             topology,

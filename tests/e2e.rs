@@ -115,6 +115,12 @@ fn drift() {
     run_script("drift");
 }
 
+/// `cnm docker-plugin` under a real dockerd: networks (endpoints: issue 28).
+#[test]
+fn docker_plugin_networks() {
+    run_script("docker_plugin_networks");
+}
+
 /// driver: cni, with Debian's reference plugins.
 #[test]
 fn cni_delegation() {

@@ -4,7 +4,7 @@
 //! edits all land, each on top of the last.
 
 use super::planning::Trust;
-use super::{converge, destroy, drivers, lock, ApplyError};
+use super::{conflicts, converge, destroy, drivers, lock, ApplyError};
 use crate::drivers::Registry;
 use crate::errors::PlanError;
 use crate::plan::Plan;
@@ -49,6 +49,7 @@ pub(super) async fn apply_edited(
     let recorded = store.applied()?.is_some();
     match edited(name, edit)? {
         Some(t) => {
+            conflicts::check_file_subnets(&t, &Store::system())?;
             let plan = converge::converge(&reg, &t, trust, |_, _| Ok(()), show).await?;
             Ok(Edited::Applied(plan, Box::new(t)))
         }

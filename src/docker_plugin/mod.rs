@@ -1,0 +1,62 @@
+//! cnm as Docker's network driver (`docker network create -d cnm`): the
+//! libnetwork remote-driver protocol served, each call an edit of the
+//! topology `docker` through [`Engine::apply_edited`] (cnm's lock held per
+//! call only; nothing kept in memory that the records lack).
+//!
+//! Served so far: the handshake, CreateNetwork and DeleteNetwork (the
+//! networks, with Docker's pool, gateway and options), DiscoverNew and
+//! DiscoverDelete. Endpoints (CreateEndpoint, Join and the rest) answer
+//! an error saying they are not served yet (issue 28 goes on).
+
+mod networks;
+
+pub use networks::TOPOLOGY;
+
+use crate::apply::{Edited, Engine};
+use serde_json::{json, Value};
+
+/// Answer one call of libnetwork's remote-driver protocol: the reply, or
+/// the message for `{"Err": …}`.
+pub async fn call(method: &str, req: &Value) -> Result<Value, String> {
+    match method {
+        "Plugin.Activate" => Ok(json!({ "Implements": ["NetworkDriver"] })),
+        "NetworkDriver.GetCapabilities" => {
+            Ok(json!({ "Scope": "local", "ConnectivityScope": "local" }))
+        }
+        "NetworkDriver.CreateNetwork" => create_network(req).await,
+        "NetworkDriver.DeleteNetwork" => delete_network(req).await,
+        "NetworkDriver.DiscoverNew" | "NetworkDriver.DiscoverDelete" => Ok(json!({})),
+        "NetworkDriver.CreateEndpoint"
+        | "NetworkDriver.EndpointOperInfo"
+        | "NetworkDriver.DeleteEndpoint"
+        | "NetworkDriver.Join"
+        | "NetworkDriver.Leave"
+        | "NetworkDriver.ProgramExternalConnectivity"
+        | "NetworkDriver.RevokeExternalConnectivity" => Err(format!(
+            "cnm: {method} is not served yet: cnm's docker plugin makes networks; containers on them are not wired yet"
+        )),
+        other => Err(format!("cnm: unknown method {other}")),
+    }
+}
+
+async fn create_network(req: &Value) -> Result<Value, String> {
+    let name = networks::name_of(req["NetworkID"].as_str().unwrap_or_default())?;
+    let net = networks::from_request(req)?;
+    let edit = |before| Ok(Some(networks::add(before, &name, &net)));
+    apply(&edit, &format!("network {name}")).await
+}
+
+/// Idempotent: an unknown network is already gone.
+async fn delete_network(req: &Value) -> Result<Value, String> {
+    let name = networks::name_of(req["NetworkID"].as_str().unwrap_or_default())?;
+    let edit = |before| Ok(networks::remove(before, &name));
+    apply(&edit, &format!("network {name}")).await
+}
+
+async fn apply(edit: &crate::apply::Edit<'_>, what: &str) -> Result<Value, String> {
+    let engine = Engine::default().trusting(crate::apply::Trust::UnchangedBorrowed);
+    match engine.apply_edited(TOPOLOGY, edit, |_| Ok(())).await {
+        Ok(Edited::Applied(..) | Edited::Destroyed(_) | Edited::Absent) => Ok(json!({})),
+        Err(e) => Err(format!("cnm: {what}: {e}")),
+    }
+}
