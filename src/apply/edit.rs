@@ -86,7 +86,11 @@ fn edited(name: &str, edit: &Edit<'_>) -> Result<Option<Topology>, ApplyError> {
         return Err(refused(format!("the edit names topology {}", file.name)));
     }
     let text = serde_json::to_string(&file).unwrap_or_default();
-    let t = crate::spec::parse(&format!("topology {name} as edited"), &text)
-        .map_err(|e| refused(e.to_string()))?;
+    // Positions in the generated text mean nothing to whoever edited:
+    // the messages alone (they name the object and key).
+    let t = crate::spec::parse(&format!("topology {name} as edited"), &text).map_err(|e| {
+        let messages: Vec<String> = e.diagnostics.into_iter().map(|d| d.message).collect();
+        refused(messages.join("; "))
+    })?;
     Ok(Some(t))
 }

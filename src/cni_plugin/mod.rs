@@ -154,9 +154,12 @@ fn engine() -> Engine {
 /// An engine error as a CNI error: a plan error is the configuration's
 /// (code 7: an overlapping subnet, a clash); the rest are cnm's (100).
 fn failed(what: &str, e: ApplyError) -> CniError {
-    let code = match &e {
-        ApplyError::Plan(_) => code::INVALID_NETWORK_CONFIG,
-        _ => code::CNM_FAILED,
-    };
-    CniError::new(code, format!("{what}: {e}"))
+    match e {
+        // Its position is in text cnm generated: the message alone.
+        ApplyError::Plan(p) => CniError::new(
+            code::INVALID_NETWORK_CONFIG,
+            format!("{what}: {}", p.message),
+        ),
+        e => CniError::new(code::CNM_FAILED, format!("{what}: {e}")),
+    }
 }

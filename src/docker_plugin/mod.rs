@@ -57,6 +57,8 @@ async fn apply(edit: &crate::apply::Edit<'_>, what: &str) -> Result<Value, Strin
     let engine = Engine::default().trusting(crate::apply::Trust::UnchangedBorrowed);
     match engine.apply_edited(TOPOLOGY, edit, |_| Ok(())).await {
         Ok(Edited::Applied(..) | Edited::Destroyed(_) | Edited::Absent) => Ok(json!({})),
+        // Its position is in text cnm generated: the message alone.
+        Err(crate::errors::ApplyError::Plan(p)) => Err(format!("cnm: {what}: {}", p.message)),
         Err(e) => Err(format!("cnm: {what}: {e}")),
     }
 }
