@@ -14,6 +14,7 @@ mod bridge;
 mod cni;
 mod host;
 mod ipvlan;
+mod learned;
 mod macvlan;
 mod null;
 mod overlay;

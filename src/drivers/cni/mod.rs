@@ -148,7 +148,7 @@ impl Driver for CniDriver {
                 chain: chain.clone(),
             };
             let e = endpoint(ep, ctx, &plan, &learned, o.own_ipam);
-            for (dst, gw) in learned_routes(&learned) {
+            for (dst, gw) in super::learned::routes(&learned, ROUTES) {
                 out.routes.insert(
                     (ep.spec.sandbox.clone(), dst),
                     RouteRes {
@@ -297,24 +297,10 @@ fn endpoint(
 /// A digest of what the chain is told: a change replaces the attachment
 /// (DEL, then ADD).
 fn made_with(plan: &AttachPlan) -> String {
-    use sha2::{Digest, Sha256};
-    let told = json!({
+    super::learned::digest(&json!({
         "name": plan.chain.name,
         "plugins": plan.chain.plugins,
         "addresses": plan.addresses,
         "ports": plan.ports.iter().map(|p| format!("{p:?}")).collect::<Vec<_>>(),
-    });
-    Sha256::digest(told.to_string().as_bytes())
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// Routes the chain set (its own IPAM's), recorded as JSON.
-fn learned_routes(learned: &Learned) -> Vec<(IpNetwork, Option<std::net::IpAddr>)> {
-    learned
-        .get(ROUTES)
-        .and_then(|t| serde_json::from_str(t).ok())
-        .unwrap_or_default()
+    }))
 }

@@ -275,25 +275,11 @@ fn made_with(
     mac: Option<crate::model::Mac>,
     options: &Value,
 ) -> String {
-    use sha2::{Digest, Sha256};
-    let told = json!({
+    super::learned::digest(&json!({
         "addrs": addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
         "mac": mac.map(|m| crate::model::fmt_mac(&m)),
         "options": options,
-    });
-    Sha256::digest(told.to_string().as_bytes())
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// Static routes the plugin asked for at Join (recorded as JSON).
-fn learned_routes(learned: &Learned) -> Vec<(IpNetwork, Option<std::net::IpAddr>)> {
-    let Some(text) = learned.get(ROUTES) else {
-        return Vec::new();
-    };
-    serde_json::from_str::<Vec<(IpNetwork, Option<std::net::IpAddr>)>>(text).unwrap_or_default()
+    }))
 }
 
 impl RemoteDriver {
@@ -330,7 +316,7 @@ impl RemoteDriver {
         // macvlan's parent, ...) are not cnm's to compare.
         unknown.push("settings".into());
         let addrs = ep.addrs();
-        for r in learned_routes(&learned) {
+        for r in super::learned::routes(&learned, ROUTES) {
             out.routes.insert(
                 (ep.spec.sandbox.clone(), r.0),
                 RouteRes {
