@@ -159,6 +159,15 @@ impl Watch {
         if let Source::Record(n) = &self.source {
             let store = Store::system().topology(n).ok();
             self.record_seen = store.and_then(|s| s.applied_stamp().ok().flatten());
+            // Its runtime removed it (a CNI network's last DEL): nothing to
+            // keep until it is applied again.
+            if self.record_seen.is_none() && self.report.applies > 0 {
+                if self.topology.take().is_some() {
+                    self.loaded = None;
+                    info!("topology {n} has no record now; waiting for it to be applied again");
+                }
+                return Ok(false);
+            }
         }
         let Some(t) = self.source.load(self.opts.host.as_deref()) else {
             if self.topology.is_none() {

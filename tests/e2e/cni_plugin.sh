@@ -145,4 +145,28 @@ for i in $(seq 0 9); do $RT del "$WORK/v11.conflist" "par$i" "/run/netns/p$i" et
 ip -o link | grep -q 'cnm\|ve-' && { ip -o link; fail "links left"; }
 nft list tables | grep -q cnm && fail "cnm's firewall tables left"
 iptables-save | grep 'CNI-DN-' && fail "portmap's rules left after DEL"
+step "cnm watch --topology cni-pods repairs drift, and outlives the last DEL"
+cnm_add() { ip netns add "$1"; $RT add "$WORK/v11.conflist" "$1" "/run/netns/$1" eth0 >/dev/null || fail "ADD $1"; }
+repaired() { # NETNS: the address flushed by hand comes back
+  ip netns exec "$1" ip addr flush dev eth0
+  for _ in $(seq 100); do
+    ip netns exec "$1" ip -br addr show eth0 | grep -q '10.160.0.' && return 0
+    sleep 0.1
+  done
+  fail "the watcher did not repair $1"
+}
+cnm_add w1
+"$CNM" watch --topology cni-pods --resync 2s >"$WORK/watch.log" 2>&1 &
+WATCH=$!
+sleep 1
+repaired w1
+$RT del "$WORK/v11.conflist" w1 /run/netns/w1 eth0 || fail "DEL w1"
+sleep 1
+kill -0 "$WATCH" || { cat "$WORK/watch.log"; fail "the watcher ended with its topology"; }
+cnm_add w2
+sleep 1
+repaired w2
+kill "$WATCH"; wait "$WATCH" || true
+$RT del "$WORK/v11.conflist" w2 /run/netns/w2 eth0 || fail "DEL w2"
+[ -z "$(find /var/lib/cnm/topologies /run/cnm/topologies -mindepth 1 2>/dev/null)" ] || fail "records left after the watcher"
 echo PASS

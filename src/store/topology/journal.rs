@@ -59,12 +59,16 @@ impl TopologyStore {
     }
 
     /// Keep a listing: regenerable, so not synced to disk. A read-only
-    /// command keeps nothing (it reads the tables each time instead).
+    /// command keeps nothing (it reads the tables each time instead), nor
+    /// does a plan of a topology without records (a watcher whose runtime
+    /// topology was just destroyed must not leave a directory behind).
     pub fn set_nft_kept(&self, text: &str) -> Result<()> {
         if self.reading_only || crate::safe::read_only() {
             return Ok(());
         }
-        let d = self.run_dir_create()?;
+        let Some(d) = self.run_dir()? else {
+            return Ok(());
+        };
         d.write(NFT_KEPT, text.as_bytes(), FILE_MODE, None, false)?;
         Ok(())
     }
