@@ -4,6 +4,7 @@
 //! show, execute (`exec`), plan again with what drivers learned, verify,
 //! record (`records`); a destroy in `destroy`.
 
+mod broken;
 pub mod conflicts;
 mod converge;
 mod destroy;

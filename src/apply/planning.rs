@@ -81,6 +81,7 @@ pub(super) async fn plan(
     let t = topology.as_ref().unwrap_or(t);
     drivers::check_host(reg, t, &observed.host)?;
     let mut learned = store.learned()?;
+    super::broken::mark(reg, t, &mut observed, &learned).await;
     let mut desired = desired::build_with(reg, t, &observed, &learned)?;
     if learned::adopt(&desired, &observed, &mut learned) {
         desired = desired::build_with(reg, t, &observed, &learned)?;

@@ -240,9 +240,13 @@ pub(super) fn compare_endpoint(d: &EndpointRes, o: &EndpointRes) -> (Vec<Change>
         );
     }
     if !d.made_with.is_empty() && !o.made_with.is_empty() && d.made_with != o.made_with {
+        let why = match o.made_with.strip_prefix(crate::model::BROKEN) {
+            Some(verdict) => format!("its driver's plugins find it broken{verdict}"),
+            None => "what its driver is told changed (addresses, MAC or ports)".into(),
+        };
         return (
             vec![chg("made with", &o.made_with, &d.made_with)],
-            Some("what its driver is told changed (addresses, MAC or ports)".into()),
+            Some(why),
         );
     }
     if d.host_ifname() != o.host_ifname() {

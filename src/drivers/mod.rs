@@ -283,6 +283,15 @@ pub trait Driver: Send + Sync {
         _v: &EndpointRes,
     ) {
     }
+    /// Plan time: of its endpoints the kernel shows (each with what was
+    /// learned making it), those its plugins find broken (a CNI CHECK
+    /// failing), with why; the plan replaces them. Read-only.
+    fn broken<'a>(
+        &'a self,
+        _endpoints: Vec<(&'a EndpointRes, Learned)>,
+    ) -> BoxFuture<'a, Vec<(String, String)>> {
+        Box::pin(async { Vec::new() })
+    }
 }
 
 fn unsupported(driver: &str, what: &str) -> ApplyError {

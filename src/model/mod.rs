@@ -34,6 +34,10 @@ pub use stray::{StrayKind, StrayRes, SysctlRes};
 /// wording).
 pub const KNOWN_AFTER_APPLY: &str = "(known after apply)";
 
+/// The observed `made_with` of an endpoint its driver's plugins find
+/// broken (a CNI CHECK failing), before the verdict: the plan replaces it.
+pub const BROKEN: &str = "broken";
+
 /// Where every sandbox finds its resolver (Docker's address).
 pub const RESOLVER_ADDRESS: std::net::Ipv4Addr = std::net::Ipv4Addr::new(127, 0, 0, 11);
 

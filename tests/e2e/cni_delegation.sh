@@ -38,6 +38,15 @@ reach db 10.151.0.1
 [ "$("$CNM" exec web -- cat /proc/sys/net/ipv4/conf/eth0/accept_local)" = 1 ] || fail "tuning did not run"
 "$CNM" exec web -- ip route show default | grep -q 'via 10.151.0.1 dev eth1' || fail "no default route via the wire gateway"
 
+step "a failing CHECK is drift: tuning's sysctl undone by hand, the attachment replaced"
+"$CNM" exec web -- sh -c 'echo 0 > /proc/sys/net/ipv4/conf/eth0/accept_local'
+expect_rc 2 "$CNM" plan --detailed-exitcode "$T"
+grep -q '! endpoint web-pods .*find it broken: CHECK of plugin tuning: .*accept_local' "$WORK/out" || { cat "$WORK/out"; fail "the CHECK's verdict is not shown"; }
+expect_rc 0 "$CNM" apply "$T"
+converged "$T"
+[ "$("$CNM" exec web -- cat /proc/sys/net/ipv4/conf/eth0/accept_local)" = 1 ] || fail "tuning did not run again"
+reach web db.pods
+
 step "an interface deleted by hand is drift, repaired by DEL then ADD"
 "$CNM" exec web -- ip link del eth1
 expect_rc 2 "$CNM" plan --detailed-exitcode "$T"

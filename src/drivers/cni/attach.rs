@@ -57,7 +57,7 @@ pub async fn add(
     let env = CallEnv {
         command: "ADD",
         container_id: cid,
-        netns: format!("/proc/{}/fd/{}", std::process::id(), ns.as_raw_fd()),
+        netns: netns_path(&e.netns, &ns),
         ifname: e.ifname.clone(),
         path: path.clone(),
     };
@@ -103,7 +103,7 @@ pub async fn del(e: &EndpointRes, k: &dyn Kernel) -> Result<(), ApplyError> {
         container_id: learned.get(CONTAINER_ID).cloned().unwrap_or_default(),
         netns: ns
             .as_ref()
-            .map(|f| format!("/proc/{}/fd/{}", std::process::id(), f.as_raw_fd()))
+            .map(|f| netns_path(&e.netns, f))
             .unwrap_or_default(),
         ifname: learned
             .get(IFNAME)
@@ -136,6 +136,57 @@ pub async fn del(e: &EndpointRes, k: &dyn Kernel) -> Result<(), ApplyError> {
         }
     }
     k.note(&e.endpoint, &Learned::new())
+}
+
+/// CHECK of an attachment the kernel shows, through the chain recorded
+/// at ADD with its result (where the version has CHECK): why it is
+/// broken, if a plugin says so. A plugin not found is not a verdict (plan
+/// names it missing elsewhere).
+pub async fn check(e: &EndpointRes, learned: &Learned) -> Option<String> {
+    let configs: Vec<Value> = serde_json::from_str(learned.get(CHAIN)?).ok()?;
+    let version = configs.first()?["cniVersion"]
+        .as_str()
+        .and_then(crate::cni::Version::parse)?;
+    if !version.has_check() || e.netns.is_empty() {
+        return None;
+    }
+    let result: Value = serde_json::from_str(learned.get(RESULT)?).ok()?;
+    let path = exec::search_path();
+    let env = CallEnv {
+        command: "CHECK",
+        container_id: learned.get(CONTAINER_ID)?.clone(),
+        netns: crate::netns::path(&e.netns).display().to_string(),
+        ifname: learned
+            .get(IFNAME)
+            .cloned()
+            .unwrap_or_else(|| e.ifname.clone()),
+        path: path.clone(),
+    };
+    for conf in &configs {
+        let kind = conf["type"].as_str().unwrap_or_default();
+        exec::find(kind, &path).ok()?;
+        if let Err(err) = run(kind, &path, &env, conf, Some(&result)).await {
+            return Some(format!("CHECK of plugin {kind}: {}", one_line(&err)));
+        }
+    }
+    None
+}
+
+/// `CNI_NETNS` of a sandbox: its name under /run/netns (cnm binds a
+/// borrowed namespace there too), stable across calls, so that CHECK and
+/// DEL name the namespace as ADD did (plugins compare the result's
+/// `sandbox`); else this process's handle on it.
+fn netns_path(netns: &str, file: &std::fs::File) -> String {
+    let named = crate::netns::path(netns);
+    let same = |p: &std::path::Path| {
+        let a = std::fs::metadata(p).ok()?;
+        let b = file.metadata().ok()?;
+        Some(std::os::unix::fs::MetadataExt::ino(&a) == std::os::unix::fs::MetadataExt::ino(&b))
+    };
+    if same(&named) == Some(true) {
+        return named.display().to_string();
+    }
+    format!("/proc/{}/fd/{}", std::process::id(), file.as_raw_fd())
 }
 
 /// Run one plugin of the chain.

@@ -197,6 +197,25 @@ impl Driver for CniDriver {
         }
     }
 
+    /// Each attachment's CHECK, all at once.
+    fn broken<'a>(
+        &'a self,
+        endpoints: Vec<(&'a EndpointRes, Learned)>,
+    ) -> futures::future::BoxFuture<'a, Vec<(String, String)>> {
+        Box::pin(async move {
+            let checks = endpoints.into_iter().map(|(e, l)| async move {
+                attach::check(e, &l)
+                    .await
+                    .map(|why| (e.endpoint.clone(), why))
+            });
+            futures::future::join_all(checks)
+                .await
+                .into_iter()
+                .flatten()
+                .collect()
+        })
+    }
+
     fn delete_endpoint<'a>(&'a self, e: &'a EndpointRes, k: &'a dyn Kernel) -> Effect<'a, ()> {
         Box::pin(async move { attach::del(e, k).await })
     }
