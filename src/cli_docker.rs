@@ -22,6 +22,9 @@ const MAX_BODY: usize = 1 << 20;
 pub async fn run(socket: &Path) -> Result<()> {
     let listener = bind(socket)?;
     tracing::info!("serving Docker's NetworkDriver on {}", socket.display());
+    // Docker's networks as recorded (bridges made again), and containers
+    // that started while no plugin ran adopted.
+    cnm::docker_plugin::resume().await;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     loop {
         tokio::select! {

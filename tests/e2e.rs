@@ -115,10 +115,10 @@ fn drift() {
     run_script("drift");
 }
 
-/// `cnm docker-plugin` under a real dockerd: networks (endpoints: issue 28).
+/// `cnm docker-plugin` under a real dockerd.
 #[test]
-fn docker_plugin_networks() {
-    run_script("docker_plugin_networks");
+fn docker_plugin() {
+    run_script("docker_plugin");
 }
 
 /// driver: cni, with Debian's reference plugins.

@@ -3,13 +3,15 @@
 //! topology `docker` through [`Engine::apply_edited`] (cnm's lock held per
 //! call only; nothing kept in memory that the records lack).
 //!
-//! Served so far: the handshake, CreateNetwork and DeleteNetwork (the
-//! networks, with Docker's pool, gateway and options), DiscoverNew and
-//! DiscoverDelete. Endpoints (CreateEndpoint, Join and the rest) answer
-//! an error saying they are not served yet (issue 28 goes on).
+//! Networks are CreateNetwork's pool, gateway and options; endpoints are
+//! handed to Docker at Join and adopted once Docker has placed them (see
+//! `endpoints`).
 
+mod endpoints;
 mod networks;
+mod pending;
 
+pub use endpoints::resume;
 pub use networks::TOPOLOGY;
 
 use crate::apply::{Edited, Engine};
@@ -26,15 +28,12 @@ pub async fn call(method: &str, req: &Value) -> Result<Value, String> {
         "NetworkDriver.CreateNetwork" => create_network(req).await,
         "NetworkDriver.DeleteNetwork" => delete_network(req).await,
         "NetworkDriver.DiscoverNew" | "NetworkDriver.DiscoverDelete" => Ok(json!({})),
-        "NetworkDriver.CreateEndpoint"
-        | "NetworkDriver.EndpointOperInfo"
-        | "NetworkDriver.DeleteEndpoint"
-        | "NetworkDriver.Join"
-        | "NetworkDriver.Leave"
-        | "NetworkDriver.ProgramExternalConnectivity"
-        | "NetworkDriver.RevokeExternalConnectivity" => Err(format!(
-            "cnm: {method} is not served yet: cnm's docker plugin makes networks; containers on them are not wired yet"
-        )),
+        "NetworkDriver.CreateEndpoint" => endpoints::create(req).await,
+        "NetworkDriver.Join" => endpoints::join(req).await,
+        "NetworkDriver.ProgramExternalConnectivity" => endpoints::program(req).await,
+        "NetworkDriver.EndpointOperInfo" => Ok(json!({ "Value": {} })),
+        "NetworkDriver.RevokeExternalConnectivity" => Ok(json!({})),
+        "NetworkDriver.Leave" | "NetworkDriver.DeleteEndpoint" => endpoints::remove(req).await,
         other => Err(format!("cnm: unknown method {other}")),
     }
 }
@@ -53,7 +52,7 @@ async fn delete_network(req: &Value) -> Result<Value, String> {
     apply(&edit, &format!("network {name}")).await
 }
 
-async fn apply(edit: &crate::apply::Edit<'_>, what: &str) -> Result<Value, String> {
+pub(super) async fn apply(edit: &crate::apply::Edit<'_>, what: &str) -> Result<Value, String> {
     let engine = Engine::default().trusting(crate::apply::Trust::UnchangedBorrowed);
     match engine.apply_edited(TOPOLOGY, edit, |_| Ok(())).await {
         Ok(Edited::Applied(..) | Edited::Destroyed(_) | Edited::Absent) => Ok(json!({})),
