@@ -249,6 +249,28 @@ async fn adopt(ep: &str, p: &Pending) -> Result<bool, String> {
     Ok(true)
 }
 
+/// RevokeExternalConnectivity: the endpoint's published ports go.
+pub async fn revoke(req: &Value) -> Result<Value, String> {
+    let (_, ep) = ids(req)?;
+    if let Some(mut p) = pending::load(&ep)? {
+        p.ports.clear();
+        pending::save(&ep, &p)?;
+    }
+    let has_ports =
+        recorded()?.is_some_and(|t| t.endpoints.get(&ep).is_some_and(|e| !e.ports.is_empty()));
+    if has_ports {
+        let edit = |before: Option<FileTopology>| {
+            let mut t = before.ok_or("no network of cnm's is applied")?;
+            if let Some(e) = t.endpoints.get_mut(&ep) {
+                e.ports.clear();
+            }
+            Ok(Some(t))
+        };
+        super::apply(&edit, &format!("endpoint {ep}")).await?;
+    }
+    Ok(json!({}))
+}
+
 /// Leave and DeleteEndpoint: the endpoint out of the topology (the apply
 /// deletes its marked pair); a pair Docker never had adopted goes by its
 /// name. Idempotent.

@@ -32,7 +32,7 @@ pub async fn call(method: &str, req: &Value) -> Result<Value, String> {
         "NetworkDriver.Join" => endpoints::join(req).await,
         "NetworkDriver.ProgramExternalConnectivity" => endpoints::program(req).await,
         "NetworkDriver.EndpointOperInfo" => Ok(json!({ "Value": {} })),
-        "NetworkDriver.RevokeExternalConnectivity" => Ok(json!({})),
+        "NetworkDriver.RevokeExternalConnectivity" => endpoints::revoke(req).await,
         "NetworkDriver.Leave" | "NetworkDriver.DeleteEndpoint" => endpoints::remove(req).await,
         other => Err(format!("cnm: unknown method {other}")),
     }

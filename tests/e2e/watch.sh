@@ -123,8 +123,8 @@ until_ok "$CNM" plan --detailed-exitcode "$T"
 # The port-53 redirect inside a sandbox (resync is 30 s: an event did it).
 ip netns exec quick-alpha nft delete table ip cnm-dns
 until_ok "$CNM" plan --detailed-exitcode "$T"
-redirected() { ip netns exec quick-alpha nft list table ip cnm-dns | grep -q "dnat to 127.0.0.11"; }
-for _ in $(seq 20); do redirected && break; sleep 0.1; done
+redirected() { ip netns exec quick-alpha nft list table ip cnm-dns 2>/dev/null | grep "dnat to 127.0.0.11" >/dev/null; }  # no -q: a pipe closed early fails under pipefail
+for _ in $(seq 100); do redirected && break; sleep 0.1; done
 redirected || {
   tail -20 "$LOG" >&2; ip netns exec quick-alpha nft list ruleset >&2
   "$CNM" plan "$T" >&2; fail "the redirect table was not repaired"
