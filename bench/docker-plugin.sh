@@ -40,5 +40,5 @@ tests/support/private-host.sh env CNM="$CNM" N="$N" bash -c '
   sleep 1
   docker rm -f "$id" >/dev/null
   echo "calls for one container (run, then rm -f):"
-  grep -o "method=\"[A-Za-z.]*\"" "$WORK/plugin.log" | tr -d "\"" | sed "s/method=/  /"
+  grep -ao "method=\"[A-Za-z.]*\"" "$WORK/plugin.log" | tr -d "\"" | sed "s/method=/  /"
 '
