@@ -173,10 +173,11 @@ pub async fn resume() {
 }
 
 /// Wait (up to a minute) for Docker to place the interface, then adopt
-/// it. Ends early when the endpoint is no longer pending (adopted, or
-/// Leave came first).
+/// it: every 20 ms for the first two seconds (a container starts within
+/// them), then every 100 ms. Ends early when the endpoint is no longer
+/// pending (adopted, or Leave came first).
 async fn adopt_when_placed(ep: String) {
-    for _ in 0..600 {
+    for round in 0..680 {
         let p = match pending::load(&ep) {
             Ok(Some(p)) => p,
             _ => return,
@@ -193,7 +194,8 @@ async fn adopt_when_placed(ep: String) {
                 return;
             }
         }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let pause = if round < 100 { 20 } else { 100 };
+        tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
     }
     tracing::warn!("endpoint {ep}: Docker did not place its interface within a minute");
 }
