@@ -45,7 +45,10 @@ pub async fn run(socket: &Path) -> Result<()> {
             _ = tokio::signal::ctrl_c() => break,
         }
     }
-    let _ = std::fs::remove_file(socket);
+    // Only the socket this process bound: never a file or link put there since.
+    if std::fs::symlink_metadata(socket).is_ok_and(|m| m.file_type().is_socket()) {
+        let _ = std::fs::remove_file(socket);
+    }
     Ok(())
 }
 
