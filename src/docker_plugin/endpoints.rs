@@ -208,7 +208,15 @@ async fn adopt(ep: &str, p: &Pending) -> Result<bool, String> {
         return Ok(false);
     }
     let mark = naming::mark(TOPOLOGY, MarkKind::Endpoint, ep);
-    let Some(ifname) = mark_container_end(&key, &p.mac, &mark).await? else {
+    let internal = recorded()?
+        .and_then(|t| t.networks.get(&p.network).map(|n| n.internal))
+        .unwrap_or(false);
+    let placed = Placed {
+        mac: &p.mac,
+        src: p.src_name.as_deref().unwrap_or_default(),
+        internal,
+    };
+    let Some(ifname) = mark_container_end(&key, &placed, &mark).await? else {
         return Ok(false);
     };
     let h = crate::netlink::connect_here().map_err(|e| e.to_string())?;
@@ -314,36 +322,71 @@ async fn marked(h: &rtnetlink::Handle, mark: &str) -> Result<Option<LinkMessage>
     }))
 }
 
-/// Find the interface with `mac` in the namespace at `key` (where Docker
-/// put it), mark it, and return its name (`None`: not there yet).
-async fn mark_container_end(key: &str, mac: &str, mark: &str) -> Result<Option<String>, String> {
+/// What Docker's placing of an interface is known by.
+struct Placed<'a> {
+    mac: &'a str,
+    /// The temporary name Join gave it: Docker renames it once moved.
+    src: &'a str,
+    /// No gateway: Docker adds no default route.
+    internal: bool,
+}
+
+/// Find the interface with the MAC in the namespace at `key`, once Docker
+/// is done with it (renamed from `src`, up, the default route set: Docker
+/// configures in that order, and an address or route cnm added first would
+/// fail Docker's own), mark it, and return its name (`None`: not yet).
+async fn mark_container_end(
+    key: &str,
+    placed: &Placed<'_>,
+    mark: &str,
+) -> Result<Option<String>, String> {
     let (file, _) = crate::netns::open_checked(std::path::Path::new(key))?;
     let h = crate::netlink::connect_in(&file).map_err(|e| e.to_string())?;
-    let want = crate::topology::parse_mac(mac).map_err(|e| e.to_string())?;
-    let mut links = h.link().get().execute();
-    while let Some(m) = links.try_next().await.map_err(|e| e.to_string())? {
-        let has_mac = m
-            .attributes
+    let want = crate::topology::parse_mac(placed.mac).map_err(|e| e.to_string())?;
+    let links = crate::netlink::dump_links(&h)
+        .await
+        .map_err(|e| e.to_string())?;
+    let Some(m) = links.iter().find(|m| {
+        m.attributes
             .iter()
-            .any(|a| matches!(a, LinkAttribute::Address(x) if x.as_slice() == want.as_slice()));
-        let name = m.attributes.iter().find_map(|a| match a {
-            LinkAttribute::IfName(n) => Some(n.clone()),
-            _ => None,
-        });
-        if let (true, Some(name)) = (has_mac, name) {
-            h.link()
-                .set(
-                    LinkUnspec::new_with_index(m.header.index)
-                        .alias(mark.to_string())
-                        .build(),
-                )
-                .execute()
-                .await
-                .map_err(|e| format!("cnm: mark {name} in {key}: {e}"))?;
-            return Ok(Some(name));
+            .any(|a| matches!(a, LinkAttribute::Address(x) if x.as_slice() == want.as_slice()))
+    }) else {
+        return Ok(None);
+    };
+    let name = m.attributes.iter().find_map(|a| match a {
+        LinkAttribute::IfName(n) => Some(n.clone()),
+        _ => None,
+    });
+    let up = m
+        .header
+        .flags
+        .contains(netlink_packet_route::link::LinkFlags::Up);
+    let Some(name) = name.filter(|n| n != placed.src && up) else {
+        return Ok(None);
+    };
+    if !placed.internal {
+        let routes: Vec<_> = crate::netlink::routes(&h, false)
+            .try_collect()
+            .await
+            .map_err(|e| e.to_string())?;
+        let default = routes
+            .iter()
+            .filter_map(crate::observe::kernel::route_of)
+            .any(|r| r.dst.prefix() == 0);
+        if !default {
+            return Ok(None);
         }
     }
-    Ok(None)
+    h.link()
+        .set(
+            LinkUnspec::new_with_index(m.header.index)
+                .alias(mark.to_string())
+                .build(),
+        )
+        .execute()
+        .await
+        .map_err(|e| format!("cnm: mark {name} in {key}: {e}"))?;
+    Ok(Some(name))
 }
 
 /// The sandbox's name: the key's last part (Docker's sandbox ID, 12 hex

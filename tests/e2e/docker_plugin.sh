@@ -14,7 +14,7 @@ export PATH="/usr/bin:$PATH"
 PIDS=()
 trap 'kill "${PIDS[@]}" 2>/dev/null || true; docker_down; rm -rf "$WORK"' EXIT
 plugin() {
-  "$CNM" docker-plugin >>"$WORK/plugin.log" 2>&1 &
+  "$CNM" docker-plugin -v >>"$WORK/plugin.log" 2>&1 &
   PLUGIN=$!; PIDS+=("$PLUGIN")
   for _ in $(seq 50); do [ -S /run/docker/plugins/cnm.sock ] && return 0; sleep 0.1; done
   cat "$WORK/plugin.log"; fail "no socket"
@@ -53,7 +53,8 @@ for _ in $(seq 30); do got=$(ip netns exec outside socat -T2 - TCP:192.0.2.1:809
 expect_rc 0 "$CNM" plan --topology docker --detailed-exitcode
 
 step "an address flushed inside a container: plan finds it (2), apply repairs it"
-nsenter -t "$(docker inspect -f '{{.State.Pid}}' db)" -n ip addr flush dev eth0
+pid=$(docker inspect -f "{{.State.Pid}}" db)
+nsenter -t "$pid" -n ip addr flush dev eth0 || { nsenter -t "$pid" -n ip -o link; docker inspect -f "{{.State.Status}} {{.RestartCount}}" db; tail -30 "$WORK/plugin.log"; fail "db has no eth0"; }
 expect_rc 2 "$CNM" plan --topology docker --detailed-exitcode
 expect_rc 0 "$CNM" apply --topology docker
 docker exec db ping -c1 -W2 web >/dev/null || fail "db cannot reach web after the repair"
