@@ -7,6 +7,7 @@
 //! handed to Docker at Join and adopted once Docker has placed them (see
 //! `endpoints`).
 
+mod container;
 mod endpoints;
 mod networks;
 mod pending;
