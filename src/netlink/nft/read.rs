@@ -38,7 +38,8 @@ const NFGENMSG: usize = 4;
 /// Read IPv4 table `table` in the calling thread's namespace; `None` when
 /// it does not exist.
 pub fn read_table(table: &str) -> io::Result<Option<TableView>> {
-    let tables = dump(NfTablesMessage::GetTable(TableMessage {
+    let socket = socket_here()?;
+    let tables = dump(&socket, NfTablesMessage::GetTable(TableMessage {
         attributes: vec![TableAttribute::Name(table.to_string())],
     }))?;
     let mut view = None;
@@ -54,7 +55,7 @@ pub fn read_table(table: &str) -> io::Result<Option<TableView>> {
     let Some(mut view) = view else {
         return Ok(None);
     };
-    let rules = dump(NfTablesMessage::GetRule(RuleMessage {
+    let rules = dump(&socket, NfTablesMessage::GetRule(RuleMessage {
         attributes: vec![RuleAttribute::Table(table.to_string())],
     }))?;
     for (kind, body) in &rules {
@@ -72,7 +73,10 @@ pub fn read_table(table: &str) -> io::Result<Option<TableView>> {
 /// with `value` (hex, as [`normalize`] writes it): a rule about that
 /// address in someone else's table.
 pub fn rules_matching(value: &str, except: &str) -> io::Result<bool> {
-    let rules = dump(NfTablesMessage::GetRule(RuleMessage { attributes: vec![] }))?;
+    let rules = dump(
+        &socket_here()?,
+        NfTablesMessage::GetRule(RuleMessage { attributes: vec![] }),
+    )?;
     let want = format!("cmp {CMP_EQ} {value}");
     Ok(rules.iter().any(|(kind, body)| {
         *kind == NEWRULE
@@ -86,8 +90,7 @@ const CMP_EQ: u32 = 0;
 
 /// One dump request's answers: (message type, attributes after the
 /// nfgenmsg header).
-fn dump(request: NfTablesMessage) -> io::Result<Vec<(u16, Vec<u8>)>> {
-    let socket = socket_here()?;
+fn dump(socket: &Socket, request: NfTablesMessage) -> io::Result<Vec<(u16, Vec<u8>)>> {
     let mut m = message(NetfilterProtoFamily::IPv4, request);
     m.header.flags = NLM_F_REQUEST | NLM_F_DUMP;
     m.header.sequence_number = 1;
