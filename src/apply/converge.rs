@@ -3,7 +3,7 @@
 //! until nothing is left, verify, record.
 
 use super::exec::{Executor, Ran};
-use super::planning::{self, Planned, Trust};
+use super::planning::{self, Memo, Planned, Trust};
 use super::{conflicts, records, ApplyError};
 use crate::drivers::Registry;
 use crate::model::Observed;
@@ -26,17 +26,18 @@ pub(super) async fn converge(
     resolved: &Registry,
     t: &Topology,
     trust: &Trust,
+    memo: Memo<'_>,
     check: impl FnOnce(&Planned, &TopologyStore) -> Result<(), ApplyError>,
     show: impl FnOnce(&Plan) -> Result<(), String>,
 ) -> Result<Plan, ApplyError> {
     let store = Store::system().topology(&t.name)?;
     let reg = &super::drivers::resolve(resolved, t, &store, Patience::Plan).await?;
     let trusted = trust.sandboxes(t, &store);
-    let first = planning::plan(reg, t, &store, &trusted).await?;
+    let first = planning::plan(reg, t, &store, &trusted, memo).await?;
     check(&first, &store)?;
     show(&first.plan).map_err(ApplyError::Output)?;
     let shown = first.plan.clone();
-    let (last, after, executed) = run_rounds(reg, t, &store, &trusted, first).await?;
+    let (last, after, executed) = run_rounds(reg, t, &store, (&trusted, memo), first).await?;
     let t = last.topology.as_ref().unwrap_or(t);
     records::settle(&store, t, &after, &last.learned)?;
     record_applied(reg, &store, t, &last)?;
@@ -55,7 +56,7 @@ async fn run_rounds(
     reg: &Registry,
     t: &Topology,
     store: &TopologyStore,
-    trusted: &BTreeSet<String>,
+    (trusted, memo): (&BTreeSet<String>, Memo<'_>),
     mut p: Planned,
 ) -> Result<(Planned, Observed, Vec<crate::plan::Action>), ApplyError> {
     let mut executed = Vec::new();
@@ -77,7 +78,7 @@ async fn run_rounds(
                 let after = verify(reg, store, &p.plan).await?;
                 tracing::debug!(execute = ?executed_at, verify = ?started.elapsed() - executed_at, "applied");
                 if rounds > 0 {
-                    plans_nothing(reg, t, store, trusted).await?;
+                    plans_nothing(reg, t, store, trusted, memo).await?;
                 }
                 return Ok((p, after, executed));
             }
@@ -91,7 +92,7 @@ async fn run_rounds(
                 "apply did not settle after {MAX_ROUNDS} rounds of learned values"
             )));
         }
-        p = planning::plan(reg, t, store, trusted)
+        p = planning::plan(reg, t, store, trusted, memo)
             .await
             .map_err(|e| ApplyError::AfterChanges(Box::new(e)))?;
         tracing::debug!(
@@ -110,8 +111,9 @@ async fn plans_nothing(
     t: &Topology,
     store: &TopologyStore,
     trusted: &BTreeSet<String>,
+    memo: Memo<'_>,
 ) -> Result<(), ApplyError> {
-    let again = planning::plan(reg, t, store, trusted)
+    let again = planning::plan(reg, t, store, trusted, memo)
         .await
         .map_err(|e| ApplyError::AfterChanges(Box::new(e)))?;
     if again.plan.is_empty() {

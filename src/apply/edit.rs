@@ -50,7 +50,7 @@ pub(super) async fn apply_edited(
     match edited(name, edit)? {
         Some(t) => {
             conflicts::check_file_subnets(&t, &Store::system())?;
-            let plan = converge::converge(&reg, &t, trust, |_, _| Ok(()), show).await?;
+            let plan = converge::converge(&reg, &t, trust, None, |_, _| Ok(()), show).await?;
             Ok(Edited::Applied(plan, Box::new(t)))
         }
         None if recorded => {

@@ -20,6 +20,8 @@ pub struct Engine {
     trust: Trust,
     host: Option<String>,
     forget_unreachable: bool,
+    /// What the last desired state left to reuse (see [`Engine::remembering`]).
+    memo: Option<std::sync::Arc<std::sync::Mutex<crate::desired::Incremental>>>,
 }
 
 impl Default for Engine {
@@ -37,12 +39,24 @@ impl Engine {
             trust: Trust::Nothing,
             host: None,
             forget_unreachable: false,
+            memo: None,
         }
     }
 
     /// Leave unread what `trust` allows (`--trust-unchanged`, watch).
     pub fn trusting(mut self, trust: Trust) -> Engine {
         self.trust = trust;
+        self
+    }
+
+    /// Reuse, and keep in `memo`, the parts of the desired state an edit
+    /// does not touch (`cnm watch`, which plans one topology again and
+    /// again; see `desired::Incremental`).
+    pub fn remembering(
+        mut self,
+        memo: std::sync::Arc<std::sync::Mutex<crate::desired::Incremental>>,
+    ) -> Engine {
+        self.memo = Some(memo);
         self
     }
 
@@ -67,7 +81,14 @@ impl Engine {
         conflicts::check_file_subnets(t, &Store::system())?;
         let store = Store::system().topology(&t.name)?;
         let reg = drivers::resolve(&self.registry, t, &store, Patience::Plan).await?;
-        planning::plan(&reg, t, &store, &self.trust.sandboxes(t, &store)).await
+        planning::plan(
+            &reg,
+            t,
+            &store,
+            &self.trust.sandboxes(t, &store),
+            self.memo.as_deref(),
+        )
+        .await
     }
 
     /// The whole apply: plan (handed to `show` before anything changes; an
@@ -96,7 +117,7 @@ impl Engine {
         let store = Store::system().topology(&t.name)?;
         let reg = drivers::resolve(&self.registry, t, &store, Patience::Apply).await?;
         let _lock = lock().await?;
-        converge::converge(&reg, t, &self.trust, check, show).await
+        converge::converge(&reg, t, &self.trust, self.memo.as_deref(), check, show).await
     }
 
     /// [`Engine::apply`] of topology `name` as its record holds it, read
@@ -113,7 +134,15 @@ impl Engine {
         let reg = drivers::resolve(&self.registry, &first, &store, Patience::Apply).await?;
         let _lock = lock().await?;
         let t = self.recorded(name)?;
-        let plan = converge::converge(&reg, &t, &self.trust, |_, _| Ok(()), show).await?;
+        let plan = converge::converge(
+            &reg,
+            &t,
+            &self.trust,
+            self.memo.as_deref(),
+            |_, _| Ok(()),
+            show,
+        )
+        .await?;
         Ok((plan, t))
     }
 

@@ -44,6 +44,32 @@ impl Trust {
     }
 }
 
+/// What the last desired state of this topology left to reuse (`cnm
+/// watch`); `None`: built from scratch.
+pub type Memo<'a> = Option<&'a std::sync::Mutex<desired::Incremental>>;
+
+/// The desired state, reusing `memo` when given (a poisoned one is
+/// replaced: it holds nothing that must survive).
+fn build(
+    reg: &Registry,
+    t: &Topology,
+    observed: &Observed,
+    learned: &BTreeMap<String, crate::drivers::Learned>,
+    memo: Memo<'_>,
+) -> Result<State, crate::errors::PlanError> {
+    match memo {
+        None => desired::build_with(reg, t, observed, learned),
+        Some(m) => {
+            let mut m = m.lock().unwrap_or_else(|poisoned| {
+                let mut m = poisoned.into_inner();
+                *m = desired::Incremental::default();
+                m
+            });
+            desired::build_reusing(reg, t, observed, learned, Some(&mut m))
+        }
+    }
+}
+
 /// A plan with what it was computed from.
 pub struct Planned {
     /// The plan itself.
@@ -72,6 +98,7 @@ pub(super) async fn plan(
     t: &Topology,
     store: &TopologyStore,
     trusted: &BTreeSet<String>,
+    memo: Memo<'_>,
 ) -> Result<Planned, ApplyError> {
     let started = Instant::now();
     let (mut observed, conns, trusted_endpoints) = observe_for(reg, t, store, trusted).await?;
@@ -82,9 +109,9 @@ pub(super) async fn plan(
     drivers::check_host(reg, t, &observed.host)?;
     let mut learned = store.learned()?;
     super::broken::mark(reg, t, &mut observed, &learned).await;
-    let mut desired = desired::build_with(reg, t, &observed, &learned)?;
+    let mut desired = build(reg, t, &observed, &learned, memo)?;
     if learned::adopt(&desired, &observed, &mut learned) {
-        desired = desired::build_with(reg, t, &observed, &learned)?;
+        desired = build(reg, t, &observed, &learned, memo)?;
     }
     observe::wanted_sysctls(&desired, &mut observed.state);
     let before = store.applied()?.map(|r| r.claims);

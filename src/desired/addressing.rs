@@ -178,7 +178,7 @@ fn addresses_v4(
         |e| e.address,
         kept,
         usable,
-        |used| ipam::lowest_free_v4(subnet, range, used),
+        |used, after| ipam::lowest_free_v4(subnet, range, used, after),
     )
     .map_err(|e| no_free(e, &net.name, "IPv4", &range.to_string()))?;
     Ok(chosen
@@ -218,7 +218,7 @@ fn addresses_v6(
         |e| e.ipv6_address,
         kept,
         usable,
-        |used| ipam::lowest_free_v6(subnet, range, used),
+        |used, after| ipam::lowest_free_v6(subnet, range, used, after),
     )
     .map_err(|e| no_free(e, &net.name, "IPv6", &range.to_string()))?;
     Ok(chosen
@@ -239,7 +239,7 @@ fn assign<'e, A: Ord + Copy>(
     static_of: impl Fn(&Endpoint) -> Option<A>,
     kept_of: impl Fn(&Endpoint) -> Option<A>,
     usable: impl Fn(A) -> bool,
-    next_free: impl Fn(&BTreeSet<A>) -> Option<A>,
+    next_free: impl Fn(&BTreeSet<A>, Option<A>) -> Option<A>,
 ) -> Result<Vec<(&'e Endpoint, A)>, &'e Endpoint> {
     let mut used: BTreeSet<A> = eps.iter().filter_map(|e| static_of(e)).collect();
     used.insert(gateway);
@@ -254,8 +254,12 @@ fn assign<'e, A: Ord + Copy>(
             _ => pending.push(*e),
         }
     }
+    // Each address handed out here is the lowest free one: the next search
+    // starts above it.
+    let mut after = None;
     for e in pending {
-        let a = next_free(&used).ok_or(e)?;
+        let a = next_free(&used, after).ok_or(e)?;
+        after = Some(a);
         used.insert(a);
         out.push((e, a));
     }

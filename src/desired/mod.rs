@@ -12,8 +12,10 @@ mod files;
 pub mod host_ports;
 mod hosts;
 mod ifnames;
+mod incremental;
 mod ipam_plugins;
 mod routes;
+mod sandboxes;
 mod subnets;
 
 use crate::drivers::{Addressing, FirewallCtx, Learned, NetworkCtx, Registry, ResolvedEndpoint};
@@ -27,10 +29,11 @@ pub use crate::errors::PlanError;
 use dns::{dns_redirects, resolver_config};
 pub use hosts::host_found_by_address;
 use hosts::this_host;
+pub use incremental::Incremental;
 pub use routes::gateway_endpoint;
 
 /// Addresses chosen for one endpoint.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Hash)]
 pub(crate) struct EndpointAddr {
     v4: Option<Ipv4Network>,
     v6: Option<Ipv6Network>,
@@ -49,6 +52,18 @@ pub fn build_with(
     full: &Topology,
     obs: &Observed,
     learned: &BTreeMap<String, Learned>,
+) -> Result<State, PlanError> {
+    build_reusing(reg, full, obs, learned, None)
+}
+
+/// [`build_with`], reusing what `memo` kept of the last build of the same
+/// topology where its inputs are unchanged (and keeping this one's).
+pub fn build_reusing(
+    reg: &Registry,
+    full: &Topology,
+    obs: &Observed,
+    learned: &BTreeMap<String, Learned>,
+    memo: Option<&mut Incremental>,
 ) -> Result<State, PlanError> {
     let err = |(loc, message): (Loc, String)| PlanError::at(full, loc, message);
     // A multi-host file: this machine realizes its own share only.
@@ -74,7 +89,7 @@ pub fn build_with(
     }
     ifnames::check_derived_macs(t, &state).map_err(err)?;
     let dns = resolver_config(&p);
-    add_routes_and_files(&p, learned, dns.as_ref(), &mut state);
+    sandboxes::add_routes_and_files(&p, learned, dns.as_ref(), memo, &mut state);
     if let Some(c) = &dns {
         state.dns = dns_redirects(c);
     }
@@ -269,65 +284,6 @@ fn resolved_endpoints<'a>(p: &Plan<'a>, network: &'a str) -> Vec<ResolvedEndpoin
             }
         })
         .collect()
-}
-
-/// Every namespace's default routes and its hosts and resolv.conf files
-/// (`dns`: the sandboxes the embedded resolver serves name it instead of
-/// their peers).
-fn add_routes_and_files(
-    p: &Plan<'_>,
-    learned: &BTreeMap<String, Learned>,
-    dns: Option<&crate::resolver::config::Config>,
-    state: &mut State,
-) {
-    let t = p.t;
-    // Hosts files list the local sandboxes, plus every sandbox on another
-    // host that shares a network spanning hosts with one of them.
-    let index = files::Index::new(p.full, &p.addrs, |e| {
-        t.sandboxes.contains_key(&e.sandbox)
-            || t.networks
-                .get(&e.network)
-                .is_some_and(|n| n.caps.spans_hosts)
-    });
-    for ns in state.namespaces.values() {
-        let theirs = match p.obs.host.borrowed.get(&ns.sandbox) {
-            Some(Ok(found)) => found.foreign_default.clone(),
-            _ => Default::default(),
-        };
-        routes::add_routes(
-            t,
-            &p.subnets,
-            &state.endpoints,
-            learned,
-            &ns.sandbox,
-            &theirs,
-            &mut state.routes,
-        );
-        // A borrowed namespace's process keeps its own hosts and
-        // resolv.conf: cnm writes none for it.
-        if ns.borrowed.is_some() {
-            continue;
-        }
-        let embedded = dns.is_some_and(|c| c.sandboxes.contains_key(&ns.netns));
-        let host_gateway = routes::gateway_endpoint(t, &ns.sandbox)
-            .filter(|e| t.networks[&e.network].caps.gateway.has_address())
-            .and_then(|e| p.subnets.get(&e.network))
-            .and_then(|a| a.gateway_v4)
-            .map(|g| g.ip());
-        files::add_files(
-            &files::SandboxFiles {
-                t,
-                obs: p.obs,
-                addrs: &p.addrs,
-                sandbox: &ns.sandbox,
-                netns: &ns.netns,
-                embedded,
-                host_gateway,
-            },
-            &index,
-            &mut state.files,
-        );
-    }
 }
 
 /// Every driver's firewall rules and sysctls, in one firewall object.

@@ -12,6 +12,14 @@ pub struct Loc {
     pub col: u64,
 }
 
+/// Hashes to nothing: a value's hash (the desired state's reuse keys)
+/// names what it means, and an edit above it in the file moves its
+/// position, not its meaning. Consistent with `Eq` (equal positions hash
+/// equal; so do all others).
+impl std::hash::Hash for Loc {
+    fn hash<H: std::hash::Hasher>(&self, _: &mut H) {}
+}
+
 impl<T> From<&serde_saphyr::Spanned<T>> for Loc {
     fn from(s: &serde_saphyr::Spanned<T>) -> Self {
         Loc {

@@ -154,7 +154,7 @@ fn add_files(
         .filter(|(s, _)| scope.reads(s))
         .map(|(s, n)| (s.clone(), n.clone()))
         .collect();
-    let seen_files = observe_files(store, &wanted, owned)?;
+    let seen_files = observe_files(store, &wanted, owned, *scope == Scope::All)?;
     for ns in state.namespaces.values_mut() {
         ns.etc_dir = seen_files.dirs.get(&ns.netns).copied();
     }
@@ -286,6 +286,7 @@ fn observe_files(
     store: &TopologyStore,
     wanted: &BTreeMap<String, String>,
     owned: &BTreeMap<String, OwnedNs>,
+    all: bool,
 ) -> Result<files::Seen, ObserveError> {
     let mut wants: BTreeMap<&str, files::Want<'_>> = BTreeMap::new();
     for (sandbox, netns) in wanted {
@@ -309,5 +310,10 @@ fn observe_files(
         );
     }
     let wants: Vec<files::Want<'_>> = wants.into_values().collect();
-    Ok(files::observe(store.name(), &wants, &store.files()?)?)
+    let records = if all {
+        store.files()?
+    } else {
+        store.files_of(wants.iter().map(|w| w.sandbox))?
+    };
+    Ok(files::observe(store.name(), &wants, &records)?)
 }

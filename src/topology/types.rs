@@ -80,7 +80,7 @@ pub struct IpamSpec {
 }
 
 /// A sandbox's `dns:`: what goes in its resolv.conf.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Dns {
     /// Nameserver addresses.
     pub servers: Vec<std::net::IpAddr>,
@@ -91,7 +91,7 @@ pub struct Dns {
 }
 
 /// A sandbox: one container's network stack, a network namespace.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Sandbox {
     /// Its name in `sandboxes:`.
     pub name: String,
@@ -119,7 +119,7 @@ pub struct Sandbox {
 }
 
 /// `NAME:IP` in a sandbox's `extra_hosts`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ExtraHost {
     /// The host name (before the colon).
     pub name: String,
@@ -142,7 +142,7 @@ impl std::fmt::Display for ExtraHost {
 pub const HOST_GATEWAY: &str = "host-gateway";
 
 /// An endpoint: joins one sandbox to one network.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Endpoint {
     /// Its name in `endpoints:`.
     pub name: String,

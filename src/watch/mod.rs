@@ -10,6 +10,7 @@ pub mod claim;
 mod file;
 mod kernel;
 mod nft;
+mod pace;
 mod reason;
 mod reconcile;
 mod source;
@@ -22,6 +23,7 @@ use crate::spec::file::FileTopology;
 use crate::spec::Topology;
 use crate::store::Store;
 use claim::Claim;
+use pace::{next_backoff, release_memory};
 use reason::Reason;
 use std::time::{Duration, Instant};
 use tokio::signal::unix::{signal, Signal, SignalKind};
@@ -59,9 +61,6 @@ pub enum WatchError {
     NoTopology(String),
 }
 
-/// Longest pause between retries of a reconcile that keeps failing.
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
-
 /// Watch `source` until SIGINT or SIGTERM.
 pub async fn run(source: Source, opts: Options) -> Result<(), WatchError> {
     let mut w = Watch::new(source, opts)?;
@@ -95,6 +94,9 @@ struct Watch {
     report: status::WatchStatus,
     backoff: Option<Duration>,
     raced: u32,
+    /// What the last desired state left to reuse (an edit recomputes only
+    /// what it touches).
+    memo: std::sync::Arc<std::sync::Mutex<crate::desired::Incremental>>,
 }
 
 impl Watch {
@@ -127,6 +129,7 @@ impl Watch {
             record_seen: None,
             backoff: None,
             raced: 0,
+            memo: Default::default(),
         })
     }
 
@@ -246,7 +249,7 @@ impl Watch {
             Source::Record(n) => Some((n.as_str(), self.opts.host.as_deref())),
             Source::File(_) => None,
         };
-        let (result, last) = reconcile::reconcile(t, record, why, trust).await;
+        let (result, last) = reconcile::reconcile(t, record, why, trust, self.memo.clone()).await;
         self.report.applies += 1;
         if self.report.last.is_none() {
             status::notify("READY=1");
@@ -330,31 +333,6 @@ fn round_of(trig: Trigger) -> Round {
             reload: false,
             why: Reason::Kernel(w),
         },
-    }
-}
-
-/// Hand the heap pages freed after a reconcile back to the kernel. glibc
-/// keeps them otherwise (above its trim threshold, and in the arenas of the
-/// threads observe reads with), so an idle watcher would stay the size of
-/// its largest apply: 60 MB instead of a few at 1,000 sandboxes.
-fn release_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim takes no pointers and only rearranges the
-    // allocator's own free lists; it is safe to call at any time.
-    unsafe {
-        nix::libc::malloc_trim(0);
-    }
-}
-
-/// The pause before the next attempt: after a failure, 1 s doubling up to
-/// [`MAX_BACKOFF`]; after a success, none.
-fn next_backoff(backoff: Option<Duration>, failed: bool) -> Option<Duration> {
-    if failed {
-        let next = backoff.map_or(Duration::from_secs(1), |b| (b * 2).min(MAX_BACKOFF));
-        warn!(retry_in = ?next, "reconcile failed; backing off");
-        Some(next)
-    } else {
-        None
     }
 }
 

@@ -9,6 +9,9 @@ use crate::spec::Topology;
 use std::time::Instant;
 use tracing::{error, info};
 
+/// The watcher's memory of its last desired state.
+type Memo = std::sync::Arc<std::sync::Mutex<crate::desired::Incremental>>;
+
 /// A plan's notes, in the watcher's log.
 fn log_notes(p: &crate::plan::Plan) -> Result<(), String> {
     for n in &p.notes {
@@ -25,9 +28,10 @@ pub(super) async fn reconcile(
     record: Option<(&str, Option<&str>)>,
     why: &Reason,
     trust: apply::Trust,
+    memo: Memo,
 ) -> (Result<Option<Topology>, ApplyError>, status::Convergence) {
     let start = Instant::now();
-    let result = converge(t, record, why, trust, start).await;
+    let result = converge(t, record, why, (trust, memo), start).await;
     let (summary, error) = match &result {
         Ok((s, _)) => (s.clone(), None),
         Err(e) => (Default::default(), Some(e.to_string())),
@@ -54,10 +58,10 @@ async fn converge(
     t: &Topology,
     record: Option<(&str, Option<&str>)>,
     why: &Reason,
-    trust: apply::Trust,
+    (trust, memo): (apply::Trust, Memo),
     start: Instant,
 ) -> Result<(crate::plan::Summary, Option<Topology>), ApplyError> {
-    let engine = apply::Engine::default().trusting(trust);
+    let engine = apply::Engine::default().trusting(trust).remembering(memo);
     let done = match record {
         Some((name, host)) => engine
             .on_host(host)

@@ -39,9 +39,12 @@ const NFGENMSG: usize = 4;
 /// it does not exist.
 pub fn read_table(table: &str) -> io::Result<Option<TableView>> {
     let socket = socket_here()?;
-    let tables = dump(&socket, NfTablesMessage::GetTable(TableMessage {
-        attributes: vec![TableAttribute::Name(table.to_string())],
-    }))?;
+    let tables = dump(
+        &socket,
+        NfTablesMessage::GetTable(TableMessage {
+            attributes: vec![TableAttribute::Name(table.to_string())],
+        }),
+    )?;
     let mut view = None;
     for (kind, body) in &tables {
         if *kind != NEWTABLE || string_attr(body, TABLE_NAME).as_deref() != Some(table) {
@@ -55,9 +58,12 @@ pub fn read_table(table: &str) -> io::Result<Option<TableView>> {
     let Some(mut view) = view else {
         return Ok(None);
     };
-    let rules = dump(&socket, NfTablesMessage::GetRule(RuleMessage {
-        attributes: vec![RuleAttribute::Table(table.to_string())],
-    }))?;
+    let rules = dump(
+        &socket,
+        NfTablesMessage::GetRule(RuleMessage {
+            attributes: vec![RuleAttribute::Table(table.to_string())],
+        }),
+    )?;
     for (kind, body) in &rules {
         if *kind != NEWRULE || string_attr(body, RULE_TABLE).as_deref() != Some(table) {
             continue;

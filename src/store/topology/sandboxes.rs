@@ -67,6 +67,35 @@ impl TopologyStore {
         self.cached(|c| &mut c.files, || self.read_files())
     }
 
+    /// The files records of `sandboxes` only: a plan that reads a few
+    /// sandboxes (the rest trusted) reads a few records, not all of them.
+    pub fn files_of<'a>(
+        &self,
+        sandboxes: impl IntoIterator<Item = &'a str>,
+    ) -> Result<BTreeMap<String, FilesRecord>> {
+        let mut out = BTreeMap::new();
+        if let Some(all) = &self.cache().files {
+            for s in sandboxes {
+                if let Some(rec) = all.get(s) {
+                    out.insert(s.to_string(), rec.clone());
+                }
+            }
+            return Ok(out);
+        }
+        let Some(d) = self.sub(&self.lib, "sandboxes")? else {
+            return Ok(out);
+        };
+        for s in sandboxes {
+            if check_object_name("sandbox name", s).is_err() {
+                continue;
+            }
+            if let Some(rec) = read_json::<FilesRecord>(&d, s)? {
+                out.insert(s.to_string(), rec);
+            }
+        }
+        Ok(out)
+    }
+
     fn read_files(&self) -> Result<BTreeMap<String, FilesRecord>> {
         let mut out = BTreeMap::new();
         let Some(d) = self.sub(&self.lib, "sandboxes")? else {
