@@ -1,24 +1,28 @@
 #!/usr/bin/env bash
-# cnm benchmarks against the kernel floor (iproute2 batch files) and
-# netavark (Podman's network tool, when installed). Every measurement runs on
-# a fresh private host (tests/support/private-host.sh). Prints a Markdown table.
+# cnm benchmarks against the kernel floor (iproute2 batch files), netavark
+# (Podman's network tool, when installed) and the goals of issue 29. Every
+# measurement runs on a fresh private host (tests/support/private-host.sh).
+# Prints Markdown tables, each figure beside its goal.
 #
-#   bench/run.sh            full size: N = 100 and 1000, each without and with
-#                           one published port per endpoint, 3 repetitions
+#   bench/run.sh            full size: N = 1000 (without and with one
+#                           published port per endpoint) and 5000 (without),
+#                           3 repetitions (1 at 5000); then CNI ADD/DEL with
+#                           1,000 attachments and the Docker plugin's Join
 #   bench/run.sh --smoke    N = 10 and 50, 1 repetition (what CI runs)
 #
 # For each: cnm's full apply, no-op plan, +1 and -1 sandbox, destroy, peak
-# RSS of plan and apply, and `cnm watch`'s latency from the file gaining a
-# sandbox to converged and its RSS when idle; next to the floor (the same
-# kernel work through iproute2 batch files, destroy by deleting the
-# namespaces) and, up to NETAVARK_MAX, netavark.
+# RSS of plan and apply, and `cnm watch` from the file renamed with one
+# more sandbox to that sandbox's files existing, and its RSS when idle;
+# next to the floor (the same kernel work through iproute2 batch files,
+# destroy by deleting the namespaces) and, up to NETAVARK_MAX, netavark;
+# then how each step grew from the smallest size to the largest.
 #
 # Needs root, iproute2, nftables; netavark (/usr/lib/podman/netavark) and GNU
 # time (/usr/bin/time) are used when present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SIZES="100 1000"; REPS=3
-if [ "${1:-}" = "--smoke" ]; then SIZES="10 50"; REPS=1; shift; fi
+SIZES="1000 5000"; REPS=3; SMOKE=0
+if [ "${1:-}" = "--smoke" ]; then SIZES="10 50"; REPS=1; SMOKE=1; shift; fi
 # BENCH_SIZES="1000" BENCH_REPS=1 bench/run.sh: one size, one repetition.
 SIZES=${BENCH_SIZES:-$SIZES}; REPS=${BENCH_REPS:-$REPS}
 CNM=$(realpath "${1:-target/release/cnm}")
@@ -111,13 +115,14 @@ stats() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {printf "%.1f %.1f 
 cell() { printf '%s (%s–%s)' "$1" "$2" "$3"; }
 ms() { local m a b; read -r m a b <<<"$(stats "$@")"; cell "$m" "$a" "$b"; }
 median_of() { stats "$@" | cut -d' ' -f1; }
+median_mib() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {printf "%.1f", a[int((NR+1)/2)]/1024}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "–" }'; }
 mib() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {printf "%.0f MiB", a[int((NR+1)/2)]/1024}'; }
 
-# `cnm watch` on the topology: once converged, the file gains a sandbox;
-# prints the time until watch logged that change converged, and watch's
-# RSS (KiB) once idle again.
-watch_snippet() { # YAML YAML+1
+# `cnm watch` on the topology: once converged, the file is renamed over
+# with one more sandbox; prints the time until that sandbox's files exist
+# (the last step of its apply), and watch's RSS (KiB) once idle again.
+watch_snippet() { # YAML YAML+1 N+1
   cat <<EOF
 cp $1 /tmp/w.yaml
 $CNM watch /tmp/w.yaml 2>/tmp/w.log & W=\$!
@@ -126,8 +131,9 @@ sleep 2
 before=\$(grep -c converged /tmp/w.log)
 cp $2 /tmp/w.new
 $T0; mv /tmp/w.new /tmp/w.yaml
-until [ "\$(grep -c converged /tmp/w.log)" -gt "\$before" ]; do sleep 0.002; kill -0 \$W; done
+until [ -e /etc/netns/bench-s$3/hosts ]; do sleep 0.001; kill -0 \$W; done
 lat=\$(( \$(date +%s%N) - t0 ))
+until [ "\$(grep -c converged /tmp/w.log)" -gt "\$before" ]; do sleep 0.01; kill -0 \$W; done
 sleep 3
 rss=\$(awk '/^VmRSS/ {print \$2}' /proc/\$W/status)
 kill \$W; wait \$W || true
@@ -135,12 +141,28 @@ echo \$lat \$rss
 EOF
 }
 
-echo "| scenario | N | ports | cnm ms, median (min–max) | floor ms | cnm/floor | netavark ms | netavark/cnm |"
-echo "|---|---|---|---|---|---|---|---|"
+# Issue 29's goal for a row at N = 1,000 and 5,000 (other sizes: none).
+goal() { # ROW N
+  case "$1:$2" in
+    apply:1000) echo "≤ 1500" ;; plan:1000) echo "≤ 100" ;; inc:1000) echo "≤ 150" ;;
+    watch:1000) echo "≤ 100" ;; destroy:1000) echo "≤ 1500" ;;
+    apply:5000 | destroy:5000) echo "≤ 8000" ;;
+    prss:1000) echo "≤ 30 MB" ;; arss:1000) echo "≤ 60 MB" ;; wrss:1000) echo "≤ 30 MB" ;;
+    arss:5000) echo "≤ 150 MB" ;;
+    *) echo "–" ;;
+  esac
+}
+# Medians kept for the growth table: GROW[row:N] (ms or KiB).
+declare -A GROW
+
+echo "| scenario | N | ports | cnm ms, median (min–max) | goal ms | floor ms | cnm/floor | netavark ms | netavark/cnm |"
+echo "|---|---|---|---|---|---|---|---|---|"
 RSSROWS=()
 for n in $SIZES; do
-  SETTLE=$((n / 250))
-  for ports in 0 1; do
+  SETTLE=$((n / 500))
+  reps=$REPS; [ "$n" -gt 1000 ] && reps=1
+  variants="0 1"; [ "$n" -gt 1000 ] && variants=0
+  for ports in $variants; do
     pl=no; [ "$ports" = 1 ] && pl=yes
     T="$B/t$n-$ports.yaml"; T1Y="$B/t$n-$ports+1.yaml"
     topology "$n" 0 "$ports" >"$T"
@@ -148,7 +170,7 @@ for n in $SIZES; do
     F="$B/floor$n-$ports"; floor_files "$n" "$ports" "$F"
     netavark_files "$n" "$ports" "$B/nv$n-$ports"
     apply=() floor=() fdest=() nv=() inc=() dec=() noop=() dest=() wlat=() wrss=() prss=() arss=()
-    for _ in $(seq 1 "$REPS"); do
+    for _ in $(seq 1 "$reps"); do
       apply+=("$(run "$T0; $CNM apply $T >/dev/null; $T1")")
       floor+=("$(run "cd $F; $T0; ip -batch host.batch; for i in \$(seq 1 $n); do ip -n bench-s\$i -batch ns\$i.batch; done; nft -f rules.nft; $T1")")
       # Destroy floor: every namespace deleted in one batch, then the
@@ -161,7 +183,7 @@ for n in $SIZES; do
       dec+=("$(run "$CNM apply $T1Y >/dev/null; $T0; $CNM apply $T >/dev/null; $T1")")
       noop+=("$(run "$CNM apply $T >/dev/null; $T0; $CNM plan --detailed-exitcode $T >/dev/null; $T1")")
       dest+=("$(run "$CNM apply $T >/dev/null; $T0; $CNM destroy $T >/dev/null; $T1")")
-      read -r l r <<<"$(run "$(watch_snippet "$T" "$T1Y")")"
+      read -r l r <<<"$(run "$(watch_snippet "$T" "$T1Y" $((n + 1)))")"
       wlat+=("$l"); wrss+=("$r")
     done
     if [ "$HAVE_TIME" = 1 ]; then
@@ -172,21 +194,46 @@ for n in $SIZES; do
     if [ "${#nv[@]}" -gt 0 ]; then
       nvcell=$(ms "${nv[@]}"); nvratio=$(ratio "$(median_of "${nv[@]}")" "$(median_of "${apply[@]}")")
     fi
-    echo "| full apply | $n | $pl | $(ms "${apply[@]}") | $(ms "${floor[@]}") | $(ratio "$(median_of "${apply[@]}")" "$(median_of "${floor[@]}")") | $nvcell | $nvratio |"
-    echo "| no-op plan | $n | $pl | $(ms "${noop[@]}") | | | | |"
-    echo "| add one sandbox | $n | $pl | $(ms "${inc[@]}") | | | | |"
-    echo "| remove one sandbox | $n | $pl | $(ms "${dec[@]}") | | | | |"
-    echo "| destroy | $n | $pl | $(ms "${dest[@]}") | $(ms "${fdest[@]}") | $(ratio "$(median_of "${dest[@]}")" "$(median_of "${fdest[@]}")") | | |"
-    echo "| watch: file gains a sandbox → converged | $n | $pl | $(ms "${wlat[@]}") | | | | |"
+    g() { [ "$ports" = 0 ] && goal "$1" "$n" || echo "–"; }
+    echo "| full apply | $n | $pl | $(ms "${apply[@]}") | $(g apply) | $(ms "${floor[@]}") | $(ratio "$(median_of "${apply[@]}")" "$(median_of "${floor[@]}")") | $nvcell | $nvratio |"
+    echo "| no-op plan | $n | $pl | $(ms "${noop[@]}") | $(g plan) | | | | |"
+    echo "| add one sandbox | $n | $pl | $(ms "${inc[@]}") | $(g inc) | | | | |"
+    echo "| remove one sandbox | $n | $pl | $(ms "${dec[@]}") | – | | | | |"
+    echo "| destroy | $n | $pl | $(ms "${dest[@]}") | $(g destroy) | $(ms "${fdest[@]}") | $(ratio "$(median_of "${dest[@]}")" "$(median_of "${fdest[@]}")") | | |"
+    echo "| watch: file renamed with +1 → its files exist | $n | $pl | $(ms "${wlat[@]}") | $(g watch) | | | | |"
     prow="–"; arow="–"
     if [ "$HAVE_TIME" = 1 ]; then prow=$(mib "${prss[@]}"); arow=$(mib "${arss[@]}"); fi
-    RSSROWS+=("| $n | $pl | $prow | $arow | $(mib "${wrss[@]}") |")
+    RSSROWS+=("| $n | $pl | $prow ($(g prss)) | $arow ($(g arss)) | $(mib "${wrss[@]}") ($(g wrss)) |")
+    if [ "$ports" = 0 ]; then
+      for row in apply noop inc dest wlat; do
+        eval "GROW[$row:$n]=\$(median_of \"\${$row[@]}\")"
+      done
+      if [ "$HAVE_TIME" = 1 ]; then GROW[prss:$n]=$(median_mib "${prss[@]}"); GROW[arss:$n]=$(median_mib "${arss[@]}"); fi
+      GROW[wrss:$n]=$(median_mib "${wrss[@]}")
+    fi
   done
 done
 echo
-echo "| N | ports | plan peak RSS | apply peak RSS | watch idle RSS |"
+echo "| N | ports | plan peak RSS (goal) | apply peak RSS (goal) | watch idle RSS (goal) |"
 echo "|---|---|---|---|---|"
 printf '%s\n' "${RSSROWS[@]}"
+
+# Growth from the smallest size to the largest (no ports): issue 29 asks
+# at most 6x the time and 5x the memory for 5x the sandboxes.
+read -r small large <<<"$(echo "$SIZES" | tr ' ' '\n' | sort -n | sed -n '1p;$p' | tr '\n' ' ')"
+if [ -n "$large" ] && [ "$small" != "$large" ]; then
+  echo
+  echo "| step | N = $small | N = $large | ratio | goal |"
+  echo "|---|---|---|---|---|"
+  for row in "apply:full apply:6" "noop:no-op plan:6" "inc:add one sandbox:6" "dest:destroy:6" "wlat:watch +1:6" \
+    "prss:plan peak RSS:5" "arss:apply peak RSS:5" "wrss:watch idle RSS:5"; do
+    IFS=: read -r key label limit <<<"$row"
+    a=${GROW[$key:$small]:-}; b=${GROW[$key:$large]:-}
+    [ -n "$a" ] && [ -n "$b" ] || continue
+    echo "| $label | $a | $b | $(ratio "$b" "$a") | ≤ $limit |"
+  done
+  echo "(ms, or MiB for RSS)"
+fi
 
 # One endpoint publishing every port (ports kept) and a shifted range of
 # 10,000 ports (one map element each): one rule per chain and family.
@@ -199,3 +246,19 @@ read -r m a b <<<"$(stats "${full[@]}")"
 echo
 echo "Full port range (1-65535 kept, plus 10,000 shifted UDP ports): apply $m ms ($a–$b)$(
   [ -x /usr/bin/time ] && printf ', peak RSS %s KiB' "$(run "/usr/bin/time -f %M $CNM apply $B/full.yaml 2>&1 >/dev/null | tail -1")")."
+
+# The runtimes' calls: CNI ADD/DEL with 1,000 attachments present (goal:
+# ADD p50 ≤ 40 ms) and the Docker plugin's Join (goal: p50 ≤ 20 ms).
+echo
+if [ "$SMOKE" = 1 ]; then
+  bench/cni.sh --smoke "$CNM"
+  bench/docker-join.sh --smoke "$CNM"
+else
+  BENCH_SIZES=1000 bench/cni.sh "$CNM"
+  echo "(goal: cnm ADD p50 ≤ 40 ms at N = 1000)"
+  echo
+  echo "| call | p50 ms | p99 ms |"
+  echo "|---|---|---|"
+  bench/docker-join.sh "$CNM"
+  echo "(goal: Join p50 ≤ 20 ms)"
+fi
