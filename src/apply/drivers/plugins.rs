@@ -142,16 +142,30 @@ pub(super) fn recorded_plugins(store: &TopologyStore) -> BTreeSet<String> {
         .map(|o| o.plugin)
         .collect();
     out.extend(recorded_drivers(store));
-    if let Ok(Some(rec)) = store.applied() {
-        if let Ok(file) = serde_json::from_value::<crate::spec::file::FileTopology>(rec.topology) {
-            out.extend(
-                file.networks
-                    .values()
-                    .filter_map(|n| n.ipam.as_ref().map(|i| i.driver.clone())),
-            );
-        }
-    }
+    out.extend(recorded_network_values(store, |n| {
+        n.get("ipam")?.get("driver")?.as_str().map(str::to_string)
+    }));
     out
+}
+
+/// What `pick` finds in each network of the applied record's topology,
+/// read in place (the record is neither copied nor decoded whole: it
+/// lists every sandbox and endpoint too).
+fn recorded_network_values(
+    store: &TopologyStore,
+    pick: impl Fn(&serde_json::Value) -> Option<String>,
+) -> BTreeSet<String> {
+    store
+        .with_applied(|rec| {
+            rec.topology
+                .get("networks")
+                .and_then(|n| n.as_object())
+                .map(|nets| nets.values().filter_map(&pick).collect::<BTreeSet<_>>())
+                .unwrap_or_default()
+        })
+        .ok()
+        .flatten()
+        .unwrap_or_default()
 }
 
 /// Network drivers the records say made this topology's networks and
@@ -164,11 +178,9 @@ pub(super) fn recorded_drivers(store: &TopologyStore) -> BTreeSet<String> {
         .into_values()
         .filter_map(|l| l.get(crate::drivers::LEARNED_DRIVER).cloned())
         .collect();
-    if let Ok(Some(rec)) = store.applied() {
-        if let Ok(file) = serde_json::from_value::<crate::spec::file::FileTopology>(rec.topology) {
-            out.extend(file.networks.values().filter_map(|n| n.driver.clone()));
-        }
-    }
+    out.extend(recorded_network_values(store, |n| {
+        n.get("driver")?.as_str().map(str::to_string)
+    }));
     out
 }
 

@@ -15,6 +15,15 @@ impl TopologyStore {
         )
     }
 
+    /// `f` of what the last successful apply applied, without copying the
+    /// record (it holds the whole topology).
+    pub fn with_applied<R>(&self, f: impl FnOnce(&AppliedRecord) -> R) -> Result<Option<R>> {
+        if let Some(cached) = &self.cache().applied {
+            return Ok(cached.as_ref().map(f));
+        }
+        Ok(self.applied()?.as_ref().map(f))
+    }
+
     pub fn record_applied(&self, rec: &AppliedRecord) -> Result<()> {
         self.roots()?;
         let d = Dir::create_all(&self.lib, DIR_MODE)?;
