@@ -35,44 +35,67 @@ B=$(mktemp -d)
 chmod 755 "$B"
 trap 'rm -rf "$B"' EXIT
 
+# A bridge takes at most 1,024 ports (the kernel's BR_MAX_PORTS): N
+# sandboxes are spread over one bridge network per 1,000, round-robin.
+nets_for() { echo $((($1 + 999) / 1000)); }
+# Sandbox I's network and address, with NETS networks.
+net_of() { echo $((($1 - 1) % $2)); }
+addr_of() { # I NETS
+  local k=$((($1 - 1) / $2 + 1))
+  echo "10.$((96 + $(net_of "$1" "$2"))).$(((k + 1) / 256)).$(((k + 1) % 256))"
+}
+
 topology() { # N EXTRA PORTS : N+EXTRA sandboxes, one bridge endpoint each (and one published port)
-  local n=$1 extra=$2 ports=$3
-  printf 'version: 1\nname: bench\nnetworks:\n  lan: { subnet: 10.96.0.0/16 }\nsandboxes:\n'
+  local n=$1 extra=$2 ports=$3 nets
+  nets=$(nets_for "$n")
+  printf 'version: 1\nname: bench\nnetworks:\n'
+  for k in $(seq 0 $((nets - 1))); do
+    if [ "$nets" = 1 ]; then printf '  lan: { subnet: 10.96.0.0/16 }\n'; else printf '  lan%s: { subnet: 10.%s.0.0/16 }\n' "$k" $((96 + k)); fi
+  done
+  printf 'sandboxes:\n'
   for i in $(seq 1 $((n + extra))); do printf '  s%s: {}\n' "$i"; done
   printf 'endpoints:\n'
   for i in $(seq 1 $((n + extra))); do
+    local net=lan
+    [ "$nets" = 1 ] || net="lan$(net_of "$i" "$nets")"
     if [ "$ports" = 1 ]; then
-      printf '  e%s: { network: lan, sandbox: s%s, ports: ["%s:80"] }\n' "$i" "$i" $((20000 + i))
+      printf '  e%s: { network: %s, sandbox: s%s, ports: ["%s:80"] }\n' "$i" "$net" "$i" $((20000 + i))
     else
-      printf '  e%s: { network: lan, sandbox: s%s }\n' "$i" "$i"
+      printf '  e%s: { network: %s, sandbox: s%s }\n' "$i" "$net" "$i"
     fi
   done
 }
 
 # The same kernel work as `cnm apply`, by iproute2 and nft batch files.
 floor_files() { # N PORTS DIR
-  local n=$1 ports=$2 d=$3
+  local n=$1 ports=$2 d=$3 nets
+  nets=$(nets_for "$n")
   mkdir -p "$d"
   {
-    echo "link add br-bench type bridge"
-    echo "addr add 10.96.0.1/16 dev br-bench"
-    echo "link set br-bench up"
+    for k in $(seq 0 $((nets - 1))); do
+      echo "link add br-bench$k type bridge"
+      echo "addr add 10.$((96 + k)).0.1/16 dev br-bench$k"
+      echo "link set br-bench$k up"
+    done
     for i in $(seq 1 "$n"); do
       echo "netns add bench-s$i"
       echo "link add ve-$i type veth peer name eth0 netns bench-s$i"
-      echo "link set ve-$i master br-bench up"
+      echo "link set ve-$i master br-bench$(net_of "$i" "$nets") up"
     done
   } >"$d/host.batch"
   for i in $(seq 1 "$n"); do
-    printf 'link set lo up\nlink set eth0 up\naddr add 10.96.%s.%s/16 dev eth0\nroute add default via 10.96.0.1\n' $(((i + 1) / 256)) $(((i + 1) % 256)) >"$d/ns$i.batch"
+    printf 'link set lo up\nlink set eth0 up\naddr add %s/16 dev eth0\nroute add default via 10.%s.0.1\n' "$(addr_of "$i" "$nets")" $((96 + $(net_of "$i" "$nets"))) >"$d/ns$i.batch"
   done
   {
     echo "table inet floor {"
     echo " chain pre { type nat hook prerouting priority -100; }"
     if [ "$ports" = 1 ]; then
-      for i in $(seq 1 "$n"); do echo " chain pre { fib daddr type local tcp dport $((20000 + i)) dnat ip to 10.96.$(((i + 1) / 256)).$(((i + 1) % 256)):80; }"; done
+      for i in $(seq 1 "$n"); do echo " chain pre { fib daddr type local tcp dport $((20000 + i)) dnat ip to $(addr_of "$i" "$nets"):80; }"; done
     fi
-    echo " chain post { type nat hook postrouting priority 100; ip saddr 10.96.0.0/16 oifname != \"br-bench\" masquerade; }"
+    echo " chain post { type nat hook postrouting priority 100; }"
+    for k in $(seq 0 $((nets - 1))); do
+      echo " chain post { ip saddr 10.$((96 + k)).0.0/16 oifname != \"br-bench$k\" masquerade; }"
+    done
     echo "}"
   } >"$d/rules.nft"
   for i in $(seq 1 "$n"); do echo "netns del bench-s$i"; done >"$d/destroy.batch"
@@ -175,7 +198,7 @@ for n in $SIZES; do
       floor+=("$(run "cd $F; $T0; ip -batch host.batch; for i in \$(seq 1 $n); do ip -n bench-s\$i -batch ns\$i.batch; done; nft -f rules.nft; $T1")")
       # Destroy floor: every namespace deleted in one batch, then the
       # bridge, until the kernel has torn the veths down.
-      fdest+=("$(run "cd $F; ip -batch host.batch; $T0; ip -batch destroy.batch; ip link del br-bench; while [ -n \"\$(ip -o link show type veth)\" ]; do sleep 0.005; done; $T1")")
+      fdest+=("$(run "cd $F; ip -batch host.batch; $T0; ip -batch destroy.batch; for b in \$(ip -o link show type bridge | awk -F': ' '{print \$2}'); do ip link del \$b; done; while [ -n \"\$(ip -o link show type veth)\" ]; do sleep 0.005; done; $T1")")
       if [ -x "$NETAVARK" ] && [ "$n" -le "$NETAVARK_MAX" ]; then
         nv+=("$(run "mkdir -p /run/nv; for i in \$(seq 1 $n); do ip netns add c\$i; done; $T0; for i in \$(seq 1 $n); do $NETAVARK --config /run/nv setup /run/netns/c\$i <$B/nv$n-$ports/c\$i.json >/dev/null; done; $T1")")
       fi
