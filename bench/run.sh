@@ -150,7 +150,9 @@ watch_snippet() { # YAML YAML+1 N+1
 cp $1 /tmp/w.yaml
 $CNM watch /tmp/w.yaml 2>/tmp/w.log & W=\$!
 until grep -q converged /tmp/w.log; do sleep 0.05; kill -0 \$W; done
-sleep 2
+# Quiet first: after its first apply a watcher reads every namespace once
+# more (each just followed); at 5,000 a rename 2 s later met that round.
+while :; do a=\$(wc -l </tmp/w.log); sleep 2; [ "\$(wc -l </tmp/w.log)" = "\$a" ] && break; done
 before=\$(grep -c converged /tmp/w.log)
 cp $2 /tmp/w.new
 $T0; mv /tmp/w.new /tmp/w.yaml
