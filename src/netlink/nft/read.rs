@@ -199,7 +199,7 @@ pub fn normalize_written(exprs: &[Expr]) -> Vec<String> {
     normalize(&buf)
 }
 
-/// One expression as text. Attribute numbers are NFTA_<NAME>_* of
+/// One expression as text. Attribute numbers are `NFTA_<NAME>_*` of
 /// linux/netfilter/nf_tables.h.
 fn expression_text(name: &str, data: &[u8]) -> String {
     let u = |kind| be32(attr(data, kind));
