@@ -66,7 +66,11 @@ br=$(ip -o addr show | awk '/10.180.0.1\/24/ {print $2}')
 ip link del "$br"
 plugin
 for _ in $(seq 50); do ip -o addr show | grep -q '10.180.0.1/24' && break; sleep 0.1; done
-ip -o addr show | grep -q '10.180.0.1/24' || { tail "$WORK/plugin.log"; fail "the restarted plugin did not rebuild the bridge"; }
+ip -o addr show | grep -q '10.180.0.1/24' || {
+  tail -n 30 "$WORK/plugin.log"; ip -o link show type bridge; ip -o -4 addr show
+  "$CNM" plan --topology docker || true
+  fail "the restarted plugin did not rebuild the bridge"
+}
 docker "${RUN[@]}" --name late --network dnet bb:local sleep 600 >/dev/null || { tail "$WORK/plugin.log"; fail "run late"; }
 adopted 10.180.0.4
 docker exec late ping -c1 -W2 web >/dev/null || fail "late cannot reach web"
