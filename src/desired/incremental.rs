@@ -93,6 +93,9 @@ pub(super) fn unlocated(value: &impl std::fmt::Debug) -> Key {
     let mut w = KeyWriter::default();
     // Writing into a hasher cannot fail.
     let _ = write!(w, "{value:?}");
+    if matches!(w.state, Piece::SawLoc) {
+        w.feed("Loc");
+    }
     Key(w.a.finish(), w.b.finish())
 }
 
@@ -115,8 +118,7 @@ pub struct Key(u64, u64);
 struct KeyWriter {
     a: std::collections::hash_map::DefaultHasher,
     b: Salted,
-    /// Inside a `Loc { … }` (derived Debug writes the name as one piece).
-    skipping: bool,
+    state: Piece,
 }
 
 /// A second, independent hasher: the same one, fed a different prefix.
@@ -145,26 +147,43 @@ impl KeyWriter {
 }
 
 impl std::fmt::Write for KeyWriter {
+    /// Derived `Debug` writes a struct as pieces: its name, then ` { `,
+    /// fields, ` }`. A piece `Loc` followed by ` {` starts a position
+    /// (its fields are numbers: no brace inside); a piece `Loc` followed
+    /// by anything else was text (a name spelled `Loc`) and is kept.
     fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        if self.skipping {
-            if let Some(end) = s.find('}') {
-                self.skipping = false;
-                self.feed(&s[end + 1..]);
-            }
-            return Ok(());
-        }
-        match s.find("Loc") {
-            Some(at) if s[at..] == *"Loc" || s[at..].starts_with("Loc {") => {
-                self.feed(&s[..at]);
-                match s[at..].find('}') {
-                    Some(end) => self.feed(&s[at + end + 1..]),
-                    None => self.skipping = true,
+        match self.state {
+            Piece::Skipping => {
+                if let Some(end) = s.find('}') {
+                    self.state = Piece::Text;
+                    self.feed(&s[end + 1..]);
                 }
             }
-            _ => self.feed(s),
+            Piece::SawLoc if s.starts_with(" {") => {
+                self.state = Piece::Skipping;
+                return self.write_str(&s[2..]);
+            }
+            Piece::SawLoc => {
+                self.state = Piece::Text;
+                self.feed("Loc");
+                return self.write_str(s);
+            }
+            Piece::Text if s == "Loc" => self.state = Piece::SawLoc,
+            Piece::Text => self.feed(s),
         }
         Ok(())
     }
+}
+
+/// Where [`KeyWriter`] is in a `Debug` text.
+#[derive(Default)]
+enum Piece {
+    #[default]
+    Text,
+    /// A piece `Loc` was held back: a position, if ` {` follows.
+    SawLoc,
+    /// Inside a position, until its `}`.
+    Skipping,
 }
 
 #[cfg(test)]
@@ -178,5 +197,13 @@ mod tests {
         let b = unlocated(&(Loc { line: 4, col: 7 }, "x", Loc::default()));
         assert_eq!(a, b);
         assert_ne!(a, unlocated(&(Loc::default(), "y", Loc::default())));
+    }
+
+    #[test]
+    fn text_spelled_loc_is_kept() {
+        // A network or host named `Loc` is content, not a position.
+        assert_ne!(unlocated(&("Loc", 1)), unlocated(&("Loc", 2)));
+        assert_ne!(unlocated(&["Loc", "a"]), unlocated(&["Loc", "b"]));
+        assert_ne!(unlocated(&"Loc"), unlocated(&"Lo"));
     }
 }

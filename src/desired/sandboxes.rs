@@ -41,12 +41,8 @@ pub(super) fn add_routes_and_files(
         let embedded = dns.is_some_and(|c| c.sandboxes.contains_key(&ns.netns));
         // Peers in the hosts file (no embedded resolver): its inputs are
         // the whole network's.
-        let key = (embedded || ns.borrowed.is_some())
-            .then(|| {
-                memo.is_some()
-                    .then(|| sandbox_key(p, state, learned, ns, embedded))
-            })
-            .flatten();
+        let key = (memo.is_some() && (embedded || ns.borrowed.is_some()))
+            .then(|| sandbox_key(p, state, learned, ns, embedded));
         if let (Some(m), Some(k)) = (memo.as_deref_mut(), key) {
             if let Some(part) = m.reuse(&ns.sandbox, k) {
                 state.routes.extend(part.routes.iter().cloned());
